@@ -1,0 +1,201 @@
+// Pending requests waiting for their replies (the reference's temporary inbox, section 2.3).
+// A reply finds its request by correlation id: the inbox id, or `<inbox id>-<n>` for the n-th
+// event of a fork-and-join.
+import { DeadlineTimer } from "./_deadlines.ts";
+import type { Deadline } from "./_deadlines.ts";
+import { EventEnvelope, peekTags, resetTags } from "./envelope.ts";
+import { TimeoutError } from "./errors.ts";
+
+function round3(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}
+
+// The tags without rpc (`delete` would turn the map into a slow dictionary object); undefined
+// when nothing else is left, which is the common case.
+function withoutRpc(tags: Record<string, string>): Record<string, string> | undefined {
+  let out: Record<string, string> | undefined;
+  for (const k in tags) if (k !== "rpc") (out ??= {})[k] = tags[k];
+  return out;
+}
+
+/** Clears the engine fields of a reply and restores the caller's correlation id. */
+function finish(reply: EventEnvelope, started: number, cid: string | undefined): EventEnvelope {
+  const tags = peekTags(reply);
+  if (tags?.rpc !== undefined) resetTags(reply, withoutRpc(tags));
+  reply.to = undefined;
+  reply.replyTo = undefined;
+  if (started >= 0) reply.roundTrip = round3(performance.now() - started);
+  reply.correlationId = cid;
+  return reply;
+}
+
+// Waiters implement Deadline directly: no base class, because derived-class construction is
+// measurably slower on this path.
+
+export class SingleWaiter implements Deadline {
+  gen = 0;
+  settled = false;
+  fifo: unknown = undefined;
+  callerCid: string | undefined = undefined;
+  resolve!: (value: EventEnvelope) => void;
+  reject!: (error: Error) => void;
+  readonly promise: Promise<EventEnvelope>;
+  /** `performance.now()` at the start, or -1 when the round trip is not measured. */
+  readonly started: number;
+
+  constructor(
+    readonly inbox: Inbox,
+    /** Key in the inbox; its decimal form is the correlation id of the request. */
+    readonly id: number,
+    readonly timeout: number,
+    readonly timeoutException: boolean,
+    timed: boolean,
+  ) {
+    this.started = timed ? performance.now() : -1;
+    this.promise = new Promise<EventEnvelope>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+  }
+
+  onReply(reply: EventEnvelope): void {
+    this.resolve(finish(reply, this.started, this.callerCid));
+  }
+
+  expire(): void {
+    this.inbox.forget(this.id);
+    if (this.timeoutException) this.reject(new TimeoutError(this.timeout));
+    else {
+      const timeout = new EventEnvelope({ status: 408, body: `Timeout for ${this.timeout} ms` });
+      this.resolve(finish(timeout, this.started, this.callerCid));
+    }
+  }
+}
+
+export class MultiWaiter implements Deadline {
+  gen = 0;
+  settled = false;
+  fifo: unknown = undefined;
+  callerCids: (string | undefined)[] = [];
+  replies: (EventEnvelope | undefined)[] = [];
+  received = 0;
+  resolve!: (value: EventEnvelope[]) => void;
+  reject!: (error: Error) => void;
+  readonly promise: Promise<EventEnvelope[]>;
+  readonly started: number = performance.now();
+
+  constructor(
+    readonly inbox: Inbox,
+    readonly id: number,
+    readonly timeout: number,
+    readonly timeoutException: boolean,
+  ) {
+    this.promise = new Promise<EventEnvelope[]>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+  }
+
+  onReply(reply: EventEnvelope, index: number): void {
+    const n = this.callerCids.length;
+    if (!(index >= 1 && index <= n) || this.replies[index - 1] !== undefined) return;
+    this.replies[index - 1] = finish(reply, this.started, this.callerCids[index - 1]);
+    if (++this.received === n) {
+      this.inbox.forget(this.id);
+      this.inbox.deadlines.settle(this);
+      this.resolve(this.replies as EventEnvelope[]);
+    }
+  }
+
+  expire(): void {
+    this.inbox.forget(this.id);
+    if (this.timeoutException) this.reject(new TimeoutError(this.timeout));
+    else this.resolve(this.replies.filter((r): r is EventEnvelope => r !== undefined));
+  }
+}
+
+// Waiters are keyed by a number: hashing a fresh 32-character string for a Map costs more than
+// the rest of an in-memory request. The correlation id on the wire is the number in decimal
+// (peers treat it as an opaque string and copy it into the reply).
+export class Inbox {
+  // Key 0 is never used: it keeps the Map from shrinking (and re-growing) whenever the last
+  // pending request completes, which under sequential load would happen on every request.
+  #waiters = new Map<number, SingleWaiter | MultiWaiter | undefined>([[0, undefined]]);
+  #next = 0;
+  readonly deadlines: DeadlineTimer = new DeadlineTimer();
+
+  /** Requests still waiting. */
+  get pending(): number {
+    return this.#waiters.size - 1;
+  }
+
+  /** Drops a waiter without settling it (used when it expires or completes). */
+  forget(id: number): void {
+    this.#waiters.delete(id);
+  }
+
+  /** Withdraws a request whose event could not be sent. */
+  cancel(w: { id: number } & Deadline): void {
+    this.#waiters.delete(w.id);
+    this.deadlines.settle(w);
+  }
+
+  /**
+   * Opens a wait for one reply; send the request with `String(waiter.id)` as its correlation
+   * id (or cancel the waiter if it cannot be sent). The caller's own correlation id is restored
+   * on the reply. `timed` measures the round trip (a clock read costs a third of an in-memory
+   * request, so untraced local calls skip it).
+   */
+  single(
+    timeout: number,
+    timeoutException: boolean,
+    callerCid: string | undefined,
+    timed: boolean,
+  ): SingleWaiter {
+    const w = new SingleWaiter(this, ++this.#next, timeout, timeoutException, timed);
+    w.callerCid = callerCid;
+    this.#waiters.set(w.id, w);
+    this.deadlines.add(w);
+    return w;
+  }
+
+  /**
+   * Opens a wait for the replies of a fork-and-join; request i (1-based) goes with the
+   * correlation id `<waiter.id>-<i>`. It resolves with the replies in request order.
+   */
+  multi(
+    timeout: number,
+    timeoutException: boolean,
+    callerCids: (string | undefined)[],
+  ): MultiWaiter {
+    const w = new MultiWaiter(this, ++this.#next, timeout, timeoutException);
+    w.callerCids = callerCids;
+    w.replies = new Array(callerCids.length);
+    this.#waiters.set(w.id, w);
+    this.deadlines.add(w);
+    return w;
+  }
+
+  /**
+   * Hands a reply to its waiting request. Returns false when no request waits for it (it timed
+   * out already, or the id is unknown).
+   */
+  complete(reply: EventEnvelope): boolean {
+    const cid = reply.correlationId;
+    if (cid === undefined) return false;
+    const key = +cid;
+    const w = key > 0 ? this.#waiters.get(key) : undefined;
+    if (w instanceof SingleWaiter) {
+      this.#waiters.delete(key);
+      this.deadlines.settle(w);
+      w.onReply(reply);
+      return true;
+    }
+    const dash = cid.lastIndexOf("-");
+    if (dash < 0) return false;
+    const multi = this.#waiters.get(+cid.slice(0, dash));
+    if (!(multi instanceof MultiWaiter)) return false;
+    multi.onReply(reply, Number(cid.slice(dash + 1)));
+    return true;
+  }
+}

@@ -1,0 +1,99 @@
+// One registered route: its function, its worker instances and the events waiting for a free
+// instance. `instances` is the concurrency limit; events beyond it wait in arrival order.
+import type { EventEnvelope } from "./envelope.ts";
+import type { LambdaFunction } from "./types.ts";
+
+/** Runs one event on one instance; calls `queue.done(instance)` when the function finished. */
+export type Invoker = (queue: ServiceQueue, event: EventEnvelope, instance: number) => void;
+
+export class ServiceQueue {
+  readonly route: string;
+  readonly fn: LambdaFunction;
+  readonly instances: number;
+  readonly isPrivate: boolean;
+  #free: number[];
+  #waiting: EventEnvelope[] = [];
+  #waitHead = 0;
+  #invoke: Invoker;
+  #released = false;
+
+  constructor(
+    route: string,
+    fn: LambdaFunction,
+    instances: number,
+    isPrivate: boolean,
+    invoke: Invoker,
+  ) {
+    this.route = route;
+    this.fn = fn;
+    this.instances = instances;
+    this.isPrivate = isPrivate;
+    this.#invoke = invoke;
+    // Popped from the end, so instance 1 is used first.
+    this.#free = Array.from({ length: instances }, (_, i) => instances - i);
+  }
+
+  /** Events accepted but not yet started. */
+  get backlog(): number {
+    return this.#waiting.length - this.#waitHead;
+  }
+
+  /** Instances running an event now. */
+  get busy(): number {
+    return this.instances - this.#free.length;
+  }
+
+  /** Accepts an event: it starts on a free instance (in a microtask) or waits its turn. */
+  enqueue(event: EventEnvelope): void {
+    if (this.#free.length > 0 && this.backlog === 0) this.#start(event, this.#free.pop()!);
+    else this.#waiting.push(event);
+  }
+
+  // Starts are batched into one microtask, so a burst costs one callback, not one per event.
+  // The arrays keep their capacity (a logical length instead of push/length = 0, which
+  // reallocates).
+  #startEvents: (EventEnvelope | undefined)[] = [];
+  #startInstances: number[] = [];
+  #starts = 0;
+  #start(event: EventEnvelope, instance: number): void {
+    this.#startEvents[this.#starts] = event;
+    this.#startInstances[this.#starts] = instance;
+    if (this.#starts++ === 0) queueMicrotask(this.#drain);
+  }
+  #drain = (): void => {
+    // Starts added while draining (a function that sends to its own route) join this loop.
+    for (let i = 0; i < this.#starts; i++) {
+      const event = this.#startEvents[i]!;
+      this.#startEvents[i] = undefined;
+      this.#invoke(this, event, this.#startInstances[i]);
+    }
+    this.#starts = 0;
+  };
+
+  /** Stops taking events and hands back the ones that were still waiting. */
+  release(): EventEnvelope[] {
+    this.#released = true;
+    const left = this.#waiting.slice(this.#waitHead);
+    this.#waiting = [];
+    this.#waitHead = 0;
+    return left;
+  }
+
+  /** The function running on `instance` finished: start the next waiting event, if any. */
+  done(instance: number): void {
+    if (!this.#released && this.#waitHead < this.#waiting.length) {
+      const event = this.#waiting[this.#waitHead];
+      this.#waiting[this.#waitHead++] = undefined as unknown as EventEnvelope;
+      if (this.#waitHead === this.#waiting.length) {
+        this.#waiting = [];
+        this.#waitHead = 0;
+      } else if (this.#waitHead > 4096 && this.#waitHead * 2 > this.#waiting.length) {
+        this.#waiting = this.#waiting.slice(this.#waitHead);
+        this.#waitHead = 0;
+      }
+      this.#start(event, instance);
+    } else {
+      this.#free.push(instance);
+    }
+  }
+}

@@ -1,0 +1,206 @@
+/**
+ * Application configuration: `application.yml` (or `.yaml`) and `application.properties`,
+ * overridden by environment variables and by `-Dkey=value` command-line flags.
+ *
+ * Precedence, highest first: `-D` flags, `properties` given in code, environment variables
+ * (`cloud.connector` is read from `CLOUD_CONNECTOR`), `application.properties`,
+ * `application.yml`. Values may refer to other keys or environment variables as
+ * `${NAME}` or `${NAME:default}`.
+ *
+ * @module
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import process from "node:process";
+import { parse as parseYaml } from "yaml";
+import { ConfigError } from "./errors.ts";
+
+/** Where configuration comes from. Every field is optional. */
+export interface ConfigOptions {
+  /** Folder holding `application.yml` / `application.properties` (default: the working folder). */
+  dir?: string;
+  /** Command-line arguments scanned for `-Dkey=value` (default: the process's arguments). */
+  args?: readonly string[];
+  /** Environment variables (default: the process environment). */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** Values set in code; they override the files and the environment, not `-D` flags. */
+  properties?: Readonly<Record<string, string | number | boolean>>;
+}
+
+/** Parses `key=value` lines (Java properties: `#`/`!` comments, `:` separators, `\` joins). */
+export function parseProperties(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const lines = text.split(/\r?\n/);
+  for (let i = 0; i < lines.length; i++) {
+    let line = lines[i].trim();
+    if (line === "" || line.startsWith("#") || line.startsWith("!")) continue;
+    while (line.endsWith("\\") && i + 1 < lines.length) {
+      line = line.slice(0, -1) + lines[++i].trim();
+    }
+    const m = /^([^=:\s]+)\s*[=:\s]\s*(.*)$/.exec(line);
+    if (m) out.set(m[1], m[2]);
+    else out.set(line, "");
+  }
+  return out;
+}
+
+function flatten(value: unknown, prefix: string, out: Map<string, string>): void {
+  if (Array.isArray(value)) {
+    value.forEach((v, i) => flatten(v, `${prefix}[${i}]`, out));
+  } else if (value !== null && typeof value === "object") {
+    for (const [k, v] of Object.entries(value)) flatten(v, prefix ? `${prefix}.${k}` : k, out);
+  } else if (prefix) {
+    out.set(prefix, value === null || value === undefined ? "" : String(value));
+  }
+}
+
+/** `cloud.connector` → `CLOUD_CONNECTOR`: how a key is looked up in the environment. */
+export function envName(key: string): string {
+  return key.toUpperCase().replace(/[^A-Z0-9]/g, "_");
+}
+
+/**
+ * Configuration values by dotted key.
+ *
+ * @example Values set in code and read back with a type
+ * ```ts
+ * import assert from "node:assert";
+ * import { AppConfig } from "@minimesh/core";
+ * const config = new AppConfig({ dir: "/nonexistent", args: [], env: {}, properties: { "a.b": 3 } });
+ * assert(config.getNumber("a.b", 0) === 3);
+ * assert(config.getString("cloud.connector", "none") === "none");
+ * ```
+ */
+export class AppConfig {
+  readonly #files = new Map<string, string>();
+  readonly #code = new Map<string, string>();
+  readonly #flags = new Map<string, string>();
+  readonly #env: Readonly<Record<string, string | undefined>>;
+  /** The folder the files were read from. */
+  readonly dir: string;
+  /** The files that were found and read. */
+  readonly sources: readonly string[];
+
+  /**
+   * Reads the files in `dir` and the overrides.
+   *
+   * @throws {ConfigError} When a file cannot be parsed.
+   */
+  constructor(options: ConfigOptions = {}) {
+    this.dir = options.dir ?? process.cwd();
+    this.#env = options.env ?? process.env;
+    const sources: string[] = [];
+    for (const name of ["application.yml", "application.yaml"]) {
+      const file = join(this.dir, name);
+      if (!existsSync(file)) continue;
+      let doc: unknown;
+      try {
+        doc = parseYaml(readFileSync(file, "utf8"));
+      } catch (e) {
+        throw new ConfigError(file, (e as Error).message.split("\n")[0], "valid YAML");
+      }
+      flatten(doc, "", this.#files);
+      sources.push(file);
+      break;
+    }
+    const props = join(this.dir, "application.properties");
+    if (existsSync(props)) {
+      for (const [k, v] of parseProperties(readFileSync(props, "utf8"))) this.#files.set(k, v);
+      sources.push(props);
+    }
+    this.sources = sources;
+    for (const [k, v] of Object.entries(options.properties ?? {})) this.#code.set(k, String(v));
+    for (const arg of options.args ?? process.argv.slice(2)) {
+      const m = /^-D([^=]+)=(.*)$/.exec(arg);
+      if (m) this.#flags.set(m[1], m[2]);
+    }
+  }
+
+  /** The raw value of `key` before `${...}` substitution, or undefined. */
+  #raw(key: string): string | undefined {
+    return this.#flags.get(key) ?? this.#code.get(key) ?? this.#env[envName(key)] ??
+      this.#files.get(key);
+  }
+
+  #resolve(value: string, depth: number): string {
+    if (!value.includes("${")) return value;
+    return value.replace(/\$\{([^}:]+)(?::([^}]*))?\}/g, (_, name: string, dflt?: string) => {
+      const found = this.#env[name] ?? (depth < 10 ? this.#lookup(name, depth + 1) : undefined);
+      return found ?? dflt ?? "";
+    });
+  }
+
+  #lookup(key: string, depth: number): string | undefined {
+    const raw = this.#raw(key);
+    return raw === undefined ? undefined : this.#resolve(raw, depth);
+  }
+
+  /**
+   * The value of `key` as a string, or `fallback` when it is not set.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert";
+   * import { AppConfig } from "@minimesh/core";
+   * const c = new AppConfig({ args: ["-Dcloud.connector=kafka"], env: {}, dir: "/nonexistent" });
+   * assert(c.getString("cloud.connector") === "kafka");
+   * ```
+   */
+  getString(key: string): string | undefined;
+  /** The value of `key` as a string, or `fallback` when it is not set. */
+  getString(key: string, fallback: string): string;
+  getString(key: string, fallback?: string): string | undefined {
+    return this.#lookup(key, 0) ?? fallback;
+  }
+
+  /**
+   * The value of `key` as a number.
+   *
+   * @throws {ConfigError} When the value is set but is not a number.
+   */
+  getNumber(key: string, fallback: number): number {
+    const v = this.#lookup(key, 0);
+    if (v === undefined || v === "") return fallback;
+    const n = Number(v);
+    if (!Number.isFinite(n)) throw new ConfigError(key, v, "a number");
+    return n;
+  }
+
+  /**
+   * The value of `key` as a boolean (`true`/`false`, any case).
+   *
+   * @throws {ConfigError} When the value is set but is neither.
+   */
+  getBoolean(key: string, fallback: boolean): boolean {
+    const v = this.#lookup(key, 0)?.toLowerCase();
+    if (v === undefined || v === "") return fallback;
+    if (v === "true") return true;
+    if (v === "false") return false;
+    throw new ConfigError(key, v, "true or false");
+  }
+
+  /** The value of `key` split at commas, trimmed, empty entries dropped. */
+  getList(key: string): string[] {
+    return (this.#lookup(key, 0) ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+  }
+
+  /**
+   * The value of `key`, which must be one of `allowed`.
+   *
+   * @throws {ConfigError} Naming the key, the value and what is allowed.
+   */
+  getChoice<T extends string>(key: string, allowed: readonly T[], fallback: T): T {
+    const v = this.#lookup(key, 0);
+    if (v === undefined || v === "") return fallback;
+    if (!(allowed as readonly string[]).includes(v)) {
+      throw new ConfigError(key, v, allowed.join(" or "));
+    }
+    return v as T;
+  }
+
+  /** Every key set by a file, in code or by a flag (environment variables are not listed). */
+  keys(): string[] {
+    return [...new Set([...this.#files.keys(), ...this.#code.keys(), ...this.#flags.keys()])]
+      .sort();
+  }
+}

@@ -1,0 +1,532 @@
+/**
+ * The event envelope: what every event, request and reply travels as, and its MsgPack wire
+ * format (the reference's COMPACT and STANDARD key sets).
+ *
+ * @module
+ */
+import { decode, encode } from "@msgpack/msgpack";
+import { nextId } from "./_ids.ts";
+import { EnvelopeDecodeError } from "./errors.ts";
+
+/** The two key sets of the wire format: one-letter keys (mesh default) or field names. */
+export type WireFormat = "compact" | "standard";
+
+/** Fields accepted by the {@link EventEnvelope} constructor. */
+export interface EnvelopeInit {
+  /** Event id (32 hex characters are generated when absent). */
+  id?: string;
+  /** Target route, optionally `route@origin`. */
+  to?: string;
+  /** Sender route. */
+  from?: string;
+  /** Where a reply goes. */
+  replyTo?: string;
+  /** Correlation id. */
+  correlationId?: string;
+  /** Trace id. */
+  traceId?: string;
+  /** Trace path, such as `GET /api/x`. */
+  tracePath?: string;
+  /** The sender's span id. */
+  spanId?: string;
+  /** Status, 200 by default. */
+  status?: number;
+  /** User headers, string to string. */
+  headers?: Record<string, string>;
+  /** Engine metadata. */
+  tags?: Record<string, string>;
+  /** Trace annotations. */
+  annotations?: Record<string, unknown>;
+  /** The payload: any MsgPack value. */
+  body?: unknown;
+  /** A Java-serialised exception (opaque). */
+  exception?: Uint8Array;
+  /** Stack trace text of an error reply. */
+  stack?: string;
+  /** Advisory type name of the body. */
+  type?: string;
+  /** How long the function took, in ms. */
+  execTime?: number;
+  /** Request round trip, in ms. */
+  roundTrip?: number;
+}
+
+type Field = keyof EnvelopeInit;
+type Kind = "string" | "int" | "float" | "strmap" | "anymap" | "bytes" | "any";
+
+// [field, COMPACT key, STANDARD key, value kind]: the table of reference section 1.1.
+const FIELDS: ReadonlyArray<readonly [Field, string, string, Kind]> = [
+  ["id", "0", "id", "string"],
+  ["to", "T", "to", "string"],
+  ["from", "F", "from", "string"],
+  ["replyTo", "R", "reply_to", "string"],
+  ["traceId", "t", "trace_id", "string"],
+  ["tracePath", "p", "trace_path", "string"],
+  ["spanId", "s", "span_id", "string"],
+  ["correlationId", "X", "cid", "string"],
+  ["tags", "7", "tags", "strmap"],
+  ["annotations", "6", "annotations", "anymap"],
+  ["status", "S", "status", "int"],
+  ["headers", "H", "headers", "strmap"],
+  ["body", "B", "body", "any"],
+  ["exception", "4", "exception", "bytes"],
+  ["stack", "5", "stack", "string"],
+  ["type", "O", "obj_type", "string"],
+  ["execTime", "1", "exec_time", "float"],
+  ["roundTrip", "2", "round_trip", "float"],
+];
+const BY_KEY = new Map<string, readonly [Field, string, string, Kind]>();
+for (const f of FIELDS) {
+  BY_KEY.set(f[1], f);
+  BY_KEY.set(f[2], f);
+}
+
+const DECODE_OPTIONS = {
+  useBigInt64: true,
+  mapKeyConverter(key: unknown): string {
+    if (typeof key !== "string") {
+      throw new EnvelopeDecodeError(`map keys must be strings, got ${typeof key} ${String(key)}`);
+    }
+    return key;
+  },
+} as const;
+
+/** The headers map of an envelope, without creating one (for the platform's hot path). */
+export let peekHeaders: (e: EventEnvelope) => Record<string, string> | undefined;
+/** The tags map of an envelope, without creating one (for the platform's hot path). */
+export let peekTags: (e: EventEnvelope) => Record<string, string> | undefined;
+
+/** Replaces (or, with undefined, drops) the tags map of an envelope. */
+export let resetTags: (e: EventEnvelope, tags: Record<string, string> | undefined) => void;
+
+/**
+ * An event: route, sender, reply address, correlation and trace data, status, headers and body.
+ * Headers are strings; the body is any MsgPack value (maps, lists, strings, numbers, booleans,
+ * bytes, null).
+ *
+ * @example Build an event and round-trip it through the wire format
+ * ```ts
+ * import assert from "node:assert";
+ * import { EventEnvelope } from "@minimesh/core";
+ * const event = new EventEnvelope({ to: "hello.world", headers: { a: "b" }, body: { n: 1 } });
+ * const copy = EventEnvelope.fromBytes(event.toBytes());
+ * assert(copy.to === "hello.world" && copy.headers.a === "b");
+ * ```
+ */
+export class EventEnvelope {
+  // Generated on first read: most in-memory replies are never asked for their id.
+  #id: string | undefined;
+  /** Target route, optionally `route@origin`. */
+  to: string | undefined;
+  /** Sender route. */
+  from: string | undefined;
+  /** Where a reply goes (`temporary.inbox@<origin>` for requests). */
+  replyTo: string | undefined;
+  /** Correlation id; for requests the engine swaps it for an inbox id and restores it. */
+  correlationId: string | undefined;
+  /** Trace id. */
+  traceId: string | undefined;
+  /** Trace path, such as `GET /api/x`. */
+  tracePath: string | undefined;
+  /** The sender's span id. */
+  spanId: string | undefined;
+  /** Status: 200 unless set; 400 or more marks an error reply. */
+  status: number;
+  // The three maps are created on first read: most in-memory events never use some of them.
+  #headers: Record<string, string> | undefined;
+  #tags: Record<string, string> | undefined;
+  #annotations: Record<string, unknown> | undefined;
+  /** The payload: any MsgPack value. */
+  body: unknown;
+  /** A Java-serialised exception from a Java peer; kept opaque. */
+  exception: Uint8Array | undefined;
+  /** Stack trace text of an error reply. */
+  stack: string | undefined;
+  /** Advisory type name of the body. */
+  type: string | undefined;
+  /** How long the function took, in ms. */
+  execTime: number | undefined;
+  /** Request round trip seen by the caller, in ms. */
+  roundTrip: number | undefined;
+
+  /**
+   * Creates an envelope.
+   *
+   * @param init Initial field values; `id` is generated when absent.
+   */
+  constructor(init?: EnvelopeInit) {
+    // The engine creates most envelopes blank; reading 18 absent fields from a shared
+    // polymorphic site would cost more than the whole allocation.
+    this.#id = undefined;
+    this.to = undefined;
+    this.from = undefined;
+    this.replyTo = undefined;
+    this.correlationId = undefined;
+    this.traceId = undefined;
+    this.tracePath = undefined;
+    this.spanId = undefined;
+    this.status = 200;
+    this.#headers = undefined;
+    this.#tags = undefined;
+    this.#annotations = undefined;
+    this.body = undefined;
+    this.exception = undefined;
+    this.stack = undefined;
+    this.type = undefined;
+    this.execTime = undefined;
+    this.roundTrip = undefined;
+    if (init !== undefined) this.#assign(init);
+  }
+
+  #assign(init: EnvelopeInit): void {
+    this.#id = init.id;
+    this.to = init.to;
+    this.from = init.from;
+    this.replyTo = init.replyTo;
+    this.correlationId = init.correlationId;
+    this.traceId = init.traceId;
+    this.tracePath = init.tracePath;
+    this.spanId = init.spanId;
+    this.status = init.status ?? 200;
+    this.#headers = init.headers;
+    this.#tags = init.tags;
+    this.#annotations = init.annotations;
+    this.body = init.body;
+    this.exception = init.exception;
+    this.stack = init.stack;
+    this.type = init.type;
+    this.execTime = init.execTime;
+    this.roundTrip = init.roundTrip;
+  }
+
+  /** User headers, string to string. */
+  get headers(): Record<string, string> {
+    return this.#headers ??= {};
+  }
+  set headers(value: Record<string, string>) {
+    this.#headers = value;
+  }
+
+  /** Engine metadata (`rpc`, `broadcast`, `my_cid`), not shown to functions. */
+  get tags(): Record<string, string> {
+    return this.#tags ??= {};
+  }
+  set tags(value: Record<string, string>) {
+    this.#tags = value;
+  }
+
+  /** Trace annotations carried on a reply. */
+  get annotations(): Record<string, unknown> {
+    return this.#annotations ??= {};
+  }
+  set annotations(value: Record<string, unknown>) {
+    this.#annotations = value;
+  }
+
+  static {
+    peekHeaders = (e) => e.#headers;
+    peekTags = (e) => e.#tags;
+    resetTags = (e, tags) => e.#tags = tags;
+  }
+
+  /** Event id: 32 hex characters unless set. */
+  get id(): string {
+    return this.#id ??= nextId();
+  }
+  set id(value: string) {
+    this.#id = value;
+  }
+
+  /**
+   * True when this is an error reply (status 400 or above).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert";
+   * import { EventEnvelope } from "@minimesh/core";
+   * assert(new EventEnvelope({ status: 404 }).isError);
+   * ```
+   */
+  get isError(): boolean {
+    return this.status >= 400;
+  }
+
+  /**
+   * The error message of an error reply (the body text, or the `message` of an
+   * `{type: "error"}` map), or `undefined` when this is not an error.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert";
+   * import { EventEnvelope } from "@minimesh/core";
+   * assert(new EventEnvelope({ status: 500, body: "boom" }).error === "boom");
+   * ```
+   */
+  get error(): string | undefined {
+    if (!this.isError) return undefined;
+    const b = this.body;
+    if (typeof b === "string") return b;
+    if (b && typeof b === "object" && (b as Record<string, unknown>).type === "error") {
+      return String((b as Record<string, unknown>).message);
+    }
+    return b === undefined || b === null ? `Error ${this.status}` : JSON.stringify(toPlain(b));
+  }
+
+  /**
+   * Sets a header, turning the value into a string (null becomes "", a Date its ISO-8601
+   * form) and removing CR/LF, as the reference does. Returns this envelope.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert";
+   * import { EventEnvelope } from "@minimesh/core";
+   * const e = new EventEnvelope().setHeader("n", 3);
+   * assert(e.headers.n === "3");
+   * ```
+   */
+  setHeader(key: string, value: unknown): this {
+    this.headers[key] = headerValue(value);
+    return this;
+  }
+
+  /**
+   * A copy of this envelope: maps are copied, the body is shared.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert";
+   * import { EventEnvelope } from "@minimesh/core";
+   * const a = new EventEnvelope({ headers: { x: "1" } });
+   * const b = a.copy();
+   * b.headers.x = "2";
+   * assert(a.headers.x === "1");
+   * ```
+   */
+  copy(): EventEnvelope {
+    const c = new EventEnvelope(this);
+    c.headers = { ...this.headers };
+    c.tags = { ...this.tags };
+    c.annotations = { ...this.annotations };
+    return c;
+  }
+
+  /**
+   * The envelope as a plain map with the keys of `format` (absent fields left out). STANDARD
+   * always has `id` and `headers`.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert";
+   * import { EventEnvelope } from "@minimesh/core";
+   * const m = new EventEnvelope({ id: "e1", to: "a.b" }).toMap("standard");
+   * assert(m.to === "a.b" && m.id === "e1");
+   * ```
+   */
+  toMap(format: WireFormat = "compact"): Record<string, unknown> {
+    const keyIndex = format === "compact" ? 1 : 2;
+    const out: Record<string, unknown> = {};
+    for (const f of FIELDS) {
+      const value = this[f[0]];
+      if (value === undefined || value === null) continue;
+      if ((f[3] === "strmap" || f[3] === "anymap") && Object.keys(value).length === 0) {
+        if (!(format === "standard" && f[0] === "headers")) continue;
+      }
+      out[f[keyIndex]] = f[3] === "any" || f[3] === "anymap" ? toPlain(value) : value;
+    }
+    return out;
+  }
+
+  /**
+   * Serialises the envelope as MsgPack in the given key set (COMPACT by default, as the mesh
+   * sends).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert";
+   * import { EventEnvelope } from "@minimesh/core";
+   * const bytes = new EventEnvelope({ to: "a.b", body: new Uint8Array([1, 2]) }).toBytes();
+   * assert(bytes instanceof Uint8Array);
+   * ```
+   */
+  toBytes(format: WireFormat = "compact"): Uint8Array {
+    return encode(this.toMap(format), { useBigInt64: true, ignoreUndefined: true });
+  }
+
+  /**
+   * Builds an envelope from a decoded map in either key set (detected as the reference does:
+   * any key longer than one character means STANDARD). Unknown keys are ignored.
+   *
+   * @throws {EnvelopeDecodeError} When a field has the wrong type.
+   * @example
+   * ```ts
+   * import assert from "node:assert";
+   * import { EventEnvelope } from "@minimesh/core";
+   * const e = EventEnvelope.fromMap({ T: "a.b", H: { k: "v" } });
+   * assert(e.to === "a.b" && e.headers.k === "v");
+   * ```
+   */
+  static fromMap(map: Record<string, unknown>): EventEnvelope {
+    const standard = isStandard(map);
+    const e = new EventEnvelope();
+    for (const key in map) {
+      const f = BY_KEY.get(key);
+      if (!f || f[standard ? 2 : 1] !== key) continue;
+      const value = map[key];
+      if (value === null || value === undefined) continue;
+      // deno-lint-ignore no-explicit-any
+      (e as any)[f[0]] = checkField(f[0], f[3], value);
+    }
+    return e;
+  }
+
+  /**
+   * Decodes MsgPack bytes in either key set.
+   *
+   * @throws {EnvelopeDecodeError} For malformed or truncated bytes, a top level that is not a
+   * map, non-string keys or a field of the wrong type.
+   * @example
+   * ```ts
+   * import assert from "node:assert";
+   * import { EventEnvelope } from "@minimesh/core";
+   * const e = EventEnvelope.fromBytes(new EventEnvelope({ to: "a.b" }).toBytes("standard"));
+   * assert(e.to === "a.b");
+   * ```
+   */
+  static fromBytes(bytes: Uint8Array): EventEnvelope {
+    return EventEnvelope.fromMap(decodeMap(bytes));
+  }
+
+  /**
+   * The key set that `bytes` use, for replying in the caller's format.
+   *
+   * @throws {EnvelopeDecodeError} As {@link EventEnvelope.fromBytes}.
+   * @example
+   * ```ts
+   * import assert from "node:assert";
+   * import { EventEnvelope } from "@minimesh/core";
+   * const bytes = new EventEnvelope({ to: "a.b" }).toBytes("standard");
+   * assert(EventEnvelope.formatOf(bytes) === "standard");
+   * ```
+   */
+  static formatOf(bytes: Uint8Array): WireFormat {
+    return isStandard(decodeMap(bytes)) ? "standard" : "compact";
+  }
+}
+
+function decodeMap(bytes: Uint8Array): Record<string, unknown> {
+  if (!(bytes instanceof Uint8Array)) {
+    throw new EnvelopeDecodeError(`expected bytes, got ${typeof bytes}`);
+  }
+  if (bytes.length === 0) throw new EnvelopeDecodeError("no bytes");
+  let value: unknown;
+  try {
+    value = decode(bytes, DECODE_OPTIONS);
+  } catch (e) {
+    if (e instanceof EnvelopeDecodeError) throw e;
+    throw new EnvelopeDecodeError(`malformed MsgPack (${(e as Error).message})`, { cause: e });
+  }
+  if (value === null || typeof value !== "object" || Array.isArray(value) || isBytes(value)) {
+    throw new EnvelopeDecodeError(`top level must be a map, got ${describe(value)}`);
+  }
+  return value as Record<string, unknown>;
+}
+
+function isStandard(map: Record<string, unknown>): boolean {
+  for (const key in map) if (key.length > 1) return true;
+  return false;
+}
+
+function checkField(field: Field, kind: Kind, value: unknown): unknown {
+  switch (kind) {
+    case "string":
+      if (typeof value === "string") return value;
+      break;
+    case "int":
+      if (typeof value === "bigint") return Number(value);
+      if (typeof value === "number" && Number.isInteger(value)) return value;
+      break;
+    case "float":
+      if (typeof value === "number") return value;
+      if (typeof value === "bigint") return Number(value);
+      break;
+    case "bytes":
+      if (isBytes(value)) return value;
+      break;
+    case "strmap":
+      if (isPlainMap(value)) {
+        const out: Record<string, string> = {};
+        for (const [k, v] of Object.entries(value)) {
+          if (v === null || v === undefined) continue;
+          if (typeof v === "object") {
+            throw new EnvelopeDecodeError(`${field}.${k} must be a string, got ${describe(v)}`);
+          }
+          out[k] = String(v);
+        }
+        return out;
+      }
+      break;
+    case "anymap":
+      if (isPlainMap(value)) return fromWire(value);
+      break;
+    case "any":
+      return fromWire(value);
+  }
+  throw new EnvelopeDecodeError(`field ${field} must be ${kind}, got ${describe(value)}`);
+}
+
+function isBytes(v: unknown): v is Uint8Array {
+  return v instanceof Uint8Array;
+}
+
+function isPlainMap(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === "object" && !Array.isArray(v) && !isBytes(v);
+}
+
+function describe(v: unknown): string {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "a list";
+  if (isBytes(v)) return "bytes";
+  return typeof v === "object" ? "a map" : `${typeof v} ${String(v).slice(0, 40)}`;
+}
+
+/** Decoded values: 64-bit integers that fit a JS number become numbers; the rest stay bigint. */
+function fromWire(v: unknown): unknown {
+  if (typeof v === "bigint") {
+    return v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= BigInt(Number.MIN_SAFE_INTEGER)
+      ? Number(v)
+      : v;
+  }
+  if (v === null || typeof v !== "object" || isBytes(v)) return v;
+  if (Array.isArray(v)) return v.map(fromWire);
+  const out: Record<string, unknown> = {};
+  for (const k in v) out[k] = fromWire((v as Record<string, unknown>)[k]);
+  return out;
+}
+
+/**
+ * A value as MsgPack can carry it: Dates become ISO-8601 strings (as the reference does),
+ * Maps become maps, Sets become lists, undefined map entries are left out, other objects keep
+ * their own enumerable fields.
+ */
+export function toPlain(v: unknown): unknown {
+  if (v === null || typeof v !== "object") return v;
+  if (isBytes(v)) return v;
+  if (v instanceof Date) return v.toISOString();
+  if (ArrayBuffer.isView(v)) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+  if (v instanceof ArrayBuffer) return new Uint8Array(v);
+  if (Array.isArray(v)) return v.map(toPlain);
+  if (v instanceof Set) return [...v].map(toPlain);
+  const out: Record<string, unknown> = {};
+  const entries = v instanceof Map ? v.entries() : Object.entries(v);
+  for (const [k, x] of entries) {
+    if (x !== undefined && typeof x !== "function") out[String(k)] = toPlain(x);
+  }
+  return out;
+}
+
+/** A header value as the reference stores it: a string, without CR/LF. */
+export function headerValue(value: unknown): string {
+  if (value === null || value === undefined) return "";
+  const s = value instanceof Date ? value.toISOString() : String(value);
+  return s.includes("\r") || s.includes("\n") ? s.replace(/[\r\n]/g, "") : s;
+}

@@ -1,0 +1,55 @@
+/**
+ * Logging through LogTape. Library modules log under the category `["minimesh", ...]` and stay
+ * silent until the application configures a sink, for example with {@link setupLogging}.
+ *
+ * @module
+ */
+import { configure, getConsoleSink, getLogger, getTextFormatter } from "@logtape/logtape";
+import type { Logger, LogLevel } from "@logtape/logtape";
+
+const LOG_LEVELS: readonly LogLevel[] = [
+  "trace",
+  "debug",
+  "info",
+  "warning",
+  "error",
+  "fatal",
+];
+
+/** The logger of one library module (internal; applications use LogTape's `getLogger`). */
+export function logger(...category: string[]): Logger {
+  return getLogger(["minimesh", ...category]);
+}
+
+/**
+ * Sends minimesh's log records (and the application's, under the LogTape category
+ * `appCategory`) to the console at `level` and above: `trace`, `debug`, `info`, `warning`
+ * (or `warn`), `error` or `fatal`. Call it once at start-up; calling it again replaces the
+ * setup. Applications that configure LogTape themselves route the `minimesh` category instead.
+ *
+ * @throws {RangeError} For a level that does not exist.
+ * @example
+ * ```ts
+ * import { setupLogging } from "@minimesh/core";
+ * await setupLogging("warning");
+ * ```
+ */
+export async function setupLogging(level: string = "info", appCategory = "app"): Promise<void> {
+  const lowest = (level === "warn" ? "warning" : level) as LogLevel;
+  if (!LOG_LEVELS.includes(lowest)) {
+    throw new RangeError(`Unknown log level "${level}": use one of ${LOG_LEVELS.join(", ")}`);
+  }
+  await configure({
+    reset: true,
+    sinks: {
+      console: getConsoleSink({
+        formatter: getTextFormatter({ timestamp: "date-time-tz", category: ".", value: "bare" }),
+      }),
+    },
+    loggers: [
+      { category: ["minimesh"], sinks: ["console"], lowestLevel: lowest },
+      { category: [appCategory], sinks: ["console"], lowestLevel: lowest },
+      { category: ["logtape", "meta"], sinks: ["console"], lowestLevel: "warning" },
+    ],
+  });
+}

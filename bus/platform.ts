@@ -1,0 +1,466 @@
+/**
+ * The platform: one application instance's identity (origin id, name, version), its
+ * configuration, and the functions registered under route names with their workers.
+ *
+ * @module
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { isAbsolute, join } from "node:path";
+import { parse as parseYaml } from "yaml";
+import { Inbox } from "./_inbox.ts";
+import { ServiceQueue } from "./_service_queue.ts";
+import { AppConfig } from "./config.ts";
+import type { ConfigOptions } from "./config.ts";
+import { EventEnvelope, peekHeaders, peekTags } from "./envelope.ts";
+import { AppError, ConfigError, RouteNotFoundError } from "./errors.ts";
+import { logger } from "./log.ts";
+import { newOriginId, splitAddress, validateRoute } from "./route.ts";
+import type { LambdaFunction } from "./types.ts";
+
+const log = logger("platform");
+
+/** The route of the temporary inbox that receives RPC replies. */
+export const TEMPORARY_INBOX = "temporary.inbox";
+
+/** The mesh choices of `cloud.connector`. */
+export type CloudConnector = "none" | "kafka";
+
+/** Options for a {@link Platform}: where its configuration comes from, and its identity. */
+export interface PlatformOptions extends ConfigOptions {
+  /** A ready configuration; when given, the {@link ConfigOptions} fields are ignored. */
+  config?: AppConfig;
+  /**
+   * A stable application instance id; the origin id's hex part is then derived from it
+   * (SHA-256) instead of being random.
+   */
+  appId?: string;
+}
+
+/** What {@link Platform.routes} tells about one registered route. */
+export interface RouteInfo {
+  /** The route name. */
+  route: string;
+  /** How many events it may run at once. */
+  instances: number;
+  /** Whether it is private (never advertised to the mesh). */
+  isPrivate: boolean;
+  /** Instances running an event now. */
+  busy: number;
+  /** Events waiting for a free instance. */
+  backlog: number;
+}
+
+const MAX_INSTANCES = 10_000;
+
+function round3(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}
+
+/** The status an error becomes in a reply: its own `status` (400-599) or 500. */
+export function statusOf(error: unknown): number {
+  const s = (error as { status?: unknown } | null)?.status;
+  return typeof s === "number" && Number.isInteger(s) && s >= 400 && s <= 599 ? s : 500;
+}
+
+function stackOf(error: unknown, lines: number): string | undefined {
+  const stack = (error as { stack?: unknown } | null)?.stack;
+  if (typeof stack !== "string") return undefined;
+  const all = stack.split("\n");
+  return all.length <= lines
+    ? stack
+    : all.slice(0, lines).join("\n") + `\n...(${all.length - lines})`;
+}
+
+let defaultPlatform: Platform | undefined;
+
+/** The pending-request inbox of a platform (for the PostOffice; not part of the public API). */
+export let inboxOf: (platform: Platform) => Inbox;
+
+/**
+ * One application instance: configuration, origin id and registered functions.
+ *
+ * @example Register a function and call it
+ * ```ts
+ * import assert from "node:assert";
+ * import { Platform, PostOffice } from "@minimesh/core";
+ * const platform = new Platform({ dir: "/nonexistent", args: [], env: {} });
+ * platform.register("hello.world", (_headers, body) => `hello ${body}`, 2);
+ * const reply = await new PostOffice({}, platform).request({ to: "hello.world", body: "you" }, 1000);
+ * assert(reply.body === "hello you");
+ * ```
+ */
+export class Platform {
+  /** Where configuration values come from. */
+  readonly config: AppConfig;
+  /** This instance's origin id: `yyyyMMdd` + 32 hex. */
+  readonly origin: string;
+  /** `application.name` (or `spring.application.name`), default `application`. */
+  readonly name: string;
+  /** `info.app.version` (or `application.version`), default `1.0.0`. */
+  readonly version: string;
+  /** `cloud.connector`: `none` (default) or `kafka`. */
+  readonly cloudConnector: CloudConnector;
+  /** When this platform was created. */
+  readonly startTime: Date = new Date();
+  /** The reply address of this instance's temporary inbox. */
+  readonly inboxAddress: string;
+  readonly #inbox: Inbox = new Inbox();
+  readonly #routes = new Map<string, ServiceQueue>();
+  readonly #stackLines: number;
+
+  /**
+   * Reads the configuration and, when there is a `multicast.yaml`, sets up its relays.
+   *
+   * @throws {ConfigError} For configuration that cannot be used (an unknown `cloud.connector`,
+   * a malformed file).
+   */
+  constructor(options: PlatformOptions = {}) {
+    this.config = options.config ?? new AppConfig(options);
+    this.cloudConnector = this.config.getChoice("cloud.connector", ["none", "kafka"], "none");
+    this.name = this.config.getString("application.name") ??
+      this.config.getString("spring.application.name", "application");
+    this.version = this.config.getString("info.app.version") ??
+      this.config.getString("application.version", "1.0.0");
+    this.origin = newOriginId(options.appId);
+    this.inboxAddress = `${TEMPORARY_INBOX}@${this.origin}`;
+    this.#stackLines = Math.max(3, this.config.getNumber("stack.trace.transport.size", 10));
+    this.#loadMulticast();
+    defaultPlatform ??= this;
+  }
+
+  /**
+   * The process-wide platform: the first one constructed, or else one created on first use
+   * from the process's arguments, environment and working folder. A {@link PostOffice} made
+   * without a platform uses it.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert";
+   * import { Platform } from "@minimesh/core";
+   * assert(Platform.getInstance() === Platform.getInstance());
+   * ```
+   */
+  static getInstance(): Platform {
+    return defaultPlatform ??= new Platform();
+  }
+
+  /**
+   * Registers a public function: it will be advertised to the mesh. Registering a route again
+   * replaces the old function (with a warning).
+   *
+   * @param route A valid route name, such as `hello.world`.
+   * @param fn The function.
+   * @param instances How many events it may run at once (1 to 10,000); later events wait.
+   * @throws {InvalidRouteError} For a bad route name.
+   * @throws {RangeError} For a bad instance count.
+   * @example
+   * ```ts
+   * import assert from "node:assert";
+   * import { Platform } from "@minimesh/core";
+   * const platform = new Platform({ dir: "/nonexistent", args: [], env: {} });
+   * platform.register("hello.world", (_h, body) => body, 5);
+   * assert(platform.hasRoute("hello.world"));
+   * ```
+   */
+  register(route: string, fn: LambdaFunction, instances = 1): void {
+    this.#add(route, fn, instances, false);
+  }
+
+  /**
+   * Registers a private function: callable in this instance only, never advertised.
+   *
+   * @throws {InvalidRouteError} For a bad route name.
+   * @throws {RangeError} For a bad instance count.
+   * @example
+   * ```ts
+   * import assert from "node:assert";
+   * import { Platform } from "@minimesh/core";
+   * const platform = new Platform({ dir: "/nonexistent", args: [], env: {} });
+   * platform.registerPrivate("my.secret", () => 42);
+   * assert(platform.isPrivate("my.secret"));
+   * ```
+   */
+  registerPrivate(route: string, fn: LambdaFunction, instances = 1): void {
+    this.#add(route, fn, instances, true);
+  }
+
+  #add(route: string, fn: LambdaFunction, instances: number, isPrivate: boolean): void {
+    validateRoute(route);
+    if (route === TEMPORARY_INBOX) throw new AppError(400, `Route ${route} is reserved`);
+    if (typeof fn !== "function") {
+      throw new TypeError(`The function for ${route} must be a function, got ${typeof fn}`);
+    }
+    if (!Number.isInteger(instances) || instances < 1 || instances > MAX_INSTANCES) {
+      throw new RangeError(
+        `Instances for ${route} must be an integer from 1 to ${MAX_INSTANCES}, got ${instances}`,
+      );
+    }
+    if (this.#routes.has(route)) {
+      log.warn("{route} reloaded", { route });
+      this.release(route);
+    }
+    this.#routes.set(route, new ServiceQueue(route, fn, instances, isPrivate, this.#invoke));
+    log.info("{route} registered as {kind} with {instances} instance(s)", {
+      route,
+      kind: isPrivate ? "private" : "public",
+      instances,
+    });
+  }
+
+  /**
+   * Removes a route. Events still waiting for it get an error reply (503) when they are
+   * requests, and a warning in the log otherwise; running events finish.
+   *
+   * @returns Whether the route was registered.
+   * @example
+   * ```ts
+   * import assert from "node:assert";
+   * import { Platform } from "@minimesh/core";
+   * const platform = new Platform({ dir: "/nonexistent", args: [], env: {} });
+   * platform.register("a.b", () => 1);
+   * assert(platform.release("a.b") && !platform.hasRoute("a.b"));
+   * ```
+   */
+  release(route: string): boolean {
+    const q = this.#routes.get(route);
+    if (q === undefined) return false;
+    this.#routes.delete(route);
+    const left = q.release();
+    for (const event of left) {
+      this.#reply(q.route, event, -1, undefined, new AppError(503, `Route ${route} was released`));
+    }
+    log.info("{route} released", { route });
+    return true;
+  }
+
+  /** Requests made through this platform that still wait for their reply. */
+  get pendingRequests(): number {
+    return this.#inbox.pending;
+  }
+
+  static {
+    inboxOf = (p) => p.#inbox;
+  }
+
+  /** Whether `route` is registered in this instance. */
+  hasRoute(route: string): boolean {
+    return this.#routes.has(route);
+  }
+
+  /**
+   * Whether a registered `route` is private.
+   *
+   * @throws {RouteNotFoundError} When it is not registered here.
+   */
+  isPrivate(route: string): boolean {
+    const q = this.#routes.get(route);
+    if (q === undefined) throw new RouteNotFoundError(route);
+    return q.isPrivate;
+  }
+
+  /** The registered routes, sorted by name. */
+  routes(): RouteInfo[] {
+    return [...this.#routes.values()]
+      .map((q) => ({
+        route: q.route,
+        instances: q.instances,
+        isPrivate: q.isPrivate,
+        busy: q.busy,
+        backlog: q.backlog,
+      }))
+      .sort((a, b) => a.route < b.route ? -1 : 1);
+  }
+
+  /**
+   * Hands an envelope to the route in its `to` field (a reply addressed to this instance's
+   * inbox completes its request). Delivery is asynchronous: the function runs after this
+   * returns. Most code uses {@link PostOffice} instead, which also sets trace and reply fields.
+   *
+   * @throws {RouteNotFoundError} When no function here serves the route.
+   */
+  deliver(event: EventEnvelope): void {
+    const to = event.to;
+    if (to === this.inboxAddress || to === TEMPORARY_INBOX) {
+      if (!this.#inbox.complete(event)) {
+        log.debug("Reply {id} arrived after its request ended", { id: event.correlationId });
+      }
+      return;
+    }
+    const q = this.#queueOf(to);
+    if (q === undefined) {
+      throw to ? new RouteNotFoundError(to) : new AppError(400, "Missing routing path (to)");
+    }
+    q.enqueue(event);
+  }
+
+  /**
+   * Whether {@link Platform.deliver} would find a function for `to`: a route, or
+   * `route@origin` with this instance's origin.
+   */
+  hasDestination(to: string): boolean {
+    return this.#queueOf(to) !== undefined;
+  }
+
+  #queueOf(to: string | undefined): ServiceQueue | undefined {
+    if (!to) return undefined;
+    const q = this.#routes.get(to);
+    if (q !== undefined) return q;
+    const { route, origin } = splitAddress(to);
+    return origin === undefined || origin === this.origin ? this.#routes.get(route) : undefined;
+  }
+
+  // The worker: runs one event on one instance and sends the reply, if one is wanted.
+  // Execution time is measured for traced events only: under Deno a clock read costs about a
+  // third of a whole in-memory request.
+  #invoke = (q: ServiceQueue, event: EventEnvelope, instance: number): void => {
+    const started = event.traceId === undefined ? -1 : performance.now();
+    let result: unknown;
+    try {
+      result = q.fn(this.#headersView(q.route, event), event.body, instance, event);
+    } catch (e) {
+      this.#reply(q.route, event, started, undefined, e, true);
+      q.done(instance);
+      return;
+    }
+    if (result !== null && typeof (result as Promise<unknown>)?.then === "function") {
+      (result as Promise<unknown>).then(
+        (value) => {
+          this.#reply(q.route, event, started, value);
+          q.done(instance);
+        },
+        (e) => {
+          this.#reply(q.route, event, started, undefined, e, true);
+          q.done(instance);
+        },
+      );
+    } else {
+      this.#reply(q.route, event, started, result);
+      q.done(instance);
+    }
+  };
+
+  // What a function sees as headers: a copy with the read-only my_* keys set by the platform.
+  #headersView(route: string, event: EventEnvelope): Record<string, string> {
+    const view: Record<string, string> = {};
+    const src = peekHeaders(event);
+    if (src !== undefined) { for (const k in src) if (!k.startsWith("my_")) view[k] = src[k]; }
+    view.my_route = route;
+    if (event.traceId !== undefined) {
+      view.my_trace_id = event.traceId;
+      if (event.tracePath !== undefined) view.my_trace_path = event.tracePath;
+    }
+    const cid = peekTags(event)?.my_cid;
+    if (cid !== undefined) view.my_correlation_id = cid;
+    return view;
+  }
+
+  #reply(
+    route: string,
+    event: EventEnvelope,
+    started: number,
+    value: unknown,
+    error?: unknown,
+    failed = error !== undefined,
+  ): void {
+    if (event.replyTo === undefined) {
+      if (failed) {
+        log.warn("{route} failed on event {id}: {message}", {
+          route,
+          id: event.id,
+          message: (error as Error)?.message ?? String(error),
+        });
+      }
+      return;
+    }
+    const reply = new EventEnvelope();
+    reply.to = event.replyTo;
+    reply.from = route;
+    reply.correlationId = event.correlationId;
+    const tags = peekTags(event);
+    if (tags !== undefined) reply.tags = tags;
+    reply.traceId = event.traceId;
+    reply.tracePath = event.tracePath;
+    if (started >= 0) reply.execTime = round3(performance.now() - started);
+    if (failed) {
+      reply.status = statusOf(error);
+      reply.body = (error as Error)?.message ?? String(error);
+      reply.stack = stackOf(error, this.#stackLines);
+    } else if (value instanceof EventEnvelope) {
+      reply.status = value.status;
+      reply.headers = value.headers;
+      reply.body = value.body;
+      reply.type = value.type;
+      reply.annotations = value.annotations;
+    } else {
+      reply.body = value;
+    }
+    try {
+      this.deliver(reply);
+    } catch (e) {
+      log.warn("Reply from {route} to {to} not delivered: {message}", {
+        route,
+        to: event.replyTo,
+        message: (e as Error).message,
+      });
+    }
+  }
+
+  // multicast.yaml: each source route relays a copy of every event to its targets.
+  #loadMulticast(): void {
+    const configured = this.config.getString("yaml.multicast");
+    const file = configured === undefined
+      ? join(this.config.dir, "multicast.yaml")
+      : isAbsolute(configured)
+      ? configured
+      : join(this.config.dir, configured);
+    if (!existsSync(file)) {
+      if (configured !== undefined) {
+        throw new ConfigError("yaml.multicast", file, "an existing file");
+      }
+      return;
+    }
+    let doc: unknown;
+    try {
+      doc = parseYaml(readFileSync(file, "utf8"));
+    } catch (e) {
+      throw new ConfigError(file, (e as Error).message.split("\n")[0], "valid YAML");
+    }
+    const entries = (doc as { multicast?: unknown } | null)?.multicast;
+    if (!Array.isArray(entries)) {
+      throw new ConfigError(`${file}: multicast`, entries, "a list of {source, targets}");
+    }
+    entries.forEach((entry, i) => {
+      const source = entry?.source;
+      const targets = entry?.targets;
+      const where = `${file}: multicast[${i}]`;
+      if (typeof source !== "string" || !Array.isArray(targets) || targets.length === 0) {
+        throw new ConfigError(where, entry, "{source: route, targets: [route, ...]}");
+      }
+      for (const t of [source, ...targets]) {
+        try {
+          validateRoute(t);
+        } catch (e) {
+          throw new ConfigError(where, t, (e as Error).message);
+        }
+      }
+      if (targets.includes(source)) throw new ConfigError(where, source, "a source not in targets");
+      this.registerPrivate(source, (_headers, _body, _instance, event) => {
+        for (const target of targets as string[]) {
+          const copy = event.copy();
+          copy.to = target;
+          copy.replyTo = undefined; // the relay itself answers a request; targets only listen
+          try {
+            this.deliver(copy);
+          } catch (e) {
+            log.error("Multicast {source} -> {target} failed: {message}", {
+              source,
+              target,
+              message: (e as Error).message,
+            });
+          }
+        }
+      });
+      log.info("Multicast {source} -> {targets}", { source, targets: targets.join(", ") });
+    });
+  }
+}

@@ -1,0 +1,255 @@
+/**
+ * The PostOffice: send events, make requests (RPC with a timeout), fork-and-join, broadcast.
+ * Created from a function's headers, it carries the trace into nested calls.
+ *
+ * @module
+ */
+import { EventEnvelope } from "./envelope.ts";
+import type { EnvelopeInit } from "./envelope.ts";
+import { AppError, RouteNotFoundError } from "./errors.ts";
+import { inboxOf, Platform } from "./platform.ts";
+import type { RequestOptions } from "./types.ts";
+
+function spanId(): string {
+  return crypto.randomUUID().replaceAll("-", "").slice(0, 16);
+}
+
+// The rpc tag of nearly every request in a process repeats one timeout: keep its text.
+let lastTimeout = 0;
+let lastTimeoutText = "";
+function timeoutText(timeout: number): string {
+  if (timeout !== lastTimeout) {
+    lastTimeout = timeout;
+    lastTimeoutText = String(timeout);
+  }
+  return lastTimeoutText;
+}
+
+function checkTimeout(timeout: number): void {
+  if (typeof timeout !== "number" || !(timeout > 0) || !Number.isFinite(timeout)) {
+    throw new RangeError(`Timeout must be a positive number of ms, got ${timeout}`);
+  }
+}
+
+/**
+ * Sends events and makes requests. `new PostOffice(headers)` inside a function reads the
+ * read-only `my_route`, `my_trace_id`, `my_trace_path` and `my_correlation_id` headers, so
+ * events it sends carry the caller's route as `from` and continue the trace.
+ *
+ * @example A request with a timeout
+ * ```ts
+ * import assert from "node:assert";
+ * import { Platform, PostOffice } from "@minimesh/core";
+ * const platform = new Platform({ dir: "/nonexistent", args: [], env: {} });
+ * platform.register("math.double", (_h, n) => (n as number) * 2);
+ * const po = new PostOffice({}, platform);
+ * const reply = await po.request({ to: "math.double", body: 21 }, 1000);
+ * assert(reply.body === 42 && !reply.isError);
+ * ```
+ */
+export class PostOffice {
+  /** The platform this post office sends through. */
+  readonly platform: Platform;
+  readonly #route: string | undefined;
+  readonly #traceId: string | undefined;
+  readonly #tracePath: string | undefined;
+  readonly #cid: string | undefined;
+
+  /**
+   * Creates a post office, usually inside a function from its headers.
+   *
+   * @param headers A function's headers (or `{my_route, my_trace_id, my_trace_path}` at an
+   * edge, such as an HTTP handler starting a trace).
+   * @param platform The platform to use; the process-wide one by default.
+   */
+  constructor(headers: Record<string, string> = {}, platform?: Platform) {
+    this.platform = platform ?? Platform.getInstance();
+    this.#route = headers.my_route;
+    this.#traceId = headers.my_trace_id;
+    this.#tracePath = headers.my_trace_path;
+    this.#cid = headers.my_correlation_id;
+  }
+
+  /** The route this post office sends from, if it was created inside a function. */
+  get route(): string | undefined {
+    return this.#route;
+  }
+
+  /** The trace id carried into events, if any. */
+  get traceId(): string | undefined {
+    return this.#traceId;
+  }
+
+  // A copy of the caller's event (its maps are the caller's; tags get a fresh map) with the
+  // caller's route and trace filled in, as the reference's touch() does.
+  #prepare(input: EventEnvelope | EnvelopeInit): EventEnvelope {
+    if (input === null || typeof input !== "object") {
+      throw new TypeError(`An event must be an EventEnvelope or an object, got ${input}`);
+    }
+    const e = new EventEnvelope(input);
+    e.tags = input.tags === undefined ? {} : { ...input.tags };
+    // Headers are shared with the caller's object; functions only ever see a copy.
+    if (!e.to) throw new AppError(400, "Missing routing path (to)");
+    if (e.from === undefined) e.from = this.#route;
+    if (this.#traceId !== undefined && e.traceId === undefined) {
+      e.traceId = this.#traceId;
+      e.tracePath = this.#tracePath;
+    }
+    if (this.#cid !== undefined) e.tags.my_cid = this.#cid;
+    if (e.traceId !== undefined) e.spanId = spanId();
+    return e;
+  }
+
+  /**
+   * Sends an event without waiting for a result (drop-and-forget).
+   *
+   * @throws {RouteNotFoundError} (as a rejection) when no function serves the route.
+   * @example
+   * ```ts
+   * import { Platform, PostOffice } from "@minimesh/core";
+   * const platform = new Platform({ dir: "/nonexistent", args: [], env: {} });
+   * platform.register("audit.log", () => {});
+   * await new PostOffice({}, platform).send({ to: "audit.log", body: "user signed in" });
+   * ```
+   */
+  send(event: EventEnvelope | EnvelopeInit): Promise<void> {
+    try {
+      this.platform.deliver(this.#prepare(event));
+      return Promise.resolve();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /**
+   * Sends an event to every instance that serves the route. Without a mesh that is this
+   * instance only.
+   *
+   * @throws {RouteNotFoundError} (as a rejection) when no function serves the route.
+   * @example
+   * ```ts
+   * import { Platform, PostOffice } from "@minimesh/core";
+   * const platform = new Platform({ dir: "/nonexistent", args: [], env: {} });
+   * platform.register("cache.invalidate", () => {});
+   * await new PostOffice({}, platform).broadcast({ to: "cache.invalidate", body: { key: "k" } });
+   * ```
+   */
+  broadcast(event: EventEnvelope | EnvelopeInit): Promise<void> {
+    try {
+      const e = this.#prepare(event);
+      e.tags.broadcast = "1";
+      this.platform.deliver(e);
+      return Promise.resolve();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /**
+   * Makes a request and resolves with the reply envelope. An error reply (the function threw)
+   * resolves too: check `reply.isError` and `reply.status`.
+   *
+   * Given a list of events it is a fork-and-join: all are sent at once and the replies come
+   * back in request order, each carrying its request's correlation id.
+   *
+   * @param event The request, or a list of requests for a fork-and-join.
+   * @param timeout Milliseconds to wait.
+   * @param options `timeoutException: false` resolves a timeout with a 408 envelope (or, for
+   * a fork-and-join, with the replies that arrived) instead of rejecting.
+   * @throws {TimeoutError} (as a rejection) when no reply arrives in time.
+   * @throws {RouteNotFoundError} (as a rejection) when no function serves a route; a
+   * fork-and-join then sends nothing.
+   * @example Fork-and-join
+   * ```ts
+   * import assert from "node:assert";
+   * import { Platform, PostOffice } from "@minimesh/core";
+   * const platform = new Platform({ dir: "/nonexistent", args: [], env: {} });
+   * platform.register("math.square", (_h, n) => (n as number) ** 2, 3);
+   * const po = new PostOffice({}, platform);
+   * const replies = await po.request([2, 3, 4].map((n) => ({ to: "math.square", body: n })), 1000);
+   * assert(replies.map((r) => r.body).join() === "4,9,16");
+   * ```
+   */
+  request(
+    event: EventEnvelope | EnvelopeInit,
+    timeout: number,
+    options?: RequestOptions,
+  ): Promise<EventEnvelope>;
+  /** Fork-and-join: sends every event and resolves with the replies in request order. */
+  request(
+    events: readonly (EventEnvelope | EnvelopeInit)[],
+    timeout: number,
+    options?: RequestOptions,
+  ): Promise<EventEnvelope[]>;
+  request(
+    input: EventEnvelope | EnvelopeInit | readonly (EventEnvelope | EnvelopeInit)[],
+    timeout: number,
+    options?: RequestOptions,
+  ): Promise<EventEnvelope | EventEnvelope[]> {
+    try {
+      checkTimeout(timeout);
+      const timeoutException = options?.timeoutException !== false;
+      if (Array.isArray(input)) return this.#fork(input, timeout, timeoutException);
+      const e = this.#prepare(input as EventEnvelope | EnvelopeInit);
+      const inbox = inboxOf(this.platform);
+      const w = inbox.single(timeout, timeoutException, e.correlationId, e.traceId !== undefined);
+      e.correlationId = String(w.id);
+      e.replyTo = this.platform.inboxAddress;
+      e.tags.rpc = timeoutText(timeout);
+      try {
+        this.platform.deliver(e);
+      } catch (err) {
+        inbox.cancel(w);
+        throw err;
+      }
+      return w.promise;
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  #fork(
+    inputs: readonly (EventEnvelope | EnvelopeInit)[],
+    timeout: number,
+    timeoutException: boolean,
+  ): Promise<EventEnvelope[]> {
+    if (inputs.length === 0) return Promise.resolve([]);
+    const events = inputs.map((i) => this.#prepare(i));
+    for (const e of events) {
+      if (!this.platform.hasDestination(e.to!)) throw new RouteNotFoundError(e.to!);
+    }
+    const w = inboxOf(this.platform).multi(
+      timeout,
+      timeoutException,
+      events.map((e) => e.correlationId),
+    );
+    events.forEach((e, i) => {
+      e.correlationId = `${w.id}-${i + 1}`;
+      e.replyTo = this.platform.inboxAddress;
+      e.tags.rpc = String(timeout);
+      this.platform.deliver(e);
+    });
+    return w.promise;
+  }
+
+  /**
+   * True when every route exists in this instance. A name without a dot is an
+   * origin id, which exists when it is this instance's.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert";
+   * import { Platform, PostOffice } from "@minimesh/core";
+   * const platform = new Platform({ dir: "/nonexistent", args: [], env: {} });
+   * platform.register("a.b", () => 1);
+   * const po = new PostOffice({}, platform);
+   * assert(po.exists("a.b") && !po.exists("a.b", "c.d"));
+   * ```
+   */
+  exists(...routes: string[]): boolean {
+    if (routes.length === 0) return false;
+    return routes.every((r) =>
+      r.includes(".") ? this.platform.hasDestination(r) : r === this.platform.origin
+    );
+  }
+}

@@ -1,0 +1,40 @@
+/**
+ * Types shared by the bus modules.
+ *
+ * @module
+ */
+import type { EventEnvelope } from "./envelope.ts";
+
+/**
+ * A function served under a route. It receives the event's headers (a copy, with the read-only
+ * keys `my_route`, `my_trace_id`, `my_trace_path` and `my_correlation_id` added when known),
+ * the body, its instance number (1 to the registered count) and the whole envelope.
+ *
+ * It returns (or resolves to) the reply body, or an {@link EventEnvelope} to set the reply's
+ * status and headers too. A thrown error becomes an error reply: the error's `status`
+ * (400-599) or 500, with its message as the body.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert";
+ * import type { LambdaFunction } from "@minimesh/core";
+ * const echo: LambdaFunction<string, string> = (_headers, body) => body.toUpperCase();
+ * assert(echo({}, "hi", 1, undefined as never) === "HI");
+ * ```
+ */
+export type LambdaFunction<I = unknown, O = unknown> = (
+  headers: Record<string, string>,
+  body: I,
+  instance: number,
+  event: EventEnvelope,
+) => O | Promise<O>;
+
+/** Options for a request. */
+export interface RequestOptions {
+  /**
+   * When true (the default) a timeout rejects with a {@link TimeoutError}; when false it
+   * resolves with a 408 envelope (one request) or with the replies that did arrive
+   * (fork-and-join).
+   */
+  timeoutException?: boolean;
+}

@@ -1,0 +1,50 @@
+// Shared test helpers: isolated platforms, temporary config folders, small waits.
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { configure, reset } from "@logtape/logtape";
+import type { LogRecord } from "@logtape/logtape";
+import { Platform } from "../mod.ts";
+import type { PlatformOptions } from "../mod.ts";
+
+/** A platform that reads no files, flags or environment unless the test gives them. */
+export function testPlatform(options: PlatformOptions = {}): Platform {
+  return new Platform({ dir: "/nonexistent-minimesh-config", args: [], env: {}, ...options });
+}
+
+/** A new temporary folder holding the given files. */
+export function configDir(files: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), "minimesh-test-"));
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+  return dir;
+}
+
+/** Resolves after `ms` milliseconds. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** A promise with its resolve function, without Promise.withResolvers (absent on Node 20). */
+export function deferred<T = void>(): { promise: Promise<T>; resolve: (v: T) => void } {
+  let resolve!: (v: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+/** Captures minimesh's log records as text until `stop()` is called. */
+export async function captureLogs(): Promise<{ lines: string[]; stop: () => Promise<void> }> {
+  const lines: string[] = [];
+  await configure({
+    reset: true,
+    sinks: { memory: (r: LogRecord) => lines.push(`${r.level}: ${renderMessage(r)}`) },
+    loggers: [
+      { category: ["minimesh"], sinks: ["memory"], lowestLevel: "debug" },
+      { category: ["logtape", "meta"], sinks: [], lowestLevel: "error" },
+    ],
+  });
+  return { lines, stop: () => reset() };
+}
+
+function renderMessage(r: LogRecord): string {
+  return r.message.map((part) => typeof part === "string" ? part : String(part)).join("");
+}

@@ -1,0 +1,171 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { AppConfig, ConfigError, Platform, PostOffice, setupLogging } from "../mod.ts";
+import { captureLogs, configDir, deferred, sleep, testPlatform } from "./_helpers.ts";
+
+describe("AppConfig", () => {
+  const dir = configDir({
+    "application.yml": [
+      "application:",
+      "  name: from-yaml",
+      "server:",
+      "  port: 8080",
+      "cloud:",
+      "  connector: none",
+      "list:",
+      "  - a",
+      "  - b",
+      "greeting: hello ${USER_NAME:nobody}",
+      "ref: port is ${server.port}",
+    ].join("\n"),
+    "application.properties": "# comment\nserver.port=8085\nflag: true\nlong=a\\\n  b\n",
+  });
+
+  it("reads YAML and properties, properties winning", () => {
+    const c = new AppConfig({ dir, args: [], env: {} });
+    assert.equal(c.getString("application.name"), "from-yaml");
+    assert.equal(c.getNumber("server.port", 0), 8085);
+    assert.equal(c.getBoolean("flag", false), true);
+    assert.equal(c.getString("list[1]"), "b");
+    assert.equal(c.getString("long"), "ab");
+    assert.equal(c.sources.length, 2);
+    assert.ok(c.keys().includes("server.port"));
+  });
+
+  it("lets environment variables and then -D flags override the files", () => {
+    const env = { SERVER_PORT: "9000", CLOUD_CONNECTOR: "kafka" };
+    const c = new AppConfig({ dir, args: [], env });
+    assert.equal(c.getNumber("server.port", 0), 9000);
+    const d = new AppConfig({ dir, args: ["-Dserver.port=9100", "other"], env });
+    assert.equal(d.getNumber("server.port", 0), 9100);
+    assert.equal(d.getString("cloud.connector"), "kafka");
+  });
+
+  it("puts values set in code between the environment and -D flags", () => {
+    const c = new AppConfig({
+      dir,
+      args: ["-Da.b=flag"],
+      env: { A_B: "env", C_D: "env" },
+      properties: { "a.b": "code", "c.d": "code" },
+    });
+    assert.equal(c.getString("a.b"), "flag");
+    assert.equal(c.getString("c.d"), "code");
+  });
+
+  it("substitutes ${VAR:default} from the environment and from other keys", () => {
+    assert.equal(
+      new AppConfig({ dir, args: [], env: {} }).getString("greeting"),
+      "hello nobody",
+    );
+    assert.equal(
+      new AppConfig({ dir, args: [], env: { USER_NAME: "ann" } }).getString("greeting"),
+      "hello ann",
+    );
+    assert.equal(new AppConfig({ dir, args: [], env: {} }).getString("ref"), "port is 8085");
+  });
+
+  it("names the key and the value when a value has the wrong type", () => {
+    const c = new AppConfig({ dir, args: ["-Dn=abc", "-Db=maybe"], env: {} });
+    assert.throws(() => c.getNumber("n", 1), /Invalid config n="abc": expected a number/);
+    assert.throws(() => c.getBoolean("b", true), ConfigError);
+    assert.equal(c.getNumber("missing", 7), 7);
+  });
+
+  it("reports a malformed YAML file by name", () => {
+    const bad = configDir({ "application.yml": "a: [1, 2\nb: :" });
+    assert.throws(() => new AppConfig({ dir: bad, args: [], env: {} }), (e: unknown) => {
+      assert.ok(e instanceof ConfigError);
+      assert.ok(e.message.includes("application.yml"), e.message);
+      return true;
+    });
+  });
+});
+
+describe("cloud.connector", () => {
+  it("defaults to none", () => assert.equal(testPlatform().cloudConnector, "none"));
+
+  it("accepts kafka from a -D flag", () => {
+    const p = testPlatform({ args: ["-Dcloud.connector=kafka"] });
+    assert.equal(p.cloudConnector, "kafka");
+  });
+
+  it("fails at start on an unknown value, naming it", () => {
+    assert.throws(() => testPlatform({ env: { CLOUD_CONNECTOR: "rabbitmq" } }), (e: unknown) => {
+      assert.ok(e instanceof ConfigError);
+      assert.equal(
+        e.message,
+        'Invalid config cloud.connector="rabbitmq": expected none or kafka',
+      );
+      return true;
+    });
+  });
+});
+
+describe("multicast.yaml", () => {
+  it("relays each event to every target", async () => {
+    const dir = configDir({
+      "multicast.yaml": "multicast:\n  - source: order.placed\n    targets:\n" +
+        "      - inventory.handler\n      - audit.handler\n",
+    });
+    const p = new Platform({ dir, args: [], env: {} });
+    assert.equal(p.isPrivate("order.placed"), true);
+    const got: string[] = [];
+    const both = deferred();
+    for (const route of ["inventory.handler", "audit.handler"]) {
+      p.register(route, (h, body) => {
+        got.push(`${route}:${body}:${h.k}`);
+        if (got.length === 2) both.resolve();
+      });
+    }
+    await new PostOffice({}, p).send({ to: "order.placed", body: 42, headers: { k: "v" } });
+    await both.promise;
+    assert.deepEqual(got.sort(), ["audit.handler:42:v", "inventory.handler:42:v"]);
+  });
+
+  it("logs a target that does not exist instead of failing the others", async () => {
+    const dir = configDir({
+      "multicast.yaml": "multicast:\n  - source: a.src\n    targets: [a.missing, a.there]\n",
+    });
+    const p = new Platform({ dir, args: [], env: {} });
+    const got = deferred<unknown>();
+    p.register("a.there", (_h, b) => got.resolve(b));
+    const logs = await captureLogs();
+    try {
+      await new PostOffice({}, p).send({ to: "a.src", body: "x" });
+      assert.equal(await got.promise, "x");
+      await sleep(1);
+    } finally {
+      await logs.stop();
+    }
+    assert.ok(
+      logs.lines.some((l) => l.includes("Multicast a.src -> a.missing failed: Route a.missing")),
+      logs.lines.join("\n"),
+    );
+  });
+
+  const bad: [string, string, RegExp][] = [
+    ["no list", "multicast: 5\n", /a list of \{source, targets\}/],
+    ["no targets", "multicast:\n  - source: a.b\n", /multicast\[0\]/],
+    ["a bad route", "multicast:\n  - source: a.b\n    targets: [Bad]\n", /Invalid route "Bad"/],
+    ["a loop", "multicast:\n  - source: a.b\n    targets: [a.b]\n", /not in targets/],
+  ];
+  for (const [name, text, message] of bad) {
+    it(`rejects ${name} at start`, () => {
+      const dir = configDir({ "multicast.yaml": text });
+      assert.throws(() => new Platform({ dir, args: [], env: {} }), message);
+    });
+  }
+
+  it("fails when yaml.multicast names a missing file", () => {
+    assert.throws(
+      () => testPlatform({ properties: { "yaml.multicast": "/nonexistent/m.yaml" } }),
+      /yaml.multicast/,
+    );
+  });
+});
+
+describe("logging", () => {
+  it("rejects an unknown level by name", async () => {
+    await assert.rejects(setupLogging("loud"), /Unknown log level "loud"/);
+  });
+});
