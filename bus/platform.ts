@@ -12,9 +12,9 @@ import { ServiceQueue } from "./_service_queue.ts";
 import { AppConfig } from "./config.ts";
 import type { ConfigOptions } from "./config.ts";
 import { EventEnvelope, peekHeaders, peekTags } from "./envelope.ts";
-import { AppError, ConfigError, RouteNotFoundError } from "./errors.ts";
+import { AppError, ConfigError, InvalidRouteError, RouteNotFoundError } from "./errors.ts";
 import { logger } from "./log.ts";
-import { newOriginId, splitAddress, validateRoute } from "./route.ts";
+import { newOriginId, routeProblem, splitAddress, validateRoute } from "./route.ts";
 import type { LambdaFunction } from "./types.ts";
 
 const log = logger("platform");
@@ -277,6 +277,7 @@ export class Platform {
    * returns. Most code uses {@link PostOffice} instead, which also sets trace and reply fields.
    *
    * @throws {RouteNotFoundError} When no function here serves the route.
+   * @throws {InvalidRouteError} When the route name itself is malformed.
    */
   deliver(event: EventEnvelope): void {
     const to = event.to;
@@ -287,10 +288,17 @@ export class Platform {
       return;
     }
     const q = this.#queueOf(to);
-    if (q === undefined) {
-      throw to ? new RouteNotFoundError(to) : new AppError(400, "Missing routing path (to)");
-    }
+    if (q === undefined) throw this.#notFound(to);
     q.enqueue(event);
+  }
+
+  // Why nothing serves `to`: no route at all, a malformed route name, or an unknown one.
+  #notFound(to: string | undefined): Error {
+    if (!to) return new AppError(400, "Missing routing path (to)");
+    const { route } = splitAddress(to);
+    return routeProblem(route) === undefined
+      ? new RouteNotFoundError(to)
+      : new InvalidRouteError(route, routeProblem(route)!);
   }
 
   /**
@@ -323,7 +331,9 @@ export class Platform {
       return;
     }
     if (result !== null && typeof (result as Promise<unknown>)?.then === "function") {
-      (result as Promise<unknown>).then(
+      // Promise.resolve adopts any thenable, even one whose `then` throws, without
+      // ever throwing here.
+      Promise.resolve(result).then(
         (value) => {
           this.#reply(q.route, event, started, value);
           q.done(instance);

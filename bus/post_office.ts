@@ -6,7 +6,7 @@
  */
 import { EventEnvelope } from "./envelope.ts";
 import type { EnvelopeInit } from "./envelope.ts";
-import { AppError, RouteNotFoundError } from "./errors.ts";
+import { AppError } from "./errors.ts";
 import { inboxOf, Platform } from "./platform.ts";
 import type { RequestOptions } from "./types.ts";
 
@@ -216,7 +216,7 @@ export class PostOffice {
     if (inputs.length === 0) return Promise.resolve([]);
     const events = inputs.map((i) => this.#prepare(i));
     for (const e of events) {
-      if (!this.platform.hasDestination(e.to!)) throw new RouteNotFoundError(e.to!);
+      if (!this.platform.hasDestination(e.to!)) this.platform.deliver(e); // throws the reason
     }
     const w = inboxOf(this.platform).multi(
       timeout,

@@ -158,6 +158,17 @@ describe("Functions", () => {
     );
   });
 
+  it("survive a thenable whose then() throws", async () => {
+    const p = testPlatform();
+    p.register("fn.thenable", () => ({
+      then() {
+        throw new Error("broken thenable");
+      },
+    }));
+    const reply = await new PostOffice({}, p).request({ to: "fn.thenable" }, 1000);
+    assert.deepEqual([reply.status, reply.error], [500, "broken thenable"]);
+  });
+
   it("trims the stack trace to stack.trace.transport.size lines", async () => {
     const p = testPlatform({ properties: { "stack.trace.transport.size": 3 } });
     const deep = (n: number): never => {

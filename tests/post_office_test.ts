@@ -1,6 +1,13 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { AppError, EventEnvelope, PostOffice, RouteNotFoundError, TimeoutError } from "../mod.ts";
+import {
+  AppError,
+  EventEnvelope,
+  InvalidRouteError,
+  PostOffice,
+  RouteNotFoundError,
+  TimeoutError,
+} from "../mod.ts";
 import { deferred, sleep, testPlatform } from "./_helpers.ts";
 
 describe("PostOffice.send", () => {
@@ -21,6 +28,11 @@ describe("PostOffice.send", () => {
       return true;
     });
     await assert.rejects(po.send({ body: 1 }), /Missing routing path/);
+    await assert.rejects(po.send({ to: "Bad Route" }), (e: unknown) => {
+      assert.ok(e instanceof InvalidRouteError);
+      assert.match(e.message, /Invalid route "Bad Route": use only lowercase/);
+      return true;
+    });
     await assert.rejects(po.send(null as unknown as EventEnvelope), TypeError);
   });
 
