@@ -4,7 +4,7 @@
  *
  * Precedence, highest first: `-D` flags, `properties` given in code, environment variables
  * (`cloud.connector` is read from `CLOUD_CONNECTOR`), `application.properties`,
- * `application.yml`. Values may refer to other keys or environment variables as
+ * `application.yml`, then `defaults` given in code. Values may refer to other keys or environment variables as
  * `${NAME}` or `${NAME:default}`.
  *
  * @module
@@ -25,6 +25,8 @@ export interface ConfigOptions {
   env?: Readonly<Record<string, string | undefined>>;
   /** Values set in code; they override the files and the environment, not `-D` flags. */
   properties?: Readonly<Record<string, string | number | boolean>>;
+  /** Values used only when nothing else sets the key (a program's own defaults). */
+  defaults?: Readonly<Record<string, string | number | boolean>>;
 }
 
 /** Parses `key=value` lines (Java properties: `#`/`!` comments, `:` separators, `\` joins). */
@@ -72,6 +74,7 @@ export function envName(key: string): string {
  * ```
  */
 export class AppConfig {
+  readonly #defaults = new Map<string, string>();
   readonly #files = new Map<string, string>();
   readonly #code = new Map<string, string>();
   readonly #flags = new Map<string, string>();
@@ -110,6 +113,7 @@ export class AppConfig {
     }
     this.sources = sources;
     for (const [k, v] of Object.entries(options.properties ?? {})) this.#code.set(k, String(v));
+    for (const [k, v] of Object.entries(options.defaults ?? {})) this.#defaults.set(k, String(v));
     for (const arg of options.args ?? process.argv.slice(2)) {
       const m = /^-D([^=]+)=(.*)$/.exec(arg);
       if (m) this.#flags.set(m[1], m[2]);
@@ -119,7 +123,7 @@ export class AppConfig {
   /** The raw value of `key` before `${...}` substitution, or undefined. */
   #raw(key: string): string | undefined {
     return this.#flags.get(key) ?? this.#code.get(key) ?? this.#env[envName(key)] ??
-      this.#files.get(key);
+      this.#files.get(key) ?? this.#defaults.get(key);
   }
 
   #resolve(value: string, depth: number): string {
@@ -198,9 +202,15 @@ export class AppConfig {
     return v as T;
   }
 
-  /** Every key set by a file, in code or by a flag (environment variables are not listed). */
+  /** Every key set by a default, a file, in code or by a flag (not environment variables). */
   keys(): string[] {
-    return [...new Set([...this.#files.keys(), ...this.#code.keys(), ...this.#flags.keys()])]
-      .sort();
+    return [
+      ...new Set([
+        ...this.#defaults.keys(),
+        ...this.#files.keys(),
+        ...this.#code.keys(),
+        ...this.#flags.keys(),
+      ]),
+    ].sort();
   }
 }

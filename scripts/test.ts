@@ -43,7 +43,9 @@ const code = await new Promise<number>((resolve) => {
       "test",
       "-A",
       `--junit-path=${junit}`,
-      ...(args.length ? args : ["--doc", "mod.ts", "bus/", "tests/"]),
+      ...(args.length
+        ? args
+        : ["--doc", "mod.ts", "bus/", "connector/", "presence/", "actuator/", "tests/"]),
     ],
     {
       stdio: "inherit",

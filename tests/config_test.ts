@@ -52,6 +52,17 @@ describe("AppConfig", () => {
     assert.equal(c.getString("c.d"), "code");
   });
 
+  it("uses defaults given in code only when nothing else sets the key", () => {
+    const c = new AppConfig({
+      dir,
+      args: [],
+      env: {},
+      defaults: { "server.port": 1, "only.default": "d" },
+    });
+    assert.equal(c.getNumber("server.port", 0), 8085);
+    assert.equal(c.getString("only.default"), "d");
+  });
+
   it("substitutes ${VAR:default} from the environment and from other keys", () => {
     assert.equal(
       new AppConfig({ dir, args: [], env: {} }).getString("greeting"),

@@ -1,0 +1,339 @@
+/**
+ * The one place the library talks to Kafka (through kafkajs): topics, a pipelined producer,
+ * and consumers that read exactly one partition from its latest offset.
+ *
+ * kafkajs has no manual partition assignment (`assign`), so a {@link PartitionConsumer} uses a
+ * consumer group of its own (nobody else joins it, so no rebalance ever pauses anyone else)
+ * with a partition assigner that hands its single member exactly the wanted partition. It
+ * commits no offsets: it always starts at the latest offset. It is ready once it has read back
+ * a token it wrote to that partition itself, so nothing written after `ready` can be missed.
+ *
+ * @module
+ */
+import { Buffer } from "node:buffer";
+import { AssignerProtocol, Kafka, logLevel } from "kafkajs";
+import type { Admin, Consumer, IHeaders, PartitionAssigner, Producer } from "kafkajs";
+import { logger } from "../bus/log.ts";
+import { randomHex32 } from "../bus/_ids.ts";
+
+const log = logger("kafka");
+
+/** A record to write: an explicit partition, string headers, bytes or text. */
+export interface OutRecord {
+  /** Topic name. */
+  topic: string;
+  /** Partition number. */
+  partition: number;
+  /** Record key (a random 32-hex id when absent). */
+  key?: string;
+  /** Record headers. */
+  headers?: Record<string, string>;
+  /** Record value. */
+  value: Uint8Array | string;
+}
+
+/** A record read from a partition. */
+export interface InRecord {
+  /** Topic name. */
+  topic: string;
+  /** Partition number. */
+  partition: number;
+  /** Offset, as Kafka's decimal string. */
+  offset: string;
+  /** Record key. */
+  key: string | undefined;
+  /** Record headers as strings. */
+  headers: Record<string, string>;
+  /** Record value. */
+  value: Uint8Array;
+}
+
+/** Options of a {@link KafkaLink}. */
+export interface KafkaLinkOptions {
+  /** Bootstrap brokers, `host:port`. */
+  brokers: string[];
+  /** Client id prefix, shown in broker logs. */
+  clientId: string;
+}
+
+/** Reading one partition: resolves `ready` once records written from now on will be seen. */
+export interface PartitionConsumer {
+  /** The topic read. */
+  readonly topic: string;
+  /** The partition read. */
+  readonly partition: number;
+  /** Resolves once every record written from then on will be seen. */
+  readonly ready: Promise<void>;
+  /** Stops reading and leaves the consumer group. */
+  stop(): Promise<void>;
+}
+
+const INIT_HEADER = "_init_";
+
+function headersOf(h: IHeaders | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (h === undefined) return out;
+  for (const [k, v] of Object.entries(h)) {
+    if (v === undefined) continue;
+    out[k] = Array.isArray(v) ? v.map(String).join(",") : v.toString();
+  }
+  return out;
+}
+
+// Hands the group's only member exactly one partition of one topic.
+function singlePartition(topic: string, partition: number): PartitionAssigner {
+  return () => ({
+    name: "minimesh-single-partition",
+    version: 1,
+    protocol: ({ topics }) => ({
+      name: "minimesh-single-partition",
+      metadata: AssignerProtocol.MemberMetadata.encode({
+        version: 1,
+        topics,
+        userData: Buffer.alloc(0),
+      }),
+    }),
+    assign: ({ members }) =>
+      Promise.resolve(members.map((m, i) => ({
+        memberId: m.memberId,
+        memberAssignment: AssignerProtocol.MemberAssignment.encode({
+          version: 1,
+          assignment: i === 0 ? { [topic]: [partition] } : {},
+          userData: Buffer.alloc(0),
+        }),
+      }))),
+  });
+}
+
+/**
+ * A connection to a Kafka cluster.
+ *
+ * @example
+ * ```ts ignore
+ * const link = new KafkaLink({ brokers: ["127.0.0.1:9092"], clientId: "demo" });
+ * await link.ensureTopic("demo.topic", 2);
+ * const c = link.consumePartition("demo.topic", 1, (r) => console.log(r.value));
+ * await c.ready;
+ * await link.send([{ topic: "demo.topic", partition: 1, value: "hi" }]);
+ * ```
+ */
+export class KafkaLink {
+  /** The bootstrap brokers. */
+  readonly brokers: string[];
+  readonly #kafka: Kafka;
+  readonly #clientId: string;
+  #producer: Producer | undefined;
+  #producerReady: Promise<Producer> | undefined;
+  #admin: Promise<Admin> | undefined;
+  #consumers = new Set<PartitionConsumer>();
+  #closed = false;
+
+  /** Creates the client; nothing connects until it is used. */
+  constructor(options: KafkaLinkOptions) {
+    this.brokers = options.brokers;
+    this.#clientId = options.clientId;
+    this.#kafka = new Kafka({
+      clientId: options.clientId,
+      brokers: options.brokers,
+      logLevel: logLevel.ERROR,
+      logCreator: () => ({ namespace, log: entry }) =>
+        log.warn("kafkajs {namespace}: {message}", {
+          namespace,
+          message: entry.message,
+        }),
+      connectionTimeout: 3000,
+      requestTimeout: 15000,
+      retry: { retries: 5, initialRetryTime: 200 },
+    });
+  }
+
+  #admin_(): Promise<Admin> {
+    if (this.#admin === undefined) {
+      const admin = this.#kafka.admin();
+      this.#admin = admin.connect().then(() => admin).catch((e) => {
+        this.#admin = undefined;
+        throw e;
+      });
+    }
+    return this.#admin;
+  }
+
+  #producer_(): Promise<Producer> {
+    if (this.#producerReady === undefined) {
+      // Idempotence off and acks=1, as the reference; requests are pipelined, never awaited
+      // one record at a time by the library.
+      const producer = this.#kafka.producer({ allowAutoTopicCreation: false });
+      this.#producerReady = producer.connect().then(() => {
+        this.#producer = producer;
+        return producer;
+      }).catch((e) => {
+        this.#producerReady = undefined;
+        throw e;
+      });
+    }
+    return this.#producerReady;
+  }
+
+  /** Topic name → partition count, for every topic in the cluster. */
+  async topicPartitions(): Promise<Map<string, number>> {
+    const admin = await this.#admin_();
+    const meta = await admin.fetchTopicMetadata();
+    return new Map(meta.topics.map((t) => [t.name, t.partitions.length]));
+  }
+
+  /**
+   * Makes sure `topic` exists, creating it with `partitions` partitions when missing.
+   * Returns its partition count (which may be more, or fewer, than asked when it existed).
+   */
+  async ensureTopic(topic: string, partitions: number): Promise<number> {
+    const admin = await this.#admin_();
+    const existing = (await this.topicPartitions()).get(topic);
+    if (existing !== undefined) return existing;
+    try {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: [{ topic, numPartitions: partitions, replicationFactor: -1 }],
+      });
+      log.info("Created topic {topic} with {partitions} partitions", { topic, partitions });
+    } catch (e) {
+      // Another process may have created it at the same moment: that is fine.
+      if (!/already exists/i.test((e as Error).message)) throw e;
+    }
+    for (let i = 0; i < 50; i++) {
+      const count = (await this.topicPartitions()).get(topic);
+      if (count !== undefined) return count;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`Topic ${topic} was created but does not show in the metadata`);
+  }
+
+  /** Writes records (explicit partitions), resolving when the broker has them (acks=1). */
+  async send(records: OutRecord[]): Promise<void> {
+    if (this.#closed) throw new Error("Kafka link is closed");
+    const producer = await this.#producer_();
+    const byTopic = new Map<string, OutRecord[]>();
+    for (const r of records) {
+      const list = byTopic.get(r.topic);
+      if (list) list.push(r);
+      else byTopic.set(r.topic, [r]);
+    }
+    await producer.sendBatch({
+      acks: 1,
+      topicMessages: [...byTopic].map(([topic, list]) => ({
+        topic,
+        messages: list.map((r) => ({
+          partition: r.partition,
+          key: r.key ?? randomHex32(),
+          headers: r.headers,
+          value: typeof r.value === "string"
+            ? r.value
+            : Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength),
+        })),
+      })),
+    });
+  }
+
+  /**
+   * Reads exactly one partition from its latest offset, calling `onRecord` for each record in
+   * order. A handler error is logged and the record skipped; it never stops the consumer.
+   */
+  consumePartition(
+    topic: string,
+    partition: number,
+    onRecord: (record: InRecord) => void | Promise<void>,
+  ): PartitionConsumer {
+    const token = randomHex32();
+    const consumer: Consumer = this.#kafka.consumer({
+      groupId: `${this.#clientId}.${topic}.${partition}.${token.slice(0, 12)}`,
+      partitionAssigners: [singlePartition(topic, partition)],
+      maxWaitTimeInMs: 100,
+      sessionTimeout: 10_000,
+      heartbeatInterval: 1_000,
+      retry: { retries: 10, initialRetryTime: 200, restartOnFailure: () => Promise.resolve(true) },
+    });
+    let resolveReady!: () => void;
+    let rejectReady!: (e: Error) => void;
+    const ready = new Promise<void>((res, rej) => {
+      resolveReady = res;
+      rejectReady = rej;
+    });
+    ready.catch(() => {}); // a caller that never awaits `ready` must not see an unhandled error
+    let isReady = false;
+    let stopped = false;
+    const start = async () => {
+      await consumer.connect();
+      await consumer.subscribe({ topic, fromBeginning: false });
+      await consumer.run({
+        autoCommit: false,
+        eachMessage: async ({ message, partition: p }) => {
+          const headers = headersOf(message.headers);
+          const init = headers[INIT_HEADER];
+          if (init !== undefined) {
+            if (init === token && !isReady) {
+              isReady = true;
+              resolveReady();
+            }
+            return;
+          }
+          if (p !== partition) return;
+          try {
+            await onRecord({
+              topic,
+              partition: p,
+              offset: message.offset,
+              key: message.key?.toString(),
+              headers,
+              value: message.value ?? new Uint8Array(),
+            });
+          } catch (e) {
+            log.error("Record {offset} of {topic}-{partition} failed: {message}", {
+              offset: message.offset,
+              topic,
+              partition: p,
+              message: (e as Error).message,
+            });
+          }
+        },
+      });
+      // Write our token until it comes back: from then on nothing written can be missed.
+      const deadline = Date.now() + 60_000;
+      while (!isReady && !stopped) {
+        if (Date.now() > deadline) {
+          throw new Error(`Consumer of ${topic}-${partition} did not become ready in 60 s`);
+        }
+        await this.send([{ topic, partition, headers: { [INIT_HEADER]: token }, value: "init" }]);
+        await Promise.race([ready, new Promise((r) => setTimeout(r, 250))]);
+      }
+    };
+    const handle: PartitionConsumer = {
+      topic,
+      partition,
+      ready,
+      stop: async () => {
+        stopped = true;
+        this.#consumers.delete(handle);
+        rejectReady(new Error(`Consumer of ${topic}-${partition} stopped`));
+        await consumer.disconnect().catch(() => {});
+      },
+    };
+    this.#consumers.add(handle);
+    start().catch((e) => {
+      rejectReady(e);
+      log.error("Consumer of {topic}-{partition} failed to start: {message}", {
+        topic,
+        partition,
+        message: (e as Error).message,
+      });
+    });
+    return handle;
+  }
+
+  /** Stops every consumer and disconnects. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await Promise.all([...this.#consumers].map((c) => c.stop()));
+    await this.#producer?.disconnect().catch(() => {});
+    const admin = await this.#admin?.catch(() => undefined);
+    await admin?.disconnect().catch(() => {});
+  }
+}

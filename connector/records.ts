@@ -1,0 +1,37 @@
+/**
+ * Event records on Kafka, as the reference writes them (section 4.3): an explicit partition, a
+ * random key, headers `_event_=1` and `_rx_=<recipient origin>`, and the COMPACT envelope as
+ * the value.
+ *
+ * @module
+ */
+import { randomHex32 } from "../bus/_ids.ts";
+import { EventEnvelope } from "../bus/envelope.ts";
+import type { InRecord, OutRecord } from "./kafka_link.ts";
+
+/** The record carrying `event` to `recipient` (an origin id, or `monitor-N`). */
+export function eventRecord(
+  topic: string,
+  partition: number,
+  recipient: string,
+  event: EventEnvelope,
+): OutRecord {
+  return {
+    topic,
+    partition,
+    key: randomHex32(),
+    headers: { _event_: "1", _rx_: recipient },
+    value: event.toBytes(),
+  };
+}
+
+/**
+ * The envelope in an event record, `undefined` for a record that is not an event (no
+ * `_event_` header).
+ *
+ * @throws {EnvelopeDecodeError} When the value is not a valid envelope.
+ */
+export function eventOf(record: InRecord): EventEnvelope | undefined {
+  if (record.headers._event_ === undefined) return undefined;
+  return EventEnvelope.fromBytes(record.value);
+}

@@ -1,0 +1,213 @@
+/**
+ * The presence monitors' shared state: who is connected through which monitor, and which app
+ * instance owns which virtual topic (one partition of a `multiplex.NNNN` topic).
+ *
+ * Every monitor applies the same control messages in the same order (they all read
+ * `service.monitor` partition 0), so every monitor holds the same table. A lease is granted
+ * by a `claim` message, and only if the topic is still free when the claim is applied: two
+ * monitors claiming one topic at the same moment cannot both win, whatever the timing. This
+ * replaces the reference's RSVP round (a timed grace period); see docs/presence.md.
+ *
+ * This module is pure: no I/O and no clock.
+ *
+ * @module
+ */
+
+/** What a monitor knows about one connected application instance. */
+export interface ConnectionInfo {
+  /** The instance's origin id. */
+  origin: string;
+  /** Application name. */
+  name: string;
+  /** Application version. */
+  version: string;
+  /** Personality: APP, REST or RESOURCES. */
+  type: string;
+  /** Closed user group. */
+  group: number;
+  /** The monitor holding the websocket. */
+  monitor: string;
+  /** The websocket session id on that monitor. */
+  session: string;
+  /** When the connection was opened (ISO-8601). */
+  created: string;
+  /** The last info or keep-alive (ISO-8601). */
+  updated: string;
+  /** Messages seen on the session. */
+  seq: number;
+  /** The leased virtual topic, once granted. */
+  topic?: string;
+  /** The app's own `instance` header, if it sent one. */
+  instance?: string;
+}
+
+/** A control message, as carried on partition 0. */
+export type ControlMessage =
+  | { type: "put"; info: ConnectionInfo }
+  | { type: "claim"; origin: string; session: string; topic: string; monitor: string }
+  | { type: "del"; origin: string; session: string; monitor: string; reason: string }
+  | { type: "release_monitor"; dead: string; monitor: string };
+
+/** What applying a message changed, for the monitors to act on. */
+export type Effect =
+  | { kind: "granted"; origin: string; session: string; topic: string; monitor: string }
+  | {
+    kind: "rejected";
+    origin: string;
+    session: string;
+    topic: string;
+    monitor: string;
+    why: string;
+  }
+  | { kind: "released"; topic: string; info: ConnectionInfo; reason: string }
+  | { kind: "left"; info: ConnectionInfo; reason: string; by: string }
+  | { kind: "superseded"; old: ConnectionInfo; by: ConnectionInfo };
+
+/** A copy of the table, as sent to a monitor that starts later. */
+export interface TableSnapshot {
+  /** Every connection, with its lease. */
+  connections: ConnectionInfo[];
+}
+
+/**
+ * All virtual topic names in assignment order: `<prefix>.0001-000`, `<prefix>.0001-001`, ...
+ *
+ * @throws {RangeError} When the sizes are not positive integers.
+ */
+export function virtualTopics(prefix: string, partitionsPerTopic: number, max: number): string[] {
+  if (!(partitionsPerTopic >= 1 && max >= partitionsPerTopic)) {
+    throw new RangeError(
+      `max.virtual.topics (${max}) must be at least app.partitions.per.topic (${partitionsPerTopic})`,
+    );
+  }
+  const topics = Math.floor(max / partitionsPerTopic);
+  const out: string[] = [];
+  for (let t = 1; t <= topics; t++) {
+    for (let p = 0; p < partitionsPerTopic; p++) {
+      out.push(`${prefix}.${String(t).padStart(4, "0")}-${String(p).padStart(3, "0")}`);
+    }
+  }
+  return out;
+}
+
+/** Splits `multiplex.0001-007` into `["multiplex.0001", 7]` at the last `-`. */
+export function splitVirtualTopic(vt: string): [string, number] {
+  const dash = vt.lastIndexOf("-");
+  return [vt.slice(0, dash), Number(vt.slice(dash + 1))];
+}
+
+/** The replicated table of connections and leases. */
+export class LeaseTable {
+  /** Every virtual topic, in assignment order. */
+  readonly all: readonly string[];
+  readonly #valid: Set<string>;
+  readonly #owner = new Map<string, string>(); // virtual topic -> origin
+  readonly #connections = new Map<string, ConnectionInfo>();
+
+  /**
+   * Creates an empty table.
+   *
+   * @param topics Every virtual topic, in assignment order (see {@link virtualTopics}).
+   */
+  constructor(topics: readonly string[]) {
+    this.all = topics;
+    this.#valid = new Set(topics);
+  }
+
+  /** The connection of `origin`, if any. */
+  connection(origin: string): ConnectionInfo | undefined {
+    return this.#connections.get(origin);
+  }
+
+  /** Every connection. */
+  connections(): ConnectionInfo[] {
+    return [...this.#connections.values()];
+  }
+
+  /** Virtual topic → owner origin, in assignment order. */
+  leases(): [string, string][] {
+    return this.all.filter((t) => this.#owner.has(t)).map((t) => [t, this.#owner.get(t)!]);
+  }
+
+  /** The first free virtual topic not in `skip`, or undefined when all are taken. */
+  nextFree(skip: ReadonlySet<string> = new Set()): string | undefined {
+    return this.all.find((t) => !this.#owner.has(t) && !skip.has(t));
+  }
+
+  /** The table as a snapshot. */
+  snapshot(): TableSnapshot {
+    return { connections: this.connections().map((c) => ({ ...c })) };
+  }
+
+  /** Replaces the whole table with a snapshot. */
+  load(snapshot: TableSnapshot): void {
+    this.#owner.clear();
+    this.#connections.clear();
+    for (const c of snapshot.connections) {
+      this.#connections.set(c.origin, { ...c });
+      if (c.topic !== undefined && this.#valid.has(c.topic)) this.#owner.set(c.topic, c.origin);
+    }
+  }
+
+  /** Applies one control message and returns what changed. */
+  apply(msg: ControlMessage): Effect[] {
+    switch (msg.type) {
+      case "put":
+        return this.#put(msg.info);
+      case "claim":
+        return this.#claim(msg.origin, msg.session, msg.topic, msg.monitor);
+      case "del": {
+        const c = this.#connections.get(msg.origin);
+        if (c === undefined || c.session !== msg.session) return [];
+        return this.#remove(c, msg.reason, msg.monitor);
+      }
+      case "release_monitor":
+        return this.connections()
+          .filter((c) => c.monitor === msg.dead)
+          .flatMap((c) => this.#remove(c, `monitor ${msg.dead} is gone`, msg.monitor));
+    }
+  }
+
+  #put(info: ConnectionInfo): Effect[] {
+    const old = this.#connections.get(info.origin);
+    if (old !== undefined && old.session === info.session && old.monitor === info.monitor) {
+      this.#connections.set(info.origin, { ...info, topic: old.topic, created: old.created });
+      return [];
+    }
+    const effects: Effect[] = [];
+    if (old !== undefined) {
+      effects.push({ kind: "superseded", old, by: info });
+      effects.push(
+        ...this.#remove(old, `reconnected through monitor ${info.monitor}`, info.monitor),
+      );
+    }
+    this.#connections.set(info.origin, { ...info, topic: undefined });
+    return effects;
+  }
+
+  #claim(origin: string, session: string, topic: string, monitor: string): Effect[] {
+    const c = this.#connections.get(origin);
+    const reject = (why: string): Effect[] => [
+      { kind: "rejected", origin, session, topic, monitor, why },
+    ];
+    if (c === undefined || c.session !== session) return reject("the connection is gone");
+    if (c.topic !== undefined) {
+      return [{ kind: "granted", origin, session, topic: c.topic, monitor }];
+    }
+    if (!this.#valid.has(topic)) return reject(`${topic} is not a virtual topic`);
+    if (this.#owner.has(topic)) return reject(`${topic} is taken`);
+    this.#owner.set(topic, origin);
+    c.topic = topic;
+    return [{ kind: "granted", origin, session, topic, monitor }];
+  }
+
+  #remove(c: ConnectionInfo, reason: string, by: string): Effect[] {
+    this.#connections.delete(c.origin);
+    const effects: Effect[] = [{ kind: "left", info: c, reason, by }];
+    if (c.topic !== undefined && this.#owner.get(c.topic) === c.origin) {
+      this.#owner.delete(c.topic);
+      effects.push({ kind: "released", topic: c.topic, info: c, reason });
+    }
+    return effects;
+  }
+}

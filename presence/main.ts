@@ -1,0 +1,46 @@
+/**
+ * `deno run -A presence/main.ts [-Dkey=value ...]`: runs a presence monitor.
+ *
+ * Settings (config files in the working folder, environment, or `-D` flags): `server.port`
+ * (8080), `server.host` (0.0.0.0), `bootstrap.servers` (127.0.0.1:9092), `monitor.topic`,
+ * `app.topic.prefix`, `app.partitions.per.topic`, `max.virtual.topics`,
+ * `max.closed.user.groups`, `websocket.idle.timeout` (s), `presence.handshake.timeout` (s),
+ * `monitor.alive.interval` (s), `presence.max.connections`, `log.level`.
+ *
+ * @module
+ */
+import process from "node:process";
+import { serve } from "#serve";
+import { Platform } from "../bus/platform.ts";
+import { logger, setupLogging } from "../bus/log.ts";
+import { PresenceMonitor } from "./monitor.ts";
+import { monitorHandler } from "./http.ts";
+
+const platform = new Platform({
+  defaults: {
+    "application.name": "presence-monitor",
+    "info.app.description": "Presence Monitor",
+    "info.app.version": "0.1.0",
+  },
+});
+await setupLogging(platform.config.getString("log.level", "info"));
+const log = logger("presence");
+const monitor = new PresenceMonitor(platform, serve);
+
+let stopping = false;
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, () => {
+    if (stopping) return;
+    stopping = true;
+    log.info("Stopping on {signal}", { signal });
+    monitor.stop().finally(() => process.exit(0));
+  });
+}
+
+try {
+  await monitor.start(monitorHandler(monitor));
+} catch (e) {
+  log.fatal("Presence monitor cannot start: {message}", { message: (e as Error).message });
+  await monitor.stop().catch(() => {});
+  process.exit(1);
+}

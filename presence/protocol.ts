@@ -1,0 +1,174 @@
+/**
+ * The presence protocol on the wire: what apps and monitors say over the websocket, what
+ * monitors say to each other on `service.monitor` partition 0, and the registry messages a
+ * monitor sends to a closed user group's partition.
+ *
+ * @module
+ */
+import { EventEnvelope } from "../bus/envelope.ts";
+import type { ConnectionInfo, ControlMessage, TableSnapshot } from "./lease_table.ts";
+
+/** Websocket close codes a monitor uses. */
+export const CLOSE = {
+  /** The monitor is going away (shutdown). */
+  GOING_AWAY: 1001,
+  /** Bad data: undecodable frame, unknown message, text garbage, idle. */
+  BAD_DATA: 1003,
+  /** Not an acceptable identity (an invalid origin id). */
+  POLICY: 1008,
+  /** A frame over the size limit. */
+  TOO_BIG: 1009,
+  /** Try again later: starting up, busy, already connected, handshake not completed. */
+  TRY_AGAIN: 1013,
+} as const;
+
+/** The route monitors address each other on partition 0. */
+export const CONTROL_ROUTE = "presence.monitor@monitor-0";
+/** The registry route of the apps (the mesh's distributed routing table). */
+export const REGISTRY_ROUTE = "system.service.registry";
+
+/** Messages that are not about the lease table. */
+export type MonitorMessage =
+  | ControlMessage
+  | { type: "alive"; monitor: string; version: string; started: string }
+  | { type: "download"; monitor: string }
+  | { type: "snapshot"; monitor: string; for: string; asOf: string; table: TableSnapshot };
+
+/** Encodes a monitor message as an envelope for partition 0. */
+export function controlEnvelope(msg: MonitorMessage): EventEnvelope {
+  const e = new EventEnvelope({ to: CONTROL_ROUTE, headers: { type: msg.type } });
+  const h = e.headers;
+  switch (msg.type) {
+    case "put":
+      h.origin = msg.info.origin;
+      h.monitor = msg.info.monitor;
+      e.body = { ...msg.info };
+      break;
+    case "claim":
+      Object.assign(h, { origin: msg.origin, session: msg.session, topic: msg.topic });
+      h.monitor = msg.monitor;
+      break;
+    case "del":
+      Object.assign(h, { origin: msg.origin, session: msg.session, reason: msg.reason });
+      h.monitor = msg.monitor;
+      break;
+    case "release_monitor":
+      Object.assign(h, { dead: msg.dead, monitor: msg.monitor });
+      break;
+    case "alive":
+      Object.assign(h, { monitor: msg.monitor, version: msg.version, started: msg.started });
+      break;
+    case "download":
+      h.monitor = msg.monitor;
+      break;
+    case "snapshot":
+      Object.assign(h, { monitor: msg.monitor, for: msg.for, as_of: msg.asOf });
+      e.body = msg.table;
+      break;
+  }
+  return e;
+}
+
+function str(h: Record<string, string>, key: string): string {
+  const v = h[key];
+  if (typeof v !== "string" || v === "") throw new TypeError(`header ${key} is missing`);
+  return v;
+}
+
+function connectionInfo(body: unknown): ConnectionInfo {
+  const b = body as Record<string, unknown> | null;
+  if (b === null || typeof b !== "object") throw new TypeError("body must be a map");
+  const s = (k: string) => {
+    if (typeof b[k] !== "string") throw new TypeError(`body.${k} must be a string`);
+    return b[k] as string;
+  };
+  const group = Number(b.group);
+  if (!Number.isInteger(group)) throw new TypeError("body.group must be an integer");
+  return {
+    origin: s("origin"),
+    name: s("name"),
+    version: s("version"),
+    type: s("type"),
+    group,
+    monitor: s("monitor"),
+    session: s("session"),
+    created: s("created"),
+    updated: s("updated"),
+    seq: Number(b.seq) || 0,
+    topic: typeof b.topic === "string" ? b.topic : undefined,
+    instance: typeof b.instance === "string" ? b.instance : undefined,
+  };
+}
+
+/**
+ * Decodes a monitor message from its envelope.
+ *
+ * @throws {TypeError} Naming what is missing or malformed.
+ */
+export function parseControl(e: EventEnvelope): MonitorMessage {
+  const h = e.headers;
+  const type = h.type;
+  switch (type) {
+    case "put":
+      return { type, info: connectionInfo(e.body) };
+    case "claim":
+      return {
+        type,
+        origin: str(h, "origin"),
+        session: str(h, "session"),
+        topic: str(h, "topic"),
+        monitor: str(h, "monitor"),
+      };
+    case "del":
+      return {
+        type,
+        origin: str(h, "origin"),
+        session: str(h, "session"),
+        monitor: str(h, "monitor"),
+        reason: h.reason ?? "",
+      };
+    case "release_monitor":
+      return { type, dead: str(h, "dead"), monitor: str(h, "monitor") };
+    case "alive":
+      return {
+        type,
+        monitor: str(h, "monitor"),
+        version: h.version ?? "",
+        started: h.started ?? "",
+      };
+    case "download":
+      return { type, monitor: str(h, "monitor") };
+    case "snapshot": {
+      const table = e.body as TableSnapshot | null;
+      if (!table || !Array.isArray(table.connections)) {
+        throw new TypeError("snapshot body must have a connections list");
+      }
+      return {
+        type,
+        monitor: str(h, "monitor"),
+        for: str(h, "for"),
+        asOf: str(h, "as_of"),
+        table: { connections: table.connections.map(connectionInfo) },
+      };
+    }
+    default:
+      throw new TypeError(`unknown control message type ${JSON.stringify(type)}`);
+  }
+}
+
+/** The `ready` envelope that hands an app its virtual topic. */
+export function readyEnvelope(topic: string, monitorVersion: string): EventEnvelope {
+  return new EventEnvelope({ to: "ready", headers: { topic, version: monitorVersion } });
+}
+
+/** A registry message (`join` or `leave`) for a closed user group. */
+export function registryEnvelope(
+  type: "join" | "leave",
+  group: number,
+  headers: Record<string, string>,
+): EventEnvelope {
+  return new EventEnvelope({
+    to: `${REGISTRY_ROUTE}@monitor-${group}`,
+    headers: { type, ...headers },
+  });
+}

@@ -1,0 +1,51 @@
+/**
+ * The boundary between the presence monitor (and other HTTP users) and the runtime's server:
+ * a fetch-style handler for plain HTTP, and three callbacks for websockets under a path prefix.
+ * Runtime adapters (`serve_deno.ts`, later `serve_node.ts`) implement {@link ServeFunction};
+ * nothing else in the library knows which runtime serves it.
+ *
+ * @module
+ */
+
+/** One websocket connection, as the monitor sees it. */
+export interface PresenceSocket {
+  /** Sends a binary (bytes) or text frame; a closed socket ignores it. */
+  send(data: Uint8Array | string): void;
+  /** Closes the connection with a code and a reason. */
+  close(code: number, reason: string): void;
+}
+
+/** Websocket callbacks. `path` is the request path, such as `/ws/presence/<origin>`. */
+export interface SocketHandlers {
+  /** A websocket opened on `path`. */
+  open(socket: PresenceSocket, path: string): void;
+  /** A binary (bytes) or text frame arrived. */
+  message(socket: PresenceSocket, data: Uint8Array | string): void;
+  /** The websocket closed, by either side. */
+  close(socket: PresenceSocket, code: number, reason: string): void;
+}
+
+/** What to serve. */
+export interface ServeOptions {
+  /** TCP port; 0 picks a free one. */
+  port: number;
+  /** Interface to bind (default `0.0.0.0`: every interface). */
+  hostname?: string;
+  /** Requests whose path starts with this are websocket upgrades (e.g. `/ws/presence/`). */
+  wsPrefix: string;
+  /** Plain HTTP requests. */
+  fetch(request: Request): Response | Promise<Response>;
+  /** Websocket events. */
+  handlers: SocketHandlers;
+}
+
+/** A running server. */
+export interface RunningServer {
+  /** The bound port. */
+  readonly port: number;
+  /** Stops listening and closes connections. */
+  close(): Promise<void>;
+}
+
+/** Starts a server. */
+export type ServeFunction = (options: ServeOptions) => Promise<RunningServer>;

@@ -1,0 +1,223 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { LeaseTable, splitVirtualTopic, virtualTopics } from "../presence/lease_table.ts";
+import type { ConnectionInfo, ControlMessage } from "../presence/lease_table.ts";
+import { controlEnvelope, parseControl } from "../presence/protocol.ts";
+import type { MonitorMessage } from "../presence/protocol.ts";
+import { EventEnvelope } from "../mod.ts";
+
+function info(origin: string, monitor: string, session: string): ConnectionInfo {
+  return {
+    origin,
+    name: "app",
+    version: "1",
+    type: "APP",
+    group: 1,
+    monitor,
+    session,
+    created: "2026-01-01T00:00:00Z",
+    updated: "2026-01-01T00:00:00Z",
+    seq: 1,
+  };
+}
+
+const TOPICS = virtualTopics("mx", 4, 8);
+
+describe("virtual topics", () => {
+  it("are numbered as the reference does and split at the last dash", () => {
+    assert.deepEqual(TOPICS.slice(0, 5), [
+      "mx.0001-000",
+      "mx.0001-001",
+      "mx.0001-002",
+      "mx.0001-003",
+      "mx.0002-000",
+    ]);
+    assert.equal(virtualTopics("multiplex", 32, 288).length, 288);
+    assert.deepEqual(splitVirtualTopic("multiplex.0001-007"), ["multiplex.0001", 7]);
+    assert.throws(() => virtualTopics("mx", 32, 10), /max.virtual.topics \(10\)/);
+  });
+});
+
+describe("LeaseTable", () => {
+  it("grants a topic to the first claim applied and rejects a simultaneous second one", () => {
+    const t = new LeaseTable(TOPICS);
+    t.apply({ type: "put", info: info("a", "m1", "s1") });
+    t.apply({ type: "put", info: info("b", "m2", "s2") });
+    // Both monitors saw mx.0001-000 free and claimed it at the same moment.
+    const first = t.apply({
+      type: "claim",
+      origin: "a",
+      session: "s1",
+      topic: "mx.0001-000",
+      monitor: "m1",
+    });
+    const second = t.apply({
+      type: "claim",
+      origin: "b",
+      session: "s2",
+      topic: "mx.0001-000",
+      monitor: "m2",
+    });
+    assert.equal(first[0].kind, "granted");
+    assert.deepEqual(second, [{
+      kind: "rejected",
+      origin: "b",
+      session: "s2",
+      topic: "mx.0001-000",
+      monitor: "m2",
+      why: "mx.0001-000 is taken",
+    }]);
+    assert.equal(t.nextFree(), "mx.0001-001");
+    assert.equal(t.nextFree(new Set(["mx.0001-001"])), "mx.0001-002");
+    assert.deepEqual(t.leases(), [["mx.0001-000", "a"]]);
+  });
+
+  it("rejects claims for unknown sessions and unknown topics; repeats a granted one", () => {
+    const t = new LeaseTable(TOPICS);
+    assert.equal(
+      t.apply({ type: "claim", origin: "x", session: "s", topic: "mx.0001-000", monitor: "m" })[0]
+        .kind,
+      "rejected",
+    );
+    t.apply({ type: "put", info: info("a", "m1", "s1") });
+    const bad = t.apply({
+      type: "claim",
+      origin: "a",
+      session: "s1",
+      topic: "nope-1",
+      monitor: "m1",
+    });
+    assert.match((bad[0] as { why: string }).why, /not a virtual topic/);
+    t.apply({ type: "claim", origin: "a", session: "s1", topic: "mx.0001-002", monitor: "m1" });
+    const again = t.apply({
+      type: "claim",
+      origin: "a",
+      session: "s1",
+      topic: "mx.0001-003",
+      monitor: "m1",
+    });
+    assert.deepEqual(again[0], {
+      kind: "granted",
+      origin: "a",
+      session: "s1",
+      topic: "mx.0001-002",
+      monitor: "m1",
+    });
+  });
+
+  it("releases on del of the same session only", () => {
+    const t = new LeaseTable(TOPICS);
+    t.apply({ type: "put", info: info("a", "m1", "s1") });
+    t.apply({ type: "claim", origin: "a", session: "s1", topic: "mx.0001-000", monitor: "m1" });
+    assert.deepEqual(
+      t.apply({ type: "del", origin: "a", session: "old", monitor: "m1", reason: "x" }),
+      [],
+    );
+    const fx = t.apply({
+      type: "del",
+      origin: "a",
+      session: "s1",
+      monitor: "m1",
+      reason: "closed",
+    });
+    assert.deepEqual(fx.map((f) => f.kind), ["left", "released"]);
+    assert.equal(t.connections().length, 0);
+    assert.equal(t.nextFree(), "mx.0001-000");
+  });
+
+  it("a reconnect through another monitor supersedes the old session and frees its topic", () => {
+    const t = new LeaseTable(TOPICS);
+    t.apply({ type: "put", info: info("a", "m1", "s1") });
+    t.apply({ type: "claim", origin: "a", session: "s1", topic: "mx.0001-000", monitor: "m1" });
+    const fx = t.apply({ type: "put", info: info("a", "m2", "s9") });
+    assert.deepEqual(fx.map((f) => f.kind), ["superseded", "left", "released"]);
+    assert.equal(t.connection("a")?.monitor, "m2");
+    assert.equal(t.connection("a")?.topic, undefined);
+  });
+
+  it("releases everything a gone monitor held", () => {
+    const t = new LeaseTable(TOPICS);
+    t.apply({ type: "put", info: info("a", "m1", "s1") });
+    t.apply({ type: "put", info: info("b", "m2", "s2") });
+    t.apply({ type: "claim", origin: "a", session: "s1", topic: "mx.0001-000", monitor: "m1" });
+    t.apply({ type: "claim", origin: "b", session: "s2", topic: "mx.0001-001", monitor: "m2" });
+    const fx = t.apply({ type: "release_monitor", dead: "m1", monitor: "m2" });
+    assert.deepEqual(fx.map((f) => f.kind), ["left", "released"]);
+    assert.deepEqual(t.leases(), [["mx.0001-001", "b"]]);
+  });
+
+  it("gives two tables applying the same messages the same state, whatever the interleaving", () => {
+    // Random claims from three monitors, applied in one log order by two replicas.
+    let seed = 7;
+    const rand = (n: number) => (seed = (seed * 48271) % 2147483647) % n;
+    const log: ControlMessage[] = [];
+    for (let i = 0; i < 40; i++) {
+      log.push({ type: "put", info: info(`o${i}`, `m${rand(3)}`, `s${i}`) });
+    }
+    for (let i = 0; i < 200; i++) {
+      const o = rand(40);
+      log.push(
+        rand(5) === 0
+          ? { type: "del", origin: `o${o}`, session: `s${o}`, monitor: "m0", reason: "r" }
+          : {
+            type: "claim",
+            origin: `o${o}`,
+            session: `s${o}`,
+            topic: TOPICS[rand(8)],
+            monitor: "m0",
+          },
+      );
+    }
+    const a = new LeaseTable(TOPICS), b = new LeaseTable(TOPICS);
+    for (const m of log) a.apply(m);
+    for (const m of log) b.apply(m);
+    assert.deepEqual(a.leases(), b.leases());
+    const owners = a.leases().map(([, o]) => o);
+    assert.equal(new Set(owners).size, owners.length, "no origin holds two topics");
+    // A snapshot reproduces the table.
+    const c = new LeaseTable(TOPICS);
+    c.load(a.snapshot());
+    assert.deepEqual(c.leases(), a.leases());
+  });
+});
+
+describe("control messages", () => {
+  it("round-trip through envelopes", () => {
+    const msgs: MonitorMessage[] = [
+      { type: "put", info: { ...info("a", "m1", "s1"), topic: "mx.0001-000", instance: "i" } },
+      { type: "claim", origin: "a", session: "s1", topic: "mx.0001-000", monitor: "m1" },
+      { type: "del", origin: "a", session: "s1", monitor: "m1", reason: "closed" },
+      { type: "release_monitor", dead: "m1", monitor: "m2" },
+      { type: "alive", monitor: "m1", version: "1", started: "2026" },
+      { type: "download", monitor: "m1" },
+      {
+        type: "snapshot",
+        monitor: "m1",
+        for: "m2",
+        asOf: "42",
+        table: { connections: [info("a", "m1", "s1")] },
+      },
+    ];
+    for (const m of msgs) {
+      const bytes = controlEnvelope(m).toBytes();
+      const back = parseControl(EventEnvelope.fromBytes(bytes));
+      assert.deepEqual(JSON.parse(JSON.stringify(back)), JSON.parse(JSON.stringify(m)), m.type);
+    }
+  });
+
+  it("reject malformed ones with a clear reason", () => {
+    const bad: [EventEnvelope, RegExp][] = [
+      [new EventEnvelope({ headers: { type: "claim", origin: "a" } }), /header session is missing/],
+      [new EventEnvelope({ headers: { type: "bogus" } }), /unknown control message type "bogus"/],
+      [new EventEnvelope({ headers: { type: "put" }, body: "x" }), /body must be a map/],
+      [
+        new EventEnvelope({
+          headers: { type: "snapshot", monitor: "m", for: "n", as_of: "1" },
+          body: {},
+        }),
+        /connections list/,
+      ],
+    ];
+    for (const [e, re] of bad) assert.throws(() => parseControl(e), re);
+  });
+});
