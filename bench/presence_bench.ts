@@ -1,0 +1,85 @@
+/**
+ * How long a lease takes: websocket connect → `ready`, and close → release (the `leave`
+ * announcement arriving on the group's partition), against a bare Kafka round trip on the same
+ * broker in the same run (write one record to a partition and read it back).
+ *
+ * `deno run -A bench/presence_bench.ts [rounds]` with a broker on KAFKA_BROKERS (default
+ * 127.0.0.1:9092), e.g. after `deno task kafka start`.
+ *
+ * @module
+ */
+import process from "node:process";
+import { KafkaLink } from "../connector/kafka_link.ts";
+import { eventOf } from "../connector/records.ts";
+import { BROKERS, connect, startMonitor, topicsFor } from "../tests/_presence.ts";
+
+const ROUNDS = Number(process.argv[2] ?? 30);
+
+function stats(xs: number[]): { p50: number; p90: number; max: number } {
+  const s = [...xs].sort((a, b) => a - b);
+  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))];
+  return { p50: at(0.5), p90: at(0.9), max: s[s.length - 1] };
+}
+
+const t = topicsFor("bench");
+const monitor = await startMonitor(t.args);
+const link = new KafkaLink({ brokers: BROKERS.split(","), clientId: "presence-bench" });
+const leaves = new Map<string, () => void>();
+const echo = new Map<string, () => void>();
+try {
+  const group = link.consumePartition(t.monitorTopic, 1, (r) => {
+    if (r.headers.bench !== undefined) return echo.get(r.headers.bench)?.();
+    const e = eventOf(r);
+    if (e?.headers.type === "leave") leaves.get(e.headers.origin)?.();
+  });
+  await group.ready;
+
+  const kafkaRoundTrip: number[] = [], lease: number[] = [], release: number[] = [];
+  // Warm up once each.
+  for (let i = 0; i <= ROUNDS; i++) {
+    const nonce = crypto.randomUUID();
+    const back = new Promise<void>((r) => echo.set(nonce, r));
+    let t0 = performance.now();
+    await link.send([{
+      topic: t.monitorTopic,
+      partition: 1,
+      headers: { bench: nonce },
+      value: "x",
+    }]);
+    await back;
+    const rt = performance.now() - t0;
+
+    t0 = performance.now();
+    const c = connect(monitor.port);
+    await c.ready;
+    const leased = performance.now() - t0;
+
+    const left = new Promise<void>((r) => leaves.set(c.origin, r));
+    t0 = performance.now();
+    c.ws.close(1000, "bench");
+    await left;
+    const released = performance.now() - t0;
+    if (i > 0) {
+      kafkaRoundTrip.push(rt);
+      lease.push(leased);
+      release.push(released);
+    }
+  }
+  const k = stats(kafkaRoundTrip), l = stats(lease), r = stats(release);
+  const f = (x: number) => x.toFixed(1);
+  console.log(`Deno ${process.versions.deno}, ${ROUNDS} rounds, one monitor, broker ${BROKERS}\n`);
+  console.log("| measure | p50 ms | p90 ms | max ms | p50 / Kafka round trip |");
+  console.log("| --- | ---: | ---: | ---: | ---: |");
+  console.log(`| Kafka round trip (baseline) | ${f(k.p50)} | ${f(k.p90)} | ${f(k.max)} | 1.0 |`);
+  console.log(
+    `| connect → ready | ${f(l.p50)} | ${f(l.p90)} | ${f(l.max)} | ${(l.p50 / k.p50).toFixed(1)} |`,
+  );
+  console.log(
+    `| close → release announced | ${f(r.p50)} | ${f(r.p90)} | ${f(r.max)} | ${
+      (r.p50 / k.p50).toFixed(1)
+    } |`,
+  );
+} finally {
+  await link.close();
+  await monitor.stop();
+}
