@@ -134,6 +134,13 @@ export class Inbox {
     this.#waiters.delete(id);
   }
 
+  /** Ends a request with an error (its event could not be sent). */
+  fail(w: SingleWaiter | MultiWaiter, error: Error): void {
+    if (this.#waiters.get(w.id) !== w) return;
+    this.cancel(w);
+    w.reject(error);
+  }
+
   /** Withdraws a request whose event could not be sent. */
   cancel(w: { id: number } & Deadline): void {
     this.#waiters.delete(w.id);

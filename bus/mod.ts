@@ -31,5 +31,6 @@ export { setupLogging } from "./log.ts";
 export { Platform, statusOf, TEMPORARY_INBOX } from "./platform.ts";
 export type { CloudConnector, PlatformOptions, RouteInfo } from "./platform.ts";
 export { PostOffice } from "./post_office.ts";
+export type { MeshTransport } from "./mesh.ts";
 export { isOriginId, newOriginId, routeProblem, splitAddress, validateRoute } from "./route.ts";
 export type { LambdaFunction, RequestOptions } from "./types.ts";

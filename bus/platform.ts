@@ -16,6 +16,7 @@ import { AppError, ConfigError, InvalidRouteError, RouteNotFoundError } from "./
 import { logger } from "./log.ts";
 import { newOriginId, routeProblem, splitAddress, validateRoute } from "./route.ts";
 import type { LambdaFunction } from "./types.ts";
+import type { MeshTransport } from "./mesh.ts";
 
 const log = logger("platform");
 
@@ -107,6 +108,9 @@ export class Platform {
   readonly #inbox: Inbox = new Inbox();
   readonly #routes = new Map<string, ServiceQueue>();
   readonly #stackLines: number;
+  #mesh: MeshTransport | undefined;
+  // With a mesh, every execution is timed (a clock read is nothing next to a network hop).
+  #timed = false;
 
   /**
    * Reads the configuration and, when there is a `multicast.yaml`, sets up its relays.
@@ -200,6 +204,7 @@ export class Platform {
       this.release(route);
     }
     this.#routes.set(route, new ServiceQueue(route, fn, instances, isPrivate, this.#invoke));
+    if (!isPrivate) this.#mesh?.routeChanged(route, true);
     log.info("{route} registered as {kind} with {instances} instance(s)", {
       route,
       kind: isPrivate ? "private" : "public",
@@ -225,6 +230,7 @@ export class Platform {
     const q = this.#routes.get(route);
     if (q === undefined) return false;
     this.#routes.delete(route);
+    if (!q.isPrivate) this.#mesh?.routeChanged(route, false);
     const left = q.release();
     for (const event of left) {
       this.#reply(q.route, event, -1, undefined, new AppError(503, `Route ${route} was released`));
@@ -279,7 +285,7 @@ export class Platform {
    * @throws {RouteNotFoundError} When no function here serves the route.
    * @throws {InvalidRouteError} When the route name itself is malformed.
    */
-  deliver(event: EventEnvelope): void {
+  deliver(event: EventEnvelope): void | Promise<void> {
     const to = event.to;
     if (to === this.inboxAddress || to === TEMPORARY_INBOX) {
       if (!this.#inbox.complete(event)) {
@@ -288,8 +294,40 @@ export class Platform {
       return;
     }
     const q = this.#queueOf(to);
+    if (q !== undefined) return q.enqueue(event);
+    if (to !== undefined && this.#mesh?.reaches(to)) return this.#mesh.send(event);
+    throw this.#notFound(to);
+  }
+
+  /**
+   * Hands an event to this instance's own function for its route, never to the mesh (used
+   * for events that arrive from the mesh).
+   *
+   * @throws {RouteNotFoundError} When no function here serves the route.
+   */
+  deliverLocal(event: EventEnvelope): void {
+    const to = event.to;
+    if (to === this.inboxAddress || to === TEMPORARY_INBOX) {
+      this.#inbox.complete(event);
+      return;
+    }
+    const q = this.#queueOf(to);
     if (q === undefined) throw this.#notFound(to);
     q.enqueue(event);
+  }
+
+  /** The mesh this platform sends through, if it joined one. */
+  get mesh(): MeshTransport | undefined {
+    return this.#mesh;
+  }
+
+  /**
+   * Joins (or, with undefined, leaves) a mesh: events to routes that no local function
+   * serves then go through it. Called by a cloud connector.
+   */
+  attachMesh(mesh: MeshTransport | undefined): void {
+    this.#mesh = mesh;
+    this.#timed = mesh !== undefined;
   }
 
   // Why nothing serves `to`: no route at all, a malformed route name, or an unknown one.
@@ -302,11 +340,11 @@ export class Platform {
   }
 
   /**
-   * Whether {@link Platform.deliver} would find a function for `to`: a route, or
-   * `route@origin` with this instance's origin.
+   * Whether {@link Platform.deliver} would find a destination for `to`: a local function
+   * (a route, or `route@origin` with this instance's origin) or, with a mesh, a peer.
    */
   hasDestination(to: string): boolean {
-    return this.#queueOf(to) !== undefined;
+    return this.#queueOf(to) !== undefined || this.#mesh?.reaches(to) === true;
   }
 
   #queueOf(to: string | undefined): ServiceQueue | undefined {
@@ -318,10 +356,10 @@ export class Platform {
   }
 
   // The worker: runs one event on one instance and sends the reply, if one is wanted.
-  // Execution time is measured for traced events only: under Deno a clock read costs about a
-  // third of a whole in-memory request.
+  // Execution time is measured for traced events (and always with a mesh): under Deno a clock
+  // read costs about a third of a whole in-memory request.
   #invoke = (q: ServiceQueue, event: EventEnvelope, instance: number): void => {
-    const started = event.traceId === undefined ? -1 : performance.now();
+    const started = event.traceId === undefined && !this.#timed ? -1 : performance.now();
     let result: unknown;
     try {
       result = q.fn(this.#headersView(q.route, event), event.body, instance, event);
@@ -404,14 +442,16 @@ export class Platform {
     } else {
       reply.body = value;
     }
-    try {
-      this.deliver(reply);
-    } catch (e) {
+    const undelivered = (e: unknown) =>
       log.warn("Reply from {route} to {to} not delivered: {message}", {
         route,
         to: event.replyTo,
         message: (e as Error).message,
       });
+    try {
+      this.deliver(reply)?.catch(undelivered);
+    } catch (e) {
+      undelivered(e);
     }
   }
 

@@ -114,8 +114,7 @@ export class PostOffice {
    */
   send(event: EventEnvelope | EnvelopeInit): Promise<void> {
     try {
-      this.platform.deliver(this.#prepare(event));
-      return Promise.resolve();
+      return this.platform.deliver(this.#prepare(event)) ?? Promise.resolve();
     } catch (e) {
       return Promise.reject(e);
     }
@@ -138,11 +137,19 @@ export class PostOffice {
     try {
       const e = this.#prepare(event);
       e.tags.broadcast = "1";
-      this.platform.deliver(e);
-      return Promise.resolve();
+      const mesh = this.platform.mesh;
+      // Through the mesh when it knows the route (a private local route stays local).
+      if (mesh !== undefined && (mesh.reaches(e.to!) || this.#isPublicHere(e.to!))) {
+        return mesh.broadcast(e);
+      }
+      return this.platform.deliver(e) ?? Promise.resolve();
     } catch (e) {
       return Promise.reject(e);
     }
+  }
+
+  #isPublicHere(route: string): boolean {
+    return this.platform.hasRoute(route) && !this.platform.isPrivate(route);
   }
 
   /**
@@ -192,16 +199,20 @@ export class PostOffice {
       if (Array.isArray(input)) return this.#fork(input, timeout, timeoutException);
       const e = this.#prepare(input as EventEnvelope | EnvelopeInit);
       const inbox = inboxOf(this.platform);
-      const w = inbox.single(timeout, timeoutException, e.correlationId, e.traceId !== undefined);
+      const timed = e.traceId !== undefined || this.platform.mesh !== undefined;
+      const w = inbox.single(timeout, timeoutException, e.correlationId, timed);
       e.correlationId = String(w.id);
       e.replyTo = this.platform.inboxAddress;
       e.tags.rpc = timeoutText(timeout);
+      let sent: void | Promise<void>;
       try {
-        this.platform.deliver(e);
+        sent = this.platform.deliver(e);
       } catch (err) {
         inbox.cancel(w);
         throw err;
       }
+      // A mesh send that fails ends the request at once, with the reason.
+      sent?.catch((err) => inbox.fail(w, err));
       return w.promise;
     } catch (e) {
       return Promise.reject(e);
@@ -223,18 +234,19 @@ export class PostOffice {
       timeoutException,
       events.map((e) => e.correlationId),
     );
+    const inbox = inboxOf(this.platform);
     events.forEach((e, i) => {
       e.correlationId = `${w.id}-${i + 1}`;
       e.replyTo = this.platform.inboxAddress;
       e.tags.rpc = String(timeout);
-      this.platform.deliver(e);
+      this.platform.deliver(e)?.catch((err) => inbox.fail(w, err));
     });
     return w.promise;
   }
 
   /**
-   * True when every route exists in this instance. A name without a dot is an
-   * origin id, which exists when it is this instance's.
+   * True when every route exists, here or (with a mesh) in a peer. A name without a dot is
+   * an origin id, which exists when it is this instance's or a known peer's.
    *
    * @example
    * ```ts
@@ -249,7 +261,9 @@ export class PostOffice {
   exists(...routes: string[]): boolean {
     if (routes.length === 0) return false;
     return routes.every((r) =>
-      r.includes(".") ? this.platform.hasDestination(r) : r === this.platform.origin
+      r.includes(".")
+        ? this.platform.hasDestination(r)
+        : r === this.platform.origin || this.platform.mesh?.knows(r) === true
     );
   }
 }

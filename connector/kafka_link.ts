@@ -69,6 +69,7 @@ export interface PartitionConsumer {
 }
 
 const INIT_HEADER = "_init_";
+const REQUEST_BYTES = 512 * 1024;
 
 function headersOf(h: IHeaders | undefined): Record<string, string> {
   const out: Record<string, string> = {};
@@ -135,9 +136,11 @@ export class KafkaLink {
     this.#kafka = new Kafka({
       clientId: options.clientId,
       brokers: options.brokers,
+      // kafkajs reports retriable conditions (leader moves, a topic being created) as errors;
+      // real failures reach our callers as rejections, so its own lines go to debug.
       logLevel: logLevel.ERROR,
       logCreator: () => ({ namespace, log: entry }) =>
-        log.warn("kafkajs {namespace}: {message}", {
+        log.debug("kafkajs {namespace}: {message}", {
           namespace,
           message: entry.message,
         }),
@@ -207,10 +210,30 @@ export class KafkaLink {
     throw new Error(`Topic ${topic} was created but does not show in the metadata`);
   }
 
-  /** Writes records (explicit partitions), resolving when the broker has them (acks=1). */
+  /**
+   * Writes records (explicit partitions), resolving when the broker has them (acks=1). Many
+   * records go in produce requests of at most 512 KiB each (the broker refuses a batch over
+   * its `message.max.bytes`, 1 MiB by default), in order.
+   */
   async send(records: OutRecord[]): Promise<void> {
     if (this.#closed) throw new Error("Kafka link is closed");
     const producer = await this.#producer_();
+    let chunk: OutRecord[] = [];
+    let size = 0;
+    for (const r of records) {
+      const n = typeof r.value === "string" ? r.value.length * 3 : r.value.byteLength;
+      if (chunk.length > 0 && size + n > REQUEST_BYTES) {
+        await this.#sendBatch(producer, chunk);
+        chunk = [];
+        size = 0;
+      }
+      chunk.push(r);
+      size += n;
+    }
+    if (chunk.length > 0) await this.#sendBatch(producer, chunk);
+  }
+
+  async #sendBatch(producer: Producer, records: OutRecord[]): Promise<void> {
     const byTopic = new Map<string, OutRecord[]>();
     for (const r of records) {
       const list = byTopic.get(r.topic);

@@ -62,8 +62,10 @@ export async function startMonitor(args: string[]): Promise<MonitorProcess> {
   proc.stdout!.on("data", onData);
   proc.stderr!.on("data", onData);
   const exitedPromise = new Promise<void>((r) =>
-    proc.on("exit", () => {
+    proc.on("exit", (code, signal) => {
       exited = true;
+      // Whoever waits for a log line will not get it now.
+      for (const w of waiters.splice(0)) w.resolve(`EXITED ${code ?? signal}`);
       r();
     })
   );
@@ -84,9 +86,16 @@ export async function startMonitor(args: string[]): Promise<MonitorProcess> {
       });
     });
   };
-  const portLine = await waitFor(/Websocket server running on port \d+/);
+  const expect = async (re: RegExp) => {
+    const line = await waitFor(re);
+    if (line.startsWith("EXITED")) {
+      throw new Error(`presence monitor ${line.toLowerCase()}; logs:\n${logs.join("\n")}`);
+    }
+    return line;
+  };
+  const portLine = await expect(/Websocket server running on port \d+/);
   const port = Number(/port (\d+)/.exec(portLine)![1]);
-  const readyLine = await waitFor(/Presence monitor \w+ ready/);
+  const readyLine = await expect(/Presence monitor \w+ ready/);
   const origin = /monitor (\w+) ready/.exec(readyLine)![1];
   return {
     port,

@@ -1,0 +1,700 @@
+/**
+ * The Kafka cloud connector: with `cloud.connector=kafka`, a platform joins the mesh. It
+ * connects to the presence monitors, consumes exactly its leased partition and its closed user
+ * group's partition of `service.monitor`, keeps the distributed routing table from the
+ * registry messages (reference section 6.2), and carries events to other instances as Kafka
+ * records (section 4.3), large ones in blocks (section 4.4).
+ *
+ * @module
+ */
+import { AppError, ConfigError, RouteNotFoundError } from "../bus/errors.ts";
+import { EventEnvelope } from "../bus/envelope.ts";
+import { logger } from "../bus/log.ts";
+import { randomHex32 } from "../bus/_ids.ts";
+import { splitAddress } from "../bus/route.ts";
+import type { MeshTransport } from "../bus/mesh.ts";
+import type { Platform } from "../bus/platform.ts";
+import { BlockAssembler, isBlock, MAX_BLOCK, toBlocks } from "./blocks.ts";
+import { KafkaLink } from "./kafka_link.ts";
+import type { InRecord, OutRecord, PartitionConsumer } from "./kafka_link.ts";
+import { PresenceClient } from "./presence_client.ts";
+import type { WebSocketFactory } from "./presence_client.ts";
+import { eventRecord } from "./records.ts";
+import { RoutingTable } from "./routing_table.ts";
+
+const log = logger("connector");
+
+/** The route of the connector's health check (list it in `mandatory.health.dependencies`). */
+export const HEALTH_ROUTE = "cloud.connector.health";
+const REGISTRY = "system.service.registry";
+const STALL_MS = 90_000;
+const INBOX = "temporary.inbox";
+const PEER_WAIT_MS = 5000;
+
+/** A change in the mesh, as told to life-cycle subscribers. */
+export interface LifeCycleEvent {
+  /** `join`/`leave` of a peer; `connected`/`disconnected` of this instance. */
+  type: "join" | "leave" | "connected" | "disconnected";
+  /** The peer's origin (join, leave) or this instance's (connected, disconnected). */
+  origin: string;
+  /** The peer's application name, when known. */
+  name?: string;
+}
+
+/** Counters of records that were skipped, by reason. */
+export interface ConnectorStats {
+  /** Records addressed to another instance. */
+  misdirected: number;
+  /** Values that are not valid envelopes. */
+  undecodable: number;
+  /** Invalid or duplicate blocks. */
+  badBlocks: number;
+  /** Block sets that never completed. */
+  expiredBlockSets: number;
+  /** Events for a route this instance no longer serves. */
+  unknownRoute: number;
+}
+
+/** Options of a {@link KafkaConnector}. */
+export interface KafkaConnectorOptions {
+  /** The WebSocket constructor for the presence connection (global WebSocket by default). */
+  webSocket?: WebSocketFactory;
+}
+
+/**
+ * The mesh transport over Kafka. Usually created by {@link connectToCloud}.
+ *
+ * @example
+ * ```ts ignore
+ * import { Platform } from "@minimesh/core";
+ * import { connectToCloud } from "@minimesh/core/connector";
+ * const platform = new Platform(); // with cloud.connector=kafka
+ * const connector = await connectToCloud(platform);
+ * ```
+ */
+export class KafkaConnector implements MeshTransport {
+  /** The platform that joined the mesh. */
+  readonly platform: Platform;
+  /** The routing table. */
+  readonly table: RoutingTable = new RoutingTable();
+  /** Skipped-record counters. */
+  readonly stats: ConnectorStats = {
+    misdirected: 0,
+    undecodable: 0,
+    badBlocks: 0,
+    expiredBlockSets: 0,
+    unknownRoute: 0,
+  };
+  readonly #link: KafkaLink;
+  readonly #client: PresenceClient;
+  readonly #group: number;
+  readonly #monitorTopic: string;
+  readonly #personality: string;
+  readonly #blocks = new BlockAssembler();
+  readonly #listeners = new Set<(e: LifeCycleEvent) => void>();
+  readonly #lifeCycleRoutes = new Set<string>();
+  readonly #loopbacks = new Map<string, () => void>();
+  // origin -> correlation id -> expiry (ms): requests waiting on that peer's reply
+  readonly #inflight = new Map<string, Map<string, number>>();
+  #consumers: PartitionConsumer[] = [];
+  #topic: string | undefined;
+  #connected = false;
+  #exchangeTimer: ReturnType<typeof setTimeout> | undefined;
+  #exchangeAsk = false;
+  #housekeeping: ReturnType<typeof setInterval> | undefined;
+  #firstJoin: { promise: Promise<void>; resolve: () => void };
+
+  /**
+   * Creates the connector from the platform's configuration.
+   *
+   * @throws {ConfigError} For a bad `closed.user.group` or presence URL.
+   */
+  constructor(platform: Platform, options: KafkaConnectorOptions = {}) {
+    this.platform = platform;
+    const c = platform.config;
+    const maxGroups = Math.min(30, Math.max(3, c.getNumber("max.closed.user.groups", 10)));
+    this.#group = c.getNumber("closed.user.group", 1);
+    if (!Number.isInteger(this.#group) || this.#group < 1 || this.#group > maxGroups) {
+      throw new ConfigError("closed.user.group", this.#group, `an integer from 1 to ${maxGroups}`);
+    }
+    this.#monitorTopic = c.getString("monitor.topic", "service.monitor");
+    const type = c.getChoice("application.personality", ["APP", "REST", "RESOURCES"], "APP");
+    this.#personality = `${platform.name}, ${type}`;
+    const brokers = c.getList("bootstrap.servers");
+    this.#link = new KafkaLink({
+      brokers: brokers.length ? brokers : ["127.0.0.1:9092"],
+      clientId: `app-${platform.origin.slice(8, 16)}`,
+    });
+    const urls = c.getList("presence.url");
+    const idle = Math.max(20, c.getNumber("websocket.idle.timeout", 60));
+    let resolve!: () => void;
+    this.#firstJoin = { promise: new Promise<void>((r) => (resolve = r)), resolve };
+    try {
+      this.#client = new PresenceClient({
+        urls: urls.length
+          ? urls
+          : ["ws://127.0.0.1:8080/ws/presence", "ws://127.0.0.1:8081/ws/presence"],
+        origin: platform.origin,
+        info: {
+          name: platform.name,
+          version: platform.version,
+          group: String(this.#group),
+          type,
+        },
+        keepAliveMs: Math.max(10_000, idle * 500 - 3000),
+        onReady: (topic) => this.#join(topic),
+        onLost: (code, reason) => this.#leaveMesh(`monitor connection closed (${code} ${reason})`),
+        onKeepAlive: () => this.#groupKeepAlive(),
+        webSocket: options.webSocket,
+      });
+    } catch (e) {
+      throw new ConfigError("presence.url", urls.join(","), (e as Error).message);
+    }
+  }
+
+  /** Whether this instance is in the mesh now. */
+  get connected(): boolean {
+    return this.#connected;
+  }
+
+  /** The leased virtual topic while connected. */
+  get topic(): string | undefined {
+    return this.#topic;
+  }
+
+  /** Resolves the first time this instance has joined the mesh. */
+  get joined(): Promise<void> {
+    return this.#firstJoin.promise;
+  }
+
+  /** Starts: registers the health route and connects to the presence monitors. */
+  start(): void {
+    if (!this.platform.hasRoute(HEALTH_ROUTE)) {
+      this.platform.registerPrivate(HEALTH_ROUTE, (headers) => this.#health(headers.type), 2);
+    }
+    log.info("Automatic segmentation when event payload exceeds {max}", {
+      max: MAX_BLOCK.toLocaleString("en-US"),
+    });
+    this.#housekeeping = setInterval(() => this.#housekeep(), 5000);
+    this.#client.start();
+  }
+
+  /** Leaves the mesh: tells the peers at once, closes the monitor connection, stops reading. */
+  async stop(): Promise<void> {
+    clearInterval(this.#housekeeping);
+    clearTimeout(this.#exchangeTimer);
+    if (this.#connected) {
+      await this.#toGroup({ type: "leave", origin: this.platform.origin }).catch(() => {});
+    }
+    this.#client.stop();
+    await this.#leaveMesh("stopping");
+    await this.#link.close();
+  }
+
+  /** Calls `listener` on every join, leave, connect and disconnect; returns an unsubscribe. */
+  onLifeCycle(listener: (e: LifeCycleEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /**
+   * Sends every life-cycle event to a local route (headers `type`, `origin`, `name`), as the
+   * reference's `subscribe_life_cycle` does.
+   */
+  subscribeLifeCycle(route: string): void {
+    this.#lifeCycleRoutes.add(route);
+  }
+
+  /** Stops sending life-cycle events to `route`. */
+  unsubscribeLifeCycle(route: string): void {
+    this.#lifeCycleRoutes.delete(route);
+  }
+
+  // ---- MeshTransport ----
+
+  /**
+   * Whether a peer serves `to` (a route, or `route@origin` of a known peer). A reply to a
+   * peer's inbox always qualifies: the peer exists, even if its routes have not arrived yet.
+   */
+  reaches(to: string): boolean {
+    if (!this.#connected) return false;
+    const { route, origin } = splitAddress(to);
+    if (origin !== undefined) {
+      return origin !== this.platform.origin && (this.knows(origin) || route === INBOX);
+    }
+    return this.table.origins(route).some((o) => o !== this.platform.origin);
+  }
+
+  /** Whether `origin` is a known peer. */
+  knows(origin: string): boolean {
+    return this.table.peer(origin) !== undefined;
+  }
+
+  /** Sends to one instance serving the route (round-robin) or to `route@origin`. */
+  send(event: EventEnvelope): Promise<void> {
+    const to = event.to!;
+    const { route, origin } = splitAddress(to);
+    let dest = origin;
+    if (dest === undefined) {
+      dest = this.table.pick(route);
+      // Our own public routes are in the table too; a local route never gets here, so skip us.
+      if (dest === this.platform.origin) dest = this.table.pick(route);
+    }
+    if (dest === undefined || dest === this.platform.origin) {
+      return Promise.reject(new RouteNotFoundError(to));
+    }
+    if (!this.knows(dest)) {
+      // A reply to a caller whose join is still on its way: wait for it a little.
+      if (route !== INBOX) return Promise.reject(new RouteNotFoundError(to));
+      return this.#awaitPeer(dest, PEER_WAIT_MS).then(() => this.#sendTo(dest, event));
+    }
+    return this.#sendTo(dest, event);
+  }
+
+  #awaitPeer(origin: string, ms: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        off();
+        reject(new AppError(503, `Peer ${origin} is not known after ${ms} ms`));
+      }, ms);
+      const off = this.onLifeCycle((e) => {
+        if (e.type === "join" && e.origin === origin) {
+          clearTimeout(timer);
+          off();
+          resolve();
+        }
+      });
+    });
+  }
+
+  /** Sends one copy to every instance serving the route, this one included (over Kafka). */
+  broadcast(event: EventEnvelope): Promise<void> {
+    const { route } = splitAddress(event.to!);
+    const origins = this.table.origins(route);
+    if (origins.length === 0) return Promise.reject(new RouteNotFoundError(route));
+    event.to = route;
+    return Promise.all(origins.map((o) => this.#sendTo(o, event))).then(() => {});
+  }
+
+  /** Tells the group about a public route registered or released here. */
+  routeChanged(route: string, added: boolean): void {
+    if (!this.#connected) return;
+    const me = this.platform.origin;
+    if (added) this.table.addRoute(route, me, this.#personality);
+    else this.table.removeRoute(route, me);
+    const headers: Record<string, string> = {
+      type: added ? "add" : "unregister",
+      origin: me,
+      route,
+    };
+    if (added) headers.personality = this.#personality;
+    headers.final = "true";
+    this.#toGroup(headers).catch(() => {});
+  }
+
+  // ---- sending ----
+
+  #sendTo(origin: string, event: EventEnvelope): Promise<void> {
+    const peer = this.table.peer(origin);
+    const topic = origin === this.platform.origin ? this.#topic : peer?.topic;
+    if (!topic) return Promise.reject(new AppError(503, `Peer ${origin} has no topic yet`));
+    const dash = topic.lastIndexOf("-");
+    const physical = topic.slice(0, dash), partition = Number(topic.slice(dash + 1));
+    const bytes = event.toBytes();
+    const records: OutRecord[] = bytes.length <= MAX_BLOCK
+      ? [eventRecord(physical, partition, origin, event)]
+      : toBlocks(event.id, bytes).map((b) => eventRecord(physical, partition, origin, b));
+    const rpc = event.tags.rpc;
+    const cid = event.correlationId;
+    if (rpc !== undefined && cid !== undefined && event.replyTo === this.platform.inboxAddress) {
+      let m = this.#inflight.get(origin);
+      if (m === undefined) this.#inflight.set(origin, m = new Map());
+      m.set(cid, Date.now() + Number(rpc));
+    }
+    return this.#link.send(records);
+  }
+
+  #toGroup(headers: Record<string, string>, body?: unknown): Promise<void> {
+    const e = new EventEnvelope({ to: `${REGISTRY}@monitor-${this.#group}`, headers, body });
+    return this.#link.send([
+      eventRecord(this.#monitorTopic, this.#group, `monitor-${this.#group}`, e),
+    ]);
+  }
+
+  // My public routes to the group, at most once per 100 ms; `exchange` asks peers for theirs.
+  #sendMyRoutes(exchange: boolean): void {
+    this.#exchangeAsk ||= exchange;
+    if (this.#exchangeTimer !== undefined) return;
+    this.#exchangeTimer = setTimeout(() => {
+      this.#exchangeTimer = undefined;
+      if (!this.#connected) return;
+      const headers: Record<string, string> = {
+        type: "add",
+        origin: this.platform.origin,
+        topic: this.#topic ?? "",
+        name: this.platform.name,
+        version: this.platform.version,
+      };
+      if (this.#exchangeAsk) headers.exchange = "true";
+      this.#exchangeAsk = false;
+      const routes: Record<string, string> = {};
+      for (const [route, p] of this.table.routesOf(this.platform.origin)) routes[route] = p;
+      this.#toGroup(headers, routes).catch(() => {});
+    }, 100);
+  }
+
+  // ---- joining and leaving ----
+
+  async #join(topic: string): Promise<void> {
+    const dash = topic.lastIndexOf("-");
+    const physical = topic.slice(0, dash), partition = Number(topic.slice(dash + 1));
+    if (!physical || !Number.isInteger(partition)) throw new Error(`Invalid topic ${topic}`);
+    const own = this.#link.consumePartition(physical, partition, (r) => this.#onOwnRecord(r));
+    const group = this.#link.consumePartition(
+      this.#monitorTopic,
+      this.#group,
+      (r) => this.#onGroupRecord(r),
+    );
+    this.#consumers = [own, group];
+    log.info("Subscribed {topic}.{partition}", { topic: physical, partition });
+    try {
+      await Promise.all([own.ready, group.ready]);
+    } catch (e) {
+      await Promise.all(this.#consumers.map((c) => c.stop()));
+      this.#consumers = [];
+      throw e;
+    }
+    log.info("{topic}, partition {partition} ready", { topic: physical, partition });
+    this.#topic = topic;
+    const me = this.platform.origin;
+    for (const r of this.platform.routes()) {
+      if (!r.isPrivate) this.table.addRoute(r.route, me, this.#personality);
+    }
+    this.#connected = true;
+    this.platform.attachMesh(this);
+    await this.#toGroup({
+      type: "join",
+      origin: me,
+      topic,
+      name: this.platform.name,
+      version: this.platform.version,
+    });
+    this.#groupKeepAlive();
+    this.#notify({ type: "connected", origin: me });
+    this.#firstJoin.resolve();
+  }
+
+  async #leaveMesh(why: string): Promise<void> {
+    const wasConnected = this.#connected;
+    this.#connected = false;
+    this.#topic = undefined;
+    const consumers = this.#consumers;
+    this.#consumers = [];
+    await Promise.all(consumers.map((c) => c.stop()));
+    if (!wasConnected) return;
+    this.platform.attachMesh(undefined);
+    const peers = this.table.peers();
+    for (const peer of peers) this.#removePeer(peer.origin, why, true);
+    this.table.clear();
+    log.info("Left the mesh ({why}); forgot {n} peer(s)", { why, n: peers.length });
+    this.#notify({ type: "disconnected", origin: this.platform.origin });
+  }
+
+  #groupKeepAlive(): void {
+    if (!this.#connected) return;
+    this.#toGroup({
+      type: "keep-alive",
+      origin: this.platform.origin,
+      topic: this.#topic ?? "",
+      name: this.platform.name,
+      version: this.platform.version,
+    }).catch(() => {});
+  }
+
+  // ---- receiving ----
+
+  #onOwnRecord(r: InRecord): void {
+    const nonce = r.headers._loopback_;
+    if (nonce !== undefined) {
+      this.#loopbacks.get(nonce)?.();
+      return;
+    }
+    if (r.headers._event_ === undefined) return;
+    const rx = r.headers._rx_;
+    if (rx !== undefined && rx !== this.platform.origin && !rx.includes("monitor")) {
+      this.stats.misdirected++;
+      log.warn("Skipping record {offset}: it belongs to {rx}", { offset: r.offset, rx });
+      return;
+    }
+    let e: EventEnvelope;
+    try {
+      e = EventEnvelope.fromBytes(r.value);
+    } catch (err) {
+      this.stats.undecodable++;
+      log.warn("Skipping record {offset}: {message}", {
+        offset: r.offset,
+        message: (err as Error).message,
+      });
+      return;
+    }
+    if (isBlock(e)) {
+      const result = this.#blocks.add(e, Date.now());
+      if (result.kind === "invalid") {
+        this.stats.badBlocks++;
+        log.warn("Skipping block: {reason}", { reason: result.reason });
+        return;
+      }
+      if (result.kind === "partial") return;
+      try {
+        e = EventEnvelope.fromBytes(result.bytes);
+      } catch (err) {
+        this.stats.undecodable++;
+        log.warn("Skipping reassembled event: {message}", { message: (err as Error).message });
+        return;
+      }
+    }
+    this.#deliver(e);
+  }
+
+  #deliver(e: EventEnvelope): void {
+    if (e.tags.broadcast !== undefined) e.tags.broadcast = "3";
+    const at = e.to?.indexOf("@monitor") ?? -1;
+    if (at > 0) e.to = e.to!.slice(0, at);
+    try {
+      this.platform.deliverLocal(e);
+    } catch (err) {
+      this.stats.unknownRoute++;
+      log.warn("Cannot deliver {to} from the mesh: {message}", {
+        to: e.to,
+        message: (err as Error).message,
+      });
+      if (e.replyTo !== undefined && e.to !== undefined) {
+        const reply = new EventEnvelope({
+          to: e.replyTo,
+          correlationId: e.correlationId,
+          status: 404,
+          body: (err as Error).message,
+          tags: e.tags,
+        });
+        try {
+          this.platform.deliver(reply)?.catch(() => {});
+        } catch { /* the caller is gone too */ }
+      }
+    }
+  }
+
+  #onGroupRecord(r: InRecord): void {
+    const nonce = r.headers._loopback_;
+    if (nonce !== undefined || r.headers._event_ === undefined) return;
+    let e: EventEnvelope;
+    try {
+      e = EventEnvelope.fromBytes(r.value);
+    } catch (err) {
+      this.stats.undecodable++;
+      log.warn("Skipping group record {offset}: {message}", {
+        offset: r.offset,
+        message: (err as Error).message,
+      });
+      return;
+    }
+    if (!e.to?.startsWith(REGISTRY)) return;
+    try {
+      this.#onRegistry(e.headers, e.body);
+    } catch (err) {
+      log.warn("Skipping registry message {type}: {message}", {
+        type: e.headers.type,
+        message: (err as Error).message,
+      });
+    }
+  }
+
+  #onRegistry(h: Record<string, string>, body: unknown): void {
+    const origin = h.origin;
+    const me = this.platform.origin;
+    if (!origin) throw new TypeError("no origin header");
+    const now = Date.now();
+    switch (h.type) {
+      case "join":
+        if (origin === me) return;
+        this.#meet(origin, h, now);
+        this.#sendMyRoutes(true);
+        return;
+      case "add": {
+        if (origin === me) return;
+        this.#meet(origin, h, now);
+        if (h.route) {
+          this.#addRoute(h.route, origin, h.personality ?? "");
+        } else if (body && typeof body === "object") {
+          for (const [route, p] of Object.entries(body as Record<string, unknown>)) {
+            this.#addRoute(route, origin, String(p));
+          }
+        }
+        if (h.exchange === "true") this.#sendMyRoutes(false);
+        return;
+      }
+      case "unregister":
+        if (origin === me || !h.route) return;
+        if (this.table.removeRoute(h.route, origin)) {
+          log.info("{route} {origin} unregistered", { route: h.route, origin });
+        }
+        return;
+      case "keep-alive":
+        if (origin === me) return this.#removeStalledPeers(now);
+        if (this.#meet(origin, h, now)) this.#sendMyRoutes(true);
+        return;
+      case "leave":
+        if (origin !== me) this.#removePeer(origin, "left");
+        return;
+    }
+  }
+
+  // Records a peer; logs and announces it the first time it has a name. True when new.
+  #meet(origin: string, h: Record<string, string>, now: number): boolean {
+    const isNew = this.table.upsertPeer(
+      { origin, topic: h.topic ?? "", name: h.name ?? "", version: h.version ?? "" },
+      now,
+    );
+    if (isNew) {
+      const p = this.table.peer(origin)!;
+      log.info("Peer {origin} joins ({name} {version})", {
+        origin,
+        name: p.name || "?",
+        version: p.version || "?",
+      });
+      this.#notify({ type: "join", origin, name: p.name || undefined });
+    }
+    return isNew;
+  }
+
+  #addRoute(route: string, origin: string, personality: string): void {
+    if (this.table.addRoute(route, origin, personality)) {
+      log.info("{route} ({personality}.{origin}) registered", { route, personality, origin });
+    }
+  }
+
+  #removePeer(origin: string, why: string, quiet = false): void {
+    const peer = this.table.peer(origin);
+    if (peer === undefined) return;
+    const routes = this.table.removePeer(origin);
+    if (!quiet) {
+      log.info("Peer {origin} {why} ({name} {version})", {
+        origin,
+        why,
+        name: peer.name,
+        version: peer.version,
+      });
+      for (const route of routes) log.info("{route} {origin} unregistered", { route, origin });
+    }
+    // Requests waiting on this peer fail now instead of at their timeout.
+    const waiting = this.#inflight.get(origin);
+    this.#inflight.delete(origin);
+    for (const cid of waiting?.keys() ?? []) {
+      this.platform.deliverLocal(
+        new EventEnvelope({
+          to: this.platform.inboxAddress,
+          correlationId: cid,
+          status: 503,
+          body: quiet
+            ? `This instance left the mesh (${why}) before ${origin} replied`
+            : `Peer ${origin} (${peer.name}) left before replying`,
+        }),
+      );
+    }
+    this.#notify({ type: "leave", origin, name: peer.name || undefined });
+  }
+
+  #removeStalledPeers(now: number): void {
+    for (const p of this.table.peers()) {
+      if (now - p.lastSeen > STALL_MS) this.#removePeer(p.origin, "stalled");
+    }
+  }
+
+  #notify(e: LifeCycleEvent): void {
+    for (const l of this.#listeners) {
+      try {
+        l(e);
+      } catch (err) {
+        log.warn("Life-cycle listener failed: {message}", { message: (err as Error).message });
+      }
+    }
+    for (const route of this.#lifeCycleRoutes) {
+      const headers: Record<string, string> = { type: e.type, origin: e.origin };
+      if (e.name) headers.name = e.name;
+      try {
+        this.platform.deliverLocal(new EventEnvelope({ to: route, headers }));
+      } catch (err) {
+        log.warn("Life-cycle route {route}: {message}", {
+          route,
+          message: (err as Error).message,
+        });
+      }
+    }
+  }
+
+  // ---- health and housekeeping ----
+
+  async #health(type: string | undefined): Promise<unknown> {
+    if (type === "info") {
+      return { service: "kafka", href: this.#link.brokers[0], topics: "on-demand" };
+    }
+    if (type !== "health") throw new AppError(400, "Usage: type=info or type=health");
+    const topic = this.#topic;
+    if (!this.#connected || topic === undefined) {
+      throw new AppError(503, "Not connected to a presence monitor");
+    }
+    const dash = topic.lastIndexOf("-");
+    const nonce = randomHex32();
+    const t0 = performance.now();
+    const back = new Promise<void>((r) => this.#loopbacks.set(nonce, r));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      await this.#link.send([{
+        topic: topic.slice(0, dash),
+        partition: Number(topic.slice(dash + 1)),
+        headers: { _loopback_: nonce },
+        value: "loopback",
+      }]);
+      await Promise.race([
+        back,
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new AppError(408, "Loopback test timed out")), 5000);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+      this.#loopbacks.delete(nonce);
+    }
+    return `Loopback test took ${Math.round(performance.now() - t0)} ms`;
+  }
+
+  #housekeep(): void {
+    const now = Date.now();
+    for (const [id, got, max] of this.#blocks.expire(now)) {
+      this.stats.expiredBlockSets++;
+      log.warn("Block set {id} expired with {got} of {max} blocks", { id, got, max });
+    }
+    for (const [origin, m] of this.#inflight) {
+      for (const [cid, expires] of m) if (expires < now) m.delete(cid);
+      if (m.size === 0) this.#inflight.delete(origin);
+    }
+  }
+}
+
+/**
+ * Joins the mesh when the platform's `cloud.connector` is `kafka`; returns the connector
+ * (whose `joined` resolves once this instance is in the mesh), or undefined with `none`.
+ *
+ * @throws {ConfigError} For bad connector settings.
+ */
+export function connectToCloud(
+  platform: Platform,
+  options: KafkaConnectorOptions = {},
+): KafkaConnector | undefined {
+  if (platform.cloudConnector !== "kafka") {
+    log.info("cloud.connector={c}: this instance runs on its own", { c: platform.cloudConnector });
+    return undefined;
+  }
+  const connector = new KafkaConnector(platform, options);
+  connector.start();
+  return connector;
+}

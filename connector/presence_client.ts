@@ -1,0 +1,166 @@
+/**
+ * The application side of the presence protocol: a websocket to one of the presence monitors,
+ * tried in turn, reconnecting with backoff; `info` on connect, keep-alives while connected,
+ * and the `ready` that leases this instance its virtual topic (reference section 5.2).
+ *
+ * @module
+ */
+import { EventEnvelope } from "../bus/envelope.ts";
+import { logger } from "../bus/log.ts";
+
+const log = logger("presence-client");
+
+/** The WebSocket constructor to use (the global one by default; `ws` on Node 20). */
+export type WebSocketFactory = new (url: string) => WebSocket;
+
+/** Options of a {@link PresenceClient}. */
+export interface PresenceClientOptions {
+  /** Monitor URLs such as `ws://127.0.0.1:8080/ws/presence`, tried in turn. */
+  urls: string[];
+  /** This instance's origin id (the last path segment). */
+  origin: string;
+  /** The `info` headers: name, version, group, type, and optionally instance. */
+  info: Record<string, string>;
+  /** Milliseconds between keep-alives. */
+  keepAliveMs: number;
+  /** Called with the leased topic; a rejection closes the connection (and it retries). */
+  onReady(topic: string, url: string): Promise<void>;
+  /** Called when a connection that was ready ends. */
+  onLost(code: number, reason: string): void;
+  /** Called on every keep-alive while ready. */
+  onKeepAlive(): void;
+  /** The WebSocket constructor. */
+  webSocket?: WebSocketFactory;
+}
+
+/** A connection to the presence monitors that keeps itself up. */
+export class PresenceClient {
+  readonly #o: PresenceClientOptions;
+  readonly #started = new Date();
+  #ws: WebSocket | undefined;
+  #next = 0;
+  #attempt = 0;
+  #seq = 0;
+  #topic: string | undefined;
+  #stopped = false;
+  #retry: ReturnType<typeof setTimeout> | undefined;
+  #keepAlive: ReturnType<typeof setInterval> | undefined;
+
+  /** Creates the client; {@link PresenceClient.start} connects. */
+  constructor(options: PresenceClientOptions) {
+    if (options.urls.length === 0) throw new RangeError("No presence monitor URL configured");
+    for (const url of options.urls) {
+      if (!/^wss?:\/\/[^/]+/.test(url)) {
+        throw new RangeError(`Invalid presence monitor URL "${url}": expected ws://host:port/...`);
+      }
+    }
+    this.#o = options;
+  }
+
+  /** The leased topic while ready. */
+  get topic(): string | undefined {
+    return this.#topic;
+  }
+
+  /** Connects (and keeps reconnecting until stopped). */
+  start(): void {
+    this.#stopped = false;
+    this.#connect();
+  }
+
+  /** Closes the connection for good. */
+  stop(): void {
+    this.#stopped = true;
+    clearTimeout(this.#retry);
+    clearInterval(this.#keepAlive);
+    this.#ws?.close(1000, "Application stopping");
+  }
+
+  #connect(): void {
+    if (this.#stopped) return;
+    const base = this.#o.urls[this.#next++ % this.#o.urls.length].replace(/\/+$/, "");
+    const url = `${base}/${this.#o.origin}`;
+    const Ws = this.#o.webSocket ?? globalThis.WebSocket;
+    let ws: WebSocket;
+    try {
+      ws = new Ws(url);
+    } catch (e) {
+      log.warn("Cannot open {url}: {message}", { url, message: (e as Error).message });
+      return this.#scheduleRetry();
+    }
+    this.#ws = ws;
+    ws.binaryType = "arraybuffer";
+    let wasReady = false;
+    ws.onopen = () => {
+      log.info("Connected {origin}, {url}", { origin: this.#o.origin, url: base });
+      this.#send("info");
+    };
+    ws.onmessage = (m) => {
+      if (typeof m.data === "string") return;
+      let e: EventEnvelope;
+      try {
+        e = EventEnvelope.fromBytes(new Uint8Array(m.data as ArrayBuffer));
+      } catch (err) {
+        log.warn("Monitor sent an invalid frame: {message}", { message: (err as Error).message });
+        return;
+      }
+      if (e.to !== "ready" || !e.headers.topic) return;
+      const topic = e.headers.topic;
+      this.#o.onReady(topic, base).then(() => {
+        if (this.#ws !== ws) return;
+        wasReady = true;
+        this.#topic = topic;
+        this.#attempt = 0;
+        this.#send("keep-alive");
+        clearInterval(this.#keepAlive);
+        this.#keepAlive = setInterval(() => {
+          this.#send("keep-alive");
+          this.#o.onKeepAlive();
+        }, this.#o.keepAliveMs);
+      }).catch((err) => {
+        log.error("Joining through {topic} failed: {message}", {
+          topic,
+          message: (err as Error).message,
+        });
+        ws.close(1011, "Join failed");
+      });
+    };
+    ws.onerror = () => {}; // the close event that follows says what happened
+    ws.onclose = (c) => {
+      if (this.#ws === ws) this.#ws = undefined;
+      clearInterval(this.#keepAlive);
+      this.#topic = undefined;
+      if (wasReady) this.#o.onLost(c.code, c.reason);
+      if (!this.#stopped) {
+        log.info("Presence connection to {url} closed ({code} {reason})", {
+          url: base,
+          code: c.code,
+          reason: c.reason || "no reason",
+        });
+        this.#scheduleRetry();
+      }
+    };
+  }
+
+  #scheduleRetry(): void {
+    // 0.5 s, 1 s, 2 s, 4 s, then every 5 s, cycling through the monitors.
+    const delay = Math.min(5000, 500 * 2 ** this.#attempt++);
+    clearTimeout(this.#retry);
+    this.#retry = setTimeout(() => this.#connect(), delay);
+  }
+
+  #send(type: "info" | "keep-alive"): void {
+    const ws = this.#ws;
+    if (ws === undefined || ws.readyState !== 1) return;
+    const headers: Record<string, string> = {
+      created: this.#started.toISOString(),
+      seq: String(++this.#seq),
+      ...this.#o.info,
+    };
+    if (type === "keep-alive") {
+      headers.elapsed = `${Math.round((Date.now() - this.#started.getTime()) / 1000)} seconds`;
+      if (this.#topic) headers.topic = this.#topic;
+    }
+    ws.send(new EventEnvelope({ to: type, headers }).toBytes());
+  }
+}

@@ -1,0 +1,123 @@
+/**
+ * The distributed routing table one application instance keeps: which peer instances exist,
+ * where (which virtual topic) each listens, and which public routes each serves. It is filled
+ * by the registry messages of the reference (section 6.2). Pure data, no I/O.
+ *
+ * @module
+ */
+
+/** What the table knows of one peer instance. */
+export interface Peer {
+  /** Origin id. */
+  origin: string;
+  /** Its virtual topic, e.g. `multiplex.0001-003`. */
+  topic: string;
+  /** Application name. */
+  name: string;
+  /** Application version. */
+  version: string;
+  /** Last time a registry message from it arrived (ms). */
+  lastSeen: number;
+}
+
+/** The routing table. */
+export class RoutingTable {
+  readonly #peers = new Map<string, Peer>();
+  // route -> origin -> personality ("<app name>, <TYPE>")
+  readonly #routes = new Map<string, Map<string, string>>();
+  // route -> next index for round-robin
+  readonly #next = new Map<string, number>();
+
+  /** The peer with this origin, if known. */
+  peer(origin: string): Peer | undefined {
+    return this.#peers.get(origin);
+  }
+
+  /** Every known peer. */
+  peers(): Peer[] {
+    return [...this.#peers.values()];
+  }
+
+  /** Records (or refreshes) a peer. Returns true when it was new. */
+  upsertPeer(p: Omit<Peer, "lastSeen">, now: number): boolean {
+    const old = this.#peers.get(p.origin);
+    this.#peers.set(p.origin, {
+      origin: p.origin,
+      topic: p.topic || old?.topic || "",
+      name: p.name || old?.name || "",
+      version: p.version || old?.version || "",
+      lastSeen: now,
+    });
+    return old === undefined;
+  }
+
+  /** Adds a route served by `origin`. Returns true when it was new for that origin. */
+  addRoute(route: string, origin: string, personality: string): boolean {
+    let byOrigin = this.#routes.get(route);
+    if (byOrigin === undefined) {
+      byOrigin = new Map();
+      this.#routes.set(route, byOrigin);
+    }
+    const isNew = !byOrigin.has(origin);
+    byOrigin.set(origin, personality);
+    return isNew;
+  }
+
+  /** Removes one route of one origin. Returns true when it was there. */
+  removeRoute(route: string, origin: string): boolean {
+    const byOrigin = this.#routes.get(route);
+    if (byOrigin === undefined || !byOrigin.delete(origin)) return false;
+    if (byOrigin.size === 0) {
+      this.#routes.delete(route);
+      this.#next.delete(route);
+    }
+    return true;
+  }
+
+  /** Removes a peer and all its routes; returns the routes it served. */
+  removePeer(origin: string): string[] {
+    this.#peers.delete(origin);
+    const removed: string[] = [];
+    for (const route of [...this.#routes.keys()]) {
+      if (this.removeRoute(route, origin)) removed.push(route);
+    }
+    return removed;
+  }
+
+  /** Origins serving `route`, in the order they were added. */
+  origins(route: string): string[] {
+    return [...(this.#routes.get(route)?.keys() ?? [])];
+  }
+
+  /** Routes served by `origin`, with their personalities. */
+  routesOf(origin: string): Map<string, string> {
+    const out = new Map<string, string>();
+    for (const [route, byOrigin] of this.#routes) {
+      const p = byOrigin.get(origin);
+      if (p !== undefined) out.set(route, p);
+    }
+    return out;
+  }
+
+  /** Every route with the origins serving it and their personalities. */
+  routes(): Map<string, Map<string, string>> {
+    return this.#routes;
+  }
+
+  /** The next origin for `route`, taking turns (round-robin), or undefined when none serves it. */
+  pick(route: string): string | undefined {
+    const byOrigin = this.#routes.get(route);
+    if (byOrigin === undefined || byOrigin.size === 0) return undefined;
+    const origins = [...byOrigin.keys()];
+    const i = (this.#next.get(route) ?? 0) % origins.length;
+    this.#next.set(route, i + 1);
+    return origins[i];
+  }
+
+  /** Forgets every peer and route. */
+  clear(): void {
+    this.#peers.clear();
+    this.#routes.clear();
+    this.#next.clear();
+  }
+}

@@ -1,0 +1,66 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { EventEnvelope } from "../mod.ts";
+import { BlockAssembler, isBlock, MAX_BLOCK, RoutingTable, toBlocks } from "../connector/mod.ts";
+
+describe("RoutingTable", () => {
+  it("takes turns among the origins serving a route", () => {
+    const t = new RoutingTable();
+    t.addRoute("a.b", "o1", "app, APP");
+    t.addRoute("a.b", "o2", "app, APP");
+    t.addRoute("c.d", "o2", "app, APP");
+    const picks = Array.from({ length: 6 }, () => t.pick("a.b"));
+    assert.deepEqual(picks, ["o1", "o2", "o1", "o2", "o1", "o2"]);
+    assert.equal(t.pick("x.y"), undefined);
+  });
+
+  it("removes a peer with all its routes", () => {
+    const t = new RoutingTable();
+    t.upsertPeer({ origin: "o1", topic: "m.0001-000", name: "n", version: "1" }, 1);
+    assert.equal(t.upsertPeer({ origin: "o1", topic: "", name: "", version: "" }, 2), false);
+    assert.equal(t.peer("o1")?.topic, "m.0001-000", "an empty field keeps the known value");
+    t.addRoute("a.b", "o1", "n, APP");
+    t.addRoute("c.d", "o1", "n, APP");
+    t.addRoute("c.d", "o2", "n, APP");
+    assert.deepEqual(t.removePeer("o1").sort(), ["a.b", "c.d"]);
+    assert.deepEqual(t.origins("c.d"), ["o2"]);
+    assert.equal(t.peer("o1"), undefined);
+    assert.deepEqual([...t.routesOf("o2")], [["c.d", "n, APP"]]);
+  });
+});
+
+describe("blocks", () => {
+  it("split a large event and put it back together in any order", () => {
+    const body = Uint8Array.from({ length: 200_000 }, (_, i) => i % 256);
+    const bytes = new EventEnvelope({ to: "a.b", body }).toBytes();
+    const blocks = toBlocks("e1", bytes);
+    assert.equal(blocks.length, Math.ceil(bytes.length / MAX_BLOCK));
+    assert.ok(blocks.every((b) => isBlock(EventEnvelope.fromBytes(b.toBytes()))));
+    const asm = new BlockAssembler();
+    const shuffled = [blocks[2], blocks[0], blocks[3], blocks[1]];
+    let done: Uint8Array | undefined;
+    for (const b of shuffled) {
+      const r = asm.add(EventEnvelope.fromBytes(b.toBytes()), 0);
+      if (r.kind === "complete") done = r.bytes;
+      else assert.equal(r.kind, "partial");
+    }
+    assert.deepEqual(EventEnvelope.fromBytes(done!).body, body);
+    assert.equal(asm.pending, 0);
+  });
+
+  it("refuse duplicates and nonsense, and expire incomplete sets", () => {
+    const asm = new BlockAssembler(1000);
+    const block = (n: string, max: string, body: unknown = new Uint8Array([1])) =>
+      new EventEnvelope({ headers: { _id_: "s", _blk_: n, _max_: max }, body });
+    assert.equal(asm.add(block("1", "2"), 0).kind, "partial");
+    assert.match((asm.add(block("1", "2"), 0) as { reason: string }).reason, /duplicate block 1/);
+    assert.match((asm.add(block("3", "2"), 0) as { reason: string }).reason, /out of 1..2/);
+    assert.match((asm.add(block("1", "x"), 0) as { reason: string }).reason, /bad _max_/);
+    assert.match((asm.add(block("2", "2", "text"), 0) as { reason: string }).reason, /no bytes/);
+    assert.match((asm.add(block("1", "99999"), 0) as { reason: string }).reason, /bad _max_/);
+    assert.deepEqual(asm.expire(500), []);
+    assert.deepEqual(asm.expire(1000), [["s", 1, 2]]);
+    assert.equal(isBlock(new EventEnvelope({ to: "a.b", headers: { _id_: "x" } })), false);
+    assert.equal(isBlock(new EventEnvelope({ headers: { id: "x" } })), false);
+  });
+});
