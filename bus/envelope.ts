@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { decode, encode } from "@msgpack/msgpack";
+import { Decoder, Encoder } from "@msgpack/msgpack";
 import { nextId } from "./_ids.ts";
 import { EnvelopeDecodeError } from "./errors.ts";
 
@@ -81,7 +81,9 @@ for (const f of FIELDS) {
   BY_KEY.set(f[2], f);
 }
 
-const DECODE_OPTIONS = {
+// One encoder and one decoder for the process: the library's encode()/decode() with options
+// build new ones (and their buffers) on every call. Both are safe to re-enter.
+const DECODER = new Decoder({
   useBigInt64: true,
   mapKeyConverter(key: unknown): string {
     if (typeof key !== "string") {
@@ -89,7 +91,8 @@ const DECODE_OPTIONS = {
     }
     return key;
   },
-} as const;
+});
+const ENCODER = new Encoder({ useBigInt64: true, ignoreUndefined: true });
 
 /** The headers map of an envelope, without creating one (for the platform's hot path). */
 export let peekHeaders: (e: EventEnvelope) => Record<string, string> | undefined;
@@ -328,7 +331,7 @@ export class EventEnvelope {
     for (const f of FIELDS) {
       const value = this[f[0]];
       if (value === undefined || value === null) continue;
-      if ((f[3] === "strmap" || f[3] === "anymap") && Object.keys(value).length === 0) {
+      if ((f[3] === "strmap" || f[3] === "anymap") && isEmpty(value as object)) {
         if (!(format === "standard" && f[0] === "headers")) continue;
       }
       out[f[keyIndex]] = f[3] === "any" || f[3] === "anymap" ? toPlain(value) : value;
@@ -349,7 +352,7 @@ export class EventEnvelope {
    * ```
    */
   toBytes(format: WireFormat = "compact"): Uint8Array {
-    return encode(this.toMap(format), { useBigInt64: true, ignoreUndefined: true });
+    return ENCODER.encode(this.toMap(format));
   }
 
   /**
@@ -420,7 +423,7 @@ function decodeMap(bytes: Uint8Array): Record<string, unknown> {
   if (bytes.length === 0) throw new EnvelopeDecodeError("no bytes");
   let value: unknown;
   try {
-    value = decode(bytes, DECODE_OPTIONS);
+    value = DECODER.decode(bytes);
   } catch (e) {
     if (e instanceof EnvelopeDecodeError) throw e;
     throw new EnvelopeDecodeError(`malformed MsgPack (${(e as Error).message})`, { cause: e });
@@ -455,7 +458,8 @@ function checkField(field: Field, kind: Kind, value: unknown): unknown {
     case "strmap":
       if (isPlainMap(value)) {
         const out: Record<string, string> = {};
-        for (const [k, v] of Object.entries(value)) {
+        for (const k in value) {
+          const v = value[k];
           if (v === null || v === undefined) continue;
           if (typeof v === "object") {
             throw new EnvelopeDecodeError(`${field}.${k} must be a string, got ${describe(v)}`);
@@ -472,6 +476,11 @@ function checkField(field: Field, kind: Kind, value: unknown): unknown {
       return fromWire(value);
   }
   throw new EnvelopeDecodeError(`field ${field} must be ${kind}, got ${describe(value)}`);
+}
+
+function isEmpty(o: object): boolean {
+  for (const _ in o) return false;
+  return true;
 }
 
 function isBytes(v: unknown): v is Uint8Array {

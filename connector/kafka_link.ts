@@ -74,7 +74,8 @@ const REQUEST_BYTES = 512 * 1024;
 function headersOf(h: IHeaders | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   if (h === undefined) return out;
-  for (const [k, v] of Object.entries(h)) {
+  for (const k in h) {
+    const v = h[k];
     if (v === undefined) continue;
     out[k] = Array.isArray(v) ? v.map(String).join(",") : v.toString();
   }
@@ -127,6 +128,7 @@ export class KafkaLink {
   #producerReady: Promise<Producer> | undefined;
   #admin: Promise<Admin> | undefined;
   #consumers = new Set<PartitionConsumer>();
+  #queue: { records: OutRecord[]; resolve: () => void; reject: (e: Error) => void }[] = [];
   #closed = false;
 
   /** Creates the client; nothing connects until it is used. */
@@ -211,26 +213,64 @@ export class KafkaLink {
   }
 
   /**
-   * Writes records (explicit partitions), resolving when the broker has them (acks=1). Many
-   * records go in produce requests of at most 512 KiB each (the broker refuses a batch over
-   * its `message.max.bytes`, 1 MiB by default), in order.
+   * Writes records (explicit partitions), resolving when the broker has them (acks=1).
+   * Records sent in the same turn of the event loop share produce requests (pipelining many
+   * small events); a request carries at most 512 KiB, because the broker refuses a batch over
+   * its `message.max.bytes` (1 MiB by default). Order is kept.
    */
-  async send(records: OutRecord[]): Promise<void> {
-    if (this.#closed) throw new Error("Kafka link is closed");
-    const producer = await this.#producer_();
-    let chunk: OutRecord[] = [];
-    let size = 0;
-    for (const r of records) {
-      const n = typeof r.value === "string" ? r.value.length * 3 : r.value.byteLength;
-      if (chunk.length > 0 && size + n > REQUEST_BYTES) {
-        await this.#sendBatch(producer, chunk);
-        chunk = [];
-        size = 0;
-      }
-      chunk.push(r);
-      size += n;
+  send(records: OutRecord[]): Promise<void> {
+    if (this.#closed) return Promise.reject(new Error("Kafka link is closed"));
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ records, resolve, reject });
+      if (this.#queue.length === 1) queueMicrotask(() => this.#flush());
+    });
+  }
+
+  async #flush(): Promise<void> {
+    const queue = this.#queue;
+    this.#queue = [];
+    let producer: Producer;
+    try {
+      producer = await this.#producer_();
+    } catch (e) {
+      for (const q of queue) q.reject(e as Error);
+      return;
     }
-    if (chunk.length > 0) await this.#sendBatch(producer, chunk);
+    // Requests of at most REQUEST_BYTES; each caller resolves when its last record is sent.
+    let chunk: OutRecord[] = [];
+    let waiting: typeof queue = [];
+    let size = 0;
+    const sendChunk = async () => {
+      const callers = waiting;
+      const records = chunk;
+      chunk = [];
+      waiting = [];
+      size = 0;
+      try {
+        await this.#sendBatch(producer, records);
+        for (const c of callers) c.resolve();
+      } catch (e) {
+        for (const c of callers) c.reject(e as Error);
+        return false;
+      }
+      return true;
+    };
+    const failed = new Set<(typeof queue)[number]>();
+    for (const q of queue) {
+      for (const r of q.records) {
+        const n = typeof r.value === "string" ? r.value.length * 3 : r.value.byteLength;
+        if (chunk.length > 0 && size + n > REQUEST_BYTES) {
+          // A caller whose records span requests resolves with the last one.
+          const ok = await sendChunk();
+          if (!ok) failed.add(q);
+        }
+        chunk.push(r);
+        size += n;
+      }
+      if (failed.has(q)) q.reject(new Error("Kafka produce failed"));
+      else waiting.push(q);
+    }
+    if (chunk.length > 0 || waiting.length > 0) await sendChunk();
   }
 
   async #sendBatch(producer: Producer, records: OutRecord[]): Promise<void> {
@@ -288,33 +328,38 @@ export class KafkaLink {
       await consumer.subscribe({ topic, fromBeginning: false });
       await consumer.run({
         autoCommit: false,
-        eachMessage: async ({ message, partition: p }) => {
-          const headers = headersOf(message.headers);
-          const init = headers[INIT_HEADER];
-          if (init !== undefined) {
-            if (init === token && !isReady) {
-              isReady = true;
-              resolveReady();
+        // Whole fetched batches are handled in one go, so the sends their handlers make are
+        // coalesced into one produce request (see `send`).
+        eachBatch: async ({ batch }) => {
+          if (batch.partition !== partition) return;
+          for (const message of batch.messages) {
+            const headers = headersOf(message.headers);
+            const init = headers[INIT_HEADER];
+            if (init !== undefined) {
+              if (init === token && !isReady) {
+                isReady = true;
+                resolveReady();
+              }
+              continue;
             }
-            return;
-          }
-          if (p !== partition) return;
-          try {
-            await onRecord({
-              topic,
-              partition: p,
-              offset: message.offset,
-              key: message.key?.toString(),
-              headers,
-              value: message.value ?? new Uint8Array(),
-            });
-          } catch (e) {
-            log.error("Record {offset} of {topic}-{partition} failed: {message}", {
-              offset: message.offset,
-              topic,
-              partition: p,
-              message: (e as Error).message,
-            });
+            try {
+              const done = onRecord({
+                topic,
+                partition,
+                offset: message.offset,
+                key: message.key?.toString(),
+                headers,
+                value: message.value ?? new Uint8Array(),
+              });
+              if (done !== undefined) await done;
+            } catch (e) {
+              log.error("Record {offset} of {topic}-{partition} failed: {message}", {
+                offset: message.offset,
+                topic,
+                partition,
+                message: (e as Error).message,
+              });
+            }
           }
         },
       });

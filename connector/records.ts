@@ -1,11 +1,11 @@
 /**
  * Event records on Kafka, as the reference writes them (section 4.3): an explicit partition, a
- * random key, headers `_event_=1` and `_rx_=<recipient origin>`, and the COMPACT envelope as
+ * unique 32-hex key, headers `_event_=1` and `_rx_=<recipient origin>`, and the COMPACT envelope as
  * the value.
  *
  * @module
  */
-import { randomHex32 } from "../bus/_ids.ts";
+import { nextId } from "../bus/_ids.ts";
 import { EventEnvelope } from "../bus/envelope.ts";
 import type { InRecord, OutRecord } from "./kafka_link.ts";
 
@@ -19,7 +19,7 @@ export function eventRecord(
   return {
     topic,
     partition,
-    key: randomHex32(),
+    key: nextId(), // 32 hex, unique: a random process prefix and a counter
     headers: { _event_: "1", _rx_: recipient },
     value: event.toBytes(),
   };
