@@ -1,5 +1,7 @@
 /**
- * Actuator helpers shared by the HTTP endpoints.
+ * HTTP for applications: actuator endpoints (`/info`, `/info/lib`, `/info/routes`, `/env`,
+ * `/health`, `/livenessprobe`) and Event over HTTP (`POST /api/event`), as plain
+ * `Request` → `Response` handlers, plus {@link startHttp} to serve them.
  *
  * @example
  * ```ts
@@ -11,3 +13,8 @@
  * @module
  */
 export { elapsedText, isoSeconds } from "./format.ts";
+export { actuatorHandler, json, jsonError } from "./handler.ts";
+export type { ActuatorOptions } from "./handler.ts";
+export { eventApi } from "./event_api.ts";
+export { startHttp } from "./server.ts";
+export type { HttpOptions } from "./server.ts";

@@ -28,6 +28,7 @@ export {
   TimeoutError,
 } from "./errors.ts";
 export { setupLogging } from "./log.ts";
+export { libraries, packageVersion, registerLibrary, VERSION } from "./libraries.ts";
 export { Platform, statusOf, TEMPORARY_INBOX } from "./platform.ts";
 export type { CloudConnector, PlatformOptions, RouteInfo } from "./platform.ts";
 export { PostOffice } from "./post_office.ts";

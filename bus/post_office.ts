@@ -6,7 +6,7 @@
  */
 import { EventEnvelope } from "./envelope.ts";
 import type { EnvelopeInit } from "./envelope.ts";
-import { AppError } from "./errors.ts";
+import { AppError, TimeoutError } from "./errors.ts";
 import { inboxOf, Platform } from "./platform.ts";
 import type { RequestOptions } from "./types.ts";
 
@@ -198,6 +198,9 @@ export class PostOffice {
       const timeoutException = options?.timeoutException !== false;
       if (Array.isArray(input)) return this.#fork(input, timeout, timeoutException);
       const e = this.#prepare(input as EventEnvelope | EnvelopeInit);
+      if (options?.url !== undefined) {
+        return this.#overHttp(e, timeout, timeoutException, options.url, options.httpHeaders);
+      }
       const inbox = inboxOf(this.platform);
       const timed = e.traceId !== undefined || this.platform.mesh !== undefined;
       const w = inbox.single(timeout, timeoutException, e.correlationId, timed);
@@ -217,6 +220,54 @@ export class PostOffice {
     } catch (e) {
       return Promise.reject(e);
     }
+  }
+
+  // Event over HTTP: POST the envelope (STANDARD) to a remote /api/event and decode the reply.
+  async #overHttp(
+    e: EventEnvelope,
+    timeout: number,
+    timeoutException: boolean,
+    url: string,
+    headers: Record<string, string> = {},
+  ): Promise<EventEnvelope> {
+    const started = performance.now();
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        method: "POST",
+        body: e.toBytes("standard") as BodyInit,
+        headers: {
+          ...headers,
+          "content-type": "application/octet-stream",
+          "accept": "application/octet-stream",
+          "x-ttl": String(timeout),
+          ...(e.traceId ? { "x-trace-id": e.traceId } : {}),
+        },
+        signal: AbortSignal.timeout(timeout),
+      });
+    } catch (err) {
+      if ((err as Error).name === "TimeoutError") {
+        if (timeoutException) throw new TimeoutError(timeout);
+        return new EventEnvelope({ status: 408, body: `Timeout for ${timeout} ms` });
+      }
+      throw new AppError(503, `Event over HTTP to ${url} failed: ${(err as Error).message}`);
+    }
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    let reply: EventEnvelope;
+    if (res.headers.get("content-type")?.startsWith("application/octet-stream")) {
+      reply = EventEnvelope.fromBytes(bytes);
+    } else {
+      const text = new TextDecoder().decode(bytes);
+      let message = text;
+      try {
+        message = JSON.parse(text).message ?? text;
+      } catch { /* not JSON */ }
+      reply = new EventEnvelope({ status: res.status >= 400 ? res.status : 500, body: message });
+    }
+    if (reply.status === 408 && timeoutException) throw new TimeoutError(timeout);
+    reply.correlationId = e.correlationId;
+    reply.roundTrip = Math.round((performance.now() - started) * 1000) / 1000;
+    return reply;
   }
 
   #fork(

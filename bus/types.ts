@@ -37,4 +37,11 @@ export interface RequestOptions {
    * (fork-and-join).
    */
   timeoutException?: boolean;
+  /**
+   * Event over HTTP: send the request to this `/api/event` URL (of any instance, in or out of
+   * the mesh) instead of through the bus.
+   */
+  url?: string;
+  /** Extra HTTP headers for an Event-over-HTTP request (authentication, for example). */
+  httpHeaders?: Record<string, string>;
 }

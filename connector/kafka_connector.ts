@@ -292,6 +292,28 @@ export class KafkaConnector implements MeshTransport {
     this.#toGroup(headers).catch(() => {});
   }
 
+  /** The routing table as `/info/routes` shows it (the reference's `network` section). */
+  describe(): Record<string, unknown> {
+    const routes: Record<string, string[]> = {};
+    for (const [route, byOrigin] of [...this.table.routes()].sort(([a], [b]) => a < b ? -1 : 1)) {
+      routes[route] = [...byOrigin].map(([origin, p]) => {
+        const [name, type] = p.split(", ");
+        return `${name}, ${(type ?? "").toLowerCase()}, ${origin}`;
+      });
+    }
+    return {
+      routes,
+      nodes: this.table.peers().map((p) =>
+        `${p.topic}, ${new Date(p.lastSeen).toISOString()}, ${p.origin}`
+      ),
+      name: `${this.platform.name}, v${this.platform.version}`,
+      origin: this.platform.origin,
+      group: this.#group,
+      topic: this.#topic ?? null,
+      connected: this.#connected,
+    };
+  }
+
   // ---- sending ----
 
   #sendTo(origin: string, event: EventEnvelope): Promise<void> {

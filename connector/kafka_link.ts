@@ -15,8 +15,10 @@ import { AssignerProtocol, Kafka, logLevel } from "kafkajs";
 import type { Admin, Consumer, IHeaders, PartitionAssigner, Producer } from "kafkajs";
 import { logger } from "../bus/log.ts";
 import { randomHex32 } from "../bus/_ids.ts";
+import { packageVersion, registerLibrary } from "../bus/libraries.ts";
 
 const log = logger("kafka");
+registerLibrary("kafkajs", packageVersion("kafkajs", import.meta.url));
 
 /** A record to write: an explicit partition, string headers, bytes or text. */
 export interface OutRecord {

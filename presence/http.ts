@@ -1,84 +1,36 @@
 /**
- * The monitor's HTTP endpoints, as plain `Request` → `Response` handlers: `/info` (with the
- * guide's `more` section), `/health` (a Kafka loopback) and `/livenessprobe`.
+ * The monitor's HTTP endpoints: the standard actuator endpoints, with the monitor's tables as
+ * `/info`'s `more` section (as in the guide) and a Kafka loopback as its health check.
  *
  * @module
  */
-import process from "node:process";
-import { elapsedText } from "../actuator/format.ts";
+import { AppError } from "../bus/errors.ts";
+import { actuatorHandler, jsonError } from "../actuator/handler.ts";
 import type { PresenceMonitor } from "./monitor.ts";
 
-function json(body: unknown, status = 200): Response {
-  return new Response(JSON.stringify(body, null, 2), {
-    status,
-    headers: { "content-type": "application/json" },
-  });
-}
+/** The health route of the monitor (its `mandatory.health.dependencies`). */
+export const MONITOR_HEALTH_ROUTE = "cloud.connector.health";
 
-/** The monitor's HTTP handler. */
+/**
+ * The monitor's HTTP handler. Registers the private `cloud.connector.health` route on the
+ * monitor's platform: `type=info` describes Kafka, `type=health` runs a loopback through
+ * `service.monitor` partition 0 (`Loopback test took N ms; System contains K topics`).
+ */
 export function monitorHandler(monitor: PresenceMonitor): (req: Request) => Promise<Response> {
   const p = monitor.platform;
-  let healthy = true;
-  const app = () => ({
-    name: p.name,
-    description: p.config.getString("info.app.description", "Presence Monitor"),
-    version: p.version,
-  });
-  return async (req) => {
-    const path = new URL(req.url).pathname.replace(/\/+$/, "") || "/";
-    if (req.method !== "GET") {
-      return json({ type: "error", status: 405, message: `Method ${req.method} not allowed` }, 405);
-    }
-    switch (path) {
-      case "/info": {
-        const mem = process.memoryUsage();
-        return json({
-          app: app(),
-          personality: "RESOURCES",
-          more: await monitor.info(),
-          runtime: {
-            ...process.versions.deno ? { deno: process.versions.deno } : {},
-            node: process.versions.node,
-          },
-          memory: { rss: mem.rss, heap_used: mem.heapUsed, heap_total: mem.heapTotal },
-          origin: p.origin,
-          time: { current: new Date().toISOString(), start: p.startTime.toISOString() },
-          uptime: elapsedText(Date.now() - p.startTime.getTime()),
-        });
+  if (!p.hasRoute(MONITOR_HEALTH_ROUTE)) {
+    p.registerPrivate(MONITOR_HEALTH_ROUTE, (headers) => {
+      if (headers.type === "info") {
+        return { service: "kafka", href: monitor.settings.brokers[0], topics: "on-demand" };
       }
-      case "/health": {
-        const dep: Record<string, unknown> = {
-          route: "cloud.connector.health",
-          service: "kafka",
-          topics: "on-demand",
-          href: monitor.settings.brokers[0],
-          required: true,
-        };
-        try {
-          if (!monitor.ready) throw new Error("Presence monitor is not ready");
-          dep.message = await monitor.loopback();
-          dep.status_code = 200;
-        } catch (e) {
-          dep.message = (e as Error).message;
-          dep.status_code = 503;
-        }
-        healthy = dep.status_code === 200;
-        return json({
-          dependency: [dep],
-          origin: p.origin,
-          name: p.name,
-          status: healthy ? "UP" : "DOWN",
-        }, healthy ? 200 : 400);
-      }
-      case "/livenessprobe":
-        return healthy
-          ? new Response("OK", { headers: { "content-type": "text/plain" } })
-          : new Response("Unhealthy. Please check '/health' endpoint.", {
-            status: 400,
-            headers: { "content-type": "text/plain" },
-          });
-      default:
-        return json({ type: "error", status: 404, message: `Resource not found: ${path}` }, 404);
-    }
-  };
+      if (headers.type !== "health") throw new AppError(400, "Usage: type=info or type=health");
+      if (!monitor.ready) throw new AppError(503, "Presence monitor is not ready");
+      return monitor.loopback().catch((e) => {
+        throw new AppError(503, (e as Error).message);
+      });
+    }, 2);
+  }
+  const actuator = actuatorHandler(p, { personality: "RESOURCES", more: () => monitor.info() });
+  return async (req) =>
+    (await actuator(req)) ?? jsonError(404, `Resource not found: ${new URL(req.url).pathname}`);
 }

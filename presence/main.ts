@@ -21,6 +21,7 @@ const platform = new Platform({
     "application.name": "presence-monitor",
     "info.app.description": "Presence Monitor",
     "info.app.version": "0.1.0",
+    "mandatory.health.dependencies": "cloud.connector.health",
   },
 });
 await setupLogging(platform.config.getString("log.level", "info"));

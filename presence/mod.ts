@@ -12,7 +12,7 @@
  *
  * @module
  */
-export { monitorHandler } from "./http.ts";
+export { MONITOR_HEALTH_ROUTE, monitorHandler } from "./http.ts";
 export { LeaseTable, splitVirtualTopic, virtualTopics } from "./lease_table.ts";
 export type { ConnectionInfo, ControlMessage, Effect, TableSnapshot } from "./lease_table.ts";
 export { monitorSettings, PRESENCE_PATH, PresenceMonitor } from "./monitor.ts";

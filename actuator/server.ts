@@ -1,0 +1,67 @@
+/**
+ * Serves an application's HTTP: the actuator endpoints, Event over HTTP, and the
+ * application's own routes, through the runtime's adapter (`#serve`).
+ *
+ * @module
+ */
+import { serve } from "#serve";
+import type { Platform } from "../bus/platform.ts";
+import { logger } from "../bus/log.ts";
+import type { RunningServer } from "../presence/socket.ts";
+import { actuatorHandler, jsonError } from "./handler.ts";
+import type { ActuatorOptions } from "./handler.ts";
+
+const log = logger("http");
+
+/** Options of {@link startHttp}. */
+export interface HttpOptions extends ActuatorOptions {
+  /** Port (default: config `server.port`, else 8085; 0 picks a free one). */
+  port?: number;
+  /** Interface (default: config `server.host`, else 0.0.0.0). */
+  hostname?: string;
+  /** The application's own routes; return undefined for "not mine". */
+  routes?: (req: Request) => Response | undefined | Promise<Response | undefined>;
+}
+
+/**
+ * Starts the HTTP server of an application.
+ *
+ * @example
+ * ```ts ignore
+ * import { Platform } from "@minimesh/core";
+ * import { startHttp } from "@minimesh/core/actuator";
+ * const server = await startHttp(new Platform(), { port: 8083 });
+ * ```
+ */
+export async function startHttp(
+  platform: Platform,
+  options: HttpOptions = {},
+): Promise<RunningServer> {
+  const actuator = actuatorHandler(platform, options);
+  const port = options.port ?? platform.config.getNumber("server.port", 8085);
+  const server = await serve({
+    port,
+    hostname: options.hostname ?? platform.config.getString("server.host", "0.0.0.0"),
+    wsPrefix: "/ws/",
+    fetch: async (req) => {
+      try {
+        return (await actuator(req)) ?? (await options.routes?.(req)) ??
+          jsonError(404, `Resource not found: ${new URL(req.url).pathname}`);
+      } catch (e) {
+        log.error("{method} {url} failed: {message}", {
+          method: req.method,
+          url: req.url,
+          message: (e as Error).message,
+        });
+        return jsonError(500, (e as Error).message);
+      }
+    },
+    handlers: {
+      open: (s) => s.close(1008, "No websocket service here"),
+      message: () => {},
+      close: () => {},
+    },
+  });
+  log.info("HTTP server running on port {port}", { port: server.port });
+  return server;
+}

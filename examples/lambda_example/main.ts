@@ -1,0 +1,59 @@
+/**
+ * The guide's lambda-example: public functions `hello.world` (echoes headers and body with its
+ * instance and origin) and `hello.pojo` (10 instances; returns the guide's PoJo for an id).
+ * Actuator endpoints on port 8085.
+ *
+ * ```sh
+ * deno run -A examples/lambda_example/main.ts \
+ *   -Dcloud.connector=kafka -Dmandatory.health.dependencies=cloud.connector.health
+ * ```
+ *
+ * Without `-Dcloud.connector=kafka` it runs on its own.
+ *
+ * @module
+ */
+import process from "node:process";
+import { AppError, Platform, setupLogging } from "../../mod.ts";
+import { connectToCloud } from "../../connector/mod.ts";
+import { startHttp } from "../../actuator/mod.ts";
+
+const platform = new Platform({ dir: import.meta.dirname });
+await setupLogging(platform.config.getString("log.level", "info"));
+
+platform.register("hello.world", (headers, body, instance) => ({
+  headers,
+  body,
+  instance,
+  origin: platform.origin,
+}), 10);
+
+let seq = 0;
+platform.register("hello.pojo", (headers, _body, instance) => {
+  const id = Number(headers.id);
+  if (!Number.isInteger(id) || id < 1) {
+    throw new AppError(400, `Invalid id "${headers.id ?? ""}": expected a positive integer`);
+  }
+  return {
+    id,
+    name: "Simple PoJo class",
+    address: "100 World Blvd, Planet Earth",
+    date: new Date().toISOString(),
+    instance,
+    seq: ++seq,
+    origin: platform.origin,
+  };
+}, 10);
+
+const connector = connectToCloud(platform);
+const server = await startHttp(platform);
+
+let stopping = false;
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, async () => {
+    if (stopping) return;
+    stopping = true;
+    await connector?.stop();
+    await server.close();
+    process.exit(0);
+  });
+}

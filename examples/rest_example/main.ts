@@ -1,0 +1,62 @@
+/**
+ * The guide's rest-example: HTTP on port 8083. `GET /api/pojo/mesh/{id}` calls `hello.pojo`
+ * through the mesh and returns the guide's JSON, or a JSON error with the right status when
+ * no instance serves it (404), the request times out (408) or the id is bad (400).
+ *
+ * ```sh
+ * deno run -A examples/rest_example/main.ts \
+ *   -Dcloud.connector=kafka -Dmandatory.health.dependencies=cloud.connector.health
+ * ```
+ *
+ * @module
+ */
+import process from "node:process";
+import { Platform, PostOffice, RouteNotFoundError, setupLogging, TimeoutError } from "../../mod.ts";
+import { connectToCloud } from "../../connector/mod.ts";
+import { json, jsonError, startHttp } from "../../actuator/mod.ts";
+
+const platform = new Platform({ dir: import.meta.dirname });
+await setupLogging(platform.config.getString("log.level", "info"));
+const timeout = platform.config.getNumber("pojo.timeout", 5000);
+
+async function pojo(id: string, traceId: string): Promise<Response> {
+  const po = new PostOffice({
+    my_route: "rest.example",
+    my_trace_id: traceId,
+    my_trace_path: `GET /api/pojo/mesh/${id}`,
+  }, platform);
+  try {
+    const reply = await po.request({ to: "hello.pojo", headers: { id } }, timeout);
+    return reply.isError ? jsonError(reply.status, reply.error!) : json(reply.body);
+  } catch (e) {
+    if (e instanceof RouteNotFoundError) {
+      return jsonError(404, "hello.pojo is not available: no instance in the mesh serves it");
+    }
+    if (e instanceof TimeoutError) {
+      return jsonError(408, `hello.pojo did not answer within ${timeout} ms`);
+    }
+    const status = (e as { status?: number }).status;
+    return jsonError(typeof status === "number" ? status : 500, (e as Error).message);
+  }
+}
+
+const connector = connectToCloud(platform);
+const server = await startHttp(platform, {
+  routes: (req) => {
+    const m = /^\/api\/pojo\/mesh\/([^/]+)$/.exec(new URL(req.url).pathname);
+    if (m === null) return undefined;
+    if (req.method !== "GET") return jsonError(405, `Method ${req.method} not allowed`);
+    return pojo(decodeURIComponent(m[1]), crypto.randomUUID().replaceAll("-", ""));
+  },
+});
+
+let stopping = false;
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, async () => {
+    if (stopping) return;
+    stopping = true;
+    await connector?.stop();
+    await server.close();
+    process.exit(0);
+  });
+}

@@ -1,0 +1,274 @@
+// Actuator endpoints and Event over HTTP, served in-process on a free port.
+import process from "node:process";
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { encode } from "@msgpack/msgpack";
+import { AppError, EventEnvelope, PostOffice, TimeoutError } from "../mod.ts";
+import { actuatorHandler, startHttp } from "../actuator/mod.ts";
+import type { RunningServer } from "../presence/socket.ts";
+import { testPlatform } from "./_helpers.ts";
+
+const platform = testPlatform({
+  properties: {
+    "application.name": "actuator-test",
+    "info.app.version": "2.0.0",
+    "info.app.description": "tests",
+    "mandatory.health.dependencies": "dep.good",
+    "optional.health.dependencies": "dep.optional",
+    "show.env.variables": "MINIMESH_TEST_VAR",
+    "show.application.properties": "application.name,info.app.version",
+    "event.api.max.bytes": 100_000,
+  },
+});
+let goodHealthy = true;
+platform.registerPrivate("dep.good", (h) => {
+  if (h.type === "info") return { service: "test", href: "here" };
+  if (!goodHealthy) throw new AppError(503, "down for the test");
+  return "fine";
+});
+platform.registerPrivate("dep.optional", (h) => {
+  if (h.type === "info") return { service: "optional" };
+  throw new AppError(500, "optional is broken");
+});
+platform.register("api.echo", (headers, body) => ({ headers, body }));
+platform.register("api.slow", () => new Promise((r) => setTimeout(() => r("late"), 2000)));
+platform.registerPrivate("api.private", () => "secret");
+
+let server: RunningServer;
+let base: string;
+before(async () => {
+  server = await startHttp(platform, { port: 0, hostname: "127.0.0.1" });
+  base = `http://127.0.0.1:${server.port}`;
+});
+after(() => server.close());
+
+const get = async (path: string) => {
+  const res = await fetch(base + path);
+  const text = await res.text();
+  return { status: res.status, text, json: () => JSON.parse(text) };
+};
+
+describe("actuator endpoints", () => {
+  it("/info shows the app, runtime, memory, origin, times and uptime", async () => {
+    const r = await get("/info");
+    assert.equal(r.status, 200);
+    const info = r.json();
+    assert.deepEqual(info.app, { name: "actuator-test", version: "2.0.0", description: "tests" });
+    assert.equal(info.personality, "APP");
+    assert.equal(info.origin, platform.origin);
+    assert.ok(info.runtime.version && info.memory.heap_used > 0);
+    assert.ok(Date.parse(info.time.start) <= Date.parse(info.time.current));
+    assert.match(info.uptime, /seconds?|minutes?/);
+  });
+
+  it("/info/lib lists the loaded libraries with versions", async () => {
+    const lib = (await get("/info/lib")).json().library as { name: string; version: string }[];
+    const names = lib.map((l) => l.name);
+    for (const n of ["@minimesh/core", "@msgpack/msgpack", "yaml", "@logtape/logtape"]) {
+      assert.ok(names.includes(n), `${n} in ${names}`);
+    }
+    assert.ok(lib.every((l) => /^\d+\.\d+\.\d+/.test(l.version)), JSON.stringify(lib));
+  });
+
+  it("/info/routes shows public and private functions with instances, no network alone", async () => {
+    const r = (await get("/info/routes")).json();
+    assert.equal(r.routing.public["api.echo"], 1);
+    assert.equal(r.routing.private["dep.good"], 1);
+    assert.equal(r.network, undefined);
+  });
+
+  it("/env shows only the listed variables and properties", async () => {
+    process.env.MINIMESH_TEST_VAR = "visible";
+    process.env.MINIMESH_OTHER = "hidden";
+    const env = (await get("/env")).json().env;
+    assert.deepEqual(env.environment, { MINIMESH_TEST_VAR: "visible" });
+    assert.deepEqual(env.properties, {
+      "application.name": "actuator-test",
+      "info.app.version": "2.0.0",
+    });
+  });
+
+  it("/health is UP with the dependencies' info, and only mandatory ones make it DOWN", async () => {
+    goodHealthy = true;
+    let r = await get("/health");
+    assert.equal(r.status, 200);
+    let h = r.json();
+    assert.equal(h.status, "UP");
+    assert.deepEqual(h.dependency, [
+      {
+        route: "dep.good",
+        required: true,
+        service: "test",
+        href: "here",
+        status_code: 200,
+        message: "fine",
+      },
+      {
+        route: "dep.optional",
+        required: false,
+        service: "optional",
+        status_code: 500,
+        message: "optional is broken",
+      },
+    ]);
+    assert.equal((await get("/livenessprobe")).text, "OK");
+    goodHealthy = false;
+    r = await get("/health");
+    assert.equal(r.status, 400);
+    h = r.json();
+    assert.equal(h.status, "DOWN");
+    assert.equal(h.dependency[0].status_code, 503);
+    const live = await get("/livenessprobe");
+    assert.deepEqual([live.status, live.text], [
+      400,
+      "Unhealthy. Please check '/health' endpoint.",
+    ]);
+    goodHealthy = true;
+    await get("/health");
+    assert.equal((await get("/livenessprobe")).status, 200);
+  });
+
+  it("/health reports a missing dependency and a missing configuration", async () => {
+    const p = testPlatform({ properties: { "mandatory.health.dependencies": "no.such.dep" } });
+    const handle = actuatorHandler(p);
+    const res = (await handle(new Request("http://x/health")))!;
+    assert.equal(res.status, 400);
+    assert.deepEqual((await res.json()).dependency[0], {
+      route: "no.such.dep",
+      required: true,
+      status_code: 404,
+      message: "Please check - no.such.dep not found",
+    });
+    const bare = (await actuatorHandler(testPlatform())(new Request("http://x/health")))!;
+    assert.equal(bare.status, 200);
+    assert.match(
+      (await bare.json()).message,
+      /Did you forget to define mandatory.health.dependencies/,
+    );
+  });
+
+  it("answers unknown paths with a JSON 404 and other methods with 405", async () => {
+    const r = await get("/nothing/here");
+    assert.equal(r.status, 404);
+    assert.deepEqual(r.json(), {
+      type: "error",
+      status: 404,
+      message: "Resource not found: /nothing/here",
+    });
+    assert.equal((await fetch(base + "/info", { method: "DELETE" })).status, 405);
+  });
+});
+
+describe("Event over HTTP: POST /api/event", () => {
+  const post = (body: BodyInit, headers: Record<string, string> = {}) =>
+    fetch(base + "/api/event", { method: "POST", body, headers });
+
+  it("delivers a STANDARD envelope and replies in STANDARD", async () => {
+    const e = new EventEnvelope({ to: "api.echo", headers: { a: "b" }, body: { n: 1 } });
+    const res = await post(e.toBytes("standard") as BodyInit);
+    assert.equal(res.status, 200);
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    assert.equal(EventEnvelope.formatOf(bytes), "standard");
+    const reply = EventEnvelope.fromBytes(bytes);
+    assert.deepEqual(reply.body, { headers: { a: "b", my_route: "api.echo" }, body: { n: 1 } });
+  });
+
+  it("delivers a COMPACT envelope and replies in COMPACT", async () => {
+    const res = await post(new EventEnvelope({ to: "api.echo", body: 2 }).toBytes() as BodyInit);
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    assert.equal(EventEnvelope.formatOf(bytes), "compact");
+    assert.deepEqual((EventEnvelope.fromBytes(bytes).body as { body: number }).body, 2);
+  });
+
+  it("answers 202 for x-async", async () => {
+    const res = await post(new EventEnvelope({ to: "api.echo" }).toBytes() as BodyInit, {
+      "x-async": "true",
+    });
+    assert.equal(res.status, 202);
+    const body = EventEnvelope.fromBytes(new Uint8Array(await res.arrayBuffer())).body as Record<
+      string,
+      unknown
+    >;
+    assert.equal(body.type, "async");
+    assert.equal(body.delivered, true);
+  });
+
+  const cases: [string, () => Promise<Response>, number, RegExp][] = [
+    [
+      "an unknown route",
+      () => post(new EventEnvelope({ to: "no.such.route" }).toBytes() as BodyInit),
+      404,
+      /Route no.such.route not found/,
+    ],
+    [
+      "a private route",
+      () => post(new EventEnvelope({ to: "api.private" }).toBytes() as BodyInit),
+      403,
+      /Route api.private is private/,
+    ],
+    [
+      "no route",
+      () => post(new EventEnvelope({ body: 1 }).toBytes() as BodyInit),
+      400,
+      /Missing routing path/,
+    ],
+    [
+      "malformed bytes",
+      () => post(new Uint8Array([0x81, 0xa1]) as BodyInit),
+      400,
+      /Invalid event envelope/,
+    ],
+    [
+      "a list instead of a map",
+      () => post(encode([1, 2]) as BodyInit),
+      400,
+      /top level must be a map/,
+    ],
+    ["an oversized body", () => post(new Uint8Array(200_000) as BodyInit), 413, /over 100000/],
+    [
+      "a timeout",
+      () => post(new EventEnvelope({ to: "api.slow" }).toBytes() as BodyInit, { "x-ttl": "200" }),
+      408,
+      /Timeout for 200 ms/,
+    ],
+    ["a GET", () => fetch(base + "/api/event"), 405, /Use POST/],
+  ];
+  for (const [name, send, status, message] of cases) {
+    it(`answers ${status} for ${name}`, async () => {
+      const res = await send();
+      assert.equal(res.status, status);
+      const bytes = new Uint8Array(await res.arrayBuffer());
+      const text = res.headers.get("content-type")?.includes("json")
+        ? JSON.parse(new TextDecoder().decode(bytes)).message
+        : EventEnvelope.fromBytes(bytes).body;
+      assert.match(String(text), message);
+    });
+  }
+
+  it("a PostOffice request can target a remote /api/event URL", async () => {
+    const caller = testPlatform();
+    const po = new PostOffice({}, caller);
+    const reply = await po.request(
+      { to: "api.echo", body: "over http", correlationId: "c9" },
+      3000,
+      {
+        url: `${base}/api/event`,
+      },
+    );
+    assert.deepEqual([reply.status, (reply.body as { body: string }).body, reply.correlationId], [
+      200,
+      "over http",
+      "c9",
+    ]);
+    const missing = await po.request({ to: "no.such.route" }, 3000, { url: `${base}/api/event` });
+    assert.deepEqual([missing.status, missing.error], [404, "Route no.such.route not found"]);
+    await assert.rejects(
+      po.request({ to: "api.slow" }, 200, { url: `${base}/api/event` }),
+      TimeoutError,
+    );
+    await assert.rejects(
+      po.request({ to: "api.echo" }, 1000, { url: "http://127.0.0.1:1/api/event" }),
+      /Event over HTTP to http:\/\/127.0.0.1:1\/api\/event failed/,
+    );
+  });
+});
