@@ -1,9 +1,9 @@
 /**
  * A walk through the in-memory event bus (no mesh: `cloud.connector=none`).
  *
- * `deno task demo`, or `deno run -A examples/bus_demo.ts`. It registers the guide's
- * `hello.world` and `hello.pojo` functions, then sends, requests, forks and joins, broadcasts,
- * shows an error reply and a timeout, and prints what happened.
+ * `deno task demo:bus`, or `deno run -A examples/bus_demo.ts`. It registers a few functions,
+ * then sends, requests, forks and joins, broadcasts, shows an error reply and a timeout, and
+ * prints what happened.
  *
  * @module
  */
@@ -22,20 +22,11 @@ platform.register("hello.world", (headers, body, instance) => ({
   origin: platform.origin,
 }), 5);
 
-// hello.pojo returns the guide's PoJo for an id, or a 400 error for a bad one.
-let seq = 0;
-platform.register("hello.pojo", (headers, _body, instance) => {
-  const id = Number(headers.id);
-  if (!Number.isInteger(id) || id < 1) throw new AppError(400, `Invalid id "${headers.id}"`);
-  return {
-    id,
-    name: "Simple PoJo class",
-    address: "100 World Blvd, Planet Earth",
-    date: new Date().toISOString(),
-    instance,
-    seq: ++seq,
-    origin: platform.origin,
-  };
+// greeting.make greets a name, or answers a 400 error for a missing one.
+let greetings = 0;
+platform.register("greeting.make", (headers, _body, instance) => {
+  if (!headers.name) throw new AppError(400, "Missing header name");
+  return { text: `Hello, ${headers.name}!`, instance, count: ++greetings };
 }, 10);
 
 // A private function that never answers, to show a timeout.
@@ -59,23 +50,26 @@ console.log(
   `  status ${hello.status}, exec ${hello.execTime} ms, round trip ${hello.roundTrip} ms`,
 );
 
-const pojo = await po.request(new EventEnvelope({ to: "hello.pojo" }).setHeader("id", 1), 3000);
-console.log("request hello.pojo id=1 ->", JSON.stringify(pojo.body, null, 2));
+const greeting = await po.request(
+  new EventEnvelope({ to: "greeting.make" }).setHeader("name", "Ada"),
+  3000,
+);
+console.log("request greeting.make name=Ada ->", JSON.stringify(greeting.body));
 
-const bad = await po.request({ to: "hello.pojo", headers: { id: "x" } }, 3000);
-console.log(`request hello.pojo id=x -> error ${bad.status}: ${bad.error}`);
+const bad = await po.request({ to: "greeting.make" }, 3000);
+console.log(`request greeting.make without a name -> error ${bad.status}: ${bad.error}`);
 
 const many = await po.request(
-  [1, 2, 3].map((id) => ({
-    to: "hello.pojo",
-    headers: { id: String(id) },
-    correlationId: `c${id}`,
+  ["Ann", "Bo", "Cy"].map((name, i) => ({
+    to: "greeting.make",
+    headers: { name },
+    correlationId: `c${i + 1}`,
   })),
   3000,
 );
 console.log(
   "fork-and-join of 3 ->",
-  many.map((r) => `${r.correlationId}: id ${(r.body as { id: number }).id}`).join(", "),
+  many.map((r) => `${r.correlationId}: ${(r.body as { text: string }).text}`).join(", "),
 );
 
 await po.broadcast({ to: "cache.invalidate", body: { key: "session-42" } });

@@ -1,13 +1,11 @@
 // Helpers for presence tests: real monitor processes and scripted websocket clients.
-import { spawn } from "node:child_process";
-import type { ChildProcess } from "node:child_process";
 import process from "node:process";
-import { fileURLToPath } from "node:url";
 import { EventEnvelope } from "../mod.ts";
 import { newOriginId } from "../bus/route.ts";
+import { spawnDeno } from "./_processes.ts";
+import type { DenoProcess } from "./_processes.ts";
 
 export const BROKERS = process.env.KAFKA_BROKERS ?? "127.0.0.1:9092";
-const MAIN = fileURLToPath(new URL("../presence/main.ts", import.meta.url));
 
 /** Unique topic names for one test, so tests never see each other's leases. */
 export function topicsFor(name: string): { monitorTopic: string; prefix: string; args: string[] } {
@@ -21,88 +19,29 @@ export function topicsFor(name: string): { monitorTopic: string; prefix: string;
   };
 }
 
-export interface MonitorProcess {
+export interface MonitorProcess extends DenoProcess {
   port: number;
   origin: string;
-  proc: ChildProcess;
-  logs: string[];
-  /** Resolves with the first log line (seen so far or later) matching `re`. */
-  waitFor(re: RegExp, timeoutMs?: number): Promise<string>;
   get(path: string): Promise<{ status: number; body: unknown }>;
-  stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
 /** Starts `presence/main.ts` on a free port and resolves once it accepts applications. */
 export async function startMonitor(args: string[]): Promise<MonitorProcess> {
-  const proc = spawn(process.execPath, [
-    "run",
-    "-A",
-    MAIN,
+  const p = spawnDeno("presence/main.ts", [
     "-Dserver.port=0",
     "-Dserver.host=127.0.0.1",
     `-Dbootstrap.servers=${BROKERS}`,
     "-Dlog.level=debug",
     ...args,
-  ], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } });
-  const logs: string[] = [];
-  const waiters: { re: RegExp; resolve: (line: string) => void }[] = [];
-  let exited = false;
-  const onData = (chunk: Uint8Array) => {
-    for (const line of new TextDecoder().decode(chunk).split("\n")) {
-      if (!line.trim()) continue;
-      logs.push(line);
-      for (const w of [...waiters]) {
-        if (w.re.test(line)) {
-          waiters.splice(waiters.indexOf(w), 1);
-          w.resolve(line);
-        }
-      }
-    }
-  };
-  proc.stdout!.on("data", onData);
-  proc.stderr!.on("data", onData);
-  const exitedPromise = new Promise<void>((r) =>
-    proc.on("exit", (code, signal) => {
-      exited = true;
-      // Whoever waits for a log line will not get it now.
-      for (const w of waiters.splice(0)) w.resolve(`EXITED ${code ?? signal}`);
-      r();
-    })
+  ]);
+  const port = Number(
+    /port (\d+)/.exec(await p.waitFor(/Websocket server running on port \d+/))![1],
   );
-  const waitFor = (re: RegExp, timeoutMs = 20_000) => {
-    const seen = logs.find((l) => re.test(l));
-    if (seen) return Promise.resolve(seen);
-    return new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        waiters.splice(waiters.findIndex((w) => w.re === re), 1);
-        reject(new Error(`no log line ${re} in ${timeoutMs} ms; logs:\n${logs.join("\n")}`));
-      }, timeoutMs);
-      waiters.push({
-        re,
-        resolve: (line) => {
-          clearTimeout(timer);
-          resolve(line);
-        },
-      });
-    });
-  };
-  const expect = async (re: RegExp) => {
-    const line = await waitFor(re);
-    if (line.startsWith("EXITED")) {
-      throw new Error(`presence monitor ${line.toLowerCase()}; logs:\n${logs.join("\n")}`);
-    }
-    return line;
-  };
-  const portLine = await expect(/Websocket server running on port \d+/);
-  const port = Number(/port (\d+)/.exec(portLine)![1]);
-  const readyLine = await expect(/Presence monitor \w+ ready/);
-  const origin = /monitor (\w+) ready/.exec(readyLine)![1];
+  const origin = /monitor (\w+) ready/.exec(await p.waitFor(/Presence monitor \w+ ready/))![1];
   return {
+    ...p,
     port,
     origin,
-    proc,
-    logs,
-    waitFor,
     async get(path) {
       const res = await fetch(`http://127.0.0.1:${port}${path}`);
       const text = await res.text();
@@ -111,10 +50,6 @@ export async function startMonitor(args: string[]): Promise<MonitorProcess> {
         body = JSON.parse(text);
       } catch { /* plain text */ }
       return { status: res.status, body };
-    },
-    async stop(signal: NodeJS.Signals = "SIGTERM") {
-      if (!exited) proc.kill(signal);
-      await exitedPromise;
     },
   };
 }

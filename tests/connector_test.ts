@@ -2,25 +2,18 @@
 // applications as child processes, and this test process as one more mesh member.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import type { ChildProcess } from "node:child_process";
-import process from "node:process";
-import { fileURLToPath } from "node:url";
 import { EventEnvelope, Platform, PostOffice } from "../mod.ts";
 import { connectToCloud, KafkaLink } from "../connector/mod.ts";
 import type { KafkaConnector, LifeCycleEvent } from "../connector/mod.ts";
 import { eventRecord } from "../connector/records.ts";
 import { BROKERS, eventually, startMonitor, topicsFor } from "./_presence.ts";
 import type { MonitorProcess } from "./_presence.ts";
+import { spawnDeno } from "./_processes.ts";
+import type { DenoProcess } from "./_processes.ts";
 
-const APP = fileURLToPath(new URL("./fixtures/mesh_app.ts", import.meta.url));
-
-interface AppProcess {
+interface AppProcess extends DenoProcess {
   origin: string;
   topic: string;
-  proc: ChildProcess;
-  logs: string[];
-  exited: Promise<void>;
 }
 
 let monitor: MonitorProcess;
@@ -30,39 +23,12 @@ let tester: Platform;
 let connector: KafkaConnector;
 const events: (LifeCycleEvent & { at: number })[] = [];
 
-function startApp(name: string): Promise<AppProcess> {
-  const proc = spawn(
-    process.execPath,
-    ["run", "-A", APP, `-Dapplication.name=${name}`, ...common],
-    {
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, NO_COLOR: "1" },
-    },
-  );
-  const logs: string[] = [];
-  const exited = new Promise<void>((r) => proc.on("exit", () => r()));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`${name} did not join:\n${logs.join("\n")}`)),
-      30_000,
-    );
-    const onData = (d: Uint8Array) => {
-      for (const line of new TextDecoder().decode(d).split("\n")) {
-        if (!line.trim()) continue;
-        logs.push(line);
-        const m = /^JOINED (\w+) (\S+)/.exec(line);
-        if (m) {
-          clearTimeout(timer);
-          const app = { origin: m[1], topic: m[2], proc, logs, exited };
-          apps.push(app);
-          resolve(app);
-        }
-      }
-    };
-    proc.stdout!.on("data", onData);
-    proc.stderr!.on("data", onData);
-    proc.on("exit", (code) => reject(new Error(`${name} exited (${code}):\n${logs.join("\n")}`)));
-  });
+async function startApp(name: string): Promise<AppProcess> {
+  const p = spawnDeno("tests/fixtures/mesh_app.ts", [`-Dapplication.name=${name}`, ...common]);
+  const [, origin, topic] = /^JOINED (\w+) (\S+)/.exec(await p.waitFor(/^JOINED /))!;
+  const app = { ...p, origin, topic };
+  apps.push(app);
+  return app;
 }
 
 const po = () => new PostOffice({}, tester);

@@ -2,66 +2,26 @@
 // rest-example on a real broker.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import type { ChildProcess } from "node:child_process";
-import process from "node:process";
-import { fileURLToPath } from "node:url";
 import { BROKERS, eventually, startMonitor, topicsFor } from "./_presence.ts";
 import type { MonitorProcess } from "./_presence.ts";
+import { spawnDeno } from "./_processes.ts";
+import type { DenoProcess } from "./_processes.ts";
 
-interface App {
-  proc: ChildProcess;
-  logs: string[];
+interface App extends DenoProcess {
   port: number;
   origin: string;
-  exited: Promise<void>;
 }
 
-const file = (p: string) => fileURLToPath(new URL(`../${p}`, import.meta.url));
 let monitor: MonitorProcess;
 let mesh: string[];
 let lambda: App, rest: App;
 
-function startExample(path: string): Promise<App> {
-  const proc = spawn(process.execPath, [
-    "run",
-    "-A",
-    file(path),
-    ...mesh,
-    "-Dserver.port=0",
-    "-Dserver.host=127.0.0.1",
-  ], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } });
-  const logs: string[] = [];
-  const exited = new Promise<void>((r) => proc.on("exit", () => r()));
-  return new Promise((resolve, reject) => {
-    let port = 0;
-    const timer = setTimeout(
-      () => reject(new Error(`${path} did not join:\n${logs.join("\n")}`)),
-      30_000,
-    );
-    const onData = (d: Uint8Array) => {
-      for (const line of new TextDecoder().decode(d).split("\n")) {
-        if (!line.trim()) continue;
-        logs.push(line);
-        const p = /HTTP server running on port (\d+)/.exec(line);
-        if (p) port = Number(p[1]);
-        const ready = /Connected (\w+), ws:/.exec(line);
-        if (ready) (proc as unknown as { origin: string }).origin = ready[1];
-        if (/partition \d+ ready/.test(line) && port) {
-          clearTimeout(timer);
-          resolve({
-            proc,
-            logs,
-            port,
-            origin: (proc as unknown as { origin: string }).origin,
-            exited,
-          });
-        }
-      }
-    };
-    proc.stdout!.on("data", onData);
-    proc.stderr!.on("data", onData);
-  });
+async function startExample(path: string): Promise<App> {
+  const p = spawnDeno(path, [...mesh, "-Dserver.port=0", "-Dserver.host=127.0.0.1"]);
+  const port = Number(/port (\d+)/.exec(await p.waitFor(/HTTP server running on port \d+/))![1]);
+  const origin = /Connected (\w+), ws:/.exec(await p.waitFor(/Connected \w+, ws:/))![1];
+  await p.waitFor(/partition \d+ ready/);
+  return { ...p, port, origin };
 }
 
 before(async () => {

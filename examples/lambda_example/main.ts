@@ -12,9 +12,9 @@
  *
  * @module
  */
-import process from "node:process";
 import { AppError, Platform, setupLogging } from "../../mod.ts";
 import { connectToCloud } from "../../connector/mod.ts";
+import { onShutdown } from "../_shutdown.ts";
 import { startHttp } from "../../actuator/mod.ts";
 
 const platform = new Platform({ dir: import.meta.dirname });
@@ -47,13 +47,7 @@ platform.register("hello.pojo", (headers, _body, instance) => {
 const connector = connectToCloud(platform);
 const server = await startHttp(platform);
 
-let stopping = false;
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.on(signal, async () => {
-    if (stopping) return;
-    stopping = true;
-    await connector?.stop();
-    await server.close();
-    process.exit(0);
-  });
-}
+onShutdown(async () => {
+  await connector?.stop();
+  await server.close();
+});

@@ -10,9 +10,9 @@
  *
  * @module
  */
-import process from "node:process";
 import { Platform, PostOffice, RouteNotFoundError, setupLogging, TimeoutError } from "../../mod.ts";
 import { connectToCloud } from "../../connector/mod.ts";
+import { onShutdown } from "../_shutdown.ts";
 import { json, jsonError, startHttp } from "../../actuator/mod.ts";
 
 const platform = new Platform({ dir: import.meta.dirname });
@@ -50,13 +50,7 @@ const server = await startHttp(platform, {
   },
 });
 
-let stopping = false;
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.on(signal, async () => {
-    if (stopping) return;
-    stopping = true;
-    await connector?.stop();
-    await server.close();
-    process.exit(0);
-  });
-}
+onShutdown(async () => {
+  await connector?.stop();
+  await server.close();
+});

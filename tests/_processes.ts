@@ -1,0 +1,90 @@
+// Real child processes for tests: a Deno program whose log lines can be awaited.
+import { spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+
+/** A running child Deno program. */
+export interface DenoProcess {
+  proc: ChildProcess;
+  logs: string[];
+  /** Resolves once the process has exited. */
+  exited: Promise<void>;
+  /**
+   * Resolves with the first log line (seen so far or later) matching `re`; rejects when the
+   * process exits first or `timeoutMs` passes, with its logs in the message.
+   */
+  waitFor(re: RegExp, timeoutMs?: number): Promise<string>;
+  /** Sends `signal` (if still running) and waits for the exit. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/** Runs `deno run -A <file in this repo> ...args`. */
+export function spawnDeno(file: string, args: string[]): DenoProcess {
+  const path = fileURLToPath(new URL(`../${file}`, import.meta.url));
+  const proc = spawn(process.execPath, ["run", "-A", path, ...args], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, NO_COLOR: "1" },
+  });
+  const logs: string[] = [];
+  const waiters: { re: RegExp; resolve: (line: string) => void; reject: (e: Error) => void }[] = [];
+  let done = false;
+  const onData = (chunk: Uint8Array) => {
+    for (const line of new TextDecoder().decode(chunk).split("\n")) {
+      if (!line.trim()) continue;
+      logs.push(line);
+      for (const w of [...waiters]) {
+        if (w.re.test(line)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(line);
+        }
+      }
+    }
+  };
+  proc.stdout!.on("data", onData);
+  proc.stderr!.on("data", onData);
+  const exited = new Promise<void>((r) =>
+    proc.on("exit", (code, signal) => {
+      done = true;
+      for (const w of waiters.splice(0)) {
+        w.reject(new Error(`${file} exited (${code ?? signal}); logs:\n${logs.join("\n")}`));
+      }
+      r();
+    })
+  );
+  const waitFor = (re: RegExp, timeoutMs = 30_000) => {
+    const seen = logs.find((l) => re.test(l));
+    if (seen) return Promise.resolve(seen);
+    if (done) return Promise.reject(new Error(`${file} has exited; logs:\n${logs.join("\n")}`));
+    return new Promise<string>((resolve, reject) => {
+      const w = {
+        re,
+        resolve: (line: string) => {
+          clearTimeout(timer);
+          resolve(line);
+        },
+        reject: (e: Error) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
+      const timer = setTimeout(() => {
+        waiters.splice(waiters.indexOf(w), 1);
+        reject(
+          new Error(`no log line ${re} in ${timeoutMs} ms from ${file}; logs:\n${logs.join("\n")}`),
+        );
+      }, timeoutMs);
+      waiters.push(w);
+    });
+  };
+  return {
+    proc,
+    logs,
+    exited,
+    waitFor,
+    async stop(signal: NodeJS.Signals = "SIGTERM") {
+      if (!done) proc.kill(signal);
+      await exited;
+    },
+  };
+}
