@@ -152,6 +152,11 @@ export class KafkaConnector implements MeshTransport {
     }
   }
 
+  /** Kafka traffic counters of this instance (produce requests, records, fetched batches). */
+  get traffic(): Readonly<KafkaLink["counters"]> {
+    return this.#link.counters;
+  }
+
   /** Whether this instance is in the mesh now. */
   get connected(): boolean {
     return this.#connected;
