@@ -147,6 +147,12 @@ async function dropTime(signal: NodeJS.Signals): Promise<number> {
   while (connector.knows(origin)) await new Promise((r) => setTimeout(r, 2));
   return performance.now() - t0;
 }
+// CPU of this (idle) mesh member over 3 s.
+const idle0 = process.cpuUsage();
+await new Promise((r) => setTimeout(r, 3000));
+const idle = process.cpuUsage(idle0);
+const idleMsPerS = (idle.user + idle.system) / 1000 / 3;
+
 const stopMs = await dropTime("SIGTERM");
 const killMs = await dropTime("SIGKILL");
 
@@ -183,4 +189,5 @@ console.log(
 console.log(`\nStart of an application process until callable: ${startToCallable.toFixed(0)} ms`);
 console.log(`SIGTERM until this instance dropped it: ${stopMs.toFixed(0)} ms`);
 console.log(`SIGKILL until this instance dropped it: ${killMs.toFixed(0)} ms`);
+console.log(`CPU of an idle mesh member: ${idleMsPerS.toFixed(1)} ms per second`);
 process.exit(0);
