@@ -159,6 +159,33 @@ describe("actuator endpoints", () => {
   });
 });
 
+describe("/health with the Kafka connector", () => {
+  it("is DOWN with 400 while the instance is not connected to a monitor", async () => {
+    const { connectToCloud } = await import("../connector/mod.ts");
+    const p = testPlatform({
+      args: [
+        "-Dcloud.connector=kafka",
+        "-Dpresence.url=ws://127.0.0.1:1/ws/presence",
+        "-Dmandatory.health.dependencies=cloud.connector.health",
+      ],
+    });
+    const connector = connectToCloud(p)!;
+    try {
+      const res = (await actuatorHandler(p)(new Request("http://x/health")))!;
+      assert.equal(res.status, 400);
+      const h = await res.json();
+      assert.equal(h.status, "DOWN");
+      assert.deepEqual([h.dependency[0].status_code, h.dependency[0].message], [
+        503,
+        "Not connected to a presence monitor",
+      ]);
+      assert.equal(h.dependency[0].service, "kafka");
+    } finally {
+      await connector.stop();
+    }
+  });
+});
+
 describe("Event over HTTP: POST /api/event", () => {
   const post = (body: BodyInit, headers: Record<string, string> = {}) =>
     fetch(base + "/api/event", { method: "POST", body, headers });

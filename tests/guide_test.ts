@@ -50,6 +50,29 @@ const get = async (port: number, path: string) => {
   return { status: res.status, body: await res.json() };
 };
 
+describe("the examples without a mesh", () => {
+  it("rest-example runs on its own and answers a clear 404 for the PoJo", async () => {
+    const p = spawnDeno("examples/rest_example/main.ts", [
+      "-Dserver.port=0",
+      "-Dserver.host=127.0.0.1",
+    ]);
+    try {
+      const port = Number(
+        /port (\d+)/.exec(await p.waitFor(/HTTP server running on port \d+/))![1],
+      );
+      const { status, body } = await get(port, "/api/pojo/mesh/1");
+      assert.equal(status, 404);
+      assert.match(body.message, /no instance in the mesh serves it/);
+      const health = await get(port, "/health");
+      assert.equal(health.status, 200);
+      assert.match(health.body.message, /Did you forget/);
+      assert.ok(p.logs.some((l) => l.includes("cloud.connector=none")));
+    } finally {
+      await p.stop();
+    }
+  });
+});
+
 describe("the service-mesh guide", () => {
   it("GET /api/pojo/mesh/1 returns the guide's PoJo from lambda-example", async () => {
     await eventually(
@@ -126,6 +149,22 @@ describe("the service-mesh guide", () => {
     const { body } = await get(rest.port, "/info/routes");
     assert.deepEqual(body.network.routes["hello.pojo"], [`lambda-example, app, ${lambda.origin}`]);
     assert.equal(body.routing.private["cloud.connector.health"], 2);
+  });
+
+  it("Event over HTTP on rest-example reaches hello.world in lambda-example, across the mesh", async () => {
+    const { EventEnvelope } = await import("../mod.ts");
+    const res = await fetch(`http://127.0.0.1:${rest.port}/api/event`, {
+      method: "POST",
+      body: new EventEnvelope({ to: "hello.world", headers: { a: "b" }, body: "over http" })
+        .toBytes("standard") as BodyInit,
+      headers: { "content-type": "application/octet-stream" },
+    });
+    assert.equal(res.status, 200);
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    assert.equal(EventEnvelope.formatOf(bytes), "standard");
+    const body = EventEnvelope.fromBytes(bytes).body as Record<string, unknown>;
+    assert.equal(body.body, "over http");
+    assert.equal(body.origin, lambda.origin);
   });
 
   it("stopping lambda-example: rest-example logs the leave, then answers a clear error within 1 s", async () => {

@@ -304,3 +304,32 @@ describe("presence monitor: two processes", () => {
 describe("presence monitor: origin ids", () => {
   it("uses yyyyMMdd + 32 hex", () => assert.match(newOriginId(), /^\d{8}[0-9a-f]{32}$/));
 });
+
+describe("presence monitor: Kafka goes away", () => {
+  it("reports DOWN with 400 on /health when its broker is unreachable", async () => {
+    // A broker of its own, so stopping it does not disturb the other tests.
+    const { devBroker, startKafka, stopKafka } = await import("../scripts/kafka_dev.ts");
+    const b = devBroker(undefined, 19_192);
+    await startKafka(b);
+    let m: MonitorProcess | undefined;
+    try {
+      const t = topicsFor("down");
+      m = await monitor([...t.args, `-Dbootstrap.servers=${b.brokers}`]);
+      assert.equal((await m.get("/health")).status, 200);
+      await stopKafka(b);
+      const health = await m.get("/health");
+      assert.equal(health.status, 400);
+      const body = health.body as {
+        status: string;
+        dependency: { status_code: number; message: string }[];
+      };
+      assert.equal(body.status, "DOWN");
+      assert.equal(body.dependency[0].status_code, 503);
+      assert.equal((await m.get("/livenessprobe")).status, 400);
+      assert.equal(m.proc.exitCode, null, "the monitor keeps running");
+    } finally {
+      await stopKafka(b);
+      await m?.stop("SIGKILL");
+    }
+  });
+});
