@@ -91,6 +91,7 @@ export class PresenceClient {
     this.#ws = ws;
     ws.binaryType = "arraybuffer";
     let wasReady = false;
+    let joining = false;
     ws.onopen = () => {
       log.info("Connected {origin}, {url}", { origin: this.#o.origin, url: base });
       this.#send("info");
@@ -105,6 +106,11 @@ export class PresenceClient {
         return;
       }
       if (e.to !== "ready" || !e.headers.topic) return;
+      if (joining || wasReady) {
+        log.warn("Ignoring a second ready ({topic}) on one connection", { topic: e.headers.topic });
+        return;
+      }
+      joining = true;
       const topic = e.headers.topic;
       this.#o.onReady(topic, base).then(() => {
         if (this.#ws !== ws) return;
