@@ -6,7 +6,7 @@
  */
 import { serve } from "#serve";
 import type { Platform } from "../bus/platform.ts";
-import { logger } from "../bus/log.ts";
+import { logger } from "../bus/_log.ts";
 import type { RunningServer } from "../presence/socket.ts";
 import { actuatorHandler, jsonError } from "./handler.ts";
 import type { ActuatorOptions } from "./handler.ts";

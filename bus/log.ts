@@ -4,8 +4,8 @@
  *
  * @module
  */
-import { configure, getConsoleSink, getLogger, getTextFormatter } from "@logtape/logtape";
-import type { Logger, LogLevel } from "@logtape/logtape";
+import { configure, getConsoleSink, getTextFormatter } from "@logtape/logtape";
+import type { LogLevel } from "@logtape/logtape";
 
 const LOG_LEVELS: readonly LogLevel[] = [
   "trace",
@@ -15,11 +15,6 @@ const LOG_LEVELS: readonly LogLevel[] = [
   "error",
   "fatal",
 ];
-
-/** The logger of one library module (internal; applications use LogTape's `getLogger`). */
-export function logger(...category: string[]): Logger {
-  return getLogger(["minimesh", ...category]);
-}
 
 /**
  * Sends minimesh's log records (and the application's, under the LogTape category

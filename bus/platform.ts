@@ -13,7 +13,7 @@ import { AppConfig } from "./config.ts";
 import type { ConfigOptions } from "./config.ts";
 import { EventEnvelope, peekHeaders, peekTags } from "./envelope.ts";
 import { AppError, ConfigError, InvalidRouteError, RouteNotFoundError } from "./errors.ts";
-import { logger } from "./log.ts";
+import { logger } from "./_log.ts";
 import { newOriginId, routeProblem, splitAddress, validateRoute } from "./route.ts";
 import type { LambdaFunction } from "./types.ts";
 import type { MeshTransport } from "./mesh.ts";

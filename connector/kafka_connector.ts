@@ -9,7 +9,7 @@
  */
 import { AppError, ConfigError, RouteNotFoundError } from "../bus/errors.ts";
 import { EventEnvelope } from "../bus/envelope.ts";
-import { logger } from "../bus/log.ts";
+import { logger } from "../bus/_log.ts";
 import { randomHex32 } from "../bus/_ids.ts";
 import { splitAddress } from "../bus/route.ts";
 import type { MeshTransport } from "../bus/mesh.ts";

@@ -15,7 +15,7 @@ import { AssignerProtocol, Kafka, logLevel } from "kafkajs";
 // @ts-types="./_kafkajs_request_queue.d.ts"
 import RequestQueue from "kafkajs/src/network/requestQueue/index.js";
 import type { Admin, Consumer, IHeaders, PartitionAssigner, Producer } from "kafkajs";
-import { logger } from "../bus/log.ts";
+import { logger } from "../bus/_log.ts";
 import { randomHex32 } from "../bus/_ids.ts";
 import { packageVersion, registerLibrary } from "../bus/libraries.ts";
 

@@ -6,7 +6,7 @@
  * @module
  */
 import { EventEnvelope } from "../bus/envelope.ts";
-import { logger } from "../bus/log.ts";
+import { logger } from "../bus/_log.ts";
 
 const log = logger("presence-client");
 
@@ -65,7 +65,7 @@ export class PresenceClient {
   /** Connects (and keeps reconnecting until stopped). */
   start(): void {
     this.#stopped = false;
-    this.#connect();
+    void this.#connect();
   }
 
   /** Closes the connection for good. */
@@ -76,11 +76,14 @@ export class PresenceClient {
     this.#ws?.close(1000, "Application stopping");
   }
 
-  #connect(): void {
+  async #connect(): Promise<void> {
     if (this.#stopped) return;
     const base = this.#o.urls[this.#next++ % this.#o.urls.length].replace(/\/+$/, "");
     const url = `${base}/${this.#o.origin}`;
-    const Ws = this.#o.webSocket ?? globalThis.WebSocket;
+    // Node 20 has no global WebSocket: then the `ws` package's, which behaves the same.
+    const Ws = this.#o.webSocket ?? globalThis.WebSocket ??
+      (await import("ws")).WebSocket as unknown as WebSocketFactory;
+    if (this.#stopped) return;
     let ws: WebSocket;
     try {
       ws = new Ws(url);
@@ -152,7 +155,7 @@ export class PresenceClient {
     // 0.5 s, 1 s, 2 s, 4 s, then every 5 s, cycling through the monitors.
     const delay = Math.min(5000, 500 * 2 ** this.#attempt++);
     clearTimeout(this.#retry);
-    this.#retry = setTimeout(() => this.#connect(), delay);
+    this.#retry = setTimeout(() => void this.#connect(), delay);
   }
 
   #send(type: "info" | "keep-alive"): void {

@@ -12,7 +12,8 @@
 import process from "node:process";
 import { serve } from "#serve";
 import { Platform } from "../bus/platform.ts";
-import { logger, setupLogging } from "../bus/log.ts";
+import { logger } from "../bus/_log.ts";
+import { setupLogging } from "../bus/log.ts";
 import { PresenceMonitor } from "./monitor.ts";
 import { monitorHandler } from "./http.ts";
 

@@ -8,7 +8,7 @@
  * @module
  */
 import { EventEnvelope } from "../bus/envelope.ts";
-import { logger } from "../bus/log.ts";
+import { logger } from "../bus/_log.ts";
 import { randomHex32 } from "../bus/_ids.ts";
 import { isOriginId } from "../bus/route.ts";
 import type { Platform } from "../bus/platform.ts";

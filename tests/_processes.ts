@@ -22,7 +22,19 @@ export interface DenoProcess {
 /** Runs `deno run -A <file in this repo> ...args`. */
 export function spawnDeno(file: string, args: string[]): DenoProcess {
   const path = fileURLToPath(new URL(`../${file}`, import.meta.url));
-  const proc = spawn(process.execPath, ["run", "-A", path, ...args], {
+  return spawnProcess(process.execPath, ["run", "-A", path, ...args], file);
+}
+
+/** Runs any program, with its log lines awaitable (`name` appears in error messages). */
+export function spawnProcess(
+  command: string,
+  args: string[],
+  name: string,
+  cwd?: string,
+): DenoProcess {
+  const file = name;
+  const proc = spawn(command, args, {
+    cwd,
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, NO_COLOR: "1" },
   });

@@ -1,0 +1,141 @@
+/**
+ * `deno task build:npm`: builds the npm package `minimesh` into `npm/` (ignored by git), without
+ * dnt: the TypeScript compiler (from the npm registry) turns the library's sources into ESM
+ * JavaScript and `.d.ts` files under `npm/esm/`, and `npm/package.json` is generated from
+ * `deno.json` (version, exports, dependencies from the import map, `engines`, the presence
+ * monitor's `bin`). `#serve` maps to the Node adapter (`node:http` + `ws`).
+ *
+ * `--pack` also runs `npm pack` and prints the tarball's path.
+ *
+ * @module
+ */
+import { execFileSync } from "node:child_process";
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { join } from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const out = join(root, "npm");
+const deno = JSON.parse(readFileSync(join(root, "deno.json"), "utf8"));
+
+// Sources of the package: the library, never tests, examples, benchmarks or the Deno adapter.
+const DENO_ONLY = ["presence/serve_deno.ts"];
+const SOURCES = [
+  "mod.ts",
+  "bus/**/*.ts",
+  "connector/**/*.ts",
+  "presence/**/*.ts",
+  "actuator/**/*.ts",
+];
+
+rmSync(out, { recursive: true, force: true });
+mkdirSync(out, { recursive: true });
+
+const tsconfig = {
+  compilerOptions: {
+    target: "ES2022",
+    module: "NodeNext",
+    moduleResolution: "NodeNext",
+    // Node 20's library: catches ES2024+ built-ins (Promise.withResolvers, ...) that Deno has.
+    lib: ["ES2023", "DOM", "DOM.Iterable"],
+    types: ["node"],
+    declaration: true,
+    outDir: "npm/esm",
+    rootDir: ".",
+    strict: true,
+    skipLibCheck: true,
+    allowImportingTsExtensions: true,
+    rewriteRelativeImportExtensions: true,
+    verbatimModuleSyntax: false,
+    isolatedModules: true,
+    noEmitOnError: true,
+  },
+  include: [...SOURCES, "scripts/npm_ambient.d.ts"],
+  exclude: [...DENO_ONLY, "**/*_test.ts"],
+};
+const tsconfigPath = join(root, "tsconfig.npm.json");
+writeFileSync(tsconfigPath, JSON.stringify(tsconfig, null, 2) + "\n");
+const tsc = join(root, "node_modules", "typescript", "bin", "tsc");
+if (!existsSync(tsc)) throw new Error(`TypeScript is not installed at ${tsc}: run deno install`);
+console.log("Compiling with tsc ...");
+try {
+  execFileSync("node", [tsc, "-p", tsconfigPath], { cwd: root, stdio: "inherit" });
+} finally {
+  rmSync(tsconfigPath, { force: true });
+}
+
+// `.d.ts` files keep `.ts` in relative imports (microsoft/TypeScript#61037): point them at .js.
+function fixDeclarations(dir: string): void {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, entry.name);
+    if (entry.isDirectory()) fixDeclarations(p);
+    else if (entry.name.endsWith(".d.ts")) {
+      const text = readFileSync(p, "utf8");
+      writeFileSync(
+        p,
+        text.replace(/(from\s+|import\()(["'])(\.{1,2}\/[^"']+)\.ts\2/g, "$1$2$3.js$2"),
+      );
+    }
+  }
+}
+fixDeclarations(join(out, "esm"));
+
+// The monitor's command.
+const main = join(out, "esm", "presence", "main.js");
+writeFileSync(main, "#!/usr/bin/env node\n" + readFileSync(main, "utf8"));
+chmodSync(main, 0o755);
+
+const entry = (ts: string) => {
+  const base = ts.replace(/^\.\//, "./esm/").replace(/\.ts$/, "");
+  return { types: `${base}.d.ts`, default: `${base}.js` };
+};
+const exportsMap: Record<string, unknown> = {};
+for (const [key, target] of Object.entries(deno.exports as Record<string, string>)) {
+  if (DENO_ONLY.includes(target.replace(/^\.\//, ""))) continue;
+  exportsMap[key] = entry(target);
+}
+exportsMap["./presence/node"] = entry("./presence/serve_node.ts");
+
+const dependencies: Record<string, string> = {};
+for (const [name, spec] of Object.entries(deno.imports as Record<string, string>)) {
+  const m = /^npm:\/?((?:@[^/@]+\/)?[^/@]+)@([^/]+)\/?$/.exec(spec);
+  if (!m || name.endsWith("/") || name === "typescript") continue;
+  if (name.startsWith("@types/")) continue;
+  dependencies[m[1]] = m[2];
+}
+dependencies["@types/ws"] = (deno.imports["@types/ws"] as string).split("@").pop()!;
+
+const pkg = {
+  name: "minimesh",
+  version: deno.version,
+  description:
+    "An in-memory event bus and, when an application opts in, a minimalist service mesh over Kafka",
+  license: deno.license,
+  type: "module",
+  exports: exportsMap,
+  imports: { "#serve": entry("./presence/serve_node.ts") },
+  bin: { "minimesh-presence": "./esm/presence/main.js" },
+  files: ["esm", "README.md", "LICENSE"],
+  engines: { node: ">=20" },
+  dependencies,
+  keywords: ["event bus", "service mesh", "kafka", "rpc", "deno"],
+};
+writeFileSync(join(out, "package.json"), JSON.stringify(pkg, null, 2) + "\n");
+copyFileSync(join(root, "README.md"), join(out, "README.md"));
+copyFileSync(join(root, "LICENSE"), join(out, "LICENSE"));
+console.log(`Built ${pkg.name}@${pkg.version} in ${out}`);
+
+if (process.argv.includes("--pack")) {
+  const name = execFileSync("npm", ["pack", "--silent"], { cwd: out, encoding: "utf8" }).trim();
+  console.log(`Packed ${join(out, name.split("\n").pop()!)}`);
+}

@@ -1,0 +1,205 @@
+// The npm package: built with scripts/build_npm.ts, packed, installed into a temporary Node
+// project (no path tricks), type-checked as a consumer would, and used from Node 20 and from a
+// current LTS Node (the npm registry's `node` package): a Node application and this Deno
+// process join one mesh, through a presence monitor run from the package's `bin`.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Platform, PostOffice } from "../mod.ts";
+import type { EventEnvelope } from "../mod.ts";
+import { connectToCloud } from "../connector/mod.ts";
+import type { KafkaConnector } from "../connector/mod.ts";
+import { BROKERS, eventually, topicsFor } from "./_presence.ts";
+import { spawnDeno, spawnProcess } from "./_processes.ts";
+import type { DenoProcess } from "./_processes.ts";
+
+const LTS = "22";
+let project: string;
+let ltsNode: string;
+
+function run(cmd: string, args: string[], cwd: string): string {
+  return execFileSync(cmd, args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+}
+
+before(async () => {
+  const build = spawnDeno("scripts/build_npm.ts", ["--pack"]);
+  const packed = await build.waitFor(/^Packed /, 180_000);
+  await build.exited;
+  const tarball = packed.slice("Packed ".length).trim();
+  project = mkdtempSync(join(tmpdir(), "minimesh-npm-"));
+  run("npm", ["init", "-y"], project);
+  run("npm", ["pkg", "set", "type=module"], project);
+  run(
+    "npm",
+    ["install", "--no-audit", "--no-fund", tarball, "typescript@~5.9.3", `node@${LTS}`],
+    project,
+  );
+  ltsNode = join(project, "node_modules", ".bin", "node");
+});
+
+after(() => {
+  if (project) rmSync(project, { recursive: true, force: true });
+});
+
+describe("the npm package", () => {
+  it("installs with the presence monitor's command and no Deno-only files", () => {
+    const esm = readdirSync(join(project, "node_modules", "minimesh", "esm", "presence"));
+    assert.ok(esm.includes("serve_node.js"));
+    assert.ok(!esm.includes("serve_deno.js"), "the Deno adapter is not shipped");
+    assert.ok(readdirSync(join(project, "node_modules", ".bin")).includes("minimesh-presence"));
+  });
+
+  for (const resolution of ["node16", "bundler"]) {
+    it(`type-checks for a TypeScript consumer with moduleResolution ${resolution}`, () => {
+      const dir = mkdtempSync(join(project, `types-${resolution}-`));
+      writeFileSync(
+        join(dir, "consumer.ts"),
+        [
+          'import { EventEnvelope, Platform, PostOffice, TimeoutError } from "minimesh";',
+          'import type { LambdaFunction } from "minimesh";',
+          'import { connectToCloud, KafkaConnector } from "minimesh/connector";',
+          'import { actuatorHandler, startHttp } from "minimesh/actuator";',
+          'import { PresenceMonitor } from "minimesh/presence";',
+          "const fn: LambdaFunction<string, string> = (_h, body) => body.toUpperCase();",
+          "const p = new Platform();",
+          'p.register("a.b", fn as LambdaFunction);',
+          'const reply: Promise<EventEnvelope> = new PostOffice({}, p).request({ to: "a.b" }, 100);',
+          "const c: KafkaConnector | undefined = connectToCloud(p);",
+          "export { actuatorHandler, c, PresenceMonitor, reply, startHttp, TimeoutError };",
+        ].join("\n"),
+      );
+      writeFileSync(
+        join(dir, "tsconfig.json"),
+        JSON.stringify({
+          compilerOptions: {
+            module: resolution === "node16" ? "node16" : "esnext",
+            moduleResolution: resolution,
+            target: "ES2022",
+            strict: true,
+            noEmit: true,
+            lib: ["ES2022", "DOM"],
+            types: [],
+          },
+          files: ["consumer.ts"],
+        }),
+      );
+      const tsc = join(project, "node_modules", "typescript", "bin", "tsc");
+      try {
+        run("node", [tsc, "-p", dir], dir);
+      } catch (e) {
+        assert.fail(`tsc failed:\n${(e as { stdout?: string }).stdout}`);
+      }
+    });
+  }
+
+  for (const [label, node] of [["Node 20 (this machine)", "node"], [`Node ${LTS} (npm)`, ""]]) {
+    describe(`on ${label}`, () => {
+      let monitor: DenoProcess, app: DenoProcess;
+      let tester: Platform, connector: KafkaConnector;
+      let nodeOrigin: string;
+      let testerBroadcasts = 0;
+
+      before(async () => {
+        const bin = node || ltsNode;
+        const t = topicsFor(`npm${node ? "20" : LTS}`);
+        monitor = spawnProcess(
+          bin,
+          [
+            join(project, "node_modules", "minimesh", "esm", "presence", "main.js"),
+            "-Dserver.port=0",
+            "-Dserver.host=127.0.0.1",
+            `-Dbootstrap.servers=${BROKERS}`,
+            ...t.args,
+          ],
+          "minimesh-presence",
+          project,
+        );
+        const port =
+          /port (\d+)/.exec(await monitor.waitFor(/Websocket server running on port/))![1];
+        await monitor.waitFor(/Presence monitor \w+ ready/);
+        const mesh = [
+          "-Dcloud.connector=kafka",
+          `-Dpresence.url=ws://127.0.0.1:${port}/ws/presence`,
+          `-Dbootstrap.servers=${BROKERS}`,
+          ...t.args,
+        ];
+        writeFileSync(
+          join(project, "app.mjs"),
+          `import process from "node:process";
+import { Platform, PostOffice, setupLogging } from "minimesh";
+import { connectToCloud } from "minimesh/connector";
+await setupLogging("info");
+const p = new Platform({ dir: process.cwd(), defaults: { "application.name": "node-app" } });
+let broadcasts = 0;
+p.register("node.hello", (_h, body) => "node " + process.version + " got " + body);
+p.register("both.bcast", () => void broadcasts++);
+p.register("node.count", () => broadcasts);
+p.register("node.call", async (h, body) => (await new PostOffice(h, p).request({ to: h.target, body }, 5000)).body);
+const c = connectToCloud(p);
+await c.joined;
+console.log("JOINED " + p.origin);
+process.on("SIGTERM", () => c.stop().finally(() => process.exit(0)));
+`,
+        );
+        app = spawnProcess(bin, ["app.mjs", ...mesh], "node app", project);
+        nodeOrigin = /JOINED (\w+)/.exec(await app.waitFor(/^JOINED /))![1];
+        tester = new Platform({
+          dir: "/nonexistent",
+          env: {},
+          args: ["-Dapplication.name=deno-app", ...mesh],
+        });
+        tester.register("deno.hello", (_h, body) => `deno got ${body}`);
+        tester.register("both.bcast", () => void testerBroadcasts++);
+        connector = connectToCloud(tester)!;
+        await connector.joined;
+        await eventually(() => connector.reaches("node.hello"), 15_000, "node.hello");
+      });
+
+      after(async () => {
+        await connector?.stop();
+        await app?.stop();
+        await monitor?.stop();
+      });
+
+      it("the Deno and Node applications call each other", async () => {
+        const po = new PostOffice({}, tester);
+        const toNode = await po.request({ to: "node.hello", body: "hi" }, 5000);
+        assert.equal(toNode.status, 200);
+        assert.match(String(toNode.body), /^node v\d+\.\d+\.\d+ got hi$/);
+        if (!node) assert.match(String(toNode.body), new RegExp(`^node v${LTS}\\.`));
+        // The Node app learns the Deno app's routes from its exchange a moment after joining.
+        let back: EventEnvelope | undefined;
+        await eventually(
+          async () => {
+            back = await po.request(
+              { to: "node.call", headers: { target: "deno.hello" }, body: "from node" },
+              5000,
+            );
+            return back.status !== 404;
+          },
+          5000,
+          "the Node app to know deno.hello",
+        );
+        assert.deepEqual([back?.status, back?.body], [200, "deno got from node"]);
+      });
+
+      it("a broadcast reaches both", async () => {
+        await new PostOffice({}, tester).broadcast({ to: "both.bcast" });
+        await eventually(
+          async () => {
+            const count = await new PostOffice({}, tester).request(
+              { to: `node.count@${nodeOrigin}` },
+              5000,
+            );
+            return count.body === 1 && testerBroadcasts === 1;
+          },
+          10_000,
+          "one broadcast on each side",
+        );
+      });
+    });
+  }
+});
