@@ -7,11 +7,12 @@
  */
 import { EventEnvelope } from "../bus/envelope.ts";
 import { logger } from "../bus/_log.ts";
+import { WebSocketClient } from "#serve";
+import type { WebSocketFactory } from "../presence/socket.ts";
 
 const log = logger("presence-client");
 
-/** The WebSocket constructor to use (the global one by default; `ws` on Node 20). */
-export type WebSocketFactory = new (url: string) => WebSocket;
+export type { WebSocketFactory };
 
 /** Options of a {@link PresenceClient}. */
 export interface PresenceClientOptions {
@@ -29,7 +30,7 @@ export interface PresenceClientOptions {
   onLost(code: number, reason: string): void;
   /** Called on every keep-alive while ready. */
   onKeepAlive(): void;
-  /** The WebSocket constructor. */
+  /** The WebSocket constructor (default: the runtime adapter's). */
   webSocket?: WebSocketFactory;
 }
 
@@ -65,7 +66,7 @@ export class PresenceClient {
   /** Connects (and keeps reconnecting until stopped). */
   start(): void {
     this.#stopped = false;
-    void this.#connect();
+    this.#connect();
   }
 
   /** Closes the connection for good. */
@@ -76,14 +77,11 @@ export class PresenceClient {
     this.#ws?.close(1000, "Application stopping");
   }
 
-  async #connect(): Promise<void> {
+  #connect(): void {
     if (this.#stopped) return;
     const base = this.#o.urls[this.#next++ % this.#o.urls.length].replace(/\/+$/, "");
     const url = `${base}/${this.#o.origin}`;
-    // Node 20 has no global WebSocket: then the `ws` package's, which behaves the same.
-    const Ws = this.#o.webSocket ?? globalThis.WebSocket ??
-      (await import("ws")).WebSocket as unknown as WebSocketFactory;
-    if (this.#stopped) return;
+    const Ws = this.#o.webSocket ?? WebSocketClient;
     let ws: WebSocket;
     try {
       ws = new Ws(url);
@@ -155,7 +153,7 @@ export class PresenceClient {
     // 0.5 s, 1 s, 2 s, 4 s, then every 5 s, cycling through the monitors.
     const delay = Math.min(5000, 500 * 2 ** this.#attempt++);
     clearTimeout(this.#retry);
-    this.#retry = setTimeout(() => void this.#connect(), delay);
+    this.#retry = setTimeout(() => this.#connect(), delay);
   }
 
   #send(type: "info" | "keep-alive"): void {

@@ -24,4 +24,5 @@ export type {
   ServeFunction,
   ServeOptions,
   SocketHandlers,
+  WebSocketFactory,
 } from "./socket.ts";

@@ -4,7 +4,10 @@
  *
  * @module
  */
-import type { PresenceSocket, RunningServer, ServeOptions } from "./socket.ts";
+import type { PresenceSocket, RunningServer, ServeOptions, WebSocketFactory } from "./socket.ts";
+
+/** The WebSocket client of this runtime: Deno's own. */
+export const WebSocketClient: WebSocketFactory = globalThis.WebSocket;
 
 /** Serves HTTP and websockets with Deno's built-in server. */
 export function serve(options: ServeOptions): Promise<RunningServer> {

@@ -8,8 +8,11 @@
 import { createServer } from "node:http";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { Buffer } from "node:buffer";
-import { WebSocketServer } from "ws";
-import type { PresenceSocket, RunningServer, ServeOptions } from "./socket.ts";
+import { WebSocket, WebSocketServer } from "ws";
+import type { PresenceSocket, RunningServer, ServeOptions, WebSocketFactory } from "./socket.ts";
+
+/** The WebSocket client of this runtime: the `ws` package's (Node 20 has no global one). */
+export const WebSocketClient: WebSocketFactory = WebSocket as unknown as WebSocketFactory;
 
 const MAX_BODY = 64 * 1024 * 1024;
 

@@ -1,8 +1,9 @@
 /**
  * The boundary between the presence monitor (and other HTTP users) and the runtime's server:
  * a fetch-style handler for plain HTTP, and three callbacks for websockets under a path prefix.
- * Runtime adapters (`serve_deno.ts`, later `serve_node.ts`) implement {@link ServeFunction};
- * nothing else in the library knows which runtime serves it.
+ * Runtime adapters (`serve_deno.ts`, `serve_node.ts`, chosen by the `#serve` import alias)
+ * implement {@link ServeFunction} and provide a {@link WebSocketFactory}; nothing else in the
+ * library knows which runtime it runs on.
  *
  * @module
  */
@@ -49,3 +50,9 @@ export interface RunningServer {
 
 /** Starts a server. */
 export type ServeFunction = (options: ServeOptions) => Promise<RunningServer>;
+
+/**
+ * A WebSocket client constructor with the web-standard API (Deno's global `WebSocket`, or the
+ * `ws` package's on Node 20, which has none).
+ */
+export type WebSocketFactory = new (url: string) => WebSocket;
