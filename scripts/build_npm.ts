@@ -66,7 +66,11 @@ const tsconfig = {
 const tsconfigPath = join(root, "tsconfig.npm.json");
 writeFileSync(tsconfigPath, JSON.stringify(tsconfig, null, 2) + "\n");
 const tsc = join(root, "node_modules", "typescript", "bin", "tsc");
-if (!existsSync(tsc)) throw new Error(`TypeScript is not installed at ${tsc}: run deno install`);
+if (!existsSync(tsc) || !existsSync(join(root, "node_modules", "@types", "node"))) {
+  // TypeScript and @types/node are in deno.json's imports, but no module imports them.
+  execFileSync(process.execPath, ["install"], { cwd: root, stdio: "inherit" });
+}
+if (!existsSync(tsc)) throw new Error(`TypeScript is not installed at ${tsc}`);
 console.log("Compiling with tsc ...");
 try {
   execFileSync("node", [tsc, "-p", tsconfigPath], { cwd: root, stdio: "inherit" });
