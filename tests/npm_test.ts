@@ -8,8 +8,7 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Platform, PostOffice } from "../mod.ts";
-import type { EventEnvelope } from "../mod.ts";
+import { EventEnvelope, Platform, PostOffice } from "../mod.ts";
 import { connectToCloud } from "../connector/mod.ts";
 import type { KafkaConnector } from "../connector/mod.ts";
 import { BROKERS, eventually, topicsFor } from "./_presence.ts";
@@ -100,6 +99,7 @@ describe("the npm package", () => {
       let monitor: DenoProcess, app: DenoProcess;
       let tester: Platform, connector: KafkaConnector;
       let nodeOrigin: string;
+      let nodePort: number;
       let testerBroadcasts = 0;
 
       before(async () => {
@@ -122,6 +122,7 @@ describe("the npm package", () => {
         await monitor.waitFor(/Presence monitor \w+ ready/);
         const mesh = [
           "-Dcloud.connector=kafka",
+          "-Dmandatory.health.dependencies=cloud.connector.health",
           `-Dpresence.url=ws://127.0.0.1:${port}/ws/presence`,
           `-Dbootstrap.servers=${BROKERS}`,
           ...t.args,
@@ -131,6 +132,7 @@ describe("the npm package", () => {
           `import process from "node:process";
 import { Platform, PostOffice, setupLogging } from "minimesh";
 import { connectToCloud } from "minimesh/connector";
+import { startHttp } from "minimesh/actuator";
 await setupLogging("info");
 const p = new Platform({ dir: process.cwd(), defaults: { "application.name": "node-app" } });
 let broadcasts = 0;
@@ -140,12 +142,15 @@ p.register("node.count", () => broadcasts);
 p.register("node.call", async (h, body) => (await new PostOffice(h, p).request({ to: h.target, body }, 5000)).body);
 const c = connectToCloud(p);
 await c.joined;
-console.log("JOINED " + p.origin);
+const server = await startHttp(p, { port: 0, hostname: "127.0.0.1" });
+console.log("JOINED " + p.origin + " " + server.port);
 process.on("SIGTERM", () => c.stop().finally(() => process.exit(0)));
 `,
         );
         app = spawnProcess(bin, ["app.mjs", ...mesh], "node app", project);
-        nodeOrigin = /JOINED (\w+)/.exec(await app.waitFor(/^JOINED /))![1];
+        const joined = /JOINED (\w+) (\d+)/.exec(await app.waitFor(/^JOINED /))!;
+        nodeOrigin = joined[1];
+        nodePort = Number(joined[2]);
         tester = new Platform({
           dir: "/nonexistent",
           env: {},
@@ -184,6 +189,19 @@ process.on("SIGTERM", () => c.stop().finally(() => process.exit(0)));
           "the Node app to know deno.hello",
         );
         assert.deepEqual([back?.status, back?.body], [200, "deno got from node"]);
+      });
+
+      it("the Node application serves the actuator and Event over HTTP (node:http + ws)", async () => {
+        const health = await fetch(`http://127.0.0.1:${nodePort}/health`);
+        assert.equal(health.status, 200);
+        assert.match((await health.json()).dependency[0].message, /^Loopback test took \d+ ms$/);
+        const res = await fetch(`http://127.0.0.1:${nodePort}/api/event`, {
+          method: "POST",
+          body: new EventEnvelope({ to: "deno.hello", body: "over http" }).toBytes() as BodyInit,
+        });
+        assert.equal(res.status, 200);
+        const reply = EventEnvelope.fromBytes(new Uint8Array(await res.arrayBuffer()));
+        assert.equal(reply.body, "deno got over http");
       });
 
       it("a broadcast reaches both", async () => {
