@@ -453,17 +453,8 @@ export class KafkaConnector implements MeshTransport {
       log.warn("Skipping record {offset}: it belongs to {rx}", { offset: r.offset, rx });
       return;
     }
-    let e: EventEnvelope;
-    try {
-      e = EventEnvelope.fromBytes(r.value);
-    } catch (err) {
-      this.stats.undecodable++;
-      log.warn("Skipping record {offset}: {message}", {
-        offset: r.offset,
-        message: (err as Error).message,
-      });
-      return;
-    }
+    let e = this.#decode(r.value, `record ${r.offset}`);
+    if (e === undefined) return;
     if (isBlock(e)) {
       const result = this.#blocks.add(e, Date.now());
       if (result.kind === "invalid") {
@@ -472,13 +463,8 @@ export class KafkaConnector implements MeshTransport {
         return;
       }
       if (result.kind === "partial") return;
-      try {
-        e = EventEnvelope.fromBytes(result.bytes);
-      } catch (err) {
-        this.stats.undecodable++;
-        log.warn("Skipping reassembled event: {message}", { message: (err as Error).message });
-        return;
-      }
+      e = this.#decode(result.bytes, "reassembled event");
+      if (e === undefined) return;
     }
     this.#deliver(e);
   }
@@ -510,21 +496,22 @@ export class KafkaConnector implements MeshTransport {
     }
   }
 
+  // An envelope, or undefined (counted and logged) for bytes that are not one.
+  #decode(bytes: Uint8Array, what: string): EventEnvelope | undefined {
+    try {
+      return EventEnvelope.fromBytes(bytes);
+    } catch (err) {
+      this.stats.undecodable++;
+      log.warn("Skipping {what}: {message}", { what, message: (err as Error).message });
+      return undefined;
+    }
+  }
+
   #onGroupRecord(r: InRecord): void {
     const nonce = r.headers._loopback_;
     if (nonce !== undefined || r.headers._event_ === undefined) return;
-    let e: EventEnvelope;
-    try {
-      e = EventEnvelope.fromBytes(r.value);
-    } catch (err) {
-      this.stats.undecodable++;
-      log.warn("Skipping group record {offset}: {message}", {
-        offset: r.offset,
-        message: (err as Error).message,
-      });
-      return;
-    }
-    if (!e.to?.startsWith(REGISTRY)) return;
+    const e = this.#decode(r.value, `group record ${r.offset}`);
+    if (!e?.to?.startsWith(REGISTRY)) return;
     try {
       this.#onRegistry(e.headers, e.body);
     } catch (err) {
