@@ -8,7 +8,7 @@
  * @module
  */
 import { AppError, ConfigError, RouteNotFoundError } from "../bus/errors.ts";
-import { EventEnvelope } from "../bus/envelope.ts";
+import { EventEnvelope, peekTags } from "../bus/envelope.ts";
 import { logger } from "../bus/_log.ts";
 import { randomHex32 } from "../bus/_ids.ts";
 import { splitAddress } from "../bus/route.ts";
@@ -470,7 +470,8 @@ export class KafkaConnector implements MeshTransport {
   }
 
   #deliver(e: EventEnvelope): void {
-    if (e.tags.broadcast !== undefined) e.tags.broadcast = "3";
+    const tags = peekTags(e);
+    if (tags?.broadcast !== undefined) tags.broadcast = "3";
     const at = e.to?.indexOf("@monitor") ?? -1;
     if (at > 0) e.to = e.to!.slice(0, at);
     try {

@@ -27,6 +27,8 @@ export class RoutingTable {
   readonly #routes = new Map<string, Map<string, string>>();
   // route -> next index for round-robin
   readonly #next = new Map<string, number>();
+  // route -> its origins as a list, rebuilt when they change (read on every request)
+  readonly #lists = new Map<string, string[]>();
 
   /** The peer with this origin, if known. */
   peer(origin: string): Peer | undefined {
@@ -60,6 +62,7 @@ export class RoutingTable {
     }
     const isNew = !byOrigin.has(origin);
     byOrigin.set(origin, personality);
+    if (isNew) this.#lists.set(route, [...byOrigin.keys()]);
     return isNew;
   }
 
@@ -70,7 +73,8 @@ export class RoutingTable {
     if (byOrigin.size === 0) {
       this.#routes.delete(route);
       this.#next.delete(route);
-    }
+      this.#lists.delete(route);
+    } else this.#lists.set(route, [...byOrigin.keys()]);
     return true;
   }
 
@@ -84,9 +88,9 @@ export class RoutingTable {
     return removed;
   }
 
-  /** Origins serving `route`, in the order they were added. */
-  origins(route: string): string[] {
-    return [...(this.#routes.get(route)?.keys() ?? [])];
+  /** Origins serving `route`, in the order they were added (do not modify the list). */
+  origins(route: string): readonly string[] {
+    return this.#lists.get(route) ?? [];
   }
 
   /** Routes served by `origin`, with their personalities. */
@@ -106,9 +110,8 @@ export class RoutingTable {
 
   /** The next origin for `route`, taking turns (round-robin), or undefined when none serves it. */
   pick(route: string): string | undefined {
-    const byOrigin = this.#routes.get(route);
-    if (byOrigin === undefined || byOrigin.size === 0) return undefined;
-    const origins = [...byOrigin.keys()];
+    const origins = this.#lists.get(route);
+    if (origins === undefined || origins.length === 0) return undefined;
     const i = (this.#next.get(route) ?? 0) % origins.length;
     this.#next.set(route, i + 1);
     return origins[i];
@@ -119,5 +122,6 @@ export class RoutingTable {
     this.#peers.clear();
     this.#routes.clear();
     this.#next.clear();
+    this.#lists.clear();
   }
 }
