@@ -329,7 +329,7 @@ export class KafkaConnector implements MeshTransport {
     const physical = topic.slice(0, dash), partition = Number(topic.slice(dash + 1));
     const bytes = event.toBytes();
     const records: OutRecord[] = bytes.length <= MAX_BLOCK
-      ? [eventRecord(physical, partition, origin, event)]
+      ? [eventRecord(physical, partition, origin, bytes)] // encoded once, above
       : toBlocks(event.id, bytes).map((b) => eventRecord(physical, partition, origin, b));
     const rpc = event.tags.rpc;
     const cid = event.correlationId;

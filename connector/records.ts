@@ -9,19 +9,22 @@ import { nextId } from "../bus/_ids.ts";
 import { EventEnvelope } from "../bus/envelope.ts";
 import type { InRecord, OutRecord } from "./kafka_link.ts";
 
-/** The record carrying `event` to `recipient` (an origin id, or `monitor-N`). */
+/**
+ * The record carrying `event` to `recipient` (an origin id, or `monitor-N`). Pass the COMPACT
+ * bytes instead of the envelope when they are at hand already.
+ */
 export function eventRecord(
   topic: string,
   partition: number,
   recipient: string,
-  event: EventEnvelope,
+  event: EventEnvelope | Uint8Array,
 ): OutRecord {
   return {
     topic,
     partition,
     key: nextId(), // 32 hex, unique: a random process prefix and a counter
     headers: { _event_: "1", _rx_: recipient },
-    value: event.toBytes(),
+    value: event instanceof Uint8Array ? event : event.toBytes(),
   };
 }
 
