@@ -20,7 +20,9 @@
  */
 import { EventEnvelope } from "../bus/envelope.ts";
 import type { WireFormat } from "../bus/envelope.ts";
+import { statusOf } from "../bus/platform.ts";
 import type { Platform } from "../bus/platform.ts";
+import { jsonError } from "./responses.ts";
 import { PostOffice } from "../bus/post_office.ts";
 import { splitAddress } from "../bus/route.ts";
 
@@ -28,13 +30,6 @@ function envelopeResponse(e: EventEnvelope, format: WireFormat, status: number):
   return new Response(e.toBytes(format) as BodyInit, {
     status,
     headers: { "content-type": "application/octet-stream", "x-event-format": format },
-  });
-}
-
-function jsonError(status: number, message: string): Response {
-  return new Response(JSON.stringify({ type: "error", status, message }), {
-    status,
-    headers: { "content-type": "application/json" },
   });
 }
 
@@ -91,8 +86,7 @@ export function eventApi(platform: Platform): (req: Request) => Promise<Response
       const reply = await po.request(event, ttl, { timeoutException: false });
       return envelopeResponse(reply, format, reply.status === 408 ? 408 : 200);
     } catch (e) {
-      const status = (e as { status?: number }).status;
-      return fail(typeof status === "number" ? status : 500, (e as Error).message);
+      return fail(statusOf(e), (e as Error).message);
     }
   };
 }

@@ -8,9 +8,11 @@
 import process from "node:process";
 import type { Platform } from "../bus/platform.ts";
 import { PostOffice } from "../bus/post_office.ts";
+import { statusOf } from "../bus/platform.ts";
 import { libraries } from "../bus/libraries.ts";
 import { eventApi } from "./event_api.ts";
 import { elapsedText } from "./format.ts";
+import { json, jsonError } from "./responses.ts";
 
 /** Options of {@link actuatorHandler}. */
 export interface ActuatorOptions {
@@ -18,19 +20,6 @@ export interface ActuatorOptions {
   more?: () => Promise<Record<string, unknown>> | Record<string, unknown>;
   /** Personality shown in `/info` (default: config `application.personality`, or APP). */
   personality?: string;
-}
-
-/** JSON response helper. */
-export function json(body: unknown, status = 200): Response {
-  return new Response(JSON.stringify(body, null, 2), {
-    status,
-    headers: { "content-type": "application/json" },
-  });
-}
-
-/** A JSON error in the reference's shape: `{type: "error", status, message}`. */
-export function jsonError(status: number, message: string): Response {
-  return json({ type: "error", status, message }, status);
 }
 
 interface Dependency {
@@ -98,7 +87,7 @@ export function actuatorHandler(
       entry.status_code = r.status;
       entry.message = r.isError ? r.error : r.body;
     } catch (e) {
-      entry.status_code = (e as { status?: number }).status ?? 500;
+      entry.status_code = statusOf(e);
       entry.message = (e as Error).message;
     }
     return entry;

@@ -13,7 +13,8 @@
  * @module
  */
 export { elapsedText, isoSeconds } from "./format.ts";
-export { actuatorHandler, json, jsonError } from "./handler.ts";
+export { actuatorHandler } from "./handler.ts";
+export { json, jsonError } from "./responses.ts";
 export type { ActuatorOptions } from "./handler.ts";
 export { eventApi } from "./event_api.ts";
 export { startHttp } from "./server.ts";

@@ -8,7 +8,8 @@ import { serve } from "#serve";
 import type { Platform } from "../bus/platform.ts";
 import { logger } from "../bus/_log.ts";
 import type { RunningServer } from "../presence/socket.ts";
-import { actuatorHandler, jsonError } from "./handler.ts";
+import { actuatorHandler } from "./handler.ts";
+import { jsonError } from "./responses.ts";
 import type { ActuatorOptions } from "./handler.ts";
 
 const log = logger("http");

@@ -17,7 +17,7 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { Platform, PostOffice } from "../mod.ts";
 import { connectToCloud, KafkaLink } from "../connector/mod.ts";
-import { BROKERS, startMonitor, topicsFor } from "../tests/_presence.ts";
+import { BROKERS, meshArgs, startMonitor, topicsFor } from "../tests/_presence.ts";
 
 const SEQ = Number(process.argv[2] ?? 1000);
 const CONC = Number(process.argv[3] ?? 10_000);
@@ -94,13 +94,7 @@ const ping = () => {
 // ---- the mesh: this process calls demo.echo in a mesh_app process ----
 const t = topicsFor("meshbench");
 const monitor = await startMonitor(t.args);
-const common = [
-  ...t.args,
-  `-Dpresence.url=ws://127.0.0.1:${monitor.port}/ws/presence`,
-  `-Dbootstrap.servers=${BROKERS}`,
-  "-Dcloud.connector=kafka",
-  "-Dlog.level=warning",
-];
+const common = [...meshArgs(monitor.port, t.args), "-Dlog.level=warning"];
 const platform = new Platform({
   dir: "/nonexistent",
   env: {},

@@ -10,7 +10,6 @@
 import { AppError, ConfigError, RouteNotFoundError } from "../bus/errors.ts";
 import { EventEnvelope, peekTags } from "../bus/envelope.ts";
 import { logger } from "../bus/_log.ts";
-import { randomHex32 } from "../bus/_ids.ts";
 import { splitAddress } from "../bus/route.ts";
 import type { MeshTransport } from "../bus/mesh.ts";
 import type { Platform } from "../bus/platform.ts";
@@ -93,7 +92,6 @@ export class KafkaConnector implements MeshTransport {
   readonly #blocks = new BlockAssembler();
   readonly #listeners = new Set<(e: LifeCycleEvent) => void>();
   readonly #lifeCycleRoutes = new Set<string>();
-  readonly #loopbacks = new Map<string, () => void>();
   // origin -> correlation id -> expiry (ms): requests waiting on that peer's reply
   readonly #inflight = new Map<string, Map<string, number>>();
   #consumers: PartitionConsumer[] = [];
@@ -441,11 +439,6 @@ export class KafkaConnector implements MeshTransport {
   // ---- receiving ----
 
   #onOwnRecord(r: InRecord): void {
-    const nonce = r.headers._loopback_;
-    if (nonce !== undefined) {
-      this.#loopbacks.get(nonce)?.();
-      return;
-    }
     if (r.headers._event_ === undefined) return;
     const rx = r.headers._rx_;
     if (rx !== undefined && rx !== this.platform.origin && !rx.includes("monitor")) {
@@ -509,8 +502,7 @@ export class KafkaConnector implements MeshTransport {
   }
 
   #onGroupRecord(r: InRecord): void {
-    const nonce = r.headers._loopback_;
-    if (nonce !== undefined || r.headers._event_ === undefined) return;
+    if (r.headers._event_ === undefined) return;
     const e = this.#decode(r.value, `group record ${r.offset}`);
     if (!e?.to?.startsWith(REGISTRY)) return;
     try {
@@ -658,28 +650,12 @@ export class KafkaConnector implements MeshTransport {
       throw new AppError(503, "Not connected to a presence monitor");
     }
     const dash = topic.lastIndexOf("-");
-    const nonce = randomHex32();
-    const t0 = performance.now();
-    const back = new Promise<void>((r) => this.#loopbacks.set(nonce, r));
-    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      await this.#link.send([{
-        topic: topic.slice(0, dash),
-        partition: Number(topic.slice(dash + 1)),
-        headers: { _loopback_: nonce },
-        value: "loopback",
-      }]);
-      await Promise.race([
-        back,
-        new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new AppError(408, "Loopback test timed out")), 5000);
-        }),
-      ]);
-    } finally {
-      clearTimeout(timer);
-      this.#loopbacks.delete(nonce);
+      const took = await this.#link.loopback(topic.slice(0, dash), Number(topic.slice(dash + 1)));
+      return `Loopback test took ${took} ms`;
+    } catch (e) {
+      throw new AppError(408, (e as Error).message);
     }
-    return `Loopback test took ${Math.round(performance.now() - t0)} ms`;
   }
 
   #housekeep(): void {

@@ -88,6 +88,7 @@ export interface PartitionConsumer {
 }
 
 const INIT_HEADER = "_init_";
+const LOOPBACK_HEADER = "_loopback_";
 const REQUEST_BYTES = 512 * 1024;
 
 function headersOf(h: IHeaders | undefined): Record<string, string> {
@@ -150,6 +151,7 @@ export class KafkaLink {
   #admin: Promise<Admin> | undefined;
   #consumers = new Set<PartitionConsumer>();
   #queue: { records: OutRecord[]; resolve: () => void; reject: (e: Error) => void }[] = [];
+  #loopbacks = new Map<string, () => void>();
   #closed = false;
 
   /** Creates the client; nothing connects until it is used. */
@@ -367,6 +369,11 @@ export class KafkaLink {
               }
               continue;
             }
+            const loopback = headers[LOOPBACK_HEADER];
+            if (loopback !== undefined) {
+              this.#loopbacks.get(loopback)?.();
+              continue;
+            }
             try {
               const done = onRecord({
                 topic,
@@ -419,6 +426,43 @@ export class KafkaLink {
       });
     });
     return handle;
+  }
+
+  /**
+   * Writes a loopback record to a partition this link consumes and waits until it is read
+   * back: the health check of a monitor or an application.
+   *
+   * @returns The round trip in ms.
+   * @throws {Error} When it does not come back within `timeoutMs` (or cannot be written).
+   */
+  async loopback(topic: string, partition: number, timeoutMs = 5000): Promise<number> {
+    const nonce = randomHex32();
+    const t0 = performance.now();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const back = new Promise<void>((resolve, reject) => {
+      this.#loopbacks.set(nonce, resolve);
+      timer = setTimeout(
+        () => reject(new Error(`Loopback test timed out after ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+    });
+    // The write itself may hang on retries while Kafka is down: the timeout covers both, and
+    // whichever loses the race must not end as an unhandled rejection.
+    const roundTrip = this.send([{
+      topic,
+      partition,
+      headers: { [LOOPBACK_HEADER]: nonce },
+      value: "loopback",
+    }]).then(() => back);
+    roundTrip.catch(() => {});
+    back.catch(() => {});
+    try {
+      await Promise.race([roundTrip, back]);
+    } finally {
+      clearTimeout(timer);
+      this.#loopbacks.delete(nonce);
+    }
+    return Math.round(performance.now() - t0);
   }
 
   /** Stops every consumer and disconnects. */

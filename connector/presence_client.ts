@@ -58,11 +58,6 @@ export class PresenceClient {
     this.#o = options;
   }
 
-  /** The leased topic while ready. */
-  get topic(): string | undefined {
-    return this.#topic;
-  }
-
   /** Connects (and keeps reconnecting until stopped). */
   start(): void {
     this.#stopped = false;

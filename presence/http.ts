@@ -5,7 +5,8 @@
  * @module
  */
 import { AppError } from "../bus/errors.ts";
-import { actuatorHandler, jsonError } from "../actuator/handler.ts";
+import { actuatorHandler } from "../actuator/handler.ts";
+import { jsonError } from "../actuator/responses.ts";
 import type { PresenceMonitor } from "./monitor.ts";
 
 /** The health route of the monitor (its `mandatory.health.dependencies`). */

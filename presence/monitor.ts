@@ -128,7 +128,6 @@ export class PresenceMonitor {
   readonly #byOrigin = new Map<string, Session>();
   readonly #claiming = new Set<string>();
   readonly #monitors = new Map<string, KnownMonitor>();
-  readonly #loopbacks = new Map<string, () => void>();
   #server: RunningServer | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
   #ready = false;
@@ -252,33 +251,7 @@ export class PresenceMonitor {
    * @throws {Error} When the loopback does not come back within 5 s or Kafka is unreachable.
    */
   async loopback(): Promise<string> {
-    const nonce = randomHex32();
-    const t0 = performance.now();
-    const back = new Promise<void>((resolve) => this.#loopbacks.set(nonce, resolve));
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    try {
-      await Promise.race([
-        (async () => {
-          await this.#link.send([{
-            topic: this.settings.monitorTopic,
-            partition: 0,
-            headers: { _loopback_: nonce },
-            value: "loopback",
-          }]);
-          await back;
-        })(),
-        new Promise((_, reject) => {
-          timer = setTimeout(
-            () => reject(new Error("Loopback test timed out after 5000 ms")),
-            5000,
-          );
-        }),
-      ]);
-    } finally {
-      clearTimeout(timer);
-      this.#loopbacks.delete(nonce);
-    }
-    const took = Math.round(performance.now() - t0);
+    const took = await this.#link.loopback(this.settings.monitorTopic, 0);
     const topics = (await this.meshTopics()).length;
     return `Loopback test took ${took} ms; System contains ${topics} topics`;
   }
@@ -502,11 +475,6 @@ export class PresenceMonitor {
   }
 
   #onRecord(r: InRecord): void {
-    const nonce = r.headers._loopback_;
-    if (nonce !== undefined) {
-      this.#loopbacks.get(nonce)?.();
-      return;
-    }
     let msg: MonitorMessage;
     try {
       const e = eventOf(r);

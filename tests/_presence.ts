@@ -19,6 +19,16 @@ export function topicsFor(name: string): { monitorTopic: string; prefix: string;
   };
 }
 
+/** The flags that make an application join the mesh of the monitor on `port`. */
+export function meshArgs(port: number, topicArgs: string[]): string[] {
+  return [
+    ...topicArgs,
+    `-Dpresence.url=ws://127.0.0.1:${port}/ws/presence`,
+    `-Dbootstrap.servers=${BROKERS}`,
+    "-Dcloud.connector=kafka",
+  ];
+}
+
 export interface MonitorProcess extends DenoProcess {
   port: number;
   origin: string;

@@ -6,7 +6,7 @@ import { EventEnvelope, Platform, PostOffice } from "../mod.ts";
 import { connectToCloud, KafkaLink } from "../connector/mod.ts";
 import type { KafkaConnector, LifeCycleEvent } from "../connector/mod.ts";
 import { eventRecord } from "../connector/records.ts";
-import { BROKERS, eventually, startMonitor, topicsFor } from "./_presence.ts";
+import { BROKERS, eventually, meshArgs, startMonitor, topicsFor } from "./_presence.ts";
 import type { MonitorProcess } from "./_presence.ts";
 import { spawnDeno } from "./_processes.ts";
 import type { DenoProcess } from "./_processes.ts";
@@ -36,12 +36,7 @@ const po = () => new PostOffice({}, tester);
 before(async () => {
   const t = topicsFor("mesh");
   monitor = await startMonitor(t.args);
-  common = [
-    ...t.args,
-    `-Dpresence.url=ws://127.0.0.1:${monitor.port}/ws/presence`,
-    `-Dbootstrap.servers=${BROKERS}`,
-    "-Dcloud.connector=kafka",
-  ];
+  common = meshArgs(monitor.port, t.args);
   tester = new Platform({
     dir: "/nonexistent",
     env: {},

@@ -2,7 +2,7 @@
 // rest-example on a real broker.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { BROKERS, eventually, startMonitor, topicsFor } from "./_presence.ts";
+import { eventually, meshArgs, startMonitor, topicsFor } from "./_presence.ts";
 import type { MonitorProcess } from "./_presence.ts";
 import { spawnDeno } from "./_processes.ts";
 import type { DenoProcess } from "./_processes.ts";
@@ -28,10 +28,7 @@ before(async () => {
   const t = topicsFor("guide");
   monitor = await startMonitor(t.args);
   mesh = [
-    ...t.args,
-    `-Dpresence.url=ws://127.0.0.1:${monitor.port}/ws/presence`,
-    `-Dbootstrap.servers=${BROKERS}`,
-    "-Dcloud.connector=kafka",
+    ...meshArgs(monitor.port, t.args),
     "-Dmandatory.health.dependencies=cloud.connector.health",
   ];
   [lambda, rest] = await Promise.all([

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { EventEnvelope, Platform, PostOffice } from "../mod.ts";
 import { connectToCloud } from "../connector/mod.ts";
 import type { KafkaConnector } from "../connector/mod.ts";
-import { BROKERS, eventually, topicsFor } from "./_presence.ts";
+import { BROKERS, eventually, meshArgs, topicsFor } from "./_presence.ts";
 import { spawnDeno, spawnProcess } from "./_processes.ts";
 import type { DenoProcess } from "./_processes.ts";
 
@@ -121,11 +121,8 @@ describe("the npm package", () => {
           /port (\d+)/.exec(await monitor.waitFor(/Websocket server running on port/))![1];
         await monitor.waitFor(/Presence monitor \w+ ready/);
         const mesh = [
-          "-Dcloud.connector=kafka",
+          ...meshArgs(Number(port), t.args),
           "-Dmandatory.health.dependencies=cloud.connector.health",
-          `-Dpresence.url=ws://127.0.0.1:${port}/ws/presence`,
-          `-Dbootstrap.servers=${BROKERS}`,
-          ...t.args,
         ];
         writeFileSync(
           join(project, "app.mjs"),

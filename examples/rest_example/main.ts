@@ -10,7 +10,14 @@
  *
  * @module
  */
-import { Platform, PostOffice, RouteNotFoundError, setupLogging, TimeoutError } from "../../mod.ts";
+import {
+  Platform,
+  PostOffice,
+  RouteNotFoundError,
+  setupLogging,
+  statusOf,
+  TimeoutError,
+} from "../../mod.ts";
 import { connectToCloud } from "../../connector/mod.ts";
 import { onShutdown } from "../_shutdown.ts";
 import { json, jsonError, startHttp } from "../../actuator/mod.ts";
@@ -35,8 +42,7 @@ async function pojo(id: string, traceId: string): Promise<Response> {
     if (e instanceof TimeoutError) {
       return jsonError(408, `hello.pojo did not answer within ${timeout} ms`);
     }
-    const status = (e as { status?: number }).status;
-    return jsonError(typeof status === "number" ? status : 500, (e as Error).message);
+    return jsonError(statusOf(e), (e as Error).message);
   }
 }
 
