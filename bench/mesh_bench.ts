@@ -6,7 +6,7 @@
  * application's start until it is callable, and from its stop (SIGTERM) or kill (SIGKILL)
  * until this instance has dropped it.
  *
- * `deno run -A bench/mesh_bench.ts [sequential] [concurrent]` with a broker on
+ * `deno run -A bench/mesh_bench.ts [sequential] [concurrent]` (defaults 1500 and 36000) with a broker on
  * KAFKA_BROKERS (default 127.0.0.1:9092).
  *
  * @module
@@ -19,8 +19,8 @@ import { Platform, PostOffice } from "../mod.ts";
 import { connectToCloud, KafkaLink } from "../connector/mod.ts";
 import { BROKERS, meshArgs, startMonitor, topicsFor } from "../tests/_presence.ts";
 
-const SEQ = Number(process.argv[2] ?? 1000);
-const CONC = Number(process.argv[3] ?? 10_000);
+const SEQ = Number(process.argv[2] ?? 1500);
+const CONC = Number(process.argv[3] ?? 36_000);
 const IN_FLIGHT = 64;
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 
@@ -40,6 +40,11 @@ function child(args: string[], readyLine: RegExp): Promise<{ proc: ChildProcess;
     proc.stderr!.on("data", onData);
     proc.on("exit", (code) => reject(new Error(`child exited ${code}:\n${out}`)));
   });
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return (s[Math.floor((s.length - 1) / 2)] + s[Math.ceil((s.length - 1) / 2)]) / 2;
 }
 
 function pct(xs: number[], q: number): number {
@@ -115,22 +120,38 @@ const request = async () => {
   await po.request({ to: "demo.echo", body: "ping" }, 10_000);
 };
 
-// Interleaved rounds, so both sides see the same machine load; rates are medians of rounds.
-const ROUNDS = 3;
+// Both paths (and the broker's JIT) are warmed up first: throughput keeps rising for the first
+// few thousand requests of a cold run. Then short rounds in pairs, alternating which side goes
+// first. This machine's throughput drifts by up to 2x within a minute, so each pair's ratio
+// compares like with like, and the figures are medians: of the rates, and of the pair ratios.
+const ROUNDS = 12;
 const baseLat: number[] = [], meshLat: number[] = [];
 const baseRate: number[] = [], meshRate: number[] = [];
 await latencies(ping, 200);
 await latencies(request, 200);
-for (let r = 0; r < ROUNDS; r++) {
-  baseLat.push(...await latencies(ping, Math.round(SEQ / ROUNDS)));
-  meshLat.push(...await latencies(request, Math.round(SEQ / ROUNDS)));
-  baseRate.push(await throughput(ping, Math.round(CONC / ROUNDS)));
-  meshRate.push(await throughput(request, Math.round(CONC / ROUNDS)));
+for (let i = 0; i < 3; i++) {
+  await throughput(ping, Math.round(CONC / ROUNDS));
+  await throughput(request, Math.round(CONC / ROUNDS));
 }
+for (let r = 0; r < ROUNDS; r++) {
+  const pair = [
+    async () => {
+      baseLat.push(...await latencies(ping, Math.round(SEQ / ROUNDS)));
+      baseRate.push(await throughput(ping, Math.round(CONC / ROUNDS)));
+    },
+    async () => {
+      meshLat.push(...await latencies(request, Math.round(SEQ / ROUNDS)));
+      meshRate.push(await throughput(request, Math.round(CONC / ROUNDS)));
+    },
+  ];
+  if (r % 2 === 1) pair.reverse();
+  for (const run of pair) await run();
+}
+const pairRatios = meshRate.map((m, i) => m / baseRate[i]);
 peer.proc.kill("SIGTERM");
 await link.close();
-const base = { lat: baseLat, rate: pct(baseRate, 0.5) };
-const mesh = { lat: meshLat, rate: pct(meshRate, 0.5) };
+const base = { lat: baseLat, rate: median(baseRate) };
+const mesh = { lat: meshLat, rate: median(meshRate) };
 
 async function dropTime(signal: NodeJS.Signals): Promise<number> {
   const victim = await child([fixture, "-Dapplication.name=victim", ...common], /^JOINED (\w+)/m);
@@ -161,7 +182,12 @@ console.log(
 );
 console.log(
   `throughput rounds /s: baseline ${baseRate.map(Math.round).join(", ")}; ` +
-    `mesh ${meshRate.map(Math.round).join(", ")}\n`,
+    `mesh ${meshRate.map(Math.round).join(", ")}`,
+);
+console.log(
+  `mesh / baseline per pair: ${pairRatios.map((x) => x.toFixed(2)).join(", ")}; ` +
+    `median ${median(pairRatios).toFixed(2)}, ` +
+    `quartiles ${pct(pairRatios, 0.25).toFixed(2)}-${pct(pairRatios, 0.75).toFixed(2)}\n`,
 );
 console.log("| measure | baseline ping-pong | mesh request | mesh / baseline |");
 console.log("| --- | ---: | ---: | ---: |");
@@ -178,7 +204,7 @@ console.log(
 console.log(
   `| throughput, ${IN_FLIGHT} in flight (/s) | ${Math.round(base.rate)} | ${
     Math.round(mesh.rate)
-  } | ${(mesh.rate / base.rate).toFixed(2)} |`,
+  } | ${median(pairRatios).toFixed(2)} (median of pairs) |`,
 );
 console.log(`\nStart of an application process until callable: ${startToCallable.toFixed(0)} ms`);
 console.log(`SIGTERM until this instance dropped it: ${stopMs.toFixed(0)} ms`);

@@ -9,25 +9,11 @@
  * @module
  */
 import { EventEnvelope, Platform, PostOffice } from "../mod.ts";
-import type { MeshTransport } from "../mod.ts";
 import { eventRecord } from "../connector/records.ts";
+import { stubMesh } from "../tests/_helpers.ts";
 
 const PEER = "2026112600734eb5fd4542fab5c43db0f9825037";
 const N = 64_000;
-
-function stubMesh(send: (e: EventEnvelope) => void): MeshTransport {
-  return {
-    reaches: () => true,
-    knows: () => true,
-    routeChanged() {},
-    describe: () => ({}),
-    broadcast: () => Promise.resolve(),
-    send(e) {
-      send(e);
-      return Promise.resolve();
-    },
-  };
-}
 
 async function best(run: () => Promise<number>): Promise<number> {
   let b = Infinity;

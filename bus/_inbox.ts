@@ -37,6 +37,8 @@ export class SingleWaiter implements Deadline {
   settled = false;
   fifo: unknown = undefined;
   callerCid: string | undefined = undefined;
+  /** The mesh peer the request went to, if it left this instance. */
+  peer: string | undefined = undefined;
   resolve!: (value: EventEnvelope) => void;
   reject!: (error: Error) => void;
   readonly promise: Promise<EventEnvelope>;
@@ -77,6 +79,8 @@ export class MultiWaiter implements Deadline {
   settled = false;
   fifo: unknown = undefined;
   callerCids: (string | undefined)[] = [];
+  /** The mesh peer each request went to, if it left this instance. */
+  peers: (string | undefined)[] | undefined = undefined;
   replies: (EventEnvelope | undefined)[] = [];
   received = 0;
   resolve!: (value: EventEnvelope[]) => void;
@@ -181,6 +185,38 @@ export class Inbox {
     this.#waiters.set(w.id, w);
     this.deadlines.add(w);
     return w;
+  }
+
+  /**
+   * Notes that the request with correlation id `cid` went to the mesh peer `origin`, so that
+   * {@link Inbox.waitingOn} can find it if that peer leaves. Costs one lookup by number.
+   */
+  sentTo(cid: string, origin: string): void {
+    const key = +cid;
+    if (key > 0) {
+      const w = this.#waiters.get(key);
+      if (w instanceof SingleWaiter) w.peer = origin;
+      return;
+    }
+    const dash = cid.lastIndexOf("-");
+    const multi = dash > 0 ? this.#waiters.get(+cid.slice(0, dash)) : undefined;
+    if (multi instanceof MultiWaiter) {
+      (multi.peers ??= [])[Number(cid.slice(dash + 1)) - 1] = origin;
+    }
+  }
+
+  /** Correlation ids of the requests still waiting on a reply from the mesh peer `origin`. */
+  waitingOn(origin: string): string[] {
+    const cids: string[] = [];
+    for (const [key, w] of this.#waiters) {
+      if (w instanceof SingleWaiter && w.peer === origin) cids.push(String(key));
+      else if (w instanceof MultiWaiter && w.peers !== undefined) {
+        w.peers.forEach((peer, i) => {
+          if (peer === origin && w.replies[i] === undefined) cids.push(`${key}-${i + 1}`);
+        });
+      }
+    }
+    return cids;
   }
 
   /**

@@ -4,9 +4,9 @@
  *
  * @module
  */
-import { Decoder, Encoder } from "@msgpack/msgpack";
 import { nextId } from "./_ids.ts";
 import { EnvelopeDecodeError } from "./errors.ts";
+import { DECODER, ENCODER, MsgPackReader, MsgPackWriter, NONE } from "./_msgpack.ts";
 
 /** The two key sets of the wire format: one-letter keys (mesh default) or field names. */
 export type WireFormat = "compact" | "standard";
@@ -81,19 +81,7 @@ for (const f of FIELDS) {
   BY_KEY.set(f[2], f);
 }
 
-// One encoder and one decoder for the process: the library's encode()/decode() with options
-// build new ones (and their buffers) on every call. Both are safe to re-enter.
-const DECODER = new Decoder({
-  useBigInt64: true,
-  mapKeyConverter(key: unknown): string {
-    if (typeof key !== "string") {
-      throw new EnvelopeDecodeError(`map keys must be strings, got ${typeof key} ${String(key)}`);
-    }
-    return key;
-  },
-});
-const ENCODER = new Encoder({ useBigInt64: true, ignoreUndefined: true });
-
+let peekAnnotations: (e: EventEnvelope) => Record<string, unknown> | undefined;
 /** The headers map of an envelope, without creating one (for the platform's hot path). */
 export let peekHeaders: (e: EventEnvelope) => Record<string, string> | undefined;
 /** The tags map of an envelope, without creating one (for the platform's hot path). */
@@ -227,6 +215,7 @@ export class EventEnvelope {
   }
 
   static {
+    peekAnnotations = (e) => e.#annotations;
     peekHeaders = (e) => e.#headers;
     peekTags = (e) => e.#tags;
     resetTags = (e, tags) => e.#tags = tags;
@@ -341,7 +330,8 @@ export class EventEnvelope {
 
   /**
    * Serialises the envelope as MsgPack in the given key set (COMPACT by default, as the mesh
-   * sends).
+   * sends). Small results may share their `buffer` with other results (as Node's pooled
+   * Buffers do), so use `byteOffset` and `byteLength` with it.
    *
    * @example
    * ```ts
@@ -352,7 +342,7 @@ export class EventEnvelope {
    * ```
    */
   toBytes(format: WireFormat = "compact"): Uint8Array {
-    return ENCODER.encode(this.toMap(format));
+    return encode(this, format);
   }
 
   /**
@@ -396,7 +386,7 @@ export class EventEnvelope {
    * ```
    */
   static fromBytes(bytes: Uint8Array): EventEnvelope {
-    return EventEnvelope.fromMap(decodeMap(bytes));
+    return decodeFast(bytes) ?? EventEnvelope.fromMap(decodeMap(bytes));
   }
 
   /**
@@ -538,4 +528,253 @@ export function headerValue(value: unknown): string {
   if (value === null || value === undefined) return "";
   const s = value instanceof Date ? value.toISOString() : String(value);
   return s.includes("\r") || s.includes("\n") ? s.replace(/[\r\n]/g, "") : s;
+}
+
+// ---- the fast path of toBytes/fromBytes (what the mesh runs per event) ----
+//
+// It writes and reads the envelope's fields directly instead of going through a plain map and
+// the library's generic codec, and gives exactly the same bytes and envelopes as that path
+// (tests/envelope_test.ts compares the two on random envelopes and mutated bytes). Decoding
+// hands anything unusual (unknown or mixed keys, non-ASCII keys, nested values the fast reader
+// does not take) back to the map-based path, which also produces the errors.
+
+// Keys in the order the library writes a map built in FIELDS order: integer-like keys (most
+// COMPACT keys) come first, ascending, as JavaScript enumerates them.
+function keyOrder(keyIndex: 1 | 2): number[] {
+  const probe: Record<string, number> = {};
+  FIELDS.forEach((f, i) => (probe[f[keyIndex]] = i));
+  return Object.keys(probe).map((k) => probe[k]);
+}
+const ORDER = { compact: keyOrder(1), standard: keyOrder(2) };
+const KEY_BYTES = {
+  compact: FIELDS.map((f) => ENCODER.encode(f[1])),
+  standard: FIELDS.map((f) => ENCODER.encode(f[2])),
+};
+// COMPACT key character code -> field index; STANDARD key -> field index.
+const COMPACT_INDEX = new Int8Array(128).fill(-1);
+const STANDARD_INDEX = new Map<string, number>();
+FIELDS.forEach((f, i) => {
+  COMPACT_INDEX[f[1].charCodeAt(0)] = i;
+  STANDARD_INDEX.set(f[2], i);
+});
+
+let spareWriter: MsgPackWriter | undefined = new MsgPackWriter();
+
+// By field index (FIELDS order); a switch keeps each property read monomorphic.
+function fieldValue(e: EventEnvelope, i: number, format: WireFormat): unknown {
+  switch (i) {
+    case 0:
+      return e.id;
+    case 1:
+      return e.to;
+    case 2:
+      return e.from;
+    case 3:
+      return e.replyTo;
+    case 4:
+      return e.traceId;
+    case 5:
+      return e.tracePath;
+    case 6:
+      return e.spanId;
+    case 7:
+      return e.correlationId;
+    case 8:
+      return peekTags(e);
+    case 9:
+      return peekAnnotations(e);
+    case 10:
+      return e.status;
+    case 11:
+      return format === "standard" ? e.headers : peekHeaders(e);
+    case 12:
+      return e.body;
+    case 13:
+      return e.exception;
+    case 14:
+      return e.stack;
+    case 15:
+      return e.type;
+    case 16:
+      return e.execTime;
+    case 17:
+      return e.roundTrip;
+  }
+}
+
+function encode(e: EventEnvelope, format: WireFormat): Uint8Array {
+  // Values are gathered (and bodies made plain, which may run user code) before writing.
+  const values: unknown[] = new Array(FIELDS.length);
+  let count = 0;
+  for (let i = 0; i < FIELDS.length; i++) {
+    let v = fieldValue(e, i, format);
+    const kind = FIELDS[i][3];
+    if (v === undefined || v === null) v = undefined;
+    else if ((kind === "strmap" || kind === "anymap") && isEmpty(v as object)) {
+      if (!(format === "standard" && i === HEADERS)) v = undefined;
+    }
+    if (v !== undefined && (kind === "any" || kind === "anymap")) v = toPlain(v);
+    values[i] = v;
+    if (v !== undefined) count++;
+  }
+  // A writer of its own for a nested call (a getter that encodes another envelope).
+  const w = spareWriter ?? new MsgPackWriter();
+  spareWriter = undefined;
+  try {
+    w.mapHeader(count);
+    const keys = KEY_BYTES[format];
+    for (const i of ORDER[format]) {
+      const v = values[i];
+      if (v === undefined) continue;
+      w.raw(keys[i]);
+      if (FIELDS[i][3] === "strmap") writeStrMap(w, v);
+      else w.value(v);
+    }
+    return w.finish();
+  } finally {
+    w.pos = 0;
+    spareWriter = w;
+  }
+}
+const HEADERS = FIELDS.findIndex((f) => f[0] === "headers");
+
+// As the library writes a plain object: own enumerable keys, undefined values left out.
+function writeStrMap(w: MsgPackWriter, v: unknown): void {
+  if (Object.getPrototypeOf(v) !== Object.prototype) return w.value(v);
+  const map = v as Record<string, unknown>;
+  const keys = Object.keys(map);
+  let n = 0;
+  for (const k of keys) if (map[k] !== undefined) n++;
+  w.mapHeader(n);
+  for (const k of keys) {
+    const x = map[k];
+    if (x === undefined) continue;
+    w.str(k);
+    w.value(x);
+  }
+}
+
+function setField(e: EventEnvelope, i: number, v: unknown): void {
+  switch (i) {
+    case 0:
+      e.id = v as string;
+      return;
+    case 1:
+      e.to = v as string;
+      return;
+    case 2:
+      e.from = v as string;
+      return;
+    case 3:
+      e.replyTo = v as string;
+      return;
+    case 4:
+      e.traceId = v as string;
+      return;
+    case 5:
+      e.tracePath = v as string;
+      return;
+    case 6:
+      e.spanId = v as string;
+      return;
+    case 7:
+      e.correlationId = v as string;
+      return;
+    case 8:
+      resetTags(e, v as Record<string, string>);
+      return;
+    case 9:
+      e.annotations = v as Record<string, unknown>;
+      return;
+    case 10:
+      e.status = (v as number) ?? 200;
+      return;
+    case 11:
+      e.headers = v as Record<string, string>;
+      return;
+    case 12:
+      e.body = v;
+      return;
+    case 13:
+      e.exception = v as Uint8Array;
+      return;
+    case 14:
+      e.stack = v as string;
+      return;
+    case 15:
+      e.type = v as string;
+      return;
+    case 16:
+      e.execTime = v as number;
+      return;
+    case 17:
+      e.roundTrip = v as number;
+      return;
+  }
+}
+
+// A map of ASCII strings read directly; undefined (reader not moved) for anything else.
+function readStrMap(r: MsgPackReader): Record<string, string> | undefined {
+  const start = r.pos;
+  const n = r.mapHeader();
+  const out: Record<string, string> = {};
+  for (let j = 0; j < n; j++) {
+    const k = r.ascii();
+    const v = k === undefined || k === "__proto__" ? undefined : r.ascii();
+    if (v === undefined) {
+      r.pos = start;
+      return undefined;
+    }
+    out[k!] = v;
+  }
+  if (n < 0) r.pos = start;
+  return n < 0 ? undefined : out;
+}
+
+// The envelope in `bytes`, or undefined when the map-based path has to decide.
+function decodeFast(bytes: Uint8Array): EventEnvelope | undefined {
+  if (!(bytes instanceof Uint8Array)) return undefined;
+  try {
+    const r = new MsgPackReader(bytes);
+    const n = r.mapHeader();
+    if (n < 0) return undefined;
+    const e = new EventEnvelope();
+    let standard: boolean | undefined;
+    for (let j = 0; j < n; j++) {
+      // Keys are all COMPACT or all STANDARD here; a mix is the map-based path's to sort out.
+      let i: number;
+      const c = r.char();
+      if (c >= 0) {
+        if (standard === true) return undefined;
+        standard = false;
+        i = COMPACT_INDEX[c];
+      } else {
+        const key = r.ascii();
+        if (key === undefined || key.length < 2 || standard === false) return undefined;
+        standard = true;
+        i = STANDARD_INDEX.get(key) ?? -1;
+      }
+      if (i < 0) return undefined;
+      if (r.nil()) {
+        setField(e, i, undefined);
+        continue;
+      }
+      const [field, , , kind] = FIELDS[i];
+      let v: unknown;
+      if (kind === "strmap") v = readStrMap(r) ?? checkField(field, kind, r.library());
+      else if (kind === "anymap") v = checkField(field, kind, r.library());
+      else {
+        // Addresses repeat from event to event: the same string each time saves building it,
+        // and the lookups keyed by it reuse its hash.
+        v = i >= 1 && i <= 3 ? r.internedAscii() ?? NONE : r.scalar();
+        if (v === NONE) v = r.scalar();
+        if (v === NONE) v = r.bin() ?? r.library();
+        v = checkField(field, kind, v);
+      }
+      setField(e, i, v);
+    }
+    return r.pos === bytes.length ? e : undefined;
+  } catch {
+    return undefined;
+  }
 }

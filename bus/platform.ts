@@ -74,7 +74,7 @@ function stackOf(error: unknown, lines: number): string | undefined {
 
 let defaultPlatform: Platform | undefined;
 
-/** The pending-request inbox of a platform (for the PostOffice; not part of the public API). */
+/** The pending-request inbox of a platform (for the PostOffice and the mesh connector; not part of the public API). */
 export let inboxOf: (platform: Platform) => Inbox;
 
 /**

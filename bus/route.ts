@@ -65,11 +65,24 @@ export function validateRoute(route: string): string {
   return route;
 }
 
-/** Splits `route@origin` into its parts; `origin` is undefined without an `@`. */
+/**
+ * Splits `route@origin` into its parts; `origin` is undefined without an `@`. The result is
+ * frozen and may be shared between calls.
+ */
 export function splitAddress(to: string): { route: string; origin?: string } {
   const at = to.indexOf("@");
-  return at < 0 ? { route: to } : { route: to.slice(0, at), origin: to.slice(at + 1) };
+  if (at < 0) return { route: to };
+  // Remembered: the mesh splits the same few addresses for every event, and the same origin
+  // string each time lets the routing table's lookups reuse its hash.
+  let parts = SPLIT.get(to);
+  if (parts === undefined) {
+    if (SPLIT.size >= 4096) SPLIT.clear();
+    parts = Object.freeze({ route: to.slice(0, at), origin: to.slice(at + 1) });
+    SPLIT.set(to, parts);
+  }
+  return parts;
 }
+const SPLIT = new Map<string, { readonly route: string; readonly origin: string }>();
 
 const ORIGIN = /^\d{8}[0-9a-f]{32}$/;
 

@@ -12,6 +12,7 @@ import { EventEnvelope, peekTags } from "../bus/envelope.ts";
 import { logger } from "../bus/_log.ts";
 import { splitAddress } from "../bus/route.ts";
 import type { MeshTransport } from "../bus/mesh.ts";
+import { inboxOf } from "../bus/platform.ts";
 import type { Platform } from "../bus/platform.ts";
 import { BlockAssembler, isBlock, MAX_BLOCK, toBlocks } from "./blocks.ts";
 import { KafkaLink } from "./kafka_link.ts";
@@ -92,8 +93,6 @@ export class KafkaConnector implements MeshTransport {
   readonly #blocks = new BlockAssembler();
   readonly #listeners = new Set<(e: LifeCycleEvent) => void>();
   readonly #lifeCycleRoutes = new Set<string>();
-  // origin -> correlation id -> expiry (ms): requests waiting on that peer's reply
-  readonly #inflight = new Map<string, Map<string, number>>();
   #consumers: PartitionConsumer[] = [];
   #topic: string | undefined;
   #connected = false;
@@ -329,12 +328,10 @@ export class KafkaConnector implements MeshTransport {
     const records: OutRecord[] = bytes.length <= MAX_BLOCK
       ? [eventRecord(physical, partition, origin, bytes)] // encoded once, above
       : toBlocks(event.id, bytes).map((b) => eventRecord(physical, partition, origin, b));
-    const rpc = event.tags.rpc;
+    // A request of ours: if that peer leaves, its caller hears so at once (#removePeer).
     const cid = event.correlationId;
-    if (rpc !== undefined && cid !== undefined && event.replyTo === this.platform.inboxAddress) {
-      let m = this.#inflight.get(origin);
-      if (m === undefined) this.#inflight.set(origin, m = new Map());
-      m.set(cid, Date.now() + Number(rpc));
+    if (cid !== undefined && event.replyTo === this.platform.inboxAddress) {
+      inboxOf(this.platform).sentTo(cid, origin);
     }
     return this.#link.send(records);
   }
@@ -593,9 +590,7 @@ export class KafkaConnector implements MeshTransport {
       for (const route of routes) log.info("{route} {origin} unregistered", { route, origin });
     }
     // Requests waiting on this peer fail now instead of at their timeout.
-    const waiting = this.#inflight.get(origin);
-    this.#inflight.delete(origin);
-    for (const cid of waiting?.keys() ?? []) {
+    for (const cid of inboxOf(this.platform).waitingOn(origin)) {
       this.platform.deliverLocal(
         new EventEnvelope({
           to: this.platform.inboxAddress,
@@ -663,10 +658,6 @@ export class KafkaConnector implements MeshTransport {
     for (const [id, got, max] of this.#blocks.expire(now)) {
       this.stats.expiredBlockSets++;
       log.warn("Block set {id} expired with {got} of {max} blocks", { id, got, max });
-    }
-    for (const [origin, m] of this.#inflight) {
-      for (const [cid, expires] of m) if (expires < now) m.delete(cid);
-      if (m.size === 0) this.#inflight.delete(origin);
     }
   }
 }

@@ -190,7 +190,12 @@ export class KafkaLink {
     if (this.#producerReady === undefined) {
       // Idempotence off and acks=1, as the reference; requests are pipelined, never awaited
       // one record at a time by the library.
-      const producer = this.#kafka.producer({ allowAutoTopicCreation: false });
+      const producer = this.#kafka.producer({
+        allowAutoTopicCreation: false,
+        // Every record names its partition. kafkajs's default partitioner would filter the
+        // topic's partition list for each record before returning that number.
+        createPartitioner: () => ({ message }) => message.partition!,
+      });
       this.#producerReady = producer.connect().then(() => {
         this.#producer = producer;
         return producer;

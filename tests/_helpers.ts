@@ -1,11 +1,11 @@
-// Shared test helpers: isolated platforms, temporary config folders, small waits.
+// Shared test helpers: isolated platforms, temporary config folders, small waits, a stub mesh.
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { configure, reset } from "@logtape/logtape";
 import type { LogRecord } from "@logtape/logtape";
 import { Platform } from "../mod.ts";
-import type { PlatformOptions } from "../mod.ts";
+import type { EventEnvelope, MeshTransport, PlatformOptions } from "../mod.ts";
 
 /** A platform that reads no files, flags or environment unless the test gives them. */
 export function testPlatform(options: PlatformOptions = {}): Platform {
@@ -47,4 +47,19 @@ export async function captureLogs(): Promise<{ lines: string[]; stop: () => Prom
 
 function renderMessage(r: LogRecord): string {
   return r.message.map((part) => typeof part === "string" ? part : String(part)).join("");
+}
+
+/** A mesh that reaches everything and hands every sent event to `send`. */
+export function stubMesh(send: (e: EventEnvelope) => void): MeshTransport {
+  return {
+    reaches: () => true,
+    knows: () => true,
+    routeChanged() {},
+    describe: () => ({}),
+    broadcast: () => Promise.resolve(),
+    send(e) {
+      send(e);
+      return Promise.resolve();
+    },
+  };
 }

@@ -1,6 +1,8 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { EventEnvelope } from "../mod.ts";
+import { EventEnvelope, Platform, PostOffice } from "../mod.ts";
+import { inboxOf } from "../bus/platform.ts";
+import { stubMesh } from "./_helpers.ts";
 import { BlockAssembler, isBlock, MAX_BLOCK, RoutingTable, toBlocks } from "../connector/mod.ts";
 
 describe("RoutingTable", () => {
@@ -62,5 +64,42 @@ describe("blocks", () => {
     assert.deepEqual(asm.expire(1000), [["s", 1, 2]]);
     assert.equal(isBlock(new EventEnvelope({ to: "a.b", headers: { _id_: "x" } })), false);
     assert.equal(isBlock(new EventEnvelope({ headers: { id: "x" } })), false);
+  });
+});
+
+describe("requests waiting on a peer (what fails fast when it leaves)", () => {
+  it("are found by the peer they went to, and forgotten once answered", async () => {
+    const platform = new Platform({ dir: "/nonexistent", args: [], env: {} });
+    const inbox = inboxOf(platform);
+    const sent: EventEnvelope[] = [];
+    const mesh = stubMesh((e) => {
+      // As the connector does: note the peer each request of ours went to.
+      inbox.sentTo(e.correlationId!, e.to === "a.one" ? "peer-1" : "peer-2");
+      sent.push(e);
+    });
+    platform.attachMesh(mesh);
+    const po = new PostOffice({}, platform);
+    const single = po.request({ to: "a.one", body: 1 }, 5000);
+    const fork = po.request([{ to: "a.one" }, { to: "b.two" }, { to: "a.one" }], 5000);
+    await Promise.resolve();
+    assert.equal(sent.length, 4);
+    const [s, f1, f2, f3] = sent.map((e) => e.correlationId!);
+    assert.deepEqual(inbox.waitingOn("peer-1").sort(), [s, f1, f3].sort());
+    assert.deepEqual(inbox.waitingOn("peer-2"), [f2]);
+    assert.deepEqual(inbox.waitingOn("peer-3"), []);
+
+    const reply = (cid: string) =>
+      platform.deliverLocal(
+        new EventEnvelope({ to: platform.inboxAddress, correlationId: cid, body: cid }),
+      );
+    reply(f1);
+    assert.deepEqual(inbox.waitingOn("peer-1").sort(), [s, f3].sort(), "f1 has its reply");
+    reply(s);
+    reply(f2);
+    reply(f3);
+    assert.equal((await single).body, s);
+    assert.deepEqual((await fork).map((r) => r.body), [f1, f2, f3]);
+    assert.deepEqual(inbox.waitingOn("peer-1"), []);
+    assert.deepEqual(inbox.waitingOn("peer-2"), []);
   });
 });

@@ -2,7 +2,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { encode } from "@msgpack/msgpack";
+import { Decoder, encode, Encoder } from "@msgpack/msgpack";
 import { EnvelopeDecodeError, EventEnvelope } from "../mod.ts";
 
 interface Vector {
@@ -190,5 +190,198 @@ describe("EventEnvelope.fromBytes on bad input", () => {
         assert.ok(e instanceof EnvelopeDecodeError, `${e} for ${bytes}`);
       }
     }
+  });
+});
+
+// toBytes/fromBytes write and read the fields directly; the map-based path (toMap and the
+// library's codec, fromMap) is the reference they must match byte for byte and field for field.
+describe("the direct codec matches the map-based one", () => {
+  const encoder = new Encoder({ useBigInt64: true, ignoreUndefined: true });
+  const decoder = new Decoder({
+    useBigInt64: true,
+    mapKeyConverter: (k: unknown) => {
+      if (typeof k !== "string") throw new TypeError("non-string key");
+      return k;
+    },
+  });
+  let seed = 7;
+  const rand = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+  const pick = <T>(xs: T[]): T => xs[Math.floor(rand() * xs.length)];
+  const text = () =>
+    pick([
+      "",
+      "demo.echo",
+      "temporary.inbox@2026112600734eb5fd4542fab5c43db0f9825037",
+      "x".repeat(31),
+      "y".repeat(32),
+      "z".repeat(300),
+      "héllo wörld",
+      "日本語のテキスト",
+      "emoji 🎉",
+    ]);
+  const number = () =>
+    pick([
+      0,
+      -0,
+      1,
+      127,
+      128,
+      255,
+      256,
+      65535,
+      65536,
+      2 ** 32 - 1,
+      2 ** 32,
+      2 ** 40,
+      -1,
+      -32,
+      -33,
+      -128,
+      -129,
+      -32768,
+      -32769,
+      -(2 ** 31),
+      -(2 ** 31) - 1,
+      1.5,
+      -2.25,
+      1e300,
+      NaN,
+    ]);
+  const scalar = (): unknown => pick([text, number, () => rand() < 0.5, () => null])();
+  const any = (depth = 0): unknown =>
+    depth > 2 ? scalar() : pick([
+      scalar,
+      scalar,
+      () => Uint8Array.from({ length: Math.floor(rand() * 300) }, () => rand() * 256),
+      () => Array.from({ length: Math.floor(rand() * 4) }, () => any(depth + 1)),
+      () =>
+        Object.fromEntries(
+          Array.from({ length: Math.floor(rand() * 4) }, () => [text(), any(depth + 1)]),
+        ),
+      () => new Date(Math.floor(rand() * 2e12)),
+      () => BigInt(2 ** 53) + 7n,
+    ])();
+  const strings = () =>
+    Object.fromEntries(Array.from({ length: Math.floor(rand() * 20) }, () => [text(), text()]));
+  const randomEnvelope = () => {
+    const init: Record<string, unknown> = {};
+    const add = (k: string, v: () => unknown) => rand() < 0.5 && (init[k] = v());
+    for (
+      const k of [
+        "id",
+        "to",
+        "from",
+        "replyTo",
+        "correlationId",
+        "traceId",
+        "tracePath",
+        "spanId",
+        "stack",
+        "type",
+      ]
+    ) add(k, text);
+    add("status", () => pick([200, 404, 500, 201]));
+    add("headers", strings);
+    add("tags", strings);
+    add("annotations", () => ({ a: any(), b: any() }));
+    add("body", () => any());
+    add("exception", () => new Uint8Array([1, 2, 3]));
+    add("execTime", number);
+    add("roundTrip", number);
+    return new EventEnvelope(init);
+  };
+  // Every field, with the id only where the bytes had one (otherwise each side makes its own).
+  const fields = (e: EventEnvelope, withId: boolean) => {
+    const m = e.toMap("standard");
+    if (!withId) delete m.id;
+    return m;
+  };
+  const reference = (bytes: Uint8Array): Record<string, unknown> | Error => {
+    try {
+      const map = decoder.decode(bytes);
+      if (
+        map === null || typeof map !== "object" || Array.isArray(map) || map instanceof Uint8Array
+      ) {
+        return new Error("not a map");
+      }
+      return map as Record<string, unknown>;
+    } catch (e) {
+      return e as Error;
+    }
+  };
+  const same = (bytes: Uint8Array, what: string) => {
+    const map = reference(bytes);
+    let expected: Record<string, unknown> | Error = map;
+    if (!(map instanceof Error)) {
+      try {
+        expected = EventEnvelope.fromMap(map).toMap("standard");
+      } catch (e) {
+        expected = e as Error;
+      }
+    }
+    let actual: EventEnvelope | Error;
+    try {
+      actual = EventEnvelope.fromBytes(bytes);
+    } catch (e) {
+      actual = e as Error;
+    }
+    if (expected instanceof Error || actual instanceof Error) {
+      assert.equal(actual instanceof Error, expected instanceof Error, `${what}: ${actual}`);
+      return;
+    }
+    const raw = map as Record<string, unknown>;
+    const standard = Object.keys(raw).some((k) => k.length > 1);
+    const withId = typeof raw[standard ? "id" : "0"] === "string";
+    if (!withId) delete expected.id;
+    assert.deepEqual(fields(actual, withId), expected, what);
+  };
+
+  it("writes the same bytes for 3,000 random envelopes", () => {
+    for (let i = 0; i < 3000; i++) {
+      const e = randomEnvelope();
+      for (const format of ["compact", "standard"] as const) {
+        assert.deepEqual(e.toBytes(format), encoder.encode(e.toMap(format)), `${i} ${format}`);
+      }
+    }
+  });
+
+  it("reads the same envelopes (or fails alike) from those bytes and mutations of them", () => {
+    let mutated = 0;
+    for (let i = 0; i < 3000; i++) {
+      const bytes = randomEnvelope().toBytes(rand() < 0.5 ? "compact" : "standard");
+      same(bytes, `intact ${i}`);
+      for (let m = 0; m < 5; m++) {
+        const b = Uint8Array.from(bytes);
+        const at = Math.floor(rand() * b.length);
+        const kind = m % 3;
+        const changed = kind === 0
+          ? (b[at] = Math.floor(rand() * 256), b)
+          : kind === 1
+          ? b.slice(0, at)
+          : Uint8Array.from([...b.slice(0, at), Math.floor(rand() * 256), ...b.slice(at)]);
+        if (changed.length === 0) continue;
+        same(changed, `mutation ${m} of ${i}`);
+        mutated++;
+      }
+    }
+    assert.ok(mutated > 10_000);
+  });
+
+  it("reads mixed, unknown and duplicate keys as the map-based path does", () => {
+    for (
+      const map of [
+        { T: "a", to: "b" },
+        { to: "b", T: "a" },
+        { T: "a", T2: "x" },
+        { T: "a", Z: 1 },
+        { to: "a", __proto__x: 1 },
+        { H: { a: "1", b: null } },
+        { H: { a: 1, b: true } },
+        { H: {}, B: null, S: null },
+      ]
+    ) same(encode(map), JSON.stringify(map));
+    // Duplicate keys: the last one wins.
+    same(new Uint8Array([0x82, 0xa1, 0x54, 0xa1, 0x61, 0xa1, 0x54, 0xa1, 0x62]), "duplicate T");
+    same(new Uint8Array([0x82, 0xa1, 0x54, 0xa1, 0x61, 0xa1, 0x54, 0xc0]), "T then nil");
   });
 });
