@@ -55,6 +55,7 @@ type Field = keyof EnvelopeInit;
 type Kind = "string" | "int" | "float" | "strmap" | "anymap" | "bytes" | "any";
 
 // [field, COMPACT key, STANDARD key, value kind]: the table of reference section 1.1.
+// fieldValue and setField (the fast path, below) switch on these positions: keep them in step.
 const FIELDS: ReadonlyArray<readonly [Field, string, string, Kind]> = [
   ["id", "0", "id", "string"],
   ["to", "T", "to", "string"],
