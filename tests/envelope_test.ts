@@ -367,6 +367,21 @@ describe("the direct codec matches the map-based one", () => {
     assert.ok(mutated > 10_000);
   });
 
+  it("keeps earlier encodings intact while later ones fill the shared slab", () => {
+    const first = new EventEnvelope({ to: "a.b", body: "first" }).toBytes();
+    const copy = Uint8Array.from(first);
+    for (let i = 0; i < 2000; i++) {
+      new EventEnvelope({ to: "c.d", body: "x".repeat(i % 900) }).toBytes();
+    }
+    assert.deepEqual(first, copy);
+    assert.equal(EventEnvelope.fromBytes(first).body, "first");
+    // A detached slab (its buffer transferred away) is replaced, not written into.
+    const moved = new EventEnvelope({ to: "e.f", body: 1 }).toBytes();
+    const slab = moved.buffer as ArrayBuffer;
+    structuredClone(slab, { transfer: [slab] });
+    assert.equal(EventEnvelope.fromBytes(new EventEnvelope({ body: 2 }).toBytes()).body, 2);
+  });
+
   it("reads mixed, unknown and duplicate keys as the map-based path does", () => {
     for (
       const map of [
