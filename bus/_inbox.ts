@@ -200,8 +200,9 @@ export class Inbox {
     }
     const dash = cid.lastIndexOf("-");
     const multi = dash > 0 ? this.#waiters.get(+cid.slice(0, dash)) : undefined;
-    if (multi instanceof MultiWaiter) {
-      (multi.peers ??= [])[Number(cid.slice(dash + 1)) - 1] = origin;
+    const i = Number(cid.slice(dash + 1)) - 1;
+    if (multi instanceof MultiWaiter && i >= 0 && i < multi.callerCids.length) {
+      (multi.peers ??= [])[i] = origin;
     }
   }
 
