@@ -554,6 +554,7 @@ const KEY_BYTES = {
 // COMPACT key character code -> field index; STANDARD key -> field index.
 const COMPACT_INDEX = new Int8Array(128).fill(-1);
 const STANDARD_INDEX = new Map<string, number>();
+const IS_ADDRESS = FIELDS.map(([f]) => f === "to" || f === "from" || f === "replyTo");
 FIELDS.forEach((f, i) => {
   COMPACT_INDEX[f[1].charCodeAt(0)] = i;
   STANDARD_INDEX.set(f[2], i);
@@ -717,7 +718,8 @@ function setField(e: EventEnvelope, i: number, v: unknown): void {
 // A map of ASCII strings read directly; undefined (reader not moved) for anything else.
 function readStrMap(r: MsgPackReader): Record<string, string> | undefined {
   const start = r.pos;
-  const n = r.mapHeader();
+  const n = r.mapHeader(); // not moved when it is not a map
+  if (n < 0) return undefined;
   const out: Record<string, string> = {};
   for (let j = 0; j < n; j++) {
     const k = r.ascii();
@@ -728,8 +730,7 @@ function readStrMap(r: MsgPackReader): Record<string, string> | undefined {
     }
     out[k!] = v;
   }
-  if (n < 0) r.pos = start;
-  return n < 0 ? undefined : out;
+  return out;
 }
 
 // The envelope in `bytes`, or undefined when the map-based path has to decide.
@@ -767,8 +768,7 @@ function decodeFast(bytes: Uint8Array): EventEnvelope | undefined {
       else {
         // Addresses repeat from event to event: the same string each time saves building it,
         // and the lookups keyed by it reuse its hash.
-        v = i >= 1 && i <= 3 ? r.internedAscii() ?? NONE : r.scalar();
-        if (v === NONE) v = r.scalar();
+        v = IS_ADDRESS[i] ? r.internedAscii() ?? NONE : r.scalar();
         if (v === NONE) v = r.bin() ?? r.library();
         v = checkField(field, kind, v);
       }

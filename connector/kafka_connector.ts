@@ -19,7 +19,7 @@ import { KafkaLink } from "./kafka_link.ts";
 import type { InRecord, OutRecord, PartitionConsumer } from "./kafka_link.ts";
 import { PresenceClient } from "./presence_client.ts";
 import type { WebSocketFactory } from "./presence_client.ts";
-import { eventRecord } from "./records.ts";
+import { eventRecord, splitVirtualTopic } from "./records.ts";
 import { RoutingTable } from "./routing_table.ts";
 
 const log = logger("connector");
@@ -322,8 +322,7 @@ export class KafkaConnector implements MeshTransport {
     const peer = this.table.peer(origin);
     const topic = origin === this.platform.origin ? this.#topic : peer?.topic;
     if (!topic) return Promise.reject(new AppError(503, `Peer ${origin} has no topic yet`));
-    const dash = topic.lastIndexOf("-");
-    const physical = topic.slice(0, dash), partition = Number(topic.slice(dash + 1));
+    const [physical, partition] = splitVirtualTopic(topic);
     const bytes = event.toBytes();
     const records: OutRecord[] = bytes.length <= MAX_BLOCK
       ? [eventRecord(physical, partition, origin, bytes)] // encoded once, above
@@ -368,8 +367,7 @@ export class KafkaConnector implements MeshTransport {
   // ---- joining and leaving ----
 
   async #join(topic: string): Promise<void> {
-    const dash = topic.lastIndexOf("-");
-    const physical = topic.slice(0, dash), partition = Number(topic.slice(dash + 1));
+    const [physical, partition] = splitVirtualTopic(topic);
     if (!physical || !Number.isInteger(partition)) throw new Error(`Invalid topic ${topic}`);
     const own = this.#link.consumePartition(physical, partition, (r) => this.#onOwnRecord(r));
     const group = this.#link.consumePartition(
@@ -644,9 +642,8 @@ export class KafkaConnector implements MeshTransport {
     if (!this.#connected || topic === undefined) {
       throw new AppError(503, "Not connected to a presence monitor");
     }
-    const dash = topic.lastIndexOf("-");
     try {
-      const took = await this.#link.loopback(topic.slice(0, dash), Number(topic.slice(dash + 1)));
+      const took = await this.#link.loopback(...splitVirtualTopic(topic));
       return `Loopback test took ${took} ms`;
     } catch (e) {
       throw new AppError(408, (e as Error).message);

@@ -23,6 +23,6 @@ export { KafkaLink } from "./kafka_link.ts";
 export type { InRecord, KafkaLinkOptions, OutRecord, PartitionConsumer } from "./kafka_link.ts";
 export { PresenceClient } from "./presence_client.ts";
 export type { PresenceClientOptions, WebSocketFactory } from "./presence_client.ts";
-export { eventOf, eventRecord } from "./records.ts";
+export { eventOf, eventRecord, splitVirtualTopic } from "./records.ts";
 export { RoutingTable } from "./routing_table.ts";
 export type { Peer } from "./routing_table.ts";

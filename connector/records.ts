@@ -38,3 +38,20 @@ export function eventOf(record: InRecord): EventEnvelope | undefined {
   if (record.headers._event_ === undefined) return undefined;
   return EventEnvelope.fromBytes(record.value);
 }
+
+/**
+ * Splits a virtual topic, `multiplex.0001-007`, into the Kafka topic and partition,
+ * `["multiplex.0001", 7]`, at the last `-`. The result is frozen and may be shared: the
+ * connector splits its peers' topics for every event it sends.
+ */
+export function splitVirtualTopic(vt: string): readonly [string, number] {
+  let parts = SPLIT.get(vt);
+  if (parts === undefined) {
+    const dash = vt.lastIndexOf("-");
+    if (SPLIT.size >= 4096) SPLIT.clear();
+    parts = Object.freeze([vt.slice(0, dash), Number(vt.slice(dash + 1))] as const);
+    SPLIT.set(vt, parts);
+  }
+  return parts;
+}
+const SPLIT = new Map<string, readonly [string, number]>();

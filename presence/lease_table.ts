@@ -90,12 +90,6 @@ export function virtualTopics(prefix: string, partitionsPerTopic: number, max: n
   return out;
 }
 
-/** Splits `multiplex.0001-007` into `["multiplex.0001", 7]` at the last `-`. */
-export function splitVirtualTopic(vt: string): [string, number] {
-  const dash = vt.lastIndexOf("-");
-  return [vt.slice(0, dash), Number(vt.slice(dash + 1))];
-}
-
 /** The replicated table of connections and leases. */
 export class LeaseTable {
   /** Every virtual topic, in assignment order. */

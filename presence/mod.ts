@@ -13,7 +13,8 @@
  * @module
  */
 export { MONITOR_HEALTH_ROUTE, monitorHandler } from "./http.ts";
-export { LeaseTable, splitVirtualTopic, virtualTopics } from "./lease_table.ts";
+export { LeaseTable, virtualTopics } from "./lease_table.ts";
+export { splitVirtualTopic } from "../connector/records.ts";
 export type { ConnectionInfo, ControlMessage, Effect, TableSnapshot } from "./lease_table.ts";
 export { monitorSettings, PRESENCE_PATH, PresenceMonitor } from "./monitor.ts";
 export type { MonitorSettings } from "./monitor.ts";

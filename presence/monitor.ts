@@ -14,9 +14,9 @@ import { isOriginId } from "../bus/route.ts";
 import type { Platform } from "../bus/platform.ts";
 import { KafkaLink } from "../connector/kafka_link.ts";
 import type { InRecord, OutRecord } from "../connector/kafka_link.ts";
-import { eventOf, eventRecord } from "../connector/records.ts";
+import { eventOf, eventRecord, splitVirtualTopic } from "../connector/records.ts";
 import { elapsedText, isoSeconds } from "../actuator/format.ts";
-import { LeaseTable, splitVirtualTopic, virtualTopics } from "./lease_table.ts";
+import { LeaseTable, virtualTopics } from "./lease_table.ts";
 import type { ConnectionInfo, Effect } from "./lease_table.ts";
 import {
   CLOSE,
@@ -615,9 +615,8 @@ export class PresenceMonitor {
   }
 
   #sendReady(s: Session, c: ConnectionInfo, topic: string): void {
-    const [physical] = splitVirtualTopic(topic);
+    const [physical, partition] = splitVirtualTopic(topic);
     this.#link.ensureTopic(physical, this.settings.partitionsPerTopic).then((n) => {
-      const [, partition] = splitVirtualTopic(topic);
       if (n <= partition) throw new Error(`Insufficient partitions in ${physical} (${n})`);
       if (s.closing) return;
       s.socket.send(readyEnvelope(topic, this.platform.version).toBytes());

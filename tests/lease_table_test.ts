@@ -1,10 +1,15 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { LeaseTable, splitVirtualTopic, virtualTopics } from "../presence/lease_table.ts";
+import { LeaseTable, virtualTopics } from "../presence/lease_table.ts";
+import { splitVirtualTopic } from "../connector/records.ts";
 import type { ConnectionInfo, ControlMessage } from "../presence/lease_table.ts";
 import { controlEnvelope, parseControl } from "../presence/protocol.ts";
 import type { MonitorMessage } from "../presence/protocol.ts";
 import { EventEnvelope } from "../mod.ts";
+
+function claim(origin: string, session: string, topic: string, monitor: string): ControlMessage {
+  return { type: "claim", origin, session, topic, monitor };
+}
 
 function info(origin: string, monitor: string, session: string): ConnectionInfo {
   return {
@@ -44,20 +49,8 @@ describe("LeaseTable", () => {
     t.apply({ type: "put", info: info("a", "m1", "s1") });
     t.apply({ type: "put", info: info("b", "m2", "s2") });
     // Both monitors saw mx.0001-000 free and claimed it at the same moment.
-    const first = t.apply({
-      type: "claim",
-      origin: "a",
-      session: "s1",
-      topic: "mx.0001-000",
-      monitor: "m1",
-    });
-    const second = t.apply({
-      type: "claim",
-      origin: "b",
-      session: "s2",
-      topic: "mx.0001-000",
-      monitor: "m2",
-    });
+    const first = t.apply(claim("a", "s1", "mx.0001-000", "m1"));
+    const second = t.apply(claim("b", "s2", "mx.0001-000", "m2"));
     assert.equal(first[0].kind, "granted");
     assert.deepEqual(second, [{
       kind: "rejected",
@@ -75,27 +68,15 @@ describe("LeaseTable", () => {
   it("rejects claims for unknown sessions and unknown topics; repeats a granted one", () => {
     const t = new LeaseTable(TOPICS);
     assert.equal(
-      t.apply({ type: "claim", origin: "x", session: "s", topic: "mx.0001-000", monitor: "m" })[0]
+      t.apply(claim("x", "s", "mx.0001-000", "m"))[0]
         .kind,
       "rejected",
     );
     t.apply({ type: "put", info: info("a", "m1", "s1") });
-    const bad = t.apply({
-      type: "claim",
-      origin: "a",
-      session: "s1",
-      topic: "nope-1",
-      monitor: "m1",
-    });
+    const bad = t.apply(claim("a", "s1", "nope-1", "m1"));
     assert.match((bad[0] as { why: string }).why, /not a virtual topic/);
-    t.apply({ type: "claim", origin: "a", session: "s1", topic: "mx.0001-002", monitor: "m1" });
-    const again = t.apply({
-      type: "claim",
-      origin: "a",
-      session: "s1",
-      topic: "mx.0001-003",
-      monitor: "m1",
-    });
+    t.apply(claim("a", "s1", "mx.0001-002", "m1"));
+    const again = t.apply(claim("a", "s1", "mx.0001-003", "m1"));
     assert.deepEqual(again[0], {
       kind: "granted",
       origin: "a",
@@ -108,7 +89,7 @@ describe("LeaseTable", () => {
   it("releases on del of the same session only", () => {
     const t = new LeaseTable(TOPICS);
     t.apply({ type: "put", info: info("a", "m1", "s1") });
-    t.apply({ type: "claim", origin: "a", session: "s1", topic: "mx.0001-000", monitor: "m1" });
+    t.apply(claim("a", "s1", "mx.0001-000", "m1"));
     assert.deepEqual(
       t.apply({ type: "del", origin: "a", session: "old", monitor: "m1", reason: "x" }),
       [],
@@ -128,7 +109,7 @@ describe("LeaseTable", () => {
   it("a reconnect through another monitor supersedes the old session and frees its topic", () => {
     const t = new LeaseTable(TOPICS);
     t.apply({ type: "put", info: info("a", "m1", "s1") });
-    t.apply({ type: "claim", origin: "a", session: "s1", topic: "mx.0001-000", monitor: "m1" });
+    t.apply(claim("a", "s1", "mx.0001-000", "m1"));
     const fx = t.apply({ type: "put", info: info("a", "m2", "s9") });
     assert.deepEqual(fx.map((f) => f.kind), ["superseded", "left", "released"]);
     assert.equal(t.connection("a")?.monitor, "m2");
@@ -139,8 +120,8 @@ describe("LeaseTable", () => {
     const t = new LeaseTable(TOPICS);
     t.apply({ type: "put", info: info("a", "m1", "s1") });
     t.apply({ type: "put", info: info("b", "m2", "s2") });
-    t.apply({ type: "claim", origin: "a", session: "s1", topic: "mx.0001-000", monitor: "m1" });
-    t.apply({ type: "claim", origin: "b", session: "s2", topic: "mx.0001-001", monitor: "m2" });
+    t.apply(claim("a", "s1", "mx.0001-000", "m1"));
+    t.apply(claim("b", "s2", "mx.0001-001", "m2"));
     const fx = t.apply({ type: "release_monitor", dead: "m1", monitor: "m2" });
     assert.deepEqual(fx.map((f) => f.kind), ["left", "released"]);
     assert.deepEqual(t.leases(), [["mx.0001-001", "b"]]);
@@ -159,13 +140,7 @@ describe("LeaseTable", () => {
       log.push(
         rand(5) === 0
           ? { type: "del", origin: `o${o}`, session: `s${o}`, monitor: "m0", reason: "r" }
-          : {
-            type: "claim",
-            origin: `o${o}`,
-            session: `s${o}`,
-            topic: TOPICS[rand(8)],
-            monitor: "m0",
-          },
+          : claim(`o${o}`, `s${o}`, TOPICS[rand(8)], "m0"),
       );
     }
     const a = new LeaseTable(TOPICS), b = new LeaseTable(TOPICS);
@@ -185,7 +160,7 @@ describe("control messages", () => {
   it("round-trip through envelopes", () => {
     const msgs: MonitorMessage[] = [
       { type: "put", info: { ...info("a", "m1", "s1"), topic: "mx.0001-000", instance: "i" } },
-      { type: "claim", origin: "a", session: "s1", topic: "mx.0001-000", monitor: "m1" },
+      claim("a", "s1", "mx.0001-000", "m1"),
       { type: "del", origin: "a", session: "s1", monitor: "m1", reason: "closed" },
       { type: "release_monitor", dead: "m1", monitor: "m2" },
       { type: "alive", monitor: "m1", version: "1", started: "2026" },
