@@ -9,9 +9,10 @@
  * | `x-async: true` | 202, an envelope whose body is `{type: "async", delivered: true, time}` |
  * | body is not a valid envelope, or has no `to` | 400 |
  * | route is private here | 403 |
- * | no instance serves the route | 404 |
+ * | no instance serves the route; `route@origin`; a system route (`temporary.inbox`) | 404 |
+ * | the mesh is unavailable | 503 |
  * | no reply within `x-ttl` ms (default 30,000) | 408 |
- * | body over `event.api.max.bytes` (default 16 MiB) | 413 |
+ * | body over `event.api.max.bytes` (default 16 MiB), refused while it streams | 413 |
  *
  * Errors found before the envelope could be read are JSON `{type: "error", status, message}`;
  * the others are envelopes in the caller's format.
@@ -20,11 +21,13 @@
  */
 import { EventEnvelope } from "../bus/envelope.ts";
 import type { WireFormat } from "../bus/envelope.ts";
-import { statusOf } from "../bus/platform.ts";
+import { logger } from "../bus/_log.ts";
+import { statusOf, TEMPORARY_INBOX } from "../bus/platform.ts";
 import type { Platform } from "../bus/platform.ts";
 import { jsonError } from "./responses.ts";
 import { PostOffice } from "../bus/post_office.ts";
-import { splitAddress } from "../bus/route.ts";
+
+const log = logger("event-api");
 
 function envelopeResponse(e: EventEnvelope, format: WireFormat, status: number): Response {
   return new Response(e.toBytes(format) as BodyInit, {
@@ -33,6 +36,48 @@ function envelopeResponse(e: EventEnvelope, format: WireFormat, status: number):
   });
 }
 
+// Reads a body, giving up as soon as it crosses `max` bytes (the rest is never buffered).
+async function readCapped(req: Request, max: number): Promise<Uint8Array | "too large"> {
+  if (req.body === null) return new Uint8Array(0);
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = req.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.length;
+    if (size > max) {
+      await reader.cancel().catch(() => {});
+      return "too large";
+    }
+    chunks.push(value);
+  }
+  if (chunks.length === 1) return chunks[0];
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    bytes.set(c, at);
+    at += c.length;
+  }
+  return bytes;
+}
+
+/**
+ * Why an outside client may not send to `to`, as [status, message]; undefined when it may.
+ * Only public routes: a public function here, or a route the mesh advertises. Never
+ * `route@origin` (that would reach one instance's private or system routes), never a system
+ * route such as `temporary.inbox` (replies could be forged).
+ */
+function refusal(platform: Platform, to: string): [number, string] | undefined {
+  if (to.includes("@") || SYSTEM_ROUTES.has(to)) return [404, `Route ${to} not found`];
+  if (platform.hasRoute(to)) {
+    return platform.isPrivate(to) ? [403, `Route ${to} is private`] : undefined;
+  }
+  return platform.mesh?.reaches(to) ? undefined : [404, `Route ${to} not found`];
+}
+
+const SYSTEM_ROUTES = new Set([TEMPORARY_INBOX, "system.service.registry"]);
+
 /** The `POST /api/event` handler of a platform. */
 export function eventApi(platform: Platform): (req: Request) => Promise<Response> {
   const max = platform.config.getNumber("event.api.max.bytes", 16 * 1024 * 1024);
@@ -40,13 +85,13 @@ export function eventApi(platform: Platform): (req: Request) => Promise<Response
     if (req.method !== "POST") return jsonError(405, "Use POST for /api/event");
     const declared = Number(req.headers.get("content-length") ?? 0);
     if (declared > max) return jsonError(413, `Event of ${declared} bytes is over ${max}`);
-    let bytes: Uint8Array;
+    let bytes: Uint8Array | "too large";
     try {
-      bytes = new Uint8Array(await req.arrayBuffer());
+      bytes = await readCapped(req, max);
     } catch (e) {
       return jsonError(400, `Cannot read the request body: ${(e as Error).message}`);
     }
-    if (bytes.length > max) return jsonError(413, `Event of ${bytes.length} bytes is over ${max}`);
+    if (bytes === "too large") return jsonError(413, `Event is over ${max} bytes`);
     let event: EventEnvelope, format: WireFormat;
     try {
       format = EventEnvelope.formatOf(bytes);
@@ -58,13 +103,8 @@ export function eventApi(platform: Platform): (req: Request) => Promise<Response
       envelopeResponse(new EventEnvelope({ status, body: message }), format, status);
     const to = event.to;
     if (!to) return fail(400, "Missing routing path (to)");
-    const { route, origin } = splitAddress(to);
-    const local = origin === undefined || origin === platform.origin;
-    if (local && platform.hasRoute(route)) {
-      if (platform.isPrivate(route)) return fail(403, `Route ${route} is private`);
-    } else if (!platform.hasDestination(to)) {
-      return fail(404, `Route ${to} not found`);
-    }
+    const refused = refusal(platform, to);
+    if (refused) return fail(...refused);
     const traceId = req.headers.get("x-trace-id") ?? undefined;
     const po = new PostOffice(
       traceId ? { my_trace_id: traceId, my_trace_path: "POST /api/event" } : {},
@@ -86,7 +126,10 @@ export function eventApi(platform: Platform): (req: Request) => Promise<Response
       const reply = await po.request(event, ttl, { timeoutException: false });
       return envelopeResponse(reply, format, reply.status === 408 ? 408 : 200);
     } catch (e) {
-      return fail(statusOf(e), (e as Error).message);
+      // Our own errors name the problem for the client; anything else stays in the log.
+      if (statusOf(e) !== 500) return fail(statusOf(e), (e as Error).message);
+      log.error("Event to {to} failed: {message}", { to, message: (e as Error).message });
+      return fail(500, "Internal error");
     }
   };
 }

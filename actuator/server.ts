@@ -7,6 +7,7 @@
 import { serve } from "#serve";
 import type { Platform } from "../bus/platform.ts";
 import { logger } from "../bus/_log.ts";
+import { serverLimits } from "../presence/socket.ts";
 import type { RunningServer } from "../presence/socket.ts";
 import { actuatorHandler } from "./handler.ts";
 import { jsonError } from "./responses.ts";
@@ -44,17 +45,22 @@ export async function startHttp(
     port,
     hostname: options.hostname ?? platform.config.getString("server.host", "0.0.0.0"),
     wsPrefix: "/ws/",
+    limits: serverLimits(platform.config, {
+      maxBodyBytes: platform.config.getNumber("event.api.max.bytes", 16 * 1024 * 1024),
+      maxFrameBytes: 1024, // no websocket service here
+    }),
     fetch: async (req) => {
       try {
         return (await actuator(req)) ?? (await options.routes?.(req)) ??
           jsonError(404, `Resource not found: ${new URL(req.url).pathname}`);
       } catch (e) {
+        // The detail is for the log; the client learns only that it failed.
         log.error("{method} {url} failed: {message}", {
           method: req.method,
-          url: req.url,
+          url: req.url.slice(0, 200),
           message: (e as Error).message,
         });
-        return jsonError(500, (e as Error).message);
+        return jsonError(500, "Internal error");
       }
     },
     handlers: {

@@ -1,6 +1,13 @@
 // Pending requests waiting for their replies (the reference's temporary inbox, section 2.3).
 // A reply finds its request by correlation id: the inbox id, or `<inbox id>-<n>` for the n-th
 // event of a fork-and-join.
+//
+// Replies cannot be forged from the mesh: a request that leaves this process carries, in front
+// of its id, the 128-bit random token of the peer it went to (`<32 hex><id>`). Only that peer
+// sees the token, and a reply from the mesh completes a request only with the token of the peer
+// the request went to. Ids that never leave the process stay plain numbers, which keeps the
+// in-memory path cheap; the mesh cannot complete those at all.
+import { randomHex32 } from "./_ids.ts";
 import { DeadlineTimer } from "./_deadlines.ts";
 import type { Deadline } from "./_deadlines.ts";
 import { EventEnvelope, peekTags, resetTags } from "./envelope.ts";
@@ -39,6 +46,8 @@ export class SingleWaiter implements Deadline {
   callerCid: string | undefined = undefined;
   /** The mesh peer the request went to, if it left this instance. */
   peer: string | undefined = undefined;
+  /** That peer's token, the prefix of the correlation id it was given. */
+  token: string | undefined = undefined;
   resolve!: (value: EventEnvelope) => void;
   reject!: (error: Error) => void;
   readonly promise: Promise<EventEnvelope>;
@@ -81,6 +90,8 @@ export class MultiWaiter implements Deadline {
   callerCids: (string | undefined)[] = [];
   /** The mesh peer each request went to, if it left this instance. */
   peers: (string | undefined)[] | undefined = undefined;
+  /** Those peers' tokens. */
+  tokens: (string | undefined)[] | undefined = undefined;
   replies: (EventEnvelope | undefined)[] = [];
   received = 0;
   resolve!: (value: EventEnvelope[]) => void;
@@ -126,6 +137,8 @@ export class Inbox {
   // pending request completes, which under sequential load would happen on every request.
   #waiters = new Map<number, SingleWaiter | MultiWaiter | undefined>([[0, undefined]]);
   #next = 0;
+  /** Mesh peer origin → the random token that prefixes the correlation ids it is given. */
+  readonly #tokens = new Map<string, string>();
   readonly deadlines: DeadlineTimer = new DeadlineTimer();
 
   /** Requests still waiting. */
@@ -188,58 +201,109 @@ export class Inbox {
   }
 
   /**
-   * Notes that the request with correlation id `cid` went to the mesh peer `origin`, so that
-   * {@link Inbox.waitingOn} can find it if that peer leaves. Costs one lookup by number.
+   * Notes that the request with correlation id `cid` is going to the mesh peer `origin`, so
+   * that {@link Inbox.waitingOn} can find it if that peer leaves, and returns the correlation
+   * id to send instead: the peer's token in front of the id. An id that is not of a waiting
+   * request comes back unchanged.
    */
-  sentTo(cid: string, origin: string): void {
-    const key = +cid;
-    if (key > 0) {
-      const w = this.#waiters.get(key);
-      if (w instanceof SingleWaiter) w.peer = origin;
-      return;
+  sentTo(cid: string, origin: string): string {
+    const id = cid.length > TOKEN ? cid.slice(TOKEN) : cid;
+    const found = this.#slot(id);
+    if (found === undefined) return cid;
+    let token = this.#tokens.get(origin);
+    if (token === undefined) this.#tokens.set(origin, token = randomHex32());
+    const [w, i] = found;
+    if (w instanceof SingleWaiter) {
+      w.peer = origin;
+      w.token = token;
+    } else {
+      (w.peers ??= [])[i] = origin;
+      (w.tokens ??= [])[i] = token;
     }
-    const dash = cid.lastIndexOf("-");
-    const multi = dash > 0 ? this.#waiters.get(+cid.slice(0, dash)) : undefined;
-    const i = Number(cid.slice(dash + 1)) - 1;
-    if (multi instanceof MultiWaiter && i >= 0 && i < multi.callerCids.length) {
-      (multi.peers ??= [])[i] = origin;
-    }
+    return token + id;
+  }
+
+  /** Forgets a peer that left: requests sent to it later get a new token. */
+  forgetPeer(origin: string): void {
+    this.#tokens.delete(origin);
   }
 
   /** Correlation ids of the requests still waiting on a reply from the mesh peer `origin`. */
   waitingOn(origin: string): string[] {
     const cids: string[] = [];
     for (const [key, w] of this.#waiters) {
-      if (w instanceof SingleWaiter && w.peer === origin) cids.push(String(key));
+      if (w instanceof SingleWaiter && w.peer === origin) cids.push(w.token + String(key));
       else if (w instanceof MultiWaiter && w.peers !== undefined) {
         w.peers.forEach((peer, i) => {
-          if (peer === origin && w.replies[i] === undefined) cids.push(`${key}-${i + 1}`);
+          if (peer === origin && w.replies[i] === undefined) {
+            cids.push(`${w.tokens![i]}${key}-${i + 1}`);
+          }
         });
       }
     }
     return cids;
   }
 
+  // The waiter (and, for a fork-and-join, the 0-based index) of an id without its token.
+  #slot(id: string): [SingleWaiter | MultiWaiter, number] | undefined {
+    const key = +id;
+    if (key > 0) {
+      const w = this.#waiters.get(key);
+      return w instanceof SingleWaiter ? [w, 0] : undefined;
+    }
+    const dash = id.lastIndexOf("-");
+    const multi = dash > 0 ? this.#waiters.get(+id.slice(0, dash)) : undefined;
+    const i = Number(id.slice(dash + 1)) - 1;
+    return multi instanceof MultiWaiter && i >= 0 && i < multi.callerCids.length
+      ? [multi, i]
+      : undefined;
+  }
+
   /**
-   * Hands a reply to its waiting request. Returns false when no request waits for it (it timed
-   * out already, or the id is unknown).
+   * Hands a reply from this process to its waiting request. Returns false when no request
+   * waits for it (it timed out already, or the id is unknown).
    */
   complete(reply: EventEnvelope): boolean {
     const cid = reply.correlationId;
     if (cid === undefined) return false;
     const key = +cid;
+    // The common case: a local request's plain id.
     const w = key > 0 ? this.#waiters.get(key) : undefined;
-    if (w instanceof SingleWaiter) {
-      this.#waiters.delete(key);
-      this.deadlines.settle(w);
-      w.onReply(reply);
+    if (w instanceof SingleWaiter && w.token === undefined) {
+      this.#settle(key, w, reply);
       return true;
     }
-    const dash = cid.lastIndexOf("-");
-    if (dash < 0) return false;
-    const multi = this.#waiters.get(+cid.slice(0, dash));
-    if (!(multi instanceof MultiWaiter)) return false;
-    multi.onReply(reply, Number(cid.slice(dash + 1)));
+    return this.#completeSlot(cid, reply);
+  }
+
+  /**
+   * Hands a reply that came from the mesh to its waiting request, only if the request went to
+   * a peer and the reply carries that peer's token. Returns false otherwise.
+   */
+  completeFromPeer(reply: EventEnvelope): boolean {
+    const cid = reply.correlationId;
+    if (cid === undefined || cid.length <= TOKEN) return false;
+    return this.#completeSlot(cid, reply);
+  }
+
+  #completeSlot(cid: string, reply: EventEnvelope): boolean {
+    const id = cid.length > TOKEN ? cid.slice(TOKEN) : cid;
+    const found = this.#slot(id);
+    if (found === undefined) return false;
+    const [w, i] = found;
+    const token = (w instanceof SingleWaiter ? w.token : w.tokens?.[i]) ?? "";
+    if (cid.length !== token.length + id.length || !cid.startsWith(token)) return false;
+    if (w instanceof SingleWaiter) this.#settle(w.id, w, reply);
+    else w.onReply(reply, i + 1);
     return true;
   }
+
+  #settle(key: number, w: SingleWaiter, reply: EventEnvelope): void {
+    this.#waiters.delete(key);
+    this.deadlines.settle(w);
+    w.onReply(reply);
+  }
 }
+
+/** Length of a peer token (128 bits in hex). */
+const TOKEN = 32;

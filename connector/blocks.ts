@@ -2,7 +2,9 @@
  * Large events in blocks (the reference's section 4.4): an event whose bytes exceed 65,280 is
  * sent as numbered block envelopes `{id, headers {_id_, _blk_, _max_}, body: chunk}` with no
  * `to`, all to the same destination, and put back together on arrival. A set that does not
- * complete within its time to live is dropped and reported.
+ * complete within its time to live is dropped and reported. Incomplete sets are capped in number
+ * and in bytes: past either cap the oldest sets are dropped and reported, so blocks that never
+ * complete cannot fill the memory.
  *
  * @module
  */
@@ -40,32 +42,53 @@ interface Pending {
   expires: number;
 }
 
+/** Limits of a {@link BlockAssembler}. */
+export interface BlockLimits {
+  /** How long an incomplete set is kept, in ms (60,000). */
+  ttlMs?: number;
+  /** The largest event accepted, in bytes (64 MiB); a set announcing or holding more is refused. */
+  maxBytes?: number;
+  /** Incomplete sets held at once (100, `block.max.pending.sets`). */
+  maxSets?: number;
+  /** Bytes held in incomplete sets at once (128 MiB, `block.max.pending.bytes`). */
+  maxPendingBytes?: number;
+}
+
+/** A block set dropped before it completed: its id, the blocks it had and the blocks it needed. */
+export type DroppedSet = [id: string, received: number, total: number];
+
 /** What came of adding a block. */
 export type BlockResult =
-  | { kind: "partial" }
+  | { kind: "partial"; dropped: DroppedSet[] }
   | { kind: "complete"; bytes: Uint8Array }
   | { kind: "invalid"; reason: string };
 
 /** Block sets being put back together. */
 export class BlockAssembler {
+  // In insertion order, so the first entry is the oldest set.
   readonly #sets = new Map<string, Pending>();
   readonly #ttl: number;
   readonly #maxBytes: number;
+  readonly #maxSets: number;
+  readonly #maxPendingBytes: number;
+  #pendingBytes = 0;
 
-  /**
-   * Creates an empty assembler.
-   *
-   * @param ttlMs How long an incomplete set is kept.
-   * @param maxBytes The largest event accepted (a set announcing more is refused).
-   */
-  constructor(ttlMs = 60_000, maxBytes = 64 * 1024 * 1024) {
-    this.#ttl = ttlMs;
-    this.#maxBytes = maxBytes;
+  /** Creates an empty assembler with these limits. */
+  constructor(limits: BlockLimits = {}) {
+    this.#ttl = limits.ttlMs ?? 60_000;
+    this.#maxBytes = limits.maxBytes ?? 64 * 1024 * 1024;
+    this.#maxSets = limits.maxSets ?? 100;
+    this.#maxPendingBytes = limits.maxPendingBytes ?? 128 * 1024 * 1024;
   }
 
   /** Incomplete sets held now. */
   get pending(): number {
     return this.#sets.size;
+  }
+
+  /** Bytes held in incomplete sets now. */
+  get pendingBytes(): number {
+    return this.#pendingBytes;
   }
 
   /** Adds one block. */
@@ -82,6 +105,10 @@ export class BlockAssembler {
     if (!(block.body instanceof Uint8Array)) {
       return { kind: "invalid", reason: `block ${n} of set ${id} has no bytes` };
     }
+    const body = block.body;
+    if (body.length > this.#maxPendingBytes) {
+      return { kind: "invalid", reason: `block ${n} of set ${id} is over the pending-bytes cap` };
+    }
     let set = this.#sets.get(id);
     if (set === undefined) {
       set = { chunks: new Array(max), received: 0, size: 0, expires: now + this.#ttl };
@@ -93,11 +120,16 @@ export class BlockAssembler {
     if (set.chunks[n - 1] !== undefined) {
       return { kind: "invalid", reason: `duplicate block ${n} of set ${id}` };
     }
-    set.chunks[n - 1] = block.body;
+    if (set.size + body.length > this.#maxBytes) {
+      this.#remove(id, set);
+      return { kind: "invalid", reason: `block set ${id} is over ${this.#maxBytes} bytes` };
+    }
+    set.chunks[n - 1] = body;
     set.received++;
-    set.size += block.body.length;
-    if (set.received < max) return { kind: "partial" };
-    this.#sets.delete(id);
+    set.size += body.length;
+    this.#pendingBytes += body.length;
+    if (set.received < max) return { kind: "partial", dropped: this.#enforceCaps(id) };
+    this.#remove(id, set);
     const bytes = new Uint8Array(set.size);
     let at = 0;
     for (const c of set.chunks) {
@@ -108,14 +140,31 @@ export class BlockAssembler {
   }
 
   /** Drops sets past their time to live; returns their ids with the blocks they had. */
-  expire(now: number): [string, number, number][] {
-    const gone: [string, number, number][] = [];
+  expire(now: number): DroppedSet[] {
+    const gone: DroppedSet[] = [];
     for (const [id, set] of this.#sets) {
       if (set.expires <= now) {
-        this.#sets.delete(id);
+        this.#remove(id, set);
         gone.push([id, set.received, set.chunks.length]);
       }
     }
     return gone;
+  }
+
+  #remove(id: string, set: Pending): void {
+    this.#sets.delete(id);
+    this.#pendingBytes -= set.size;
+  }
+
+  // Drops the oldest sets (never `keep`, the one just added to) while over a cap.
+  #enforceCaps(keep: string): DroppedSet[] {
+    const dropped: DroppedSet[] = [];
+    for (const [id, set] of this.#sets) {
+      if (this.#sets.size <= this.#maxSets && this.#pendingBytes <= this.#maxPendingBytes) break;
+      if (id === keep) continue;
+      this.#remove(id, set);
+      dropped.push([id, set.received, set.chunks.length]);
+    }
+    return dropped;
   }
 }

@@ -51,8 +51,14 @@ export interface ConnectorStats {
   badBlocks: number;
   /** Block sets that never completed. */
   expiredBlockSets: number;
+  /** Incomplete block sets dropped to stay within `block.max.pending.sets` / `.bytes`. */
+  droppedBlockSets: number;
   /** Events for a route this instance no longer serves. */
   unknownRoute: number;
+  /** Events for a private or system route, which the mesh never delivers. */
+  privateRoute: number;
+  /** Replies that matched no request waiting on the peer they claim to come from. */
+  unmatchedReplies: number;
 }
 
 /** Options of a {@link KafkaConnector}. */
@@ -83,14 +89,17 @@ export class KafkaConnector implements MeshTransport {
     undecodable: 0,
     badBlocks: 0,
     expiredBlockSets: 0,
+    droppedBlockSets: 0,
     unknownRoute: 0,
+    privateRoute: 0,
+    unmatchedReplies: 0,
   };
   readonly #link: KafkaLink;
   readonly #client: PresenceClient;
   readonly #group: number;
   readonly #monitorTopic: string;
   readonly #personality: string;
-  readonly #blocks = new BlockAssembler();
+  readonly #blocks: BlockAssembler;
   readonly #listeners = new Set<(e: LifeCycleEvent) => void>();
   readonly #lifeCycleRoutes = new Set<string>();
   #consumers: PartitionConsumer[] = [];
@@ -115,6 +124,13 @@ export class KafkaConnector implements MeshTransport {
       throw new ConfigError("closed.user.group", this.#group, `an integer from 1 to ${maxGroups}`);
     }
     this.#monitorTopic = c.getString("monitor.topic", "service.monitor");
+    this.#blocks = new BlockAssembler({
+      maxSets: Math.max(1, c.getNumber("block.max.pending.sets", 100)),
+      maxPendingBytes: Math.max(
+        MAX_BLOCK,
+        c.getNumber("block.max.pending.bytes", 128 * 1024 * 1024),
+      ),
+    });
     const type = c.getChoice("application.personality", ["APP", "REST", "RESOURCES"], "APP");
     this.#personality = `${platform.name}, ${type}`;
     const brokers = c.getList("bootstrap.servers");
@@ -323,16 +339,21 @@ export class KafkaConnector implements MeshTransport {
     const topic = origin === this.platform.origin ? this.#topic : peer?.topic;
     if (!topic) return Promise.reject(new AppError(503, `Peer ${origin} has no topic yet`));
     const [physical, partition] = splitVirtualTopic(topic);
+    // A request of ours: its id gets the peer's token (only its reply can complete it), and if
+    // that peer leaves, its caller hears so at once (#removePeer).
+    const cid = event.correlationId;
+    if (cid !== undefined && event.replyTo === this.platform.inboxAddress) {
+      event.correlationId = inboxOf(this.platform).sentTo(cid, origin);
+    }
     const bytes = event.toBytes();
     const records: OutRecord[] = bytes.length <= MAX_BLOCK
       ? [eventRecord(physical, partition, origin, bytes)] // encoded once, above
       : toBlocks(event.id, bytes).map((b) => eventRecord(physical, partition, origin, b));
-    // A request of ours: if that peer leaves, its caller hears so at once (#removePeer).
-    const cid = event.correlationId;
-    if (cid !== undefined && event.replyTo === this.platform.inboxAddress) {
-      inboxOf(this.platform).sentTo(cid, origin);
-    }
-    return this.#link.send(records);
+    return this.#link.send(records).catch((e) => {
+      // The client hears that the mesh is unavailable; broker addresses stay in the log.
+      log.error("Cannot send to {origin}: {message}", { origin, message: (e as Error).message });
+      throw new AppError(503, "Mesh unavailable", { cause: e });
+    });
   }
 
   #toGroup(headers: Record<string, string>, body?: unknown): Promise<void> {
@@ -450,7 +471,17 @@ export class KafkaConnector implements MeshTransport {
         log.warn("Skipping block: {reason}", { reason: result.reason });
         return;
       }
-      if (result.kind === "partial") return;
+      if (result.kind === "partial") {
+        for (const [id, got, max] of result.dropped) {
+          this.stats.droppedBlockSets++;
+          log.warn("Block set {id} dropped with {got} of {max} blocks: over the pending caps", {
+            id,
+            got,
+            max,
+          });
+        }
+        return;
+      }
       e = this.#decode(result.bytes, "reassembled event");
       if (e === undefined) return;
     }
@@ -462,6 +493,22 @@ export class KafkaConnector implements MeshTransport {
     if (tags?.broadcast !== undefined) tags.broadcast = "3";
     const at = e.to?.indexOf("@monitor") ?? -1;
     if (at > 0) e.to = e.to!.slice(0, at);
+    const route = e.to === undefined ? undefined : splitAddress(e.to).route;
+    if (route === INBOX) {
+      // A reply counts only for a request of ours still waiting on the peer it went to.
+      if (!inboxOf(this.platform).completeFromPeer(e)) {
+        this.stats.unmatchedReplies++;
+        log.debug("Dropped a reply {cid} that no request waits for", { cid: e.correlationId });
+      }
+      return;
+    }
+    if (route !== undefined && this.#isPrivate(route)) {
+      // Private routes are reachable from their own process only; the sender hears 404.
+      this.stats.privateRoute++;
+      log.warn("Refused an event from the mesh to the private route {route}", { route });
+      e.to = route;
+      return this.#notFound(e, new RouteNotFoundError(route));
+    }
     try {
       this.platform.deliverLocal(e);
     } catch (err) {
@@ -470,19 +517,27 @@ export class KafkaConnector implements MeshTransport {
         to: e.to,
         message: (err as Error).message,
       });
-      if (e.replyTo !== undefined && e.to !== undefined) {
-        const reply = new EventEnvelope({
-          to: e.replyTo,
-          correlationId: e.correlationId,
-          status: 404,
-          body: (err as Error).message,
-          tags: e.tags,
-        });
-        try {
-          this.platform.deliver(reply)?.catch(() => {});
-        } catch { /* the caller is gone too */ }
-      }
+      this.#notFound(e, err as Error);
     }
+  }
+
+  #isPrivate(route: string): boolean {
+    return this.platform.hasRoute(route) && this.platform.isPrivate(route);
+  }
+
+  // Tells a requester that its event could not be delivered here.
+  #notFound(e: EventEnvelope, err: Error): void {
+    if (e.replyTo === undefined || e.to === undefined) return;
+    const reply = new EventEnvelope({
+      to: e.replyTo,
+      correlationId: e.correlationId,
+      status: 404,
+      body: err.message,
+      tags: e.tags,
+    });
+    try {
+      this.platform.deliver(reply)?.catch(() => {});
+    } catch { /* the caller is gone too */ }
   }
 
   // An envelope, or undefined (counted and logged) for bytes that are not one.
@@ -588,7 +643,8 @@ export class KafkaConnector implements MeshTransport {
       for (const route of routes) log.info("{route} {origin} unregistered", { route, origin });
     }
     // Requests waiting on this peer fail now instead of at their timeout.
-    for (const cid of inboxOf(this.platform).waitingOn(origin)) {
+    const inbox = inboxOf(this.platform);
+    for (const cid of inbox.waitingOn(origin)) {
       this.platform.deliverLocal(
         new EventEnvelope({
           to: this.platform.inboxAddress,
@@ -600,6 +656,7 @@ export class KafkaConnector implements MeshTransport {
         }),
       );
     }
+    inbox.forgetPeer(origin);
     this.#notify({ type: "leave", origin, name: peer.name || undefined });
   }
 

@@ -16,7 +16,7 @@
  * @module
  */
 export { BlockAssembler, isBlock, MAX_BLOCK, toBlocks } from "./blocks.ts";
-export type { BlockResult } from "./blocks.ts";
+export type { BlockLimits, BlockResult, DroppedSet } from "./blocks.ts";
 export { connectToCloud, HEALTH_ROUTE, KafkaConnector } from "./kafka_connector.ts";
 export type { ConnectorStats, KafkaConnectorOptions, LifeCycleEvent } from "./kafka_connector.ts";
 export { KafkaLink } from "./kafka_link.ts";

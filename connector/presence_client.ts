@@ -12,6 +12,9 @@ import type { WebSocketFactory } from "../presence/socket.ts";
 
 const log = logger("presence-client");
 
+/** Close code the application uses when it could not join through its lease (application range). */
+export const CLOSE_JOIN_FAILED = 4000;
+
 export type { WebSocketFactory };
 
 /** Options of a {@link PresenceClient}. */
@@ -69,7 +72,9 @@ export class PresenceClient {
     this.#stopped = true;
     clearTimeout(this.#retry);
     clearInterval(this.#keepAlive);
-    this.#ws?.close(1000, "Application stopping");
+    try {
+      this.#ws?.close(1000, "Application stopping");
+    } catch { /* already closed */ }
   }
 
   #connect(): void {
@@ -124,7 +129,14 @@ export class PresenceClient {
           topic,
           message: (err as Error).message,
         });
-        ws.close(1011, "Join failed");
+        // A client may close only with 1000 or 3000-4999 (Deno's WebSocket throws otherwise).
+        try {
+          ws.close(CLOSE_JOIN_FAILED, "Join failed");
+        } catch (e) {
+          log.warn("Cannot close the monitor connection: {message}", {
+            message: (e as Error).message,
+          });
+        }
       });
     };
     ws.onerror = () => {}; // the close event that follows says what happened

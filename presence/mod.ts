@@ -19,11 +19,13 @@ export type { ConnectionInfo, ControlMessage, Effect, TableSnapshot } from "./le
 export { monitorSettings, PRESENCE_PATH, PresenceMonitor } from "./monitor.ts";
 export type { MonitorSettings } from "./monitor.ts";
 export { CLOSE } from "./protocol.ts";
+export { serverLimits } from "./socket.ts";
 export type {
   PresenceSocket,
   RunningServer,
   ServeFunction,
   ServeOptions,
+  ServerLimits,
   SocketHandlers,
   WebSocketFactory,
 } from "./socket.ts";

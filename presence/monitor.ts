@@ -26,6 +26,7 @@ import {
   registryEnvelope,
 } from "./protocol.ts";
 import type { MonitorMessage } from "./protocol.ts";
+import { serverLimits } from "./socket.ts";
 import type { PresenceSocket, RunningServer, ServeFunction } from "./socket.ts";
 
 const log = logger("presence");
@@ -45,6 +46,11 @@ interface Session {
   info?: ConnectionInfo;
   claimed: boolean;
   closing: boolean;
+  /** Start of the current one-second window, and frames received in it. */
+  windowStart: number;
+  frames: number;
+  /** When this session's last keep-alive was written to Kafka. */
+  published: number;
 }
 
 interface KnownMonitor {
@@ -73,8 +79,20 @@ export interface MonitorSettings {
   maxGroups: number;
   /** Seconds without a keep-alive before a session is closed and its lease released. */
   idleTimeout: number;
-  /** Seconds a session may stay open without sending `info`. */
+  /** `presence.handshake.timeout` (5): seconds a session may stay open without sending `info`. */
   handshakeTimeout: number;
+  /**
+   * `presence.max.pending` (100): sessions that have not sent `info` yet. A new connection over
+   * it closes the oldest of them, so that idle connections cannot lock out real applications.
+   */
+  maxPending: number;
+  /** `presence.max.frames.per.second` (20): a session sending more is closed (1008). */
+  maxFramesPerSecond: number;
+  /**
+   * `presence.keepalive.publish.interval` (5): at most one keep-alive per session and interval
+   * is written to `service.monitor`; the others only reset the idle timer.
+   */
+  keepAlivePublishInterval: number;
   /** Seconds between a monitor's `alive` messages; 3 missed ones mean it is gone. */
   aliveInterval: number;
   /** `presence.max.connections` (2000): websocket sessions one monitor accepts. */
@@ -98,7 +116,10 @@ export function monitorSettings(platform: Platform): MonitorSettings {
     maxVirtualTopics: Math.floor(maxVirtual / partitionsPerTopic) * partitionsPerTopic,
     maxGroups: Math.min(30, Math.max(3, c.getNumber("max.closed.user.groups", 10))),
     idleTimeout: Math.max(1, c.getNumber("websocket.idle.timeout", 60)),
-    handshakeTimeout: Math.max(1, c.getNumber("presence.handshake.timeout", 20)),
+    handshakeTimeout: Math.max(1, c.getNumber("presence.handshake.timeout", 5)),
+    maxPending: Math.max(1, c.getNumber("presence.max.pending", 100)),
+    maxFramesPerSecond: Math.max(2, c.getNumber("presence.max.frames.per.second", 20)),
+    keepAlivePublishInterval: Math.max(0, c.getNumber("presence.keepalive.publish.interval", 5)),
     aliveInterval: Math.max(1, c.getNumber("monitor.alive.interval", 5)),
     maxConnections: c.getNumber("presence.max.connections", 2000),
   };
@@ -126,6 +147,8 @@ export class PresenceMonitor {
   readonly #table: LeaseTable;
   readonly #sessions = new Map<PresenceSocket, Session>();
   readonly #byOrigin = new Map<string, Session>();
+  /** Sessions without `info` yet, oldest first. */
+  readonly #pending = new Set<Session>();
   readonly #claiming = new Set<string>();
   readonly #monitors = new Map<string, KnownMonitor>();
   #server: RunningServer | undefined;
@@ -191,6 +214,16 @@ export class PresenceMonitor {
       hostname: s.host,
       wsPrefix: PRESENCE_PATH,
       fetch: handler,
+      limits: {
+        ...serverLimits(this.platform.config, {
+          maxBodyBytes: 1024 * 1024,
+          maxFrameBytes: MAX_FRAME,
+        }),
+        maxConnections: this.platform.config.getNumber(
+          "server.max.connections",
+          s.maxConnections + s.maxPending + 100,
+        ),
+      },
       handlers: {
         open: (socket, path) => this.#onOpen(socket, path),
         message: (socket, data) => this.#onMessage(socket, data),
@@ -307,17 +340,18 @@ export class PresenceMonitor {
   // ---- websocket sessions ----
 
   #onOpen(socket: PresenceSocket, path: string): void {
-    const token = decodeURIComponent(path.slice(PRESENCE_PATH.length));
+    // An origin id is plain ASCII: anything percent-encoded is invalid, and never decoded.
+    const token = path.slice(PRESENCE_PATH.length);
     const refuse = (code: number, reason: string) => {
       log.warn("Refused websocket {token}: {reason}", { token: token.slice(0, 80), reason });
       socket.close(code, reason);
     };
     if (!this.#ready) return refuse(CLOSE.TRY_AGAIN, "Starting up");
-    if (this.#sessions.size >= this.settings.maxConnections) {
-      return refuse(CLOSE.TRY_AGAIN, `Too many connections (${this.settings.maxConnections})`);
-    }
     if (!isOriginId(token)) {
       return refuse(CLOSE.POLICY, `Invalid origin id "${token.slice(0, 60)}"`);
+    }
+    if (this.#sessions.size - this.#pending.size >= this.settings.maxConnections) {
+      return refuse(CLOSE.TRY_AGAIN, `Too many connections (${this.settings.maxConnections})`);
     }
     if (this.#byOrigin.has(token)) {
       return refuse(CLOSE.TRY_AGAIN, `Origin ${token} is already connected`);
@@ -332,9 +366,18 @@ export class PresenceMonitor {
       seq: 0,
       claimed: false,
       closing: false,
+      windowStart: now,
+      frames: 0,
+      published: 0,
     };
+    if (this.#pending.size >= this.settings.maxPending) {
+      const oldest = this.#pending.values().next().value!;
+      this.#pending.delete(oldest);
+      this.#drop(oldest, CLOSE.TRY_AGAIN, "handshake not completed (too many pending sessions)");
+    }
     this.#sessions.set(socket, s);
     this.#byOrigin.set(token, s);
+    this.#pending.add(s);
     log.info("Member {origin} connected", { origin: token });
   }
 
@@ -352,7 +395,19 @@ export class PresenceMonitor {
     if (size > MAX_FRAME) {
       return this.#drop(s, CLOSE.TOO_BIG, `Frame of ${size} bytes is over ${MAX_FRAME}`);
     }
-    s.lastSeen = Date.now();
+    const now = Date.now();
+    s.lastSeen = now;
+    if (now - s.windowStart >= 1000) {
+      s.windowStart = now;
+      s.frames = 0;
+    }
+    if (++s.frames > this.settings.maxFramesPerSecond) {
+      return this.#drop(
+        s,
+        CLOSE.POLICY,
+        `Too many frames (over ${this.settings.maxFramesPerSecond} per second)`,
+      );
+    }
     if (typeof data === "string") {
       // Text frames are JSON keep-alives in the reference; anything else is garbage.
       let json: unknown;
@@ -376,6 +431,9 @@ export class PresenceMonitor {
     if (e.to === "info") return this.#onInfo(s, e.headers);
     if (e.to === "keep-alive") {
       if (s.info === undefined) return this.#drop(s, CLOSE.BAD_DATA, "keep-alive before info");
+      // Coalesced: a flood of keep-alives must not become a flood of records.
+      if (now - s.published < this.settings.keepAlivePublishInterval * 1000) return;
+      s.published = now;
       s.info = { ...s.info, seq: s.seq, updated: isoSeconds(s.lastSeen) };
       this.#publish([{ type: "put", info: s.info }]).catch(() => {});
       return;
@@ -384,18 +442,31 @@ export class PresenceMonitor {
   }
 
   #onInfo(s: Session, h: Record<string, string>): void {
-    const group = Number(h.group);
+    if (s.info !== undefined) return this.#drop(s, CLOSE.POLICY, "info already received");
     if (!h.name || !h.version) return this.#drop(s, CLOSE.BAD_DATA, "info needs name and version");
-    if (!Number.isInteger(group) || group < 1 || group > this.settings.maxGroups) {
+    // Exactly a decimal integer: " 1 ", "1e0" and "0x1" are refused, not read as 1.
+    const group = /^[1-9][0-9]{0,2}$/.test(h.group ?? "") ? Number(h.group) : NaN;
+    if (!(group >= 1 && group <= this.settings.maxGroups)) {
       return this.#drop(
         s,
         CLOSE.BAD_DATA,
         `Invalid group ${
-          JSON.stringify(h.group ?? null)
+          JSON.stringify(h.group ?? null).slice(0, 40)
         }: expected 1 to ${this.settings.maxGroups}`,
       );
     }
-    const type = PERSONALITIES.has(h.type) ? h.type : "APP";
+    const type = h.type;
+    if (!PERSONALITIES.has(type)) {
+      return this.#drop(
+        s,
+        CLOSE.BAD_DATA,
+        `Invalid type ${
+          JSON.stringify(type ?? null).slice(0, 40)
+        }: expected APP, REST or RESOURCES`,
+      );
+    }
+    this.#pending.delete(s);
+    s.published = s.lastSeen;
     s.info = {
       origin: s.origin,
       name: h.name.slice(0, 200),
@@ -404,7 +475,7 @@ export class PresenceMonitor {
       group,
       monitor: this.platform.origin,
       session: s.id,
-      created: s.info?.created ?? isoSeconds(s.opened),
+      created: isoSeconds(s.opened),
       updated: isoSeconds(s.lastSeen),
       seq: s.seq,
       instance: h.instance?.slice(0, 200),
@@ -415,9 +486,8 @@ export class PresenceMonitor {
       if (claim === undefined) return;
       messages.push(claim);
     }
-    this.#publish(messages).catch((e) =>
-      this.#drop(s, CLOSE.TRY_AGAIN, `Kafka unavailable: ${(e as Error).message}`.slice(0, 120))
-    );
+    // #publish logs the detail; the client hears only that it may try again.
+    this.#publish(messages).catch(() => this.#drop(s, CLOSE.TRY_AGAIN, "Kafka unavailable"));
   }
 
   #nextClaim(s: Session): MonitorMessage | undefined {
@@ -435,6 +505,7 @@ export class PresenceMonitor {
     const s = this.#sessions.get(socket);
     if (s === undefined) return;
     this.#sessions.delete(socket);
+    this.#pending.delete(s);
     if (this.#byOrigin.get(s.origin) === s) this.#byOrigin.delete(s.origin);
     log.info("Member {origin} left ({code} {reason})", { origin: s.origin, code, reason });
     if (s.info && !this.#stopping) {
@@ -621,7 +692,17 @@ export class PresenceMonitor {
       if (s.closing) return;
       s.socket.send(readyEnvelope(topic, this.platform.version).toBytes());
       this.#announce("join", c, topic);
-    }).catch((e) => this.#drop(s, CLOSE.TRY_AGAIN, (e as Error).message.slice(0, 120)));
+    }).catch((e) => {
+      const message = (e as Error).message;
+      if (!message.startsWith("Insufficient")) {
+        log.error("Cannot prepare {topic}: {message}", { topic: physical, message });
+      }
+      this.#drop(
+        s,
+        CLOSE.TRY_AGAIN,
+        message.startsWith("Insufficient") ? message : "Kafka unavailable",
+      );
+    });
   }
 
   // Join and leave, to the app's closed user group (service.monitor partition = group).

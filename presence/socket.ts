@@ -7,6 +7,7 @@
  *
  * @module
  */
+import type { AppConfig } from "../bus/config.ts";
 
 /** One websocket connection, as the monitor sees it. */
 export interface PresenceSocket {
@@ -38,6 +39,25 @@ export interface ServeOptions {
   fetch(request: Request): Response | Promise<Response>;
   /** Websocket events. */
   handlers: SocketHandlers;
+  /** Limits of the server (defaults in docs/security.md). */
+  limits?: Partial<ServerLimits>;
+}
+
+/** What one server accepts; every client beyond them is refused, and the refusal logged. */
+export interface ServerLimits {
+  /** Open TCP connections (`server.max.connections`, 1000); more are closed at once. */
+  maxConnections: number;
+  /**
+   * Milliseconds to receive a request's headers, and to wait for the next request on a kept-alive
+   * connection (`server.header.timeout`, 10 s).
+   */
+  headerTimeoutMs: number;
+  /** Milliseconds to receive a request's body (`server.body.timeout`, 30 s); then 408. */
+  bodyTimeoutMs: number;
+  /** Bytes of a request body (16 MiB); larger ones get 413 as soon as the limit is crossed. */
+  maxBodyBytes: number;
+  /** Bytes of one websocket message, checked on the frame header (64 KiB); then close 1009. */
+  maxFrameBytes: number;
 }
 
 /** A running server. */
@@ -56,3 +76,22 @@ export type ServeFunction = (options: ServeOptions) => Promise<RunningServer>;
  * `ws` package's on Node 20, which has none).
  */
 export type WebSocketFactory = new (url: string) => WebSocket;
+
+/**
+ * A server's limits from configuration: `server.max.connections` (1000),
+ * `server.header.timeout` (10 s), `server.body.timeout` (30 s); the body and frame caps are the
+ * caller's.
+ */
+export function serverLimits(
+  config: AppConfig,
+  caps: Pick<ServerLimits, "maxBodyBytes" | "maxFrameBytes">,
+): ServerLimits {
+  const seconds = (key: string, fallback: number) =>
+    Math.max(1, config.getNumber(key, fallback)) * 1000;
+  return {
+    maxConnections: Math.max(1, config.getNumber("server.max.connections", 1000)),
+    headerTimeoutMs: seconds("server.header.timeout", 10),
+    bodyTimeoutMs: seconds("server.body.timeout", 30),
+    ...caps,
+  };
+}

@@ -1,6 +1,8 @@
 // Helpers for presence tests: real monitor processes and scripted websocket clients.
 import process from "node:process";
-import { EventEnvelope } from "../mod.ts";
+import { EventEnvelope, Platform } from "../mod.ts";
+import { connectToCloud } from "../connector/mod.ts";
+import type { KafkaConnector, LifeCycleEvent } from "../connector/mod.ts";
 import { newOriginId } from "../bus/route.ts";
 import { spawnDeno } from "./_processes.ts";
 import type { DenoProcess } from "./_processes.ts";
@@ -152,4 +154,26 @@ export async function eventually(
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+/**
+ * This test process as a mesh member named `name`: `setup` registers its routes before it
+ * joins, `listen` hears its life-cycle events from the start. Resolves once it has joined.
+ */
+export async function meshMember(
+  name: string,
+  args: string[],
+  setup: (platform: Platform) => void = () => {},
+  listen?: (e: LifeCycleEvent) => void,
+): Promise<{ platform: Platform; connector: KafkaConnector }> {
+  const platform = new Platform({
+    dir: "/nonexistent",
+    env: {},
+    args: [`-Dapplication.name=${name}`, ...args],
+  });
+  setup(platform);
+  const connector = connectToCloud(platform)!;
+  if (listen) connector.onLifeCycle(listen);
+  await connector.joined;
+  return { platform, connector };
 }

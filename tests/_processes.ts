@@ -15,7 +15,11 @@ export interface DenoProcess {
    * process exits first or `timeoutMs` passes, with its logs in the message.
    */
   waitFor(re: RegExp, timeoutMs?: number): Promise<string>;
-  /** Sends `signal` (if still running) and waits for the exit. */
+  /**
+   * Sends `signal` (if still running) and waits for the exit.
+   *
+   * @throws {Error} When the process logged an uncaught error or an unhandled rejection.
+   */
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
@@ -97,6 +101,23 @@ export function spawnProcess(
     async stop(signal: NodeJS.Signals = "SIGTERM") {
       if (!done) proc.kill(signal);
       await exited;
+      // A library process never has an uncaught error or an unhandled rejection.
+      const uncaught = logs.filter((l) => /uncaught|unhandled/i.test(l));
+      if (uncaught.length > 0) {
+        throw new Error(`${file} logged an uncaught error:\n${logs.join("\n")}`);
+      }
     },
   };
+}
+
+/**
+ * Stops every process (SIGKILL by default), then throws the first error of their `stop`: one that
+ * logged an uncaught error fails the suite, and the others are still stopped.
+ */
+export async function stopAll(
+  processes: (DenoProcess | undefined)[],
+  signal: NodeJS.Signals = "SIGKILL",
+): Promise<void> {
+  const results = await Promise.allSettled(processes.map((p) => p?.stop(signal)));
+  for (const r of results) if (r.status === "rejected") throw r.reason;
 }

@@ -2,13 +2,14 @@
 // applications as child processes, and this test process as one more mesh member.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { EventEnvelope, Platform, PostOffice } from "../mod.ts";
-import { connectToCloud, KafkaLink } from "../connector/mod.ts";
+import { EventEnvelope, PostOffice } from "../mod.ts";
+import type { Platform } from "../mod.ts";
+import { KafkaLink } from "../connector/mod.ts";
 import type { KafkaConnector, LifeCycleEvent } from "../connector/mod.ts";
 import { eventRecord } from "../connector/records.ts";
-import { BROKERS, eventually, meshArgs, startMonitor, topicsFor } from "./_presence.ts";
+import { BROKERS, eventually, meshArgs, meshMember, startMonitor, topicsFor } from "./_presence.ts";
 import type { MonitorProcess } from "./_presence.ts";
-import { spawnDeno } from "./_processes.ts";
+import { spawnDeno, stopAll } from "./_processes.ts";
 import type { DenoProcess } from "./_processes.ts";
 
 interface AppProcess extends DenoProcess {
@@ -37,25 +38,18 @@ before(async () => {
   const t = topicsFor("mesh");
   monitor = await startMonitor(t.args);
   common = meshArgs(monitor.port, t.args);
-  tester = new Platform({
-    dir: "/nonexistent",
-    env: {},
-    args: ["-Dapplication.name=tester", ...common],
-  });
-  tester.register("tester.hello", (_h, body) => `hello ${body}`);
-  tester.registerPrivate("tester.secret", () => "secret");
-  tester.register("demo.bcast", () => void testerBroadcasts++);
-  connector = connectToCloud(tester)!;
-  connector.onLifeCycle((e) => events.push({ ...e, at: Date.now() }));
-  await connector.joined;
+  ({ platform: tester, connector } = await meshMember("tester", common, (p) => {
+    p.register("tester.hello", (_h, body) => `hello ${body}`);
+    p.registerPrivate("tester.secret", () => "secret");
+    p.register("demo.bcast", () => void testerBroadcasts++);
+  }, (e) => events.push({ ...e, at: Date.now() })));
 });
 
 let testerBroadcasts = 0;
 
 after(async () => {
-  for (const a of apps) a.proc.kill("SIGKILL");
   await connector?.stop();
-  await monitor?.stop("SIGKILL");
+  await stopAll([...apps, monitor]);
 });
 
 describe("Kafka connector", () => {

@@ -51,7 +51,7 @@ describe("blocks", () => {
   });
 
   it("refuse duplicates and nonsense, and expire incomplete sets", () => {
-    const asm = new BlockAssembler(1000);
+    const asm = new BlockAssembler({ ttlMs: 1000 });
     const block = (n: string, max: string, body: unknown = new Uint8Array([1])) =>
       new EventEnvelope({ headers: { _id_: "s", _blk_: n, _max_: max }, body });
     assert.equal(asm.add(block("1", "2"), 0).kind, "partial");
@@ -65,6 +65,47 @@ describe("blocks", () => {
     assert.equal(isBlock(new EventEnvelope({ to: "a.b", headers: { _id_: "x" } })), false);
     assert.equal(isBlock(new EventEnvelope({ headers: { id: "x" } })), false);
   });
+
+  it("hold a bounded number of incomplete sets and bytes, dropping the oldest", () => {
+    let asm = new BlockAssembler({ maxSets: 3, maxPendingBytes: 10_000 });
+    const first = (id: string, size: number) =>
+      asm.add(
+        new EventEnvelope({
+          headers: { _id_: id, _blk_: "1", _max_: "2" },
+          body: new Uint8Array(size),
+        }),
+        0,
+      );
+    for (const id of ["a", "b", "c"]) {
+      assert.deepEqual(first(id, 100), { kind: "partial", dropped: [] });
+    }
+    assert.deepEqual(first("d", 100), { kind: "partial", dropped: [["a", 1, 2]] }, "set cap");
+    assert.equal(asm.pending, 3);
+    assert.equal(asm.pendingBytes, 300);
+    // Bytes: a big first block pushes out the oldest sets until the total fits again.
+    assert.deepEqual(first("e", 7_000), {
+      kind: "partial",
+      dropped: [["b", 1, 2]],
+    });
+    assert.deepEqual(first("f", 4_000), {
+      kind: "partial",
+      dropped: [["c", 1, 2], ["d", 1, 2], ["e", 1, 2]],
+    });
+    assert.equal(asm.pendingBytes, 4_000);
+    // One set may not grow past the largest event, whatever its blocks claim.
+    asm = new BlockAssembler({ maxBytes: 70_000, maxPendingBytes: 200_000 });
+    assert.equal(first("f", 60_000).kind, "partial");
+    const second = asm.add(
+      new EventEnvelope({
+        headers: { _id_: "f", _blk_: "2", _max_: "2" },
+        body: new Uint8Array(20_000),
+      }),
+      0,
+    );
+    assert.match((second as { reason: string }).reason, /set f is over 70000 bytes/);
+    assert.equal(asm.pending, 0);
+    assert.equal(asm.pendingBytes, 0);
+  });
 });
 
 describe("requests waiting on a peer (what fails fast when it leaves)", () => {
@@ -74,7 +115,7 @@ describe("requests waiting on a peer (what fails fast when it leaves)", () => {
     const sent: EventEnvelope[] = [];
     const mesh = stubMesh((e) => {
       // As the connector does: note the peer each request of ours went to.
-      inbox.sentTo(e.correlationId!, e.to === "a.one" ? "peer-1" : "peer-2");
+      e.correlationId = inbox.sentTo(e.correlationId!, e.to === "a.one" ? "peer-1" : "peer-2");
       sent.push(e);
     });
     platform.attachMesh(mesh);
@@ -92,6 +133,16 @@ describe("requests waiting on a peer (what fails fast when it leaves)", () => {
       platform.deliverLocal(
         new EventEnvelope({ to: platform.inboxAddress, correlationId: cid, body: cid }),
       );
+    const fromPeer = (cid: string) =>
+      inbox.completeFromPeer(new EventEnvelope({ correlationId: cid, body: "forged" }));
+    // Each peer got its own unguessable token; a reply must carry the token of its request.
+    assert.match(s, /^[0-9a-f]{32}\d+$/);
+    assert.notEqual(f2.slice(0, 32), f1.slice(0, 32), "peers have different tokens");
+    assert.equal(f1.slice(0, 32), s.slice(0, 32), "one token per peer");
+    assert.equal(fromPeer(s.slice(32)), false, "the bare id does not complete it");
+    assert.equal(fromPeer(f2.slice(0, 32) + s.slice(32)), false, "another peer's token does not");
+    assert.equal(fromPeer("0".repeat(32) + s.slice(32)), false, "a guessed token does not");
+    assert.deepEqual(inbox.waitingOn("peer-1").sort(), [s, f1, f3].sort(), "still waiting");
     reply(f1);
     assert.deepEqual(inbox.waitingOn("peer-1").sort(), [s, f3].sort(), "f1 has its reply");
     reply(s);
@@ -99,6 +150,7 @@ describe("requests waiting on a peer (what fails fast when it leaves)", () => {
     reply(f3);
     assert.equal((await single).body, s);
     assert.deepEqual((await fork).map((r) => r.body), [f1, f2, f3]);
+    assert.equal(fromPeer(s), false, "an answered request takes no second reply");
     assert.deepEqual(inbox.waitingOn("peer-1"), []);
     assert.deepEqual(inbox.waitingOn("peer-2"), []);
   });

@@ -4,7 +4,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { eventually, meshArgs, startMonitor, topicsFor } from "./_presence.ts";
 import type { MonitorProcess } from "./_presence.ts";
-import { spawnDeno } from "./_processes.ts";
+import { spawnDeno, stopAll } from "./_processes.ts";
 import type { DenoProcess } from "./_processes.ts";
 
 interface App extends DenoProcess {
@@ -38,8 +38,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const app of [lambda, rest]) app?.proc.kill("SIGKILL");
-  await monitor?.stop("SIGKILL");
+  await stopAll([lambda, rest, monitor]);
 });
 
 const get = async (port: number, path: string) => {

@@ -203,7 +203,8 @@ describe("presence monitor: bad input", () => {
       /keep-alive before info/,
     );
     const big = client(m.port, { info: false });
-    add("an oversized frame", big, () => big.ws.send(new Uint8Array(70_000)), 1009, /over 65536/);
+    // Refused by the frame header (the server never reads the payload); ws sends no reason.
+    add("an oversized frame", big, () => big.ws.send(new Uint8Array(70_000)), 1009, /^$/);
 
     await new Promise((r) => setTimeout(r, 300)); // let the sockets open
     for (const [, , act] of cases) act();

@@ -52,7 +52,13 @@ const server = await startHttp(platform, {
     const m = /^\/api\/pojo\/mesh\/([^/]+)$/.exec(new URL(req.url).pathname);
     if (m === null) return undefined;
     if (req.method !== "GET") return jsonError(405, `Method ${req.method} not allowed`);
-    return pojo(decodeURIComponent(m[1]), crypto.randomUUID().replaceAll("-", ""));
+    let id: string;
+    try {
+      id = decodeURIComponent(m[1]);
+    } catch {
+      return jsonError(400, "Invalid id: malformed percent-encoding");
+    }
+    return pojo(id, crypto.randomUUID().replaceAll("-", ""));
   },
 });
 

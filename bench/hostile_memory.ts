@@ -1,0 +1,136 @@
+/**
+ * Memory under attack: the issue's rows 6-10 at their original scale, against a real presence
+ * monitor and a real mesh application, each in its own process. For every attack it prints the
+ * target's resident memory (VmRSS from /proc) before, its peak during the attack (sampled every
+ * 20 ms), and 3 s after, plus what the attack achieved. The figures are in docs/security.md.
+ *
+ * `deno run -A bench/hostile_memory.ts` with a broker on KAFKA_BROKERS (default
+ * 127.0.0.1:9092), e.g. after `deno task kafka start`.
+ *
+ * @module
+ */
+import { readFileSync } from "node:fs";
+import { EventEnvelope } from "../mod.ts";
+import { KafkaLink } from "../connector/kafka_link.ts";
+import { eventRecord, splitVirtualTopic } from "../connector/records.ts";
+import { BROKERS, connect, meshArgs, startMonitor, topicsFor } from "../tests/_presence.ts";
+import { spawnDeno } from "../tests/_processes.ts";
+import { chunkedPost } from "../tests/_attacks.ts";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function rssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024;
+}
+
+async function measure(
+  name: string,
+  pid: number,
+  attack: () => Promise<string>,
+): Promise<void> {
+  await sleep(500);
+  const before = rssMb(pid);
+  let peak = before;
+  const sampler = setInterval(() => (peak = Math.max(peak, rssMb(pid))), 20);
+  const t0 = performance.now();
+  let outcome: string;
+  try {
+    outcome = await attack();
+  } finally {
+    clearInterval(sampler);
+  }
+  const took = Math.round(performance.now() - t0);
+  await sleep(3000);
+  const after = rssMb(pid);
+  console.log(
+    `| ${name} | ${before.toFixed(0)} | ${peak.toFixed(0)} | ${
+      after.toFixed(0)
+    } | ${took} | ${outcome} |`,
+  );
+}
+
+const t = topicsFor("memory");
+const monitor = await startMonitor(t.args);
+const app = spawnDeno("tests/fixtures/mesh_app.ts", [
+  "-Dapplication.name=target",
+  "-Dserver.port=0",
+  ...meshArgs(monitor.port, t.args),
+]);
+const appPort = Number(/^HTTP (\d+)/.exec(await app.waitFor(/^HTTP \d+/))![1]);
+const [, appOrigin, appTopic] = /^JOINED (\w+) (\S+)/.exec(await app.waitFor(/^JOINED /))!;
+
+console.log("| row | RSS before (MB) | peak (MB) | 3 s after (MB) | attack took (ms) | outcome |");
+console.log("| --- | ---: | ---: | ---: | ---: | --- |");
+
+try {
+  await measure("6: 20 websocket frames of 10 MB at once", monitor.proc.pid!, async () => {
+    const clients = Array.from({ length: 20 }, () => connect(monitor.port));
+    await Promise.all(clients.map((c) => c.ready));
+    for (const c of clients) c.ws.send(new Uint8Array(10_000_000));
+    const codes = await Promise.all(clients.map((c) => c.closed.then((x) => x.code)));
+    return `closed with ${[...new Set(codes)].join(", ")}`;
+  });
+
+  await measure("7: 8 chunked POSTs of 100 MB at once", app.proc.pid!, async () => {
+    const answers = await Promise.all(Array.from({ length: 8 }, () => chunkedPost(appPort)));
+    const sent = answers.map((a) => a.sent / 1024 / 1024);
+    return `answers ${[...new Set(answers.map((a) => a.status))].join(", ")} after ` +
+      `${Math.min(...sent).toFixed(0)}-${Math.max(...sent).toFixed(0)} MB sent`;
+  });
+
+  await measure("8: 500 first blocks of 900 KB", app.proc.pid!, async () => {
+    const link = new KafkaLink({ brokers: BROKERS.split(","), clientId: "blocks" });
+    const [topic, partition] = splitVirtualTopic(appTopic);
+    const body = new Uint8Array(900_000);
+    try {
+      for (let i = 0; i < 500; i += 10) {
+        await link.send(
+          Array.from({ length: 10 }, (_, j) =>
+            eventRecord(
+              topic,
+              partition,
+              appOrigin,
+              new EventEnvelope({
+                headers: { _id_: `set-${i + j}`, _blk_: "1", _max_: "100" },
+                body,
+              }),
+            )),
+        );
+      }
+    } finally {
+      await link.close();
+    }
+    await sleep(1000);
+    const dropped = app.logs.filter((l) => /dropped with 1 of 100 blocks/.test(l)).length;
+    return `${dropped} oldest sets dropped (logged)`;
+  });
+
+  await measure("9: 50,000 keep-alives in one session", monitor.proc.pid!, async () => {
+    const c = connect(monitor.port);
+    await c.ready;
+    const ka = new EventEnvelope({ to: "keep-alive", headers: { seq: "2" } }).toBytes();
+    let sent = 0;
+    for (; sent < 50_000 && c.ws.readyState === WebSocket.OPEN; sent++) c.ws.send(ka);
+    const closed = await c.closed;
+    const t0 = performance.now();
+    await monitor.get("/info");
+    return `closed ${closed.code} "${closed.reason}"; /info then took ` +
+      `${Math.round(performance.now() - t0)} ms`;
+  });
+
+  await measure("10: 2,100 connections that never send info", monitor.proc.pid!, async () => {
+    const idle = Array.from({ length: 2100 }, () => connect(monitor.port, { info: false }));
+    await sleep(2000);
+    const t0 = performance.now();
+    const genuine = connect(monitor.port);
+    await genuine.ready;
+    const took = Math.round(performance.now() - t0);
+    await genuine.close();
+    await Promise.all(idle.map((c) => c.close()));
+    return `a genuine app got its lease in ${took} ms`;
+  });
+} finally {
+  await app.stop("SIGKILL");
+  await monitor.stop("SIGKILL");
+}

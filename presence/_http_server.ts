@@ -1,0 +1,262 @@
+// The HTTP and websocket server behind both runtime adapters: `node:http` for HTTP (bridged to
+// web-standard Request/Response) and `ws` (`noServer`) for websockets. Deno runs it through its
+// Node compatibility layer, because `Deno.serve` has no header timeout, no connection limit and
+// no websocket frame limit, and stops accepting for good after one EMFILE.
+//
+// Limits (docs/security.md): a connection limit; a deadline for the request headers, which also
+// ends idle keep-alive connections; a deadline and a size cap for the body, enforced while it
+// streams; a websocket message cap checked on the frame header (`ws` closes with 1009 before
+// reading the payload). Errors from clients or from accept() are logged, never thrown.
+import { createServer } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Socket } from "node:net";
+import { Buffer } from "node:buffer";
+import { WebSocketServer } from "ws";
+import { logger } from "../bus/_log.ts";
+import type { PresenceSocket, RunningServer, ServeOptions, ServerLimits } from "./socket.ts";
+
+const log = logger("http");
+
+/** The defaults of {@link ServerLimits}. */
+export const DEFAULT_LIMITS: ServerLimits = {
+  maxConnections: 1000,
+  headerTimeoutMs: 10_000,
+  bodyTimeoutMs: 30_000,
+  maxBodyBytes: 16 * 1024 * 1024,
+  maxFrameBytes: 65_536,
+};
+
+class HttpRefusal extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+// Logs a repeated warning at most once a second, with how often it happened meanwhile.
+function throttled(message: string): (detail: string) => void {
+  let last = 0, skipped = 0;
+  return (detail) => {
+    const now = Date.now();
+    if (now - last < 1000) {
+      skipped++;
+      return;
+    }
+    log.warn(`${message} ({skipped} more in the last second)`, { detail, skipped });
+    last = now;
+    skipped = 0;
+  };
+}
+
+function readBody(req: IncomingMessage, limits: ServerLimits): Promise<Uint8Array> {
+  const declared = Number(req.headers["content-length"] ?? 0);
+  if (declared > limits.maxBodyBytes) {
+    return Promise.reject(
+      new HttpRefusal(413, `Request body of ${declared} bytes is over ${limits.maxBodyBytes}`),
+    );
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const timer = setTimeout(() => {
+      fail(new HttpRefusal(408, `Request body not received within ${limits.bodyTimeoutMs} ms`));
+    }, limits.bodyTimeoutMs);
+    const fail = (e: Error) => {
+      clearTimeout(timer);
+      req.removeAllListeners("data");
+      req.pause();
+      reject(e);
+    };
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limits.maxBodyBytes) {
+        return fail(new HttpRefusal(413, `Request body is over ${limits.maxBodyBytes} bytes`));
+      }
+      chunks.push(chunk);
+    });
+    req.on("end", () => {
+      clearTimeout(timer);
+      resolve(Buffer.concat(chunks));
+    });
+    req.on(
+      "error",
+      (e) => fail(new HttpRefusal(400, `Cannot read the request body: ${e.message}`)),
+    );
+  });
+}
+
+async function toRequest(req: IncomingMessage, limits: ServerLimits): Promise<Request> {
+  const headers = new Headers();
+  for (const [k, v] of Object.entries(req.headers)) {
+    if (v === undefined) continue;
+    for (const one of Array.isArray(v) ? v : [v]) headers.append(k, one);
+  }
+  const method = req.method ?? "GET";
+  const body = method === "GET" || method === "HEAD" ? undefined : await readBody(req, limits);
+  let url: URL;
+  try {
+    url = new URL(req.url ?? "/", `http://${req.headers.host ?? "localhost"}`);
+  } catch {
+    throw new HttpRefusal(400, "Invalid request target");
+  }
+  return new Request(url, { method, headers, body: body as BodyInit | undefined });
+}
+
+// Ends a connection whose client is still sending: stop reading (TCP pushes back), send what is
+// written and a FIN, and destroy it a second later. Destroying at once could reset the
+// connection before the client has read the answer.
+function linger(socket: Socket): void {
+  socket.pause();
+  socket.end();
+  setTimeout(() => socket.destroy(), 1000).unref?.();
+}
+
+function plain(res: ServerResponse, status: number, message: string, close: boolean): void {
+  if (res.headersSent) return void res.destroy();
+  const body = JSON.stringify({ type: "error", status, message });
+  res.writeHead(status, {
+    "content-type": "application/json",
+    ...(close ? { connection: "close" } : {}),
+  });
+  res.end(body);
+}
+
+/** Serves HTTP and websockets with `node:http` and `ws`, within `options.limits`. */
+export function serve(options: ServeOptions): Promise<RunningServer> {
+  const { handlers } = options;
+  const limits = { ...DEFAULT_LIMITS, ...options.limits };
+  const refused = throttled("Connection refused: {detail}");
+  const clientError = throttled("Bad client: {detail}");
+  const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxFrameBytes });
+  // Per connection: the deadline for the next request's headers (armed on connect and after
+  // each response, cleared when a request or an upgrade has arrived).
+  const deadlines = new Map<Socket, ReturnType<typeof setTimeout>>();
+  const arm = (socket: Socket) => {
+    clearTimeout(deadlines.get(socket));
+    deadlines.set(
+      socket,
+      setTimeout(() => {
+        deadlines.delete(socket);
+        socket.destroy();
+      }, limits.headerTimeoutMs),
+    );
+  };
+  const disarm = (socket: Socket) => {
+    clearTimeout(deadlines.get(socket));
+    deadlines.delete(socket);
+  };
+
+  const server = createServer({
+    // Node enforces these itself; Deno's compatibility layer ignores them, hence `arm`.
+    headersTimeout: limits.headerTimeoutMs,
+    requestTimeout: limits.headerTimeoutMs + limits.bodyTimeoutMs,
+    keepAliveTimeout: Math.min(5000, limits.headerTimeoutMs),
+    maxHeaderSize: 16 * 1024,
+  }, (req, res) => {
+    disarm(req.socket);
+    res.on("finish", () => {
+      if (!req.socket.destroyed) arm(req.socket);
+    });
+    toRequest(req, limits)
+      .then((r) => options.fetch(r))
+      .then(async (response) => {
+        const headers: Record<string, string> = {};
+        response.headers.forEach((v, k) => (headers[k] = v));
+        const body = Buffer.from(await response.arrayBuffer());
+        res.writeHead(response.status, headers);
+        res.end(body);
+      })
+      .catch((e) => {
+        if (e instanceof HttpRefusal) {
+          // The rest of an oversized or stalled body is not read: close the connection.
+          plain(res, e.status, e.message, true);
+          if (e.status !== 400) res.on("finish", () => linger(req.socket));
+          return;
+        }
+        log.error("{method} {url} failed: {message}", {
+          method: req.method,
+          url: String(req.url).slice(0, 200),
+          message: (e as Error).message,
+        });
+        plain(res, 500, "Internal error", false);
+      });
+  });
+  // Counted here, and logged, in both runtimes (Deno emits no "drop" event); the server's own
+  // limit, one higher, is a safety net.
+  const open = new Set<Socket>();
+  const over = `over server.max.connections (${limits.maxConnections})`;
+  server.maxConnections = limits.maxConnections + 1;
+  server.on("drop", () => refused(over));
+  server.on("connection", (socket: Socket) => {
+    socket.on("error", () => {}); // a close follows
+    if (open.size >= limits.maxConnections) {
+      refused(over);
+      return void socket.destroy();
+    }
+    open.add(socket);
+    arm(socket);
+    socket.on("close", () => {
+      open.delete(socket);
+      disarm(socket);
+    });
+  });
+  server.on("clientError", (e: Error, socket: Socket) => {
+    clientError(e.message);
+    if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n");
+    socket.destroy();
+  });
+  server.on("upgrade", (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    disarm(socket);
+    const path = (req.url ?? "/").split("?")[0];
+    if (!path.startsWith(options.wsPrefix)) {
+      socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n");
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const ps: PresenceSocket = {
+        send(data) {
+          if (ws.readyState === ws.OPEN) ws.send(data);
+        },
+        close(code, reason) {
+          if (ws.readyState <= ws.OPEN) ws.close(code, reason);
+        },
+      };
+      ws.on("message", (data, isBinary) => {
+        const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+        handlers.message(ps, isBinary ? new Uint8Array(buf) : buf.toString("utf8"));
+      });
+      ws.on("close", (code, reason) => handlers.close(ps, code, reason.toString("utf8")));
+      ws.on("error", (e) => {
+        clientError(`websocket: ${e.message}`);
+        // ws has sent its close frame (1009 for an oversized frame) and would go on reading the
+        // rest of the payload only to discard it (it resumes the socket on the next tick).
+        setTimeout(() => linger(socket), 0);
+      });
+      handlers.open(ps, path);
+    });
+  });
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, options.hostname ?? "0.0.0.0", () => {
+      server.off("error", reject);
+      // From now on: accept() failures such as EMFILE. The server keeps listening.
+      server.on(
+        "error",
+        (e: Error) => log.error("Server error: {message}", { message: e.message }),
+      );
+      const address = server.address();
+      const port = typeof address === "object" && address ? address.port : options.port;
+      resolve({
+        port,
+        close: () =>
+          new Promise<void>((done) => {
+            for (const client of wss.clients) client.terminate();
+            wss.close();
+            for (const t of deadlines.values()) clearTimeout(t);
+            deadlines.clear();
+            server.close(() => done());
+            server.closeAllConnections?.();
+          }),
+      });
+    });
+  });
+}

@@ -1,0 +1,44 @@
+// Hostile clients shared by the hostile tests and the memory benchmark.
+import net from "node:net";
+
+/**
+ * POSTs a chunked body of up to `maxBytes` to `/api/event` on a raw socket, as fast as the
+ * server reads it, and stops at the first answer. Resolves with the HTTP status (0 when the
+ * connection ended without one) and how many body bytes were sent before it.
+ */
+export function chunkedPost(
+  port: number,
+  maxBytes = 100 * 1024 * 1024,
+): Promise<{ status: number; sent: number }> {
+  return new Promise((resolve) => {
+    let sent = 0, answer = "";
+    const s = net.connect(port, "127.0.0.1");
+    const done = () => {
+      s.destroy();
+      resolve({ status: Number(/^HTTP\/1\.1 (\d+)/.exec(answer)?.[1] ?? 0), sent });
+    };
+    s.on("data", (d) => {
+      answer += d.toString();
+      if (answer.includes("\r\n\r\n")) done();
+    });
+    s.on("error", done);
+    s.on("close", done);
+    s.on("connect", () => {
+      s.write(
+        "POST /api/event HTTP/1.1\r\nHost: x\r\ncontent-type: application/octet-stream\r\n" +
+          "transfer-encoding: chunked\r\n\r\n",
+      );
+      const chunk = new Uint8Array(64 * 1024);
+      const pump = () => {
+        while (sent < maxBytes && !s.destroyed && answer === "") {
+          sent += chunk.length;
+          s.write(`${chunk.length.toString(16)}\r\n`);
+          s.write(chunk);
+          if (!s.write("\r\n")) return void s.once("drain", pump);
+        }
+        if (!s.destroyed && answer === "") s.end("0\r\n\r\n");
+      };
+      pump();
+    });
+  });
+}
