@@ -21,7 +21,9 @@ export function chunkedPost(
       answer += d.toString();
       if (answer.includes("\r\n\r\n")) done();
     });
-    s.on("error", done);
+    // A write error (the server closed while we were sending) is followed by "close", after
+    // any answer that arrived has been read.
+    s.on("error", () => {});
     s.on("close", done);
     s.on("connect", () => {
       s.write(
