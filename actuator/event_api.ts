@@ -78,9 +78,14 @@ function refusal(platform: Platform, to: string): [number, string] | undefined {
 
 const SYSTEM_ROUTES = new Set([TEMPORARY_INBOX, "system.service.registry"]);
 
+/** The largest event `POST /api/event` takes: `event.api.max.bytes` (16 MiB). */
+export function eventApiMaxBytes(platform: Platform): number {
+  return platform.config.getNumber("event.api.max.bytes", 16 * 1024 * 1024);
+}
+
 /** The `POST /api/event` handler of a platform. */
 export function eventApi(platform: Platform): (req: Request) => Promise<Response> {
-  const max = platform.config.getNumber("event.api.max.bytes", 16 * 1024 * 1024);
+  const max = eventApiMaxBytes(platform);
   return async (req) => {
     if (req.method !== "POST") return jsonError(405, "Use POST for /api/event");
     const declared = Number(req.headers.get("content-length") ?? 0);

@@ -10,6 +10,7 @@ import { logger } from "../bus/_log.ts";
 import { serverLimits } from "../presence/socket.ts";
 import type { RunningServer } from "../presence/socket.ts";
 import { actuatorHandler } from "./handler.ts";
+import { eventApiMaxBytes } from "./event_api.ts";
 import { jsonError } from "./responses.ts";
 import type { ActuatorOptions } from "./handler.ts";
 
@@ -46,7 +47,7 @@ export async function startHttp(
     hostname: options.hostname ?? platform.config.getString("server.host", "0.0.0.0"),
     wsPrefix: "/ws/",
     limits: serverLimits(platform.config, {
-      maxBodyBytes: platform.config.getNumber("event.api.max.bytes", 16 * 1024 * 1024),
+      maxBodyBytes: eventApiMaxBytes(platform),
       maxFrameBytes: 1024, // no websocket service here
     }),
     fetch: async (req) => {

@@ -11,11 +11,9 @@
  */
 import { readFileSync } from "node:fs";
 import { EventEnvelope } from "../mod.ts";
-import { KafkaLink } from "../connector/kafka_link.ts";
-import { eventRecord, splitVirtualTopic } from "../connector/records.ts";
-import { BROKERS, connect, meshArgs, startMonitor, topicsFor } from "../tests/_presence.ts";
+import { connect, meshArgs, startMonitor, topicsFor } from "../tests/_presence.ts";
 import { spawnDeno } from "../tests/_processes.ts";
-import { chunkedPost } from "../tests/_attacks.ts";
+import { chunkedPost, sendFirstBlocks } from "../tests/_attacks.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -80,27 +78,7 @@ try {
   });
 
   await measure("8: 500 first blocks of 900 KB", app.proc.pid!, async () => {
-    const link = new KafkaLink({ brokers: BROKERS.split(","), clientId: "blocks" });
-    const [topic, partition] = splitVirtualTopic(appTopic);
-    const body = new Uint8Array(900_000);
-    try {
-      for (let i = 0; i < 500; i += 10) {
-        await link.send(
-          Array.from({ length: 10 }, (_, j) =>
-            eventRecord(
-              topic,
-              partition,
-              appOrigin,
-              new EventEnvelope({
-                headers: { _id_: `set-${i + j}`, _blk_: "1", _max_: "100" },
-                body,
-              }),
-            )),
-        );
-      }
-    } finally {
-      await link.close();
-    }
+    await sendFirstBlocks(appTopic, appOrigin, 500, 900_000);
     await sleep(1000);
     const dropped = app.logs.filter((l) => /dropped with 1 of 100 blocks/.test(l)).length;
     return `${dropped} oldest sets dropped (logged)`;

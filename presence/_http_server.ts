@@ -13,18 +13,10 @@ import type { Socket } from "node:net";
 import { Buffer } from "node:buffer";
 import { WebSocketServer } from "ws";
 import { logger } from "../bus/_log.ts";
+import { DEFAULT_LIMITS } from "./socket.ts";
 import type { PresenceSocket, RunningServer, ServeOptions, ServerLimits } from "./socket.ts";
 
 const log = logger("http");
-
-/** The defaults of {@link ServerLimits}. */
-export const DEFAULT_LIMITS: ServerLimits = {
-  maxConnections: 1000,
-  headerTimeoutMs: 10_000,
-  bodyTimeoutMs: 30_000,
-  maxBodyBytes: 16 * 1024 * 1024,
-  maxFrameBytes: 65_536,
-};
 
 class HttpRefusal extends Error {
   constructor(readonly status: number, message: string) {

@@ -214,16 +214,11 @@ export class PresenceMonitor {
       hostname: s.host,
       wsPrefix: PRESENCE_PATH,
       fetch: handler,
-      limits: {
-        ...serverLimits(this.platform.config, {
-          maxBodyBytes: 1024 * 1024,
-          maxFrameBytes: MAX_FRAME,
-        }),
-        maxConnections: this.platform.config.getNumber(
-          "server.max.connections",
-          s.maxConnections + s.maxPending + 100,
-        ),
-      },
+      limits: serverLimits(this.platform.config, {
+        maxConnections: s.maxConnections + s.maxPending + 100, // sessions, pending ones, HTTP
+        maxBodyBytes: 1024 * 1024,
+        maxFrameBytes: MAX_FRAME,
+      }),
       handlers: {
         open: (socket, path) => this.#onOpen(socket, path),
         message: (socket, data) => this.#onMessage(socket, data),
@@ -693,15 +688,11 @@ export class PresenceMonitor {
       s.socket.send(readyEnvelope(topic, this.platform.version).toBytes());
       this.#announce("join", c, topic);
     }).catch((e) => {
+      // The documented reason for too few partitions; Kafka's own errors stay in the log.
       const message = (e as Error).message;
-      if (!message.startsWith("Insufficient")) {
-        log.error("Cannot prepare {topic}: {message}", { topic: physical, message });
-      }
-      this.#drop(
-        s,
-        CLOSE.TRY_AGAIN,
-        message.startsWith("Insufficient") ? message : "Kafka unavailable",
-      );
+      const documented = message.startsWith("Insufficient");
+      if (!documented) log.error("Cannot prepare {topic}: {message}", { topic: physical, message });
+      this.#drop(s, CLOSE.TRY_AGAIN, documented ? message : "Kafka unavailable");
     });
   }
 

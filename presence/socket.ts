@@ -77,21 +77,28 @@ export type ServeFunction = (options: ServeOptions) => Promise<RunningServer>;
  */
 export type WebSocketFactory = new (url: string) => WebSocket;
 
+/** The defaults of {@link ServerLimits}. */
+export const DEFAULT_LIMITS: Readonly<ServerLimits> = {
+  maxConnections: 1000,
+  headerTimeoutMs: 10_000,
+  bodyTimeoutMs: 30_000,
+  maxBodyBytes: 16 * 1024 * 1024,
+  maxFrameBytes: 65_536,
+};
+
 /**
- * A server's limits from configuration: `server.max.connections` (1000),
- * `server.header.timeout` (10 s), `server.body.timeout` (30 s); the body and frame caps are the
- * caller's.
+ * A server's limits: `server.max.connections`, `server.header.timeout` and
+ * `server.body.timeout` (seconds) from configuration, over the server's own `defaults`, over
+ * {@link DEFAULT_LIMITS}.
  */
-export function serverLimits(
-  config: AppConfig,
-  caps: Pick<ServerLimits, "maxBodyBytes" | "maxFrameBytes">,
-): ServerLimits {
-  const seconds = (key: string, fallback: number) =>
-    Math.max(1, config.getNumber(key, fallback)) * 1000;
+export function serverLimits(config: AppConfig, defaults: Partial<ServerLimits>): ServerLimits {
+  const base = { ...DEFAULT_LIMITS, ...defaults };
+  const seconds = (key: string, fallbackMs: number) =>
+    Math.max(1, config.getNumber(key, fallbackMs / 1000)) * 1000;
   return {
-    maxConnections: Math.max(1, config.getNumber("server.max.connections", 1000)),
-    headerTimeoutMs: seconds("server.header.timeout", 10),
-    bodyTimeoutMs: seconds("server.body.timeout", 30),
-    ...caps,
+    ...base,
+    maxConnections: Math.max(1, config.getNumber("server.max.connections", base.maxConnections)),
+    headerTimeoutMs: seconds("server.header.timeout", base.headerTimeoutMs),
+    bodyTimeoutMs: seconds("server.body.timeout", base.bodyTimeoutMs),
   };
 }

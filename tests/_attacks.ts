@@ -1,5 +1,9 @@
 // Hostile clients shared by the hostile tests and the memory benchmark.
 import net from "node:net";
+import { EventEnvelope } from "../mod.ts";
+import { KafkaLink } from "../connector/kafka_link.ts";
+import { eventRecord, splitVirtualTopic } from "../connector/records.ts";
+import { BROKERS } from "./_presence.ts";
 
 /**
  * POSTs a chunked body of up to `maxBytes` to `/api/event` on a raw socket, as fast as the
@@ -43,4 +47,33 @@ export function chunkedPost(
       pump();
     });
   });
+}
+
+/**
+ * Writes the first block (of 100) of `sets` large events that never complete, each `bytes`
+ * long, onto the partition leased as `topic` to `origin`, ten records a produce request.
+ */
+export async function sendFirstBlocks(
+  topic: string,
+  origin: string,
+  sets: number,
+  bytes: number,
+): Promise<void> {
+  const link = new KafkaLink({ brokers: BROKERS.split(","), clientId: "blocks" });
+  const [physical, partition] = splitVirtualTopic(topic);
+  const body = new Uint8Array(bytes);
+  const first = (i: number) =>
+    eventRecord(
+      physical,
+      partition,
+      origin,
+      new EventEnvelope({ headers: { _id_: `set-${i}`, _blk_: "1", _max_: "100" }, body }),
+    );
+  try {
+    for (let i = 0; i < sets; i += 10) {
+      await link.send(Array.from({ length: Math.min(10, sets - i) }, (_, j) => first(i + j)));
+    }
+  } finally {
+    await link.close();
+  }
 }

@@ -25,7 +25,7 @@ import {
 } from "./_presence.ts";
 import type { MonitorProcess } from "./_presence.ts";
 import { spawnDeno, spawnProcess, stopAll } from "./_processes.ts";
-import { chunkedPost } from "./_attacks.ts";
+import { chunkedPost, sendFirstBlocks } from "./_attacks.ts";
 import type { DenoProcess } from "./_processes.ts";
 
 interface App extends DenoProcess {
@@ -42,12 +42,19 @@ let connector: KafkaConnector;
 let app: App;
 const processes: DenoProcess[] = [];
 
-async function startApp(name: string, extra: string[] = [], wrap?: string): Promise<App> {
+/**
+ * Starts tests/fixtures/mesh_app.ts with HTTP: `extra` flags, the flags of another `mesh`
+ * (default: the suite's), and a shell command to `wrap` it in (e.g. `ulimit -n 400`).
+ */
+async function startApp(
+  name: string,
+  { extra = [], mesh = common, wrap }: { extra?: string[]; mesh?: string[]; wrap?: string } = {},
+): Promise<App> {
   const args = [
     `-Dapplication.name=${name}`,
     "-Dserver.port=0",
     "-Dmandatory.health.dependencies=cloud.connector.health",
-    ...common,
+    ...mesh,
     ...extra,
   ];
   const file = fileURLToPath(new URL("./fixtures/mesh_app.ts", import.meta.url));
@@ -97,7 +104,7 @@ before(async () => {
   ({ platform: tester, connector } = await meshMember("tester", common, (p) => {
     p.register("tester.hello", (_h, body) => `hello ${body}`);
   }));
-  app = await startApp("target", ["-Devent.api.max.bytes=1000000"]);
+  app = await startApp("target", { extra: ["-Devent.api.max.bytes=1000000"] });
   await eventually(() => connector.reaches("demo.echo"), 10_000, "demo.echo in the table");
 });
 
@@ -313,10 +320,10 @@ function info(overrides: Record<string, string>): EventEnvelope {
 
 describe("hostile clients: HTTP servers", () => {
   it("bound half-open connections and stay up with few file descriptors (row 4)", async () => {
-    const small = await startApp("small", [
-      "-Dserver.max.connections=100",
-      "-Dserver.header.timeout=2",
-    ], "ulimit -n 400");
+    const small = await startApp("small", {
+      extra: ["-Dserver.max.connections=100", "-Dserver.header.timeout=2"],
+      wrap: "ulimit -n 400",
+    });
     let closedByServer = 0;
     const sockets = Array.from({ length: 1000 }, () => {
       const s = net.connect(small.port, "127.0.0.1");
@@ -354,10 +361,10 @@ describe("hostile clients: HTTP servers", () => {
         ...meshArgs(m.port, own.args).filter((a) => !a.startsWith("-Dbootstrap")),
         `-Dbootstrap.servers=${b.brokers}`,
       ];
-      const saved = common;
-      common = mesh;
-      const [caller, callee] = await Promise.all([startApp("caller"), startApp("callee")]);
-      common = saved;
+      const [caller, callee] = await Promise.all([
+        startApp("caller", { mesh }),
+        startApp("callee", { mesh }),
+      ]);
       await eventually(
         async () =>
           (await postEvent(caller.port, new EventEnvelope({ to: "callee.whoami" }))).status === 200,
@@ -384,31 +391,10 @@ describe("hostile clients: HTTP servers", () => {
 
 describe("hostile clients: Kafka producers", () => {
   it("cap incomplete block sets (row 8)", async () => {
-    const capped = await startApp("capped", [
-      "-Dblock.max.pending.sets=20",
-      "-Dblock.max.pending.bytes=8000000",
-    ]);
-    const link = new KafkaLink({ brokers: BROKERS.split(","), clientId: "blocks" });
-    try {
-      const [topic, partition] = splitVirtualTopic(capped.topic);
-      const body = new Uint8Array(900_000);
-      for (let i = 0; i < 50; i += 10) {
-        await link.send(
-          Array.from({ length: 10 }, (_, j) =>
-            eventRecord(
-              topic,
-              partition,
-              capped.origin,
-              new EventEnvelope({
-                headers: { _id_: `set-${i + j}`, _blk_: "1", _max_: "100" },
-                body,
-              }),
-            )),
-        );
-      }
-    } finally {
-      await link.close();
-    }
+    const capped = await startApp("capped", {
+      extra: ["-Dblock.max.pending.sets=20", "-Dblock.max.pending.bytes=8000000"],
+    });
+    await sendFirstBlocks(capped.topic, capped.origin, 50, 900_000);
     await capped.waitFor(/Block set set-\d+ dropped with 1 of 100 blocks: over the pending caps/);
     // It still carries a genuine large event.
     const big = new Uint8Array(3 * 1024 * 1024).fill(7);
