@@ -6,19 +6,48 @@
  * sends events, makes requests with a timeout, forks and joins, and broadcasts. Everything
  * travels as an {@link EventEnvelope}.
  *
- * This entry point is the dependency-light core: it never loads a Kafka client.
+ * This entry point is the dependency-light core: it never loads a Kafka client. The mesh is in
+ * `@minimesh/core/connector`, the presence monitor in `@minimesh/core/presence`, HTTP in
+ * `@minimesh/core/actuator`.
  *
  * @example
  * ```ts
  * import assert from "node:assert";
  * import { Platform, PostOffice } from "@minimesh/core";
  * const platform = new Platform({ dir: "/nonexistent", args: [], env: {} });
- * platform.register("hello.world", (headers, body, instance) => ({ body, instance }), 10);
+ * platform.register<string, { body: string; instance: number }>(
+ *   "hello.world",
+ *   (_headers, body, instance) => ({ body, instance }),
+ *   10,
+ * );
  * const po = new PostOffice({}, platform);
- * const reply = await po.request({ to: "hello.world", body: "hi" }, 5000);
- * assert((reply.body as { body: string }).body === "hi");
+ * const reply = await po.request<{ body: string }>({ to: "hello.world", body: "hi" }, {
+ *   timeout: 5000,
+ * });
+ * assert(reply.body.body === "hi");
  * ```
  *
  * @module
  */
-export * from "./bus/mod.ts";
+export { AppConfig } from "./bus/config.ts";
+export type { ConfigOptions } from "./bus/config.ts";
+export { EventEnvelope } from "./bus/envelope.ts";
+export type { EnvelopeInit, WireFormat } from "./bus/envelope.ts";
+export {
+  AppError,
+  ConfigError,
+  EnvelopeDecodeError,
+  InvalidRouteError,
+  MinimeshError,
+  RequestTimeoutError,
+  RouteNotFoundError,
+  TimeoutError,
+} from "./bus/errors.ts";
+export type { ErrorCode, MinimeshErrorOptions } from "./bus/errors.ts";
+export { setupLogging } from "./bus/log.ts";
+export { VERSION } from "./bus/libraries.ts";
+export { Platform } from "./bus/platform.ts";
+export type { CloudConnector, PlatformOptions, RouteInfo } from "./bus/platform.ts";
+export { PostOffice } from "./bus/post_office.ts";
+export type { MeshTransport } from "./bus/mesh.ts";
+export type { LambdaFunction, RequestOptions } from "./bus/types.ts";

@@ -17,7 +17,7 @@ const UNITS: [string, number][] = [
  * @example
  * ```ts
  * import assert from "node:assert";
- * import { elapsedText } from "@minimesh/core/actuator";
+ * import { elapsedText } from "./format.ts";
  * assert.equal(elapsedText(1_512_000), "25 minutes 12 seconds");
  * ```
  */

@@ -6,16 +6,20 @@
  * @example
  * ```ts
  * import assert from "node:assert";
- * import { elapsedText } from "@minimesh/core/actuator";
- * assert.equal(elapsedText(61_000), "1 minute 1 second");
+ * import { Platform } from "@minimesh/core";
+ * import { startHttp } from "@minimesh/core/actuator";
+ * const platform = new Platform({ dir: "/nonexistent", args: [], env: {} });
+ * await using server = await startHttp(platform, { port: 0, hostname: "127.0.0.1" });
+ * const res = await fetch(`http://127.0.0.1:${server.port}/livenessprobe`);
+ * assert.equal(await res.text(), "OK");
  * ```
  *
  * @module
  */
-export { elapsedText, isoSeconds } from "./format.ts";
 export { actuatorHandler } from "./handler.ts";
-export { json, jsonError } from "./responses.ts";
 export type { ActuatorOptions } from "./handler.ts";
 export { eventApi } from "./event_api.ts";
+export { jsonError } from "./responses.ts";
 export { startHttp } from "./server.ts";
 export type { HttpOptions } from "./server.ts";
+export type { RunningServer, ServerLimits } from "../runtime/server.ts";

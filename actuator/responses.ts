@@ -13,7 +13,20 @@ export function json(body: unknown, status = 200): Response {
   });
 }
 
-/** A JSON error: `{type: "error", status, message}` with that HTTP status. */
+/**
+ * A JSON error in the reference's shape, `{type: "error", status, message}`, with that HTTP
+ * status: what the actuator endpoints and Event over HTTP answer, for applications' own routes
+ * to answer alike.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert";
+ * import { jsonError } from "@minimesh/core/actuator";
+ * const res = jsonError(404, "No such pojo");
+ * assert.equal(res.status, 404);
+ * assert.equal((await res.json()).message, "No such pojo");
+ * ```
+ */
 export function jsonError(status: number, message: string): Response {
   return json({ type: "error", status, message }, status);
 }

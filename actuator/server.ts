@@ -1,14 +1,14 @@
 /**
  * Serves an application's HTTP: the actuator endpoints, Event over HTTP, and the
- * application's own routes, through the runtime's adapter (`#serve`).
+ * application's own routes, through the runtime's adapter (`#runtime`).
  *
  * @module
  */
-import { serve } from "#serve";
+import { serve } from "#runtime";
 import type { Platform } from "../bus/platform.ts";
 import { logger } from "../bus/_log.ts";
-import { serverLimits } from "../presence/socket.ts";
-import type { RunningServer } from "../presence/socket.ts";
+import { serverLimits } from "../runtime/server.ts";
+import type { RunningServer } from "../runtime/server.ts";
 import { actuatorHandler } from "./handler.ts";
 import { eventApiMaxBytes } from "./event_api.ts";
 import { jsonError } from "./responses.ts";

@@ -16,7 +16,8 @@ import type { ChildProcess } from "node:child_process";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { Platform, PostOffice } from "../mod.ts";
-import { connectToCloud, KafkaLink } from "../connector/mod.ts";
+import { connectToCloud } from "../connector/mod.ts";
+import { KafkaLink } from "../internal.ts";
 import { BROKERS, meshArgs, startMonitor, topicsFor } from "../tests/_presence.ts";
 
 const SEQ = Number(process.argv[2] ?? 1500);

@@ -9,8 +9,8 @@
  * @module
  */
 import process from "node:process";
-import { KafkaLink } from "../connector/kafka_link.ts";
-import { eventOf } from "../connector/records.ts";
+import { KafkaLink } from "../kafka/link.ts";
+import { eventOf } from "../kafka/records.ts";
 import { BROKERS, connect, startMonitor, topicsFor } from "../tests/_presence.ts";
 
 const ROUNDS = Number(process.argv[2] ?? 30);

@@ -11,7 +11,7 @@ import { randomHex32 } from "./_ids.ts";
 import { DeadlineTimer } from "./_deadlines.ts";
 import type { Deadline } from "./_deadlines.ts";
 import { EventEnvelope, peekTags, resetTags } from "./envelope.ts";
-import { TimeoutError } from "./errors.ts";
+import { RequestTimeoutError } from "./errors.ts";
 
 function round3(ms: number): number {
   return Math.round(ms * 1000) / 1000;
@@ -75,7 +75,7 @@ export class SingleWaiter implements Deadline {
 
   expire(): void {
     this.inbox.forget(this.id);
-    if (this.timeoutException) this.reject(new TimeoutError(this.timeout));
+    if (this.timeoutException) this.reject(new RequestTimeoutError(this.timeout));
     else {
       const timeout = new EventEnvelope({ status: 408, body: `Timeout for ${this.timeout} ms` });
       this.resolve(finish(timeout, this.started, this.callerCid));
@@ -94,6 +94,8 @@ export class MultiWaiter implements Deadline {
   tokens: (string | undefined)[] | undefined = undefined;
   replies: (EventEnvelope | undefined)[] = [];
   received = 0;
+  /** Called with each reply as it arrives (fork-and-join as an async iterable). */
+  each: ((reply: EventEnvelope) => void) | undefined = undefined;
   resolve!: (value: EventEnvelope[]) => void;
   reject!: (error: Error) => void;
   readonly promise: Promise<EventEnvelope[]>;
@@ -114,7 +116,9 @@ export class MultiWaiter implements Deadline {
   onReply(reply: EventEnvelope, index: number): void {
     const n = this.callerCids.length;
     if (!(index >= 1 && index <= n) || this.replies[index - 1] !== undefined) return;
-    this.replies[index - 1] = finish(reply, this.started, this.callerCids[index - 1]);
+    const finished = finish(reply, this.started, this.callerCids[index - 1]);
+    this.replies[index - 1] = finished;
+    this.each?.(finished);
     if (++this.received === n) {
       this.inbox.forget(this.id);
       this.inbox.deadlines.settle(this);
@@ -124,7 +128,7 @@ export class MultiWaiter implements Deadline {
 
   expire(): void {
     this.inbox.forget(this.id);
-    if (this.timeoutException) this.reject(new TimeoutError(this.timeout));
+    if (this.timeoutException) this.reject(new RequestTimeoutError(this.timeout));
     else this.resolve(this.replies.filter((r): r is EventEnvelope => r !== undefined));
   }
 }

@@ -1,9 +1,63 @@
 /**
- * Error classes of the event bus. Each carries the HTTP-style status that an error reply or an
- * `/api/event` answer uses for it.
+ * The library's errors: one base class, {@link MinimeshError}, with a machine-readable `code`
+ * and the HTTP-style `status` that an error reply or an `/api/event` answer uses for it. Check
+ * with `instanceof` or `code`, never with `name`.
  *
  * @module
  */
+
+/** The `code` of each error class. */
+export type ErrorCode =
+  | "APP_ERROR"
+  | "ROUTE_NOT_FOUND"
+  | "TIMEOUT"
+  | "INVALID_ROUTE"
+  | "INVALID_ENVELOPE"
+  | "INVALID_CONFIG";
+
+/** Options of a {@link MinimeshError}. */
+export interface MinimeshErrorOptions extends ErrorOptions {
+  /** HTTP-style status, 400-599 (others become 500). */
+  status: number;
+  /** What kind of error it is. */
+  code: ErrorCode;
+}
+
+/**
+ * The base of every error the library throws.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert";
+ * import { MinimeshError, Platform, PostOffice } from "@minimesh/core";
+ * const po = new PostOffice({}, new Platform({ dir: "/nonexistent", args: [], env: {} }));
+ * try {
+ *   await po.request({ to: "no.such.route" }, { timeout: 100 });
+ * } catch (e) {
+ *   assert(e instanceof MinimeshError && e.code === "ROUTE_NOT_FOUND" && e.status === 404);
+ * }
+ * ```
+ */
+export class MinimeshError extends Error {
+  /** What kind of error it is. */
+  readonly code: ErrorCode;
+  /** HTTP-style status code, 400-599. */
+  readonly status: number;
+
+  /**
+   * Creates an error.
+   *
+   * @param message What went wrong.
+   * @param options Its status, code and `cause`.
+   */
+  constructor(message: string, options: MinimeshErrorOptions) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = options.code;
+    const s = options.status;
+    this.status = Number.isInteger(s) && s >= 400 && s <= 599 ? s : 500;
+  }
+}
 
 /**
  * An error with a status code. Thrown from a function, it becomes an error reply with that status
@@ -14,12 +68,10 @@
  * import assert from "node:assert";
  * import { AppError } from "@minimesh/core";
  * const err = new AppError(400, "name is required");
- * assert(err.status === 400);
+ * assert(err.status === 400 && err.code === "APP_ERROR");
  * ```
  */
-export class AppError extends Error {
-  /** HTTP-style status code, 400 or above. */
-  readonly status: number;
+export class AppError extends MinimeshError {
   /**
    * Creates an error with a status.
    *
@@ -28,9 +80,7 @@ export class AppError extends Error {
    * @param options Standard error options (`cause`).
    */
   constructor(status: number, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "AppError";
-    this.status = Number.isInteger(status) && status >= 400 && status <= 599 ? status : 500;
+    super(message, { status, code: "APP_ERROR", cause: options?.cause });
   }
 }
 
@@ -44,7 +94,7 @@ export class AppError extends Error {
  * assert(new RouteNotFoundError("no.such").message === "Route no.such not found");
  * ```
  */
-export class RouteNotFoundError extends AppError {
+export class RouteNotFoundError extends MinimeshError {
   /** The route that was asked for. */
   readonly route: string;
   /**
@@ -53,8 +103,7 @@ export class RouteNotFoundError extends AppError {
    * @param route The route that was asked for.
    */
   constructor(route: string) {
-    super(404, `Route ${route} not found`);
-    this.name = "RouteNotFoundError";
+    super(`Route ${route} not found`, { status: 404, code: "ROUTE_NOT_FOUND" });
     this.route = route;
   }
 }
@@ -66,11 +115,11 @@ export class RouteNotFoundError extends AppError {
  * @example
  * ```ts
  * import assert from "node:assert";
- * import { TimeoutError } from "@minimesh/core";
- * assert(new TimeoutError(100).status === 408);
+ * import { RequestTimeoutError } from "@minimesh/core";
+ * assert(new RequestTimeoutError(100).status === 408);
  * ```
  */
-export class TimeoutError extends AppError {
+export class RequestTimeoutError extends MinimeshError {
   /** The timeout that expired, in milliseconds. */
   readonly timeout: number;
   /**
@@ -79,11 +128,20 @@ export class TimeoutError extends AppError {
    * @param timeout The timeout that expired, in milliseconds.
    */
   constructor(timeout: number) {
-    super(408, `Timeout for ${timeout} ms`);
-    this.name = "TimeoutError";
+    super(`Timeout for ${timeout} ms`, { status: 408, code: "TIMEOUT" });
     this.timeout = timeout;
   }
 }
+
+/**
+ * The former name of {@link RequestTimeoutError}.
+ *
+ * @deprecated Use {@link RequestTimeoutError}: `TimeoutError` is also the DOM's name for an
+ * aborted `AbortSignal.timeout()`.
+ */
+export const TimeoutError: typeof RequestTimeoutError = RequestTimeoutError;
+/** @deprecated Use {@link RequestTimeoutError}. */
+export type TimeoutError = RequestTimeoutError;
 
 /**
  * A route name breaks the naming rules (lowercase letters, digits, `.`, `_`, `-`; at least one dot;
@@ -94,12 +152,10 @@ export class TimeoutError extends AppError {
  * import assert from "node:assert";
  * import { InvalidRouteError } from "@minimesh/core";
  * const err = new InvalidRouteError("Hello", "use lowercase only");
- * assert(err.message.includes("Hello"));
+ * assert(err.message.includes("Hello") && err.status === 400);
  * ```
  */
-export class InvalidRouteError extends TypeError {
-  /** Status used when this error is turned into a reply. */
-  readonly status = 400;
+export class InvalidRouteError extends MinimeshError {
   /** The rejected route. */
   readonly route: string;
   /**
@@ -109,8 +165,7 @@ export class InvalidRouteError extends TypeError {
    * @param reason Which rule it breaks.
    */
   constructor(route: string, reason: string) {
-    super(`Invalid route "${route}": ${reason}`);
-    this.name = "InvalidRouteError";
+    super(`Invalid route "${route}": ${reason}`, { status: 400, code: "INVALID_ROUTE" });
     this.route = route;
   }
 }
@@ -123,16 +178,10 @@ export class InvalidRouteError extends TypeError {
  * ```ts
  * import assert from "node:assert";
  * import { EventEnvelope, EnvelopeDecodeError } from "@minimesh/core";
- * try {
- *   EventEnvelope.fromBytes(new Uint8Array([0x81]));
- * } catch (e) {
- *   assert(e instanceof EnvelopeDecodeError);
- * }
+ * assert.throws(() => EventEnvelope.fromBytes(new Uint8Array([0x81])), EnvelopeDecodeError);
  * ```
  */
-export class EnvelopeDecodeError extends TypeError {
-  /** Status used when this error is turned into a reply. */
-  readonly status = 400;
+export class EnvelopeDecodeError extends MinimeshError {
   /**
    * Creates the error for bytes that are not an envelope.
    *
@@ -140,8 +189,11 @@ export class EnvelopeDecodeError extends TypeError {
    * @param options Standard error options (`cause`).
    */
   constructor(message: string, options?: ErrorOptions) {
-    super(`Invalid event envelope: ${message}`, options);
-    this.name = "EnvelopeDecodeError";
+    super(`Invalid event envelope: ${message}`, {
+      status: 400,
+      code: "INVALID_ENVELOPE",
+      cause: options?.cause,
+    });
   }
 }
 
@@ -155,7 +207,7 @@ export class EnvelopeDecodeError extends TypeError {
  * assert(new ConfigError("cloud.connector", "x", "none or kafka").message.includes("x"));
  * ```
  */
-export class ConfigError extends RangeError {
+export class ConfigError extends MinimeshError {
   /** The configuration key. */
   readonly key: string;
   /**
@@ -166,8 +218,10 @@ export class ConfigError extends RangeError {
    * @param expected What would be accepted.
    */
   constructor(key: string, value: unknown, expected: string) {
-    super(`Invalid config ${key}=${JSON.stringify(value)}: expected ${expected}`);
-    this.name = "ConfigError";
+    super(`Invalid config ${key}=${JSON.stringify(value)}: expected ${expected}`, {
+      status: 500,
+      code: "INVALID_CONFIG",
+    });
     this.key = key;
   }
 }

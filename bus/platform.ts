@@ -163,11 +163,17 @@ export class Platform {
    * import { Platform } from "@minimesh/core";
    * const platform = new Platform({ dir: "/nonexistent", args: [], env: {} });
    * platform.register("hello.world", (_h, body) => body, 5);
-   * assert(platform.hasRoute("hello.world"));
+   * // Typed: the body and the result of the function.
+   * platform.register<{ n: number }, number>("math.double", (_h, { n }) => n * 2);
+   * assert(platform.hasRoute("hello.world") && platform.hasRoute("math.double"));
    * ```
    */
-  register(route: string, fn: LambdaFunction, instances = 1): void {
-    this.#add(route, fn, instances, false);
+  register<I = unknown, O = unknown>(
+    route: string,
+    fn: LambdaFunction<I, NoInfer<O>>,
+    instances = 1,
+  ): void {
+    this.#add(route, fn as LambdaFunction, instances, false);
   }
 
   /**
@@ -184,8 +190,12 @@ export class Platform {
    * assert(platform.isPrivate("my.secret"));
    * ```
    */
-  registerPrivate(route: string, fn: LambdaFunction, instances = 1): void {
-    this.#add(route, fn, instances, true);
+  registerPrivate<I = unknown, O = unknown>(
+    route: string,
+    fn: LambdaFunction<I, NoInfer<O>>,
+    instances = 1,
+  ): void {
+    this.#add(route, fn as LambdaFunction, instances, true);
   }
 
   #add(route: string, fn: LambdaFunction, instances: number, isPrivate: boolean): void {

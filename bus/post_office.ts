@@ -6,7 +6,9 @@
  */
 import { EventEnvelope } from "./envelope.ts";
 import type { EnvelopeInit } from "./envelope.ts";
-import { AppError, TimeoutError } from "./errors.ts";
+import { AppError, RequestTimeoutError } from "./errors.ts";
+import { AsyncQueue } from "./_async_queue.ts";
+import type { Inbox, MultiWaiter, SingleWaiter } from "./_inbox.ts";
 import { inboxOf, Platform } from "./platform.ts";
 import type { RequestOptions } from "./types.ts";
 
@@ -23,6 +25,14 @@ function timeoutText(timeout: number): string {
     lastTimeoutText = String(timeout);
   }
   return lastTimeoutText;
+}
+
+// Ends a waiting request when `signal` aborts; the listener goes when the request settles.
+function abortWith(signal: AbortSignal, inbox: Inbox, w: SingleWaiter | MultiWaiter): void {
+  const onAbort = () => inbox.fail(w, signal.reason);
+  signal.addEventListener("abort", onAbort, { once: true });
+  const off = () => signal.removeEventListener("abort", onAbort);
+  (w.promise as Promise<unknown>).then(off, off);
 }
 
 function checkTimeout(timeout: number): void {
@@ -154,52 +164,102 @@ export class PostOffice {
 
   /**
    * Makes a request and resolves with the reply envelope. An error reply (the function threw)
-   * resolves too: check `reply.isError` and `reply.status`.
+   * resolves too: check `reply.isError` and `reply.status`. `Res` types the reply's body.
    *
    * Given a list of events it is a fork-and-join: all are sent at once and the replies come
-   * back in request order, each carrying its request's correlation id.
+   * back in request order, each carrying its request's correlation id ({@link forkJoin} yields
+   * them as they arrive instead).
+   *
+   * The timeout may also be given alone, as in the reference: `request(event, 5000)`.
    *
    * @param event The request, or a list of requests for a fork-and-join.
-   * @param timeout Milliseconds to wait.
-   * @param options `timeoutException: false` resolves a timeout with a 408 envelope (or, for
-   * a fork-and-join, with the replies that arrived) instead of rejecting.
-   * @throws {TimeoutError} (as a rejection) when no reply arrives in time.
+   * @param options `timeout` in ms; `signal` aborts; `timeoutException: false` resolves a timeout
+   * with a 408 envelope (or, for a fork-and-join, with the replies that arrived) instead of
+   * rejecting; `url` sends it as Event over HTTP.
+   * @throws {RequestTimeoutError} (as a rejection) when no reply arrives in time.
    * @throws {RouteNotFoundError} (as a rejection) when no function serves a route; a
    * fork-and-join then sends nothing.
+   * @example A typed request with a timeout and a signal
+   * ```ts
+   * import assert from "node:assert";
+   * import { Platform, PostOffice } from "@minimesh/core";
+   * const platform = new Platform({ dir: "/nonexistent", args: [], env: {} });
+   * platform.register<number, number>("math.double", (_h, n) => n * 2);
+   * const po = new PostOffice({}, platform);
+   * const controller = new AbortController();
+   * const reply = await po.request<number>(
+   *   { to: "math.double", body: 21 },
+   *   { timeout: 1000, signal: controller.signal },
+   * );
+   * const n: number = reply.body;
+   * assert(n === 42 && !reply.isError);
+   * ```
    * @example Fork-and-join
    * ```ts
    * import assert from "node:assert";
    * import { Platform, PostOffice } from "@minimesh/core";
    * const platform = new Platform({ dir: "/nonexistent", args: [], env: {} });
-   * platform.register("math.square", (_h, n) => (n as number) ** 2, 3);
+   * platform.register<number, number>("math.square", (_h, n) => n ** 2, 3);
    * const po = new PostOffice({}, platform);
-   * const replies = await po.request([2, 3, 4].map((n) => ({ to: "math.square", body: n })), 1000);
+   * const events = [2, 3, 4].map((n) => ({ to: "math.square", body: n }));
+   * const replies = await po.request<number>(events, { timeout: 1000 });
    * assert(replies.map((r) => r.body).join() === "4,9,16");
    * ```
    */
-  request(
+  request<Res = unknown>(
+    event: EventEnvelope | EnvelopeInit,
+    options: RequestOptions,
+  ): Promise<EventEnvelope<Res>>;
+  /** A request with the timeout given alone. */
+  request<Res = unknown>(
     event: EventEnvelope | EnvelopeInit,
     timeout: number,
-    options?: RequestOptions,
-  ): Promise<EventEnvelope>;
+    options?: Omit<RequestOptions, "timeout">,
+  ): Promise<EventEnvelope<Res>>;
   /** Fork-and-join: sends every event and resolves with the replies in request order. */
-  request(
+  request<Res = unknown>(
+    events: readonly (EventEnvelope | EnvelopeInit)[],
+    options: RequestOptions,
+  ): Promise<EventEnvelope<Res>[]>;
+  /** Fork-and-join with the timeout given alone. */
+  request<Res = unknown>(
     events: readonly (EventEnvelope | EnvelopeInit)[],
     timeout: number,
-    options?: RequestOptions,
-  ): Promise<EventEnvelope[]>;
+    options?: Omit<RequestOptions, "timeout">,
+  ): Promise<EventEnvelope<Res>[]>;
   request(
     input: EventEnvelope | EnvelopeInit | readonly (EventEnvelope | EnvelopeInit)[],
-    timeout: number,
-    options?: RequestOptions,
+    timeoutOrOptions: number | RequestOptions,
+    more?: Omit<RequestOptions, "timeout">,
   ): Promise<EventEnvelope | EventEnvelope[]> {
     try {
+      let timeout: number;
+      let options: Omit<RequestOptions, "timeout"> | undefined;
+      if (typeof timeoutOrOptions === "number") {
+        timeout = timeoutOrOptions;
+        options = more;
+      } else {
+        timeout = timeoutOrOptions?.timeout;
+        options = timeoutOrOptions;
+      }
       checkTimeout(timeout);
       const timeoutException = options?.timeoutException !== false;
-      if (Array.isArray(input)) return this.#fork(input, timeout, timeoutException);
+      const signal = options?.signal;
+      signal?.throwIfAborted();
+      if (Array.isArray(input)) {
+        if (input.length === 0) return Promise.resolve([]);
+        return this.#fork(input, timeout, timeoutException, signal).promise;
+      }
       const e = this.#prepare(input as EventEnvelope | EnvelopeInit);
       if (options?.url !== undefined) {
-        return this.#overHttp(e, timeout, timeoutException, options.url, options.httpHeaders);
+        return this.#overHttp(
+          e,
+          timeout,
+          timeoutException,
+          options.url,
+          options.httpHeaders,
+          signal,
+        );
       }
       const inbox = inboxOf(this.platform);
       const timed = e.traceId !== undefined || this.platform.mesh !== undefined;
@@ -216,12 +276,61 @@ export class PostOffice {
       }
       // A mesh send that fails ends the request at once, with the reason.
       sent?.catch((err) => inbox.fail(w, err));
+      if (signal !== undefined) abortWith(signal, inbox, w);
       return w.promise;
     } catch (e) {
       return Promise.reject(e);
     }
   }
 
+  /**
+   * Fork-and-join as an async iterable: sends every event at once and yields each reply as it
+   * arrives (each carries its request's correlation id). After the timeout it throws a
+   * {@link RequestTimeoutError} (or, with `timeoutException: false`, just ends).
+   *
+   * @throws {RouteNotFoundError} (from the first `next()`) when no function serves a route;
+   * nothing is sent then.
+   * @example
+   * ```ts
+   * import assert from "node:assert";
+   * import { Platform, PostOffice } from "@minimesh/core";
+   * const platform = new Platform({ dir: "/nonexistent", args: [], env: {} });
+   * platform.register<number, number>("math.slow.square", async (_h, n) => {
+   *   await new Promise((r) => setTimeout(r, 10 * n));
+   *   return n * n;
+   * }, 3);
+   * const po = new PostOffice({}, platform);
+   * const events = [3, 1, 2].map((n) => ({ to: "math.slow.square", body: n }));
+   * const seen: number[] = [];
+   * for await (const reply of po.forkJoin<number>(events, { timeout: 1000 })) seen.push(reply.body);
+   * assert.deepEqual(seen, [1, 4, 9]);
+   * ```
+   */
+  forkJoin<Res = unknown>(
+    events: readonly (EventEnvelope | EnvelopeInit)[],
+    options: RequestOptions,
+  ): AsyncIterableIterator<EventEnvelope<Res>> {
+    const queue = new AsyncQueue<EventEnvelope<Res>>(events.length);
+    try {
+      checkTimeout(options?.timeout);
+      options.signal?.throwIfAborted();
+      if (events.length === 0) {
+        queue.end();
+        return queue;
+      }
+      const w = this.#fork(
+        events,
+        options.timeout,
+        options.timeoutException !== false,
+        options.signal,
+      );
+      w.each = (reply) => queue.push(reply as EventEnvelope<Res>);
+      w.promise.then(() => queue.end(), (e) => queue.end(e));
+    } catch (e) {
+      queue.end(e);
+    }
+    return queue;
+  }
   // Event over HTTP: POST the envelope (STANDARD) to a remote /api/event and decode the reply.
   async #overHttp(
     e: EventEnvelope,
@@ -229,6 +338,7 @@ export class PostOffice {
     timeoutException: boolean,
     url: string,
     headers: Record<string, string> = {},
+    signal?: AbortSignal,
   ): Promise<EventEnvelope> {
     const started = performance.now();
     let res: Response;
@@ -243,11 +353,15 @@ export class PostOffice {
           "x-ttl": String(timeout),
           ...(e.traceId ? { "x-trace-id": e.traceId } : {}),
         },
-        signal: AbortSignal.timeout(timeout),
+        signal: signal === undefined
+          ? AbortSignal.timeout(timeout)
+          : AbortSignal.any([signal, AbortSignal.timeout(timeout)]),
       });
     } catch (err) {
-      if ((err as Error).name === "TimeoutError") {
-        if (timeoutException) throw new TimeoutError(timeout);
+      if (signal?.aborted) throw signal.reason;
+      // fetch rejects with the DOM's TimeoutError when AbortSignal.timeout fires.
+      if (err instanceof DOMException && err.name === "TimeoutError") {
+        if (timeoutException) throw new RequestTimeoutError(timeout);
         return new EventEnvelope({ status: 408, body: `Timeout for ${timeout} ms` });
       }
       throw new AppError(503, `Event over HTTP to ${url} failed: ${(err as Error).message}`);
@@ -264,7 +378,7 @@ export class PostOffice {
       } catch { /* not JSON */ }
       reply = new EventEnvelope({ status: res.status >= 400 ? res.status : 500, body: message });
     }
-    if (reply.status === 408 && timeoutException) throw new TimeoutError(timeout);
+    if (reply.status === 408 && timeoutException) throw new RequestTimeoutError(timeout);
     reply.correlationId = e.correlationId;
     reply.roundTrip = Math.round((performance.now() - started) * 1000) / 1000;
     return reply;
@@ -274,25 +388,22 @@ export class PostOffice {
     inputs: readonly (EventEnvelope | EnvelopeInit)[],
     timeout: number,
     timeoutException: boolean,
-  ): Promise<EventEnvelope[]> {
-    if (inputs.length === 0) return Promise.resolve([]);
+    signal: AbortSignal | undefined,
+  ): MultiWaiter {
     const events = inputs.map((i) => this.#prepare(i));
     for (const e of events) {
       if (!this.platform.hasDestination(e.to!)) this.platform.deliver(e); // throws the reason
     }
-    const w = inboxOf(this.platform).multi(
-      timeout,
-      timeoutException,
-      events.map((e) => e.correlationId),
-    );
     const inbox = inboxOf(this.platform);
+    const w = inbox.multi(timeout, timeoutException, events.map((e) => e.correlationId));
     events.forEach((e, i) => {
       e.correlationId = `${w.id}-${i + 1}`;
       e.replyTo = this.platform.inboxAddress;
       e.tags.rpc = String(timeout);
       this.platform.deliver(e)?.catch((err) => inbox.fail(w, err));
     });
-    return w.promise;
+    if (signal !== undefined) abortWith(signal, inbox, w);
+    return w;
   }
 
   /**

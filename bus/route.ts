@@ -25,7 +25,7 @@ const RESERVED_EXTENSIONS = new Set([
  * @example
  * ```ts
  * import assert from "node:assert";
- * import { routeProblem } from "@minimesh/core";
+ * import { routeProblem } from "./route.ts";
  * assert(routeProblem("hello.world") === undefined);
  * assert(routeProblem("hello") !== undefined);
  * ```
@@ -55,7 +55,7 @@ export function routeProblem(route: unknown): string | undefined {
  * @throws {InvalidRouteError} Naming the route and the rule it breaks.
  * @example
  * ```ts
- * import { validateRoute } from "@minimesh/core";
+ * import { validateRoute } from "./route.ts";
  * validateRoute("hello.world");
  * ```
  */
@@ -92,7 +92,7 @@ const ORIGIN = /^\d{8}[0-9a-f]{32}$/;
  * @example
  * ```ts
  * import assert from "node:assert";
- * import { isOriginId } from "@minimesh/core";
+ * import { isOriginId } from "./route.ts";
  * assert(isOriginId("2023032808d82ebe2c0d4e5aa9ca96b3813bdd25"));
  * ```
  */
@@ -107,7 +107,7 @@ export function isOriginId(id: unknown): boolean {
  * @example
  * ```ts
  * import assert from "node:assert";
- * import { isOriginId, newOriginId } from "@minimesh/core";
+ * import { isOriginId, newOriginId } from "./route.ts";
  * assert(isOriginId(newOriginId()));
  * ```
  */

@@ -29,10 +29,17 @@ export type LambdaFunction<I = unknown, O = unknown> = (
   event: EventEnvelope,
 ) => O | Promise<O>;
 
-/** Options for a request. */
+/** Options for a request: its timeout, and optionally a signal to abort it. */
 export interface RequestOptions {
+  /** Milliseconds to wait for the reply (or, for a fork-and-join, for all replies). */
+  timeout: number;
   /**
-   * When true (the default) a timeout rejects with a {@link TimeoutError}; when false it
+   * Aborts the request: it rejects with the signal's reason, and a reply that comes later is
+   * dropped.
+   */
+  signal?: AbortSignal;
+  /**
+   * When true (the default) a timeout rejects with a {@link RequestTimeoutError}; when false it
    * resolves with a 408 envelope (one request) or with the replies that did arrive
    * (fork-and-join).
    */

@@ -1,28 +1,37 @@
 /**
- * The Kafka side of the mesh, and the only part of the library that loads kafkajs. With
- * `cloud.connector=kafka`, {@link connectToCloud} joins a platform to the mesh: requests to
- * routes served by other instances then cross Kafka with the same PostOffice API.
+ * The Kafka side of the mesh. With `cloud.connector=kafka`, {@link connectToCloud} joins a
+ * platform to the mesh: requests to routes served by other instances then cross Kafka with the
+ * same PostOffice API.
  *
  * @example
  * ```ts ignore
  * import { Platform, PostOffice } from "@minimesh/core";
  * import { connectToCloud } from "@minimesh/core/connector";
  * const platform = new Platform({ args: ["-Dcloud.connector=kafka"] });
- * const connector = connectToCloud(platform);
+ * await using connector = connectToCloud(platform);
  * await connector?.joined;
- * const reply = await new PostOffice().request({ to: "hello.world", body: "hi" }, 5000);
+ * const reply = await new PostOffice().request({ to: "hello.world", body: "hi" }, { timeout: 5000 });
+ * for await (const e of connector!.lifeCycle({ signal: AbortSignal.timeout(10_000) })) {
+ *   console.log(e.type, e.origin);
+ * }
  * ```
  *
  * @module
  */
-export { BlockAssembler, isBlock, MAX_BLOCK, toBlocks } from "./blocks.ts";
-export type { BlockLimits, BlockResult, DroppedSet } from "./blocks.ts";
-export { connectToCloud, HEALTH_ROUTE, KafkaConnector } from "./kafka_connector.ts";
-export type { ConnectorStats, KafkaConnectorOptions, LifeCycleEvent } from "./kafka_connector.ts";
-export { KafkaLink } from "./kafka_link.ts";
-export type { InRecord, KafkaLinkOptions, OutRecord, PartitionConsumer } from "./kafka_link.ts";
-export { PresenceClient } from "./presence_client.ts";
-export type { PresenceClientOptions, WebSocketFactory } from "./presence_client.ts";
-export { eventOf, eventRecord, splitVirtualTopic } from "./records.ts";
-export { RoutingTable } from "./routing_table.ts";
-export type { Peer } from "./routing_table.ts";
+export { connectToCloud, KafkaConnector } from "./connector.ts";
+export type { KafkaConnectorOptions } from "./connector.ts";
+export type { ConnectorStats } from "./delivery.ts";
+export { HEALTH_ROUTE } from "./health.ts";
+export type { LifeCycleEvent, LifeCycleEventsOptions } from "./life_cycle.ts";
+export type { WebSocketFactory } from "./presence_client.ts";
+export type { Peer, RoutingTable } from "./routing_table.ts";
+export { connectorSettings } from "./settings.ts";
+export type { ConnectorSettings, Personality } from "./settings.ts";
+export type { MeshSettings } from "../kafka/settings.ts";
+export type {
+  InRecord,
+  KafkaClient,
+  OutRecord,
+  PartitionConsumer,
+  TrafficCounters,
+} from "../kafka/client.ts";

@@ -7,8 +7,8 @@
  */
 import { EventEnvelope } from "../bus/envelope.ts";
 import { logger } from "../bus/_log.ts";
-import { WebSocketClient } from "#serve";
-import type { WebSocketFactory } from "../presence/socket.ts";
+import { WebSocketClient } from "#runtime";
+import type { WebSocketFactory } from "../runtime/server.ts";
 
 const log = logger("presence-client");
 

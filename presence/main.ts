@@ -10,12 +10,10 @@
  * @module
  */
 import process from "node:process";
-import { serve } from "#serve";
 import { Platform } from "../bus/platform.ts";
 import { logger } from "../bus/_log.ts";
 import { setupLogging } from "../bus/log.ts";
 import { PresenceMonitor } from "./monitor.ts";
-import { monitorHandler } from "./http.ts";
 
 const platform = new Platform({
   defaults: {
@@ -27,7 +25,7 @@ const platform = new Platform({
 });
 await setupLogging(platform.config.getString("log.level", "info"));
 const log = logger("presence");
-const monitor = new PresenceMonitor(platform, serve);
+const monitor = new PresenceMonitor(platform);
 
 let stopping = false;
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
@@ -40,7 +38,7 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
 }
 
 try {
-  await monitor.start(monitorHandler(monitor));
+  await monitor.start();
 } catch (e) {
   log.fatal("Presence monitor cannot start: {message}", { message: (e as Error).message });
   await monitor.stop().catch(() => {});

@@ -1,31 +1,43 @@
 /**
- * The presence monitor: the mesh's control plane. Run it with `deno run -A presence/main.ts`.
+ * The presence monitor: the mesh's control plane. Run it with `deno run -A presence/main.ts`
+ * (or `npx minimesh-presence`), or embed it.
  *
  * @example
  * ```ts ignore
  * import { Platform } from "@minimesh/core";
- * import { monitorHandler, PresenceMonitor } from "@minimesh/core/presence";
- * import { serve } from "@minimesh/core/presence/deno";
- * const monitor = new PresenceMonitor(new Platform(), serve);
- * await monitor.start(monitorHandler(monitor));
+ * import { PresenceMonitor } from "@minimesh/core/presence";
+ * await using monitor = new PresenceMonitor(new Platform({ args: ["-Dserver.port=8080"] }));
+ * await monitor.start();
  * ```
  *
  * @module
  */
 export { MONITOR_HEALTH_ROUTE, monitorHandler } from "./http.ts";
-export { LeaseTable, virtualTopics } from "./lease_table.ts";
-export { splitVirtualTopic } from "../connector/records.ts";
-export type { ConnectionInfo, ControlMessage, Effect, TableSnapshot } from "./lease_table.ts";
-export { monitorSettings, PRESENCE_PATH, PresenceMonitor } from "./monitor.ts";
-export type { MonitorSettings } from "./monitor.ts";
-export { CLOSE } from "./protocol.ts";
-export { serverLimits } from "./socket.ts";
 export type {
-  PresenceSocket,
+  ConnectionInfo,
+  ControlMessage,
+  Effect,
+  LeaseTable,
+  TableSnapshot,
+} from "./lease_table.ts";
+export { PresenceMonitor } from "./monitor.ts";
+export type { PresenceMonitorOptions } from "./monitor.ts";
+export { PRESENCE_PATH } from "./sessions.ts";
+export { monitorSettings } from "./settings.ts";
+export type { MonitorSettings } from "./settings.ts";
+export type { MeshSettings } from "../kafka/settings.ts";
+export type {
+  InRecord,
+  KafkaClient,
+  OutRecord,
+  PartitionConsumer,
+  TrafficCounters,
+} from "../kafka/client.ts";
+export type {
   RunningServer,
   ServeFunction,
   ServeOptions,
   ServerLimits,
+  ServerSocket,
   SocketHandlers,
-  WebSocketFactory,
-} from "./socket.ts";
+} from "../runtime/server.ts";

@@ -1,9 +1,10 @@
 /**
- * `deno task build:npm`: builds the npm package `minimesh` into `npm/` (ignored by git), without
+ * `deno task build:npm`: builds the npm package `@minimesh/core` (the JSR package's name) into
+ * `npm/` (ignored by git), without
  * dnt: the TypeScript compiler (from the npm registry) turns the library's sources into ESM
  * JavaScript and `.d.ts` files under `npm/esm/`, and `npm/package.json` is generated from
  * `deno.json` (version, exports, dependencies from the import map, `engines`, the presence
- * monitor's `bin`). `#serve` maps to the Node adapter (`node:http` + `ws`).
+ * monitor's `bin`). `#runtime` maps to the Node adapter (`node:http` + `ws`).
  *
  * `--pack` also runs `npm pack` and prints the tarball's path.
  *
@@ -29,7 +30,7 @@ const out = join(root, "npm");
 const deno = JSON.parse(readFileSync(join(root, "deno.json"), "utf8"));
 
 // Sources of the package: the library, never tests, examples, benchmarks or the Deno adapter.
-const DENO_ONLY = ["presence/serve_deno.ts"];
+const DENO_ONLY = ["runtime/deno.ts"];
 const SOURCES = [
   "mod.ts",
   "bus/**/*.ts",
@@ -46,8 +47,8 @@ const tsconfig = {
     target: "ES2022",
     module: "NodeNext",
     moduleResolution: "NodeNext",
-    // Node 20's library: catches ES2024+ built-ins (Promise.withResolvers, ...) that Deno has.
-    lib: ["ES2023", "DOM", "DOM.Iterable"],
+    // Node 22's library: catches built-ins newer than Node 22 (that Deno has) at build time.
+    lib: ["ES2024", "ESNext.Disposable", "DOM", "DOM.Iterable"],
     types: ["node"],
     declaration: true,
     outDir: "npm/esm",
@@ -108,7 +109,6 @@ for (const [key, target] of Object.entries(deno.exports as Record<string, string
   if (DENO_ONLY.includes(target.replace(/^\.\//, ""))) continue;
   exportsMap[key] = entry(target);
 }
-exportsMap["./presence/node"] = entry("./presence/serve_node.ts");
 
 const dependencies: Record<string, string> = {};
 for (const [name, spec] of Object.entries(deno.imports as Record<string, string>)) {
@@ -120,17 +120,17 @@ for (const [name, spec] of Object.entries(deno.imports as Record<string, string>
 dependencies["@types/ws"] = (deno.imports["@types/ws"] as string).split("@").pop()!;
 
 const pkg = {
-  name: "minimesh",
+  name: deno.name,
   version: deno.version,
   description:
     "An in-memory event bus and, when an application opts in, a minimalist service mesh over Kafka",
   license: deno.license,
   type: "module",
   exports: exportsMap,
-  imports: { "#serve": entry("./presence/serve_node.ts") },
+  imports: { "#runtime": entry("./runtime/node.ts") },
   bin: { "minimesh-presence": "./esm/presence/main.js" },
   files: ["esm", "README.md", "LICENSE"],
-  engines: { node: ">=20" },
+  engines: { node: ">=22" },
   dependencies,
   keywords: ["event bus", "service mesh", "kafka", "rpc", "deno"],
 };

@@ -1,5 +1,5 @@
-// For the npm build only (tsc): the kafkajs internal that connector/kafka_link.ts patches.
-// Deno reads the same shape from connector/_kafkajs_request_queue.d.ts via @ts-types.
+// For the npm build only (tsc): the kafkajs internal that kafka/link.ts patches.
+// (Deno types the dynamic import in kafka/_kafkajs_patch.ts by itself.)
 declare module "kafkajs/src/network/requestQueue/index.js" {
   export default class RequestQueue {
     pending: unknown[];

@@ -16,6 +16,9 @@ import { join } from "node:path";
 import process from "node:process";
 import { devBroker, startKafka, stopKafka, waitForKafka } from "./kafka_dev.ts";
 
+/** The library's folders, whose doc examples run as tests too. */
+const LIBRARY = ["mod.ts", "bus/", "runtime/", "kafka/", "connector/", "presence/", "actuator/"];
+
 const given = process.env.KAFKA_BROKERS;
 const broker = devBroker();
 const brokers = given ?? broker.brokers;
@@ -43,9 +46,7 @@ const code = await new Promise<number>((resolve) => {
       "test",
       "-A",
       `--junit-path=${junit}`,
-      ...(args.length
-        ? args
-        : ["--doc", "mod.ts", "bus/", "connector/", "presence/", "actuator/", "tests/"]),
+      ...(args.length ? args : ["--doc", ...LIBRARY, "tests/"]),
     ],
     {
       stdio: "inherit",

@@ -1,8 +1,8 @@
 // Hostile clients shared by the hostile tests and the memory benchmark.
 import net from "node:net";
 import { EventEnvelope } from "../mod.ts";
-import { KafkaLink } from "../connector/kafka_link.ts";
-import { eventRecord, splitVirtualTopic } from "../connector/records.ts";
+import { KafkaLink } from "../kafka/link.ts";
+import { eventRecord, splitVirtualTopic } from "../kafka/records.ts";
 import { BROKERS } from "./_presence.ts";
 
 /**

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { EventEnvelope, Platform, PostOffice } from "../mod.ts";
 import { inboxOf } from "../bus/platform.ts";
 import { stubMesh } from "./_helpers.ts";
-import { BlockAssembler, isBlock, MAX_BLOCK, RoutingTable, toBlocks } from "../connector/mod.ts";
+import { BlockAssembler, isBlock, MAX_BLOCK, RoutingTable, toBlocks } from "../internal.ts";
 
 describe("RoutingTable", () => {
   it("takes turns among the origins serving a route", () => {

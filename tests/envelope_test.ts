@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Decoder, encode, Encoder } from "@msgpack/msgpack";
-import { EnvelopeDecodeError, EventEnvelope } from "../mod.ts";
+import { EnvelopeDecodeError, EventEnvelope, MinimeshError } from "../mod.ts";
 
 interface Vector {
   name: string;
@@ -171,7 +171,8 @@ describe("EventEnvelope.fromBytes on bad input", () => {
     it(`rejects ${name} with EnvelopeDecodeError`, () => {
       assert.throws(() => EventEnvelope.fromBytes(bytes), (e: unknown) => {
         assert.ok(e instanceof EnvelopeDecodeError);
-        assert.ok(e instanceof TypeError);
+        assert.ok(e instanceof MinimeshError);
+        assert.equal(e.code, "INVALID_ENVELOPE");
         assert.match(e.message, message);
         assert.equal(e.status, 400);
         return true;

@@ -7,7 +7,7 @@ import fc from "fast-check";
 import { encode } from "@msgpack/msgpack";
 import { EnvelopeDecodeError, EventEnvelope, Platform } from "../mod.ts";
 import { eventApi } from "../actuator/event_api.ts";
-import { BlockAssembler } from "../connector/mod.ts";
+import { BlockAssembler } from "../internal.ts";
 
 const RUNS = 2000;
 

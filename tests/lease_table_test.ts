@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { LeaseTable, virtualTopics } from "../presence/lease_table.ts";
-import { splitVirtualTopic } from "../connector/records.ts";
+import { splitVirtualTopic } from "../kafka/records.ts";
 import type { ConnectionInfo, ControlMessage } from "../presence/lease_table.ts";
 import { controlEnvelope, parseControl } from "../presence/protocol.ts";
 import type { MonitorMessage } from "../presence/protocol.ts";

@@ -11,16 +11,16 @@
  * @module
  */
 import {
+  MinimeshError,
   Platform,
   PostOffice,
+  RequestTimeoutError,
   RouteNotFoundError,
   setupLogging,
-  statusOf,
-  TimeoutError,
 } from "../../mod.ts";
 import { connectToCloud } from "../../connector/mod.ts";
 import { onShutdown } from "../_shutdown.ts";
-import { json, jsonError, startHttp } from "../../actuator/mod.ts";
+import { jsonError, startHttp } from "../../actuator/mod.ts";
 
 const platform = new Platform({ dir: import.meta.dirname });
 await setupLogging(platform.config.getString("log.level", "info"));
@@ -33,16 +33,20 @@ async function pojo(id: string, traceId: string): Promise<Response> {
     my_trace_path: `GET /api/pojo/mesh/${id}`,
   }, platform);
   try {
-    const reply = await po.request({ to: "hello.pojo", headers: { id } }, timeout);
-    return reply.isError ? jsonError(reply.status, reply.error!) : json(reply.body);
+    const reply = await po.request({ to: "hello.pojo", headers: { id } }, { timeout });
+    if (reply.isError) return jsonError(reply.status, reply.error!);
+    return new Response(JSON.stringify(reply.body, null, 2), {
+      headers: { "content-type": "application/json" },
+    });
   } catch (e) {
     if (e instanceof RouteNotFoundError) {
       return jsonError(404, "hello.pojo is not available: no instance in the mesh serves it");
     }
-    if (e instanceof TimeoutError) {
+    if (e instanceof RequestTimeoutError) {
       return jsonError(408, `hello.pojo did not answer within ${timeout} ms`);
     }
-    return jsonError(statusOf(e), (e as Error).message);
+    if (e instanceof MinimeshError) return jsonError(e.status, e.message);
+    throw e; // startHttp logs it and answers 500 without the detail
   }
 }
 

@@ -2,15 +2,22 @@
 // applications as child processes, and this test process as one more mesh member.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { EventEnvelope, PostOffice } from "../mod.ts";
-import type { Platform } from "../mod.ts";
-import { KafkaLink } from "../connector/mod.ts";
-import type { KafkaConnector, LifeCycleEvent } from "../connector/mod.ts";
-import { eventRecord } from "../connector/records.ts";
-import { BROKERS, eventually, meshArgs, meshMember, startMonitor, topicsFor } from "./_presence.ts";
-import type { MonitorProcess } from "./_presence.ts";
-import { spawnDeno, stopAll } from "./_processes.ts";
-import type { DenoProcess } from "./_processes.ts";
+import { EventEnvelope, PostOffice } from "../../mod.ts";
+import type { Platform } from "../../mod.ts";
+import { KafkaLink } from "../../internal.ts";
+import type { KafkaConnector, LifeCycleEvent } from "../../connector/mod.ts";
+import { eventRecord } from "../../kafka/records.ts";
+import {
+  BROKERS,
+  eventually,
+  meshArgs,
+  meshMember,
+  startMonitor,
+  topicsFor,
+} from "../_presence.ts";
+import type { MonitorProcess } from "../_presence.ts";
+import { spawnDeno, stopAll } from "../_processes.ts";
+import type { DenoProcess } from "../_processes.ts";
 
 interface AppProcess extends DenoProcess {
   origin: string;

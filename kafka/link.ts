@@ -12,60 +12,22 @@
  */
 import { Buffer } from "node:buffer";
 import { AssignerProtocol, Kafka, logLevel } from "kafkajs";
-// @ts-types="./_kafkajs_request_queue.d.ts"
-import RequestQueue from "kafkajs/src/network/requestQueue/index.js";
 import type { Admin, Consumer, IHeaders, PartitionAssigner, Producer } from "kafkajs";
 import { logger } from "../bus/_log.ts";
 import { randomHex32 } from "../bus/_ids.ts";
 import { packageVersion, registerLibrary } from "../bus/libraries.ts";
+import { INIT_HEADER, LOOPBACK_HEADER } from "./client.ts";
+import type {
+  InRecord,
+  KafkaClient,
+  OutRecord,
+  PartitionConsumer,
+  TrafficCounters,
+} from "./client.ts";
+import { patchKafkajs } from "./_kafkajs_patch.ts";
 
 const log = logger("kafka");
-
-// kafkajs 2.2.4 re-arms a timer in every broker connection's request queue after each check,
-// even with nothing pending and no throttling: its delay is then negative, so the runtime
-// clamps it to 1 ms, and every connection wakes 1,000 times a second for its whole life
-// (tulios/kafkajs#1751; the fix in #1755 is not released). Measured here: 78 ms of CPU per
-// second for an idle mesh member. A check is only needed when requests wait or a throttle is
-// set, so only then is the original scheduler called.
-const schedule = RequestQueue.prototype.scheduleCheckPendingRequests;
-RequestQueue.prototype.scheduleCheckPendingRequests = function (this: {
-  pending: unknown[];
-  throttledUntil: number;
-}) {
-  if (this.pending.length === 0 && !(this.throttledUntil > Date.now())) return;
-  schedule.call(this);
-};
 registerLibrary("kafkajs", packageVersion("kafkajs", import.meta.url));
-
-/** A record to write: an explicit partition, string headers, bytes or text. */
-export interface OutRecord {
-  /** Topic name. */
-  topic: string;
-  /** Partition number. */
-  partition: number;
-  /** Record key (a random 32-hex id when absent). */
-  key?: string;
-  /** Record headers. */
-  headers?: Record<string, string>;
-  /** Record value. */
-  value: Uint8Array | string;
-}
-
-/** A record read from a partition. */
-export interface InRecord {
-  /** Topic name. */
-  topic: string;
-  /** Partition number. */
-  partition: number;
-  /** Offset, as Kafka's decimal string. */
-  offset: string;
-  /** Record key. */
-  key: string | undefined;
-  /** Record headers as strings. */
-  headers: Record<string, string>;
-  /** Record value. */
-  value: Uint8Array;
-}
 
 /** Options of a {@link KafkaLink}. */
 export interface KafkaLinkOptions {
@@ -75,20 +37,6 @@ export interface KafkaLinkOptions {
   clientId: string;
 }
 
-/** Reading one partition: resolves `ready` once records written from now on will be seen. */
-export interface PartitionConsumer {
-  /** The topic read. */
-  readonly topic: string;
-  /** The partition read. */
-  readonly partition: number;
-  /** Resolves once every record written from then on will be seen. */
-  readonly ready: Promise<void>;
-  /** Stops reading and leaves the consumer group. */
-  stop(): Promise<void>;
-}
-
-const INIT_HEADER = "_init_";
-const LOOPBACK_HEADER = "_loopback_";
 const REQUEST_BYTES = 512 * 1024;
 
 function headersOf(h: IHeaders | undefined): Record<string, string> {
@@ -139,13 +87,19 @@ function singlePartition(topic: string, partition: number): PartitionAssigner {
  * await link.send([{ topic: "demo.topic", partition: 1, value: "hi" }]);
  * ```
  */
-export class KafkaLink {
+export class KafkaLink implements KafkaClient {
   /** The bootstrap brokers. */
   readonly brokers: string[];
   /** Traffic counters: produce requests and records sent, fetched batches and records read. */
-  readonly counters = { produceRequests: 0, recordsSent: 0, batchesRead: 0, recordsRead: 0 };
+  readonly counters: TrafficCounters = {
+    produceRequests: 0,
+    recordsSent: 0,
+    batchesRead: 0,
+    recordsRead: 0,
+  };
   readonly #kafka: Kafka;
   readonly #clientId: string;
+  readonly #patched: Promise<string>;
   #producer: Producer | undefined;
   #producerReady: Promise<Producer> | undefined;
   #admin: Promise<Admin> | undefined;
@@ -158,6 +112,7 @@ export class KafkaLink {
   constructor(options: KafkaLinkOptions) {
     this.brokers = options.brokers;
     this.#clientId = options.clientId;
+    this.#patched = patchKafkajs(); // before the first connection opens
     this.#kafka = new Kafka({
       clientId: options.clientId,
       brokers: options.brokers,
@@ -178,7 +133,7 @@ export class KafkaLink {
   #admin_(): Promise<Admin> {
     if (this.#admin === undefined) {
       const admin = this.#kafka.admin();
-      this.#admin = admin.connect().then(() => admin).catch((e) => {
+      this.#admin = this.#patched.then(() => admin.connect()).then(() => admin).catch((e) => {
         this.#admin = undefined;
         throw e;
       });
@@ -196,7 +151,7 @@ export class KafkaLink {
         // topic's partition list for each record before returning that number.
         createPartitioner: () => ({ message }) => message.partition!,
       });
-      this.#producerReady = producer.connect().then(() => {
+      this.#producerReady = this.#patched.then(() => producer.connect()).then(() => {
         this.#producer = producer;
         return producer;
       }).catch((e) => {
@@ -354,6 +309,7 @@ export class KafkaLink {
     let isReady = false;
     let stopped = false;
     const start = async () => {
+      await this.#patched;
       await consumer.connect();
       await consumer.subscribe({ topic, fromBeginning: false });
       await consumer.run({

@@ -4,7 +4,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import process from "node:process";
 import { Kafka, logLevel } from "kafkajs";
-import { deferred } from "./_helpers.ts";
+import { deferred } from "../_helpers.ts";
 
 const brokers = (process.env.KAFKA_BROKERS ?? "127.0.0.1:9092").split(",");
 

@@ -1,16 +1,15 @@
 /**
- * The boundary between the presence monitor (and other HTTP users) and the runtime's server:
- * a fetch-style handler for plain HTTP, and three callbacks for websockets under a path prefix.
- * Runtime adapters (`serve_deno.ts`, `serve_node.ts`, chosen by the `#serve` import alias)
- * implement {@link ServeFunction} and provide a {@link WebSocketFactory}; nothing else in the
- * library knows which runtime it runs on.
+ * The boundary between the library and the runtime's server: a fetch-style handler for plain
+ * HTTP, and three callbacks for websockets under a path prefix. Runtime adapters (`deno.ts`,
+ * `node.ts`, chosen by the `#runtime` import alias) implement {@link ServeFunction} and provide
+ * a {@link WebSocketFactory}; nothing else in the library knows which runtime it runs on.
  *
  * @module
  */
 import type { AppConfig } from "../bus/config.ts";
 
-/** One websocket connection, as the monitor sees it. */
-export interface PresenceSocket {
+/** One websocket connection, as a server's handlers see it. */
+export interface ServerSocket {
   /** Sends a binary (bytes) or text frame; a closed socket ignores it. */
   send(data: Uint8Array | string): void;
   /** Closes the connection with a code and a reason. */
@@ -20,11 +19,11 @@ export interface PresenceSocket {
 /** Websocket callbacks. `path` is the request path, such as `/ws/presence/<origin>`. */
 export interface SocketHandlers {
   /** A websocket opened on `path`. */
-  open(socket: PresenceSocket, path: string): void;
+  open(socket: ServerSocket, path: string): void;
   /** A binary (bytes) or text frame arrived. */
-  message(socket: PresenceSocket, data: Uint8Array | string): void;
+  message(socket: ServerSocket, data: Uint8Array | string): void;
   /** The websocket closed, by either side. */
-  close(socket: PresenceSocket, code: number, reason: string): void;
+  close(socket: ServerSocket, code: number, reason: string): void;
 }
 
 /** What to serve. */
@@ -60,8 +59,8 @@ export interface ServerLimits {
   maxFrameBytes: number;
 }
 
-/** A running server. */
-export interface RunningServer {
+/** A running server; `await using` closes it at the end of a scope. */
+export interface RunningServer extends AsyncDisposable {
   /** The bound port. */
   readonly port: number;
   /** Stops listening and closes connections. */
@@ -73,7 +72,7 @@ export type ServeFunction = (options: ServeOptions) => Promise<RunningServer>;
 
 /**
  * A WebSocket client constructor with the web-standard API (Deno's global `WebSocket`, or the
- * `ws` package's on Node 20, which has none).
+ * `ws` package's on Node).
  */
 export type WebSocketFactory = new (url: string) => WebSocket;
 

@@ -7,7 +7,7 @@
  */
 import { nextId } from "../bus/_ids.ts";
 import { EventEnvelope } from "../bus/envelope.ts";
-import type { InRecord, OutRecord } from "./kafka_link.ts";
+import type { InRecord, OutRecord } from "./client.ts";
 
 /**
  * The record carrying `event` to `recipient` (an origin id, or `monitor-N`). Pass the COMPACT

@@ -13,8 +13,8 @@ import type { Socket } from "node:net";
 import { Buffer } from "node:buffer";
 import { WebSocketServer } from "ws";
 import { logger } from "../bus/_log.ts";
-import { DEFAULT_LIMITS } from "./socket.ts";
-import type { PresenceSocket, RunningServer, ServeOptions, ServerLimits } from "./socket.ts";
+import { DEFAULT_LIMITS } from "./server.ts";
+import type { RunningServer, ServeOptions, ServerLimits, ServerSocket } from "./server.ts";
 
 const log = logger("http");
 
@@ -204,7 +204,7 @@ export function serve(options: ServeOptions): Promise<RunningServer> {
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
-      const ps: PresenceSocket = {
+      const ps: ServerSocket = {
         send(data) {
           if (ws.readyState === ws.OPEN) ws.send(data);
         },
@@ -237,18 +237,16 @@ export function serve(options: ServeOptions): Promise<RunningServer> {
       );
       const address = server.address();
       const port = typeof address === "object" && address ? address.port : options.port;
-      resolve({
-        port,
-        close: () =>
-          new Promise<void>((done) => {
-            for (const client of wss.clients) client.terminate();
-            wss.close();
-            for (const t of deadlines.values()) clearTimeout(t);
-            deadlines.clear();
-            server.close(() => done());
-            server.closeAllConnections?.();
-          }),
-      });
+      const close = () =>
+        new Promise<void>((done) => {
+          for (const client of wss.clients) client.terminate();
+          wss.close();
+          for (const t of deadlines.values()) clearTimeout(t);
+          deadlines.clear();
+          server.close(() => done());
+          server.closeAllConnections?.();
+        });
+      resolve({ port, close, [Symbol.asyncDispose]: close });
     });
   });
 }

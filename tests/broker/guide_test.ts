@@ -2,10 +2,10 @@
 // rest-example on a real broker.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { eventually, meshArgs, startMonitor, topicsFor } from "./_presence.ts";
-import type { MonitorProcess } from "./_presence.ts";
-import { spawnDeno, stopAll } from "./_processes.ts";
-import type { DenoProcess } from "./_processes.ts";
+import { eventually, meshArgs, startMonitor, topicsFor } from "../_presence.ts";
+import type { MonitorProcess } from "../_presence.ts";
+import { spawnDeno, stopAll } from "../_processes.ts";
+import type { DenoProcess } from "../_processes.ts";
 
 interface App extends DenoProcess {
   port: number;
@@ -148,7 +148,7 @@ describe("the service-mesh guide", () => {
   });
 
   it("Event over HTTP on rest-example reaches hello.world in lambda-example, across the mesh", async () => {
-    const { EventEnvelope } = await import("../mod.ts");
+    const { EventEnvelope } = await import("../../mod.ts");
     const res = await fetch(`http://127.0.0.1:${rest.port}/api/event`, {
       method: "POST",
       body: new EventEnvelope({ to: "hello.world", headers: { a: "b" }, body: "over http" })

@@ -1,23 +1,24 @@
 // The npm package: built with scripts/build_npm.ts, packed, installed into a temporary Node
-// project (no path tricks), type-checked as a consumer would, and used from Node 20 and from a
-// current LTS Node (the npm registry's `node` package): a Node application and this Deno
-// process join one mesh, through a presence monitor run from the package's `bin`.
+// project (no path tricks), type-checked as a consumer would, and used from Node 22 and Node 24
+// (the npm registry's `node` package): a Node application and this Deno process join one mesh,
+// through a presence monitor run from the package's `bin`.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { EventEnvelope, Platform, PostOffice } from "../mod.ts";
-import { connectToCloud } from "../connector/mod.ts";
-import type { KafkaConnector } from "../connector/mod.ts";
-import { BROKERS, eventually, meshArgs, topicsFor } from "./_presence.ts";
-import { spawnDeno, spawnProcess } from "./_processes.ts";
-import type { DenoProcess } from "./_processes.ts";
+import { EventEnvelope, Platform, PostOffice } from "../../mod.ts";
+import { connectToCloud } from "../../connector/mod.ts";
+import type { KafkaConnector } from "../../connector/mod.ts";
+import { BROKERS, eventually, meshArgs, topicsFor } from "../_presence.ts";
+import { spawnDeno, spawnProcess } from "../_processes.ts";
+import type { DenoProcess } from "../_processes.ts";
 
-const LTS = "22";
+const NODES = ["22", "24"];
+const PACKAGE = "@minimesh/core";
 let project: string;
-let ltsNode: string;
+const nodeBin: Record<string, string> = {};
 
 function run(cmd: string, args: string[], cwd: string): string {
   return execFileSync(cmd, args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
@@ -33,10 +34,16 @@ before(async () => {
   run("npm", ["pkg", "set", "type=module"], project);
   run(
     "npm",
-    ["install", "--no-audit", "--no-fund", tarball, "typescript@~5.9.3", `node@${LTS}`],
+    ["install", "--no-audit", "--no-fund", tarball, "typescript@~5.9.3"],
     project,
   );
-  ltsNode = join(project, "node_modules", ".bin", "node");
+  for (const v of NODES) {
+    // Each Node in a folder of its own: both packages would claim the `node` command.
+    const dir = join(project, `node${v}`);
+    mkdirSync(dir);
+    run("npm", ["install", "--prefix", dir, "--no-audit", "--no-fund", `node@${v}`], project);
+    nodeBin[v] = join(dir, "node_modules", ".bin", "node");
+  }
 });
 
 after(() => {
@@ -45,9 +52,9 @@ after(() => {
 
 describe("the npm package", () => {
   it("installs with the presence monitor's command and no Deno-only files", () => {
-    const esm = readdirSync(join(project, "node_modules", "minimesh", "esm", "presence"));
-    assert.ok(esm.includes("serve_node.js"));
-    assert.ok(!esm.includes("serve_deno.js"), "the Deno adapter is not shipped");
+    const esm = readdirSync(join(project, "node_modules", PACKAGE, "esm", "runtime"));
+    assert.ok(esm.includes("node.js"));
+    assert.ok(!esm.includes("deno.js"), "the Deno adapter is not shipped");
     assert.ok(readdirSync(join(project, "node_modules", ".bin")).includes("minimesh-presence"));
   });
 
@@ -57,17 +64,22 @@ describe("the npm package", () => {
       writeFileSync(
         join(dir, "consumer.ts"),
         [
-          'import { EventEnvelope, Platform, PostOffice, TimeoutError } from "minimesh";',
-          'import type { LambdaFunction } from "minimesh";',
-          'import { connectToCloud, KafkaConnector } from "minimesh/connector";',
-          'import { actuatorHandler, startHttp } from "minimesh/actuator";',
-          'import { PresenceMonitor } from "minimesh/presence";',
+          `import { EventEnvelope, Platform, PostOffice, RequestTimeoutError } from "${PACKAGE}";`,
+          `import type { LambdaFunction } from "${PACKAGE}";`,
+          `import { connectToCloud, KafkaConnector } from "${PACKAGE}/connector";`,
+          `import { actuatorHandler, startHttp } from "${PACKAGE}/actuator";`,
+          `import { PresenceMonitor } from "${PACKAGE}/presence";`,
           "const fn: LambdaFunction<string, string> = (_h, body) => body.toUpperCase();",
           "const p = new Platform();",
-          'p.register("a.b", fn as LambdaFunction);',
-          'const reply: Promise<EventEnvelope> = new PostOffice({}, p).request({ to: "a.b" }, 100);',
+          'p.register("a.b", fn);',
+          "const reply: Promise<EventEnvelope<string>> = new PostOffice({}, p)",
+          '  .request<string>({ to: "a.b" }, { timeout: 100, signal: AbortSignal.timeout(50) });',
           "const c: KafkaConnector | undefined = connectToCloud(p);",
-          "export { actuatorHandler, c, PresenceMonitor, reply, startHttp, TimeoutError };",
+          "export async function scoped(): Promise<void> {",
+          "  await using monitor = new PresenceMonitor(new Platform());",
+          "  await monitor.start();",
+          "}",
+          "export { actuatorHandler, c, reply, RequestTimeoutError, startHttp };",
         ].join("\n"),
       );
       writeFileSync(
@@ -79,7 +91,7 @@ describe("the npm package", () => {
             target: "ES2022",
             strict: true,
             noEmit: true,
-            lib: ["ES2022", "DOM"],
+            lib: ["ES2022", "ESNext.Disposable", "DOM"],
             types: [],
           },
           files: ["consumer.ts"],
@@ -94,8 +106,8 @@ describe("the npm package", () => {
     });
   }
 
-  for (const [label, node] of [["Node 20 (this machine)", "node"], [`Node ${LTS} (npm)`, ""]]) {
-    describe(`on ${label}`, () => {
+  for (const version of NODES) {
+    describe(`on Node ${version}`, () => {
       let monitor: DenoProcess, app: DenoProcess;
       let tester: Platform, connector: KafkaConnector;
       let nodeOrigin: string;
@@ -103,12 +115,12 @@ describe("the npm package", () => {
       let testerBroadcasts = 0;
 
       before(async () => {
-        const bin = node || ltsNode;
-        const t = topicsFor(`npm${node ? "20" : LTS}`);
+        const bin = nodeBin[version];
+        const t = topicsFor(`npm${version}`);
         monitor = spawnProcess(
           bin,
           [
-            join(project, "node_modules", "minimesh", "esm", "presence", "main.js"),
+            join(project, "node_modules", PACKAGE, "esm", "presence", "main.js"),
             "-Dserver.port=0",
             "-Dserver.host=127.0.0.1",
             `-Dbootstrap.servers=${BROKERS}`,
@@ -127,16 +139,16 @@ describe("the npm package", () => {
         writeFileSync(
           join(project, "app.mjs"),
           `import process from "node:process";
-import { Platform, PostOffice, setupLogging } from "minimesh";
-import { connectToCloud } from "minimesh/connector";
-import { startHttp } from "minimesh/actuator";
+import { Platform, PostOffice, setupLogging } from "${PACKAGE}";
+import { connectToCloud } from "${PACKAGE}/connector";
+import { startHttp } from "${PACKAGE}/actuator";
 await setupLogging("info");
 const p = new Platform({ dir: process.cwd(), defaults: { "application.name": "node-app" } });
 let broadcasts = 0;
 p.register("node.hello", (_h, body) => "node " + process.version + " got " + body);
 p.register("both.bcast", () => void broadcasts++);
 p.register("node.count", () => broadcasts);
-p.register("node.call", async (h, body) => (await new PostOffice(h, p).request({ to: h.target, body }, 5000)).body);
+p.register("node.call", async (h, body) => (await new PostOffice(h, p).request({ to: h.target, body }, { timeout: 5000 })).body);
 const c = connectToCloud(p);
 await c.joined;
 const server = await startHttp(p, { port: 0, hostname: "127.0.0.1" });
@@ -171,7 +183,7 @@ process.on("SIGTERM", () => c.stop().finally(() => process.exit(0)));
         const toNode = await po.request({ to: "node.hello", body: "hi" }, 5000);
         assert.equal(toNode.status, 200);
         assert.match(String(toNode.body), /^node v\d+\.\d+\.\d+ got hi$/);
-        if (!node) assert.match(String(toNode.body), new RegExp(`^node v${LTS}\\.`));
+        assert.match(String(toNode.body), new RegExp(`^node v${version}\\.`));
         // The Node app learns the Deno app's routes from its exchange a moment after joining.
         let back: EventEnvelope | undefined;
         await eventually(

@@ -8,12 +8,12 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { EventEnvelope, PostOffice } from "../mod.ts";
-import type { Platform } from "../mod.ts";
-import { KafkaLink } from "../connector/mod.ts";
-import type { KafkaConnector } from "../connector/mod.ts";
-import { eventRecord, splitVirtualTopic } from "../connector/records.ts";
-import { newOriginId } from "../bus/route.ts";
+import { EventEnvelope, PostOffice } from "../../mod.ts";
+import type { Platform } from "../../mod.ts";
+import { KafkaLink } from "../../internal.ts";
+import type { KafkaConnector } from "../../connector/mod.ts";
+import { eventRecord, splitVirtualTopic } from "../../kafka/records.ts";
+import { newOriginId } from "../../bus/route.ts";
 import {
   BROKERS,
   connect,
@@ -22,11 +22,11 @@ import {
   meshMember,
   startMonitor,
   topicsFor,
-} from "./_presence.ts";
-import type { MonitorProcess } from "./_presence.ts";
-import { spawnDeno, spawnProcess, stopAll } from "./_processes.ts";
-import { chunkedPost, sendFirstBlocks } from "./_attacks.ts";
-import type { DenoProcess } from "./_processes.ts";
+} from "../_presence.ts";
+import type { MonitorProcess } from "../_presence.ts";
+import { spawnDeno, spawnProcess, stopAll } from "../_processes.ts";
+import { chunkedPost, sendFirstBlocks } from "../_attacks.ts";
+import type { DenoProcess } from "../_processes.ts";
 
 interface App extends DenoProcess {
   origin: string;
@@ -57,7 +57,7 @@ async function startApp(
     ...mesh,
     ...extra,
   ];
-  const file = fileURLToPath(new URL("./fixtures/mesh_app.ts", import.meta.url));
+  const file = fileURLToPath(new URL("../fixtures/mesh_app.ts", import.meta.url));
   const p = wrap === undefined ? spawnDeno("tests/fixtures/mesh_app.ts", args) : spawnProcess(
     "bash",
     // Deno rewrites a child's arguments that equal its own path, hence the path inside the script.
@@ -350,7 +350,7 @@ describe("hostile clients: HTTP servers", () => {
   });
 
   it("tell clients that the mesh is unavailable, never its address (row 12)", async () => {
-    const { devBroker, startKafka, stopKafka } = await import("../scripts/kafka_dev.ts");
+    const { devBroker, startKafka, stopKafka } = await import("../../scripts/kafka_dev.ts");
     const b = devBroker(undefined, 19_193);
     await startKafka(b);
     const own = topicsFor("nobroker");

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { ServeFunction, WebSocketFactory } from "./socket.ts";
+import type { ServeFunction, WebSocketFactory } from "./server.ts";
 
 /** The WebSocket client of this runtime: Deno's own. */
 export const WebSocketClient: WebSocketFactory = globalThis.WebSocket;

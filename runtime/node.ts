@@ -1,12 +1,12 @@
 /**
  * The Node adapter of {@link ServeFunction}: the shared `node:http` + `ws` server, and the `ws`
- * package's WebSocket client (Node 20 has no global one). It is what `#serve` means in the npm
+ * package's WebSocket client (Node 20 has no global one). It is what `#runtime` means in the npm
  * package.
  *
  * @module
  */
 import { WebSocket } from "ws";
-import type { ServeFunction, WebSocketFactory } from "./socket.ts";
+import type { ServeFunction, WebSocketFactory } from "./server.ts";
 import { serve as serveHttp } from "./_http_server.ts";
 
 /** The WebSocket client of this runtime: the `ws` package's. */

@@ -1,12 +1,12 @@
 // The presence monitor as a real process, with a real broker and scripted websocket clients.
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { EventEnvelope } from "../mod.ts";
-import { newOriginId } from "../bus/route.ts";
-import { KafkaLink } from "../connector/kafka_link.ts";
-import { eventOf } from "../connector/records.ts";
-import { BROKERS, connect, eventually, startMonitor, topicsFor } from "./_presence.ts";
-import type { Client, MonitorProcess } from "./_presence.ts";
+import { EventEnvelope } from "../../mod.ts";
+import { newOriginId } from "../../bus/route.ts";
+import { KafkaLink } from "../../kafka/link.ts";
+import { eventOf } from "../../kafka/records.ts";
+import { BROKERS, connect, eventually, startMonitor, topicsFor } from "../_presence.ts";
+import type { Client, MonitorProcess } from "../_presence.ts";
 
 interface Info {
   more: {
@@ -309,7 +309,7 @@ describe("presence monitor: origin ids", () => {
 describe("presence monitor: Kafka goes away", () => {
   it("reports DOWN with 400 on /health when its broker is unreachable", async () => {
     // A broker of its own, so stopping it does not disturb the other tests.
-    const { devBroker, startKafka, stopKafka } = await import("../scripts/kafka_dev.ts");
+    const { devBroker, startKafka, stopKafka } = await import("../../scripts/kafka_dev.ts");
     const b = devBroker(undefined, 19_192);
     await startKafka(b);
     let m: MonitorProcess | undefined;

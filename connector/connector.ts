@@ -1,0 +1,379 @@
+/**
+ * The Kafka cloud connector: with `cloud.connector=kafka`, a platform joins the mesh. It keeps a
+ * connection to the presence monitors ({@link PresenceClient}), which lease it one partition;
+ * it reads that partition ({@link Delivery}) and its closed user group's partition of
+ * `service.monitor` ({@link Peers}), and it is the platform's {@link MeshTransport}: events for
+ * routes served elsewhere leave through it.
+ *
+ * @module
+ */
+import { RouteNotFoundError } from "../bus/errors.ts";
+import type { EventEnvelope } from "../bus/envelope.ts";
+import { logger } from "../bus/_log.ts";
+import { splitAddress } from "../bus/route.ts";
+import type { MeshTransport } from "../bus/mesh.ts";
+import { TEMPORARY_INBOX } from "../bus/platform.ts";
+import type { Platform } from "../bus/platform.ts";
+import { AppError, ConfigError } from "../bus/errors.ts";
+import type { KafkaClient, PartitionConsumer, TrafficCounters } from "../kafka/client.ts";
+import { KafkaLink } from "../kafka/link.ts";
+import { splitVirtualTopic } from "../kafka/records.ts";
+import { MAX_BLOCK } from "./blocks.ts";
+import { Delivery } from "./delivery.ts";
+import type { ConnectorStats } from "./delivery.ts";
+import { HEALTH_ROUTE, healthCheck } from "./health.ts";
+import { LifeCycle } from "./life_cycle.ts";
+import type { LifeCycleEvent, LifeCycleEventsOptions } from "./life_cycle.ts";
+import { Peers } from "./peers.ts";
+import { PresenceClient } from "./presence_client.ts";
+import type { WebSocketFactory } from "./presence_client.ts";
+import { RoutingTable } from "./routing_table.ts";
+import { connectorSettings } from "./settings.ts";
+import type { ConnectorSettings } from "./settings.ts";
+
+const log = logger("connector");
+const PEER_WAIT_MS = 5000;
+
+/** Options of a {@link KafkaConnector}. */
+export interface KafkaConnectorOptions {
+  /** The WebSocket constructor for the presence connection (the runtime's by default). */
+  webSocket?: WebSocketFactory;
+  /** The Kafka client (a {@link KafkaLink} to `bootstrap.servers` by default). */
+  kafka?: KafkaClient;
+}
+
+/**
+ * The mesh transport over Kafka. Usually created by {@link connectToCloud}; `await using`
+ * stops it at the end of a scope.
+ *
+ * @example
+ * ```ts ignore
+ * import { Platform, PostOffice } from "@minimesh/core";
+ * import { KafkaConnector } from "@minimesh/core/connector";
+ * const platform = new Platform({ args: ["-Dcloud.connector=kafka"] });
+ * await using connector = new KafkaConnector(platform);
+ * connector.start();
+ * await connector.joined;
+ * const reply = await new PostOffice().request({ to: "hello.world" }, { timeout: 5000 });
+ * ```
+ */
+export class KafkaConnector implements MeshTransport, AsyncDisposable {
+  /** The platform that joined the mesh. */
+  readonly platform: Platform;
+  /** Its settings, from the platform's configuration. */
+  readonly settings: ConnectorSettings;
+  /** The routing table. */
+  readonly table: RoutingTable = new RoutingTable();
+  readonly #kafka: KafkaClient;
+  readonly #client: PresenceClient;
+  readonly #lifeCycle: LifeCycle;
+  readonly #peers: Peers;
+  readonly #delivery: Delivery;
+  #consumers: PartitionConsumer[] = [];
+  #topic: string | undefined;
+  #housekeeping: ReturnType<typeof setInterval> | undefined;
+  readonly #firstJoin = Promise.withResolvers<void>();
+
+  /**
+   * Creates the connector from the platform's configuration; {@link KafkaConnector.start}
+   * connects.
+   *
+   * @throws {ConfigError} For a bad `closed.user.group` or presence URL.
+   */
+  constructor(platform: Platform, options: KafkaConnectorOptions = {}) {
+    this.platform = platform;
+    const s = this.settings = connectorSettings(platform.config);
+    this.#kafka = options.kafka ??
+      new KafkaLink({ brokers: s.brokers, clientId: `app-${platform.origin.slice(8, 16)}` });
+    this.#lifeCycle = new LifeCycle(platform);
+    this.#delivery = new Delivery(platform, this.#kafka, {
+      maxSets: s.blockMaxPendingSets,
+      maxPendingBytes: s.blockMaxPendingBytes,
+    });
+    this.#peers = new Peers({
+      platform,
+      kafka: this.#kafka,
+      table: this.table,
+      lifeCycle: this.#lifeCycle,
+      monitorTopic: s.monitorTopic,
+      group: s.group,
+      personality: `${platform.name}, ${s.personality}`,
+      topic: () => this.#topic,
+    });
+    try {
+      this.#client = new PresenceClient({
+        urls: s.presenceUrls,
+        origin: platform.origin,
+        info: {
+          name: platform.name,
+          version: platform.version,
+          group: String(s.group),
+          type: s.personality,
+        },
+        keepAliveMs: s.keepAliveMs,
+        onReady: (topic) => this.#join(topic),
+        onLost: (code, reason) => this.#leave(`monitor connection closed (${code} ${reason})`),
+        onKeepAlive: () => this.#peers.keepAlive(),
+        webSocket: options.webSocket,
+      });
+    } catch (e) {
+      throw new ConfigError("presence.url", s.presenceUrls.join(","), (e as Error).message);
+    }
+  }
+
+  /** Skipped-record counters. */
+  get stats(): Readonly<ConnectorStats> {
+    return this.#delivery.stats;
+  }
+
+  /** Kafka traffic counters of this instance (produce requests, records, fetched batches). */
+  get traffic(): Readonly<TrafficCounters> {
+    return this.#kafka.counters;
+  }
+
+  /** Whether this instance is in the mesh now. */
+  get connected(): boolean {
+    return this.#topic !== undefined;
+  }
+
+  /** The leased virtual topic while connected. */
+  get topic(): string | undefined {
+    return this.#topic;
+  }
+
+  /** Resolves the first time this instance has joined the mesh. */
+  get joined(): Promise<void> {
+    return this.#firstJoin.promise;
+  }
+
+  /** Starts: registers the health route and connects to the presence monitors. */
+  start(): void {
+    if (!this.platform.hasRoute(HEALTH_ROUTE)) {
+      this.platform.registerPrivate(HEALTH_ROUTE, healthCheck(this.#kafka, () => this.#topic), 2);
+    }
+    log.info("Automatic segmentation when event payload exceeds {max}", {
+      max: MAX_BLOCK.toLocaleString("en-US"),
+    });
+    clearInterval(this.#housekeeping);
+    this.#housekeeping = setInterval(() => this.#delivery.expireBlocks(Date.now()), 5000);
+    this.#client.start();
+  }
+
+  /** Leaves the mesh: tells the peers at once, closes the monitor connection, stops reading. */
+  async stop(): Promise<void> {
+    clearInterval(this.#housekeeping);
+    this.#peers.stop();
+    if (this.connected) await this.#peers.announceLeave().catch(() => {});
+    this.#client.stop();
+    await this.#leave("stopping");
+    await this.#kafka.close();
+  }
+
+  /** Stops the connector (`await using`). */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.stop();
+  }
+
+  /** Calls `listener` on every join, leave, connect and disconnect; returns an unsubscribe. */
+  onLifeCycle(listener: (e: LifeCycleEvent) => void): () => void {
+    return this.#lifeCycle.on(listener);
+  }
+
+  /**
+   * Life-cycle events from now on, as an async iterable, until `signal` aborts or the loop
+   * breaks.
+   *
+   * @example
+   * ```ts ignore
+   * for await (const e of connector.lifeCycle({ signal: AbortSignal.timeout(60_000) })) {
+   *   if (e.type === "join") console.log(`${e.name} joined`);
+   * }
+   * ```
+   */
+  lifeCycle(options: LifeCycleEventsOptions = {}): AsyncIterableIterator<LifeCycleEvent> {
+    return this.#lifeCycle.events(options);
+  }
+
+  /**
+   * Sends every life-cycle event to a local route (headers `type`, `origin`, `name`), as the
+   * reference's `subscribe_life_cycle` does.
+   */
+  subscribeLifeCycle(route: string): void {
+    this.#lifeCycle.subscribeRoute(route);
+  }
+
+  /** Stops sending life-cycle events to `route`. */
+  unsubscribeLifeCycle(route: string): void {
+    this.#lifeCycle.unsubscribeRoute(route);
+  }
+
+  // ---- MeshTransport ----
+
+  /**
+   * Whether a peer serves `to` (a route, or `route@origin` of a known peer). A reply to a
+   * peer's inbox always qualifies: the peer exists, even if its routes have not arrived yet.
+   */
+  reaches(to: string): boolean {
+    if (!this.connected) return false;
+    const { route, origin } = splitAddress(to);
+    if (origin !== undefined) {
+      return origin !== this.platform.origin && (this.knows(origin) || route === TEMPORARY_INBOX);
+    }
+    return this.table.origins(route).some((o) => o !== this.platform.origin);
+  }
+
+  /** Whether `origin` is a known peer. */
+  knows(origin: string): boolean {
+    return this.table.peer(origin) !== undefined;
+  }
+
+  /** Sends to one instance serving the route (round-robin) or to `route@origin`. */
+  send(event: EventEnvelope): Promise<void> {
+    const to = event.to!;
+    const { route, origin } = splitAddress(to);
+    let dest = origin;
+    if (dest === undefined) {
+      dest = this.table.pick(route);
+      // Our own public routes are in the table too; a local route never gets here, so skip us.
+      if (dest === this.platform.origin) dest = this.table.pick(route);
+    }
+    if (dest === undefined || dest === this.platform.origin) {
+      return Promise.reject(new RouteNotFoundError(to));
+    }
+    if (!this.knows(dest)) {
+      // A reply to a caller whose join is still on its way: wait for it a little.
+      if (route !== TEMPORARY_INBOX) return Promise.reject(new RouteNotFoundError(to));
+      return this.#awaitPeer(dest, PEER_WAIT_MS).then(() => this.#sendTo(dest, event));
+    }
+    return this.#sendTo(dest, event);
+  }
+
+  #awaitPeer(origin: string, ms: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        off();
+        reject(new AppError(503, `Peer ${origin} is not known after ${ms} ms`));
+      }, ms);
+      const off = this.onLifeCycle((e) => {
+        if (e.type === "join" && e.origin === origin) {
+          clearTimeout(timer);
+          off();
+          resolve();
+        }
+      });
+    });
+  }
+
+  /** Sends one copy to every instance serving the route, this one included (over Kafka). */
+  broadcast(event: EventEnvelope): Promise<void> {
+    const { route } = splitAddress(event.to!);
+    const origins = this.table.origins(route);
+    if (origins.length === 0) return Promise.reject(new RouteNotFoundError(route));
+    event.to = route;
+    return Promise.all(origins.map((o) => this.#sendTo(o, event))).then(() => {});
+  }
+
+  /** Tells the group about a public route registered or released here. */
+  routeChanged(route: string, added: boolean): void {
+    if (this.connected) this.#peers.routeChanged(route, added);
+  }
+
+  /** The routing table as `/info/routes` shows it (the reference's `network` section). */
+  describe(): Record<string, unknown> {
+    const routes: Record<string, string[]> = {};
+    for (const [route, byOrigin] of [...this.table.routes()].sort(([a], [b]) => a < b ? -1 : 1)) {
+      routes[route] = [...byOrigin].map(([origin, p]) => {
+        const [name, type] = p.split(", ");
+        return `${name}, ${(type ?? "").toLowerCase()}, ${origin}`;
+      });
+    }
+    return {
+      routes,
+      nodes: this.table.peers().map((p) =>
+        `${p.topic}, ${new Date(p.lastSeen).toISOString()}, ${p.origin}`
+      ),
+      name: `${this.platform.name}, v${this.platform.version}`,
+      origin: this.platform.origin,
+      group: this.settings.group,
+      topic: this.#topic ?? null,
+      connected: this.connected,
+    };
+  }
+
+  #sendTo(origin: string, event: EventEnvelope): Promise<void> {
+    const topic = origin === this.platform.origin ? this.#topic : this.table.peer(origin)?.topic;
+    if (!topic) return Promise.reject(new AppError(503, `Peer ${origin} has no topic yet`));
+    return this.#delivery.send(origin, topic, event);
+  }
+
+  // ---- joining and leaving ----
+
+  async #join(topic: string): Promise<void> {
+    const [physical, partition] = splitVirtualTopic(topic);
+    if (!physical || !Number.isInteger(partition)) throw new Error(`Invalid topic ${topic}`);
+    const s = this.settings;
+    const own = this.#kafka.consumePartition(
+      physical,
+      partition,
+      (r) => this.#delivery.onRecord(r),
+    );
+    const group = this.#kafka.consumePartition(
+      s.monitorTopic,
+      s.group,
+      (r) => this.#peers.onRecord(r),
+    );
+    this.#consumers = [own, group];
+    log.info("Subscribed {topic}.{partition}", { topic: physical, partition });
+    try {
+      await Promise.all([own.ready, group.ready]);
+    } catch (e) {
+      await Promise.all(this.#consumers.map((c) => c.stop()));
+      this.#consumers = [];
+      throw e;
+    }
+    log.info("{topic}, partition {partition} ready", { topic: physical, partition });
+    this.#topic = topic;
+    const me = this.platform.origin;
+    const personality = `${this.platform.name}, ${s.personality}`;
+    for (const r of this.platform.routes()) {
+      if (!r.isPrivate) this.table.addRoute(r.route, me, personality);
+    }
+    this.platform.attachMesh(this);
+    await this.#peers.announceJoin();
+    this.#peers.keepAlive();
+    this.#lifeCycle.notify({ type: "connected", origin: me });
+    this.#firstJoin.resolve();
+  }
+
+  async #leave(why: string): Promise<void> {
+    const wasConnected = this.connected;
+    this.#topic = undefined;
+    const consumers = this.#consumers;
+    this.#consumers = [];
+    await Promise.all(consumers.map((c) => c.stop()));
+    if (!wasConnected) return;
+    this.platform.attachMesh(undefined);
+    const n = this.#peers.removeAll(why);
+    log.info("Left the mesh ({why}); forgot {n} peer(s)", { why, n });
+    this.#lifeCycle.notify({ type: "disconnected", origin: this.platform.origin });
+  }
+}
+
+/**
+ * Joins the mesh when the platform's `cloud.connector` is `kafka`; returns the connector
+ * (whose `joined` resolves once this instance is in the mesh), or undefined with `none`.
+ *
+ * @throws {ConfigError} For bad connector settings.
+ */
+export function connectToCloud(
+  platform: Platform,
+  options: KafkaConnectorOptions = {},
+): KafkaConnector | undefined {
+  if (platform.cloudConnector !== "kafka") {
+    log.info("cloud.connector={c}: this instance runs on its own", { c: platform.cloudConnector });
+    return undefined;
+  }
+  const connector = new KafkaConnector(platform, options);
+  connector.start();
+  return connector;
+}

@@ -1,0 +1,189 @@
+/**
+ * Events between instances (reference sections 4.3 and 4.4): an event for a peer is written to
+ * the peer's leased partition as one record, or in blocks when it is large; records read from
+ * this instance's own partition are checked, reassembled and delivered to local routes. Every
+ * record that cannot be delivered is counted and logged, never thrown.
+ *
+ * @module
+ */
+import { AppError, RouteNotFoundError } from "../bus/errors.ts";
+import { EventEnvelope, peekTags } from "../bus/envelope.ts";
+import { logger } from "../bus/_log.ts";
+import { splitAddress } from "../bus/route.ts";
+import { inboxOf, TEMPORARY_INBOX } from "../bus/platform.ts";
+import type { Platform } from "../bus/platform.ts";
+import type { InRecord, KafkaClient, OutRecord } from "../kafka/client.ts";
+import { eventRecord, splitVirtualTopic } from "../kafka/records.ts";
+import { BlockAssembler, isBlock, MAX_BLOCK, toBlocks } from "./blocks.ts";
+import type { BlockLimits } from "./blocks.ts";
+
+const log = logger("connector");
+
+/** Counters of records that were skipped, by reason. */
+export interface ConnectorStats {
+  /** Records addressed to another instance. */
+  misdirected: number;
+  /** Values that are not valid envelopes. */
+  undecodable: number;
+  /** Invalid or duplicate blocks. */
+  badBlocks: number;
+  /** Block sets that never completed. */
+  expiredBlockSets: number;
+  /** Incomplete block sets dropped to stay within `block.max.pending.sets` / `.bytes`. */
+  droppedBlockSets: number;
+  /** Events for a route this instance no longer serves. */
+  unknownRoute: number;
+  /** Events for a private or system route, which the mesh never delivers. */
+  privateRoute: number;
+  /** Replies that matched no request waiting on the peer they claim to come from. */
+  unmatchedReplies: number;
+}
+
+/** Carries events to peers over Kafka and delivers the ones that arrive. */
+export class Delivery {
+  /** Skipped-record counters. */
+  readonly stats: ConnectorStats = {
+    misdirected: 0,
+    undecodable: 0,
+    badBlocks: 0,
+    expiredBlockSets: 0,
+    droppedBlockSets: 0,
+    unknownRoute: 0,
+    privateRoute: 0,
+    unmatchedReplies: 0,
+  };
+  readonly #platform: Platform;
+  readonly #kafka: KafkaClient;
+  readonly #blocks: BlockAssembler;
+
+  /** Delivery for `platform` through `kafka`, holding incomplete block sets within `limits`. */
+  constructor(platform: Platform, kafka: KafkaClient, limits: BlockLimits) {
+    this.#platform = platform;
+    this.#kafka = kafka;
+    this.#blocks = new BlockAssembler(limits);
+  }
+
+  /** Writes `event` to the partition of the peer `origin`, leased as `topic`. */
+  send(origin: string, topic: string, event: EventEnvelope): Promise<void> {
+    const [physical, partition] = splitVirtualTopic(topic);
+    // A request of ours: its id gets the peer's token (only its reply can complete it), and if
+    // that peer leaves, its caller hears so at once (Peers.remove).
+    const cid = event.correlationId;
+    if (cid !== undefined && event.replyTo === this.#platform.inboxAddress) {
+      event.correlationId = inboxOf(this.#platform).sentTo(cid, origin);
+    }
+    const bytes = event.toBytes();
+    const records: OutRecord[] = bytes.length <= MAX_BLOCK
+      ? [eventRecord(physical, partition, origin, bytes)] // encoded once, above
+      : toBlocks(event.id, bytes).map((b) => eventRecord(physical, partition, origin, b));
+    return this.#kafka.send(records).catch((e) => {
+      // The client hears that the mesh is unavailable; broker addresses stay in the log.
+      log.error("Cannot send to {origin}: {message}", { origin, message: (e as Error).message });
+      throw new AppError(503, "Mesh unavailable", { cause: e });
+    });
+  }
+
+  /** Handles one record of this instance's own partition. */
+  onRecord(r: InRecord): void {
+    if (r.headers._event_ === undefined) return;
+    const rx = r.headers._rx_;
+    const me = this.#platform.origin;
+    if (rx !== undefined && rx !== me && !rx.includes("monitor")) {
+      this.stats.misdirected++;
+      log.warn("Skipping record {offset}: it belongs to {rx}", { offset: r.offset, rx });
+      return;
+    }
+    let e = this.#decode(r.value, `record ${r.offset}`);
+    if (e === undefined) return;
+    if (isBlock(e)) {
+      const result = this.#blocks.add(e, Date.now());
+      if (result.kind === "invalid") {
+        this.stats.badBlocks++;
+        log.warn("Skipping block: {reason}", { reason: result.reason });
+        return;
+      }
+      if (result.kind === "partial") {
+        for (const [id, got, max] of result.dropped) {
+          this.stats.droppedBlockSets++;
+          log.warn("Block set {id} dropped with {got} of {max} blocks: over the pending caps", {
+            id,
+            got,
+            max,
+          });
+        }
+        return;
+      }
+      e = this.#decode(result.bytes, "reassembled event");
+      if (e === undefined) return;
+    }
+    this.#deliver(e);
+  }
+
+  /** Drops block sets that did not complete in time. */
+  expireBlocks(now: number): void {
+    for (const [id, got, max] of this.#blocks.expire(now)) {
+      this.stats.expiredBlockSets++;
+      log.warn("Block set {id} expired with {got} of {max} blocks", { id, got, max });
+    }
+  }
+
+  #deliver(e: EventEnvelope): void {
+    const platform = this.#platform;
+    const tags = peekTags(e);
+    if (tags?.broadcast !== undefined) tags.broadcast = "3";
+    const at = e.to?.indexOf("@monitor") ?? -1;
+    if (at > 0) e.to = e.to!.slice(0, at);
+    const route = e.to === undefined ? undefined : splitAddress(e.to).route;
+    if (route === TEMPORARY_INBOX) {
+      // A reply counts only for a request of ours still waiting on the peer it went to.
+      if (!inboxOf(platform).completeFromPeer(e)) {
+        this.stats.unmatchedReplies++;
+        log.debug("Dropped a reply {cid} that no request waits for", { cid: e.correlationId });
+      }
+      return;
+    }
+    if (route !== undefined && platform.hasRoute(route) && platform.isPrivate(route)) {
+      // Private routes are reachable from their own process only; the sender hears 404.
+      this.stats.privateRoute++;
+      log.warn("Refused an event from the mesh to the private route {route}", { route });
+      e.to = route;
+      return this.#notFound(e, new RouteNotFoundError(route));
+    }
+    try {
+      platform.deliverLocal(e);
+    } catch (err) {
+      this.stats.unknownRoute++;
+      log.warn("Cannot deliver {to} from the mesh: {message}", {
+        to: e.to,
+        message: (err as Error).message,
+      });
+      this.#notFound(e, err as Error);
+    }
+  }
+
+  // Tells a requester that its event could not be delivered here.
+  #notFound(e: EventEnvelope, err: Error): void {
+    if (e.replyTo === undefined || e.to === undefined) return;
+    const reply = new EventEnvelope({
+      to: e.replyTo,
+      correlationId: e.correlationId,
+      status: 404,
+      body: err.message,
+      tags: e.tags,
+    });
+    try {
+      this.#platform.deliver(reply)?.catch(() => {});
+    } catch { /* the caller is gone too */ }
+  }
+
+  // An envelope, or undefined (counted and logged) for bytes that are not one.
+  #decode(bytes: Uint8Array, what: string): EventEnvelope | undefined {
+    try {
+      return EventEnvelope.fromBytes(bytes);
+    } catch (err) {
+      this.stats.undecodable++;
+      log.warn("Skipping {what}: {message}", { what, message: (err as Error).message });
+      return undefined;
+    }
+  }
+}

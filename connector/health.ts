@@ -1,0 +1,34 @@
+/**
+ * The connector's health check, served as the private route `cloud.connector.health` (list it in
+ * `mandatory.health.dependencies`): `type=info` describes the Kafka connection, `type=health`
+ * writes a loopback record to this instance's own partition and waits for it.
+ *
+ * @module
+ */
+import { AppError } from "../bus/errors.ts";
+import type { LambdaFunction } from "../bus/types.ts";
+import type { KafkaClient } from "../kafka/client.ts";
+import { splitVirtualTopic } from "../kafka/records.ts";
+
+/** The route of the connector's health check. */
+export const HEALTH_ROUTE = "cloud.connector.health";
+
+/** The health function; `topic()` is the leased virtual topic while in the mesh. */
+export function healthCheck(
+  kafka: KafkaClient,
+  topic: () => string | undefined,
+): LambdaFunction<unknown, unknown> {
+  return async (headers) => {
+    if (headers.type === "info") {
+      return { service: "kafka", href: kafka.brokers[0], topics: "on-demand" };
+    }
+    if (headers.type !== "health") throw new AppError(400, "Usage: type=info or type=health");
+    const vt = topic();
+    if (vt === undefined) throw new AppError(503, "Not connected to a presence monitor");
+    try {
+      return `Loopback test took ${await kafka.loopback(...splitVirtualTopic(vt))} ms`;
+    } catch (e) {
+      throw new AppError(408, (e as Error).message);
+    }
+  };
+}

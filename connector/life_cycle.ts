@@ -1,0 +1,105 @@
+/**
+ * Life-cycle events of the mesh as this instance sees them (peers joining and leaving, this
+ * instance connecting and disconnecting), told to listeners, to async iterators and to local
+ * routes, as the reference's `subscribe_life_cycle` does.
+ *
+ * @module
+ */
+import { EventEnvelope } from "../bus/envelope.ts";
+import { logger } from "../bus/_log.ts";
+import { AsyncQueue } from "../bus/_async_queue.ts";
+import type { Platform } from "../bus/platform.ts";
+
+const log = logger("connector");
+
+/** A change in the mesh, as told to life-cycle subscribers. */
+export interface LifeCycleEvent {
+  /** `join`/`leave` of a peer; `connected`/`disconnected` of this instance. */
+  type: "join" | "leave" | "connected" | "disconnected";
+  /** The peer's origin (join, leave) or this instance's (connected, disconnected). */
+  origin: string;
+  /** The peer's application name, when known. */
+  name?: string;
+}
+
+/** Options of {@link LifeCycle.events}. */
+export interface LifeCycleEventsOptions {
+  /** Ends the iteration when aborted. */
+  signal?: AbortSignal;
+  /** Unread events kept (1000); beyond that the oldest are dropped, with a warning. */
+  maxBuffered?: number;
+}
+
+/** Who hears of life-cycle events. */
+export class LifeCycle {
+  readonly #platform: Platform;
+  readonly #listeners = new Set<(e: LifeCycleEvent) => void>();
+  readonly #routes = new Set<string>();
+
+  /** Life-cycle events of `platform`'s mesh membership. */
+  constructor(platform: Platform) {
+    this.#platform = platform;
+  }
+
+  /** Calls `listener` on every event; returns an unsubscribe. */
+  on(listener: (e: LifeCycleEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Every event from now on, until `signal` aborts or the loop breaks. */
+  events(options: LifeCycleEventsOptions = {}): AsyncIterableIterator<LifeCycleEvent> {
+    const { signal, maxBuffered = 1000 } = options;
+    const onAbort = () => queue.end();
+    const queue = new AsyncQueue<LifeCycleEvent>(maxBuffered, () => {
+      off();
+      signal?.removeEventListener("abort", onAbort);
+    });
+    let warned = false;
+    const off = this.on((e) => {
+      queue.push(e);
+      if (queue.dropped > 0 && !warned) {
+        warned = true;
+        log.warn("A life-cycle reader is {n} events behind: dropping the oldest", {
+          n: maxBuffered,
+        });
+      }
+    });
+    if (signal?.aborted) queue.end();
+    else signal?.addEventListener("abort", onAbort, { once: true });
+    return queue;
+  }
+
+  /** Sends every event to a local route (headers `type`, `origin`, `name`). */
+  subscribeRoute(route: string): void {
+    this.#routes.add(route);
+  }
+
+  /** Stops sending events to `route`. */
+  unsubscribeRoute(route: string): void {
+    this.#routes.delete(route);
+  }
+
+  /** Tells everyone; a listener or route that fails is logged, never thrown. */
+  notify(e: LifeCycleEvent): void {
+    for (const l of this.#listeners) {
+      try {
+        l(e);
+      } catch (err) {
+        log.warn("Life-cycle listener failed: {message}", { message: (err as Error).message });
+      }
+    }
+    for (const route of this.#routes) {
+      const headers: Record<string, string> = { type: e.type, origin: e.origin };
+      if (e.name) headers.name = e.name;
+      try {
+        this.#platform.deliverLocal(new EventEnvelope({ to: route, headers }));
+      } catch (err) {
+        log.warn("Life-cycle route {route}: {message}", {
+          route,
+          message: (err as Error).message,
+        });
+      }
+    }
+  }
+}

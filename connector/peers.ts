@@ -1,0 +1,260 @@
+/**
+ * The distributed routing table's upkeep (reference section 6.2): registry messages on the
+ * closed user group's partition of `service.monitor` tell who joined, which public routes each
+ * peer serves, who is alive and who left. This instance announces itself the same way.
+ *
+ * @module
+ */
+import { EventEnvelope } from "../bus/envelope.ts";
+import { logger } from "../bus/_log.ts";
+import { inboxOf } from "../bus/platform.ts";
+import type { Platform } from "../bus/platform.ts";
+import type { InRecord, KafkaClient } from "../kafka/client.ts";
+import { eventRecord } from "../kafka/records.ts";
+import type { LifeCycle } from "./life_cycle.ts";
+import type { RoutingTable } from "./routing_table.ts";
+
+const log = logger("connector");
+/** The registry's route; its messages go to `system.service.registry@monitor-<group>`. */
+export const REGISTRY = "system.service.registry";
+const STALL_MS = 90_000;
+
+/** What the peer registry needs of its connector. */
+export interface PeersContext {
+  platform: Platform;
+  kafka: KafkaClient;
+  table: RoutingTable;
+  lifeCycle: LifeCycle;
+  monitorTopic: string;
+  group: number;
+  /** `name, PERSONALITY` as peers show this instance's routes. */
+  personality: string;
+  /** The leased virtual topic while in the mesh, else undefined. */
+  topic(): string | undefined;
+}
+
+/** Keeps the routing table from the group's registry messages and announces this instance. */
+export class Peers {
+  readonly #c: PeersContext;
+  #exchangeTimer: ReturnType<typeof setTimeout> | undefined;
+  #exchangeAsk = false;
+
+  /** The registry of one connector. */
+  constructor(context: PeersContext) {
+    this.#c = context;
+  }
+
+  #me(): string {
+    return this.#c.platform.origin;
+  }
+
+  /** A registry message to the group. */
+  toGroup(headers: Record<string, string>, body?: unknown): Promise<void> {
+    const { group, monitorTopic, kafka } = this.#c;
+    const e = new EventEnvelope({ to: `${REGISTRY}@monitor-${group}`, headers, body });
+    return kafka.send([eventRecord(monitorTopic, group, `monitor-${group}`, e)]);
+  }
+
+  #identity(type: string): Record<string, string> {
+    const p = this.#c.platform;
+    return {
+      type,
+      origin: p.origin,
+      topic: this.#c.topic() ?? "",
+      name: p.name,
+      version: p.version,
+    };
+  }
+
+  /** Announces this instance's join (its public routes follow on the peers' exchange). */
+  announceJoin(): Promise<void> {
+    return this.toGroup(this.#identity("join"));
+  }
+
+  /** Tells the group this instance is alive. */
+  keepAlive(): void {
+    if (this.#c.topic() === undefined) return;
+    this.toGroup(this.#identity("keep-alive")).catch(() => {});
+  }
+
+  /** Tells the group at once that this instance leaves. */
+  announceLeave(): Promise<void> {
+    return this.toGroup({ type: "leave", origin: this.#me() });
+  }
+
+  /** Tells the group about a public route registered or released here. */
+  routeChanged(route: string, added: boolean): void {
+    const me = this.#me();
+    const { table, personality } = this.#c;
+    if (added) table.addRoute(route, me, personality);
+    else table.removeRoute(route, me);
+    const headers: Record<string, string> = {
+      type: added ? "add" : "unregister",
+      origin: me,
+      route,
+    };
+    if (added) headers.personality = personality;
+    headers.final = "true";
+    this.toGroup(headers).catch(() => {});
+  }
+
+  // My public routes to the group, at most once per 100 ms; `exchange` asks peers for theirs.
+  #sendMyRoutes(exchange: boolean): void {
+    this.#exchangeAsk ||= exchange;
+    if (this.#exchangeTimer !== undefined) return;
+    this.#exchangeTimer = setTimeout(() => {
+      this.#exchangeTimer = undefined;
+      if (this.#c.topic() === undefined) return;
+      const headers = this.#identity("add");
+      if (this.#exchangeAsk) headers.exchange = "true";
+      this.#exchangeAsk = false;
+      const routes: Record<string, string> = {};
+      for (const [route, p] of this.#c.table.routesOf(this.#me())) routes[route] = p;
+      this.toGroup(headers, routes).catch(() => {});
+    }, 100);
+  }
+
+  /** Stops the pending route exchange. */
+  stop(): void {
+    clearTimeout(this.#exchangeTimer);
+    this.#exchangeTimer = undefined;
+  }
+
+  /** Handles one record of the group's partition; anything invalid is logged and skipped. */
+  onRecord(r: InRecord): void {
+    if (r.headers._event_ === undefined) return;
+    let e: EventEnvelope;
+    try {
+      e = EventEnvelope.fromBytes(r.value);
+    } catch (err) {
+      log.warn("Skipping group record {offset}: {message}", {
+        offset: r.offset,
+        message: (err as Error).message,
+      });
+      return;
+    }
+    if (!e.to?.startsWith(REGISTRY)) return;
+    try {
+      this.#onRegistry(e.headers, e.body);
+    } catch (err) {
+      log.warn("Skipping registry message {type}: {message}", {
+        type: e.headers.type,
+        message: (err as Error).message,
+      });
+    }
+  }
+
+  #onRegistry(h: Record<string, string>, body: unknown): void {
+    const origin = h.origin;
+    const me = this.#me();
+    if (!origin) throw new TypeError("no origin header");
+    const now = Date.now();
+    switch (h.type) {
+      case "join":
+        if (origin === me) return;
+        this.#meet(origin, h, now);
+        this.#sendMyRoutes(true);
+        return;
+      case "add": {
+        if (origin === me) return;
+        this.#meet(origin, h, now);
+        if (h.route) {
+          this.#addRoute(h.route, origin, h.personality ?? "");
+        } else if (body && typeof body === "object") {
+          for (const [route, p] of Object.entries(body as Record<string, unknown>)) {
+            this.#addRoute(route, origin, String(p));
+          }
+        }
+        if (h.exchange === "true") this.#sendMyRoutes(false);
+        return;
+      }
+      case "unregister":
+        if (origin === me || !h.route) return;
+        if (this.#c.table.removeRoute(h.route, origin)) {
+          log.info("{route} {origin} unregistered", { route: h.route, origin });
+        }
+        return;
+      case "keep-alive":
+        if (origin === me) return this.#removeStalled(now);
+        if (this.#meet(origin, h, now)) this.#sendMyRoutes(true);
+        return;
+      case "leave":
+        if (origin !== me) this.remove(origin, "left");
+        return;
+    }
+  }
+
+  // Records a peer; logs and announces it the first time it has a name. True when new.
+  #meet(origin: string, h: Record<string, string>, now: number): boolean {
+    const { table } = this.#c;
+    const isNew = table.upsertPeer(
+      { origin, topic: h.topic ?? "", name: h.name ?? "", version: h.version ?? "" },
+      now,
+    );
+    if (isNew) {
+      const p = table.peer(origin)!;
+      log.info("Peer {origin} joins ({name} {version})", {
+        origin,
+        name: p.name || "?",
+        version: p.version || "?",
+      });
+      this.#c.lifeCycle.notify({ type: "join", origin, name: p.name || undefined });
+    }
+    return isNew;
+  }
+
+  #addRoute(route: string, origin: string, personality: string): void {
+    if (this.#c.table.addRoute(route, origin, personality)) {
+      log.info("{route} ({personality}.{origin}) registered", { route, personality, origin });
+    }
+  }
+
+  /**
+   * Forgets a peer and its routes; requests waiting on it fail now (503) instead of at their
+   * timeout. `quiet` when this instance is the one leaving.
+   */
+  remove(origin: string, why: string, quiet = false): void {
+    const { table, platform } = this.#c;
+    const peer = table.peer(origin);
+    if (peer === undefined) return;
+    const routes = table.removePeer(origin);
+    if (!quiet) {
+      log.info("Peer {origin} {why} ({name} {version})", {
+        origin,
+        why,
+        name: peer.name,
+        version: peer.version,
+      });
+      for (const route of routes) log.info("{route} {origin} unregistered", { route, origin });
+    }
+    const inbox = inboxOf(platform);
+    for (const cid of inbox.waitingOn(origin)) {
+      platform.deliverLocal(
+        new EventEnvelope({
+          to: platform.inboxAddress,
+          correlationId: cid,
+          status: 503,
+          body: quiet
+            ? `This instance left the mesh (${why}) before ${origin} replied`
+            : `Peer ${origin} (${peer.name}) left before replying`,
+        }),
+      );
+    }
+    inbox.forgetPeer(origin);
+    this.#c.lifeCycle.notify({ type: "leave", origin, name: peer.name || undefined });
+  }
+
+  /** Forgets every peer (this instance left the mesh); returns how many there were. */
+  removeAll(why: string): number {
+    const peers = this.#c.table.peers();
+    for (const peer of peers) this.remove(peer.origin, why, true);
+    this.#c.table.clear();
+    return peers.length;
+  }
+
+  #removeStalled(now: number): void {
+    for (const p of this.#c.table.peers()) {
+      if (now - p.lastSeen > STALL_MS) this.remove(p.origin, "stalled");
+    }
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * The connector's settings, read once from the platform's configuration: the mesh-wide ones
+ * ({@link MeshSettings}) and this instance's own.
+ *
+ * @module
+ */
+import type { AppConfig } from "../bus/config.ts";
+import { ConfigError } from "../bus/errors.ts";
+import { keepAliveMs, meshSettings } from "../kafka/settings.ts";
+import type { MeshSettings } from "../kafka/settings.ts";
+import { MAX_BLOCK } from "./blocks.ts";
+
+/** An application's personality, as the monitors and `/info` show it. */
+export type Personality = "APP" | "REST" | "RESOURCES";
+
+/** Settings of a {@link KafkaConnector}. */
+export interface ConnectorSettings extends MeshSettings {
+  /** `closed.user.group` (1): the group this instance joins, 1 to `maxGroups`. */
+  group: number;
+  /** `application.personality` (APP). */
+  personality: Personality;
+  /** `presence.url`: the monitors' websocket URLs, tried in turn. */
+  presenceUrls: string[];
+  /** Milliseconds between keep-alives to the monitor (from `websocket.idle.timeout`). */
+  keepAliveMs: number;
+  /** `block.max.pending.sets` (100): incomplete large events held at once. */
+  blockMaxPendingSets: number;
+  /** `block.max.pending.bytes` (128 MiB): bytes of incomplete large events held at once. */
+  blockMaxPendingBytes: number;
+}
+
+/**
+ * Reads the connector's settings from `config`.
+ *
+ * @throws {ConfigError} For a `closed.user.group` outside 1 to `max.closed.user.groups`.
+ * @example
+ * ```ts
+ * import assert from "node:assert";
+ * import { AppConfig } from "@minimesh/core";
+ * import { connectorSettings } from "@minimesh/core/connector";
+ * const s = connectorSettings(new AppConfig({ dir: "/nonexistent", args: ["-Dclosed.user.group=2"], env: {} }));
+ * assert.equal(s.group, 2);
+ * assert.equal(s.monitorTopic, "service.monitor");
+ * ```
+ */
+export function connectorSettings(config: AppConfig): ConnectorSettings {
+  const mesh = meshSettings(config);
+  const group = config.getNumber("closed.user.group", 1);
+  if (!Number.isInteger(group) || group < 1 || group > mesh.maxGroups) {
+    throw new ConfigError("closed.user.group", group, `an integer from 1 to ${mesh.maxGroups}`);
+  }
+  const urls = config.getList("presence.url");
+  return {
+    ...mesh,
+    group,
+    personality: config.getChoice("application.personality", ["APP", "REST", "RESOURCES"], "APP"),
+    presenceUrls: urls.length
+      ? urls
+      : ["ws://127.0.0.1:8080/ws/presence", "ws://127.0.0.1:8081/ws/presence"],
+    keepAliveMs: keepAliveMs(mesh.idleTimeout),
+    blockMaxPendingSets: Math.max(1, config.getNumber("block.max.pending.sets", 100)),
+    blockMaxPendingBytes: Math.max(
+      MAX_BLOCK,
+      config.getNumber("block.max.pending.bytes", 128 * 1024 * 1024),
+    ),
+  };
+}

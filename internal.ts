@@ -1,0 +1,31 @@
+/**
+ * The library's internals that its own tests, benchmarks and tools use. Not a public entry
+ * point (it is not in `deno.json`'s exports, nor in the npm package): nothing here is stable.
+ *
+ * @module
+ */
+export { envName, parseProperties } from "./bus/config.ts";
+export { headerValue, peekTags, toPlain } from "./bus/envelope.ts";
+export { libraries, packageVersion, registerLibrary } from "./bus/libraries.ts";
+export { inboxOf, statusOf, TEMPORARY_INBOX } from "./bus/platform.ts";
+export { isOriginId, newOriginId, routeProblem, splitAddress, validateRoute } from "./bus/route.ts";
+export { AsyncQueue } from "./bus/_async_queue.ts";
+export { DEFAULT_LIMITS, serverLimits } from "./runtime/server.ts";
+export { serve, WebSocketClient } from "#runtime";
+export { INIT_HEADER, LOOPBACK_HEADER } from "./kafka/client.ts";
+export { KafkaLink } from "./kafka/link.ts";
+export type { KafkaLinkOptions } from "./kafka/link.ts";
+export { MemoryKafka, MemoryKafkaClient } from "./kafka/memory.ts";
+export { eventOf, eventRecord, splitVirtualTopic } from "./kafka/records.ts";
+export { keepAliveMs, meshSettings } from "./kafka/settings.ts";
+export { patchKafkajs, patchRequestQueue } from "./kafka/_kafkajs_patch.ts";
+export { json, jsonError } from "./actuator/responses.ts";
+export { elapsedText, isoSeconds } from "./actuator/format.ts";
+export { BlockAssembler, isBlock, MAX_BLOCK, toBlocks } from "./connector/blocks.ts";
+export type { BlockLimits, BlockResult, DroppedSet } from "./connector/blocks.ts";
+export { LifeCycle } from "./connector/life_cycle.ts";
+export { CLOSE_JOIN_FAILED, PresenceClient } from "./connector/presence_client.ts";
+export { RoutingTable } from "./connector/routing_table.ts";
+export { LeaseTable, virtualTopics } from "./presence/lease_table.ts";
+export { CLOSE } from "./presence/protocol.ts";
+export { MAX_FRAME } from "./presence/sessions.ts";

@@ -1,0 +1,96 @@
+/**
+ * The narrow interface between the mesh and Kafka: what the connector and the presence monitor
+ * need, and nothing of kafkajs. {@link KafkaLink} implements it over a real cluster,
+ * {@link MemoryKafka} in memory for unit tests.
+ *
+ * @module
+ */
+
+/** A record to write: an explicit partition, string headers, bytes or text. */
+export interface OutRecord {
+  /** Topic name. */
+  topic: string;
+  /** Partition number. */
+  partition: number;
+  /** Record key (a random 32-hex id when absent). */
+  key?: string;
+  /** Record headers. */
+  headers?: Record<string, string>;
+  /** Record value. */
+  value: Uint8Array | string;
+}
+
+/** A record read from a partition. */
+export interface InRecord {
+  /** Topic name. */
+  topic: string;
+  /** Partition number. */
+  partition: number;
+  /** Offset, as Kafka's decimal string. */
+  offset: string;
+  /** Record key. */
+  key: string | undefined;
+  /** Record headers as strings. */
+  headers: Record<string, string>;
+  /** Record value. */
+  value: Uint8Array;
+}
+
+/** Reading one partition: resolves `ready` once records written from now on will be seen. */
+export interface PartitionConsumer {
+  /** The topic read. */
+  readonly topic: string;
+  /** The partition read. */
+  readonly partition: number;
+  /** Resolves once every record written from then on will be seen. */
+  readonly ready: Promise<void>;
+  /** Stops reading. */
+  stop(): Promise<void>;
+}
+
+/** Traffic counters: produce requests and records sent, fetched batches and records read. */
+export interface TrafficCounters {
+  /** Produce requests sent. */
+  produceRequests: number;
+  /** Records sent. */
+  recordsSent: number;
+  /** Fetched batches handled. */
+  batchesRead: number;
+  /** Records read. */
+  recordsRead: number;
+}
+
+/** What the mesh needs from Kafka. */
+export interface KafkaClient {
+  /** Bootstrap brokers (for `/health` info). */
+  readonly brokers: readonly string[];
+  /** Traffic counters. */
+  readonly counters: Readonly<TrafficCounters>;
+  /** Writes records, resolving when the broker has them; order is kept. */
+  send(records: OutRecord[]): Promise<void>;
+  /**
+   * Reads exactly one partition from its latest offset, calling `onRecord` for each record in
+   * order. A handler error is logged and the record skipped.
+   */
+  consumePartition(
+    topic: string,
+    partition: number,
+    onRecord: (record: InRecord) => void | Promise<void>,
+  ): PartitionConsumer;
+  /** Makes sure `topic` exists (creating it with `partitions`); returns its partition count. */
+  ensureTopic(topic: string, partitions: number): Promise<number>;
+  /** Topic name → partition count, for every topic. */
+  topicPartitions(): Promise<Map<string, number>>;
+  /**
+   * Writes a loopback record to a partition this client consumes and waits until it is read
+   * back; returns the round trip in ms.
+   */
+  loopback(topic: string, partition: number, timeoutMs?: number): Promise<number>;
+  /** Stops every consumer and disconnects. */
+  close(): Promise<void>;
+}
+
+/** Header of the record a consumer writes to itself to know it is reading (see `ready`). */
+export const INIT_HEADER = "_init_";
+/** Header of a loopback record. */
+export const LOOPBACK_HEADER = "_loopback_";

@@ -1,0 +1,259 @@
+/**
+ * Kafka in memory, for unit tests of everything above the link (connector, monitor, routing,
+ * failover) without a broker: a {@link MemoryKafka} cluster of topics and partitions, and
+ * clients on it that behave as {@link KafkaLink} does (explicit partitions, no automatic topic
+ * creation, consumers from the latest offset, records in order, loopbacks), plus faults on
+ * demand: {@link MemoryKafka.available} set to false makes every call fail as an unreachable
+ * broker does.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert";
+ * import { MemoryKafka } from "./memory.ts";
+ * const kafka = new MemoryKafka();
+ * const a = kafka.client(), b = kafka.client();
+ * await a.ensureTopic("demo", 2);
+ * const got: string[] = [];
+ * await b.consumePartition("demo", 1, (r) => void got.push(new TextDecoder().decode(r.value))).ready;
+ * await a.send([{ topic: "demo", partition: 1, value: "hi" }]);
+ * await kafka.settled();
+ * assert.deepEqual(got, ["hi"]);
+ * ```
+ *
+ * @module
+ */
+import { logger } from "../bus/_log.ts";
+import { randomHex32 } from "../bus/_ids.ts";
+import { LOOPBACK_HEADER } from "./client.ts";
+import type {
+  InRecord,
+  KafkaClient,
+  OutRecord,
+  PartitionConsumer,
+  TrafficCounters,
+} from "./client.ts";
+
+const log = logger("kafka");
+const encoder = new TextEncoder();
+
+interface Reader {
+  onRecord(record: InRecord): void | Promise<void>;
+  client: MemoryKafkaClient;
+  chain: Promise<void>;
+}
+
+interface Partition {
+  next: number;
+  readers: Set<Reader>;
+}
+
+/** A Kafka cluster in memory. */
+export class MemoryKafka {
+  /** When false, every call of every client fails as with an unreachable broker. */
+  available = true;
+  /** Every record written, in order (for assertions). */
+  readonly written: OutRecord[] = [];
+  readonly #topics = new Map<string, Partition[]>();
+  #pending = new Set<Promise<void>>();
+
+  /** A new client of this cluster. */
+  client(brokers: readonly string[] = ["memory:9092"]): MemoryKafkaClient {
+    return new MemoryKafkaClient(this, brokers);
+  }
+
+  /** Resolves once every record written so far has been handled by its readers. */
+  async settled(): Promise<void> {
+    while (this.#pending.size > 0) await Promise.all([...this.#pending]);
+  }
+
+  /** Topic name → partition count. */
+  topics(): Map<string, number> {
+    return new Map([...this.#topics].map(([t, p]) => [t, p.length]));
+  }
+
+  /** Creates a topic (no-op when it exists); returns its partition count. */
+  createTopic(topic: string, partitions: number): number {
+    let p = this.#topics.get(topic);
+    if (p === undefined) {
+      p = Array.from({ length: partitions }, () => ({ next: 0, readers: new Set<Reader>() }));
+      this.#topics.set(topic, p);
+    }
+    return p.length;
+  }
+
+  /** Deletes every topic, as a broker restarted without its data. */
+  reset(): void {
+    this.#topics.clear();
+  }
+
+  /** @internal */
+  check(): void {
+    if (!this.available) throw new Error("Connection error: memory broker unavailable");
+  }
+
+  /** @internal */
+  partition(topic: string, partition: number): Partition {
+    const p = this.#topics.get(topic)?.[partition];
+    if (p === undefined) {
+      throw new Error(`This server does not host this topic-partition (${topic}-${partition})`);
+    }
+    return p;
+  }
+
+  /** @internal */
+  write(r: OutRecord): void {
+    const p = this.partition(r.topic, r.partition);
+    this.written.push(r);
+    const record: InRecord = {
+      topic: r.topic,
+      partition: r.partition,
+      offset: String(p.next++),
+      key: r.key ?? randomHex32(),
+      headers: { ...r.headers },
+      value: typeof r.value === "string" ? encoder.encode(r.value) : r.value,
+    };
+    for (const reader of p.readers) {
+      const done = reader.chain.then(() => reader.client.handle(reader, record));
+      reader.chain = done;
+      this.#pending.add(done);
+      done.finally(() => this.#pending.delete(done));
+    }
+  }
+}
+
+/** A client of a {@link MemoryKafka} cluster. */
+export class MemoryKafkaClient implements KafkaClient {
+  /** The brokers it says it talks to. */
+  readonly brokers: readonly string[];
+  /** Traffic counters. */
+  readonly counters: TrafficCounters = {
+    produceRequests: 0,
+    recordsSent: 0,
+    batchesRead: 0,
+    recordsRead: 0,
+  };
+  readonly #cluster: MemoryKafka;
+  readonly #consumers = new Set<PartitionConsumer>();
+  readonly #loopbacks = new Map<string, () => void>();
+  #closed = false;
+
+  /** A client of `cluster`; {@link MemoryKafka.client} makes one. */
+  constructor(cluster: MemoryKafka, brokers: readonly string[]) {
+    this.#cluster = cluster;
+    this.brokers = brokers;
+  }
+
+  /** Writes records in order; rejects (writing none) when one names a missing partition. */
+  send(records: OutRecord[]): Promise<void> {
+    try {
+      if (this.#closed) throw new Error("Kafka link is closed");
+      this.#cluster.check();
+      for (const r of records) this.#cluster.partition(r.topic, r.partition);
+      this.counters.produceRequests++;
+      this.counters.recordsSent += records.length;
+      for (const r of records) this.#cluster.write(r);
+      return Promise.resolve();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** Reads one partition from now on. */
+  consumePartition(
+    topic: string,
+    partition: number,
+    onRecord: (record: InRecord) => void | Promise<void>,
+  ): PartitionConsumer {
+    const reader: Reader = { onRecord, client: this, chain: Promise.resolve() };
+    let ready: Promise<void>;
+    let p: Partition | undefined;
+    try {
+      this.#cluster.check();
+      p = this.#cluster.partition(topic, partition);
+      p.readers.add(reader);
+      ready = Promise.resolve();
+    } catch (e) {
+      ready = Promise.reject(e);
+      ready.catch(() => {});
+    }
+    const handle: PartitionConsumer = {
+      topic,
+      partition,
+      ready,
+      stop: () => {
+        p?.readers.delete(reader);
+        this.#consumers.delete(handle);
+        return Promise.resolve();
+      },
+    };
+    this.#consumers.add(handle);
+    return handle;
+  }
+
+  /** @internal Hands a record to one reader, as a consumer of this client. */
+  async handle(reader: Reader, record: InRecord): Promise<void> {
+    if (!this.#cluster.available) return;
+    const loopback = record.headers[LOOPBACK_HEADER];
+    if (loopback !== undefined) return void this.#loopbacks.get(loopback)?.();
+    this.counters.recordsRead++;
+    try {
+      await reader.onRecord(record);
+    } catch (e) {
+      log.error("Record {offset} of {topic}-{partition} failed: {message}", {
+        offset: record.offset,
+        topic: record.topic,
+        partition: record.partition,
+        message: (e as Error).message,
+      });
+    }
+  }
+
+  /** Creates the topic when missing; returns its partition count. */
+  ensureTopic(topic: string, partitions: number): Promise<number> {
+    try {
+      this.#cluster.check();
+      return Promise.resolve(this.#cluster.createTopic(topic, partitions));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** Topic name → partition count. */
+  topicPartitions(): Promise<Map<string, number>> {
+    try {
+      this.#cluster.check();
+      return Promise.resolve(this.#cluster.topics());
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** A record to a partition this client reads, and back; the round trip in ms. */
+  async loopback(topic: string, partition: number, timeoutMs = 5000): Promise<number> {
+    const nonce = randomHex32();
+    const t0 = performance.now();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      await Promise.all([
+        new Promise<void>((resolve, reject) => {
+          this.#loopbacks.set(nonce, resolve);
+          timer = setTimeout(
+            () => reject(new Error(`Loopback test timed out after ${timeoutMs} ms`)),
+            timeoutMs,
+          );
+        }),
+        this.send([{ topic, partition, headers: { [LOOPBACK_HEADER]: nonce }, value: "" }]),
+      ]);
+    } finally {
+      clearTimeout(timer);
+      this.#loopbacks.delete(nonce);
+    }
+    return Math.round(performance.now() - t0);
+  }
+
+  /** Stops every consumer. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await Promise.all([...this.#consumers].map((c) => c.stop()));
+  }
+}

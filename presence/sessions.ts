@@ -1,0 +1,270 @@
+/**
+ * The websocket sessions of one monitor: who is connected, the handshake (`info`, checked
+ * strictly), keep-alives (coalesced before they reach Kafka), and the limits that keep a hostile
+ * client from hurting others (pending handshakes, frames per second, frame size, idle time).
+ *
+ * @module
+ */
+import { EventEnvelope } from "../bus/envelope.ts";
+import { logger } from "../bus/_log.ts";
+import { randomHex32 } from "../bus/_ids.ts";
+import { isOriginId } from "../bus/route.ts";
+import { isoSeconds } from "../actuator/format.ts";
+import type { ServerSocket, SocketHandlers } from "../runtime/server.ts";
+import type { ConnectionInfo } from "./lease_table.ts";
+import { CLOSE } from "./protocol.ts";
+import type { MonitorMessage } from "./protocol.ts";
+import type { MonitorSettings } from "./settings.ts";
+
+const log = logger("presence");
+
+/** The websocket path prefix; the rest of the path is the app's origin id. */
+export const PRESENCE_PATH = "/ws/presence/";
+/** The largest websocket frame a monitor reads. */
+export const MAX_FRAME = 65_536;
+const PERSONALITIES = new Set(["APP", "REST", "RESOURCES"]);
+
+/** One application's websocket. */
+export interface Session {
+  readonly id: string;
+  readonly origin: string;
+  readonly socket: ServerSocket;
+  readonly opened: number;
+  lastSeen: number;
+  seq: number;
+  info?: ConnectionInfo;
+  claimed: boolean;
+  closing: boolean;
+  /** Start of the current one-second window, and frames received in it. */
+  windowStart: number;
+  frames: number;
+  /** When this session's last keep-alive was written to Kafka. */
+  published: number;
+}
+
+/** What the sessions need of their monitor. */
+export interface SessionsContext {
+  settings: MonitorSettings;
+  /** The monitor's origin id. */
+  monitor: string;
+  /** Whether the monitor accepts applications now. */
+  ready(): boolean;
+  /** Writes messages to the monitors' channel; rejects (after logging) when Kafka fails. */
+  publish(messages: MonitorMessage[]): Promise<void>;
+  /** A claim of a free virtual topic for the session, or undefined (it was closed). */
+  claim(s: Session): MonitorMessage | undefined;
+}
+
+/** The sessions of one monitor. */
+export class Sessions {
+  readonly #c: SessionsContext;
+  readonly #bySocket = new Map<ServerSocket, Session>();
+  readonly #byOrigin = new Map<string, Session>();
+  /** Sessions without `info` yet, oldest first. */
+  readonly #pending = new Set<Session>();
+  #stopping = false;
+
+  /** Sessions of the monitor described by `context`. */
+  constructor(context: SessionsContext) {
+    this.#c = context;
+  }
+
+  /** The websocket callbacks for the server. */
+  readonly handlers: SocketHandlers = {
+    open: (socket, path) => this.#onOpen(socket, path),
+    message: (socket, data) => this.#onMessage(socket, data),
+    close: (socket, code, reason) => this.#onClose(socket, code, reason),
+  };
+
+  /** The session of `origin` on this monitor. */
+  of(origin: string): Session | undefined {
+    return this.#byOrigin.get(origin);
+  }
+
+  /** Closes a session (once), logging why. */
+  drop(s: Session, code: number, reason: string): void {
+    if (s.closing) return;
+    s.closing = true;
+    log.warn("Closing {origin} ({code}): {reason}", { origin: s.origin, code, reason });
+    s.socket.close(code, reason);
+  }
+
+  /** Closes every session; returns the `del` messages of those that had joined. */
+  closeAll(reason: string): MonitorMessage[] {
+    this.#stopping = true;
+    const dels: MonitorMessage[] = [];
+    for (const s of this.#bySocket.values()) {
+      if (s.info) dels.push(this.del(s, reason));
+      s.closing = true;
+      s.socket.close(CLOSE.GOING_AWAY, "Monitor shutting down");
+    }
+    return dels;
+  }
+
+  /** The message that releases a session's record and lease. */
+  del(s: Session, reason: string): MonitorMessage {
+    return { type: "del", origin: s.origin, session: s.id, monitor: this.#c.monitor, reason };
+  }
+
+  /** Closes sessions that never completed the handshake or went silent. */
+  tick(now: number): void {
+    const s = this.#c.settings;
+    for (const session of this.#bySocket.values()) {
+      if (session.closing) continue;
+      if (session.info === undefined && now - session.opened > s.handshakeTimeout * 1000) {
+        this.drop(session, CLOSE.TRY_AGAIN, "handshake not completed");
+      } else if (now - session.lastSeen > s.idleTimeout * 1000) {
+        this.drop(session, CLOSE.BAD_DATA, `Idle for ${s.idleTimeout} seconds`);
+      }
+    }
+  }
+
+  #onOpen(socket: ServerSocket, path: string): void {
+    // An origin id is plain ASCII: anything percent-encoded is invalid, and never decoded.
+    const token = path.slice(PRESENCE_PATH.length);
+    const refuse = (code: number, reason: string) => {
+      log.warn("Refused websocket {token}: {reason}", { token: token.slice(0, 80), reason });
+      socket.close(code, reason);
+    };
+    const { maxConnections, maxPending } = this.#c.settings;
+    if (!this.#c.ready()) return refuse(CLOSE.TRY_AGAIN, "Starting up");
+    if (!isOriginId(token)) {
+      return refuse(CLOSE.POLICY, `Invalid origin id "${token.slice(0, 60)}"`);
+    }
+    if (this.#bySocket.size - this.#pending.size >= maxConnections) {
+      return refuse(CLOSE.TRY_AGAIN, `Too many connections (${maxConnections})`);
+    }
+    if (this.#byOrigin.has(token)) {
+      return refuse(CLOSE.TRY_AGAIN, `Origin ${token} is already connected`);
+    }
+    const now = Date.now();
+    const s: Session = {
+      id: randomHex32(),
+      origin: token,
+      socket,
+      opened: now,
+      lastSeen: now,
+      seq: 0,
+      claimed: false,
+      closing: false,
+      windowStart: now,
+      frames: 0,
+      published: 0,
+    };
+    if (this.#pending.size >= maxPending) {
+      const oldest = this.#pending.values().next().value!;
+      this.#pending.delete(oldest);
+      this.drop(oldest, CLOSE.TRY_AGAIN, "handshake not completed (too many pending sessions)");
+    }
+    this.#bySocket.set(socket, s);
+    this.#byOrigin.set(token, s);
+    this.#pending.add(s);
+    log.info("Member {origin} connected", { origin: token });
+  }
+
+  #onMessage(socket: ServerSocket, data: Uint8Array | string): void {
+    const s = this.#bySocket.get(socket);
+    if (s === undefined || s.closing) return;
+    const size = typeof data === "string" ? data.length : data.byteLength;
+    if (size > MAX_FRAME) {
+      return this.drop(s, CLOSE.TOO_BIG, `Frame of ${size} bytes is over ${MAX_FRAME}`);
+    }
+    const now = Date.now();
+    const { maxFramesPerSecond, keepAlivePublishInterval } = this.#c.settings;
+    s.lastSeen = now;
+    if (now - s.windowStart >= 1000) {
+      s.windowStart = now;
+      s.frames = 0;
+    }
+    if (++s.frames > maxFramesPerSecond) {
+      return this.drop(s, CLOSE.POLICY, `Too many frames (over ${maxFramesPerSecond} per second)`);
+    }
+    if (typeof data === "string") {
+      // Text frames are JSON keep-alives in the reference; anything else is garbage.
+      let json: unknown;
+      try {
+        json = JSON.parse(data);
+      } catch {
+        return this.drop(s, CLOSE.BAD_DATA, "Invalid text frame: not JSON");
+      }
+      if ((json as { type?: unknown } | null)?.type !== "keep-alive") {
+        return this.drop(s, CLOSE.BAD_DATA, "Invalid text frame: expected a keep-alive");
+      }
+      return;
+    }
+    let e: EventEnvelope;
+    try {
+      e = EventEnvelope.fromBytes(data);
+    } catch (err) {
+      return this.drop(s, CLOSE.BAD_DATA, (err as Error).message.slice(0, 120));
+    }
+    s.seq++;
+    if (e.to === "info") return this.#onInfo(s, e.headers);
+    if (e.to === "keep-alive") {
+      if (s.info === undefined) return this.drop(s, CLOSE.BAD_DATA, "keep-alive before info");
+      // Coalesced: a flood of keep-alives must not become a flood of records.
+      if (now - s.published < keepAlivePublishInterval * 1000) return;
+      s.published = now;
+      s.info = { ...s.info, seq: s.seq, updated: isoSeconds(s.lastSeen) };
+      this.#c.publish([{ type: "put", info: s.info }]).catch(() => {});
+      return;
+    }
+    this.drop(s, CLOSE.BAD_DATA, `Unknown message ${JSON.stringify(e.to ?? null).slice(0, 60)}`);
+  }
+
+  #onInfo(s: Session, h: Record<string, string>): void {
+    if (s.info !== undefined) return this.drop(s, CLOSE.POLICY, "info already received");
+    if (!h.name || !h.version) return this.drop(s, CLOSE.BAD_DATA, "info needs name and version");
+    const { maxGroups } = this.#c.settings;
+    // Exactly a decimal integer: " 1 ", "1e0" and "0x1" are refused, not read as 1.
+    const group = /^[1-9][0-9]{0,2}$/.test(h.group ?? "") ? Number(h.group) : NaN;
+    if (!(group >= 1 && group <= maxGroups)) {
+      const given = JSON.stringify(h.group ?? null).slice(0, 40);
+      return this.drop(s, CLOSE.BAD_DATA, `Invalid group ${given}: expected 1 to ${maxGroups}`);
+    }
+    const type = h.type;
+    if (!PERSONALITIES.has(type)) {
+      const given = JSON.stringify(type ?? null).slice(0, 40);
+      return this.drop(
+        s,
+        CLOSE.BAD_DATA,
+        `Invalid type ${given}: expected APP, REST or RESOURCES`,
+      );
+    }
+    this.#pending.delete(s);
+    s.published = s.lastSeen;
+    s.info = {
+      origin: s.origin,
+      name: h.name.slice(0, 200),
+      version: h.version.slice(0, 100),
+      type,
+      group,
+      monitor: this.#c.monitor,
+      session: s.id,
+      created: isoSeconds(s.opened),
+      updated: isoSeconds(s.lastSeen),
+      seq: s.seq,
+      instance: h.instance?.slice(0, 200),
+    };
+    const messages: MonitorMessage[] = [{ type: "put", info: s.info }];
+    if (!s.claimed) {
+      const claim = this.#c.claim(s);
+      if (claim === undefined) return;
+      messages.push(claim);
+    }
+    // publish logs the detail; the client hears only that it may try again.
+    this.#c.publish(messages).catch(() => this.drop(s, CLOSE.TRY_AGAIN, "Kafka unavailable"));
+  }
+
+  #onClose(socket: ServerSocket, code: number, reason: string): void {
+    const s = this.#bySocket.get(socket);
+    if (s === undefined) return;
+    this.#bySocket.delete(socket);
+    this.#pending.delete(s);
+    if (this.#byOrigin.get(s.origin) === s) this.#byOrigin.delete(s.origin);
+    log.info("Member {origin} left ({code} {reason})", { origin: s.origin, code, reason });
+    if (s.info && !this.#stopping) {
+      this.#c.publish([this.del(s, `websocket closed (${code})`)]).catch(() => {});
+    }
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * A presence monitor's settings, read once from its platform's configuration: the mesh-wide
+ * ones ({@link MeshSettings}) and the monitor's own limits.
+ *
+ * @module
+ */
+import type { AppConfig } from "../bus/config.ts";
+import { meshSettings } from "../kafka/settings.ts";
+import type { MeshSettings } from "../kafka/settings.ts";
+
+/** Settings of a monitor. */
+export interface MonitorSettings extends MeshSettings {
+  /** `server.port` (8080; 0 picks a free port). */
+  port: number;
+  /** `server.host` (0.0.0.0). */
+  host: string;
+  /** `presence.handshake.timeout` (5): seconds a session may stay open without sending `info`. */
+  handshakeTimeout: number;
+  /**
+   * `presence.max.pending` (100): sessions that have not sent `info` yet. A new connection over
+   * it closes the oldest of them, so that idle connections cannot lock out real applications.
+   */
+  maxPending: number;
+  /** `presence.max.frames.per.second` (20): a session sending more is closed (1008). */
+  maxFramesPerSecond: number;
+  /**
+   * `presence.keepalive.publish.interval` (5): at most one keep-alive per session and interval
+   * is written to `service.monitor`; the others only reset the idle timer.
+   */
+  keepAlivePublishInterval: number;
+  /** `monitor.alive.interval` (5): seconds between `alive` messages; 3 missed mean it is gone. */
+  aliveInterval: number;
+  /** `presence.max.connections` (2000): websocket sessions one monitor accepts. */
+  maxConnections: number;
+  /**
+   * `monitor.bootstrap.wait` (2000): ms a starting monitor waits for a running one's snapshot
+   * before it takes itself for the first and starts from an empty table.
+   */
+  bootstrapWaitMs: number;
+}
+
+/**
+ * Reads the monitor's settings (and their defaults) from `config`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert";
+ * import { AppConfig } from "@minimesh/core";
+ * import { monitorSettings } from "@minimesh/core/presence";
+ * const s = monitorSettings(new AppConfig({ dir: "/nonexistent", args: [], env: {} }));
+ * assert.equal(s.port, 8080);
+ * assert.equal(s.maxVirtualTopics, 288);
+ * ```
+ */
+export function monitorSettings(config: AppConfig): MonitorSettings {
+  return {
+    ...meshSettings(config),
+    port: config.getNumber("server.port", 8080),
+    host: config.getString("server.host", "0.0.0.0"),
+    handshakeTimeout: Math.max(1, config.getNumber("presence.handshake.timeout", 5)),
+    maxPending: Math.max(1, config.getNumber("presence.max.pending", 100)),
+    maxFramesPerSecond: Math.max(2, config.getNumber("presence.max.frames.per.second", 20)),
+    keepAlivePublishInterval: Math.max(
+      0,
+      config.getNumber("presence.keepalive.publish.interval", 5),
+    ),
+    aliveInterval: Math.max(1, config.getNumber("monitor.alive.interval", 5)),
+    maxConnections: Math.max(1, config.getNumber("presence.max.connections", 2000)),
+    bootstrapWaitMs: Math.max(0, config.getNumber("monitor.bootstrap.wait", 2000)),
+  };
+}

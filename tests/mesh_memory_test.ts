@@ -1,0 +1,214 @@
+// The mesh without a broker: presence monitors and connectors in this process over Kafka in
+// memory (kafka/memory.ts), with real websockets on 127.0.0.1. What crosses a real broker is in
+// tests/broker/; this file covers the logic above the link: leases, the routing table, requests
+// and replies between instances, private routes, forged replies, large events, peers leaving,
+// monitor failover, and Kafka going away.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { EventEnvelope, Platform, PostOffice } from "../mod.ts";
+import { connectToCloud } from "../connector/mod.ts";
+import type { KafkaConnector, LifeCycleEvent } from "../connector/mod.ts";
+import { PresenceMonitor } from "../presence/mod.ts";
+import { eventRecord, MemoryKafka, splitVirtualTopic } from "../internal.ts";
+import { eventually } from "./_presence.ts";
+
+const quiet = ["-Dmonitor.bootstrap.wait=100", "-Dmonitor.alive.interval=1"];
+
+async function startMonitor(kafka: MemoryKafka): Promise<PresenceMonitor> {
+  const platform = new Platform({
+    dir: "/nonexistent",
+    env: {},
+    args: ["-Dserver.port=0", "-Dserver.host=127.0.0.1", ...quiet],
+  });
+  const monitor = new PresenceMonitor(platform, { kafka: kafka.client() });
+  await monitor.start();
+  return monitor;
+}
+
+interface App extends AsyncDisposable {
+  platform: Platform;
+  connector: KafkaConnector;
+  po: PostOffice;
+}
+
+function startApp(kafka: MemoryKafka, monitors: PresenceMonitor[], name: string): App {
+  const urls = monitors.map((m) => `ws://127.0.0.1:${m.port}/ws/presence`).join(",");
+  const platform = new Platform({
+    dir: "/nonexistent",
+    env: {},
+    args: [`-Dapplication.name=${name}`, "-Dcloud.connector=kafka", `-Dpresence.url=${urls}`],
+  });
+  const connector = connectToCloud(platform, { kafka: kafka.client() })!;
+  return {
+    platform,
+    connector,
+    po: new PostOffice({}, platform),
+    [Symbol.asyncDispose]: () => connector.stop(),
+  };
+}
+
+// Both have joined and `b` has heard of `a`'s route.
+async function sees(b: App, a: App, route: string): Promise<void> {
+  await Promise.all([a.connector.joined, b.connector.joined]);
+  await eventually(
+    () => b.connector.table.origins(route).includes(a.platform.origin),
+    5000,
+    `${route} of ${a.platform.name} in ${b.platform.name}'s table`,
+  );
+}
+
+describe("the mesh over Kafka in memory", () => {
+  it("leases distinct partitions and carries typed requests both ways", async () => {
+    const kafka = new MemoryKafka();
+    await using monitor = await startMonitor(kafka);
+    await using a = startApp(kafka, [monitor], "app-a");
+    await using b = startApp(kafka, [monitor], "app-b");
+    a.platform.register<{ n: number }, number>("math.double", (_h, { n }) => n * 2);
+    b.platform.register<string, string>("text.upper", (_h, s) => s.toUpperCase());
+    await sees(b, a, "math.double");
+    await sees(a, b, "text.upper");
+    assert.notEqual(a.connector.topic, b.connector.topic);
+    assert.equal(monitor.table.leases().length, 2);
+
+    const doubled = await b.po.request<number>({ to: "math.double", body: { n: 21 } }, {
+      timeout: 2000,
+    });
+    assert.equal(doubled.body, 42);
+    const upper = await a.po.request<string>({ to: "text.upper", body: "mesh" }, 2000);
+    assert.equal(upper.body, "MESH");
+    // A fork-and-join across the mesh, as its replies arrive.
+    const events = [1, 2, 3].map((n) => ({ to: "math.double", body: { n } }));
+    const got: number[] = [];
+    for await (const r of b.po.forkJoin<number>(events, { timeout: 2000 })) got.push(r.body);
+    assert.deepEqual(got.sort(), [2, 4, 6]);
+  });
+
+  it("refuses private routes from the mesh, and drops forged replies", async () => {
+    const kafka = new MemoryKafka();
+    await using monitor = await startMonitor(kafka);
+    await using a = startApp(kafka, [monitor], "app-a");
+    await using b = startApp(kafka, [monitor], "app-b");
+    a.platform.register("public.route", () => "public");
+    a.platform.registerPrivate("secret.route", () => "secret");
+    await sees(b, a, "public.route");
+    assert.equal(b.connector.reaches("secret.route"), false, "private routes are not advertised");
+
+    // Addressed at a's partition directly, as a hostile member would.
+    const [topic, partition] = splitVirtualTopic(a.connector.topic!);
+    const forged = new EventEnvelope({
+      to: "secret.route",
+      replyTo: `temporary.inbox@${b.platform.origin}`,
+      correlationId: "1",
+    });
+    await kafka.client().send([eventRecord(topic, partition, a.platform.origin, forged)]);
+    await eventually(() => a.connector.stats.privateRoute === 1, 2000, "the refusal");
+
+    // A reply to b that b never asked a for: no request may complete with it.
+    const [bt, bp] = splitVirtualTopic(b.connector.topic!);
+    const pending = b.po.request({ to: "public.route" }, { timeout: 2000 });
+    const fake = new EventEnvelope({
+      to: `temporary.inbox@${b.platform.origin}`,
+      correlationId: "1",
+      body: "forged",
+    });
+    await kafka.client().send([eventRecord(bt, bp, b.platform.origin, fake)]);
+    assert.equal((await pending).body, "public");
+    await eventually(() => b.connector.stats.unmatchedReplies >= 1, 2000, "the dropped reply");
+  });
+
+  it("carries a large event in blocks", async () => {
+    const kafka = new MemoryKafka();
+    await using monitor = await startMonitor(kafka);
+    await using a = startApp(kafka, [monitor], "app-a");
+    await using b = startApp(kafka, [monitor], "app-b");
+    a.platform.register<Uint8Array, number>("bytes.count", (_h, bytes) => bytes.byteLength);
+    await sees(b, a, "bytes.count");
+    const before = kafka.written.length;
+    const body = new Uint8Array(600_000).fill(7);
+    const reply = await b.po.request<number>({ to: "bytes.count", body }, { timeout: 5000 });
+    assert.equal(reply.body, 600_000);
+    assert.ok(kafka.written.length - before >= 3, "the request went as several records");
+  });
+
+  it("fails requests at once when the peer leaves, and tells life-cycle readers", async () => {
+    const kafka = new MemoryKafka();
+    await using monitor = await startMonitor(kafka);
+    const a = startApp(kafka, [monitor], "app-a");
+    await using b = startApp(kafka, [monitor], "app-b");
+    const seen: LifeCycleEvent[] = [];
+    const reading = (async () => {
+      for await (const e of b.connector.lifeCycle({ signal: AbortSignal.timeout(10_000) })) {
+        seen.push(e);
+        if (e.type === "leave") break;
+      }
+    })();
+    let arrived = false;
+    a.platform.register("slow.route", () => {
+      arrived = true;
+      return new Promise(() => {}); // never answers
+    });
+    await sees(b, a, "slow.route");
+    const t0 = performance.now();
+    const pending = b.po.request({ to: "slow.route" }, { timeout: 10_000 });
+    await eventually(() => arrived, 2000, "the request to reach app-a");
+    await a.connector.stop();
+    const reply = await pending;
+    assert.equal(reply.status, 503);
+    assert.match(reply.error!, /left before replying/);
+    assert.ok(performance.now() - t0 < 5000, "long before the timeout");
+    await reading;
+    assert.deepEqual(
+      seen.filter((e) => e.origin === a.platform.origin).map((e) => e.type),
+      ["join", "leave"],
+    );
+  });
+
+  it("moves an application to the other monitor when its monitor stops", async () => {
+    const kafka = new MemoryKafka();
+    const first = await startMonitor(kafka);
+    await using second = await startMonitor(kafka);
+    await eventually(() => second.monitors().size === 2, 5000, "the monitors to meet");
+    await using a = startApp(kafka, [first, second], "app-a");
+    await using b = startApp(kafka, [second], "app-b");
+    a.platform.register("where.am.i", () => "here");
+    await sees(b, a, "where.am.i");
+    const disconnected = new Promise<void>((resolve) => {
+      const off = a.connector.onLifeCycle((e) => {
+        if (e.type === "disconnected") {
+          off();
+          resolve();
+        }
+      });
+    });
+    await first.stop();
+    await disconnected;
+    await eventually(() => a.connector.connected, 10_000, "app-a to rejoin through the second");
+    await eventually(
+      () => b.connector.table.origins("where.am.i").includes(a.platform.origin),
+      5000,
+      "app-a's route again",
+    );
+    const reply = await b.po.request({ to: "where.am.i" }, { timeout: 2000 });
+    assert.equal(reply.body, "here");
+    assert.equal(second.table.connections().length, 2);
+  });
+
+  it("fails fast with 503 while Kafka is unreachable, and recovers", async () => {
+    const kafka = new MemoryKafka();
+    await using monitor = await startMonitor(kafka);
+    await using a = startApp(kafka, [monitor], "app-a");
+    await using b = startApp(kafka, [monitor], "app-b");
+    a.platform.register("ping.pong", () => "pong");
+    await sees(b, a, "ping.pong");
+    kafka.available = false;
+    const t0 = performance.now();
+    await assert.rejects(
+      b.po.request({ to: "ping.pong" }, { timeout: 5000 }),
+      (e: Error & { status?: number }) => e.status === 503 && e.message === "Mesh unavailable",
+    );
+    assert.ok(performance.now() - t0 < 1000);
+    kafka.available = true;
+    const reply = await b.po.request({ to: "ping.pong" }, { timeout: 2000 });
+    assert.equal(reply.body, "pong");
+  });
+});
