@@ -24,7 +24,12 @@ platform.register("hello.world", (headers, body, instance) => ({
 
 // greeting.make greets a name, or answers a 400 error for a missing one.
 let greetings = 0;
-platform.register("greeting.make", (headers, _body, instance) => {
+interface Greeting {
+  text: string;
+  instance: number;
+  count: number;
+}
+platform.register<unknown, Greeting>("greeting.make", (headers, _body, instance) => {
   if (!headers.name) throw new AppError(400, "Missing header name");
   return { text: `Hello, ${headers.name}!`, instance, count: ++greetings };
 }, 10);
@@ -44,40 +49,50 @@ const po = new PostOffice({
 });
 console.log(`\nOrigin ${platform.origin}, connector ${platform.cloudConnector}\n`);
 
-const hello = await po.request({ to: "hello.world", headers: { a: "b" }, body: "hi" }, 3000);
+const hello = await po.request({ to: "hello.world", headers: { a: "b" }, body: "hi" }, {
+  timeout: 3000,
+});
 console.log("request hello.world ->", JSON.stringify(hello.body));
 console.log(
   `  status ${hello.status}, exec ${hello.execTime} ms, round trip ${hello.roundTrip} ms`,
 );
 
-const greeting = await po.request(
+const greeting = await po.request<Greeting>(
   new EventEnvelope({ to: "greeting.make" }).setHeader("name", "Ada"),
-  3000,
+  { timeout: 3000 },
 );
 console.log("request greeting.make name=Ada ->", JSON.stringify(greeting.body));
 
-const bad = await po.request({ to: "greeting.make" }, 3000);
+const bad = await po.request({ to: "greeting.make" }, { timeout: 3000 });
 console.log(`request greeting.make without a name -> error ${bad.status}: ${bad.error}`);
 
-const many = await po.request(
-  ["Ann", "Bo", "Cy"].map((name, i) => ({
-    to: "greeting.make",
-    headers: { name },
-    correlationId: `c${i + 1}`,
-  })),
-  3000,
-);
+const names = ["Ann", "Bo", "Cy"].map((name, i) => ({
+  to: "greeting.make",
+  headers: { name },
+  correlationId: `c${i + 1}`,
+}));
+const many = await po.request<Greeting>(names, { timeout: 3000 });
 console.log(
   "fork-and-join of 3 ->",
-  many.map((r) => `${r.correlationId}: ${(r.body as { text: string }).text}`).join(", "),
+  many.map((r) => `${r.correlationId}: ${r.body.text}`).join(", "),
 );
+const arrived: string[] = [];
+for await (const r of po.forkJoin<Greeting>(names, { timeout: 3000 })) {
+  arrived.push(r.correlationId!);
+}
+console.log("the same, as the replies arrive ->", arrived.join(", "));
 
 await po.broadcast({ to: "cache.invalidate", body: { key: "session-42" } });
 
 try {
-  await po.request({ to: "demo.sleepy" }, 200);
+  await po.request({ to: "demo.sleepy" }, { timeout: 200 });
 } catch (e) {
   console.log(`request demo.sleepy -> ${(e as Error).name}: ${(e as Error).message}`);
+}
+try {
+  await po.request({ to: "demo.sleepy" }, { timeout: 5000, signal: AbortSignal.timeout(50) });
+} catch (e) {
+  console.log(`request demo.sleepy, aborted by its signal -> ${(e as Error).name}`);
 }
 try {
   await po.send({ to: "no.such.route" });

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { randomHex32 } from "../bus/_ids.ts";
 
 /** A record to write: an explicit partition, string headers, bytes or text. */
 export interface OutRecord {
@@ -94,3 +95,40 @@ export interface KafkaClient {
 export const INIT_HEADER = "_init_";
 /** Header of a loopback record. */
 export const LOOPBACK_HEADER = "_loopback_";
+
+/**
+ * The round trip of one loopback record: registers a random nonce in `waiting` (the client's consumer
+ * calls it when the record comes back), writes the record with `send`, and resolves with the
+ * round trip in ms, or rejects after `timeoutMs`. The write itself may hang on retries while
+ * Kafka is down: the timeout covers both, and whichever loses the race never ends as an
+ * unhandled rejection.
+ */
+export async function loopbackRoundTrip(
+  send: (records: OutRecord[]) => Promise<void>,
+  waiting: Map<string, () => void>,
+  topic: string,
+  partition: number,
+  timeoutMs: number,
+): Promise<number> {
+  const nonce = randomHex32();
+  const t0 = performance.now();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const back = new Promise<void>((resolve, reject) => {
+    waiting.set(nonce, resolve);
+    timer = setTimeout(
+      () => reject(new Error(`Loopback test timed out after ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+  });
+  const headers = { [LOOPBACK_HEADER]: nonce };
+  const roundTrip = send([{ topic, partition, headers, value: "loopback" }]).then(() => back);
+  roundTrip.catch(() => {});
+  back.catch(() => {});
+  try {
+    await Promise.race([roundTrip, back]);
+  } finally {
+    clearTimeout(timer);
+    waiting.delete(nonce);
+  }
+  return Math.round(performance.now() - t0);
+}

@@ -16,7 +16,7 @@ import type { Admin, Consumer, IHeaders, PartitionAssigner, Producer } from "kaf
 import { logger } from "../bus/_log.ts";
 import { randomHex32 } from "../bus/_ids.ts";
 import { packageVersion, registerLibrary } from "../bus/libraries.ts";
-import { INIT_HEADER, LOOPBACK_HEADER } from "./client.ts";
+import { INIT_HEADER, LOOPBACK_HEADER, loopbackRoundTrip } from "./client.ts";
 import type {
   InRecord,
   KafkaClient,
@@ -396,34 +396,8 @@ export class KafkaLink implements KafkaClient {
    * @returns The round trip in ms.
    * @throws {Error} When it does not come back within `timeoutMs` (or cannot be written).
    */
-  async loopback(topic: string, partition: number, timeoutMs = 5000): Promise<number> {
-    const nonce = randomHex32();
-    const t0 = performance.now();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const back = new Promise<void>((resolve, reject) => {
-      this.#loopbacks.set(nonce, resolve);
-      timer = setTimeout(
-        () => reject(new Error(`Loopback test timed out after ${timeoutMs} ms`)),
-        timeoutMs,
-      );
-    });
-    // The write itself may hang on retries while Kafka is down: the timeout covers both, and
-    // whichever loses the race must not end as an unhandled rejection.
-    const roundTrip = this.send([{
-      topic,
-      partition,
-      headers: { [LOOPBACK_HEADER]: nonce },
-      value: "loopback",
-    }]).then(() => back);
-    roundTrip.catch(() => {});
-    back.catch(() => {});
-    try {
-      await Promise.race([roundTrip, back]);
-    } finally {
-      clearTimeout(timer);
-      this.#loopbacks.delete(nonce);
-    }
-    return Math.round(performance.now() - t0);
+  loopback(topic: string, partition: number, timeoutMs = 5000): Promise<number> {
+    return loopbackRoundTrip((r) => this.send(r), this.#loopbacks, topic, partition, timeoutMs);
   }
 
   /** Stops every consumer and disconnects. */

@@ -24,7 +24,7 @@
  */
 import { logger } from "../bus/_log.ts";
 import { randomHex32 } from "../bus/_ids.ts";
-import { LOOPBACK_HEADER } from "./client.ts";
+import { LOOPBACK_HEADER, loopbackRoundTrip } from "./client.ts";
 import type {
   InRecord,
   KafkaClient,
@@ -229,26 +229,8 @@ export class MemoryKafkaClient implements KafkaClient {
   }
 
   /** A record to a partition this client reads, and back; the round trip in ms. */
-  async loopback(topic: string, partition: number, timeoutMs = 5000): Promise<number> {
-    const nonce = randomHex32();
-    const t0 = performance.now();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    try {
-      await Promise.all([
-        new Promise<void>((resolve, reject) => {
-          this.#loopbacks.set(nonce, resolve);
-          timer = setTimeout(
-            () => reject(new Error(`Loopback test timed out after ${timeoutMs} ms`)),
-            timeoutMs,
-          );
-        }),
-        this.send([{ topic, partition, headers: { [LOOPBACK_HEADER]: nonce }, value: "" }]),
-      ]);
-    } finally {
-      clearTimeout(timer);
-      this.#loopbacks.delete(nonce);
-    }
-    return Math.round(performance.now() - t0);
+  loopback(topic: string, partition: number, timeoutMs = 5000): Promise<number> {
+    return loopbackRoundTrip((r) => this.send(r), this.#loopbacks, topic, partition, timeoutMs);
   }
 
   /** Stops every consumer. */

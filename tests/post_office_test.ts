@@ -4,7 +4,9 @@ import {
   AppError,
   EventEnvelope,
   InvalidRouteError,
+  MinimeshError,
   PostOffice,
+  RequestTimeoutError,
   RouteNotFoundError,
   TimeoutError,
 } from "../mod.ts";
@@ -183,6 +185,89 @@ describe("fork-and-join", () => {
 
   it("returns an empty list for no events", async () => {
     assert.deepEqual(await new PostOffice({}, testPlatform()).request([], 100), []);
+  });
+});
+
+describe("the options-object API", () => {
+  it("takes the timeout in an options object, and types the reply's body", async () => {
+    const p = testPlatform();
+    p.register<{ a: number; b: number }, number>("o.add", (_h, { a, b }) => a + b);
+    const reply = await new PostOffice({}, p).request<number>(
+      { to: "o.add", body: { a: 2, b: 3 } },
+      { timeout: 500 },
+    );
+    const sum: number = reply.body;
+    assert.equal(sum, 5);
+    await assert.rejects(
+      new PostOffice({}, p).request({ to: "o.add" }, {} as { timeout: number }),
+      /Timeout must be a positive number of ms, got undefined/,
+    );
+  });
+
+  it("aborts a request with the signal's reason, and drops the late reply", async () => {
+    const p = testPlatform();
+    const release = deferred();
+    p.register("o.slow", async () => {
+      await release.promise;
+      return "late";
+    });
+    const controller = new AbortController();
+    const po = new PostOffice({}, p);
+    const pending = po.request({ to: "o.slow" }, { timeout: 5000, signal: controller.signal });
+    controller.abort(new Error("user went away"));
+    await assert.rejects(pending, /user went away/);
+    assert.equal(p.pendingRequests, 0, "nothing waits any more");
+    release.resolve();
+    await sleep(10);
+    // An aborted signal refuses before sending anything.
+    let calls = 0;
+    p.register("o.count", () => ++calls);
+    await assert.rejects(
+      po.request({ to: "o.count" }, { timeout: 100, signal: AbortSignal.abort() }),
+      (e: Error) => e.name === "AbortError",
+    );
+    assert.equal(calls, 0);
+  });
+
+  it("yields fork-and-join replies as they arrive, then throws at the timeout", async () => {
+    const p = testPlatform();
+    p.register<number, number>("o.wait", async (_h, ms) => {
+      await sleep(ms);
+      return ms;
+    }, 3);
+    const po = new PostOffice({}, p);
+    const events = [30, 1, 10].map((ms) => ({ to: "o.wait", body: ms }));
+    const order: number[] = [];
+    for await (const r of po.forkJoin<number>(events, { timeout: 1000 })) order.push(r.body);
+    assert.deepEqual(order, [1, 10, 30]);
+
+    const slow = [1, 500].map((ms) => ({ to: "o.wait", body: ms }));
+    const got: number[] = [];
+    await assert.rejects(async () => {
+      for await (const r of po.forkJoin<number>(slow, { timeout: 100 })) got.push(r.body);
+    }, RequestTimeoutError);
+    assert.deepEqual(got, [1], "the reply that came is yielded before the timeout");
+    const partial: number[] = [];
+    const it = po.forkJoin<number>(slow, { timeout: 100, timeoutException: false });
+    for await (const r of it) partial.push(r.body);
+    assert.deepEqual(partial, [1]);
+    await assert.rejects(
+      po.forkJoin([{ to: "no.such" }], { timeout: 100 }).next(),
+      RouteNotFoundError,
+    );
+  });
+
+  it("gives every error one base class with a code and a status", async () => {
+    const p = testPlatform();
+    const po = new PostOffice({}, p);
+    const e = await po.request({ to: "no.where" }, { timeout: 100 }).catch((e) => e);
+    assert.ok(e instanceof MinimeshError);
+    assert.deepEqual([e.name, e.code, e.status], ["RouteNotFoundError", "ROUTE_NOT_FOUND", 404]);
+    p.register("o.never", () => new Promise(() => {}));
+    const t = await po.request({ to: "o.never" }, { timeout: 20 }).catch((e) => e);
+    assert.ok(t instanceof RequestTimeoutError && t instanceof TimeoutError);
+    assert.deepEqual([t.name, t.code, t.status], ["RequestTimeoutError", "TIMEOUT", 408]);
+    assert.equal(new AppError(418, "teapot").code, "APP_ERROR");
   });
 });
 
