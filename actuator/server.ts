@@ -30,10 +30,18 @@ export interface HttpOptions extends ActuatorOptions {
  * Starts the HTTP server of an application.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert";
  * import { Platform } from "@minimesh/core";
  * import { startHttp } from "@minimesh/core/actuator";
- * const server = await startHttp(new Platform(), { port: 8083 });
+ * const platform = new Platform({ dir: "/nonexistent", args: [], env: {} });
+ * await using server = await startHttp(platform, {
+ *   port: 0, // a free port
+ *   hostname: "127.0.0.1",
+ *   routes: (req) => new URL(req.url).pathname === "/hi" ? new Response("hello") : undefined,
+ * });
+ * const res = await fetch(`http://127.0.0.1:${server.port}/hi`);
+ * assert.equal(await res.text(), "hello");
  * ```
  */
 export async function startHttp(

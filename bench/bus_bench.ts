@@ -10,7 +10,7 @@
 import { execFileSync } from "node:child_process";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { Platform, PostOffice, TimeoutError } from "../mod.ts";
+import { Platform, PostOffice, RequestTimeoutError } from "../mod.ts";
 import type { LambdaFunction } from "../mod.ts";
 
 const IN_FLIGHT = 100;
@@ -58,7 +58,7 @@ async function timeoutCheck(): Promise<[boolean, number]> {
     await new PostOffice({}, platform).request({ to: "bench.never" }, 50);
     return [false, performance.now() - t0];
   } catch (e) {
-    return [e instanceof TimeoutError, performance.now() - t0];
+    return [e instanceof RequestTimeoutError, performance.now() - t0];
   }
 }
 
@@ -91,7 +91,7 @@ if (process.argv[2] === "--case") {
   }
   console.log(
     `\nTimeout check: a 50 ms request to a function that never answers ${
-      timedOut ? "rejected with TimeoutError" : "DID NOT time out"
+      timedOut ? "rejected with RequestTimeoutError" : "DID NOT time out"
     } after ${timeoutMs.toFixed(1)} ms`,
   );
   if (!timedOut) process.exit(1);

@@ -47,14 +47,18 @@ export interface KafkaConnectorOptions {
  * stops it at the end of a scope.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { Platform, PostOffice } from "@minimesh/core";
  * import { KafkaConnector } from "@minimesh/core/connector";
- * const platform = new Platform({ args: ["-Dcloud.connector=kafka"] });
- * await using connector = new KafkaConnector(platform);
- * connector.start();
- * await connector.joined;
- * const reply = await new PostOffice().request({ to: "hello.world" }, { timeout: 5000 });
+ * // Needs a broker and a monitor: the doc test type-checks this function without calling it.
+ * export async function callThroughTheMesh(): Promise<unknown> {
+ *   const platform = new Platform({ args: ["-Dcloud.connector=kafka"] });
+ *   await using connector = new KafkaConnector(platform); // stopped at the end of the scope
+ *   connector.start();
+ *   await connector.joined;
+ *   const po = new PostOffice({}, platform);
+ *   return (await po.request({ to: "hello.world" }, { timeout: 5000 })).body;
+ * }
  * ```
  */
 export class KafkaConnector implements MeshTransport, AsyncDisposable {
@@ -184,9 +188,12 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
    * breaks.
    *
    * @example
-   * ```ts ignore
-   * for await (const e of connector.lifeCycle({ signal: AbortSignal.timeout(60_000) })) {
-   *   if (e.type === "join") console.log(`${e.name} joined`);
+   * ```ts
+   * import type { KafkaConnector } from "@minimesh/core/connector";
+   * export async function logJoins(connector: KafkaConnector): Promise<void> {
+   *   for await (const e of connector.lifeCycle({ signal: AbortSignal.timeout(60_000) })) {
+   *     if (e.type === "join") console.log(`${e.name} joined`);
+   *   }
    * }
    * ```
    */

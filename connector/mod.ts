@@ -4,16 +4,18 @@
  * same PostOffice API.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { Platform, PostOffice } from "@minimesh/core";
  * import { connectToCloud } from "@minimesh/core/connector";
- * const platform = new Platform({ args: ["-Dcloud.connector=kafka"] });
- * await using connector = connectToCloud(platform);
+ * const platform = new Platform(); // -Dcloud.connector=kafka joins the mesh
+ * platform.register("hello.world", (_headers, body) => body);
+ * await using connector = connectToCloud(platform); // undefined with cloud.connector=none
  * await connector?.joined;
- * const reply = await new PostOffice().request({ to: "hello.world", body: "hi" }, { timeout: 5000 });
- * for await (const e of connector!.lifeCycle({ signal: AbortSignal.timeout(10_000) })) {
- *   console.log(e.type, e.origin);
- * }
+ * // The same call with or without a mesh; with one, other instances' routes are reachable.
+ * const reply = await new PostOffice({}, platform).request({ to: "hello.world", body: "hi" }, {
+ *   timeout: 5000,
+ * });
+ * console.log(reply.body, connector?.topic);
  * ```
  *
  * @module

@@ -79,12 +79,17 @@ function singlePartition(topic: string, partition: number): PartitionAssigner {
  * A connection to a Kafka cluster.
  *
  * @example
- * ```ts ignore
- * const link = new KafkaLink({ brokers: ["127.0.0.1:9092"], clientId: "demo" });
- * await link.ensureTopic("demo.topic", 2);
- * const c = link.consumePartition("demo.topic", 1, (r) => console.log(r.value));
- * await c.ready;
- * await link.send([{ topic: "demo.topic", partition: 1, value: "hi" }]);
+ * ```ts
+ * import { KafkaLink } from "./link.ts";
+ * // Needs a broker, so it is a function here: the doc test type-checks it without calling it.
+ * export async function hello(): Promise<void> {
+ *   const link = new KafkaLink({ brokers: ["127.0.0.1:9092"], clientId: "demo" });
+ *   await link.ensureTopic("demo.topic", 2);
+ *   const c = link.consumePartition("demo.topic", 1, (r) => console.log(r.value));
+ *   await c.ready;
+ *   await link.send([{ topic: "demo.topic", partition: 1, value: "hi" }]);
+ *   await link.close();
+ * }
  * ```
  */
 export class KafkaLink implements KafkaClient {

@@ -3,11 +3,15 @@
  * (or `npx minimesh-presence`), or embed it.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { Platform } from "@minimesh/core";
  * import { PresenceMonitor } from "@minimesh/core/presence";
- * await using monitor = new PresenceMonitor(new Platform({ args: ["-Dserver.port=8080"] }));
- * await monitor.start();
+ * // Needs a broker: the doc test type-checks this function without calling it.
+ * export async function runMonitor(): Promise<PresenceMonitor> {
+ *   const monitor = new PresenceMonitor(new Platform({ args: ["-Dserver.port=8080"] }));
+ *   await monitor.start();
+ *   return monitor; // `await monitor.stop()`, or `await using`, ends it
+ * }
  * ```
  *
  * @module

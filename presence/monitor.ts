@@ -52,11 +52,15 @@ export interface PresenceMonitorOptions {
  * A presence monitor; `await using` stops it at the end of a scope.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { Platform } from "@minimesh/core";
  * import { PresenceMonitor } from "@minimesh/core/presence";
- * await using monitor = new PresenceMonitor(new Platform({ args: ["-Dserver.port=8080"] }));
- * await monitor.start();
+ * // Needs a broker: the doc test type-checks this function without calling it.
+ * export async function monitorFor(ms: number): Promise<void> {
+ *   await using monitor = new PresenceMonitor(new Platform({ args: ["-Dserver.port=8080"] }));
+ *   await monitor.start();
+ *   await new Promise((r) => setTimeout(r, ms));
+ * } // the monitor stops here, releasing its sessions' leases
  * ```
  */
 export class PresenceMonitor implements AsyncDisposable {

@@ -6,9 +6,9 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { EventEnvelope, Platform, PostOffice } from "../mod.ts";
-import { connectToCloud } from "../connector/mod.ts";
+import { connectorSettings, connectToCloud } from "../connector/mod.ts";
 import type { KafkaConnector, LifeCycleEvent } from "../connector/mod.ts";
-import { PresenceMonitor } from "../presence/mod.ts";
+import { monitorSettings, PresenceMonitor } from "../presence/mod.ts";
 import { eventRecord, MemoryKafka, splitVirtualTopic } from "../internal.ts";
 import { eventually } from "./_presence.ts";
 
@@ -191,6 +191,42 @@ describe("the mesh over Kafka in memory", () => {
     const reply = await b.po.request({ to: "where.am.i" }, { timeout: 2000 });
     assert.equal(reply.body, "here");
     assert.equal(second.table.connections().length, 2);
+  });
+
+  it("never leases one partition twice when apps join through two monitors at once", async () => {
+    const kafka = new MemoryKafka();
+    await using m1 = await startMonitor(kafka);
+    await using m2 = await startMonitor(kafka);
+    await eventually(() => m1.monitors().size === 2, 5000, "the monitors to meet");
+    const apps = Array.from(
+      { length: 8 },
+      (_, i) => startApp(kafka, [i % 2 ? m2 : m1], `app-${i}`),
+    );
+    try {
+      await Promise.all(apps.map((a) => a.connector.joined));
+      const topics = apps.map((a) => a.connector.topic);
+      assert.equal(new Set(topics).size, 8, topics.join(" "));
+      await eventually(
+        () => m1.table.leases().length === 8 && m2.table.leases().length === 8,
+        5000,
+        "both monitors to know all 8 leases",
+      );
+      assert.deepEqual(m1.table.leases(), m2.table.leases());
+    } finally {
+      await Promise.all(apps.map((a) => a.connector.stop()));
+    }
+  });
+
+  it("agrees with the monitor on the idle timeout: keep-alives come well within it", () => {
+    const config = (args: string[]) => new Platform({ dir: "/nonexistent", env: {}, args }).config;
+    for (const idle of ["1", "2", "20", "60", "600"]) {
+      const args = [`-Dwebsocket.idle.timeout=${idle}`];
+      const app = connectorSettings(config(args));
+      const monitor = monitorSettings(config(args));
+      assert.equal(app.idleTimeout, monitor.idleTimeout, "one bound for both sides");
+      assert.ok(app.keepAliveMs <= monitor.idleTimeout * 1000 / 2, `idle ${idle}`);
+      assert.ok(app.keepAliveMs > 0);
+    }
   });
 
   it("fails fast with 503 while Kafka is unreachable, and recovers", async () => {
