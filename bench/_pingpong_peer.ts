@@ -2,7 +2,7 @@
 // with the same Kafka client and settings as the connector (KafkaLink), and no mesh logic.
 // Usage: deno run -A bench/_pingpong_peer.ts <brokers> <topic>
 import process from "node:process";
-import { KafkaLink } from "../kafka/link.ts";
+import { KafkaLink } from "../internal.ts";
 
 const [brokers, topic] = process.argv.slice(2);
 const link = new KafkaLink({ brokers: brokers.split(","), clientId: "pingpong-peer" });

@@ -10,7 +10,7 @@
  */
 import { Decoder, Encoder } from "@msgpack/msgpack";
 import { EventEnvelope, Platform, PostOffice } from "../mod.ts";
-import { eventRecord } from "../kafka/records.ts";
+import { eventRecord } from "../internal.ts";
 import { stubMesh } from "../tests/_helpers.ts";
 
 const PEER = "2026112600734eb5fd4542fab5c43db0f9825037";

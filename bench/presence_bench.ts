@@ -9,8 +9,7 @@
  * @module
  */
 import process from "node:process";
-import { KafkaLink } from "../kafka/link.ts";
-import { eventOf } from "../kafka/records.ts";
+import { eventOf, KafkaLink } from "../internal.ts";
 import { BROKERS, connect, startMonitor, topicsFor } from "../tests/_presence.ts";
 
 const ROUNDS = Number(process.argv[2] ?? 30);

@@ -170,6 +170,7 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
     if (this.connected) await this.#peers.announceLeave().catch(() => {});
     this.#client.stop();
     await this.#leave("stopping");
+    this.#lifeCycle.close();
     await this.#kafka.close();
   }
 
@@ -184,8 +185,8 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
   }
 
   /**
-   * Life-cycle events from now on, as an async iterable, until `signal` aborts or the loop
-   * breaks.
+   * Life-cycle events from now on, as an async iterable, until `signal` aborts, the loop breaks
+   * or the connector stops.
    *
    * @example
    * ```ts

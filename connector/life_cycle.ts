@@ -35,6 +35,7 @@ export class LifeCycle {
   readonly #platform: Platform;
   readonly #listeners = new Set<(e: LifeCycleEvent) => void>();
   readonly #routes = new Set<string>();
+  readonly #readers = new Set<AsyncQueue<LifeCycleEvent>>();
 
   /** Life-cycle events of `platform`'s mesh membership. */
   constructor(platform: Platform) {
@@ -47,14 +48,16 @@ export class LifeCycle {
     return () => this.#listeners.delete(listener);
   }
 
-  /** Every event from now on, until `signal` aborts or the loop breaks. */
+  /** Every event from now on, until `signal` aborts, the loop breaks or the connector stops. */
   events(options: LifeCycleEventsOptions = {}): AsyncIterableIterator<LifeCycleEvent> {
     const { signal, maxBuffered = 1000 } = options;
     const onAbort = () => queue.end();
     const queue = new AsyncQueue<LifeCycleEvent>(maxBuffered, () => {
       off();
       signal?.removeEventListener("abort", onAbort);
+      this.#readers.delete(queue);
     });
+    this.#readers.add(queue);
     let warned = false;
     const off = this.on((e) => {
       queue.push(e);
@@ -78,6 +81,11 @@ export class LifeCycle {
   /** Stops sending events to `route`. */
   unsubscribeRoute(route: string): void {
     this.#routes.delete(route);
+  }
+
+  /** Ends every `events()` iteration (the connector stopped). */
+  close(): void {
+    for (const queue of [...this.#readers]) queue.end();
   }
 
   /** Tells everyone; a listener or route that fails is logged, never thrown. */

@@ -85,9 +85,11 @@ export class PresenceMonitor implements AsyncDisposable {
    * Creates a monitor; {@link PresenceMonitor.start} starts it.
    *
    * @param platform Its identity and configuration.
-   * @param options The server adapter and Kafka client, when not the defaults.
+   * @param options The server adapter and Kafka client, when not the defaults (a server adapter
+   * alone, as before issue 11, is still accepted).
    */
-  constructor(platform: Platform, options: PresenceMonitorOptions = {}) {
+  constructor(platform: Platform, options: PresenceMonitorOptions | ServeFunction = {}) {
+    if (typeof options === "function") options = { serve: options };
     this.platform = platform;
     const s = this.settings = monitorSettings(platform.config);
     this.#serve = options.serve ?? serveHere;

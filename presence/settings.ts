@@ -40,7 +40,7 @@ export interface MonitorSettings extends MeshSettings {
 }
 
 /**
- * Reads the monitor's settings (and their defaults) from `config`.
+ * Reads the monitor's settings (and their defaults) from a configuration (or a platform's).
  *
  * @example
  * ```ts
@@ -52,7 +52,9 @@ export interface MonitorSettings extends MeshSettings {
  * assert.equal(s.maxVirtualTopics, 288);
  * ```
  */
-export function monitorSettings(config: AppConfig): MonitorSettings {
+export function monitorSettings(source: AppConfig | { config: AppConfig }): MonitorSettings {
+  // A platform was the argument before issue 11; its configuration is what counts.
+  const config = "config" in source ? source.config : source;
   return {
     ...meshSettings(config),
     port: config.getNumber("server.port", 8080),

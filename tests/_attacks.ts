@@ -1,8 +1,7 @@
 // Hostile clients shared by the hostile tests and the memory benchmark.
 import net from "node:net";
 import { EventEnvelope } from "../mod.ts";
-import { KafkaLink } from "../kafka/link.ts";
-import { eventRecord, splitVirtualTopic } from "../kafka/records.ts";
+import { eventRecord, KafkaLink, splitVirtualTopic } from "../internal.ts";
 import { BROKERS } from "./_presence.ts";
 
 /**

@@ -3,7 +3,7 @@ import process from "node:process";
 import { EventEnvelope, Platform } from "../mod.ts";
 import { connectToCloud } from "../connector/mod.ts";
 import type { KafkaConnector, LifeCycleEvent } from "../connector/mod.ts";
-import { newOriginId } from "../bus/route.ts";
+import { newOriginId } from "../internal.ts";
 import { spawnDeno } from "./_processes.ts";
 import type { DenoProcess } from "./_processes.ts";
 

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { encode } from "@msgpack/msgpack";
 import { AppError, EventEnvelope, PostOffice, TimeoutError } from "../mod.ts";
 import { actuatorHandler, startHttp } from "../actuator/mod.ts";
-import type { RunningServer } from "../runtime/server.ts";
+import type { RunningServer } from "../actuator/mod.ts";
 import { testPlatform } from "./_helpers.ts";
 
 const platform = testPlatform({

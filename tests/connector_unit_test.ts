@@ -1,9 +1,15 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { EventEnvelope, Platform, PostOffice } from "../mod.ts";
-import { inboxOf } from "../bus/platform.ts";
+import {
+  BlockAssembler,
+  inboxOf,
+  isBlock,
+  MAX_BLOCK,
+  RoutingTable,
+  toBlocks,
+} from "../internal.ts";
 import { stubMesh } from "./_helpers.ts";
-import { BlockAssembler, isBlock, MAX_BLOCK, RoutingTable, toBlocks } from "../internal.ts";
 
 describe("RoutingTable", () => {
   it("takes turns among the origins serving a route", () => {

@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { DeadlineTimer, TICK_MS } from "../bus/_deadlines.ts";
-import type { Deadline } from "../bus/_deadlines.ts";
+import { DeadlineTimer, TICK_MS } from "../internal.ts";
+import type { Deadline } from "../internal.ts";
 import { deferred } from "./_helpers.ts";
 
 function deadline(timeout: number, onExpire: (d: Deadline) => void): Deadline {

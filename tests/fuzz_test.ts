@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { encode } from "@msgpack/msgpack";
 import { EnvelopeDecodeError, EventEnvelope, Platform } from "../mod.ts";
-import { eventApi } from "../actuator/event_api.ts";
+import { eventApi } from "../actuator/mod.ts";
 import { BlockAssembler } from "../internal.ts";
 
 const RUNS = 2000;

@@ -1,10 +1,13 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { LeaseTable, virtualTopics } from "../presence/lease_table.ts";
-import { splitVirtualTopic } from "../kafka/records.ts";
-import type { ConnectionInfo, ControlMessage } from "../presence/lease_table.ts";
-import { controlEnvelope, parseControl } from "../presence/protocol.ts";
-import type { MonitorMessage } from "../presence/protocol.ts";
+import {
+  controlEnvelope,
+  LeaseTable,
+  parseControl,
+  splitVirtualTopic,
+  virtualTopics,
+} from "../internal.ts";
+import type { ConnectionInfo, ControlMessage, MonitorMessage } from "../internal.ts";
 import { EventEnvelope } from "../mod.ts";
 
 function claim(origin: string, session: string, topic: string, monitor: string): ControlMessage {

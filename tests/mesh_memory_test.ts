@@ -161,6 +161,14 @@ describe("the mesh over Kafka in memory", () => {
       seen.filter((e) => e.origin === a.platform.origin).map((e) => e.type),
       ["join", "leave"],
     );
+    // A reader of a connector that stops is told so by the end of its loop.
+    const last: string[] = [];
+    const untilStop = (async () => {
+      for await (const e of b.connector.lifeCycle()) last.push(e.type);
+    })();
+    await b.connector.stop();
+    await untilStop;
+    assert.deepEqual(last, ["disconnected"]);
   });
 
   it("moves an application to the other monitor when its monitor stops", async () => {
@@ -224,6 +232,8 @@ describe("the mesh over Kafka in memory", () => {
       const app = connectorSettings(config(args));
       const monitor = monitorSettings(config(args));
       assert.equal(app.idleTimeout, monitor.idleTimeout, "one bound for both sides");
+      const platform = new Platform({ dir: "/nonexistent", env: {}, args });
+      assert.deepEqual(monitorSettings(platform), monitorSettings(platform.config));
       assert.ok(app.keepAliveMs <= monitor.idleTimeout * 1000 / 2, `idle ${idle}`);
       assert.ok(app.keepAliveMs > 0);
     }

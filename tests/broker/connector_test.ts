@@ -4,9 +4,8 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { EventEnvelope, PostOffice } from "../../mod.ts";
 import type { Platform } from "../../mod.ts";
-import { KafkaLink } from "../../internal.ts";
+import { eventRecord, KafkaLink } from "../../internal.ts";
 import type { KafkaConnector, LifeCycleEvent } from "../../connector/mod.ts";
-import { eventRecord } from "../../kafka/records.ts";
 import {
   BROKERS,
   eventually,

@@ -10,10 +10,8 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { EventEnvelope, PostOffice } from "../../mod.ts";
 import type { Platform } from "../../mod.ts";
-import { KafkaLink } from "../../internal.ts";
+import { eventRecord, KafkaLink, newOriginId, splitVirtualTopic } from "../../internal.ts";
 import type { KafkaConnector } from "../../connector/mod.ts";
-import { eventRecord, splitVirtualTopic } from "../../kafka/records.ts";
-import { newOriginId } from "../../bus/route.ts";
 import {
   BROKERS,
   connect,

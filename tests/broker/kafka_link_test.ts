@@ -2,8 +2,7 @@
 // from waking every millisecond (tulios/kafkajs#1751), counted, with and without it.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { KafkaLink } from "../../internal.ts";
-import { ORIGINAL } from "../../kafka/_kafkajs_patch.ts";
+import { KafkaLink, ORIGINAL } from "../../internal.ts";
 import { BROKERS } from "../_presence.ts";
 import { sleep } from "../_helpers.ts";
 

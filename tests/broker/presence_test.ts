@@ -2,9 +2,7 @@
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { EventEnvelope } from "../../mod.ts";
-import { newOriginId } from "../../bus/route.ts";
-import { KafkaLink } from "../../kafka/link.ts";
-import { eventOf } from "../../kafka/records.ts";
+import { eventOf, KafkaLink, newOriginId } from "../../internal.ts";
 import { BROKERS, connect, eventually, startMonitor, topicsFor } from "../_presence.ts";
 import type { Client, MonitorProcess } from "../_presence.ts";
 
