@@ -74,6 +74,8 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
   readonly #peers: Peers;
   readonly #delivery: Delivery;
   #consumers: PartitionConsumer[] = [];
+  /** The join or leave in progress; the next one starts after it. */
+  #joining: Promise<void> = Promise.resolve();
   #topic: string | undefined;
   #housekeeping: ReturnType<typeof setInterval> | undefined;
   readonly #firstJoin = Promise.withResolvers<void>();
@@ -115,7 +117,7 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
           type: s.personality,
         },
         keepAliveMs: s.keepAliveMs,
-        onReady: (topic) => this.#join(topic),
+        onReady: (topic, _url, signal) => this.#join(topic, signal),
         onLost: (code, reason) => this.#leave(`monitor connection closed (${code} ${reason})`),
         onKeepAlive: () => this.#peers.keepAlive(),
         webSocket: options.webSocket,
@@ -163,11 +165,13 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
     this.#client.start();
   }
 
-  /** Leaves the mesh: tells the peers at once, closes the monitor connection, stops reading. */
+  /**
+   * Leaves the mesh: closes the monitor connection (the monitor tells the peers at once, as in
+   * the Java original) and stops reading.
+   */
   async stop(): Promise<void> {
     clearInterval(this.#housekeeping);
     this.#peers.stop();
-    if (this.connected) await this.#peers.announceLeave().catch(() => {});
     this.#client.stop();
     await this.#leave("stopping");
     this.#lifeCycle.close();
@@ -272,12 +276,17 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
     });
   }
 
-  /** Sends one copy to every instance serving the route, this one included (over Kafka). */
+  /**
+   * Sends one copy to every instance serving the route, this one included (over Kafka). The
+   * copies carry broadcast level 3, "deliver here only", as the Java original's do: a Java
+   * receiver would broadcast a level-1 event again.
+   */
   broadcast(event: EventEnvelope): Promise<void> {
     const { route } = splitAddress(event.to!);
     const origins = this.table.origins(route);
     if (origins.length === 0) return Promise.reject(new RouteNotFoundError(route));
     event.to = route;
+    event.tags.broadcast = "3";
     return Promise.all(origins.map((o) => this.#sendTo(o, event))).then(() => {});
   }
 
@@ -316,9 +325,20 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
 
   // ---- joining and leaving ----
 
-  async #join(topic: string): Promise<void> {
+  // One join at a time, and never two sets of consumers: a join waits for the one before it
+  // and stops whatever that one left; a join whose monitor connection closes (`signal`) before it
+  // is done undoes itself, and one that closes after leaves the mesh.
+  #join(topic: string, signal: AbortSignal): Promise<void> {
+    const joined = this.#joining.then(() => this.#joinNow(topic, signal));
+    this.#joining = joined.catch(() => {});
+    return joined;
+  }
+
+  async #joinNow(topic: string, signal: AbortSignal): Promise<void> {
     const [physical, partition] = splitVirtualTopic(topic);
     if (!physical || !Number.isInteger(partition)) throw new Error(`Invalid topic ${topic}`);
+    await this.#stopConsumers();
+    signal.throwIfAborted();
     const s = this.settings;
     const own = this.#kafka.consumePartition(
       physical,
@@ -333,10 +353,9 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
     this.#consumers = [own, group];
     log.info("Subscribed {topic}.{partition}", { topic: physical, partition });
     try {
-      await Promise.all([own.ready, group.ready]);
+      await untilAborted(Promise.all([own.ready, group.ready]), signal);
     } catch (e) {
-      await Promise.all(this.#consumers.map((c) => c.stop()));
-      this.#consumers = [];
+      await this.#stopConsumers();
       throw e;
     }
     log.info("{topic}, partition {partition} ready", { topic: physical, partition });
@@ -347,24 +366,48 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
       if (!r.isPrivate) this.table.addRoute(r.route, me, personality);
     }
     this.platform.attachMesh(this);
+    signal.addEventListener("abort", () => void this.#leave("monitor connection closed"), {
+      once: true,
+    });
     await this.#peers.announceJoin();
     this.#peers.keepAlive();
     this.#lifeCycle.notify({ type: "connected", origin: me });
     this.#firstJoin.resolve();
   }
 
-  async #leave(why: string): Promise<void> {
-    const wasConnected = this.connected;
-    this.#topic = undefined;
+  async #stopConsumers(): Promise<void> {
     const consumers = this.#consumers;
     this.#consumers = [];
     await Promise.all(consumers.map((c) => c.stop()));
+  }
+
+  // Leaving takes its turn after a join in progress, so that it never undoes a later join.
+  #leave(why: string): Promise<void> {
+    const left = this.#joining.then(() => this.#leaveNow(why));
+    this.#joining = left.catch(() => {});
+    return left;
+  }
+
+  async #leaveNow(why: string): Promise<void> {
+    const wasConnected = this.connected;
+    this.#topic = undefined;
+    await this.#stopConsumers();
     if (!wasConnected) return;
     this.platform.attachMesh(undefined);
     const n = this.#peers.removeAll(why);
     log.info("Left the mesh ({why}); forgot {n} peer(s)", { why, n });
     this.#lifeCycle.notify({ type: "disconnected", origin: this.platform.origin });
   }
+}
+
+// `promise`, or the signal's reason as soon as it aborts.
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }
 
 /**

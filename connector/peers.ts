@@ -77,11 +77,6 @@ export class Peers {
     this.toGroup(this.#identity("keep-alive")).catch(() => {});
   }
 
-  /** Tells the group at once that this instance leaves. */
-  announceLeave(): Promise<void> {
-    return this.toGroup({ type: "leave", origin: this.#me() });
-  }
-
   /** Tells the group about a public route registered or released here. */
   routeChanged(route: string, added: boolean): void {
     const me = this.#me();

@@ -27,8 +27,11 @@ export interface PresenceClientOptions {
   info: Record<string, string>;
   /** Milliseconds between keep-alives. */
   keepAliveMs: number;
-  /** Called with the leased topic; a rejection closes the connection (and it retries). */
-  onReady(topic: string, url: string): Promise<void>;
+  /**
+   * Called with the leased topic; a rejection closes the connection (and it retries). `signal`
+   * aborts when this connection closes first: the join must then undo what it started.
+   */
+  onReady(topic: string, url: string, signal: AbortSignal): Promise<void>;
   /** Called when a connection that was ready ends. */
   onLost(code: number, reason: string): void;
   /** Called on every keep-alive while ready. */
@@ -93,6 +96,7 @@ export class PresenceClient {
     ws.binaryType = "arraybuffer";
     let wasReady = false;
     let joining = false;
+    const closed = new AbortController();
     ws.onopen = () => {
       log.info("Connected {origin}, {url}", { origin: this.#o.origin, url: base });
       this.#send("info");
@@ -113,7 +117,7 @@ export class PresenceClient {
       }
       joining = true;
       const topic = e.headers.topic;
-      this.#o.onReady(topic, base).then(() => {
+      this.#o.onReady(topic, base, closed.signal).then(() => {
         if (this.#ws !== ws) return;
         wasReady = true;
         this.#topic = topic;
@@ -142,6 +146,7 @@ export class PresenceClient {
     ws.onerror = () => {}; // the close event that follows says what happened
     ws.onclose = (c) => {
       if (this.#ws === ws) this.#ws = undefined;
+      closed.abort(new Error(`monitor connection closed (${c.code})`));
       clearInterval(this.#keepAlive);
       this.#topic = undefined;
       if (wasReady) this.#o.onLost(c.code, c.reason);

@@ -53,6 +53,8 @@ export class MemoryKafka {
   available = true;
   /** Every record written, in order (for assertions). */
   readonly written: OutRecord[] = [];
+  /** Milliseconds a new consumer takes to become ready (a real one takes a group join). */
+  consumerReadyMs = 0;
   readonly #topics = new Map<string, Partition[]>();
   #pending = new Set<Promise<void>>();
 
@@ -64,6 +66,11 @@ export class MemoryKafka {
   /** Resolves once every record written so far has been handled by its readers. */
   async settled(): Promise<void> {
     while (this.#pending.size > 0) await Promise.all([...this.#pending]);
+  }
+
+  /** How many consumers read a partition now. */
+  readers(topic: string, partition: number): number {
+    return this.#topics.get(topic)?.[partition]?.readers.size ?? 0;
   }
 
   /** Topic name → partition count. */
@@ -171,7 +178,8 @@ export class MemoryKafkaClient implements KafkaClient {
       this.#cluster.check();
       p = this.#cluster.partition(topic, partition);
       p.readers.add(reader);
-      ready = Promise.resolve();
+      const delay = this.#cluster.consumerReadyMs;
+      ready = delay > 0 ? new Promise((r) => setTimeout(r, delay)) : Promise.resolve();
     } catch (e) {
       ready = Promise.reject(e);
       ready.catch(() => {});

@@ -1,7 +1,7 @@
 /**
  * The presence monitor: the mesh's control plane. Application instances connect over a
  * websocket (`/ws/presence/<origin>`), get a virtual topic (one Kafka partition) leased to
- * them, and keep it while they send keep-alives. Joins and leaves are announced to each closed
+ * them, and keep it while they send keep-alives. Leaves are announced to each closed
  * user group's partition of `service.monitor`. Several monitors share one table over
  * `service.monitor` partition 0 (see `lease_table.ts` and docs/presence.md).
  *
@@ -19,13 +19,7 @@ import { monitorHandler } from "./http.ts";
 import { monitorInfo } from "./info.ts";
 import { LeaseTable, virtualTopics } from "./lease_table.ts";
 import type { ConnectionInfo, Effect } from "./lease_table.ts";
-import {
-  CLOSE,
-  controlEnvelope,
-  parseControl,
-  readyEnvelope,
-  registryEnvelope,
-} from "./protocol.ts";
+import { CLOSE, controlEnvelope, leaveEnvelope, parseControl, readyEnvelope } from "./protocol.ts";
 import type { MonitorMessage } from "./protocol.ts";
 import { MAX_FRAME, PRESENCE_PATH, Sessions } from "./sessions.ts";
 import type { Session } from "./sessions.ts";
@@ -365,7 +359,7 @@ export class PresenceMonitor implements AsyncDisposable {
           if (fx.monitor !== me) break;
           this.#claiming.delete(fx.topic);
           const s = this.#sessions.of(fx.origin);
-          if (s?.id === fx.session && c) this.#sendReady(s, c, fx.topic);
+          if (s?.id === fx.session && c) this.#sendReady(s, fx.topic);
           break;
         }
         case "rejected": {
@@ -392,7 +386,7 @@ export class PresenceMonitor implements AsyncDisposable {
           });
           break;
         case "left": {
-          if (fx.by === me) this.#announce("leave", fx.info);
+          if (fx.by === me) this.#announceLeave(fx.info);
           const s = this.#sessions.of(fx.info.origin);
           // Our own session lost its record (another monitor expired us): let it reconnect.
           if (fx.info.monitor === me && s?.id === fx.info.session) {
@@ -411,13 +405,14 @@ export class PresenceMonitor implements AsyncDisposable {
     }
   }
 
-  #sendReady(s: Session, c: ConnectionInfo, topic: string): void {
+  #sendReady(s: Session, topic: string): void {
     const [physical, partition] = splitVirtualTopic(topic);
     this.#kafka.ensureTopic(physical, this.settings.partitionsPerTopic).then((n) => {
       if (n <= partition) throw new Error(`Insufficient partitions in ${physical} (${n})`);
       if (s.closing) return;
+      // The app announces its own join once it reads its partitions; as in the Java original,
+      // the monitor writes only leaves to the group.
       s.socket.send(readyEnvelope(topic, this.platform.version).toBytes());
-      this.#announce("join", c, topic);
     }).catch((e) => {
       // The documented reason for too few partitions; Kafka's own errors stay in the log.
       const message = (e as Error).message;
@@ -427,21 +422,16 @@ export class PresenceMonitor implements AsyncDisposable {
     });
   }
 
-  // Join and leave, to the app's closed user group (service.monitor partition = group).
-  #announce(type: "join" | "leave", c: ConnectionInfo, topic?: string): void {
-    const headers: Record<string, string> = { origin: c.origin };
-    if (type === "join") {
-      Object.assign(headers, { topic: topic ?? "", name: c.name, version: c.version });
-    }
+  // A leave, to the app's closed user group (service.monitor partition = group).
+  #announceLeave(c: ConnectionInfo): void {
     const record: OutRecord = eventRecord(
       this.settings.monitorTopic,
       c.group,
       `monitor-${c.group}`,
-      registryEnvelope(type, c.group, headers),
+      leaveEnvelope(c.group, c.origin),
     );
     this.#kafka.send([record]).catch((e) =>
-      log.error("Cannot announce {type} of {origin}: {message}", {
-        type,
+      log.error("Cannot announce the leave of {origin}: {message}", {
         origin: c.origin,
         message: (e as Error).message,
       })

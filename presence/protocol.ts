@@ -161,14 +161,10 @@ export function readyEnvelope(topic: string, monitorVersion: string): EventEnvel
   return new EventEnvelope({ to: "ready", headers: { topic, version: monitorVersion } });
 }
 
-/** A registry message (`join` or `leave`) for a closed user group. */
-export function registryEnvelope(
-  type: "join" | "leave",
-  group: number,
-  headers: Record<string, string>,
-): EventEnvelope {
+/** The registry `leave` of `origin`, for its closed user group. */
+export function leaveEnvelope(group: number, origin: string): EventEnvelope {
   return new EventEnvelope({
     to: `${REGISTRY_ROUTE}@monitor-${group}`,
-    headers: { type, ...headers },
+    headers: { type: "leave", origin },
   });
 }

@@ -11,6 +11,7 @@ import type { KafkaConnector, LifeCycleEvent } from "../connector/mod.ts";
 import { monitorSettings, PresenceMonitor } from "../presence/mod.ts";
 import { eventRecord, MemoryKafka, splitVirtualTopic } from "../internal.ts";
 import { eventually } from "./_presence.ts";
+import { sleep } from "./_helpers.ts";
 
 const quiet = ["-Dmonitor.bootstrap.wait=100", "-Dmonitor.alive.interval=1"];
 
@@ -116,6 +117,36 @@ describe("the mesh over Kafka in memory", () => {
     await eventually(() => b.connector.stats.unmatchedReplies >= 1, 2000, "the dropped reply");
   });
 
+  it("writes what the Java original writes: level-3 broadcasts, one join and one leave", async () => {
+    const kafka = new MemoryKafka();
+    await using monitor = await startMonitor(kafka);
+    const a = startApp(kafka, [monitor], "app-a");
+    await using b = startApp(kafka, [monitor], "app-b");
+    let got = 0;
+    a.platform.register("cache.clear", () => void got++);
+    b.platform.register("cache.clear", () => void got++);
+    await sees(b, a, "cache.clear");
+    await sees(a, b, "cache.clear");
+    const from = kafka.written.length;
+    await b.po.broadcast({ to: "cache.clear" });
+    await eventually(() => got === 2, 2000, "one copy in each instance");
+    const copies = kafka.written.slice(from).map((r) =>
+      EventEnvelope.fromBytes(r.value as Uint8Array)
+    )
+      .filter((e) => e.to === "cache.clear");
+    assert.deepEqual(copies.map((e) => e.tags.broadcast), ["3", "3"]);
+
+    await a.connector.stop();
+    await eventually(() => !b.connector.knows(a.platform.origin), 2000, "b to hear the leave");
+    await kafka.settled();
+    const registry = kafka.written.filter((r) => r.topic === "service.monitor" && r.partition === 1)
+      .map((r) => EventEnvelope.fromBytes(r.value as Uint8Array).headers)
+      .filter((h) => h.origin === a.platform.origin);
+    const count = (type: string) => registry.filter((h) => h.type === type).length;
+    assert.deepEqual([count("join"), count("leave")], [1, 1], JSON.stringify(registry));
+    assert.equal(got, 2);
+  });
+
   it("carries a large event in blocks", async () => {
     const kafka = new MemoryKafka();
     await using monitor = await startMonitor(kafka);
@@ -199,6 +230,47 @@ describe("the mesh over Kafka in memory", () => {
     const reply = await b.po.request({ to: "where.am.i" }, { timeout: 2000 });
     assert.equal(reply.body, "here");
     assert.equal(second.table.connections().length, 2);
+  });
+
+  it("keeps one consumer per partition when monitors close the socket during joins", async () => {
+    const kafka = new MemoryKafka();
+    kafka.consumerReadyMs = 300; // joins take a while, as with a real broker
+    const monitors = [
+      await startMonitor(kafka),
+      await startMonitor(kafka),
+      await startMonitor(kafka),
+    ];
+    await eventually(() => monitors[2].monitors().size === 3, 5000, "the monitors to meet");
+    await using a = startApp(kafka, monitors, "app-a");
+    // The first monitor leases a partition; it goes away while the app is still joining.
+    await eventually(() => monitors[0].table.leases().length === 1, 5000, "the first lease");
+    const first = monitors[0].table.leases()[0][0];
+    await monitors[0].stop();
+    await a.connector.joined;
+    const topic = a.connector.topic!;
+    await sleep(700); // whatever the superseded join started has had time to settle
+    const [t, p] = splitVirtualTopic(topic);
+    assert.equal(kafka.readers(t, p), 1, `one consumer on ${topic}`);
+    assert.equal(kafka.readers("service.monitor", 1), 1, "one consumer on the group's partition");
+    if (first !== topic) assert.equal(kafka.readers(...splitVirtualTopic(first)), 0);
+    // And again when the monitor it joined through goes too: it rejoins through the last one.
+    const origin = a.platform.origin;
+    const through = monitors[1].table.connection(origin)?.monitor;
+    const [gone, last] = monitors[1].platform.origin === through
+      ? [monitors[1], monitors[2]]
+      : [monitors[2], monitors[1]];
+    await using _last = last;
+    await gone.stop();
+    await eventually(
+      () =>
+        a.connector.connected && last.table.connection(origin)?.monitor === last.platform.origin,
+      10_000,
+      "app-a to rejoin through the last monitor",
+    );
+    await sleep(700);
+    const [t2, p2] = splitVirtualTopic(a.connector.topic!);
+    assert.equal(kafka.readers(t2, p2), 1);
+    assert.equal(kafka.readers("service.monitor", 1), 1);
   });
 
   it("never leases one partition twice when apps join through two monitors at once", async () => {

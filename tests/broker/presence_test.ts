@@ -101,7 +101,7 @@ describe("presence monitor: one process", () => {
     assert.equal((await info(m)).total.virtual_topics, 1);
   });
 
-  it("announces joins and leaves on the group's partition of service.monitor", async () => {
+  it("announces leaves, and only leaves, on the group's partition of service.monitor", async () => {
     const t = topicsFor("announce");
     const m = await monitor(t.args);
     const link = new KafkaLink({ brokers: BROKERS.split(","), clientId: "test-announce" });
@@ -117,16 +117,15 @@ describe("presence monitor: one process", () => {
       const other = client(m.port, { group: "2" });
       await other.ready;
       const c = client(m.port, { group: "3", name: "lambda-example", version: "4.1.8" });
-      const topic = await c.ready;
-      await eventually(() => seen.some((e) => e.headers.type === "join"), 5000, "a join");
+      await c.ready;
       await c.close();
       await eventually(() => seen.some((e) => e.headers.type === "leave"), 5000, "a leave");
+      await new Promise((r) => setTimeout(r, 300)); // nothing else follows
+      // The app announces its own join (this raw client does not); the monitor, as the Java
+      // one, writes no join to the group.
       assert.deepEqual(
-        seen.map((e) => [e.to, e.headers.type, e.headers.origin, e.headers.topic ?? null]),
-        [
-          ["system.service.registry@monitor-3", "join", c.origin, topic],
-          ["system.service.registry@monitor-3", "leave", c.origin, null],
-        ],
+        seen.map((e) => [e.to, e.headers.type, e.headers.origin]),
+        [["system.service.registry@monitor-3", "leave", c.origin]],
       );
       assert.deepEqual(wrong, []);
     } finally {
