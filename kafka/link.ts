@@ -4,9 +4,11 @@
  *
  * kafkajs has no manual partition assignment (`assign`), so a {@link PartitionConsumer} uses a
  * consumer group of its own (nobody else joins it, so no rebalance ever pauses anyone else)
- * with a partition assigner that hands its single member exactly the wanted partition. It
- * commits no offsets: it always starts at the latest offset. It is ready once it has read back
- * a token it wrote to that partition itself, so nothing written after `ready` can be missed.
+ * with a partition assigner that hands its single member exactly the wanted partition. A new
+ * consumer starts at the latest offset, and is ready once it has read back a token it wrote to
+ * that partition itself, so nothing written after `ready` can be missed. It commits what it has
+ * handled, so a rejoin resumes there, and skips what it has handled already: across a broker
+ * restart every record is handled once.
  *
  * @module
  */
@@ -296,8 +298,9 @@ export class KafkaLink implements KafkaClient {
     onRecord: (record: InRecord) => void | Promise<void>,
   ): PartitionConsumer {
     const token = randomHex32();
+    const groupId = `${this.#clientId}.${topic}.${partition}.${token.slice(0, 12)}`;
     const consumer: Consumer = this.#kafka.consumer({
-      groupId: `${this.#clientId}.${topic}.${partition}.${token.slice(0, 12)}`,
+      groupId,
       partitionAssigners: [singlePartition(topic, partition)],
       maxWaitTimeInMs: 100,
       sessionTimeout: 10_000,
@@ -313,11 +316,15 @@ export class KafkaLink implements KafkaClient {
     ready.catch(() => {}); // a caller that never awaits `ready` must not see an unhandled error
     let isReady = false;
     let stopped = false;
+    let next = -1n; // the next offset to handle
+    let committedAt = 0;
     const start = async () => {
       await this.#patched;
       await consumer.connect();
       await consumer.subscribe({ topic, fromBeginning: false });
       await consumer.run({
+        // Committed below, by hand: kafkajs's auto-commit awaits a commit after every batch,
+        // which would add a round trip to every request.
         autoCommit: false,
         // Whole fetched batches are handled in one go, so the sends their handlers make are
         // coalesced into one produce request (see `send`).
@@ -326,6 +333,9 @@ export class KafkaLink implements KafkaClient {
           this.counters.batchesRead++;
           this.counters.recordsRead += batch.messages.length;
           for (const message of batch.messages) {
+            const offset = BigInt(message.offset);
+            if (offset < next) continue;
+            next = offset + 1n;
             const headers = headersOf(message.headers);
             const init = headers[INIT_HEADER];
             if (init !== undefined) {
@@ -359,6 +369,20 @@ export class KafkaLink implements KafkaClient {
               });
             }
           }
+          // What it has handled is committed, at most once a second and without waiting, so
+          // that a rejoin (after the broker restarted, say) resumes there instead of at the end;
+          // what it then reads again it has handled already and skips (`next`).
+          const now = Date.now();
+          if (now - committedAt >= 1000) {
+            committedAt = now;
+            consumer.commitOffsets([{ topic, partition, offset: String(next) }]).catch((e) =>
+              log.debug("Commit on {topic}-{partition} failed: {message}", {
+                topic,
+                partition,
+                message: (e as Error).message,
+              })
+            );
+          }
         },
       });
       // Write our token until it comes back: from then on nothing written can be missed.
@@ -379,6 +403,9 @@ export class KafkaLink implements KafkaClient {
         stopped = true;
         this.#consumers.delete(handle);
         rejectReady(new Error(`Consumer of ${topic}-${partition} stopped`));
+        // Its committed offsets stay until the broker expires them (`offsets.retention.minutes`
+        // after the group empties, 7 days by default); deleting them would need the broker
+        // when stopping, which may be when it is gone.
         await consumer.disconnect().catch(() => {});
       },
     };

@@ -215,33 +215,42 @@ export async function waitForKafka(
   return false;
 }
 
-/** Starts the dev broker (fetching jars first if needed) and resolves once it answers. */
-export async function startKafka(b: DevBroker = devBroker()): Promise<number> {
+/**
+ * Starts the dev broker (fetching jars first if needed) and resolves once it answers. It starts
+ * empty, unless `keepData` restarts it on the data it had (after {@link killKafka}, say).
+ */
+export async function startKafka(
+  b: DevBroker = devBroker(),
+  options: { keepData?: boolean } = {},
+): Promise<number> {
   const existing = runningPid(b);
   if (existing) throw new Error(`a dev broker already runs on port ${b.port} (pid ${existing})`);
   ensureJars(b);
-  rmSync(b.dataDir, { recursive: true, force: true });
+  if (!options.keepData) rmSync(b.dataDir, { recursive: true, force: true });
   mkdirSync(join(b.dataDir, "logs"), { recursive: true });
   const props = join(b.dataDir, "server.properties");
   writeFileSync(props, serverProperties(b));
   const logging = loggingConfig(b);
   const cp = `${b.libDir}/*`;
-  const fmt = spawnSync("java", [
-    logging.flag,
-    "-cp",
-    cp,
-    "kafka.tools.StorageTool",
-    "format",
-    "-t",
-    clusterId(),
-    "-c",
-    props,
-    "--ignore-formatted",
-  ], { encoding: "utf8" });
-  if (fmt.status !== 0) {
-    throw new Error(
-      `kafka storage format failed (exit ${fmt.status}): ${fmt.stderr || fmt.stdout}`,
-    );
+  // A kept data folder is formatted already, with its own cluster id.
+  if (!options.keepData || !existsSync(join(b.dataDir, "logs", "meta.properties"))) {
+    const fmt = spawnSync("java", [
+      logging.flag,
+      "-cp",
+      cp,
+      "kafka.tools.StorageTool",
+      "format",
+      "-t",
+      clusterId(),
+      "-c",
+      props,
+      "--ignore-formatted",
+    ], { encoding: "utf8" });
+    if (fmt.status !== 0) {
+      throw new Error(
+        `kafka storage format failed (exit ${fmt.status}): ${fmt.stderr || fmt.stdout}`,
+      );
+    }
   }
   const out = openSync(b.logFile, "a");
   const child = spawn("java", [
@@ -266,6 +275,18 @@ export async function startKafka(b: DevBroker = devBroker()): Promise<number> {
     throw new Error(`Kafka ${b.version} did not become ready on ${b.brokers}; log tail:\n${tail}`);
   }
   return pid;
+}
+
+/** Kills the broker this module started on `b.port` at once (SIGKILL), as a crash would. */
+export async function killKafka(b: DevBroker = devBroker()): Promise<boolean> {
+  const pid = runningPid(b);
+  rmSync(b.pidFile, { force: true });
+  if (pid === undefined) return false;
+  process.kill(pid, "SIGKILL");
+  for (let i = 0; i < 100 && isBrokerProcess(pid); i++) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return true;
 }
 
 /** Stops the broker this module started on `b.port` (SIGTERM, then SIGKILL after 20 s). */
