@@ -278,23 +278,20 @@ export async function startKafka(
 }
 
 /** Kills the broker this module started on `b.port` at once (SIGKILL), as a crash would. */
-export async function killKafka(b: DevBroker = devBroker()): Promise<boolean> {
-  const pid = runningPid(b);
-  rmSync(b.pidFile, { force: true });
-  if (pid === undefined) return false;
-  process.kill(pid, "SIGKILL");
-  for (let i = 0; i < 100 && isBrokerProcess(pid); i++) {
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return true;
+export function killKafka(b: DevBroker = devBroker()): Promise<boolean> {
+  return endBroker(b, "SIGKILL");
 }
 
 /** Stops the broker this module started on `b.port` (SIGTERM, then SIGKILL after 20 s). */
-export async function stopKafka(b: DevBroker = devBroker()): Promise<boolean> {
+export function stopKafka(b: DevBroker = devBroker()): Promise<boolean> {
+  return endBroker(b, "SIGTERM");
+}
+
+async function endBroker(b: DevBroker, signal: "SIGTERM" | "SIGKILL"): Promise<boolean> {
   const pid = runningPid(b);
   rmSync(b.pidFile, { force: true });
   if (pid === undefined) return false;
-  process.kill(pid, "SIGTERM");
+  process.kill(pid, signal);
   for (let i = 0; i < 200 && isBrokerProcess(pid); i++) {
     await new Promise((r) => setTimeout(r, 100));
   }
