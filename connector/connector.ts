@@ -318,6 +318,8 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
   }
 
   #sendTo(origin: string, event: EventEnvelope): Promise<void> {
+    // While the broker is away, fail at once rather than after the producer's retries.
+    if (!this.#kafka.available) return Promise.reject(new AppError(503, "Mesh unavailable"));
     const topic = origin === this.platform.origin ? this.#topic : this.table.peer(origin)?.topic;
     if (!topic) return Promise.reject(new AppError(503, `Peer ${origin} has no topic yet`));
     return this.#delivery.send(origin, topic, event);

@@ -25,6 +25,7 @@ export function healthCheck(
     if (headers.type !== "health") throw new AppError(400, "Usage: type=info or type=health");
     const vt = topic();
     if (vt === undefined) throw new AppError(503, "Not connected to a presence monitor");
+    if (!kafka.available) throw new AppError(503, "Kafka is unreachable");
     try {
       return `Loopback test took ${await kafka.loopback(...splitVirtualTopic(vt))} ms`;
     } catch (e) {

@@ -67,6 +67,11 @@ export interface KafkaClient {
   readonly brokers: readonly string[];
   /** Traffic counters. */
   readonly counters: Readonly<TrafficCounters>;
+  /**
+   * False from the moment a connection to the broker fails until the broker answers again: the
+   * mesh then fails at once instead of waiting on retries.
+   */
+  readonly available: boolean;
   /** Writes records, resolving when the broker has them; order is kept. */
   send(records: OutRecord[]): Promise<void>;
   /**

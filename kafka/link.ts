@@ -114,6 +114,7 @@ export class KafkaLink implements KafkaClient {
   #queue: { records: OutRecord[]; resolve: () => void; reject: (e: Error) => void }[] = [];
   #loopbacks = new Map<string, () => void>();
   #closed = false;
+  #available = true;
 
   /** Creates the client; nothing connects until it is used. */
   constructor(options: KafkaLinkOptions) {
@@ -126,11 +127,11 @@ export class KafkaLink implements KafkaClient {
       // kafkajs reports retriable conditions (leader moves, a topic being created) as errors;
       // real failures reach our callers as rejections, so its own lines go to debug.
       logLevel: logLevel.ERROR,
-      logCreator: () => ({ namespace, log: entry }) =>
-        log.debug("kafkajs {namespace}: {message}", {
-          namespace,
-          message: entry.message,
-        }),
+      logCreator: () => ({ namespace, level, log: entry }) => {
+        // A refused, timed-out or dropped connection shows here first, within milliseconds.
+        if (level === logLevel.ERROR && namespace === "Connection") this.#markDown(entry.message);
+        log.debug("kafkajs {namespace}: {message}", { namespace, message: entry.message });
+      },
       connectionTimeout: 3000,
       requestTimeout: 15000,
       retry: { retries: 5, initialRetryTime: 200 },
@@ -167,6 +168,24 @@ export class KafkaLink implements KafkaClient {
       });
     }
     return this.#producerReady;
+  }
+
+  /** False while the broker is unreachable (see {@link KafkaClient.available}). */
+  get available(): boolean {
+    return this.#available;
+  }
+
+  #markDown(why: string): void {
+    if (!this.#available || this.#closed) return;
+    this.#available = false;
+    log.warn("Kafka is unreachable: {why}", { why });
+  }
+
+  // Called on every answer from the broker (a fetch, a produce): cheap when nothing changes.
+  #markUp(): void {
+    if (this.#available) return;
+    this.#available = true;
+    log.info("Kafka answers again");
   }
 
   /** Topic name → partition count, for every topic in the cluster. */
@@ -286,6 +305,7 @@ export class KafkaLink implements KafkaClient {
         })),
       })),
     });
+    this.#markUp();
   }
 
   /**
@@ -409,6 +429,7 @@ export class KafkaLink implements KafkaClient {
         await consumer.disconnect().catch(() => {});
       },
     };
+    consumer.on(consumer.events.FETCH, () => this.#markUp());
     this.#consumers.add(handle);
     start().catch((e) => {
       rejectReady(e);

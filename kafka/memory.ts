@@ -150,6 +150,11 @@ export class MemoryKafkaClient implements KafkaClient {
     this.brokers = brokers;
   }
 
+  /** False while the cluster is {@link MemoryKafka.available unavailable}. */
+  get available(): boolean {
+    return this.#cluster.available;
+  }
+
   /** Writes records in order; rejects (writing none) when one names a missing partition. */
   send(records: OutRecord[]): Promise<void> {
     try {

@@ -203,6 +203,7 @@ export class PresenceMonitor implements AsyncDisposable {
    * @throws {Error} When the loopback does not come back within 5 s or Kafka is unreachable.
    */
   async loopback(): Promise<string> {
+    if (!this.#kafka.available) throw new Error("Kafka is unreachable");
     const took = await this.#kafka.loopback(this.settings.monitorTopic, 0);
     const topics = (await this.meshTopics()).length;
     return `Loopback test took ${took} ms; System contains ${topics} topics`;

@@ -385,6 +385,66 @@ describe("hostile clients: HTTP servers", () => {
       await stopKafka(b);
     }
   });
+
+  it("fail fast while Kafka is away, and recover by themselves when it is back", async () => {
+    const { devBroker, killKafka, startKafka, stopKafka } = await import(
+      "../../scripts/kafka_dev.ts"
+    );
+    const b = devBroker(undefined, 19_194);
+    await startKafka(b);
+    const own = topicsFor("fastfail");
+    try {
+      const m = await startMonitor([...own.args, `-Dbootstrap.servers=${b.brokers}`]);
+      processes.push(m);
+      const mesh = [
+        ...meshArgs(m.port, own.args).filter((a) => !a.startsWith("-Dbootstrap")),
+        `-Dbootstrap.servers=${b.brokers}`,
+      ];
+      const [caller, callee] = await Promise.all([
+        startApp("caller", { mesh }),
+        startApp("callee", { mesh }),
+      ]);
+      const remote = () =>
+        postEvent(caller.port, new EventEnvelope({ to: "callee.whoami" }), { "x-ttl": "5000" });
+      await eventually(async () => (await remote()).status === 200, 10_000, "callee reachable");
+      const health = async () => {
+        const res = await fetch(`http://127.0.0.1:${caller.port}/health`);
+        await res.body?.cancel();
+        return res.status;
+      };
+      assert.equal(await health(), 200);
+
+      await killKafka(b);
+      const killed = performance.now();
+      await eventually(async () => (await health()) === 400, 5000, "/health DOWN");
+      const downAfter = Math.round(performance.now() - killed);
+      const times: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const t0 = performance.now();
+        const { status, reply } = await remote();
+        times.push(Math.round(performance.now() - t0));
+        assert.equal(status, 503, JSON.stringify(reply));
+      }
+      // Local routes keep working.
+      const local = await postEvent(caller.port, new EventEnvelope({ to: "caller.whoami" }));
+      assert.equal(local.status, 200);
+      assert.ok(await alive(callee.port));
+
+      await startKafka(b, { keepData: true });
+      const restarted = performance.now();
+      await eventually(async () => (await remote()).status === 200, 60_000, "requests again");
+      const backAfter = Math.round(performance.now() - restarted);
+      await eventually(async () => (await health()) === 200, 10_000, "/health UP again");
+      console.log(
+        `Kafka away: /health DOWN after ${downAfter} ms; remote requests answered 503 in ` +
+          `${times.join(", ")} ms; requests served again ${backAfter} ms after the restart`,
+      );
+      assert.ok(downAfter < 2000, `/health DOWN after ${downAfter} ms`);
+      assert.ok(Math.max(...times) < 100, `503 in ${times.join(", ")} ms`);
+    } finally {
+      await stopKafka(b);
+    }
+  });
 });
 
 describe("hostile clients: Kafka producers", () => {
