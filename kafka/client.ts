@@ -102,11 +102,11 @@ export const INIT_HEADER = "_init_";
 export const LOOPBACK_HEADER = "_loopback_";
 
 /**
- * The round trip of one loopback record: registers a random nonce in `waiting` (the client's consumer
- * calls it when the record comes back), writes the record with `send`, and resolves with the
- * round trip in ms, or rejects after `timeoutMs`. The write itself may hang on retries while
- * Kafka is down: the timeout covers both, and whichever loses the race never ends as an
- * unhandled rejection.
+ * The round trip of one loopback record: registers a random nonce in `waiting` (the client's
+ * consumer calls it when the record comes back), writes the record with `send`, and resolves with
+ * the round trip in ms, or rejects after `timeoutMs` or when `signal` aborts. The write itself may
+ * hang on retries while Kafka is down: the timeout covers both, and whichever loses the race never
+ * ends as an unhandled rejection.
  */
 export async function loopbackRoundTrip(
   send: (records: OutRecord[]) => Promise<void>,
@@ -114,16 +114,21 @@ export async function loopbackRoundTrip(
   topic: string,
   partition: number,
   timeoutMs: number,
+  signal?: AbortSignal,
 ): Promise<number> {
+  signal?.throwIfAborted();
   const nonce = randomHex32();
   const t0 = performance.now();
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let onAbort: (() => void) | undefined;
   const back = new Promise<void>((resolve, reject) => {
     waiting.set(nonce, resolve);
     timer = setTimeout(
       () => reject(new Error(`Loopback test timed out after ${timeoutMs} ms`)),
       timeoutMs,
     );
+    onAbort = () => reject(signal!.reason);
+    signal?.addEventListener("abort", onAbort, { once: true });
   });
   const headers = { [LOOPBACK_HEADER]: nonce };
   const roundTrip = send([{ topic, partition, headers, value: "loopback" }]).then(() => back);
@@ -133,6 +138,7 @@ export async function loopbackRoundTrip(
     await Promise.race([roundTrip, back]);
   } finally {
     clearTimeout(timer);
+    signal?.removeEventListener("abort", onAbort!);
     waiting.delete(nonce);
   }
   return Math.round(performance.now() - t0);

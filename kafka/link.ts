@@ -40,6 +40,8 @@ export interface KafkaLinkOptions {
 }
 
 const REQUEST_BYTES = 512 * 1024;
+// What kafkajs's connection logs when the broker cannot be reached (network/connection.js).
+const CONNECTION_LOST = /^Connection (error|timeout)/;
 
 function headersOf(h: IHeaders | undefined): Record<string, string> {
   const out: Record<string, string> = {};
@@ -115,6 +117,9 @@ export class KafkaLink implements KafkaClient {
   #loopbacks = new Map<string, () => void>();
   #closed = false;
   #available = true;
+  #lastErrorAt = 0;
+  /** Aborted when the broker turns unavailable: a loopback in flight ends then, not at its timeout. */
+  #down = new AbortController();
 
   /** Creates the client; nothing connects until it is used. */
   constructor(options: KafkaLinkOptions) {
@@ -128,8 +133,12 @@ export class KafkaLink implements KafkaClient {
       // real failures reach our callers as rejections, so its own lines go to debug.
       logLevel: logLevel.ERROR,
       logCreator: () => ({ namespace, level, log: entry }) => {
-        // A refused, timed-out or dropped connection shows here first, within milliseconds.
-        if (level === logLevel.ERROR && namespace === "Connection") this.#markDown(entry.message);
+        // A refused, dropped or timed-out connection shows here first, within milliseconds
+        // (error responses of a healthy broker, "Response ...", are logged here too: not those).
+        if (
+          level === logLevel.ERROR && namespace === "Connection" &&
+          CONNECTION_LOST.test(entry.message)
+        ) this.#markDown(entry.message);
         log.debug("kafkajs {namespace}: {message}", { namespace, message: entry.message });
       },
       connectionTimeout: 3000,
@@ -176,15 +185,20 @@ export class KafkaLink implements KafkaClient {
   }
 
   #markDown(why: string): void {
+    this.#lastErrorAt = Date.now();
     if (!this.#available || this.#closed) return;
     this.#available = false;
+    this.#down.abort(new Error("Kafka is unreachable"));
     log.warn("Kafka is unreachable: {why}", { why });
   }
 
-  // Called on every answer from the broker (a fetch, a produce): cheap when nothing changes.
+  // Called on every answer from the broker (a fetch, a produce): cheap when nothing changes. An
+  // answer within a second of a connection error may be one that was in flight when the broker
+  // went, so it does not count.
   #markUp(): void {
-    if (this.#available) return;
+    if (this.#available || Date.now() - this.#lastErrorAt < 1000) return;
     this.#available = true;
+    this.#down = new AbortController();
     log.info("Kafka answers again");
   }
 
@@ -450,7 +464,14 @@ export class KafkaLink implements KafkaClient {
    * @throws {Error} When it does not come back within `timeoutMs` (or cannot be written).
    */
   loopback(topic: string, partition: number, timeoutMs = 5000): Promise<number> {
-    return loopbackRoundTrip((r) => this.send(r), this.#loopbacks, topic, partition, timeoutMs);
+    return loopbackRoundTrip(
+      (r) => this.send(r),
+      this.#loopbacks,
+      topic,
+      partition,
+      timeoutMs,
+      this.#down.signal,
+    );
   }
 
   /** Stops every consumer and disconnects. */

@@ -24,6 +24,7 @@ import {
 import type { MonitorProcess } from "../_presence.ts";
 import { spawnDeno, spawnProcess, stopAll } from "../_processes.ts";
 import { chunkedPost, sendFirstBlocks } from "../_attacks.ts";
+import { devBroker, killKafka, startKafka, stopKafka } from "../../scripts/kafka_dev.ts";
 import type { DenoProcess } from "../_processes.ts";
 
 interface App extends DenoProcess {
@@ -91,6 +92,38 @@ async function alive(port: number): Promise<boolean> {
   const res = await fetch(`http://127.0.0.1:${port}/livenessprobe`);
   await res.body?.cancel();
   return res.status === 200;
+}
+
+/**
+ * A broker on a port of its own (to kill and restart), a monitor on it, and two applications,
+ * `caller` and `callee`, that can reach each other.
+ */
+async function brokerOfTheirOwn(port: number, name: string) {
+  const b = devBroker(undefined, port);
+  await startKafka(b);
+  try {
+    const own = topicsFor(name);
+    const m = await startMonitor([...own.args, `-Dbootstrap.servers=${b.brokers}`]);
+    processes.push(m);
+    const mesh = [
+      ...meshArgs(m.port, own.args).filter((a) => !a.startsWith("-Dbootstrap")),
+      `-Dbootstrap.servers=${b.brokers}`,
+    ];
+    const [caller, callee] = await Promise.all([
+      startApp("caller", { mesh }),
+      startApp("callee", { mesh }),
+    ]);
+    await eventually(
+      async () =>
+        (await postEvent(caller.port, new EventEnvelope({ to: "callee.whoami" }))).status === 200,
+      10_000,
+      "callee reachable",
+    );
+    return { b, caller, callee };
+  } catch (e) {
+    await stopKafka(b);
+    throw e;
+  }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -348,27 +381,8 @@ describe("hostile clients: HTTP servers", () => {
   });
 
   it("tell clients that the mesh is unavailable, never its address (row 12)", async () => {
-    const { devBroker, startKafka, stopKafka } = await import("../../scripts/kafka_dev.ts");
-    const b = devBroker(undefined, 19_193);
-    await startKafka(b);
-    const own = topicsFor("nobroker");
+    const { b, caller, callee } = await brokerOfTheirOwn(19_193, "nobroker");
     try {
-      const m = await startMonitor([...own.args, `-Dbootstrap.servers=${b.brokers}`]);
-      processes.push(m);
-      const mesh = [
-        ...meshArgs(m.port, own.args).filter((a) => !a.startsWith("-Dbootstrap")),
-        `-Dbootstrap.servers=${b.brokers}`,
-      ];
-      const [caller, callee] = await Promise.all([
-        startApp("caller", { mesh }),
-        startApp("callee", { mesh }),
-      ]);
-      await eventually(
-        async () =>
-          (await postEvent(caller.port, new EventEnvelope({ to: "callee.whoami" }))).status === 200,
-        10_000,
-        "callee reachable",
-      );
       await stopKafka(b);
       const { status, reply } = await postEvent(
         caller.port,
@@ -387,26 +401,10 @@ describe("hostile clients: HTTP servers", () => {
   });
 
   it("fail fast while Kafka is away, and recover by themselves when it is back", async () => {
-    const { devBroker, killKafka, startKafka, stopKafka } = await import(
-      "../../scripts/kafka_dev.ts"
-    );
-    const b = devBroker(undefined, 19_194);
-    await startKafka(b);
-    const own = topicsFor("fastfail");
+    const { b, caller, callee } = await brokerOfTheirOwn(19_194, "fastfail");
     try {
-      const m = await startMonitor([...own.args, `-Dbootstrap.servers=${b.brokers}`]);
-      processes.push(m);
-      const mesh = [
-        ...meshArgs(m.port, own.args).filter((a) => !a.startsWith("-Dbootstrap")),
-        `-Dbootstrap.servers=${b.brokers}`,
-      ];
-      const [caller, callee] = await Promise.all([
-        startApp("caller", { mesh }),
-        startApp("callee", { mesh }),
-      ]);
       const remote = () =>
         postEvent(caller.port, new EventEnvelope({ to: "callee.whoami" }), { "x-ttl": "5000" });
-      await eventually(async () => (await remote()).status === 200, 10_000, "callee reachable");
       const health = async () => {
         const res = await fetch(`http://127.0.0.1:${caller.port}/health`);
         await res.body?.cancel();
