@@ -48,8 +48,8 @@ export class Peers {
     return this.#c.platform.origin;
   }
 
-  /** A registry message to the group. */
-  toGroup(headers: Record<string, string>, body?: unknown): Promise<void> {
+  // A registry message to the group.
+  #toGroup(headers: Record<string, string>, body?: unknown): Promise<void> {
     const { group, monitorTopic, kafka } = this.#c;
     const e = new EventEnvelope({ to: `${REGISTRY}@monitor-${group}`, headers, body });
     return kafka.send([eventRecord(monitorTopic, group, `monitor-${group}`, e)]);
@@ -68,13 +68,13 @@ export class Peers {
 
   /** Announces this instance's join (its public routes follow on the peers' exchange). */
   announceJoin(): Promise<void> {
-    return this.toGroup(this.#identity("join"));
+    return this.#toGroup(this.#identity("join"));
   }
 
   /** Tells the group this instance is alive. */
   keepAlive(): void {
     if (this.#c.topic() === undefined) return;
-    this.toGroup(this.#identity("keep-alive")).catch(() => {});
+    this.#toGroup(this.#identity("keep-alive")).catch(() => {});
   }
 
   /** Tells the group about a public route registered or released here. */
@@ -90,7 +90,7 @@ export class Peers {
     };
     if (added) headers.personality = personality;
     headers.final = "true";
-    this.toGroup(headers).catch(() => {});
+    this.#toGroup(headers).catch(() => {});
   }
 
   // My public routes to the group, at most once per 100 ms; `exchange` asks peers for theirs.
@@ -105,7 +105,7 @@ export class Peers {
       this.#exchangeAsk = false;
       const routes: Record<string, string> = {};
       for (const [route, p] of this.#c.table.routesOf(this.#me())) routes[route] = p;
-      this.toGroup(headers, routes).catch(() => {});
+      this.#toGroup(headers, routes).catch(() => {});
     }, 100);
   }
 
@@ -174,7 +174,7 @@ export class Peers {
         if (this.#meet(origin, h, now)) this.#sendMyRoutes(true);
         return;
       case "leave":
-        if (origin !== me) this.remove(origin, "left");
+        if (origin !== me) this.#remove(origin, "left");
         return;
     }
   }
@@ -208,7 +208,7 @@ export class Peers {
    * Forgets a peer and its routes; requests waiting on it fail now (503) instead of at their
    * timeout. `quiet` when this instance is the one leaving.
    */
-  remove(origin: string, why: string, quiet = false): void {
+  #remove(origin: string, why: string, quiet = false): void {
     const { table, platform } = this.#c;
     const peer = table.peer(origin);
     if (peer === undefined) return;
@@ -242,14 +242,14 @@ export class Peers {
   /** Forgets every peer (this instance left the mesh); returns how many there were. */
   removeAll(why: string): number {
     const peers = this.#c.table.peers();
-    for (const peer of peers) this.remove(peer.origin, why, true);
+    for (const peer of peers) this.#remove(peer.origin, why, true);
     this.#c.table.clear();
     return peers.length;
   }
 
   #removeStalled(now: number): void {
     for (const p of this.#c.table.peers()) {
-      if (now - p.lastSeen > STALL_MS) this.remove(p.origin, "stalled");
+      if (now - p.lastSeen > STALL_MS) this.#remove(p.origin, "stalled");
     }
   }
 }

@@ -363,13 +363,18 @@ export class KafkaLink implements KafkaClient {
         // Whole fetched batches are handled in one go, so the sends their handlers make are
         // coalesced into one produce request (see `send`).
         eachBatch: async ({ batch }) => {
-          if (batch.partition !== partition) return;
+          const messages = batch.messages;
+          if (batch.partition !== partition || messages.length === 0) return;
           this.counters.batchesRead++;
-          this.counters.recordsRead += batch.messages.length;
-          for (const message of batch.messages) {
-            const offset = BigInt(message.offset);
-            if (offset < next) continue;
-            next = offset + 1n;
+          this.counters.recordsRead += messages.length;
+          // After a rejoin the broker may hand back records handled already: a prefix of the
+          // batch. Offsets are parsed per batch, not per record.
+          let first = 0;
+          if (BigInt(messages[0].offset) < next) {
+            while (first < messages.length && BigInt(messages[first].offset) < next) first++;
+          }
+          for (let i = first; i < messages.length; i++) {
+            const message = messages[i];
             const headers = headersOf(message.headers);
             const init = headers[INIT_HEADER];
             if (init !== undefined) {
@@ -403,6 +408,7 @@ export class KafkaLink implements KafkaClient {
               });
             }
           }
+          next = BigInt(messages[messages.length - 1].offset) + 1n;
           // What it has handled is committed, at most once a second and without waiting, so
           // that a rejoin (after the broker restarted, say) resumes there instead of at the end;
           // what it then reads again it has handled already and skips (`next`).

@@ -88,11 +88,6 @@ export class MemoryKafka {
     return p.length;
   }
 
-  /** Deletes every topic, as a broker restarted without its data. */
-  reset(): void {
-    this.#topics.clear();
-  }
-
   /** @internal */
   check(): void {
     if (!this.available) throw new Error("Connection error: memory broker unavailable");
