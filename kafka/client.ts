@@ -85,6 +85,8 @@ export interface KafkaClient {
   ): PartitionConsumer;
   /** Makes sure `topic` exists (creating it with `partitions`); returns its partition count. */
   ensureTopic(topic: string, partitions: number): Promise<number>;
+  /** Grows an existing topic to `count` partitions (one that has as many already is left). */
+  createPartitions(topic: string, count: number): Promise<void>;
   /** Topic name → partition count, for every topic. */
   topicPartitions(): Promise<Map<string, number>>;
   /**

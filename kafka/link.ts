@@ -43,6 +43,14 @@ const REQUEST_BYTES = 512 * 1024;
 // What kafkajs's connection logs when the broker cannot be reached (network/connection.js).
 const CONNECTION_LOST = /^Connection (error|timeout)/;
 
+// Named as kafkajs's own "metadata not loaded" error, so that kafkajs refreshes its metadata and
+// retries (the partition may have been added since); after its retries the send fails with it.
+function noSuchPartition(topic: string, partition: number, count: number): Error {
+  const e = new Error(`Topic ${topic} has no partition ${partition} (${count} partitions)`);
+  e.name = "KafkaJSMetadataNotLoaded";
+  return e;
+}
+
 function headersOf(h: IHeaders | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   if (h === undefined) return out;
@@ -118,6 +126,8 @@ export class KafkaLink implements KafkaClient {
   #closed = false;
   #available = true;
   #lastErrorAt = 0;
+  #probe: ReturnType<typeof setInterval> | undefined;
+  #probing = false;
   /** Aborted when the broker turns unavailable: a loopback in flight ends then, not at its timeout. */
   #down = new AbortController();
 
@@ -165,8 +175,13 @@ export class KafkaLink implements KafkaClient {
       const producer = this.#kafka.producer({
         allowAutoTopicCreation: false,
         // Every record names its partition. kafkajs's default partitioner would filter the
-        // topic's partition list for each record before returning that number.
-        createPartitioner: () => ({ message }) => message.partition!,
+        // topic's partition list for each record before returning that number. A partition that
+        // is not in the metadata must fail the send: kafkajs would drop its records and resolve.
+        createPartitioner: () => ({ topic, partitionMetadata, message }) => {
+          const partition = message.partition!;
+          if (partition < partitionMetadata.length) return partition;
+          throw noSuchPartition(topic, partition, partitionMetadata.length);
+        },
       });
       this.#producerReady = this.#patched.then(() => producer.connect()).then(() => {
         this.#producer = producer;
@@ -190,6 +205,17 @@ export class KafkaLink implements KafkaClient {
     this.#available = false;
     this.#down.abort(new Error("Kafka is unreachable"));
     log.warn("Kafka is unreachable: {why}", { why });
+    // Nothing is sent meanwhile and consumers reconnect at their own pace: ask the broker once a
+    // second whether it is back (an answer marks it up, see topicPartitions).
+    this.#probe ??= setInterval(() => {
+      if (this.#available || this.#closed) {
+        clearInterval(this.#probe);
+        this.#probe = undefined;
+      } else if (!this.#probing) {
+        this.#probing = true;
+        this.topicPartitions().catch(() => {}).finally(() => (this.#probing = false));
+      }
+    }, 1000);
   }
 
   // Called on every answer from the broker (a fetch, a produce): cheap when nothing changes. An
@@ -206,7 +232,21 @@ export class KafkaLink implements KafkaClient {
   async topicPartitions(): Promise<Map<string, number>> {
     const admin = await this.#admin_();
     const meta = await admin.fetchTopicMetadata();
+    this.#markUp();
     return new Map(meta.topics.map((t) => [t.name, t.partitions.length]));
+  }
+
+  /** Grows an existing topic to `count` partitions; one that has as many already is left. */
+  async createPartitions(topic: string, count: number): Promise<void> {
+    const admin = await this.#admin_();
+    try {
+      await admin.createPartitions({ topicPartitions: [{ topic, count }] });
+      log.warn("Topic {topic} now has {count} partitions", { topic, count });
+    } catch (e) {
+      // Another process may have grown it at the same moment.
+      const now = (await this.topicPartitions()).get(topic) ?? 0;
+      if (now < count) throw e;
+    }
   }
 
   /**
@@ -335,6 +375,9 @@ export class KafkaLink implements KafkaClient {
     const groupId = `${this.#clientId}.${topic}.${partition}.${token.slice(0, 12)}`;
     const consumer: Consumer = this.#kafka.consumer({
       groupId,
+      // A missing topic is the mesh's to create, with the partitions it needs; the broker would
+      // create it with its default count (one, usually).
+      allowAutoTopicCreation: false,
       partitionAssigners: [singlePartition(topic, partition)],
       maxWaitTimeInMs: 100,
       sessionTimeout: 10_000,
@@ -351,6 +394,8 @@ export class KafkaLink implements KafkaClient {
     let isReady = false;
     let stopped = false;
     let next = -1n; // the next offset to handle
+    let committed = -1n; // the last offset the broker confirmed committing for this group
+    let replaced = 0; // how many times the log was found replaced (a commit of before is void)
     let committedAt = 0;
     const start = async () => {
       await this.#patched;
@@ -367,10 +412,33 @@ export class KafkaLink implements KafkaClient {
           if (batch.partition !== partition || messages.length === 0) return;
           this.counters.batchesRead++;
           this.counters.recordsRead += messages.length;
+          const firstOffset = BigInt(messages[0].offset);
+          // A log shorter than what was handled, or a batch from before what the broker has
+          // committed for us, is not the log this consumer read: the topic was deleted and
+          // created again, or the broker lost everything (re-formatted). It is all new: read it
+          // from its start (the records of this batch come again after the seek).
+          if (next >= 0n && (BigInt(batch.highWatermark) < next || firstOffset < committed)) {
+            log.warn(
+              "{topic}-{partition} was replaced (offset {next} handled, log ends at " +
+                "{end}): reading it from its start",
+              {
+                topic,
+                partition,
+                next: String(next),
+                end: batch.highWatermark,
+              },
+            );
+            next = committed = -1n;
+            replaced++;
+            if (firstOffset > 0n) {
+              consumer.seek({ topic, partition, offset: "0" });
+              return;
+            }
+          }
           // After a rejoin the broker may hand back records handled already: a prefix of the
           // batch. Offsets are parsed per batch, not per record.
           let first = 0;
-          if (BigInt(messages[0].offset) < next) {
+          if (firstOffset < next) {
             while (first < messages.length && BigInt(messages[first].offset) < next) first++;
           }
           for (let i = first; i < messages.length; i++) {
@@ -415,13 +483,16 @@ export class KafkaLink implements KafkaClient {
           const now = Date.now();
           if (now - committedAt >= 1000) {
             committedAt = now;
-            consumer.commitOffsets([{ topic, partition, offset: String(next) }]).catch((e) =>
+            const offset = next;
+            const epoch = replaced;
+            consumer.commitOffsets([{ topic, partition, offset: String(offset) }]).then(() => {
+              if (epoch === replaced && offset > committed) committed = offset;
+            }, (e) =>
               log.debug("Commit on {topic}-{partition} failed: {message}", {
                 topic,
                 partition,
                 message: (e as Error).message,
-              })
-            );
+              }));
           }
         },
       });
@@ -483,6 +554,7 @@ export class KafkaLink implements KafkaClient {
   /** Stops every consumer and disconnects. */
   async close(): Promise<void> {
     this.#closed = true;
+    clearInterval(this.#probe);
     await Promise.all([...this.#consumers].map((c) => c.stop()));
     await this.#producer?.disconnect().catch(() => {});
     const admin = await this.#admin?.catch(() => undefined);

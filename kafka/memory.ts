@@ -4,7 +4,7 @@
  * clients on it that behave as {@link KafkaLink} does (explicit partitions, no automatic topic
  * creation, consumers from the latest offset, records in order, loopbacks), plus faults on
  * demand: {@link MemoryKafka.available} set to false makes every call fail as an unreachable
- * broker does.
+ * broker does, and {@link MemoryKafka.wipe} loses every topic as a re-formatted broker does.
  *
  * @example
  * ```ts
@@ -44,7 +44,6 @@ interface Reader {
 
 interface Partition {
   next: number;
-  readers: Set<Reader>;
 }
 
 /** A Kafka cluster in memory. */
@@ -56,6 +55,8 @@ export class MemoryKafka {
   /** Milliseconds a new consumer takes to become ready (a real one takes a group join). */
   consumerReadyMs = 0;
   readonly #topics = new Map<string, Partition[]>();
+  // By "topic partition": consumers outlive their topic, as a kafkajs consumer waits for it.
+  readonly #readers = new Map<string, Set<Reader>>();
   #pending = new Set<Promise<void>>();
 
   /** A new client of this cluster. */
@@ -70,7 +71,23 @@ export class MemoryKafka {
 
   /** How many consumers read a partition now. */
   readers(topic: string, partition: number): number {
-    return this.#topics.get(topic)?.[partition]?.readers.size ?? 0;
+    return this.#readers.get(`${topic} ${partition}`)?.size ?? 0;
+  }
+
+  /**
+   * Loses every topic and record, as a broker restarted empty does; consumers keep waiting on
+   * their partitions and read them from the start once they exist again.
+   */
+  wipe(): void {
+    this.#topics.clear();
+  }
+
+  /** @internal The consumers of one partition. */
+  readersOf(topic: string, partition: number): Set<Reader> {
+    const key = `${topic} ${partition}`;
+    let set = this.#readers.get(key);
+    if (set === undefined) this.#readers.set(key, set = new Set());
+    return set;
   }
 
   /** Topic name → partition count. */
@@ -82,10 +99,17 @@ export class MemoryKafka {
   createTopic(topic: string, partitions: number): number {
     let p = this.#topics.get(topic);
     if (p === undefined) {
-      p = Array.from({ length: partitions }, () => ({ next: 0, readers: new Set<Reader>() }));
+      p = Array.from({ length: partitions }, () => ({ next: 0 }));
       this.#topics.set(topic, p);
     }
     return p.length;
+  }
+
+  /** Grows a topic to `count` partitions. */
+  createPartitions(topic: string, count: number): void {
+    const p = this.#topics.get(topic);
+    if (p === undefined) throw new Error(`This server does not host this topic (${topic})`);
+    while (p.length < count) p.push({ next: 0 });
   }
 
   /** @internal */
@@ -114,7 +138,7 @@ export class MemoryKafka {
       headers: { ...r.headers },
       value: typeof r.value === "string" ? encoder.encode(r.value) : r.value,
     };
-    for (const reader of p.readers) {
+    for (const reader of this.readersOf(r.topic, r.partition)) {
       const done = reader.chain.then(() => reader.client.handle(reader, record));
       reader.chain = done;
       this.#pending.add(done);
@@ -173,11 +197,12 @@ export class MemoryKafkaClient implements KafkaClient {
   ): PartitionConsumer {
     const reader: Reader = { onRecord, client: this, chain: Promise.resolve() };
     let ready: Promise<void>;
-    let p: Partition | undefined;
+    let readers: Set<Reader> | undefined;
     try {
       this.#cluster.check();
-      p = this.#cluster.partition(topic, partition);
-      p.readers.add(reader);
+      this.#cluster.partition(topic, partition);
+      readers = this.#cluster.readersOf(topic, partition);
+      readers.add(reader);
       const delay = this.#cluster.consumerReadyMs;
       ready = delay > 0 ? new Promise((r) => setTimeout(r, delay)) : Promise.resolve();
     } catch (e) {
@@ -189,7 +214,7 @@ export class MemoryKafkaClient implements KafkaClient {
       partition,
       ready,
       stop: () => {
-        p?.readers.delete(reader);
+        readers?.delete(reader);
         this.#consumers.delete(handle);
         return Promise.resolve();
       },
@@ -218,19 +243,24 @@ export class MemoryKafkaClient implements KafkaClient {
 
   /** Creates the topic when missing; returns its partition count. */
   ensureTopic(topic: string, partitions: number): Promise<number> {
-    try {
-      this.#cluster.check();
-      return Promise.resolve(this.#cluster.createTopic(topic, partitions));
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    return this.#call(() => this.#cluster.createTopic(topic, partitions));
+  }
+
+  /** Grows a topic to `count` partitions. */
+  createPartitions(topic: string, count: number): Promise<void> {
+    return this.#call(() => this.#cluster.createPartitions(topic, count));
   }
 
   /** Topic name → partition count. */
   topicPartitions(): Promise<Map<string, number>> {
+    return this.#call(() => this.#cluster.topics());
+  }
+
+  // A call to the cluster, failing (as a rejection) as an unreachable broker would.
+  #call<T>(f: () => T): Promise<T> {
     try {
       this.#cluster.check();
-      return Promise.resolve(this.#cluster.topics());
+      return Promise.resolve(f());
     } catch (e) {
       return Promise.reject(e);
     }

@@ -46,7 +46,8 @@ export type ControlMessage =
   | { type: "put"; info: ConnectionInfo }
   | { type: "claim"; origin: string; session: string; topic: string; monitor: string }
   | { type: "del"; origin: string; session: string; monitor: string; reason: string }
-  | { type: "release_monitor"; dead: string; monitor: string };
+  | { type: "release_monitor"; dead: string; monitor: string }
+  | { type: "held"; monitor: string; connections: ConnectionInfo[] };
 
 /** What applying a message changed, for the monitors to act on. */
 export type Effect =
@@ -61,7 +62,8 @@ export type Effect =
   }
   | { kind: "released"; topic: string; info: ConnectionInfo; reason: string }
   | { kind: "left"; info: ConnectionInfo; reason: string; by: string }
-  | { kind: "superseded"; old: ConnectionInfo; by: ConnectionInfo };
+  | { kind: "superseded"; old: ConnectionInfo; by: ConnectionInfo }
+  | { kind: "conflict"; info: ConnectionInfo; owner: string | undefined };
 
 /** A copy of the table, as sent to a monitor that starts later. */
 export interface TableSnapshot {
@@ -159,7 +161,30 @@ export class LeaseTable {
         return this.connections()
           .filter((c) => c.monitor === msg.dead)
           .flatMap((c) => this.#remove(c, `monitor ${msg.dead} is gone`, msg.monitor));
+      case "held":
+        return this.#held(msg.monitor, msg.connections);
     }
+  }
+
+  // What a monitor says it holds after Kafka was away or lost its data, when messages may have
+  // been lost: its connections are exactly these, with these leases. A lease that another
+  // instance holds here (possible only when messages were lost both ways) is not recorded.
+  #held(monitor: string, held: ConnectionInfo[]): Effect[] {
+    const sessions = new Set(held.map((c) => c.session));
+    const effects = this.connections()
+      .filter((c) => c.monitor === monitor && !sessions.has(c.session))
+      .flatMap((c) => this.#remove(c, `no longer held by monitor ${monitor}`, monitor));
+    for (const c of held) {
+      if (c.monitor !== monitor || this.#connections.has(c.origin)) continue;
+      let topic = c.topic;
+      if (topic !== undefined && (!this.#valid.has(topic) || this.#owner.has(topic))) {
+        effects.push({ kind: "conflict", info: c, owner: this.#owner.get(topic) });
+        topic = undefined;
+      }
+      this.#connections.set(c.origin, { ...c, topic });
+      if (topic !== undefined) this.#owner.set(topic, c.origin);
+    }
+    return effects;
   }
 
   #put(info: ConnectionInfo): Effect[] {

@@ -74,6 +74,11 @@ export class PresenceMonitor implements AsyncDisposable {
   #stopping = false;
   #bootstrap: { buffer: [bigint, MonitorMessage][]; done: () => void } | undefined;
   #lastAlive = 0;
+  /** What is wrong with the mesh's topics, while something is. */
+  #topicProblem: string | undefined;
+  #checkingTopics = false;
+  /** Kafka was away or lost topics: messages may be lost, so say what this monitor holds. */
+  #resync = false;
 
   /**
    * Creates a monitor; {@link PresenceMonitor.start} starts it.
@@ -204,6 +209,7 @@ export class PresenceMonitor implements AsyncDisposable {
    */
   async loopback(): Promise<string> {
     if (!this.#kafka.available) throw new Error("Kafka is unreachable");
+    if (this.#topicProblem !== undefined) throw new Error(this.#topicProblem);
     const took = await this.#kafka.loopback(this.settings.monitorTopic, 0);
     const topics = (await this.meshTopics()).length;
     return `Loopback test took ${took} ms; System contains ${topics} topics`;
@@ -395,6 +401,13 @@ export class PresenceMonitor implements AsyncDisposable {
           }
           break;
         }
+        case "conflict":
+          log.warn("{origin} says it holds {topic}, which {owner} holds here: not recorded", {
+            origin: fx.info.origin,
+            topic: fx.info.topic,
+            owner: fx.owner ?? "nobody (not a virtual topic)",
+          });
+          break;
         case "superseded": {
           const s = this.#sessions.of(fx.old.origin);
           if (fx.old.monitor === me && s?.id === fx.old.session) {
@@ -439,13 +452,77 @@ export class PresenceMonitor implements AsyncDisposable {
     );
   }
 
+  // ---- the mesh's topics ----
+
+  // service.monitor, and the physical topic of every lease, with the partitions they need.
+  #neededTopics(): Map<string, number> {
+    const s = this.settings;
+    const need = new Map([[s.monitorTopic, s.maxGroups + 1]]);
+    for (const [virtual] of this.#table.leases()) {
+      need.set(splitVirtualTopic(virtual)[0], s.partitionsPerTopic);
+    }
+    return need;
+  }
+
+  // Checked every second. A topic that is missing (the broker was re-formatted, or someone
+  // deleted it) is created again, and one with fewer partitions than its leases need (created
+  // by a broker's automatic creation, say) is grown; meanwhile `/health` is DOWN, saying why.
+  async #checkTopics(): Promise<void> {
+    if (this.#checkingTopics) return;
+    this.#checkingTopics = true;
+    try {
+      const have = await this.#kafka.topicPartitions();
+      const wrong = [...this.#neededTopics()].filter(([topic, n]) =>
+        !((have.get(topic) ?? 0) >= n)
+      );
+      if (wrong.length === 0) {
+        if (this.#topicProblem !== undefined) log.info("The mesh's topics are in place again");
+        this.#topicProblem = undefined;
+        return;
+      }
+      const problem = "Kafka topics are not as the mesh needs them: " +
+        wrong.map(([topic, n]) =>
+          have.has(topic)
+            ? `${topic} has ${have.get(topic)} partitions, needs ${n}`
+            : `${topic} is missing`
+        ).join("; ");
+      if (problem !== this.#topicProblem) log.warn("{problem}: repairing", { problem });
+      this.#topicProblem = problem;
+      this.#resync = true;
+      for (const [topic, n] of wrong) {
+        if (have.has(topic)) await this.#kafka.createPartitions(topic, n);
+        else await this.#kafka.ensureTopic(topic, n);
+      }
+    } catch (e) {
+      // Kafka away: the health check says so already.
+      log.debug("Cannot check the mesh's topics: {message}", { message: (e as Error).message });
+    } finally {
+      this.#checkingTopics = false;
+    }
+  }
+
+  // The connections of this monitor's open sessions, with their leases as the table has them.
+  #heldMessage(): MonitorMessage {
+    const connections = this.#sessions.joined().map((s) => {
+      const c = this.#table.connection(s.origin);
+      return c?.session === s.id ? c : s.info!;
+    });
+    return { type: "held", monitor: this.platform.origin, connections };
+  }
+
   // ---- housekeeping, once a second ----
 
   #tick(): void {
     const now = Date.now();
     const s = this.settings;
     this.#sessions.tick(now);
+    this.#checkTopics();
     const out: MonitorMessage[] = [];
+    if (!this.#kafka.available) this.#resync = true;
+    if (this.#resync && this.#kafka.available && this.#topicProblem === undefined) {
+      this.#resync = false;
+      this.#publish([this.#aliveMessage(), this.#heldMessage()]).catch(() => (this.#resync = true));
+    }
     if (now - this.#lastAlive >= s.aliveInterval * 1000) out.push(this.#aliveMessage());
     for (const [origin, m] of this.#monitors) {
       if (origin === this.platform.origin || now - m.lastSeen < 3 * s.aliveInterval * 1000) {

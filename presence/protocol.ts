@@ -55,6 +55,10 @@ export function controlEnvelope(msg: MonitorMessage): EventEnvelope {
     case "release_monitor":
       Object.assign(h, { dead: msg.dead, monitor: msg.monitor });
       break;
+    case "held":
+      h.monitor = msg.monitor;
+      e.body = { connections: msg.connections };
+      break;
     case "alive":
       Object.assign(h, { monitor: msg.monitor, version: msg.version, started: msg.started });
       break;
@@ -100,6 +104,12 @@ function connectionInfo(body: unknown): ConnectionInfo {
   };
 }
 
+function connectionList(type: string, body: unknown): ConnectionInfo[] {
+  const list = (body as TableSnapshot | null)?.connections;
+  if (!Array.isArray(list)) throw new TypeError(`${type} body must have a connections list`);
+  return list.map(connectionInfo);
+}
+
 /**
  * Decodes a monitor message from its envelope.
  *
@@ -138,19 +148,16 @@ export function parseControl(e: EventEnvelope): MonitorMessage {
       };
     case "download":
       return { type, monitor: str(h, "monitor") };
-    case "snapshot": {
-      const table = e.body as TableSnapshot | null;
-      if (!table || !Array.isArray(table.connections)) {
-        throw new TypeError("snapshot body must have a connections list");
-      }
+    case "held":
+      return { type, monitor: str(h, "monitor"), connections: connectionList(type, e.body) };
+    case "snapshot":
       return {
         type,
         monitor: str(h, "monitor"),
         for: str(h, "for"),
         asOf: str(h, "as_of"),
-        table: { connections: table.connections.map(connectionInfo) },
+        table: { connections: connectionList(type, e.body) },
       };
-    }
     default:
       throw new TypeError(`unknown control message type ${JSON.stringify(type)}`);
   }

@@ -81,6 +81,11 @@ export class Sessions {
     return this.#byOrigin.get(origin);
   }
 
+  /** The open sessions that have sent their `info`. */
+  joined(): Session[] {
+    return [...this.#bySocket.values()].filter((s) => s.info !== undefined && !s.closing);
+  }
+
   /** Closes a session (once), logging why. */
   drop(s: Session, code: number, reason: string): void {
     if (s.closing) return;

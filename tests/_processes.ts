@@ -45,8 +45,18 @@ export function spawnProcess(
   const logs: string[] = [];
   const waiters: { re: RegExp; resolve: (line: string) => void; reject: (e: Error) => void }[] = [];
   let done = false;
-  const onData = (chunk: Uint8Array) => {
-    for (const line of new TextDecoder().decode(chunk).split("\n")) {
+  // Per stream: a chunk may end in the middle of a line, which the next one completes.
+  const lines = () => {
+    const decoder = new TextDecoder();
+    let partial = "";
+    return (chunk: Uint8Array) => {
+      const parts = (partial + decoder.decode(chunk, { stream: true })).split("\n");
+      partial = parts.pop()!;
+      onLines(parts);
+    };
+  };
+  const onLines = (complete: string[]) => {
+    for (const line of complete) {
       if (!line.trim()) continue;
       logs.push(line);
       for (const w of [...waiters]) {
@@ -57,8 +67,8 @@ export function spawnProcess(
       }
     }
   };
-  proc.stdout!.on("data", onData);
-  proc.stderr!.on("data", onData);
+  proc.stdout!.on("data", lines());
+  proc.stderr!.on("data", lines());
   const exited = new Promise<void>((r) =>
     proc.on("exit", (code, signal) => {
       done = true;

@@ -130,6 +130,45 @@ describe("LeaseTable", () => {
     assert.deepEqual(t.leases(), [["mx.0001-001", "b"]]);
   });
 
+  it("takes a monitor's word for what it holds after messages may have been lost", () => {
+    const t = new LeaseTable(TOPICS);
+    t.apply({ type: "put", info: info("a", "m1", "s1") });
+    t.apply({ type: "put", info: info("b", "m1", "s2") });
+    t.apply({ type: "put", info: info("x", "m2", "s3") });
+    t.apply(claim("a", "s1", "mx.0001-000", "m1"));
+    t.apply(claim("b", "s2", "mx.0001-001", "m1"));
+    t.apply(claim("x", "s3", "mx.0001-002", "m2"));
+    // m1 lost b (its `del` never reached Kafka) and gained c (its put and claim were lost); c
+    // says it holds a topic x holds here.
+    const fx = t.apply({
+      type: "held",
+      monitor: "m1",
+      connections: [
+        { ...info("a", "m1", "s1"), topic: "mx.0001-000" },
+        { ...info("c", "m1", "s4"), topic: "mx.0001-003" },
+        { ...info("d", "m1", "s5"), topic: "mx.0001-002" },
+      ],
+    });
+    assert.deepEqual(fx.map((f) => f.kind), ["left", "released", "conflict"]);
+    assert.deepEqual(t.leases(), [
+      ["mx.0001-000", "a"],
+      ["mx.0001-002", "x"],
+      ["mx.0001-003", "c"],
+    ]);
+    assert.equal(t.connection("d")?.topic, undefined, "a conflicting lease is not recorded");
+    assert.equal(t.connection("b"), undefined);
+    // Another monitor's connections are not touched, and saying it again changes nothing.
+    assert.deepEqual(
+      t.apply({
+        type: "held",
+        monitor: "m1",
+        connections: t.connections().filter((c) => c.monitor === "m1"),
+      }),
+      [],
+    );
+    assert.equal(t.connection("x")?.topic, "mx.0001-002");
+  });
+
   it("gives two tables applying the same messages the same state, whatever the interleaving", () => {
     // Random claims from three monitors, applied in one log order by two replicas.
     let seed = 7;
@@ -168,6 +207,11 @@ describe("control messages", () => {
       { type: "release_monitor", dead: "m1", monitor: "m2" },
       { type: "alive", monitor: "m1", version: "1", started: "2026" },
       { type: "download", monitor: "m1" },
+      {
+        type: "held",
+        monitor: "m1",
+        connections: [{ ...info("a", "m1", "s1"), topic: "mx.0001-000" }],
+      },
       {
         type: "snapshot",
         monitor: "m1",

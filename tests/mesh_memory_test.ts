@@ -58,6 +58,25 @@ async function sees(b: App, a: App, route: string): Promise<void> {
   );
 }
 
+// A monitor and two apps, `b` knowing `a`'s `ping.pong`; disposing of it stops all three.
+async function pingPong(kafka: MemoryKafka) {
+  const monitor = await startMonitor(kafka);
+  const a = startApp(kafka, [monitor], "app-a");
+  const b = startApp(kafka, [monitor], "app-b");
+  a.platform.register("ping.pong", () => "pong");
+  const stop = async () => {
+    await Promise.all([a[Symbol.asyncDispose](), b[Symbol.asyncDispose]()]);
+    await monitor.stop();
+  };
+  try {
+    await sees(b, a, "ping.pong");
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return { monitor, a, b, [Symbol.asyncDispose]: stop };
+}
+
 describe("the mesh over Kafka in memory", () => {
   it("leases distinct partitions and carries typed requests both ways", async () => {
     const kafka = new MemoryKafka();
@@ -313,11 +332,8 @@ describe("the mesh over Kafka in memory", () => {
 
   it("fails fast with 503 while Kafka is unreachable, and recovers", async () => {
     const kafka = new MemoryKafka();
-    await using monitor = await startMonitor(kafka);
-    await using a = startApp(kafka, [monitor], "app-a");
-    await using b = startApp(kafka, [monitor], "app-b");
-    a.platform.register("ping.pong", () => "pong");
-    await sees(b, a, "ping.pong");
+    await using mesh = await pingPong(kafka);
+    const { b } = mesh;
     kafka.available = false;
     const t0 = performance.now();
     await assert.rejects(
@@ -328,5 +344,38 @@ describe("the mesh over Kafka in memory", () => {
     kafka.available = true;
     const reply = await b.po.request({ to: "ping.pong" }, { timeout: 2000 });
     assert.equal(reply.body, "pong");
+  });
+
+  it("recovers when Kafka loses every topic: DOWN until the monitor re-creates them", async () => {
+    const kafka = new MemoryKafka();
+    await using mesh = await pingPong(kafka);
+    const { monitor, a, b } = mesh;
+    const before = kafka.topics();
+    kafka.wipe();
+    await assert.rejects(monitor.loopback(), /does not host|is missing/);
+    const t0 = performance.now();
+    await eventually(
+      () =>
+        b.po.request({ to: "ping.pong" }, { timeout: 500 }).then(
+          (r) => r.body === "pong",
+          () => false,
+        ),
+      10_000,
+      "requests served again",
+    );
+    assert.ok(performance.now() - t0 < 5000, `${performance.now() - t0} ms`);
+    assert.deepEqual(kafka.topics(), before, "the same topics with the same partitions");
+    await eventually(() => monitor.loopback().then(() => true, () => false), 3000, "UP again");
+    // The monitor said what it holds: both leases, in one record.
+    const held = () =>
+      kafka.written.some((r) =>
+        r.topic === "service.monitor" && r.partition === 0 && typeof r.value !== "string" &&
+        EventEnvelope.fromBytes(r.value).headers.type === "held"
+      );
+    await eventually(held, 3000, "a held message");
+    assert.deepEqual(
+      monitor.table.leases().map(([, o]) => o).sort(),
+      [a.platform.origin, b.platform.origin].sort(),
+    );
   });
 });

@@ -1,0 +1,403 @@
+// The delivery suite: what arrives, counted, while real processes and a real broker fail. Monitors
+// and receivers are processes (`presence/main.ts`, `tests/fixtures/mesh_app.ts`, which prints
+// `TALLY <n>` for every event it handles, so that even a receiver killed with -9 is counted); the
+// sender is a mesh member in this process. Runs a broker of its own (port 19197), which the last
+// case re-formats. The figures go to docs/reliability.md.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import net from "node:net";
+import { AssignerProtocol, Kafka, logLevel } from "kafkajs";
+import type { Admin } from "kafkajs";
+import { PostOffice } from "../../mod.ts";
+import type { Platform } from "../../mod.ts";
+import type { KafkaConnector } from "../../connector/mod.ts";
+import { devBroker, killKafka, startKafka, stopKafka } from "../../scripts/kafka_dev.ts";
+import { eventually, meshMember, startMonitor, topicsFor } from "../_presence.ts";
+import type { MonitorProcess } from "../_presence.ts";
+import { spawnDeno, stopAll } from "../_processes.ts";
+import type { DenoProcess } from "../_processes.ts";
+import { sleep } from "../_helpers.ts";
+
+const b = devBroker(undefined, 19_197);
+const processes: DenoProcess[] = [];
+const members: KafkaConnector[] = [];
+
+before(async () => {
+  await startKafka(b);
+});
+
+after(async () => {
+  await Promise.all(members.map((c) => c.stop().catch(() => {})));
+  try {
+    await stopAll(processes);
+  } finally {
+    await stopKafka(b);
+  }
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer().listen(0, "127.0.0.1", () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+    s.on("error", reject);
+  });
+}
+
+/** One mesh of its own on the shared broker: its topics, monitors, receivers and a sender. */
+class Mesh {
+  readonly topics = topicsFor("faults");
+  readonly ports: number[];
+  readonly monitors: (MonitorProcess | undefined)[] = [];
+  readonly receivers: DenoProcess[] = [];
+  sender!: { platform: Platform; connector: KafkaConnector; po: PostOffice };
+
+  constructor(ports: number[]) {
+    this.ports = ports;
+  }
+
+  static async create(monitors: number): Promise<Mesh> {
+    const mesh = new Mesh(await Promise.all(Array.from({ length: monitors }, freePort)));
+    for (let i = 0; i < monitors; i++) await mesh.startMonitor(i);
+    return mesh;
+  }
+
+  get args(): string[] {
+    const urls = this.ports.map((p) => `ws://127.0.0.1:${p}/ws/presence`).join(",");
+    return [
+      ...this.topics.args,
+      `-Dpresence.url=${urls}`,
+      `-Dbootstrap.servers=${b.brokers}`,
+      "-Dcloud.connector=kafka",
+    ];
+  }
+
+  async startMonitor(i: number): Promise<MonitorProcess> {
+    const m = await startMonitor([
+      ...this.topics.args,
+      `-Dbootstrap.servers=${b.brokers}`,
+      `-Dserver.port=${this.ports[i]}`,
+      "-Dlog.level=info",
+    ]);
+    processes.push(m);
+    this.monitors[i] = m;
+    return m;
+  }
+
+  async startReceiver(name: string): Promise<DenoProcess> {
+    const p = spawnDeno("tests/fixtures/mesh_app.ts", [`-Dapplication.name=${name}`, ...this.args]);
+    processes.push(p);
+    await p.waitFor(/^JOINED /, 60_000);
+    this.receivers.push(p);
+    return p;
+  }
+
+  async startSender(): Promise<void> {
+    const { platform, connector } = await meshMember("sender", this.args);
+    members.push(connector);
+    this.sender = { platform, connector, po: new PostOffice({}, platform) };
+  }
+
+  /** Whether the sender has `n` instances of `demo.tally` in its table. */
+  reaching(n: number): boolean {
+    return this.sender.connector.table.origins("demo.tally").length === n;
+  }
+
+  /** Event number → how many times the receivers handled it. */
+  tallies(): Map<number, number> {
+    const counts = new Map<number, number>();
+    for (const r of this.receivers) {
+      for (const line of r.logs) {
+        const m = /^TALLY (\d+)$/.exec(line);
+        if (m) counts.set(Number(m[1]), (counts.get(Number(m[1])) ?? 0) + 1);
+      }
+    }
+    return counts;
+  }
+}
+
+interface Outcome {
+  n: number;
+  /** 200, or the error status (503 refused or peer gone, 408 timed out). */
+  status: number;
+  /** When it was sent and when it ended, in ms since the stream began. */
+  sentAt: number;
+  endedAt: number;
+}
+
+/**
+ * Numbered events to `demo.tally`, one every `everyMs`, each a request (`rpc`) or a send whose
+ * promise resolves when Kafka has acknowledged it; never waits for one before the next.
+ */
+function stream(po: PostOffice, mode: "rpc" | "send", everyMs = 5) {
+  const outcomes: Outcome[] = [];
+  const t0 = performance.now();
+  let n = 0;
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      const k = ++n;
+      const sentAt = performance.now() - t0;
+      const done = mode === "rpc"
+        ? po.request({ to: "demo.tally", body: k }, { timeout: 3000 }).then((r) => r.status)
+        : po.send({ to: "demo.tally", body: k }).then(() => 200);
+      done.catch((e: { status?: number }) => e.status ?? 500).then((status) =>
+        outcomes.push({ n: k, status, sentAt, endedAt: performance.now() - t0 })
+      );
+      await sleep(everyMs);
+    }
+  })();
+  return {
+    outcomes,
+    now: () => performance.now() - t0,
+    async stop(): Promise<Outcome[]> {
+      running = false;
+      await loop;
+      await eventually(() => outcomes.length === n, 10_000, "every outcome");
+      return outcomes.sort((x, y) => x.n - y.n);
+    },
+  };
+}
+
+/** What a stream's outcomes and the receivers' tallies add up to. */
+function count(outcomes: Outcome[], tallies: Map<number, number>) {
+  const ok = outcomes.filter((o) => o.status === 200);
+  const failed = outcomes.filter((o) => o.status !== 200);
+  const byStatus: Record<number, number> = {};
+  for (const o of failed) byStatus[o.status] = (byStatus[o.status] ?? 0) + 1;
+  const lost = ok.filter((o) => !tallies.has(o.n)).map((o) => o.n);
+  const duplicated = [...tallies].filter(([, c]) => c > 1).map(([n]) => n);
+  const summary = `sent ${outcomes.length}, acknowledged ${ok.length}, failed ${failed.length} ` +
+    `${JSON.stringify(byStatus)}, received ${tallies.size}, lost ${lost.length}, ` +
+    `duplicated ${duplicated.length}`;
+  return { ok, failed, byStatus, lost, duplicated, summary };
+}
+
+/** The first success after `from` (ms in the stream) that every later request shares. */
+function servedAgainAt(outcomes: Outcome[], from: number): number {
+  const after = outcomes.filter((o) => o.sentAt >= from);
+  let i = after.length;
+  while (i > 0 && after[i - 1].status === 200) i--;
+  assert.ok(i < after.length, "some requests succeeded at the end");
+  return after[i].sentAt;
+}
+
+/**
+ * `<client id> <topic>/<partition>` → members of consumer groups that read it now, for the
+ * groups of the given Kafka client ids (each partition consumer has a group of its own, named
+ * after its client).
+ */
+function consumersPerPartition(clientIds: string[]): Promise<Map<string, number>> {
+  return withAdmin(async (admin) => {
+    const ids = (await admin.listGroups()).groups.map((g) => g.groupId)
+      .filter((id) => clientIds.some((c) => id.startsWith(`${c}.`)));
+    const counts = new Map<string, number>();
+    for (const g of (await admin.describeGroups(ids)).groups) {
+      if (g.state !== "Stable") continue;
+      const client = g.groupId.slice(0, g.groupId.indexOf("."));
+      for (const m of g.members) {
+        const a = AssignerProtocol.MemberAssignment.decode(m.memberAssignment);
+        for (const [topic, partitions] of Object.entries(a?.assignment ?? {})) {
+          for (const p of partitions) {
+            const key = `${client} ${topic}/${p}`;
+            counts.set(key, (counts.get(key) ?? 0) + 1);
+          }
+        }
+      }
+    }
+    return counts;
+  });
+}
+
+/** Runs `f` with a Kafka admin client of the suite's broker. */
+async function withAdmin<T>(f: (admin: Admin) => Promise<T>): Promise<T> {
+  const kafka = new Kafka({ brokers: [b.brokers], clientId: "faults", logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    return await f(admin);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+// The Kafka client id of a mesh_app process (see KafkaConnector): `app-` and part of its origin.
+function clientIdOf(p: DenoProcess): string {
+  const origin = /^JOINED (\w+)/.exec(p.logs.find((l) => l.startsWith("JOINED "))!)![1];
+  return `app-${origin.slice(8, 16)}`;
+}
+
+describe("the delivery suite (real processes, a broker of its own)", () => {
+  it("across a broker kill -9 and restart: every acknowledged event once", async () => {
+    const mesh = await Mesh.create(1);
+    await mesh.startReceiver("receiver");
+    await mesh.startSender();
+    await eventually(() => mesh.reaching(1), 10_000, "the receiver in the sender's table");
+    const s = stream(mesh.sender.po, "send");
+    await sleep(1500);
+    const killedAt = s.now();
+    await killKafka(b);
+    await sleep(2000);
+    await startKafka(b, { keepData: true });
+    const restartedAt = s.now();
+    await sleep(8000);
+    const outcomes = await s.stop();
+    const acked = outcomes.filter((o) => o.status === 200);
+    await eventually(() => acked.every((o) => mesh.tallies().has(o.n)), 30_000, "arrivals")
+      .catch(() => {});
+    const c = count(outcomes, mesh.tallies());
+    const back = Math.round(servedAgainAt(outcomes, restartedAt) - restartedAt);
+    console.log(
+      `broker kill -9 and restart: ${c.summary}; acknowledged again ${back} ms after the restart`,
+    );
+    assert.ok(acked.some((o) => o.sentAt > restartedAt), c.summary);
+    assert.ok(c.failed.every((o) => o.status === 503), c.summary);
+    // What was in flight when the broker died may fail too, but nothing sent well before.
+    assert.ok(c.failed.every((o) => o.sentAt >= killedAt - 500), "failures only once it is down");
+    assert.deepEqual(c.lost, [], c.summary);
+    assert.deepEqual(c.duplicated, [], c.summary);
+  });
+
+  it("across a receiver's kill -9: each request answered or failed at once, none twice", async () => {
+    const mesh = await Mesh.create(1);
+    const [doomed] = [
+      await mesh.startReceiver("receiver-1"),
+      await mesh.startReceiver("receiver-2"),
+    ];
+    await mesh.startSender();
+    await eventually(() => mesh.reaching(2), 10_000, "both receivers in the sender's table");
+    const s = stream(mesh.sender.po, "rpc");
+    await sleep(1500);
+    doomed.proc.kill("SIGKILL");
+    const killedAt = s.now();
+    await eventually(() => mesh.reaching(1), 10_000, "the leave");
+    const leftAfter = Math.round(s.now() - killedAt);
+    await sleep(2000);
+    const outcomes = await s.stop();
+    const c = count(outcomes, mesh.tallies());
+    const slowest = Math.round(Math.max(0, ...c.failed.map((o) => o.endedAt - o.sentAt)));
+    console.log(
+      `receiver kill -9: ${c.summary}; the sender heard of the leave ${leftAfter} ms after the ` +
+        `kill; slowest failure ${slowest} ms`,
+    );
+    assert.deepEqual(c.lost, [], c.summary);
+    assert.deepEqual(c.duplicated, [], c.summary);
+    assert.equal(c.byStatus[408] ?? 0, 0, `no request waits for its timeout: ${c.summary}`);
+    assert.ok(c.failed.every((o) => o.sentAt >= killedAt - 100), c.summary);
+    // Once the sender knows, everything goes to the survivor.
+    assert.ok(
+      outcomes.filter((o) => o.sentAt > killedAt + leftAfter + 100).every((o) => o.status === 200),
+    );
+  });
+
+  it("across monitor flaps during joins: one consumer per partition (Kafka's admin API)", async () => {
+    const mesh = await Mesh.create(2);
+    const receivers = [
+      await mesh.startReceiver("receiver-1"),
+      await mesh.startReceiver("receiver-2"),
+    ];
+    await mesh.startSender();
+    await eventually(() => mesh.reaching(2), 10_000, "both receivers in the sender's table");
+    const s = stream(mesh.sender.po, "rpc", 10);
+    // Both monitors die 0.65 s apart: the applications move to the second while it dies.
+    for (let round = 0; round < 2; round++) {
+      mesh.monitors[0]!.proc.kill("SIGKILL");
+      await sleep(650);
+      mesh.monitors[1]!.proc.kill("SIGKILL");
+      await sleep(300);
+      await Promise.all([mesh.startMonitor(0), mesh.startMonitor(1)]);
+      await sleep(round === 0 ? 1500 : 0);
+    }
+    const flappedAt = s.now();
+    await eventually(
+      () => receivers.every((r) => r.logs.filter((l) => /partition \d+ ready/.test(l)).length >= 2),
+      30_000,
+      "the receivers joined again",
+    );
+    await eventually(() => mesh.reaching(2), 30_000, "both receivers in the sender's table again");
+    await sleep(2000);
+    const outcomes = await s.stop();
+    const c = count(outcomes, mesh.tallies());
+    // Consumers that were stopped have left their groups; the count is of those reading now.
+    let consumers = new Map<string, number>();
+    await eventually(
+      async () => {
+        consumers = await consumersPerPartition(receivers.map(clientIdOf));
+        // Each receiver reads its own partition and its group's partition.
+        return consumers.size === 4 && [...consumers.values()].every((n) => n === 1);
+      },
+      20_000,
+      "four partitions read",
+    ).catch(() => {});
+    const back = Math.round(servedAgainAt(outcomes, 0));
+    console.log(
+      `monitor flaps: ${c.summary}; consumers per partition ${JSON.stringify([...consumers])}; ` +
+        `requests served throughout from ${back} ms (flaps ended at ${Math.round(flappedAt)} ms)`,
+    );
+    assert.equal(consumers.size, 4, JSON.stringify([...consumers]));
+    for (const [tp, n] of consumers) assert.equal(n, 1, `${tp} has ${n} consumers`);
+    assert.deepEqual(c.lost, [], c.summary);
+    assert.deepEqual(c.duplicated, [], c.summary);
+  });
+
+  // Last: it re-formats the broker under the other cases' topics.
+  it("across a re-formatted broker: served again within 30 s, no process restarted", async () => {
+    const mesh = await Mesh.create(1);
+    const receiver = await mesh.startReceiver("receiver");
+    await mesh.startSender();
+    await eventually(() => mesh.reaching(1), 10_000, "the receiver in the sender's table");
+    const monitor = mesh.monitors[0]!;
+    const health = async () => (await monitor.get("/health")).status;
+    assert.equal(await health(), 200);
+    const s = stream(mesh.sender.po, "rpc", 10);
+    await sleep(1000);
+    await killKafka(b);
+    await sleep(1000);
+    await startKafka(b); // wiped and formatted: no topics, no offsets, a new cluster id
+    const restartedAt = s.now();
+    // The monitor says DOWN until its topics are back.
+    let sawMissing = false;
+    const watching = (async () => {
+      while (s.now() - restartedAt < 10_000 && !sawMissing) {
+        const { status, body } = await monitor.get("/health").catch(() => ({
+          status: 0,
+          body: "",
+        }));
+        sawMissing = status !== 200 && /missing|unreachable/.test(JSON.stringify(body));
+        await sleep(100);
+      }
+    })();
+    await eventually(
+      async () =>
+        (await mesh.sender.po.request({ to: "demo.tally", body: -1 }, { timeout: 1000 }).then(
+          (r) => r.status,
+          () => 0,
+        )) === 200,
+      60_000,
+      "served again",
+    );
+    const back = Math.round(s.now() - restartedAt);
+    await watching;
+    await eventually(async () => (await health()) === 200, 10_000, "the monitor UP again");
+    await sleep(1000);
+    const outcomes = await s.stop();
+    const c = count(outcomes, mesh.tallies());
+    const topics = await withAdmin(async (admin) =>
+      new Map((await admin.fetchTopicMetadata()).topics.map((t) => [t.name, t.partitions.length]))
+    );
+    console.log(
+      `re-formatted broker: ${c.summary}; served again ${back} ms after the restart; ` +
+        `monitor DOWN meanwhile: ${sawMissing}; topics ${JSON.stringify([...topics])}`,
+    );
+    assert.ok(back < 30_000, `served again after ${back} ms`);
+    assert.ok(sawMissing, "the monitor's /health was DOWN while the topics were missing");
+    assert.equal(topics.get(mesh.topics.monitorTopic), 11);
+    assert.equal(topics.get(`${mesh.topics.prefix}.0001`), 32);
+    for (const p of [receiver, monitor]) {
+      assert.equal(p.proc.exitCode, null, "no process restarted");
+    }
+    assert.deepEqual(c.duplicated, [], c.summary);
+    assert.deepEqual(c.lost, [], c.summary);
+  });
+});
