@@ -176,17 +176,13 @@ export class MemoryKafkaClient implements KafkaClient {
 
   /** Writes records in order; rejects (writing none) when one names a missing partition. */
   send(records: OutRecord[]): Promise<void> {
-    try {
-      if (this.#closed) throw new Error("Kafka link is closed");
-      this.#cluster.check();
+    if (this.#closed) return Promise.reject(new Error("Kafka link is closed"));
+    return this.#call(() => {
       for (const r of records) this.#cluster.partition(r.topic, r.partition);
       this.counters.produceRequests++;
       this.counters.recordsSent += records.length;
       for (const r of records) this.#cluster.write(r);
-      return Promise.resolve();
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    });
   }
 
   /** Reads one partition from now on. */
