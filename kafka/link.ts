@@ -51,6 +51,14 @@ function noSuchPartition(topic: string, partition: number, count: number): Error
   return e;
 }
 
+/** The reason a consumer's `ready` rejects when it was stopped first. */
+class ConsumerStopped extends Error {
+  constructor(topic: string, partition: number) {
+    super(`Consumer of ${topic}-${partition} stopped`);
+    this.name = "ConsumerStopped";
+  }
+}
+
 function headersOf(h: IHeaders | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   if (h === undefined) return out;
@@ -373,6 +381,7 @@ export class KafkaLink implements KafkaClient {
   ): PartitionConsumer {
     const token = randomHex32();
     const groupId = `${this.#clientId}.${topic}.${partition}.${token.slice(0, 12)}`;
+    let stopped = false;
     const consumer: Consumer = this.#kafka.consumer({
       groupId,
       // A missing topic is the mesh's to create, with the partitions it needs; the broker would
@@ -382,7 +391,13 @@ export class KafkaLink implements KafkaClient {
       maxWaitTimeInMs: 100,
       sessionTimeout: 10_000,
       heartbeatInterval: 1_000,
-      retry: { retries: 10, initialRetryTime: 200, restartOnFailure: () => Promise.resolve(true) },
+      // kafkajs restarts a crashed consumer when this says so; a stop that interrupted its
+      // start also crashes it, and that one must stay stopped.
+      retry: {
+        retries: 10,
+        initialRetryTime: 200,
+        restartOnFailure: () => Promise.resolve(!stopped),
+      },
     });
     let resolveReady!: () => void;
     let rejectReady!: (e: Error) => void;
@@ -392,15 +407,22 @@ export class KafkaLink implements KafkaClient {
     });
     ready.catch(() => {}); // a caller that never awaits `ready` must not see an unhandled error
     let isReady = false;
-    let stopped = false;
     let next = -1n; // the next offset to handle
     let committed = -1n; // the last offset the broker confirmed committing for this group
     let replaced = 0; // how many times the log was found replaced (a commit of before is void)
     let committedAt = 0;
+    // A stop while starting disconnects whatever step is in progress, but kafkajs would carry on
+    // with the next one (subscribe, run) and join the group after all: each step checks first.
+    const unlessStopped = () => {
+      if (stopped) throw new ConsumerStopped(topic, partition);
+    };
     const start = async () => {
       await this.#patched;
+      unlessStopped();
       await consumer.connect();
+      unlessStopped();
       await consumer.subscribe({ topic, fromBeginning: false });
+      unlessStopped();
       await consumer.run({
         // Committed below, by hand: kafkajs's auto-commit awaits a commit after every batch,
         // which would add a round trip to every request.
@@ -496,6 +518,7 @@ export class KafkaLink implements KafkaClient {
           }
         },
       });
+      unlessStopped();
       // Write our token until it comes back: from then on nothing written can be missed.
       const deadline = Date.now() + 60_000;
       while (!isReady && !stopped) {
@@ -513,7 +536,7 @@ export class KafkaLink implements KafkaClient {
       stop: async () => {
         stopped = true;
         this.#consumers.delete(handle);
-        rejectReady(new Error(`Consumer of ${topic}-${partition} stopped`));
+        rejectReady(new ConsumerStopped(topic, partition));
         // Its committed offsets stay until the broker expires them (`offsets.retention.minutes`
         // after the group empties, 7 days by default); deleting them would need the broker
         // when stopping, which may be when it is gone.
@@ -523,6 +546,11 @@ export class KafkaLink implements KafkaClient {
     consumer.on(consumer.events.FETCH, () => this.#markUp());
     this.#consumers.add(handle);
     start().catch((e) => {
+      if (stopped) {
+        // It may have connected or joined after the stop's disconnect.
+        void consumer.disconnect().catch(() => {});
+        return;
+      }
       rejectReady(e);
       log.error("Consumer of {topic}-{partition} failed to start: {message}", {
         topic,

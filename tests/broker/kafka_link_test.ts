@@ -3,8 +3,9 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { KafkaLink, ORIGINAL } from "../../internal.ts";
-import { BROKERS } from "../_presence.ts";
+import { BROKERS, eventually } from "../_presence.ts";
 import { sleep } from "../_helpers.ts";
+import { Kafka, logLevel } from "kafkajs";
 
 interface Queue {
   prototype: {
@@ -62,4 +63,45 @@ describe("the Kafka link (real broker)", () => {
       await link.close();
     }
   });
+
+  it("a consumer stopped while it starts never reads: no member left in its group", async () => {
+    const clientId = `stop-test-${crypto.randomUUID().slice(0, 8)}`;
+    const link = new KafkaLink({ brokers: BROKERS.split(","), clientId });
+    const topic = `minimesh.stop.${crypto.randomUUID()}`;
+    // Stopped at every stage of starting: connecting, subscribing, joining its group, ready.
+    const delays = [0, 5, 20, 50, 100, 200, 400, 800];
+    try {
+      await link.ensureTopic(topic, delays.length);
+      await Promise.all(delays.map(async (ms, partition) => {
+        const c = link.consumePartition(topic, partition, () => {});
+        await sleep(ms);
+        await c.stop();
+      }));
+      const members = () => membersOfGroups(clientId);
+      // A consumer that went on starting after its stop (or was restarted by kafkajs) joins its
+      // group again; one whose join the stop interrupted stays a member until its session
+      // times out (10 s, see KafkaLink.consumePartition).
+      await sleep(12_000);
+      assert.equal(await members(), 0, "members of the stopped consumers' groups");
+      // The count sees a running consumer.
+      await link.consumePartition(topic, 0, () => {}).ready;
+      await eventually(async () => (await members()) === 1, 10_000, "the running consumer");
+    } finally {
+      await link.close();
+    }
+  });
 });
+
+// Members of the consumer groups a link with `clientId` created (its group ids start with it).
+async function membersOfGroups(clientId: string): Promise<number> {
+  const admin = new Kafka({ brokers: BROKERS.split(","), logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    const ids = (await admin.listGroups()).groups.map((g) => g.groupId)
+      .filter((id) => id.startsWith(`${clientId}.`));
+    const groups = (await admin.describeGroups(ids)).groups;
+    return groups.reduce((n, g) => n + g.members.length, 0);
+  } finally {
+    await admin.disconnect();
+  }
+}
