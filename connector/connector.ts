@@ -77,6 +77,8 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
   /** The join or leave in progress; the next one starts after it. */
   #joining: Promise<void> = Promise.resolve();
   #topic: string | undefined;
+  /** While the monitor connection is down after a join: the end of the grace period. */
+  #graceTimer: ReturnType<typeof setTimeout> | undefined;
   #housekeeping: ReturnType<typeof setInterval> | undefined;
   readonly #firstJoin = Promise.withResolvers<void>();
 
@@ -118,7 +120,7 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
         },
         keepAliveMs: s.keepAliveMs,
         onReady: (topic, _url, signal) => this.#join(topic, signal),
-        onLost: (code, reason) => this.#leave(`monitor connection closed (${code} ${reason})`),
+        onLost: (code, reason) => this.#detach(`${code} ${reason || "no reason"}`),
         onKeepAlive: () => this.#peers.keepAlive(),
         webSocket: options.webSocket,
       });
@@ -171,6 +173,7 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
    */
   async stop(): Promise<void> {
     clearInterval(this.#housekeeping);
+    clearTimeout(this.#graceTimer);
     this.#peers.stop();
     this.#client.stop();
     await this.#leave("stopping");
@@ -329,7 +332,8 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
 
   // One join at a time, and never two sets of consumers: a join waits for the one before it
   // and stops whatever that one left; a join whose monitor connection closes (`signal`) before it
-  // is done undoes itself, and one that closes after leaves the mesh.
+  // is done undoes itself. A connection that closes after the join does not end the membership:
+  // see #detach.
   #join(topic: string, signal: AbortSignal): Promise<void> {
     const joined = this.#joining.then(() => this.#joinNow(topic, signal));
     this.#joining = joined.catch(() => {});
@@ -339,6 +343,9 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
   async #joinNow(topic: string, signal: AbortSignal): Promise<void> {
     const [physical, partition] = splitVirtualTopic(topic);
     if (!physical || !Number.isInteger(partition)) throw new Error(`Invalid topic ${topic}`);
+    if (topic === this.#topic && this.#consumers.length > 0) return this.#rejoin(topic, signal);
+    // A different lease (the monitors released the old one): this instance was out meanwhile.
+    if (this.#topic !== undefined) await this.#leaveNow(`given another lease, ${topic}`);
     await this.#stopConsumers();
     signal.throwIfAborted();
     const s = this.settings;
@@ -362,19 +369,56 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
     }
     log.info("{topic}, partition {partition} ready", { topic: physical, partition });
     this.#topic = topic;
+    this.#attached();
     const me = this.platform.origin;
     const personality = `${this.platform.name}, ${s.personality}`;
     for (const r of this.platform.routes()) {
       if (!r.isPrivate) this.table.addRoute(r.route, me, personality);
     }
     this.platform.attachMesh(this);
-    signal.addEventListener("abort", () => void this.#leave("monitor connection closed"), {
-      once: true,
-    });
     await this.#peers.announceJoin();
     this.#peers.keepAlive();
     this.#lifeCycle.notify({ type: "connected", origin: me });
     this.#firstJoin.resolve();
+  }
+
+  // Back through a monitor with the lease it had: nothing changed for Kafka, the peers or the
+  // routing table. The join is announced again, so that peers that missed something (or
+  // dropped this instance meanwhile) exchange routes with it.
+  async #rejoin(topic: string, signal: AbortSignal): Promise<void> {
+    signal.throwIfAborted();
+    log.info("Reconnected with the same lease {topic}: still in the mesh", { topic });
+    this.#attached();
+    await this.#peers.announceJoin();
+    this.#peers.keepAlive();
+  }
+
+  // Ends the grace period, if one runs (see #detach).
+  #attached(): void {
+    clearTimeout(this.#graceTimer);
+    this.#graceTimer = undefined;
+  }
+
+  // The monitor connection dropped after the join (the monitor stopped or died, or the network
+  // failed). This instance keeps its lease, consumers and routing table, and goes on serving
+  // and calling peers through Kafka while the presence client reconnects through another
+  // monitor, which gives it back the same lease; only if none does within the grace period
+  // does it leave.
+  #detach(why: string): void {
+    if (this.#topic === undefined || this.#graceTimer !== undefined) return;
+    const grace = this.settings.reconnectGraceMs;
+    log.warn(
+      "Monitor connection closed ({why}): staying in the mesh for up to {s} s while reconnecting",
+      { why, s: grace / 1000 },
+    );
+    const timer = this.#graceTimer = setTimeout(() => {
+      // In turn after a join in progress, and only if that join did not end the detachment.
+      this.#joining = this.#joining.then(() => {
+        if (this.#graceTimer !== timer) return;
+        this.#graceTimer = undefined;
+        return this.#leaveNow(`no monitor took it back within ${grace / 1000} s (${why})`);
+      }).catch(() => {});
+    }, grace);
   }
 
   async #stopConsumers(): Promise<void> {
@@ -391,6 +435,7 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
   }
 
   async #leaveNow(why: string): Promise<void> {
+    this.#attached(); // no grace period left to wait for
     const wasConnected = this.connected;
     this.#topic = undefined;
     await this.#stopConsumers();

@@ -149,21 +149,21 @@ export class PresenceClient {
       closed.abort(new Error(`monitor connection closed (${c.code})`));
       clearInterval(this.#keepAlive);
       this.#topic = undefined;
+      if (this.#stopped) return;
       if (wasReady) this.#o.onLost(c.code, c.reason);
-      if (!this.#stopped) {
-        log.info("Presence connection to {url} closed ({code} {reason})", {
-          url: base,
-          code: c.code,
-          reason: c.reason || "no reason",
-        });
-        this.#scheduleRetry();
-      }
+      log.info("Presence connection to {url} closed ({code} {reason})", {
+        url: base,
+        code: c.code,
+        reason: c.reason || "no reason",
+      });
+      // A monitor that stops gracefully (1001) hands its sessions over: go to the next at once.
+      this.#scheduleRetry(c.code === 1001 && wasReady ? 0 : undefined);
     };
   }
 
-  #scheduleRetry(): void {
+  #scheduleRetry(now?: 0): void {
     // 0.5 s, 1 s, 2 s, 4 s, then every 5 s, cycling through the monitors.
-    const delay = Math.min(5000, 500 * 2 ** this.#attempt++);
+    const delay = now ?? Math.min(5000, 500 * 2 ** this.#attempt++);
     clearTimeout(this.#retry);
     this.#retry = setTimeout(() => this.#connect(), delay);
   }

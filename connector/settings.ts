@@ -27,6 +27,12 @@ export interface ConnectorSettings extends MeshSettings {
   blockMaxPendingSets: number;
   /** `block.max.pending.bytes` (128 MiB): bytes of incomplete large events held at once. */
   blockMaxPendingBytes: number;
+  /**
+   * `presence.reconnect.grace` (30): seconds this instance stays in the mesh (keeps its lease,
+   * routing table and consumers) after its monitor connection drops, while it reconnects
+   * through another monitor; then it leaves.
+   */
+  reconnectGraceMs: number;
 }
 
 /**
@@ -63,5 +69,6 @@ export function connectorSettings(config: AppConfig): ConnectorSettings {
       MAX_BLOCK,
       config.getNumber("block.max.pending.bytes", 128 * 1024 * 1024),
     ),
+    reconnectGraceMs: Math.max(0, config.getNumber("presence.reconnect.grace", 30)) * 1000,
   };
 }

@@ -51,7 +51,16 @@ export type ControlMessage =
 
 /** What applying a message changed, for the monitors to act on. */
 export type Effect =
-  | { kind: "granted"; origin: string; session: string; topic: string; monitor: string }
+  | {
+    kind: "granted";
+    origin: string;
+    session: string;
+    /** The lease: the claimed topic, or the one the origin held already. */
+    topic: string;
+    /** The topic the claim named (the monitor reserved it while the claim was on its way). */
+    claimed: string;
+    monitor: string;
+  }
   | {
     kind: "rejected";
     origin: string;
@@ -62,6 +71,7 @@ export type Effect =
   }
   | { kind: "released"; topic: string; info: ConnectionInfo; reason: string }
   | { kind: "left"; info: ConnectionInfo; reason: string; by: string }
+  /** The origin reconnected through another session (or monitor); it keeps its lease. */
   | { kind: "superseded"; old: ConnectionInfo; by: ConnectionInfo }
   | { kind: "conflict"; info: ConnectionInfo; owner: string | undefined };
 
@@ -193,15 +203,15 @@ export class LeaseTable {
       this.#connections.set(info.origin, { ...info, topic: old.topic, created: old.created });
       return [];
     }
-    const effects: Effect[] = [];
-    if (old !== undefined) {
-      effects.push({ kind: "superseded", old, by: info });
-      effects.push(
-        ...this.#remove(old, `reconnected through monitor ${info.monitor}`, info.monitor),
-      );
-    }
-    this.#connections.set(info.origin, { ...info, topic: undefined });
-    return effects;
+    // The same origin through another session: the instance reconnected (its monitor went
+    // away, or the network dropped the socket). It keeps its lease, so that it goes on reading
+    // the same partition and its peers notice nothing; no leave is announced.
+    this.#connections.set(info.origin, {
+      ...info,
+      topic: old?.topic,
+      created: old?.created ?? info.created,
+    });
+    return old === undefined ? [] : [{ kind: "superseded", old, by: info }];
   }
 
   #claim(origin: string, session: string, topic: string, monitor: string): Effect[] {
@@ -211,13 +221,13 @@ export class LeaseTable {
     ];
     if (c === undefined || c.session !== session) return reject("the connection is gone");
     if (c.topic !== undefined) {
-      return [{ kind: "granted", origin, session, topic: c.topic, monitor }];
+      return [{ kind: "granted", origin, session, topic: c.topic, claimed: topic, monitor }];
     }
     if (!this.#valid.has(topic)) return reject(`${topic} is not a virtual topic`);
     if (this.#owner.has(topic)) return reject(`${topic} is taken`);
     this.#owner.set(topic, origin);
     c.topic = topic;
-    return [{ kind: "granted", origin, session, topic, monitor }];
+    return [{ kind: "granted", origin, session, topic, claimed: topic, monitor }];
   }
 
   #remove(c: ConnectionInfo, reason: string, by: string): Effect[] {

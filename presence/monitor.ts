@@ -68,6 +68,8 @@ export class PresenceMonitor implements AsyncDisposable {
   readonly #sessions: Sessions;
   readonly #claiming = new Set<string>();
   readonly #monitors = new Map<string, KnownMonitor>();
+  /** Monitors that stopped gracefully → when what they still hold is released (ms). */
+  readonly #handedOver = new Map<string, number>();
   #server: RunningServer | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
   #ready = false;
@@ -153,6 +155,7 @@ export class PresenceMonitor implements AsyncDisposable {
         maxFrameBytes: MAX_FRAME,
       }),
       handlers: this.#sessions.handlers,
+      pingTimeoutMs: s.hungTimeout * 1000,
     });
     log.info("Websocket server running on port {port}", { port: this.#server.port });
     const need = s.maxGroups + 1;
@@ -184,14 +187,21 @@ export class PresenceMonitor implements AsyncDisposable {
     });
   }
 
-  /** Closes every session (releasing its lease), stops consuming and serving. */
+  /**
+   * Hands its sessions over and stops: tells the other monitors it is going (they keep its
+   * sessions' leases for `presence.handover.grace` seconds), closes every session with 1001 so
+   * that the applications reconnect through another monitor at once, keeping their leases,
+   * then stops consuming and serving. Leases not taken back in time are released then.
+   */
   async stop(): Promise<void> {
     if (this.#stopping) return;
     this.#stopping = true;
     this.#ready = false;
     clearInterval(this.#timer);
-    const dels = this.#sessions.closeAll("monitor shutting down");
-    await this.#publish(dels).catch(() => {});
+    // First the message, then the close: a monitor must know of the handover before the
+    // applications reach it, or it could take their sessions for the old ones' leftovers.
+    await this.#publish([{ type: "handover", monitor: this.platform.origin }]).catch(() => {});
+    this.#sessions.closeAll("monitor shutting down");
     await this.#server?.close().catch(() => {});
     await this.#kafka.close();
   }
@@ -329,6 +339,8 @@ export class PresenceMonitor implements AsyncDisposable {
         return;
       case "snapshot":
         return; // for another monitor
+      case "handover":
+        return this.#onHandover(msg.monitor);
       default:
         this.#onEffects(this.#table.apply(msg));
     }
@@ -351,6 +363,20 @@ export class PresenceMonitor implements AsyncDisposable {
     }
   }
 
+  // A monitor stopped gracefully: its applications reconnect elsewhere, keeping their leases;
+  // what it still holds after the grace period is released (by whichever monitor is first:
+  // the second release finds nothing left).
+  #onHandover(monitor: string): void {
+    if (monitor === this.platform.origin) return;
+    this.#monitors.delete(monitor);
+    const held = this.#table.connections().filter((c) => c.monitor === monitor).length;
+    log.info("Monitor {origin} is stopping: its {n} session(s) may reconnect here", {
+      origin: monitor,
+      n: held,
+    });
+    this.#handedOver.set(monitor, Date.now() + this.settings.handoverGrace * 1000);
+  }
+
   #onEffects(effects: Effect[]): void {
     const me = this.platform.origin;
     for (const fx of effects) {
@@ -364,7 +390,7 @@ export class PresenceMonitor implements AsyncDisposable {
             version: c?.version,
           });
           if (fx.monitor !== me) break;
-          this.#claiming.delete(fx.topic);
+          this.#claiming.delete(fx.claimed);
           const s = this.#sessions.of(fx.origin);
           if (s?.id === fx.session && c) this.#sendReady(s, fx.topic);
           break;
@@ -524,6 +550,13 @@ export class PresenceMonitor implements AsyncDisposable {
       this.#publish([this.#aliveMessage(), this.#heldMessage()]).catch(() => (this.#resync = true));
     }
     if (now - this.#lastAlive >= s.aliveInterval * 1000) out.push(this.#aliveMessage());
+    for (const [origin, at] of this.#handedOver) {
+      if (now < at) continue;
+      this.#handedOver.delete(origin);
+      if (this.#table.connections().some((c) => c.monitor === origin)) {
+        out.push({ type: "release_monitor", dead: origin, monitor: this.platform.origin });
+      }
+    }
     for (const [origin, m] of this.#monitors) {
       if (origin === this.platform.origin || now - m.lastSeen < 3 * s.aliveInterval * 1000) {
         continue;

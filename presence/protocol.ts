@@ -32,6 +32,8 @@ export type MonitorMessage =
   | ControlMessage
   | { type: "alive"; monitor: string; version: string; started: string }
   | { type: "download"; monitor: string }
+  /** A monitor that stops gracefully: its applications will reconnect through the others. */
+  | { type: "handover"; monitor: string }
   | { type: "snapshot"; monitor: string; for: string; asOf: string; table: TableSnapshot };
 
 /** Encodes a monitor message as an envelope for partition 0. */
@@ -63,6 +65,7 @@ export function controlEnvelope(msg: MonitorMessage): EventEnvelope {
       Object.assign(h, { monitor: msg.monitor, version: msg.version, started: msg.started });
       break;
     case "download":
+    case "handover":
       h.monitor = msg.monitor;
       break;
     case "snapshot":
@@ -147,6 +150,7 @@ export function parseControl(e: EventEnvelope): MonitorMessage {
         started: h.started ?? "",
       };
     case "download":
+    case "handover":
       return { type, monitor: str(h, "monitor") };
     case "held":
       return { type, monitor: str(h, "monitor"), connections: connectionList(type, e.body) };

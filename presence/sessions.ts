@@ -94,16 +94,16 @@ export class Sessions {
     s.socket.close(code, reason);
   }
 
-  /** Closes every session; returns the `del` messages of those that had joined. */
-  closeAll(reason: string): MonitorMessage[] {
+  /**
+   * Closes every session with 1001 (going away) and publishes no `del`: the monitor is handing
+   * its sessions over, and their leases stay for the applications to reconnect elsewhere.
+   */
+  closeAll(reason: string): void {
     this.#stopping = true;
-    const dels: MonitorMessage[] = [];
     for (const s of this.#bySocket.values()) {
-      if (s.info) dels.push(this.del(s, reason));
       s.closing = true;
-      s.socket.close(CLOSE.GOING_AWAY, "Monitor shutting down");
+      s.socket.close(CLOSE.GOING_AWAY, reason);
     }
-    return dels;
   }
 
   /** The message that releases a session's record and lease. */
@@ -269,7 +269,8 @@ export class Sessions {
     if (this.#byOrigin.get(s.origin) === s) this.#byOrigin.delete(s.origin);
     log.info("Member {origin} left ({code} {reason})", { origin: s.origin, code, reason });
     if (s.info && !this.#stopping) {
-      this.#c.publish([this.del(s, `websocket closed (${code})`)]).catch(() => {});
+      this.#c.publish([this.del(s, `websocket closed (${code}${reason ? ` ${reason}` : ""})`)])
+        .catch(() => {});
     }
   }
 }

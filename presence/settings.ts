@@ -37,6 +37,17 @@ export interface MonitorSettings extends MeshSettings {
    * before it takes itself for the first and starts from an empty table.
    */
   bootstrapWaitMs: number;
+  /**
+   * `presence.handover.grace` (15): seconds the monitors keep the leases of a monitor that
+   * stopped gracefully, for its applications to reconnect through another monitor.
+   */
+  handoverGrace: number;
+  /**
+   * `presence.hung.timeout` (10): seconds within which an application must answer the
+   * monitor's websocket pings; one that does not (frozen, or its host unreachable) is dropped
+   * from the mesh. 0 turns the pings off.
+   */
+  hungTimeout: number;
 }
 
 /**
@@ -69,5 +80,7 @@ export function monitorSettings(source: AppConfig | { config: AppConfig }): Moni
     aliveInterval: Math.max(1, config.getNumber("monitor.alive.interval", 5)),
     maxConnections: Math.max(1, config.getNumber("presence.max.connections", 2000)),
     bootstrapWaitMs: Math.max(0, config.getNumber("monitor.bootstrap.wait", 2000)),
+    handoverGrace: Math.max(0, config.getNumber("presence.handover.grace", 15)),
+    hungTimeout: Math.max(0, config.getNumber("presence.hung.timeout", 10)),
   };
 }

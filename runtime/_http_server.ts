@@ -12,8 +12,9 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import { Buffer } from "node:buffer";
 import { WebSocketServer } from "ws";
+import type { WebSocket } from "ws";
 import { logger } from "../bus/_log.ts";
-import { DEFAULT_LIMITS } from "./server.ts";
+import { DEFAULT_LIMITS, UNANSWERED_PINGS } from "./server.ts";
 import type { RunningServer, ServeOptions, ServerLimits, ServerSocket } from "./server.ts";
 
 const log = logger("http");
@@ -119,6 +120,20 @@ export function serve(options: ServeOptions): Promise<RunningServer> {
   const refused = throttled("Connection refused: {detail}");
   const clientError = throttled("Bad client: {detail}");
   const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxFrameBytes });
+  // Websocket → when it last answered a ping (or opened), while pings are on.
+  const timeout = options.pingTimeoutMs ?? 0;
+  const pinged = timeout > 0 ? new Map<WebSocket, number>() : undefined;
+  const hung = new WeakSet<WebSocket>();
+  const pinger = pinged === undefined ? undefined : setInterval(() => {
+    const now = Date.now();
+    for (const [ws, at] of pinged) {
+      if (now - at > timeout) {
+        pinged.delete(ws);
+        hung.add(ws);
+        ws.terminate();
+      } else if (ws.readyState === ws.OPEN) ws.ping();
+    }
+  }, Math.max(50, timeout / 4));
   // Per connection: the deadline for the next request's headers (armed on connect and after
   // each response, cleared when a request or an upgrade has arrived).
   const deadlines = new Map<Socket, ReturnType<typeof setTimeout>>();
@@ -216,7 +231,14 @@ export function serve(options: ServeOptions): Promise<RunningServer> {
         const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
         handlers.message(ps, isBinary ? new Uint8Array(buf) : buf.toString("utf8"));
       });
-      ws.on("close", (code, reason) => handlers.close(ps, code, reason.toString("utf8")));
+      ws.on("close", (code, reason) => {
+        pinged?.delete(ws);
+        handlers.close(ps, code, hung.has(ws) ? UNANSWERED_PINGS : reason.toString("utf8"));
+      });
+      if (pinged !== undefined) {
+        pinged.set(ws, Date.now());
+        ws.on("pong", () => pinged.has(ws) && pinged.set(ws, Date.now()));
+      }
       ws.on("error", (e) => {
         clientError(`websocket: ${e.message}`);
         // ws has sent its close frame (1009 for an oversized frame) and would go on reading the
@@ -239,6 +261,7 @@ export function serve(options: ServeOptions): Promise<RunningServer> {
       const port = typeof address === "object" && address ? address.port : options.port;
       const close = () =>
         new Promise<void>((done) => {
+          clearInterval(pinger);
           for (const client of wss.clients) client.terminate();
           wss.close();
           for (const t of deadlines.values()) clearTimeout(t);

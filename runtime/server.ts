@@ -40,7 +40,17 @@ export interface ServeOptions {
   handlers: SocketHandlers;
   /** Limits of the server (defaults in docs/security.md). */
   limits?: Partial<ServerLimits>;
+  /**
+   * Milliseconds within which a websocket client must answer pings (the server pings four
+   * times in that span); one that does not is closed with 1006 and the reason
+   * {@link UNANSWERED_PINGS}. Off (0) by default. Browsers and WebSocket clients answer pings
+   * by themselves: only a frozen process or an unreachable host fails this.
+   */
+  pingTimeoutMs?: number;
 }
+
+/** The close reason of a websocket closed because it answered no ping in time. */
+export const UNANSWERED_PINGS = "no answer to pings";
 
 /** What one server accepts; every client beyond them is refused, and the refusal logged. */
 export interface ServerLimits {

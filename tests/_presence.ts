@@ -1,5 +1,6 @@
 // Helpers for presence tests: real monitor processes and scripted websocket clients.
 import process from "node:process";
+import { WebSocket as WsClient } from "ws";
 import { EventEnvelope, Platform } from "../mod.ts";
 import { connectToCloud } from "../connector/mod.ts";
 import type { KafkaConnector, LifeCycleEvent } from "../connector/mod.ts";
@@ -87,12 +88,15 @@ export function connect(
     group?: string;
     info?: boolean;
     path?: string;
+    /** false: a client that never answers pings, as a frozen process (the `ws` package's). */
+    answerPings?: boolean;
   } = {},
 ): Client {
   const origin = options.origin ?? newOriginId();
-  const ws = new WebSocket(
-    `ws://127.0.0.1:${port}${options.path ?? `/ws/presence/${origin}`}`,
-  );
+  const url = `ws://127.0.0.1:${port}${options.path ?? `/ws/presence/${origin}`}`;
+  const ws = options.answerPings === false
+    ? new WsClient(url, { autoPong: false }) as unknown as WebSocket
+    : new WebSocket(url);
   ws.binaryType = "arraybuffer";
   let setReady!: (t: string) => void, failReady!: (e: Error) => void;
   const ready = new Promise<string>((res, rej) => {

@@ -85,6 +85,7 @@ describe("LeaseTable", () => {
       origin: "a",
       session: "s1",
       topic: "mx.0001-002",
+      claimed: "mx.0001-003",
       monitor: "m1",
     });
   });
@@ -109,14 +110,32 @@ describe("LeaseTable", () => {
     assert.equal(t.nextFree(), "mx.0001-000");
   });
 
-  it("a reconnect through another monitor supersedes the old session and frees its topic", () => {
+  it("a reconnect through another monitor supersedes the old session and keeps the lease", () => {
     const t = new LeaseTable(TOPICS);
     t.apply({ type: "put", info: info("a", "m1", "s1") });
     t.apply(claim("a", "s1", "mx.0001-000", "m1"));
     const fx = t.apply({ type: "put", info: info("a", "m2", "s9") });
-    assert.deepEqual(fx.map((f) => f.kind), ["superseded", "left", "released"]);
+    // No leave: the instance goes on reading its partition and its peers notice nothing.
+    assert.deepEqual(fx.map((f) => f.kind), ["superseded"]);
     assert.equal(t.connection("a")?.monitor, "m2");
-    assert.equal(t.connection("a")?.topic, undefined);
+    assert.equal(t.connection("a")?.topic, "mx.0001-000");
+    // The new monitor's claim (of whatever topic it reserved) is granted the lease it holds.
+    const granted = t.apply(claim("a", "s9", "mx.0001-001", "m2"));
+    assert.deepEqual(granted, [{
+      kind: "granted",
+      origin: "a",
+      session: "s9",
+      topic: "mx.0001-000",
+      claimed: "mx.0001-001",
+      monitor: "m2",
+    }]);
+    assert.equal(t.nextFree(), "mx.0001-001");
+    // The old monitor's del of its closed session changes nothing.
+    assert.deepEqual(
+      t.apply({ type: "del", origin: "a", session: "s1", monitor: "m1", reason: "closed" }),
+      [],
+    );
+    assert.deepEqual(t.leases(), [["mx.0001-000", "a"]]);
   });
 
   it("releases everything a gone monitor held", () => {

@@ -221,7 +221,7 @@ describe("the mesh over Kafka in memory", () => {
     assert.deepEqual(last, ["disconnected"]);
   });
 
-  it("moves an application to the other monitor when its monitor stops", async () => {
+  it("keeps an application in the mesh, with its lease, while its monitor stops", async () => {
     const kafka = new MemoryKafka();
     const first = await startMonitor(kafka);
     await using second = await startMonitor(kafka);
@@ -230,25 +230,64 @@ describe("the mesh over Kafka in memory", () => {
     await using b = startApp(kafka, [second], "app-b");
     a.platform.register("where.am.i", () => "here");
     await sees(b, a, "where.am.i");
-    const disconnected = new Promise<void>((resolve) => {
-      const off = a.connector.onLifeCycle((e) => {
-        if (e.type === "disconnected") {
-          off();
-          resolve();
-        }
-      });
-    });
-    await first.stop();
-    await disconnected;
-    await eventually(() => a.connector.connected, 10_000, "app-a to rejoin through the second");
-    await eventually(
-      () => b.connector.table.origins("where.am.i").includes(a.platform.origin),
-      5000,
-      "app-a's route again",
-    );
-    const reply = await b.po.request({ to: "where.am.i" }, { timeout: 2000 });
-    assert.equal(reply.body, "here");
+    const topic = a.connector.topic;
+    const seen: string[] = [];
+    a.connector.onLifeCycle((e) => seen.push(`a ${e.type}`));
+    b.connector.onLifeCycle((e) => seen.push(`b ${e.type}`));
+    // Requests from b to a all through the handover.
+    let stopped = false;
+    const statuses: number[] = [];
+    const load = (async () => {
+      while (!stopped) {
+        const r = await b.po.request({ to: "where.am.i" }, { timeout: 2000 })
+          .catch((e) => ({ status: e.status ?? 0 }));
+        statuses.push(r.status);
+        await sleep(2); // Kafka in memory answers within microtasks: let timers and sockets run
+      }
+    })();
+    const origin = a.platform.origin;
+    try {
+      await sleep(100);
+      await first.stop();
+      await eventually(
+        () => second.table.connection(origin)?.monitor === second.platform.origin,
+        10_000,
+        "app-a to reconnect through the second",
+      );
+      await sleep(200);
+    } finally {
+      stopped = true;
+      await load;
+    }
+    assert.equal(a.connector.topic, topic, "the same lease");
+    assert.deepEqual(seen, [], "no leave, join, disconnect or connect on either side");
+    assert.ok(statuses.length > 10, `${statuses.length} requests`);
+    assert.deepEqual(statuses.filter((s) => s !== 200), [], "every request served");
     assert.equal(second.table.connections().length, 2);
+  });
+
+  it("leaves after the grace period when no monitor takes it back", async () => {
+    const kafka = new MemoryKafka();
+    const monitor = await startMonitor(kafka);
+    const urls = `ws://127.0.0.1:${monitor.port}/ws/presence`;
+    const platform = new Platform({
+      dir: "/nonexistent",
+      env: {},
+      args: ["-Dcloud.connector=kafka", `-Dpresence.url=${urls}`, "-Dpresence.reconnect.grace=1"],
+    });
+    await using _c = connectToCloud(platform, { kafka: kafka.client() })!;
+    const connector = _c;
+    await connector.joined;
+    const left = new Promise<number>((resolve) => {
+      connector.onLifeCycle((e) => e.type === "disconnected" && resolve(Date.now()));
+    });
+    const stoppedAt = Date.now();
+    await monitor.stop();
+    await sleep(500);
+    assert.ok(connector.connected, "still in the mesh within the grace period");
+    const after = (await left) - stoppedAt;
+    assert.ok(after >= 1000 && after < 5000, `left ${after} ms after its monitor stopped`);
+    assert.equal(connector.connected, false);
   });
 
   it("keeps one consumer per partition when monitors close the socket during joins", async () => {

@@ -269,6 +269,8 @@ describe("presence monitor: two processes", () => {
     await Promise.all(orphans.map((c) => c.closed));
     const back = orphans.map((c) => client(m2.port, { origin: c.origin }));
     const newTopics = await Promise.all(back.map((c) => c.ready));
+    // Each is given back the lease it had: it goes on reading the same partition.
+    assert.deepEqual(newTopics, topics.filter((_, i) => i % 2 === 0), "the same leases");
     const current = [...topics.filter((_, i) => i % 2 === 1), ...newTopics];
     assert.equal(new Set(current).size, 10, `no duplicates after failover: ${[...current].sort()}`);
     await eventually(
@@ -283,6 +285,57 @@ describe("presence monitor: two processes", () => {
     );
     const more = await info(m2);
     assert.deepEqual(new Set(more.connections.map((c) => c.topic)), new Set(current));
+  });
+
+  it("a stopping monitor hands its sessions over: same leases elsewhere, the rest released after the grace", async () => {
+    const t = topicsFor("handover");
+    const args = [...t.args, "-Dmonitor.alive.interval=1", "-Dpresence.handover.grace=2"];
+    const m1 = await monitor(args);
+    const m2 = await monitor(args);
+    await m2.waitFor(new RegExp(`Registered monitor \\(peer\\) ${m1.origin}`));
+    const cs = Array.from({ length: 4 }, () => client(m1.port));
+    const topics = await Promise.all(cs.map((c) => c.ready));
+    await m1.stop("SIGTERM");
+    for (const c of cs) {
+      assert.deepEqual(await c.closed, { code: 1001, reason: "monitor shutting down" });
+    }
+    // Three come back through the other monitor; the fourth does not.
+    const back = cs.slice(0, 3).map((c) => client(m2.port, { origin: c.origin }));
+    assert.deepEqual(await Promise.all(back.map((c) => c.ready)), topics.slice(0, 3));
+    const link = new KafkaLink({ brokers: BROKERS.split(","), clientId: "handover-test" });
+    const leaves: string[] = [];
+    try {
+      await link.ensureTopic(t.monitorTopic, 11);
+      const reader = link.consumePartition(t.monitorTopic, 1, (r) => {
+        const e = eventOf(r);
+        if (e?.headers.type === "leave") leaves.push(e.headers.origin);
+      });
+      await reader.ready;
+      await m2.waitFor(new RegExp(`${topics[3]} released by ${cs[3].origin}`));
+      await eventually(() => leaves.length > 0, 5000, "the leave of the one that did not return");
+      await new Promise((r) => setTimeout(r, 500));
+      assert.deepEqual(leaves, [cs[3].origin], "only the instance that did not come back left");
+    } finally {
+      await link.close();
+    }
+    const more = await info(m2);
+    assert.deepEqual(more.connections.map((c) => c.topic).sort(), topics.slice(0, 3).sort());
+  });
+
+  it("drops a client that answers no pings within presence.hung.timeout", async () => {
+    const t = topicsFor("hung");
+    const m = await monitor([...t.args, "-Dpresence.hung.timeout=2"]);
+    const frozen = client(m.port, { answerPings: false });
+    const alive = client(m.port);
+    const topic = await frozen.ready;
+    await alive.ready;
+    const readyAt = Date.now();
+    await m.waitFor(new RegExp(`${topic} released by ${frozen.origin}`));
+    const took = Date.now() - readyAt;
+    assert.ok(took < 4000, `dropped ${took} ms after it stopped answering`);
+    await m.waitFor(/no answer to pings/);
+    assert.equal(alive.ws.readyState, WebSocket.OPEN, "a client that answers stays");
+    assert.equal((await info(m)).total.connections, 1);
   });
 
   it("a monitor started later loads the table from the running one", async () => {
