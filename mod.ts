@@ -47,7 +47,13 @@ export type { ErrorCode, MinimeshErrorOptions } from "./bus/errors.ts";
 export { setupLogging } from "./bus/log.ts";
 export { VERSION } from "./bus/libraries.ts";
 export { Platform } from "./bus/platform.ts";
-export type { CloudConnector, PlatformOptions, RouteInfo } from "./bus/platform.ts";
+export type {
+  CloudConnector,
+  PlatformOptions,
+  RouteInfo,
+  StopOptions,
+  StopParticipant,
+} from "./bus/platform.ts";
 export { PostOffice } from "./bus/post_office.ts";
 export type { MeshTransport } from "./bus/mesh.ts";
 export type { LambdaFunction, RequestOptions } from "./bus/types.ts";

@@ -79,5 +79,24 @@ export async function startHttp(
     },
   });
   log.info("HTTP server running on port {port}", { port: server.port });
-  return server;
+  // Platform.stop: stop accepting first, finish the requests in progress, close last.
+  const off = platform.onStop({
+    name: `HTTP server on port ${server.port}`,
+    drain: () => server.drain(),
+    pending: () => server.pending,
+    stop: () => server.close(),
+  });
+  const close = () => {
+    off();
+    return server.close();
+  };
+  return {
+    port: server.port,
+    get pending() {
+      return server.pending;
+    },
+    drain: () => server.drain(),
+    close,
+    [Symbol.asyncDispose]: close,
+  };
 }

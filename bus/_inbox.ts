@@ -48,6 +48,8 @@ export class SingleWaiter implements Deadline {
   peer: string | undefined = undefined;
   /** That peer's token, the prefix of the correlation id it was given. */
   token: string | undefined = undefined;
+  /** The request, while it may be sent to another instance if its peer leaves. */
+  retry: EventEnvelope | undefined = undefined;
   resolve!: (value: EventEnvelope) => void;
   reject!: (error: Error) => void;
   readonly promise: Promise<EventEnvelope>;
@@ -230,6 +232,22 @@ export class Inbox {
   /** Forgets a peer that left: requests sent to it later get a new token. */
   forgetPeer(origin: string): void {
     this.#tokens.delete(origin);
+  }
+
+  /**
+   * The requests waiting on the mesh peer `origin` that may go to another instance (each only
+   * once). They stop waiting on that peer; their events, returned, are to be sent again.
+   */
+  retriesFor(origin: string): EventEnvelope[] {
+    const events: EventEnvelope[] = [];
+    for (const w of this.#waiters.values()) {
+      if (!(w instanceof SingleWaiter) || w.peer !== origin || w.retry === undefined) continue;
+      const e = w.retry;
+      w.retry = w.peer = w.token = undefined;
+      e.correlationId = String(w.id);
+      events.push(e);
+    }
+    return events;
   }
 
   /** Correlation ids of the requests still waiting on a reply from the mesh peer `origin`. */

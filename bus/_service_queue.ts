@@ -1,6 +1,7 @@
 // One registered route: its function, its worker instances and the events waiting for a free
 // instance. `instances` is the concurrency limit; events beyond it wait in arrival order.
 import type { EventEnvelope } from "./envelope.ts";
+import { AppError } from "./errors.ts";
 import type { LambdaFunction } from "./types.ts";
 
 /** Runs one event on one instance; calls `queue.done(instance)` when the function finished. */
@@ -16,6 +17,7 @@ export class ServiceQueue {
   #waitHead = 0;
   #invoke: Invoker;
   #released = false;
+  readonly #limit: number;
 
   constructor(
     route: string,
@@ -23,7 +25,10 @@ export class ServiceQueue {
     instances: number,
     isPrivate: boolean,
     invoke: Invoker,
+    /** Events that may wait for a free instance; one more is refused (503). */
+    limit = Infinity,
   ) {
+    this.#limit = limit;
     this.route = route;
     this.fn = fn;
     this.instances = instances;
@@ -43,10 +48,15 @@ export class ServiceQueue {
     return this.instances - this.#free.length;
   }
 
-  /** Accepts an event: it starts on a free instance (in a microtask) or waits its turn. */
+  /**
+   * Accepts an event: it starts on a free instance (in a microtask) or waits its turn.
+   *
+   * @throws {AppError} 503 when `limit` events wait already: overload must not become memory.
+   */
   enqueue(event: EventEnvelope): void {
     if (this.#free.length > 0 && this.backlog === 0) this.#start(event, this.#free.pop()!);
-    else this.#waiting.push(event);
+    else if (this.backlog < this.#limit) this.#waiting.push(event);
+    else throw new AppError(503, `${this.route} is busy: ${this.#limit} events waiting`);
   }
 
   // Starts are batched into one microtask, so a burst costs one callback, not one per event.

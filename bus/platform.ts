@@ -53,6 +53,30 @@ export interface RouteInfo {
 
 const MAX_INSTANCES = 10_000;
 
+/**
+ * A part of an application that takes part in its graceful stop ({@link Platform.stop}): an
+ * HTTP server, a mesh connector.
+ */
+export interface StopParticipant {
+  /** Its name, for the log. */
+  name: string;
+  /** Stops taking new work; called on every participant first, in the order they were added. */
+  drain?(): void | Promise<void>;
+  /** How much work it still has in progress (0 when idle). */
+  pending?(): number;
+  /** Releases everything; called once all is idle (or the grace period is over), last added first. */
+  stop(): Promise<void>;
+}
+
+/** Options of {@link Platform.stop}. */
+export interface StopOptions {
+  /**
+   * Milliseconds to wait for work in progress before stopping anyway (default:
+   * `drain.grace.period` seconds, 10).
+   */
+  gracePeriod?: number;
+}
+
 function round3(ms: number): number {
   return Math.round(ms * 1000) / 1000;
 }
@@ -109,6 +133,12 @@ export class Platform {
   readonly #routes = new Map<string, ServiceQueue>();
   readonly #stackLines: number;
   #mesh: MeshTransport | undefined;
+  readonly #participants: StopParticipant[] = [];
+  #stopped: Promise<void> | undefined;
+  /** `route.queue.limit`: events one route may hold waiting for a free instance. */
+  readonly #queueLimit: number;
+  /** `request.retry.routes`: routes whose requests are retried on another instance by default. */
+  readonly #retryRoutes: ReadonlySet<string>;
   // With a mesh, every execution is timed (a clock read is nothing next to a network hop).
   #timed = false;
 
@@ -128,6 +158,8 @@ export class Platform {
     this.origin = newOriginId(options.appId);
     this.inboxAddress = `${TEMPORARY_INBOX}@${this.origin}`;
     this.#stackLines = Math.max(3, this.config.getNumber("stack.trace.transport.size", 10));
+    this.#queueLimit = Math.max(1, this.config.getNumber("route.queue.limit", 10_000));
+    this.#retryRoutes = new Set(this.config.getList("request.retry.routes"));
     this.#loadMulticast();
     defaultPlatform ??= this;
   }
@@ -213,7 +245,10 @@ export class Platform {
       log.warn("{route} reloaded", { route });
       this.release(route);
     }
-    this.#routes.set(route, new ServiceQueue(route, fn, instances, isPrivate, this.#invoke));
+    this.#routes.set(
+      route,
+      new ServiceQueue(route, fn, instances, isPrivate, this.#invoke, this.#queueLimit),
+    );
     if (!isPrivate) this.#mesh?.routeChanged(route, true);
     log.info("{route} registered as {kind} with {instances} instance(s)", {
       route,
@@ -252,6 +287,106 @@ export class Platform {
   /** Requests made through this platform that still wait for their reply. */
   get pendingRequests(): number {
     return this.#inbox.pending;
+  }
+
+  /**
+   * Whether a request to `route` whose serving instance leaves the mesh before replying is sent
+   * once more to another instance, when the request does not say (`request.retry.routes`).
+   */
+  retriesByDefault(route: string): boolean {
+    return this.#retryRoutes.has(route);
+  }
+
+  /**
+   * Adds a participant to the graceful stop; returns a function that removes it.
+   *
+   * @example
+   * ```ts
+   * import { Platform } from "@minimesh/core";
+   * const platform = new Platform({ dir: "/nonexistent", args: [], env: {} });
+   * platform.onStop({ name: "cache", stop: () => Promise.resolve() });
+   * await platform.stop();
+   * ```
+   */
+  onStop(participant: StopParticipant): () => void {
+    this.#participants.push(participant);
+    return () => {
+      const i = this.#participants.indexOf(participant);
+      if (i >= 0) this.#participants.splice(i, 1);
+    };
+  }
+
+  /** Whether {@link Platform.stop} has begun. */
+  get stopping(): boolean {
+    return this.#stopped !== undefined;
+  }
+
+  /** Work in progress: running and waiting events, requests waiting for replies, participants' work. */
+  get pendingWork(): number {
+    let n = this.#inbox.pending;
+    for (const q of this.#routes.values()) n += q.busy + q.backlog;
+    for (const p of this.#participants) n += p.pending?.() ?? 0;
+    return n;
+  }
+
+  /**
+   * Stops gracefully, in this order (docs/reliability.md): every participant stops taking new
+   * work (the HTTP server stops accepting, the mesh connector tells peers this instance is
+   * draining); then the work in progress finishes, for up to the grace period; then the
+   * participants stop, last added first (the connector leaves the mesh). Calling it again
+   * returns the same promise.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert";
+   * import { Platform, PostOffice } from "@minimesh/core";
+   * const platform = new Platform({ dir: "/nonexistent", args: [], env: {} });
+   * platform.register("slow.echo", async (_h, body) => {
+   *   await new Promise((r) => setTimeout(r, 50));
+   *   return body;
+   * });
+   * const reply = new PostOffice({}, platform).request({ to: "slow.echo", body: 1 }, 1000);
+   * await platform.stop({ gracePeriod: 1000 }); // waits for the request in progress
+   * assert.equal((await reply).body, 1);
+   * ```
+   */
+  stop(options: StopOptions = {}): Promise<void> {
+    return this.#stopped ??= this.#stop(
+      options.gracePeriod ?? Math.max(0, this.config.getNumber("drain.grace.period", 10)) * 1000,
+    );
+  }
+
+  async #stop(grace: number): Promise<void> {
+    const participants = [...this.#participants];
+    log.info("Stopping: draining for up to {s} s", { s: grace / 1000 });
+    for (const p of participants) {
+      try {
+        await p.drain?.();
+      } catch (e) {
+        log.warn("{name} failed to drain: {message}", {
+          name: p.name,
+          message: (e as Error).message,
+        });
+      }
+    }
+    const deadline = Date.now() + grace;
+    let left = this.pendingWork;
+    while (left > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+      left = this.pendingWork;
+    }
+    if (left > 0) log.warn("Grace period over with {n} unit(s) of work in progress", { n: left });
+    for (const p of participants.reverse()) {
+      try {
+        await p.stop();
+      } catch (e) {
+        log.warn("{name} failed to stop: {message}", {
+          name: p.name,
+          message: (e as Error).message,
+        });
+      }
+    }
+    log.info("Stopped");
   }
 
   static {

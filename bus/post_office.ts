@@ -267,6 +267,10 @@ export class PostOffice {
       e.correlationId = String(w.id);
       e.replyTo = this.platform.inboxAddress;
       e.tags.rpc = timeoutText(timeout);
+      if (
+        this.platform.mesh !== undefined && !e.to!.includes("@") &&
+        (options?.retry ?? this.platform.retriesByDefault(e.to!))
+      ) w.retry = e;
       let sent: void | Promise<void>;
       try {
         sent = this.platform.deliver(e);

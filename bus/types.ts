@@ -51,4 +51,12 @@ export interface RequestOptions {
   url?: string;
   /** Extra HTTP headers for an Event-over-HTTP request (authentication, for example). */
   httpHeaders?: Record<string, string>;
+  /**
+   * When the mesh instance serving the request leaves (or is dropped as hung) before it
+   * replies, send the request once more to another instance of the route, instead of failing
+   * at once with 503. For requests that are safe to run twice: the instance that left may have
+   * run it. Default: whether `request.retry.routes` lists the route. A request to
+   * `route@origin` is never retried.
+   */
+  retry?: boolean;
 }

@@ -33,6 +33,8 @@ import type { ConnectorSettings } from "./settings.ts";
 
 const log = logger("connector");
 const PEER_WAIT_MS = 5000;
+/** A draining instance waits this long without a record on its partition before it leaves. */
+const QUIET_MS = 250;
 
 /** Options of a {@link KafkaConnector}. */
 export interface KafkaConnectorOptions {
@@ -80,6 +82,10 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
   /** While the monitor connection is down after a join: the end of the grace period. */
   #graceTimer: ReturnType<typeof setTimeout> | undefined;
   #housekeeping: ReturnType<typeof setInterval> | undefined;
+  #offStop: (() => void) | undefined;
+  #draining = false;
+  /** When the last record arrived on this instance's own partition (ms). */
+  #lastRecordAt = 0;
   readonly #firstJoin = Promise.withResolvers<void>();
 
   /**
@@ -164,7 +170,31 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
     });
     clearInterval(this.#housekeeping);
     this.#housekeeping = setInterval(() => this.#delivery.expireBlocks(Date.now()), 5000);
+    this.#offStop ??= this.platform.onStop({
+      name: "mesh connector",
+      drain: () => this.#drain(),
+      pending: () => this.#drainPending(),
+      stop: () => this.stop(),
+    });
     this.#client.start();
+  }
+
+  // Platform.stop, first step: peers are told to send new requests elsewhere. This instance
+  // goes on reading its partition, so requests already on their way are served.
+  async #drain(): Promise<void> {
+    if (!this.connected || this.#draining) return;
+    this.#draining = true;
+    log.info("Draining: peers send new requests to other instances");
+    await this.#peers.announceDrain().catch((e) =>
+      log.warn("Cannot announce the drain: {message}", { message: (e as Error).message })
+    );
+  }
+
+  // While draining: busy until the drain came back on the group's partition (the peers have it
+  // in their queue) and no record arrived for a moment (what they sent before is here).
+  #drainPending(): number {
+    if (!this.#draining || !this.connected) return 0;
+    return (this.#peers.drainSeen ? 0 : 1) + (Date.now() - this.#lastRecordAt < QUIET_MS ? 1 : 0);
   }
 
   /**
@@ -172,6 +202,8 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
    * the Java original) and stops reading.
    */
   async stop(): Promise<void> {
+    this.#offStop?.();
+    this.#offStop = undefined;
     clearInterval(this.#housekeeping);
     clearTimeout(this.#graceTimer);
     this.#peers.stop();
@@ -352,7 +384,10 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
     const own = this.#kafka.consumePartition(
       physical,
       partition,
-      (r) => this.#delivery.onRecord(r),
+      (r) => {
+        this.#lastRecordAt = Date.now();
+        return this.#delivery.onRecord(r);
+      },
     );
     const group = this.#kafka.consumePartition(
       s.monitorTopic,

@@ -38,6 +38,7 @@ export class Peers {
   readonly #c: PeersContext;
   #exchangeTimer: ReturnType<typeof setTimeout> | undefined;
   #exchangeAsk = false;
+  #drainSeen = false;
 
   /** The registry of one connector. */
   constructor(context: PeersContext) {
@@ -69,6 +70,20 @@ export class Peers {
   /** Announces this instance's join (its public routes follow on the peers' exchange). */
   announceJoin(): Promise<void> {
     return this.#toGroup(this.#identity("join"));
+  }
+
+  /**
+   * Tells the group this instance is draining: peers send new requests to other instances.
+   * (A `drain` registry message; Java peers do not know it and go on until the leave.)
+   */
+  announceDrain(): Promise<void> {
+    this.#drainSeen = false;
+    return this.#toGroup(this.#identity("drain"));
+  }
+
+  /** Whether this instance's own `drain` came back on the group's partition (peers have it). */
+  get drainSeen(): boolean {
+    return this.#drainSeen;
   }
 
   /** Tells the group this instance is alive. */
@@ -176,6 +191,13 @@ export class Peers {
       case "leave":
         if (origin !== me) this.#remove(origin, "left");
         return;
+      case "drain":
+        if (origin === me) this.#drainSeen = true;
+        else if (this.#c.table.peer(origin) !== undefined && !this.#c.table.isDraining(origin)) {
+          this.#c.table.setDraining(origin);
+          log.info("Peer {origin} is draining: new requests go to other instances", { origin });
+        }
+        return;
     }
   }
 
@@ -223,6 +245,7 @@ export class Peers {
       for (const route of routes) log.info("{route} {origin} unregistered", { route, origin });
     }
     const inbox = inboxOf(platform);
+    if (!quiet) { for (const e of inbox.retriesFor(origin)) this.#retry(e, peer.name, origin); }
     for (const cid of inbox.waitingOn(origin)) {
       platform.deliverLocal(
         new EventEnvelope({
@@ -237,6 +260,34 @@ export class Peers {
     }
     inbox.forgetPeer(origin);
     this.#c.lifeCycle.notify({ type: "leave", origin, name: peer.name || undefined });
+  }
+
+  // A request whose instance left before replying goes once more, to another instance of its
+  // route (the table no longer has the one that left); with none, it fails as it would have.
+  #retry(event: EventEnvelope, name: string, origin: string): void {
+    const { platform } = this.#c;
+    const cid = event.correlationId;
+    const fail = (e: unknown) =>
+      platform.deliverLocal(
+        new EventEnvelope({
+          to: platform.inboxAddress,
+          correlationId: cid,
+          status: 503,
+          body: `Peer ${origin} (${name}) left before replying, and the retry failed: ${
+            (e as Error).message
+          }`,
+        }),
+      );
+    log.info("Request {cid} to {route}: {origin} left before replying; trying another instance", {
+      cid,
+      route: event.to,
+      origin,
+    });
+    try {
+      platform.deliver(event)?.catch(fail);
+    } catch (e) {
+      fail(e);
+    }
   }
 
   /** Forgets every peer (this instance left the mesh); returns how many there were. */

@@ -29,6 +29,9 @@ export class RoutingTable {
   readonly #next = new Map<string, number>();
   // route -> its origins as a list, rebuilt when they change (read on every request)
   readonly #lists = new Map<string, string[]>();
+  // route -> the origins new requests go to: those not draining, unless all are
+  readonly #picks = new Map<string, string[]>();
+  readonly #draining = new Set<string>();
 
   /** The peer with this origin, if known. */
   peer(origin: string): Peer | undefined {
@@ -62,7 +65,7 @@ export class RoutingTable {
     }
     const isNew = !byOrigin.has(origin);
     byOrigin.set(origin, personality);
-    if (isNew) this.#lists.set(route, [...byOrigin.keys()]);
+    if (isNew) this.#listed(route, byOrigin);
     return isNew;
   }
 
@@ -74,13 +77,39 @@ export class RoutingTable {
       this.#routes.delete(route);
       this.#next.delete(route);
       this.#lists.delete(route);
-    } else this.#lists.set(route, [...byOrigin.keys()]);
+      this.#picks.delete(route);
+    } else this.#listed(route, byOrigin);
     return true;
+  }
+
+  #listed(route: string, byOrigin: Map<string, string>): void {
+    const all = [...byOrigin.keys()];
+    const active = all.filter((o) => !this.#draining.has(o));
+    this.#lists.set(route, all);
+    this.#picks.set(route, active.length > 0 ? active : all);
+  }
+
+  /**
+   * Marks a peer as draining (it is stopping): new requests go to the other instances of its
+   * routes, and to it only where it is the last one.
+   */
+  setDraining(origin: string): void {
+    if (this.#draining.has(origin)) return;
+    this.#draining.add(origin);
+    for (const [route, byOrigin] of this.#routes) {
+      if (byOrigin.has(origin)) this.#listed(route, byOrigin);
+    }
+  }
+
+  /** Whether a peer is draining. */
+  isDraining(origin: string): boolean {
+    return this.#draining.has(origin);
   }
 
   /** Removes a peer and all its routes; returns the routes it served. */
   removePeer(origin: string): string[] {
     this.#peers.delete(origin);
+    this.#draining.delete(origin);
     const removed: string[] = [];
     for (const route of [...this.#routes.keys()]) {
       if (this.removeRoute(route, origin)) removed.push(route);
@@ -108,9 +137,12 @@ export class RoutingTable {
     return this.#routes;
   }
 
-  /** The next origin for `route`, taking turns (round-robin), or undefined when none serves it. */
+  /**
+   * The next origin for `route`, taking turns (round-robin) among those not draining, or
+   * undefined when none serves it.
+   */
   pick(route: string): string | undefined {
-    const origins = this.#lists.get(route);
+    const origins = this.#picks.get(route);
     if (origins === undefined || origins.length === 0) return undefined;
     const i = (this.#next.get(route) ?? 0) % origins.length;
     this.#next.set(route, i + 1);
@@ -123,5 +155,7 @@ export class RoutingTable {
     this.#routes.clear();
     this.#next.clear();
     this.#lists.clear();
+    this.#picks.clear();
+    this.#draining.clear();
   }
 }

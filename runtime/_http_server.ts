@@ -120,6 +120,10 @@ export function serve(options: ServeOptions): Promise<RunningServer> {
   const refused = throttled("Connection refused: {detail}");
   const clientError = throttled("Bad client: {detail}");
   const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxFrameBytes });
+  let inFlight = 0;
+  let draining = false;
+  // Sockets with a request in progress, or a websocket: a drain leaves them to finish.
+  const inUse = new Set<Socket>();
   // Websocket → when it last answered a ping (or opened), while pings are on.
   const timeout = options.pingTimeoutMs ?? 0;
   const pinged = timeout > 0 ? new Map<WebSocket, number>() : undefined;
@@ -160,6 +164,13 @@ export function serve(options: ServeOptions): Promise<RunningServer> {
     maxHeaderSize: 16 * 1024,
   }, (req, res) => {
     disarm(req.socket);
+    inFlight++;
+    inUse.add(req.socket);
+    res.on("close", () => {
+      inFlight--;
+      inUse.delete(req.socket);
+      if (draining) req.socket.end();
+    });
     res.on("finish", () => {
       if (!req.socket.destroyed) arm(req.socket);
     });
@@ -169,6 +180,7 @@ export function serve(options: ServeOptions): Promise<RunningServer> {
         const headers: Record<string, string> = {};
         response.headers.forEach((v, k) => (headers[k] = v));
         const body = Buffer.from(await response.arrayBuffer());
+        if (draining) headers.connection = "close";
         res.writeHead(response.status, headers);
         res.end(body);
       })
@@ -213,6 +225,8 @@ export function serve(options: ServeOptions): Promise<RunningServer> {
   });
   server.on("upgrade", (req: IncomingMessage, socket: Socket, head: Buffer) => {
     disarm(socket);
+    inUse.add(socket);
+    socket.on("close", () => inUse.delete(socket));
     const path = (req.url ?? "/").split("?")[0];
     if (!path.startsWith(options.wsPrefix)) {
       socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n");
@@ -269,7 +283,23 @@ export function serve(options: ServeOptions): Promise<RunningServer> {
           server.close(() => done());
           server.closeAllConnections?.();
         });
-      resolve({ port, close, [Symbol.asyncDispose]: close });
+      const drain = () => {
+        if (draining) return;
+        draining = true;
+        server.close(); // stops listening; the connections end as below
+        server.closeIdleConnections?.();
+        // Kept-alive connections between requests (which Deno's layer may not count as idle).
+        for (const socket of open) if (!inUse.has(socket)) socket.end();
+      };
+      resolve({
+        port,
+        close,
+        drain,
+        get pending() {
+          return inFlight;
+        },
+        [Symbol.asyncDispose]: close,
+      });
     });
   });
 }

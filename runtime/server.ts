@@ -75,6 +75,13 @@ export interface RunningServer extends AsyncDisposable {
   readonly port: number;
   /** Stops listening and closes connections. */
   close(): Promise<void>;
+  /**
+   * Stops accepting: no new connections, idle kept-alive connections close, and responses in
+   * progress tell their clients to close (`connection: close`). Requests in progress finish.
+   */
+  drain(): void;
+  /** HTTP requests in progress. */
+  readonly pending: number;
 }
 
 /** Starts a server. */

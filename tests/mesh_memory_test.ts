@@ -266,6 +266,71 @@ describe("the mesh over Kafka in memory", () => {
     assert.equal(second.table.connections().length, 2);
   });
 
+  it("drains: peers send new requests elsewhere, work in progress finishes, then it leaves", async () => {
+    const kafka = new MemoryKafka();
+    await using monitor = await startMonitor(kafka);
+    await using a1 = startApp(kafka, [monitor], "app-a");
+    await using a2 = startApp(kafka, [monitor], "app-a");
+    await using b = startApp(kafka, [monitor], "app-b");
+    for (const a of [a1, a2]) {
+      a.platform.register("slow.work", async () => {
+        await sleep(30);
+        return a.platform.origin;
+      }, 4);
+    }
+    await sees(b, a1, "slow.work");
+    await sees(b, a2, "slow.work");
+    let stopped = false;
+    const replies: { status: number; by?: unknown; at: number }[] = [];
+    const loops = Array.from({ length: 8 }, async () => {
+      while (!stopped) {
+        const r = await b.po.request({ to: "slow.work" }, { timeout: 3000 })
+          .then((r) => ({ status: r.status, by: r.body }), (e) => ({ status: e.status ?? 0 }));
+        replies.push({ ...r, at: Date.now() });
+      }
+    });
+    await sleep(300);
+    const drainAt = Date.now();
+    await a1.platform.stop({ gracePeriod: 5000 });
+    const stoppedAt = Date.now();
+    await sleep(200);
+    stopped = true;
+    await Promise.all(loops);
+    const failed = replies.filter((r) => r.status !== 200);
+    assert.deepEqual(failed, [], "no request failed");
+    assert.ok(replies.some((r) => r.by === a1.platform.origin && r.at < drainAt), "a1 served");
+    // What a1 served after its stop had begun was already on its way; nothing after it stopped.
+    assert.ok(!replies.some((r) => r.by === a1.platform.origin && r.at > stoppedAt + 50));
+    assert.ok(replies.filter((r) => r.at > stoppedAt).length > 10, "a2 serves on");
+    assert.equal(a1.connector.connected, false, "a1 left");
+  });
+
+  it("retries a request once on another instance when its instance leaves before replying", async () => {
+    const kafka = new MemoryKafka();
+    await using monitor = await startMonitor(kafka);
+    await using slow = startApp(kafka, [monitor], "app-a");
+    await using other = startApp(kafka, [monitor], "app-a");
+    await using b = startApp(kafka, [monitor], "app-b");
+    slow.platform.register("may.retry", () => new Promise(() => {}), 10); // never replies
+    await sees(b, slow, "may.retry");
+    // Only `slow` serves it while the requests go out; `other` registers once they are waiting.
+    const retried = b.po.request({ to: "may.retry" }, { timeout: 3000, retry: true });
+    const notRetried = b.po.request({ to: "may.retry" }, { timeout: 3000 });
+    await eventually(
+      () => slow.platform.routes().find((r) => r.route === "may.retry")?.busy === 2,
+      2000,
+      "both requests at slow",
+    );
+    other.platform.register("may.retry", () => "from the other instance", 10);
+    await sees(b, other, "may.retry");
+    await slow.connector.stop(); // leaves without draining, as if it crashed after the leave
+    const [r1, r2] = await Promise.all([retried, notRetried]);
+    assert.equal(r1.status, 200);
+    assert.equal(r1.body, "from the other instance");
+    assert.equal(r2.status, 503);
+    assert.match(String(r2.body), /left before replying/);
+  });
+
   it("leaves after the grace period when no monitor takes it back", async () => {
     const kafka = new MemoryKafka();
     const monitor = await startMonitor(kafka);

@@ -238,3 +238,81 @@ describe("Workers", () => {
     assert.equal((await first).body, "done");
   });
 });
+
+describe("Bounded queues", () => {
+  it("answer 503 busy at once beyond route.queue.limit, and reject sends; memory stays flat", async () => {
+    const p = testPlatform({ args: ["-Droute.queue.limit=100"] });
+    const gate = deferred();
+    p.register("slow.fn", async () => {
+      await gate.promise;
+      return "done";
+    }, 2);
+    const po = new PostOffice({}, p);
+    // 2 running, 100 waiting; everything beyond is refused at once.
+    const accepted = Array.from({ length: 102 }, () => po.request({ to: "slow.fn" }, 5000));
+    const refused = await po.request({ to: "slow.fn" }, 5000).then(
+      () => undefined,
+      (e: AppError) => e,
+    );
+    assert.ok(refused instanceof AppError, "a request over the limit is refused");
+    assert.equal(refused.status, 503);
+    assert.match(refused.message, /slow\.fn is busy: 100 events waiting/);
+    await assert.rejects(po.send({ to: "slow.fn" }), /busy/);
+    // A flood of 20,000 sends: the queue never holds more than its limit.
+    let rejected = 0;
+    for (let i = 0; i < 20_000; i++) await po.send({ to: "slow.fn" }).catch(() => rejected++);
+    assert.equal(rejected, 20_000);
+    assert.equal(p.routes().find((r) => r.route === "slow.fn")?.backlog, 100);
+    gate.resolve();
+    const replies = await Promise.all(accepted);
+    assert.ok(replies.every((r) => r.body === "done"), "what was accepted is served");
+  });
+});
+
+describe("Graceful stop", () => {
+  it("drains participants first, waits for work in progress, then stops them last-first", async () => {
+    const p = testPlatform();
+    const steps: string[] = [];
+    for (const name of ["http", "mesh"]) {
+      p.onStop({
+        name,
+        drain: () => void steps.push(`drain ${name}`),
+        pending: () => 0,
+        stop: () => Promise.resolve(void steps.push(`stop ${name}`)),
+      });
+    }
+    p.register("slow.fn", async () => {
+      await sleep(100);
+      steps.push("work done");
+      return 1;
+    });
+    const reply = new PostOffice({}, p).request({ to: "slow.fn" }, 5000);
+    await sleep(10);
+    await p.stop({ gracePeriod: 5000 });
+    assert.deepEqual(steps, ["drain http", "drain mesh", "work done", "stop mesh", "stop http"]);
+    assert.equal((await reply).body, 1);
+    assert.equal(p.stopping, true);
+    assert.equal(p.stop(), p.stop(), "one stop");
+  });
+
+  it("stops anyway when the grace period is over, saying how much work was left", async () => {
+    const p = testPlatform();
+    const logs = await captureLogs();
+    let stopped = false;
+    try {
+      p.onStop({
+        name: "busy",
+        pending: () => 1,
+        stop: () => Promise.resolve(void (stopped = true)),
+      });
+      await p.stop({ gracePeriod: 200 });
+    } finally {
+      await logs.stop();
+    }
+    assert.ok(stopped);
+    assert.ok(
+      logs.lines.some((l) => /Grace period over with 1 unit/.test(l)),
+      logs.lines.join("\n"),
+    );
+  });
+});

@@ -44,10 +44,8 @@ platform.register("hello.pojo", (headers, _body, instance) => {
   };
 }, 10);
 
-const connector = connectToCloud(platform);
-const server = await startHttp(platform);
+connectToCloud(platform);
+await startHttp(platform);
 
-onShutdown(async () => {
-  await connector?.stop();
-  await server.close();
-});
+// Stop accepting HTTP, drain the mesh, finish the work in progress, leave (Platform.stop).
+onShutdown(() => platform.stop());

@@ -50,8 +50,8 @@ async function pojo(id: string, traceId: string): Promise<Response> {
   }
 }
 
-const connector = connectToCloud(platform);
-const server = await startHttp(platform, {
+connectToCloud(platform);
+await startHttp(platform, {
   routes: (req) => {
     const m = /^\/api\/pojo\/mesh\/([^/]+)$/.exec(new URL(req.url).pathname);
     if (m === null) return undefined;
@@ -66,7 +66,5 @@ const server = await startHttp(platform, {
   },
 });
 
-onShutdown(async () => {
-  await connector?.stop();
-  await server.close();
-});
+// Stop accepting HTTP, drain the mesh, finish the work in progress, leave (Platform.stop).
+onShutdown(() => platform.stop());
