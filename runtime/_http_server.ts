@@ -128,16 +128,19 @@ export function serve(options: ServeOptions): Promise<RunningServer> {
   const timeout = options.pingTimeoutMs ?? 0;
   const pinged = timeout > 0 ? new Map<WebSocket, number>() : undefined;
   const hung = new WeakSet<WebSocket>();
+  // A ping every fifth of the timeout; a socket silent for four fifths of it is dropped, so that
+  // one that froze just after its last answer is dropped within the timeout.
+  const every = Math.max(50, timeout / 5);
   const pinger = pinged === undefined ? undefined : setInterval(() => {
     const now = Date.now();
     for (const [ws, at] of pinged) {
-      if (now - at > timeout) {
+      if (now - at > timeout - every) {
         pinged.delete(ws);
         hung.add(ws);
         ws.terminate();
       } else if (ws.readyState === ws.OPEN) ws.ping();
     }
-  }, Math.max(50, timeout / 4));
+  }, every);
   // Per connection: the deadline for the next request's headers (armed on connect and after
   // each response, cleared when a request or an upgrade has arrived).
   const deadlines = new Map<Socket, ReturnType<typeof setTimeout>>();

@@ -41,8 +41,8 @@ export interface ServeOptions {
   /** Limits of the server (defaults in docs/security.md). */
   limits?: Partial<ServerLimits>;
   /**
-   * Milliseconds within which a websocket client must answer pings (the server pings four
-   * times in that span); one that does not is closed with 1006 and the reason
+   * Milliseconds within which a websocket client that stops answering pings is closed (the
+   * server pings five times in that span), with 1006 and the reason
    * {@link UNANSWERED_PINGS}. Off (0) by default. Browsers and WebSocket clients answer pings
    * by themselves: only a frozen process or an unreachable host fails this.
    */

@@ -1,5 +1,6 @@
 // Shared test helpers: isolated platforms, temporary config folders, small waits, a stub mesh.
 import { mkdtempSync, writeFileSync } from "node:fs";
+import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { configure, reset } from "@logtape/logtape";
@@ -17,6 +18,17 @@ export function configDir(files: Record<string, string>): string {
   const dir = mkdtempSync(join(tmpdir(), "minimesh-test-"));
   for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
   return dir;
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer().listen(0, "127.0.0.1", () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+    s.on("error", reject);
+  });
 }
 
 /** Resolves after `ms` milliseconds. */

@@ -5,7 +5,6 @@
 // case re-formats. The figures go to docs/reliability.md.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import net from "node:net";
 import { AssignerProtocol, Kafka, logLevel } from "kafkajs";
 import type { Admin } from "kafkajs";
 import { PostOffice } from "../../mod.ts";
@@ -16,7 +15,7 @@ import { eventually, meshMember, startMonitor, topicsFor } from "../_presence.ts
 import type { MonitorProcess } from "../_presence.ts";
 import { spawnDeno, stopAll } from "../_processes.ts";
 import type { DenoProcess } from "../_processes.ts";
-import { sleep } from "../_helpers.ts";
+import { freePort, sleep } from "../_helpers.ts";
 
 const b = devBroker(undefined, 19_197);
 const processes: DenoProcess[] = [];
@@ -34,16 +33,6 @@ after(async () => {
     await stopKafka(b);
   }
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-    s.on("error", reject);
-  });
-}
 
 /** One mesh of its own on the shared broker: its topics, monitors, receivers and a sender. */
 class Mesh {
