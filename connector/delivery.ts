@@ -10,7 +10,7 @@ import { AppError, RouteNotFoundError } from "../bus/errors.ts";
 import { EventEnvelope, peekTags } from "../bus/envelope.ts";
 import { logger } from "../bus/_log.ts";
 import { splitAddress } from "../bus/route.ts";
-import { inboxOf, TEMPORARY_INBOX } from "../bus/platform.ts";
+import { inboxOf, statusOf, TEMPORARY_INBOX } from "../bus/platform.ts";
 import type { Platform } from "../bus/platform.ts";
 import type { InRecord, KafkaClient, OutRecord } from "../kafka/client.ts";
 import { eventRecord, splitVirtualTopic } from "../kafka/records.ts";
@@ -33,6 +33,8 @@ export interface ConnectorStats {
   droppedBlockSets: number;
   /** Events for a route this instance no longer serves. */
   unknownRoute: number;
+  /** Events refused because their route's queue was full (`route.queue.limit`): 503 busy. */
+  busy: number;
   /** Events for a private or system route, which the mesh never delivers. */
   privateRoute: number;
   /** Replies that matched no request waiting on the peer they claim to come from. */
@@ -49,6 +51,7 @@ export class Delivery {
     expiredBlockSets: 0,
     droppedBlockSets: 0,
     unknownRoute: 0,
+    busy: 0,
     privateRoute: 0,
     unmatchedReplies: 0,
   };
@@ -152,7 +155,8 @@ export class Delivery {
     try {
       platform.deliverLocal(e);
     } catch (err) {
-      this.stats.unknownRoute++;
+      if (statusOf(err) === 503) this.stats.busy++;
+      else this.stats.unknownRoute++;
       log.warn("Cannot deliver {to} from the mesh: {message}", {
         to: e.to,
         message: (err as Error).message,
@@ -161,13 +165,13 @@ export class Delivery {
     }
   }
 
-  // Tells a requester that its event could not be delivered here.
+  // Tells a requester that its event could not be delivered here (404, or 503 when busy).
   #notFound(e: EventEnvelope, err: Error): void {
     if (e.replyTo === undefined || e.to === undefined) return;
     const reply = new EventEnvelope({
       to: e.replyTo,
       correlationId: e.correlationId,
-      status: 404,
+      status: statusOf(err),
       body: err.message,
       tags: e.tags,
     });

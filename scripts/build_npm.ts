@@ -34,6 +34,7 @@ const DENO_ONLY = ["runtime/deno.ts"];
 const SOURCES = [
   "mod.ts",
   "bus/**/*.ts",
+  "runtime/**/*.ts", // the worker threads' host is loaded by URL, not imported
   "connector/**/*.ts",
   "presence/**/*.ts",
   "actuator/**/*.ts",

@@ -32,12 +32,22 @@ interface App extends AsyncDisposable {
   po: PostOffice;
 }
 
-function startApp(kafka: MemoryKafka, monitors: PresenceMonitor[], name: string): App {
+function startApp(
+  kafka: MemoryKafka,
+  monitors: PresenceMonitor[],
+  name: string,
+  args: string[] = [],
+): App {
   const urls = monitors.map((m) => `ws://127.0.0.1:${m.port}/ws/presence`).join(",");
   const platform = new Platform({
     dir: "/nonexistent",
     env: {},
-    args: [`-Dapplication.name=${name}`, "-Dcloud.connector=kafka", `-Dpresence.url=${urls}`],
+    args: [
+      `-Dapplication.name=${name}`,
+      "-Dcloud.connector=kafka",
+      `-Dpresence.url=${urls}`,
+      ...args,
+    ],
   });
   const connector = connectToCloud(platform, { kafka: kafka.client() })!;
   return {
@@ -329,6 +339,26 @@ describe("the mesh over Kafka in memory", () => {
     assert.equal(r1.body, "from the other instance");
     assert.equal(r2.status, 503);
     assert.match(String(r2.body), /left before replying/);
+  });
+
+  it("answers 503 busy to mesh requests beyond the route's queue limit", async () => {
+    const kafka = new MemoryKafka();
+    await using monitor = await startMonitor(kafka);
+    await using a = startApp(kafka, [monitor], "app-a", ["-Droute.queue.limit=3"]);
+    await using b = startApp(kafka, [monitor], "app-b");
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    a.platform.register("slow.gate", async () => {
+      await gate;
+      return "done";
+    });
+    await sees(b, a, "slow.gate");
+    const replies = Array.from({ length: 8 }, () => b.po.request({ to: "slow.gate" }, 3000));
+    await eventually(() => a.connector.stats.busy === 4, 2000, "4 refused as busy");
+    release();
+    const statuses = (await Promise.all(replies)).map((r) => r.status);
+    // One running, three waiting, four refused at once.
+    assert.deepEqual(statuses.sort(), [200, 200, 200, 200, 503, 503, 503, 503]);
   });
 
   it("leaves after the grace period when no monitor takes it back", async () => {

@@ -139,7 +139,7 @@ describe("the npm package", () => {
         writeFileSync(
           join(project, "app.mjs"),
           `import process from "node:process";
-import { Platform, PostOffice, setupLogging } from "${PACKAGE}";
+import { Platform, PostOffice, registerWorker, setupLogging } from "${PACKAGE}";
 import { connectToCloud } from "${PACKAGE}/connector";
 import { startHttp } from "${PACKAGE}/actuator";
 await setupLogging("info");
@@ -149,11 +149,18 @@ p.register("node.hello", (_h, body) => "node " + process.version + " got " + bod
 p.register("both.bcast", () => void broadcasts++);
 p.register("node.count", () => broadcasts);
 p.register("node.call", async (h, body) => (await new PostOffice(h, p).request({ to: h.target, body }, { timeout: 5000 })).body);
+registerWorker(p, "node.work", new URL("./work.mjs", import.meta.url), { instances: 2 });
 const c = connectToCloud(p);
 await c.joined;
 const server = await startHttp(p, { port: 0, hostname: "127.0.0.1" });
 console.log("JOINED " + p.origin + " " + server.port);
-process.on("SIGTERM", () => c.stop().finally(() => process.exit(0)));
+process.on("SIGTERM", () => p.stop().finally(() => process.exit(0)));
+`,
+        );
+        writeFileSync(
+          join(project, "work.mjs"),
+          `import { threadId } from "node:worker_threads";
+export default (_h, body, instance) => ({ instance, thread: threadId, twice: body * 2 });
 `,
         );
         app = spawnProcess(bin, ["app.mjs", ...mesh], "node app", project);
@@ -176,6 +183,17 @@ process.on("SIGTERM", () => c.stop().finally(() => process.exit(0)));
         await connector?.stop();
         await app?.stop();
         await monitor?.stop();
+      });
+
+      it("a worker function runs in a Node worker thread", async () => {
+        const reply = await new PostOffice({}, tester).request(
+          { to: "node.work", body: 21 },
+          10_000,
+        );
+        assert.equal(reply.status, 200, String(reply.body));
+        const body = reply.body as { instance: number; thread: number; twice: number };
+        assert.equal(body.twice, 42);
+        assert.ok(body.thread > 0, "not the main thread");
       });
 
       it("the Deno and Node applications call each other", async () => {
