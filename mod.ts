@@ -47,8 +47,6 @@ export type { ErrorCode, MinimeshErrorOptions } from "./bus/errors.ts";
 export { setupLogging } from "./bus/log.ts";
 export { VERSION } from "./bus/libraries.ts";
 export { Platform } from "./bus/platform.ts";
-export { registerWorker } from "./runtime/workers.ts";
-export type { WorkerFunction, WorkerFunctionOptions } from "./runtime/workers.ts";
 export type {
   CloudConnector,
   PlatformOptions,

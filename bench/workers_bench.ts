@@ -9,7 +9,8 @@
  *
  * @module
  */
-import { Platform, PostOffice, registerWorker } from "../mod.ts";
+import { Platform, PostOffice } from "../mod.ts";
+import { registerWorker } from "../runtime/workers.ts";
 import cpuWork from "../tests/fixtures/cpu_work.ts";
 
 const ROUNDS = 5;

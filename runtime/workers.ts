@@ -114,7 +114,8 @@ class Thread {
  * @throws {RangeError} For a bad instance count.
  * @example
  * ```ts
- * import { Platform, registerWorker } from "@minimesh/core";
+ * import type { Platform } from "@minimesh/core";
+ * import { registerWorker } from "@minimesh/core/workers";
  * // Needs a module file exporting the function (see tests/fixtures/cpu_work.ts).
  * export function fibonacci(platform: Platform, module: URL): void {
  *   registerWorker(platform, "math.fibonacci", module, { instances: 4 });

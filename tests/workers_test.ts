@@ -2,7 +2,8 @@
 // event loop keeps ticking. The wall-clock figure is in bench/workers_bench.ts.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { PostOffice, registerWorker } from "../mod.ts";
+import { PostOffice } from "../mod.ts";
+import { registerWorker } from "../runtime/workers.ts";
 import { testPlatform } from "./_helpers.ts";
 
 const CPU_WORK = new URL("./fixtures/cpu_work.ts", import.meta.url);

@@ -139,7 +139,8 @@ describe("the npm package", () => {
         writeFileSync(
           join(project, "app.mjs"),
           `import process from "node:process";
-import { Platform, PostOffice, registerWorker, setupLogging } from "${PACKAGE}";
+import { Platform, PostOffice, setupLogging } from "${PACKAGE}";
+import { registerWorker } from "${PACKAGE}/workers";
 import { connectToCloud } from "${PACKAGE}/connector";
 import { startHttp } from "${PACKAGE}/actuator";
 await setupLogging("info");
