@@ -54,7 +54,7 @@ export interface PresenceMonitorOptions {
  *   await using monitor = new PresenceMonitor(new Platform({ args: ["-Dserver.port=8080"] }));
  *   await monitor.start();
  *   await new Promise((r) => setTimeout(r, ms));
- * } // the monitor stops here, releasing its sessions' leases
+ * } // the monitor stops here, handing its sessions over to the other monitors
  * ```
  */
 export class PresenceMonitor implements AsyncDisposable {
