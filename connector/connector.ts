@@ -125,6 +125,7 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
           type: s.personality,
         },
         keepAliveMs: s.keepAliveMs,
+        lease: () => this.#topic,
         onReady: (topic, _url, signal) => this.#join(topic, signal),
         onLost: (code, reason) => this.#detach(`${code} ${reason || "no reason"}`),
         onKeepAlive: () => this.#peers.keepAlive(),

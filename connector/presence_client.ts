@@ -25,6 +25,11 @@ export interface PresenceClientOptions {
   origin: string;
   /** The `info` headers: name, version, group, type, and optionally instance. */
   info: Record<string, string>;
+  /**
+   * The lease this instance holds, if any: sent in `info` as `topic`, so that a monitor that
+   * does not know the instance (all monitors restarted) gives it the same lease back if free.
+   */
+  lease?: () => string | undefined;
   /** Milliseconds between keep-alives. */
   keepAliveMs: number;
   /**
@@ -176,7 +181,10 @@ export class PresenceClient {
       seq: String(++this.#seq),
       ...this.#o.info,
     };
-    if (type === "keep-alive") {
+    if (type === "info") {
+      const lease = this.#o.lease?.();
+      if (lease !== undefined) headers.topic = lease;
+    } else {
       headers.elapsed = `${Math.round((Date.now() - this.#started.getTime()) / 1000)} seconds`;
       if (this.#topic) headers.topic = this.#topic;
     }

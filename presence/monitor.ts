@@ -239,8 +239,14 @@ export class PresenceMonitor implements AsyncDisposable {
     return monitorInfo(this.#table, topics, this.monitors());
   }
 
+  // The lease the application says it holds when it is free (all monitors restarted and the
+  // table is new: it goes on with the same partition), else the first free one.
   #nextClaim(s: Session): MonitorMessage | undefined {
-    const topic = this.#table.nextFree(this.#claiming);
+    const hint = s.hint;
+    s.hint = undefined; // once: a rejected claim goes on with the first free topic
+    const topic = hint !== undefined && this.#table.isFree(hint) && !this.#claiming.has(hint)
+      ? hint
+      : this.#table.nextFree(this.#claiming);
     if (topic === undefined) {
       this.#sessions.drop(
         s,

@@ -34,6 +34,8 @@ export interface Session {
   seq: number;
   info?: ConnectionInfo;
   claimed: boolean;
+  /** The lease the application says it holds (`topic` in its `info`), to be given back if free. */
+  hint?: string;
   closing: boolean;
   /** Start of the current one-second window, and frames received in it. */
   windowStart: number;
@@ -238,6 +240,7 @@ export class Sessions {
     }
     this.#pending.delete(s);
     s.published = s.lastSeen;
+    s.hint = h.topic?.slice(0, 200);
     s.info = {
       origin: s.origin,
       name: h.name.slice(0, 200),

@@ -11,7 +11,7 @@ import type { KafkaConnector, LifeCycleEvent } from "../connector/mod.ts";
 import { monitorSettings, PresenceMonitor } from "../presence/mod.ts";
 import { eventRecord, MemoryKafka, splitVirtualTopic } from "../internal.ts";
 import { eventually } from "./_presence.ts";
-import { sleep } from "./_helpers.ts";
+import { freePort, sleep } from "./_helpers.ts";
 
 const quiet = ["-Dmonitor.bootstrap.wait=100", "-Dmonitor.alive.interval=1"];
 
@@ -359,6 +359,31 @@ describe("the mesh over Kafka in memory", () => {
     const statuses = (await Promise.all(replies)).map((r) => r.status);
     // One running, three waiting, four refused at once.
     assert.deepEqual(statuses.sort(), [200, 200, 200, 200, 503, 503, 503, 503]);
+  });
+
+  it("gets its lease back from a monitor that started after all others were gone", async () => {
+    const kafka = new MemoryKafka();
+    const first = await startMonitor(kafka);
+    const port = await freePort();
+    const later = { port } as PresenceMonitor; // its URL, before it runs
+    await using a = startApp(kafka, [first, later], "app-a");
+    await a.connector.joined;
+    await using b = startApp(kafka, [first, later], "app-b");
+    await b.connector.joined;
+    const lease = b.connector.topic;
+    await a.connector.stop(); // frees the first topic, which a new table would hand out first
+    await first.stop();
+    const platform = new Platform({
+      dir: "/nonexistent",
+      env: {},
+      args: [`-Dserver.port=${port}`, "-Dserver.host=127.0.0.1", ...quiet],
+    });
+    await using second = new PresenceMonitor(platform, { kafka: kafka.client() });
+    await second.start();
+    const origin = b.platform.origin;
+    await eventually(() => second.table.connection(origin)?.topic !== undefined, 10_000, "b back");
+    assert.equal(second.table.connection(origin)?.topic, lease, "the lease it had");
+    assert.equal(b.connector.topic, lease);
   });
 
   it("leaves after the grace period when no monitor takes it back", async () => {

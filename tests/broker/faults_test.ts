@@ -300,7 +300,11 @@ describe("the delivery suite (real processes, a broker of its own)", () => {
     }
     const flappedAt = s.now();
     await eventually(
-      () => receivers.every((r) => r.logs.filter((l) => /partition \d+ ready/.test(l)).length >= 2),
+      () =>
+        receivers.every((r) =>
+          r.logs.filter((l) => /partition \d+ ready|Reconnected with the same lease/.test(l))
+            .length >= 2
+        ),
       30_000,
       "the receivers joined again",
     );
