@@ -79,6 +79,8 @@ export class PresenceMonitor implements AsyncDisposable {
   /** What is wrong with the mesh's topics, while something is. */
   #topicProblem: string | undefined;
   #checkingTopics = false;
+  /** App topics that #sendReady is creating now: not missing, only not there yet. */
+  readonly #creating = new Set<string>();
   /** Kafka was away or lost topics: messages may be lost, so say what this monitor holds. */
   #resync = false;
 
@@ -453,7 +455,10 @@ export class PresenceMonitor implements AsyncDisposable {
 
   #sendReady(s: Session, topic: string): void {
     const [physical, partition] = splitVirtualTopic(topic);
-    this.#kafka.ensureTopic(physical, this.settings.partitionsPerTopic).then((n) => {
+    this.#creating.add(physical);
+    const created = this.#kafka.ensureTopic(physical, this.settings.partitionsPerTopic);
+    created.finally(() => this.#creating.delete(physical)).catch(() => {});
+    created.then((n) => {
       if (n <= partition) throw new Error(`Insufficient partitions in ${physical} (${n})`);
       if (s.closing) return;
       // The app announces its own join once it reads its partitions; as in the Java original,
@@ -503,9 +508,13 @@ export class PresenceMonitor implements AsyncDisposable {
     if (this.#checkingTopics) return;
     this.#checkingTopics = true;
     try {
+      // What is needed and being created is taken before the metadata: a lease granted, or a
+      // creation finished, while it is on its way must not look missing.
+      const need = [...this.#neededTopics()];
+      const creating = new Set(this.#creating);
       const have = await this.#kafka.topicPartitions();
-      const wrong = [...this.#neededTopics()].filter(([topic, n]) =>
-        !((have.get(topic) ?? 0) >= n)
+      const wrong = need.filter(([topic, n]) =>
+        !((have.get(topic) ?? 0) >= n) && !creating.has(topic) && !this.#creating.has(topic)
       );
       if (wrong.length === 0) {
         if (this.#topicProblem !== undefined) log.info("The mesh's topics are in place again");

@@ -228,7 +228,8 @@ describe("presence monitor: bad input", () => {
     );
     const normal = client(m.port);
     assert.match(await normal.ready, new RegExp(`^${t.prefix}\\.0001-\\d{3}$`));
-    assert.equal((await m.get("/health")).status, 200);
+    const health = await m.get("/health");
+    assert.equal(health.status, 200, JSON.stringify(health.body));
     assert.equal(m.proc.exitCode, null, "the monitor is still running");
     for (
       const re of [
