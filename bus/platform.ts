@@ -96,6 +96,25 @@ function stackOf(error: unknown, lines: number): string | undefined {
     : all.slice(0, lines).join("\n") + `\n...(${all.length - lines})`;
 }
 
+// One step of a graceful stop on each participant in turn; a failure is logged, never stops it.
+async function eachStep(
+  participants: StopParticipant[],
+  step: string,
+  run: (p: StopParticipant) => void | Promise<void>,
+): Promise<void> {
+  for (const p of participants) {
+    try {
+      await run(p);
+    } catch (e) {
+      log.warn("{name} failed to {step}: {message}", {
+        name: p.name,
+        step,
+        message: (e as Error).message,
+      });
+    }
+  }
+}
+
 let defaultPlatform: Platform | undefined;
 
 /** The pending-request inbox of a platform (for the PostOffice and the mesh connector; not part of the public API). */
@@ -359,16 +378,7 @@ export class Platform {
   async #stop(grace: number): Promise<void> {
     const participants = [...this.#participants];
     log.info("Stopping: draining for up to {s} s", { s: grace / 1000 });
-    for (const p of participants) {
-      try {
-        await p.drain?.();
-      } catch (e) {
-        log.warn("{name} failed to drain: {message}", {
-          name: p.name,
-          message: (e as Error).message,
-        });
-      }
-    }
+    await eachStep(participants, "drain", (p) => p.drain?.());
     const deadline = Date.now() + grace;
     let left = this.pendingWork;
     while (left > 0 && Date.now() < deadline) {
@@ -376,16 +386,7 @@ export class Platform {
       left = this.pendingWork;
     }
     if (left > 0) log.warn("Grace period over with {n} unit(s) of work in progress", { n: left });
-    for (const p of participants.reverse()) {
-      try {
-        await p.stop();
-      } catch (e) {
-        log.warn("{name} failed to stop: {message}", {
-          name: p.name,
-          message: (e as Error).message,
-        });
-      }
-    }
+    await eachStep(participants.reverse(), "stop", (p) => p.stop());
     log.info("Stopped");
   }
 

@@ -185,6 +185,7 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
   async #drain(): Promise<void> {
     if (!this.connected || this.#draining) return;
     this.#draining = true;
+    this.#lastRecordAt = Date.now(); // the quiet period counts from here
     log.info("Draining: peers send new requests to other instances");
     await this.#peers.announceDrain().catch((e) =>
       log.warn("Cannot announce the drain: {message}", { message: (e as Error).message })
@@ -386,7 +387,7 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
       physical,
       partition,
       (r) => {
-        this.#lastRecordAt = Date.now();
+        if (this.#draining) this.#lastRecordAt = Date.now(); // a clock read only while draining
         return this.#delivery.onRecord(r);
       },
     );

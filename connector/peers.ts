@@ -247,15 +247,11 @@ export class Peers {
     const inbox = inboxOf(platform);
     if (!quiet) { for (const e of inbox.retriesFor(origin)) this.#retry(e, peer.name, origin); }
     for (const cid of inbox.waitingOn(origin)) {
-      platform.deliverLocal(
-        new EventEnvelope({
-          to: platform.inboxAddress,
-          correlationId: cid,
-          status: 503,
-          body: quiet
-            ? `This instance left the mesh (${why}) before ${origin} replied`
-            : `Peer ${origin} (${peer.name}) left before replying`,
-        }),
+      this.#unavailable(
+        cid,
+        quiet
+          ? `This instance left the mesh (${why}) before ${origin} replied`
+          : `Peer ${origin} (${peer.name}) left before replying`,
       );
     }
     inbox.forgetPeer(origin);
@@ -266,17 +262,13 @@ export class Peers {
   // route (the table no longer has the one that left); with none, it fails as it would have.
   #retry(event: EventEnvelope, name: string, origin: string): void {
     const { platform } = this.#c;
-    const cid = event.correlationId;
+    const cid = event.correlationId!;
     const fail = (e: unknown) =>
-      platform.deliverLocal(
-        new EventEnvelope({
-          to: platform.inboxAddress,
-          correlationId: cid,
-          status: 503,
-          body: `Peer ${origin} (${name}) left before replying, and the retry failed: ${
-            (e as Error).message
-          }`,
-        }),
+      this.#unavailable(
+        cid,
+        `Peer ${origin} (${name}) left before replying, and the retry failed: ${
+          (e as Error).message
+        }`,
       );
     log.info("Request {cid} to {route}: {origin} left before replying; trying another instance", {
       cid,
@@ -288,6 +280,14 @@ export class Peers {
     } catch (e) {
       fail(e);
     }
+  }
+
+  // Ends the waiting request `cid` with a 503 reply.
+  #unavailable(cid: string, body: string): void {
+    const { platform } = this.#c;
+    platform.deliverLocal(
+      new EventEnvelope({ to: platform.inboxAddress, correlationId: cid, status: 503, body }),
+    );
   }
 
   /** Forgets every peer (this instance left the mesh); returns how many there were. */

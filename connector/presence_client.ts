@@ -162,13 +162,13 @@ export class PresenceClient {
         reason: c.reason || "no reason",
       });
       // A monitor that stops gracefully (1001) hands its sessions over: go to the next at once.
-      this.#scheduleRetry(c.code === 1001 && wasReady ? 0 : undefined);
+      this.#scheduleRetry(c.code === 1001 && wasReady);
     };
   }
 
-  #scheduleRetry(now?: 0): void {
+  #scheduleRetry(now = false): void {
     // 0.5 s, 1 s, 2 s, 4 s, then every 5 s, cycling through the monitors.
-    const delay = now ?? Math.min(5000, 500 * 2 ** this.#attempt++);
+    const delay = now ? 0 : Math.min(5000, 500 * 2 ** this.#attempt++);
     clearTimeout(this.#retry);
     this.#retry = setTimeout(() => this.#connect(), delay);
   }

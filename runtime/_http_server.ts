@@ -128,13 +128,14 @@ export function serve(options: ServeOptions): Promise<RunningServer> {
   const timeout = options.pingTimeoutMs ?? 0;
   const pinged = timeout > 0 ? new Map<WebSocket, number>() : undefined;
   const hung = new WeakSet<WebSocket>();
-  // A ping every fifth of the timeout; a socket silent for four fifths of it is dropped, so that
-  // one that froze just after its last answer is dropped within the timeout.
+  // A ping every fifth of the timeout; a socket silent for three fifths of it (three pings
+  // unanswered) is dropped, so that one that froze just after its last answer is dropped within
+  // the timeout with a fifth to spare for the leave to reach its peers.
   const every = Math.max(50, timeout / 5);
   const pinger = pinged === undefined ? undefined : setInterval(() => {
     const now = Date.now();
     for (const [ws, at] of pinged) {
-      if (now - at > timeout - every) {
+      if (now - at > timeout - 2 * every) {
         pinged.delete(ws);
         hung.add(ws);
         ws.terminate();
