@@ -7,10 +7,14 @@
  * `application.yml`, then `defaults` given in code. Values may refer to other keys or environment variables as
  * `${NAME}` or `${NAME:default}`.
  *
+ * A properties file named by a key (as `cloud.client.properties` names the Kafka client's, see
+ * {@link AppConfig.propertiesFile}) sits between the environment and `application.properties`:
+ * a flag, code or the environment still override what it says.
+ *
  * @module
  */
 import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { isAbsolute, join } from "node:path";
 import process from "node:process";
 import { parse as parseYaml } from "yaml";
 import { ConfigError } from "./errors.ts";
@@ -54,6 +58,19 @@ function flatten(value: unknown, prefix: string, out: Map<string, string>): void
   } else if (prefix) {
     out.set(prefix, value === null || value === undefined ? "" : String(value));
   }
+}
+
+/** Where a value came from, highest precedence first. */
+export type ConfigLayer = "flag" | "code" | "env" | "file" | "default";
+
+/** A properties file named by a configuration key: where it was found and what it holds. */
+export interface PropertiesFile {
+  /** The configuration key that names it (`cloud.client.properties`). */
+  key: string;
+  /** The file read, or undefined when none of the locations exists. */
+  path: string | undefined;
+  /** Its entries, with `${...}` references resolved. */
+  values: ReadonlyMap<string, string>;
 }
 
 /** `cloud.connector` → `CLOUD_CONNECTOR`: how a key is looked up in the environment. */
@@ -118,6 +135,66 @@ export class AppConfig {
       const m = /^-D([^=]+)=(.*)$/.exec(arg);
       if (m) this.#flags.set(m[1], m[2]);
     }
+  }
+
+  /** Which layer sets `key` (`file` is `application.properties` / `.yml`), or undefined. */
+  layer(key: string): ConfigLayer | undefined {
+    if (this.#flags.has(key)) return "flag";
+    if (this.#code.has(key)) return "code";
+    if (this.#env[envName(key)] !== undefined) return "env";
+    if (this.#files.has(key)) return "file";
+    return this.#defaults.has(key) ? "default" : undefined;
+  }
+
+  /**
+   * Reads the properties file that `key` names: a comma-separated list of locations, the first
+   * that exists wins, as in the Java original (`file:/abs/path`, `classpath:/name` and a plain
+   * relative path all resolve against this configuration's folder, which plays the classpath's
+   * part). Values may use `${NAME}` like any other.
+   *
+   * @param key The key naming the locations (`cloud.client.properties`).
+   * @param fallback The locations when the key is not set (`kafka.properties`).
+   * @throws {ConfigError} When `key` is set and none of its locations exists, or a file cannot
+   * be read: a file that was asked for is never silently left out.
+   */
+  propertiesFile(key: string, fallback: string): PropertiesFile {
+    const given = this.getString(key);
+    const locations = (given ?? fallback).split(",").map((s) => s.trim()).filter(Boolean);
+    for (const location of locations) {
+      const path = this.#locate(location);
+      if (!existsSync(path)) continue;
+      let text: string;
+      try {
+        text = readFileSync(path, "utf8");
+      } catch (e) {
+        throw new ConfigError(key, path, `a readable file (${(e as Error).message})`);
+      }
+      const values = new Map<string, string>();
+      for (const [k, v] of parseProperties(text)) values.set(k, this.#resolve(v, 0));
+      return { key, path, values };
+    }
+    if (given !== undefined) {
+      throw new ConfigError(key, given, "a list of files of which at least one exists");
+    }
+    return { key, path: undefined, values: new Map() };
+  }
+
+  #locate(location: string): string {
+    const bare = location.replace(/^(file|classpath):/, "");
+    if (location.startsWith("classpath:")) return join(this.dir, bare.replace(/^\/+/, ""));
+    return isAbsolute(bare) ? bare : join(this.dir, bare);
+  }
+
+  /**
+   * The value of `key` from a flag, code or the environment if one sets it, else from `file`,
+   * else from the configuration files and defaults: a properties file named by a key ranks
+   * between the environment and `application.properties`. `fileKey` is the key's name in the
+   * file when it differs (`presence.properties` calls `presence.url` just `url`).
+   */
+  getFromFile(file: PropertiesFile, key: string, fileKey = key): string | undefined {
+    const layer = this.layer(key);
+    if (layer === "flag" || layer === "code" || layer === "env") return this.getString(key);
+    return file.values.get(fileKey) ?? this.getString(key);
   }
 
   /** The raw value of `key` before `${...}` substitution, or undefined. */

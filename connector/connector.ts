@@ -16,8 +16,11 @@ import { TEMPORARY_INBOX } from "../bus/platform.ts";
 import type { Platform } from "../bus/platform.ts";
 import { AppError, ConfigError } from "../bus/errors.ts";
 import type { KafkaClient, PartitionConsumer, TrafficCounters } from "../kafka/client.ts";
-import { KafkaLink } from "../kafka/link.ts";
+import { kafkaLink } from "../kafka/link.ts";
+import type { OAuthBearerProvider } from "../kafka/properties.ts";
 import { splitVirtualTopic } from "../kafka/records.ts";
+import { describeKafka } from "../kafka/properties.ts";
+import { PROBLEM_SUMMARY, untilKafkaAccepts } from "../kafka/startup.ts";
 import { MAX_BLOCK } from "./blocks.ts";
 import { Delivery } from "./delivery.ts";
 import type { ConnectorStats } from "./delivery.ts";
@@ -40,8 +43,16 @@ const QUIET_MS = 250;
 export interface KafkaConnectorOptions {
   /** The WebSocket constructor for the presence connection (the runtime's by default). */
   webSocket?: WebSocketFactory;
-  /** The Kafka client (a {@link KafkaLink} to `bootstrap.servers` by default). */
+  /**
+   * The Kafka client (by default a `KafkaLink` configured by `cloud.client.properties`
+   * and `bootstrap.servers`).
+   */
   kafka?: KafkaClient;
+  /**
+   * Supplies OAUTHBEARER tokens when `sasl.mechanism=OAUTHBEARER`: called whenever the
+   * client authenticates; the application fetches the token from its identity provider.
+   */
+  oauthBearer?: OAuthBearerProvider;
 }
 
 /**
@@ -84,6 +95,9 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
   #housekeeping: ReturnType<typeof setInterval> | undefined;
   #offStop: (() => void) | undefined;
   #draining = false;
+  /** Set once started: aborted by stop while Kafka is still being checked. */
+  #checking: AbortController | undefined;
+  #kafkaProblem: string | undefined;
   /** When the last record arrived on this instance's own partition (ms). */
   #lastRecordAt = 0;
   readonly #firstJoin = Promise.withResolvers<void>();
@@ -98,7 +112,7 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
     this.platform = platform;
     const s = this.settings = connectorSettings(platform.config);
     this.#kafka = options.kafka ??
-      new KafkaLink({ brokers: s.brokers, clientId: `app-${platform.origin.slice(8, 16)}` });
+      kafkaLink(s.kafka, `app-${platform.origin.slice(8, 16)}`, options.oauthBearer);
     this.#lifeCycle = new LifeCycle(platform);
     this.#delivery = new Delivery(platform, this.#kafka, {
       maxSets: s.blockMaxPendingSets,
@@ -161,11 +175,23 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
     return this.#firstJoin.promise;
   }
 
-  /** Starts: registers the health route and connects to the presence monitors. */
+  /**
+   * Starts: registers the health route, waits until Kafka accepts this instance (see
+   * {@link KafkaConnector.kafkaProblem}), then connects to the presence monitors.
+   */
   start(): void {
+    const s = this.settings;
     if (!this.platform.hasRoute(HEALTH_ROUTE)) {
-      this.platform.registerPrivate(HEALTH_ROUTE, healthCheck(this.#kafka, () => this.#topic), 2);
+      this.platform.registerPrivate(
+        HEALTH_ROUTE,
+        healthCheck(this.#kafka, () => this.#topic, {
+          problem: () => this.#kafkaProblem,
+          topics: s.kafka.topics,
+        }),
+        2,
+      );
     }
+    log.info("Kafka: {kafka}", { kafka: describeKafka(s.kafka) });
     log.info("Automatic segmentation when event payload exceeds {max}", {
       max: MAX_BLOCK.toLocaleString("en-US"),
     });
@@ -177,7 +203,34 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
       pending: () => this.#drainPending(),
       stop: () => this.stop(),
     });
-    this.#client.start();
+    if (this.#checking !== undefined) return;
+    // Kafka first: an instance whose credentials or TLS settings Kafka refuses must not take a
+    // lease it cannot read; it says why (in the log and on /health) and tries again, backing off.
+    const checking = this.#checking = new AbortController();
+    const k = s.kafka;
+    untilKafkaAccepts(this.#kafka, k, {
+      need: k.topics === "pre-allocated" ? [[s.monitorTopic, s.maxGroups + 1]] : [],
+      signal: checking.signal,
+      onProblem: (problem, retryInMs) => {
+        this.#kafkaProblem = PROBLEM_SUMMARY[problem.kind];
+        log.error("{problem}; trying again in {s} s", {
+          problem: problem.text,
+          s: retryInMs / 1000,
+        });
+      },
+    }).then(() => {
+      if (this.#kafkaProblem !== undefined) log.info("Kafka accepts this instance now");
+      this.#kafkaProblem = undefined;
+      this.#client.start();
+    }, () => {});
+  }
+
+  /**
+   * Why Kafka does not accept this instance yet, in short (shown by `/health`; the log has the
+   * details), or undefined.
+   */
+  get kafkaProblem(): string | undefined {
+    return this.#kafkaProblem;
   }
 
   // Platform.stop, first step: peers are told to send new requests elsewhere. This instance
@@ -204,6 +257,7 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
    * the Java original) and stops reading.
    */
   async stop(): Promise<void> {
+    this.#checking?.abort();
     this.#offStop?.();
     this.#offStop = undefined;
     clearInterval(this.#housekeeping);

@@ -13,16 +13,27 @@ import { splitVirtualTopic } from "../kafka/records.ts";
 /** The route of the connector's health check. */
 export const HEALTH_ROUTE = "cloud.connector.health";
 
+/** What the health function reports besides the loopback. */
+export interface HealthOptions {
+  /** Why Kafka does not accept this instance, while it does not. */
+  problem?: () => string | undefined;
+  /** `kafka.topics`, shown by `type=info` as the Java original's `topics`. */
+  topics?: string;
+}
+
 /** The health function; `topic()` is the leased virtual topic while in the mesh. */
 export function healthCheck(
   kafka: KafkaClient,
   topic: () => string | undefined,
+  options: HealthOptions = {},
 ): LambdaFunction<unknown, unknown> {
   return async (headers) => {
     if (headers.type === "info") {
-      return { service: "kafka", href: kafka.brokers[0], topics: "on-demand" };
+      return { service: "kafka", href: kafka.brokers[0], topics: options.topics ?? "on-demand" };
     }
     if (headers.type !== "health") throw new AppError(400, "Usage: type=info or type=health");
+    const problem = options.problem?.();
+    if (problem !== undefined) throw new AppError(503, problem);
     const vt = topic();
     if (vt === undefined) throw new AppError(503, "Not connected to a presence monitor");
     if (!kafka.available) throw new AppError(503, "Kafka is unreachable");

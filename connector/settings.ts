@@ -8,7 +8,10 @@ import type { AppConfig } from "../bus/config.ts";
 import { ConfigError } from "../bus/errors.ts";
 import { keepAliveMs, meshSettings } from "../kafka/settings.ts";
 import type { MeshSettings } from "../kafka/settings.ts";
+import { logger } from "../bus/_log.ts";
 import { MAX_BLOCK } from "./blocks.ts";
+
+const log = logger("connector");
 
 /** An application's personality, as the monitors and `/info` show it. */
 export type Personality = "APP" | "REST" | "RESOURCES";
@@ -19,7 +22,11 @@ export interface ConnectorSettings extends MeshSettings {
   group: number;
   /** `application.personality` (APP). */
   personality: Personality;
-  /** `presence.url`: the monitors' websocket URLs, tried in turn. */
+  /**
+   * `presence.url`, or `url` in the file `presence.properties` names (default
+   * `presence.properties` beside the configuration): the monitors' websocket URLs, tried in
+   * turn.
+   */
   presenceUrls: string[];
   /** Milliseconds between keep-alives to the monitor (from `websocket.idle.timeout`). */
   keepAliveMs: number;
@@ -55,7 +62,16 @@ export function connectorSettings(config: AppConfig): ConnectorSettings {
   if (!Number.isInteger(group) || group < 1 || group > mesh.maxGroups) {
     throw new ConfigError("closed.user.group", group, `an integer from 1 to ${mesh.maxGroups}`);
   }
-  const urls = config.getList("presence.url");
+  // The Java original's presence.properties (key `url`), between the environment and
+  // application.properties.
+  const file = config.propertiesFile("presence.properties", "presence.properties");
+  for (const key of file.values.keys()) {
+    if (key !== "url") {
+      log.warn("{file}: unknown key {key}; it is ignored", { file: file.path, key });
+    }
+  }
+  const urls = (config.getFromFile(file, "presence.url", "url") ?? "").split(",")
+    .map((s) => s.trim()).filter(Boolean);
   return {
     ...mesh,
     group,

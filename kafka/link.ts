@@ -14,7 +14,15 @@
  */
 import { Buffer } from "node:buffer";
 import { AssignerProtocol, Kafka, logLevel } from "kafkajs";
-import type { Admin, Consumer, IHeaders, PartitionAssigner, Producer } from "kafkajs";
+import type {
+  Admin,
+  Consumer,
+  IHeaders,
+  KafkaConfig,
+  PartitionAssigner,
+  Producer,
+  SASLOptions,
+} from "kafkajs";
 import { logger } from "../bus/_log.ts";
 import { randomHex32 } from "../bus/_ids.ts";
 import { packageVersion, registerLibrary } from "../bus/libraries.ts";
@@ -27,16 +35,23 @@ import type {
   TrafficCounters,
 } from "./client.ts";
 import { patchKafkajs } from "./_kafkajs_patch.ts";
+import type { KafkaClientConfig, OAuthBearerProvider, TopicMode } from "./properties.ts";
+import { ConfigError } from "../bus/errors.ts";
 
 const log = logger("kafka");
 registerLibrary("kafkajs", packageVersion("kafkajs", import.meta.url));
 
-/** Options of a {@link KafkaLink}. */
-export interface KafkaLinkOptions {
+/**
+ * Options of a {@link KafkaLink}: the brokers, a client id, and optionally the rest of a
+ * {@link KafkaClientConfig} (security, timeouts, acks, topic creation).
+ */
+export interface KafkaLinkOptions extends Partial<Omit<KafkaClientConfig, "brokers" | "clientId">> {
   /** Bootstrap brokers, `host:port`. */
   brokers: string[];
   /** Client id prefix, shown in broker logs. */
   clientId: string;
+  /** The token source when `sasl` is OAUTHBEARER: the application's hook. */
+  oauthBearer?: OAuthBearerProvider;
 }
 
 const REQUEST_BYTES = 512 * 1024;
@@ -124,6 +139,10 @@ export class KafkaLink implements KafkaClient {
   };
   readonly #kafka: Kafka;
   readonly #clientId: string;
+  readonly #acks: -1 | 0 | 1;
+  readonly #replicationFactor: number;
+  readonly #topics: TopicMode;
+  #brokerCount: number | undefined;
   readonly #patched: Promise<string>;
   #producer: Producer | undefined;
   #producerReady: Promise<Producer> | undefined;
@@ -139,14 +158,22 @@ export class KafkaLink implements KafkaClient {
   /** Aborted when the broker turns unavailable: a loopback in flight ends then, not at its timeout. */
   #down = new AbortController();
 
-  /** Creates the client; nothing connects until it is used. */
+  /**
+   * Creates the client; nothing connects until it is used.
+   *
+   * @throws {ConfigError} For OAUTHBEARER without an `oauthBearer` token source.
+   */
   constructor(options: KafkaLinkOptions) {
     this.brokers = options.brokers;
     this.#clientId = options.clientId;
+    this.#acks = options.acks ?? 1;
+    this.#replicationFactor = options.replicationFactor ?? 3;
+    this.#topics = options.topics ?? "on-demand";
     this.#patched = patchKafkajs(); // before the first connection opens
     this.#kafka = new Kafka({
       clientId: options.clientId,
       brokers: options.brokers,
+      ...security(options),
       // kafkajs reports retriable conditions (leader moves, a topic being created) as errors;
       // real failures reach our callers as rejections, so its own lines go to debug.
       logLevel: logLevel.ERROR,
@@ -159,9 +186,9 @@ export class KafkaLink implements KafkaClient {
         ) this.#markDown(entry.message);
         log.debug("kafkajs {namespace}: {message}", { namespace, message: entry.message });
       },
-      connectionTimeout: 3000,
-      requestTimeout: 15000,
-      retry: { retries: 5, initialRetryTime: 200 },
+      connectionTimeout: options.connectionTimeoutMs ?? 3000,
+      requestTimeout: options.requestTimeoutMs ?? 15000,
+      retry: { retries: 5, initialRetryTime: options.retryBackoffMs ?? 200 },
     });
   }
 
@@ -246,6 +273,12 @@ export class KafkaLink implements KafkaClient {
 
   /** Grows an existing topic to `count` partitions; one that has as many already is left. */
   async createPartitions(topic: string, count: number): Promise<void> {
+    if (this.#topics === "pre-allocated") {
+      throw new Error(
+        `Topic ${topic} needs ${count} partitions (kafka.topics=pre-allocated: the mesh ` +
+          `does not change topics; an administrator must add them)`,
+      );
+    }
     const admin = await this.#admin_();
     try {
       await admin.createPartitions({ topicPartitions: [{ topic, count }] });
@@ -258,19 +291,33 @@ export class KafkaLink implements KafkaClient {
   }
 
   /**
-   * Makes sure `topic` exists, creating it with `partitions` partitions when missing.
-   * Returns its partition count (which may be more, or fewer, than asked when it existed).
+   * Makes sure `topic` exists, creating it with `partitions` partitions when missing, with
+   * replication factor min(`kafka.replication.factor`, number of brokers). Returns its
+   * partition count (which may be more, or fewer, than asked when it existed). With
+   * `kafka.topics=pre-allocated` a missing topic is an error: nothing is created.
    */
   async ensureTopic(topic: string, partitions: number): Promise<number> {
     const admin = await this.#admin_();
     const existing = (await this.topicPartitions()).get(topic);
     if (existing !== undefined) return existing;
+    if (this.#topics === "pre-allocated") {
+      throw new Error(
+        `Topic ${topic} does not exist (kafka.topics=pre-allocated: an administrator creates ` +
+          `it with ${partitions} partitions)`,
+      );
+    }
+    const brokers = this.#brokerCount ??= (await admin.describeCluster()).brokers.length;
+    const replicationFactor = Math.max(1, Math.min(this.#replicationFactor, brokers));
     try {
       await admin.createTopics({
         waitForLeaders: true,
-        topics: [{ topic, numPartitions: partitions, replicationFactor: -1 }],
+        topics: [{ topic, numPartitions: partitions, replicationFactor }],
       });
-      log.info("Created topic {topic} with {partitions} partitions", { topic, partitions });
+      log.info(
+        "Created topic {topic} with {partitions} partitions, replication factor {rf} " +
+          "(kafka.replication.factor={wanted}, {brokers} broker(s))",
+        { topic, partitions, rf: replicationFactor, wanted: this.#replicationFactor, brokers },
+      );
     } catch (e) {
       // Another process may have created it at the same moment: that is fine.
       if (!/already exists/i.test((e as Error).message)) throw e;
@@ -354,7 +401,7 @@ export class KafkaLink implements KafkaClient {
       else byTopic.set(r.topic, [r]);
     }
     await producer.sendBatch({
-      acks: 1,
+      acks: this.#acks,
       topicMessages: [...byTopic].map(([topic, list]) => ({
         topic,
         messages: list.map((r) => ({
@@ -592,4 +639,46 @@ export class KafkaLink implements KafkaClient {
     const admin = await this.#admin?.catch(() => undefined);
     await admin?.disconnect().catch(() => {});
   }
+}
+
+// The connection's TLS and SASL options for kafkajs, from the client-neutral settings.
+function security(o: KafkaLinkOptions): Pick<KafkaConfig, "ssl" | "sasl"> {
+  const out: Pick<KafkaConfig, "ssl" | "sasl"> = {};
+  const tls = o.tls;
+  if (tls) {
+    out.ssl = {
+      rejectUnauthorized: true,
+      ...(tls.ca ? { ca: [tls.ca] } : {}),
+      ...(tls.cert ? { cert: tls.cert, key: tls.key, passphrase: tls.passphrase } : {}),
+      ...(tls.minVersion ? { minVersion: tls.minVersion } : {}),
+      // An empty ssl.endpoint.identification.algorithm: the chain is checked, the name not.
+      ...(tls.verifyHostname ? {} : { checkServerIdentity: () => undefined }),
+    };
+  }
+  const sasl = o.sasl;
+  if (sasl?.mechanism === "oauthbearer") {
+    if (o.oauthBearer === undefined) {
+      throw new ConfigError(
+        "sasl.mechanism",
+        "OAUTHBEARER",
+        "a token source: pass oauthBearer in the options of connectToCloud or PresenceMonitor",
+      );
+    }
+    out.sasl = { mechanism: "oauthbearer", oauthBearerProvider: o.oauthBearer } as SASLOptions;
+  } else if (sasl) {
+    out.sasl = sasl as SASLOptions;
+  }
+  return out;
+}
+
+/**
+ * Creates a {@link KafkaLink} from the mesh's client settings, with `clientId` when the
+ * settings name none.
+ */
+export function kafkaLink(
+  config: KafkaClientConfig,
+  clientId: string,
+  oauthBearer?: OAuthBearerProvider,
+): KafkaLink {
+  return new KafkaLink({ ...config, clientId: config.clientId ?? clientId, oauthBearer });
 }

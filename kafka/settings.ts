@@ -6,11 +6,15 @@
  * @module
  */
 import type { AppConfig } from "../bus/config.ts";
+import { kafkaClientConfig } from "./properties.ts";
+import type { KafkaClientConfig } from "./properties.ts";
 
 /** Settings shared by the connector and the presence monitor. */
 export interface MeshSettings {
   /** `bootstrap.servers` (127.0.0.1:9092). */
   brokers: string[];
+  /** The Kafka client's settings (`cloud.client.properties`, see {@link kafkaClientConfig}). */
+  kafka: KafkaClientConfig;
   /** `monitor.topic` (service.monitor). */
   monitorTopic: string;
   /** `app.topic.prefix` (multiplex). */
@@ -30,11 +34,12 @@ export interface MeshSettings {
 
 /** Reads the {@link MeshSettings} (and their defaults and bounds) from `config`. */
 export function meshSettings(config: AppConfig): MeshSettings {
-  const brokers = config.getList("bootstrap.servers");
+  const kafka = kafkaClientConfig(config);
   const partitionsPerTopic = Math.max(1, config.getNumber("app.partitions.per.topic", 32));
   const maxVirtual = config.getNumber("max.virtual.topics", 288);
   return {
-    brokers: brokers.length ? brokers : ["127.0.0.1:9092"],
+    brokers: kafka.brokers,
+    kafka,
     monitorTopic: config.getString("monitor.topic", "service.monitor"),
     topicPrefix: config.getString("app.topic.prefix", "multiplex"),
     partitionsPerTopic,

@@ -22,7 +22,11 @@ export function monitorHandler(monitor: PresenceMonitor): (req: Request) => Prom
   if (!p.hasRoute(MONITOR_HEALTH_ROUTE)) {
     p.registerPrivate(MONITOR_HEALTH_ROUTE, (headers) => {
       if (headers.type === "info") {
-        return { service: "kafka", href: monitor.brokers[0], topics: "on-demand" };
+        return {
+          service: "kafka",
+          href: monitor.brokers[0],
+          topics: monitor.settings.kafka.topics,
+        };
       }
       if (headers.type !== "health") throw new AppError(400, "Usage: type=info or type=health");
       if (!monitor.ready) throw new AppError(503, "Presence monitor is not ready");

@@ -13,7 +13,10 @@ import { serve as serveHere } from "#runtime";
 import { serverLimits } from "../runtime/server.ts";
 import type { RunningServer, ServeFunction } from "../runtime/server.ts";
 import type { InRecord, KafkaClient, OutRecord } from "../kafka/client.ts";
-import { KafkaLink } from "../kafka/link.ts";
+import { kafkaLink } from "../kafka/link.ts";
+import { describeKafka } from "../kafka/properties.ts";
+import { explainKafkaError, missingTopics } from "../kafka/startup.ts";
+import type { OAuthBearerProvider } from "../kafka/properties.ts";
 import { eventOf, eventRecord, splitVirtualTopic } from "../kafka/records.ts";
 import { monitorHandler } from "./http.ts";
 import { monitorInfo } from "./info.ts";
@@ -38,8 +41,16 @@ interface KnownMonitor {
 export interface PresenceMonitorOptions {
   /** The server adapter (the runtime's by default). */
   serve?: ServeFunction;
-  /** The Kafka client (a {@link KafkaLink} to `bootstrap.servers` by default). */
+  /**
+   * The Kafka client (by default a `KafkaLink` configured by `cloud.client.properties`
+   * and `bootstrap.servers`).
+   */
   kafka?: KafkaClient;
+  /**
+   * Supplies OAUTHBEARER tokens when `sasl.mechanism=OAUTHBEARER`: called whenever the
+   * client authenticates; the application fetches the token from its identity provider.
+   */
+  oauthBearer?: OAuthBearerProvider;
 }
 
 /**
@@ -97,7 +108,7 @@ export class PresenceMonitor implements AsyncDisposable {
     const s = this.settings = monitorSettings(platform.config);
     this.#serve = options.serve ?? serveHere;
     this.#kafka = options.kafka ??
-      new KafkaLink({ brokers: s.brokers, clientId: `monitor-${platform.origin.slice(8, 16)}` });
+      kafkaLink(s.kafka, `monitor-${platform.origin.slice(8, 16)}`, options.oauthBearer);
     this.#table = new LeaseTable(
       virtualTopics(s.topicPrefix, s.partitionsPerTopic, s.maxVirtualTopics),
     );
@@ -161,6 +172,25 @@ export class PresenceMonitor implements AsyncDisposable {
     });
     log.info("Websocket server running on port {port}", { port: this.#server.port });
     const need = s.maxGroups + 1;
+    log.info("Kafka: {kafka}", { kafka: describeKafka(s.kafka) });
+    // The first call to Kafka shows whether it accepts this monitor at all; say why not in
+    // words that name the setting.
+    const topics = await this.#kafka.topicPartitions().catch((e) => {
+      throw new Error(explainKafkaError(e, s.kafka), { cause: e });
+    });
+    if (s.kafka.topics === "pre-allocated") {
+      const apps = new Set(this.#table.all.map((vt) => splitVirtualTopic(vt)[0]));
+      const missing = missingTopics(topics, [
+        [s.monitorTopic, need],
+        ...[...apps].map((t) => [t, s.partitionsPerTopic] as const),
+      ]);
+      if (missing.length) {
+        throw new Error(
+          `kafka.topics=pre-allocated, and an administrator must first create: ` +
+            missing.join(", "),
+        );
+      }
+    }
     const have = await this.#kafka.ensureTopic(s.monitorTopic, need);
     if (have < need) {
       throw new Error(

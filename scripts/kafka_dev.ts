@@ -1,9 +1,12 @@
 /**
- * A real, single-node Apache Kafka broker for development and tests (KRaft, 127.0.0.1).
+ * A real Apache Kafka for development and tests (KRaft, 127.0.0.1): by default one plaintext
+ * broker, as the guide's standalone dev server; or a cluster of N nodes (ports `port` to
+ * `port+N-1`), and with `security: "sasl_ssl"` one that looks like a managed service: TLS with a
+ * CA and broker certificates made on the fly (openssl), and SCRAM / PLAIN users.
  *
  * The broker jars come from Maven Central once per machine and per version, into a cache outside
  * the work tree; each start wipes and re-formats a temporary log folder, as the guide's
- * standalone dev server does. Only the process this module started is ever stopped.
+ * standalone dev server does. Only the processes this module started are ever stopped.
  *
  * @module
  */
@@ -13,40 +16,87 @@ import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { Kafka, logLevel } from "kafkajs";
+import type { KafkaConfig } from "kafkajs";
 
 /** The broker version used when `KAFKA_VERSION` is not set. */
 export const DEFAULT_KAFKA_VERSION = "4.1.1";
 
-/** Where one dev broker lives: its version, port, folders and files. */
-export interface DevBroker {
-  version: string;
+/** `none` (plaintext) or `sasl_ssl` (TLS, SCRAM-SHA-256/512 and PLAIN users). */
+export type DevSecurity = "none" | "sasl_ssl";
+
+/** One node of a dev cluster: broker and controller in one process. */
+export interface DevNode {
+  /** `node.id`, from 1. */
+  id: number;
+  /** The client port. */
   port: number;
-  /** `host:port` for clients. */
-  brokers: string;
-  libDir: string;
+  /** The controller (KRaft quorum) port. */
+  controllerPort: number;
   dataDir: string;
   logFile: string;
   pidFile: string;
 }
 
-/** Describes the dev broker for `version` on `port` without touching anything. */
+/** Where one dev cluster lives: its version, ports, folders and files. */
+export interface DevBroker {
+  version: string;
+  /** The first node's client port. */
+  port: number;
+  /** `host:port,...` for clients. */
+  brokers: string;
+  /** The nodes (one by default). */
+  nodes: DevNode[];
+  security: DevSecurity;
+  libDir: string;
+  /** The cluster's folder (the first node's too, for a single node). */
+  dataDir: string;
+  /** The first node's log. */
+  logFile: string;
+  /** The first node's pid file. */
+  pidFile: string;
+}
+
+/** The SASL users of a `sasl_ssl` dev cluster (user name → password). */
+export const DEV_USERS = { admin: "admin-secret", alice: "alice-secret" } as const;
+
+/** Describes the dev cluster for `version` on `port` without touching anything. */
 export function devBroker(
   version = process.env.KAFKA_VERSION || DEFAULT_KAFKA_VERSION,
   port = Number(process.env.KAFKA_PORT || 9092),
+  options: { nodes?: number; security?: DevSecurity } = {},
 ): DevBroker {
   if (!/^\d+\.\d+\.\d+$/.test(version)) {
     throw new RangeError(`KAFKA_VERSION must look like 4.1.1, got "${version}"`);
   }
+  const count = options.nodes ?? 1;
+  if (!Number.isInteger(count) || count < 1 || count > 5) {
+    throw new RangeError(`a dev cluster has 1 to 5 nodes, not ${count}`);
+  }
   const cache = process.env.MINIMESH_CACHE || join(homedir(), ".cache", "minimesh");
   const dataDir = join(tmpdir(), `minimesh-kafka-${port}`);
+  const nodes: DevNode[] = [];
+  for (let i = 0; i < count; i++) {
+    const dir = count === 1 ? dataDir : join(dataDir, `node${i + 1}`);
+    nodes.push({
+      id: i + 1,
+      port: port + i,
+      // One node keeps the guide's 9092/9093; N nodes take N client ports, then N controllers.
+      controllerPort: port + count + i,
+      dataDir: dir,
+      logFile: join(dir, "server.log"),
+      pidFile: join(tmpdir(), `minimesh-kafka-${port + i}.pid`),
+    });
+  }
   return {
     version,
     port,
-    brokers: `127.0.0.1:${port}`,
+    brokers: nodes.map((n) => `127.0.0.1:${n.port}`).join(","),
+    nodes,
+    security: options.security ?? "none",
     libDir: join(cache, "kafka", version, "libs"),
     dataDir,
-    logFile: join(dataDir, "server.log"),
-    pidFile: join(tmpdir(), `minimesh-kafka-${port}.pid`),
+    logFile: nodes[0].logFile,
+    pidFile: nodes[0].pidFile,
   };
 }
 
@@ -114,39 +164,154 @@ function clusterId(): string {
   }
 }
 
-function serverProperties(b: DevBroker): string {
+function serverProperties(b: DevBroker, n: DevNode): string {
+  const replicas = Math.min(3, b.nodes.length);
+  const secure = b.security === "sasl_ssl";
+  const listener = secure ? "SASL_SSL" : "PLAINTEXT";
   const props: Record<string, string | number> = {
     "process.roles": "broker,controller",
-    "node.id": 1,
-    "controller.quorum.voters": `1@127.0.0.1:${b.port + 1}`,
-    "listeners": `PLAINTEXT://127.0.0.1:${b.port},CONTROLLER://127.0.0.1:${b.port + 1}`,
-    "advertised.listeners": `PLAINTEXT://127.0.0.1:${b.port}`,
+    "node.id": n.id,
+    "controller.quorum.voters": b.nodes.map((o) => `${o.id}@127.0.0.1:${o.controllerPort}`)
+      .join(","),
+    "listeners": `${listener}://127.0.0.1:${n.port},CONTROLLER://127.0.0.1:${n.controllerPort}`,
+    "advertised.listeners": `${listener}://127.0.0.1:${n.port}`,
     "controller.listener.names": "CONTROLLER",
-    "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-    "inter.broker.listener.name": "PLAINTEXT",
-    "log.dirs": join(b.dataDir, "logs"),
+    "listener.security.protocol.map": `CONTROLLER:PLAINTEXT,${listener}:${listener}`,
+    "inter.broker.listener.name": listener,
+    "log.dirs": join(n.dataDir, "logs"),
     "num.partitions": 1,
-    "offsets.topic.replication.factor": 1,
-    "transaction.state.log.replication.factor": 1,
+    "offsets.topic.replication.factor": replicas,
+    "transaction.state.log.replication.factor": replicas,
     "transaction.state.log.min.isr": 1,
-    "default.replication.factor": 1,
+    "default.replication.factor": replicas,
     "min.insync.replicas": 1,
     "group.initial.rebalance.delay.ms": 0,
-    "offsets.topic.num.partitions": 1,
+    // More than one node: group coordinators spread over the brokers, as in production.
+    "offsets.topic.num.partitions": b.nodes.length === 1 ? 1 : 6,
     "transaction.state.log.num.partitions": 1,
     "log.cleaner.dedupe.buffer.size": 2097152,
     "auto.create.topics.enable": "true",
   };
   if (!isV3(b.version)) {
-    props["share.coordinator.state.topic.replication.factor"] = 1;
+    props["share.coordinator.state.topic.replication.factor"] = replicas;
     props["share.coordinator.state.topic.min.isr"] = 1;
+  }
+  if (secure) {
+    const tls = tlsFiles(b);
+    const scram = (user: string) =>
+      `org.apache.kafka.common.security.scram.ScramLoginModule required username="${user}" ` +
+      `password="${DEV_USERS.admin}";`;
+    const plainUsers = Object.entries(DEV_USERS).map(([u, p]) => `user_${u}="${p}"`).join(" ");
+    Object.assign(props, {
+      "ssl.keystore.type": "PEM",
+      "ssl.keystore.location": tls.brokerPem,
+      "ssl.truststore.type": "PEM",
+      "ssl.truststore.location": tls.caPem,
+      "ssl.client.auth": "none",
+      "sasl.enabled.mechanisms": "SCRAM-SHA-256,SCRAM-SHA-512,PLAIN",
+      "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
+      "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": scram("admin"),
+      "listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config": scram("admin"),
+      "listener.name.sasl_ssl.plain.sasl.jaas.config":
+        `org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" ` +
+        `password="${DEV_USERS.admin}" ${plainUsers};`,
+    });
   }
   return Object.entries(props).map(([k, v]) => `${k}=${v}`).join("\n") + "\n";
 }
 
-function loggingConfig(b: DevBroker): { file: string; flag: string } {
+/** The CA and broker certificate of a `sasl_ssl` dev cluster (PEM files in its folder). */
+export function tlsFiles(b: DevBroker): { dir: string; caPem: string; brokerPem: string } {
+  const dir = join(b.dataDir, "tls");
+  return { dir, caPem: join(dir, "ca.pem"), brokerPem: join(dir, "broker.pem") };
+}
+
+// A CA, and one certificate for every node (127.0.0.1 and localhost), made with openssl.
+function makeCertificates(b: DevBroker): void {
+  const { dir, caPem, brokerPem } = tlsFiles(b);
+  mkdirSync(dir, { recursive: true });
+  const run = (...args: string[]) => {
+    const r = spawnSync("openssl", args, { cwd: dir, encoding: "utf8" });
+    if (r.status !== 0) {
+      throw new Error(`openssl ${args[0]} failed (exit ${r.status}): ${r.stderr || r.error}`);
+    }
+  };
+  run(
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-days",
+    "2",
+    "-subj",
+    "/CN=minimesh dev CA",
+    "-keyout",
+    "ca.key",
+    "-out",
+    caPem,
+  );
+  writeFileSync(join(dir, "san.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
+  run("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", "broker.key");
+  run("req", "-new", "-key", "broker.key", "-subj", "/CN=localhost", "-out", "broker.csr");
+  run(
+    "x509",
+    "-req",
+    "-in",
+    "broker.csr",
+    "-CA",
+    caPem,
+    "-CAkey",
+    "ca.key",
+    "-CAcreateserial",
+    "-days",
+    "2",
+    "-extfile",
+    "san.ext",
+    "-out",
+    "broker.crt",
+  );
+  // Kafka's PEM key store: the (PKCS#8) private key and the certificate chain in one file.
+  writeFileSync(
+    brokerPem,
+    readFileSync(join(dir, "broker.key"), "utf8") + readFileSync(join(dir, "broker.crt"), "utf8"),
+  );
+}
+
+/**
+ * The `kafka.properties` a client of this dev cluster needs, as a Java Mercury application
+ * would have it (user alice, SCRAM-SHA-512 for `sasl_ssl`).
+ */
+export function clientProperties(b: DevBroker, user = "alice", password?: string): string {
+  const lines = [`bootstrap.servers=${b.brokers}`];
+  if (b.security === "sasl_ssl") {
+    const secret = password ?? DEV_USERS[user as keyof typeof DEV_USERS] ?? "";
+    lines.push(
+      "security.protocol=SASL_SSL",
+      "sasl.mechanism=SCRAM-SHA-512",
+      "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required " +
+        `username="${user}" password="${secret}";`,
+      "ssl.truststore.type=PEM",
+      `ssl.truststore.location=${tlsFiles(b).caPem}`,
+    );
+  }
+  return lines.join("\n") + "\n";
+}
+
+// kafkajs options that reach this dev cluster (for the readiness probe).
+function probeSecurity(b: DevBroker): Partial<KafkaConfig> {
+  if (b.security !== "sasl_ssl") return {};
+  const ca = tlsFiles(b).caPem;
+  return {
+    // Before its CA exists, whatever answers on the port is someone else's: no need to trust it.
+    ssl: existsSync(ca) ? { ca: [readFileSync(ca, "utf8")] } : { rejectUnauthorized: false },
+    sasl: { mechanism: "scram-sha-512", username: "admin", password: DEV_USERS.admin },
+  };
+}
+
+function loggingConfig(b: DevBroker, n: DevNode): { file: string; flag: string } {
   if (isV3(b.version)) {
-    const file = join(b.dataDir, "log4j.properties");
+    const file = join(n.dataDir, "log4j.properties");
     writeFileSync(
       file,
       "log4j.rootLogger=INFO, stdout\nlog4j.appender.stdout=org.apache.log4j.ConsoleAppender\n" +
@@ -156,7 +321,7 @@ function loggingConfig(b: DevBroker): { file: string; flag: string } {
     );
     return { file, flag: `-Dlog4j.configuration=file:${file}` };
   }
-  const file = join(b.dataDir, "log4j2.properties");
+  const file = join(n.dataDir, "log4j2.properties");
   writeFileSync(
     file,
     "status=warn\nappender.console.type=Console\nappender.console.name=STDOUT\n" +
@@ -175,21 +340,26 @@ function isBrokerProcess(pid: number): boolean {
   }
 }
 
-/** The pid of the broker this module started on `b.port`, if it still runs. */
+/** The pid of the first node this module started on `b.port`, if it still runs. */
 export function runningPid(b: DevBroker): number | undefined {
-  if (!existsSync(b.pidFile)) return undefined;
-  const pid = Number(readFileSync(b.pidFile, "utf8").trim());
+  return nodePid(b.nodes[0]);
+}
+
+function nodePid(n: DevNode): number | undefined {
+  if (!existsSync(n.pidFile)) return undefined;
+  const pid = Number(readFileSync(n.pidFile, "utf8").trim());
   return Number.isInteger(pid) && isBrokerProcess(pid) ? pid : undefined;
 }
 
 /**
- * Resolves true once an admin call (list topics) succeeds against `brokers`, false when
- * `timeoutMs` passes first. Stops early if `alive()` turns false.
+ * Resolves true once an admin call (describe cluster) succeeds against `brokers` and shows
+ * `nodes` brokers, false when `timeoutMs` passes first. Stops early if `alive()` turns false.
  */
 export async function waitForKafka(
   brokers: string,
   timeoutMs: number,
   alive: () => boolean = () => true,
+  options: { nodes?: number; security?: Partial<KafkaConfig> } = {},
 ): Promise<boolean> {
   const kafka = new Kafka({
     clientId: "minimesh-dev-probe",
@@ -198,61 +368,85 @@ export async function waitForKafka(
     connectionTimeout: 1000,
     requestTimeout: 2000,
     retry: { retries: 0 },
+    ...options.security,
   });
   const end = Date.now() + timeoutMs;
   while (Date.now() < end && alive()) {
     const admin = kafka.admin();
     try {
       await admin.connect();
-      await admin.listTopics();
-      return true;
+      const cluster = await admin.describeCluster();
+      if (cluster.brokers.length >= (options.nodes ?? 1)) return true;
     } catch {
-      await new Promise((r) => setTimeout(r, 300));
+      // not yet
     } finally {
       await admin.disconnect().catch(() => {});
     }
+    await new Promise((r) => setTimeout(r, 300));
   }
   return false;
 }
 
-/**
- * Starts the dev broker (fetching jars first if needed) and resolves once it answers. It starts
- * empty, unless `keepData` restarts it on the data it had (after {@link killKafka}, say).
- */
-export async function startKafka(
-  b: DevBroker = devBroker(),
-  options: { keepData?: boolean } = {},
-): Promise<number> {
-  const existing = runningPid(b);
-  if (existing) throw new Error(`a dev broker already runs on port ${b.port} (pid ${existing})`);
-  ensureJars(b);
-  if (!options.keepData) rmSync(b.dataDir, { recursive: true, force: true });
-  mkdirSync(join(b.dataDir, "logs"), { recursive: true });
-  const props = join(b.dataDir, "server.properties");
-  writeFileSync(props, serverProperties(b));
-  const logging = loggingConfig(b);
-  const cp = `${b.libDir}/*`;
-  // A kept data folder is formatted already, with its own cluster id.
-  if (!options.keepData || !existsSync(join(b.dataDir, "logs", "meta.properties"))) {
-    const fmt = spawnSync("java", [
-      logging.flag,
-      "-cp",
-      cp,
-      "kafka.tools.StorageTool",
-      "format",
-      "-t",
-      clusterId(),
-      "-c",
-      props,
-      "--ignore-formatted",
-    ], { encoding: "utf8" });
-    if (fmt.status !== 0) {
-      throw new Error(
-        `kafka storage format failed (exit ${fmt.status}): ${fmt.stderr || fmt.stdout}`,
-      );
-    }
+/** Whether the dev cluster `b` answers (with its own security settings). */
+export function clusterAnswers(b: DevBroker, timeoutMs: number): Promise<boolean> {
+  return waitForKafka(b.brokers, timeoutMs, () => true, {
+    nodes: b.nodes.length,
+    security: probeSecurity(b),
+  });
+}
+
+function format(b: DevBroker, n: DevNode, props: string, flag: string, id: string): void {
+  const scram = b.security === "sasl_ssl"
+    ? Object.entries(DEV_USERS).flatMap(([name, password]) =>
+      ["SCRAM-SHA-256", "SCRAM-SHA-512"].flatMap((m) => [
+        "--add-scram",
+        `${m}=[name=${name},password=${password}]`,
+      ])
+    )
+    : [];
+  const fmt = spawnSync("java", [
+    flag,
+    "-cp",
+    `${b.libDir}/*`,
+    "kafka.tools.StorageTool",
+    "format",
+    "-t",
+    id,
+    "-c",
+    props,
+    "--ignore-formatted",
+    ...scram,
+  ], { encoding: "utf8" });
+  if (fmt.status !== 0) {
+    throw new Error(
+      `kafka storage format of node ${n.id} failed (exit ${fmt.status}): ` +
+        (fmt.stderr || fmt.stdout),
+    );
   }
-  const out = openSync(b.logFile, "a");
+}
+
+/**
+ * Starts one node of the cluster (its storage formatted first unless `keepData` finds it so);
+ * returns its pid without waiting for it to answer.
+ */
+export function startNode(
+  b: DevBroker,
+  n: DevNode,
+  options: { keepData?: boolean; clusterId?: string } = {},
+): number {
+  const existing = nodePid(n);
+  if (existing) throw new Error(`a dev broker already runs on port ${n.port} (pid ${existing})`);
+  // Only its log store: one node's folder is the cluster's, which holds the certificates.
+  if (!options.keepData) rmSync(join(n.dataDir, "logs"), { recursive: true, force: true });
+  mkdirSync(join(n.dataDir, "logs"), { recursive: true });
+  const props = join(n.dataDir, "server.properties");
+  writeFileSync(props, serverProperties(b, n));
+  const logging = loggingConfig(b, n);
+  // A kept data folder is formatted already, with its own cluster id.
+  if (!options.keepData || !existsSync(join(n.dataDir, "logs", "meta.properties"))) {
+    format(b, n, props, logging.flag, options.clusterId ?? clusterId());
+  }
+  const out = openSync(n.logFile, "a");
   const child = spawn("java", [
     "-Xms512m",
     "-Xmx512m",
@@ -260,36 +454,63 @@ export async function startKafka(
     "-Djava.awt.headless=true",
     logging.flag,
     "-cp",
-    cp,
+    `${b.libDir}/*`,
     "kafka.Kafka",
     props,
   ], { detached: true, stdio: ["ignore", out, out] });
   const pid = child.pid;
   if (pid === undefined) throw new Error("could not start java for the Kafka broker");
   child.unref();
-  writeFileSync(b.pidFile, String(pid));
-  const ok = await waitForKafka(b.brokers, 90_000, () => isBrokerProcess(pid));
+  writeFileSync(n.pidFile, String(pid));
+  return pid;
+}
+
+/**
+ * Starts the dev cluster (fetching jars first if needed) and resolves once every node answers.
+ * It starts empty, unless `keepData` restarts it on the data it had (after
+ * {@link killKafka}, say). Returns the first node's pid.
+ */
+export async function startKafka(
+  b: DevBroker = devBroker(),
+  options: { keepData?: boolean } = {},
+): Promise<number> {
+  const existing = b.nodes.map(nodePid).find((p) => p !== undefined);
+  if (existing) throw new Error(`a dev broker already runs on port ${b.port} (pid ${existing})`);
+  ensureJars(b);
+  if (!options.keepData) rmSync(b.dataDir, { recursive: true, force: true });
+  mkdirSync(b.dataDir, { recursive: true });
+  if (b.security === "sasl_ssl" && !existsSync(tlsFiles(b).brokerPem)) makeCertificates(b);
+  const id = clusterId();
+  const pids = b.nodes.map((n) => startNode(b, n, { keepData: options.keepData, clusterId: id }));
+  const alive = () => pids.every(isBrokerProcess);
+  const ok = await waitForKafka(b.brokers, 90_000, alive, {
+    nodes: b.nodes.length,
+    security: probeSecurity(b),
+  });
   if (!ok) {
     await stopKafka(b);
     const tail = readFileSync(b.logFile, "utf8").split("\n").slice(-30).join("\n");
     throw new Error(`Kafka ${b.version} did not become ready on ${b.brokers}; log tail:\n${tail}`);
   }
-  return pid;
+  return pids[0];
 }
 
-/** Kills the broker this module started on `b.port` at once (SIGKILL), as a crash would. */
-export function killKafka(b: DevBroker = devBroker()): Promise<boolean> {
-  return endBroker(b, "SIGKILL");
+/** Kills the cluster this module started on `b.port` at once (SIGKILL), as a crash would. */
+export async function killKafka(b: DevBroker = devBroker()): Promise<boolean> {
+  const killed = await Promise.all(b.nodes.map((n) => endNode(n, "SIGKILL")));
+  return killed.some(Boolean);
 }
 
-/** Stops the broker this module started on `b.port` (SIGTERM, then SIGKILL after 20 s). */
-export function stopKafka(b: DevBroker = devBroker()): Promise<boolean> {
-  return endBroker(b, "SIGTERM");
+/** Stops the cluster this module started on `b.port` (SIGTERM, then SIGKILL after 20 s). */
+export async function stopKafka(b: DevBroker = devBroker()): Promise<boolean> {
+  const stopped = await Promise.all(b.nodes.map((n) => endNode(n, "SIGTERM")));
+  return stopped.some(Boolean);
 }
 
-async function endBroker(b: DevBroker, signal: "SIGTERM" | "SIGKILL"): Promise<boolean> {
-  const pid = runningPid(b);
-  rmSync(b.pidFile, { force: true });
+/** Ends one node (SIGKILL as a crash, or SIGTERM then SIGKILL after 20 s). */
+export async function endNode(n: DevNode, signal: "SIGTERM" | "SIGKILL"): Promise<boolean> {
+  const pid = nodePid(n);
+  rmSync(n.pidFile, { force: true });
   if (pid === undefined) return false;
   process.kill(pid, signal);
   for (let i = 0; i < 200 && isBrokerProcess(pid); i++) {

@@ -22,12 +22,19 @@ export function topicsFor(name: string): { monitorTopic: string; prefix: string;
   };
 }
 
-/** The flags that make an application join the mesh of the monitor on `port`. */
-export function meshArgs(port: number, topicArgs: string[]): string[] {
+/**
+ * The flags that make an application join the mesh of the monitor on `port`; `kafka` replaces
+ * the `-Dbootstrap.servers` flag (with `-Dcloud.client.properties=...`, say).
+ */
+export function meshArgs(
+  port: number,
+  topicArgs: string[],
+  kafka = [`-Dbootstrap.servers=${BROKERS}`],
+): string[] {
   return [
     ...topicArgs,
     `-Dpresence.url=ws://127.0.0.1:${port}/ws/presence`,
-    `-Dbootstrap.servers=${BROKERS}`,
+    ...kafka,
     "-Dcloud.connector=kafka",
   ];
 }
@@ -38,12 +45,18 @@ export interface MonitorProcess extends DenoProcess {
   get(path: string): Promise<{ status: number; body: unknown }>;
 }
 
-/** Starts `presence/main.ts` on a free port and resolves once it accepts applications. */
-export async function startMonitor(args: string[]): Promise<MonitorProcess> {
+/**
+ * Starts `presence/main.ts` on a free port and resolves once it accepts applications; `kafka`
+ * replaces the `-Dbootstrap.servers` flag.
+ */
+export async function startMonitor(
+  args: string[],
+  kafka = [`-Dbootstrap.servers=${BROKERS}`],
+): Promise<MonitorProcess> {
   const p = spawnDeno("presence/main.ts", [
     "-Dserver.port=0",
     "-Dserver.host=127.0.0.1",
-    `-Dbootstrap.servers=${BROKERS}`,
+    ...kafka,
     "-Dlog.level=debug",
     ...args,
   ]);
