@@ -30,7 +30,7 @@
  * @module
  */
 export { AppConfig } from "./bus/config.ts";
-export type { ConfigOptions } from "./bus/config.ts";
+export type { ConfigLayer, ConfigOptions, PropertiesFile } from "./bus/config.ts";
 export { EventEnvelope } from "./bus/envelope.ts";
 export type { EnvelopeInit, WireFormat } from "./bus/envelope.ts";
 export {

@@ -30,6 +30,15 @@ export type { Peer, RoutingTable } from "./routing_table.ts";
 export { connectorSettings } from "./settings.ts";
 export type { ConnectorSettings, Personality } from "./settings.ts";
 export type { MeshSettings } from "../kafka/settings.ts";
+export { kafkaClientConfig } from "../kafka/properties.ts";
+export type {
+  KafkaClientConfig,
+  OAuthBearerProvider,
+  SaslSettings,
+  SecurityProtocol,
+  TlsSettings,
+  TopicMode,
+} from "../kafka/properties.ts";
 export type {
   InRecord,
   KafkaClient,

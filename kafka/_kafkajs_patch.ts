@@ -6,8 +6,15 @@
  * second for an idle mesh member. A check is only needed when requests wait or a throttle is
  * set, so only then is the original scheduler called.
  *
- * The patch touches an internal, so it is checked first: a kafkajs whose request queue looks
- * different is left alone, with a warning.
+ * A consumer whose partition leader's broker died (kill -9) goes on fetching from it: kafkajs
+ * refreshes its metadata for "not leader" answers and closed connections, but a refused one
+ * goes to the runner's retrier, which backs off up to 30 s and asks the same dead broker again
+ * until a group rejoin happens to refresh the metadata (27 s without a record, measured on a
+ * 3-broker cluster). {@link patchConsumerGroup} makes a refused fetch refresh the metadata
+ * after a short pause, so the consumer follows the new leader as soon as Kafka elects it.
+ *
+ * The patches touch internals, so each is checked first: a kafkajs whose classes look different
+ * is left alone, with a warning.
  *
  * @module
  */
@@ -54,18 +61,72 @@ export function patchRequestQueue(queue: RequestQueueClass | undefined): string 
   return "applied";
 }
 
+/** The shape of kafkajs's consumer group that the fetch patch relies on. */
+export interface ConsumerGroupClass {
+  prototype: { recoverFromFetch?: unknown };
+}
+
+const FETCH_PATCHED = Symbol.for("minimesh.kafkajs.refused-fetch-patch");
+/** The pause before a refused fetch refreshes the metadata (and the fetch loop goes on). */
+export const REFUSED_FETCH_PAUSE_MS = 250;
+
+/**
+ * Makes `recoverFromFetch` of kafkajs's consumer group treat a refused connection (its leader's
+ * broker is gone) as stale metadata: wait {@link REFUSED_FETCH_PAUSE_MS}, refresh, fetch again.
+ * Returns `"applied"`, `"already"`, or `"skipped"` (logged).
+ */
+export function patchConsumerGroup(group: ConsumerGroupClass | undefined): string {
+  const proto = group?.prototype as Record<string | symbol, unknown> | undefined;
+  if (proto?.[FETCH_PATCHED]) return "already";
+  const original = proto?.recoverFromFetch;
+  const source = typeof original === "function" ? original.toString() : "";
+  if (!proto || !source.includes("KafkaJSBrokerNotFound") || !source.includes("refreshMetadata")) {
+    logger("kafka").warn(
+      "kafkajs's consumer group is not the one the refused-fetch patch expects: not patched " +
+        "(a consumer may take long to follow a new partition leader)",
+    );
+    return "skipped";
+  }
+  proto.recoverFromFetch = async function (
+    this: { cluster: { refreshMetadata(): Promise<void> } },
+    e: Error,
+  ) {
+    if (e?.name !== "KafkaJSConnectionError") {
+      return (original as (e: Error) => Promise<void>).call(this, e);
+    }
+    await new Promise((r) => setTimeout(r, REFUSED_FETCH_PAUSE_MS));
+    await this.cluster.refreshMetadata().catch(() => {});
+  };
+  proto[FETCH_PATCHED] = true;
+  return "applied";
+}
+
 let loading: Promise<string> | undefined;
 
-/** Loads kafkajs's request queue and patches it; the first call does it, later ones wait. */
+function skipped(what: string) {
+  return (e: unknown) => {
+    logger("kafka").warn("kafkajs's {what} cannot be loaded ({message}): not patched", {
+      what,
+      message: (e as Error).message,
+    });
+    return "skipped";
+  };
+}
+
+/**
+ * Loads kafkajs's request queue and consumer group and patches them; the first call does it,
+ * later ones wait. Resolves with both results, e.g. `applied,applied`.
+ */
 export function patchKafkajs(): Promise<string> {
-  loading ??= import("kafkajs/src/network/requestQueue/index.js").then(
-    (m) => patchRequestQueue((m.default ?? m) as RequestQueueClass),
-    (e) => {
-      logger("kafka").warn("kafkajs's request queue cannot be loaded ({message}): not patched", {
-        message: (e as Error).message,
-      });
-      return "skipped";
-    },
-  );
+  loading ??= Promise.all([
+    import("kafkajs/src/network/requestQueue/index.js").then(
+      (m) => patchRequestQueue((m.default ?? m) as RequestQueueClass),
+      skipped("request queue"),
+    ),
+    import("kafkajs/src/consumer/consumerGroup.js").then(
+      (m) => patchConsumerGroup((m.default ?? m) as ConsumerGroupClass),
+      skipped("consumer group"),
+    ),
+  ]).then((r) => r.join(","));
   return loading;
 }

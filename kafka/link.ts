@@ -55,6 +55,10 @@ export interface KafkaLinkOptions extends Partial<Omit<KafkaClientConfig, "broke
 }
 
 const REQUEST_BYTES = 512 * 1024;
+/** Batches whose last record's key a consumer remembers (about 10 s of a busy partition). */
+const SEEN_BATCHES = 4096;
+/** A broker counts as failing this long after its last connection error. */
+const FAILING_MS = 10_000;
 // What kafkajs's connection logs when the broker cannot be reached (network/connection.js).
 const CONNECTION_LOST = /^Connection (error|timeout)/;
 
@@ -83,6 +87,22 @@ function headersOf(h: IHeaders | undefined): Record<string, string> {
     out[k] = Array.isArray(v) ? v.map(String).join(",") : v.toString();
   }
   return out;
+}
+
+/**
+ * Whether `messages` are the log that `seen` (offset → key of records handled before) was read
+ * from: false when a record at a seen offset has another key, true when one has the same,
+ * undefined when none of them was seen.
+ */
+export function sameLog(
+  seen: ReadonlyMap<string, string>,
+  messages: readonly { offset: string; key?: { toString(): string } | null }[],
+): boolean | undefined {
+  for (const m of messages) {
+    const key = seen.get(m.offset);
+    if (key !== undefined) return key === (m.key?.toString() ?? "");
+  }
+  return undefined;
 }
 
 // Hands the group's only member exactly one partition of one topic.
@@ -140,9 +160,12 @@ export class KafkaLink implements KafkaClient {
   readonly #kafka: Kafka;
   readonly #clientId: string;
   readonly #acks: -1 | 0 | 1;
+  readonly #retryBackoffMs: number;
   readonly #replicationFactor: number;
   readonly #topics: TopicMode;
   #brokerCount: number | undefined;
+  /** Brokers whose connection failed, with when it last did (ms). */
+  #failing = new Map<string, number>();
   readonly #patched: Promise<string>;
   #producer: Producer | undefined;
   #producerReady: Promise<Producer> | undefined;
@@ -167,6 +190,7 @@ export class KafkaLink implements KafkaClient {
     this.brokers = options.brokers;
     this.#clientId = options.clientId;
     this.#acks = options.acks ?? 1;
+    this.#retryBackoffMs = options.retryBackoffMs ?? 200;
     this.#replicationFactor = options.replicationFactor ?? 3;
     this.#topics = options.topics ?? "on-demand";
     this.#patched = patchKafkajs(); // before the first connection opens
@@ -183,12 +207,12 @@ export class KafkaLink implements KafkaClient {
         if (
           level === logLevel.ERROR && namespace === "Connection" &&
           CONNECTION_LOST.test(entry.message)
-        ) this.#markDown(entry.message);
+        ) this.#markDown(entry.message, (entry as { broker?: string }).broker);
         log.debug("kafkajs {namespace}: {message}", { namespace, message: entry.message });
       },
       connectionTimeout: options.connectionTimeoutMs ?? 3000,
       requestTimeout: options.requestTimeoutMs ?? 15000,
-      retry: { retries: 5, initialRetryTime: options.retryBackoffMs ?? 200 },
+      retry: { retries: 5, initialRetryTime: this.#retryBackoffMs },
     });
   }
 
@@ -209,6 +233,11 @@ export class KafkaLink implements KafkaClient {
       // one record at a time by the library.
       const producer = this.#kafka.producer({
         allowAutoTopicCreation: false,
+        // Long enough to outlast a partition leader's election after its broker died (Kafka
+        // fences a silent broker after broker.session.timeout.ms, 9 s by default), short
+        // waits between tries so that the new leader is used soon after: about 15 s in all.
+        // When the whole cluster is gone, new sends fail at once instead (`available`).
+        retry: { retries: 10, initialRetryTime: this.#retryBackoffMs, maxRetryTime: 2000 },
         // Every record names its partition. kafkajs's default partitioner would filter the
         // topic's partition list for each record before returning that number. A partition that
         // is not in the metadata must fail the send: kafkajs would drop its records and resolve.
@@ -234,9 +263,30 @@ export class KafkaLink implements KafkaClient {
     return this.#available;
   }
 
-  #markDown(why: string): void {
-    this.#lastErrorAt = Date.now();
-    if (!this.#available || this.#closed) return;
+  #markDown(why: string, broker?: string): void {
+    const now = Date.now();
+    this.#lastErrorAt = now;
+    if (this.#closed) return;
+    if (broker !== undefined) {
+      const before = this.#failing.get(broker);
+      this.#failing.set(broker, now);
+      // One broker of several going away is a leader change, which Kafka settles by itself
+      // (and kafkajs follows): the mesh stays available while another broker answers.
+      let recent = 0;
+      for (const at of this.#failing.values()) if (now - at < FAILING_MS) recent++;
+      const cluster = Math.max(this.brokers.length, this.#brokerCount ?? 0);
+      if (recent < cluster) {
+        if (before === undefined || now - before >= FAILING_MS) {
+          log.warn("Kafka broker {broker} is unreachable ({why}); {n} other(s) answer", {
+            broker,
+            why,
+            n: cluster - recent,
+          });
+        }
+        return;
+      }
+    }
+    if (!this.#available) return;
     this.#available = false;
     this.#down.abort(new Error("Kafka is unreachable"));
     log.warn("Kafka is unreachable: {why}", { why });
@@ -266,6 +316,8 @@ export class KafkaLink implements KafkaClient {
   /** Topic name → partition count, for every topic in the cluster. */
   async topicPartitions(): Promise<Map<string, number>> {
     const admin = await this.#admin_();
+    // How many brokers there are, once: behind a single bootstrap address there may be many.
+    this.#brokerCount ??= (await admin.describeCluster()).brokers.length;
     const meta = await admin.fetchTopicMetadata();
     this.#markUp();
     return new Map(meta.topics.map((t) => [t.name, t.partitions.length]));
@@ -306,7 +358,7 @@ export class KafkaLink implements KafkaClient {
           `it with ${partitions} partitions)`,
       );
     }
-    const brokers = this.#brokerCount ??= (await admin.describeCluster()).brokers.length;
+    const brokers = this.#brokerCount!; // known since topicPartitions
     const replicationFactor = Math.max(1, Math.min(this.#replicationFactor, brokers));
     try {
       await admin.createTopics({
@@ -443,6 +495,7 @@ export class KafkaLink implements KafkaClient {
       retry: {
         retries: 10,
         initialRetryTime: 200,
+        maxRetryTime: 2000,
         restartOnFailure: () => Promise.resolve(!stopped),
       },
     });
@@ -458,6 +511,9 @@ export class KafkaLink implements KafkaClient {
     let committed = -1n; // the last offset the broker confirmed committing for this group
     let replaced = 0; // how many times the log was found replaced (a commit of before is void)
     let committedAt = 0;
+    // The key of the last record of each recent batch, by offset: to tell a rewind from a
+    // replaced log (see below). Insertion-ordered, oldest dropped first.
+    const seen = new Map<string, string>();
     // A stop while starting disconnects whatever step is in progress, but kafkajs would carry on
     // with the next one (subscribe, run) and join the group after all: each step checks first.
     const unlessStopped = () => {
@@ -482,30 +538,36 @@ export class KafkaLink implements KafkaClient {
           this.counters.batchesRead++;
           this.counters.recordsRead += messages.length;
           const firstOffset = BigInt(messages[0].offset);
-          // A batch from before what the broker has committed for us is not the log this
-          // consumer read: the topic was deleted and created again, or the broker lost
-          // everything (re-formatted). It is all new: read it from its start (the records of this
-          // batch come again after the seek). A high watermark below what was handled says the
-          // same only while nothing was committed yet: after a kill -9 a broker restores its high
-          // watermarks from a checkpoint a few seconds old, and the first batches after the
-          // restart report that stale one (CI saw 188 events handled twice when it counted).
-          const shorter = committed < 0n && BigInt(batch.highWatermark) < next;
-          if (next >= 0n && (shorter || firstOffset < committed)) {
-            log.warn(
-              "{topic}-{partition} was replaced (offset {next} handled, log ends at " +
-                "{end}): reading it from its start",
-              {
-                topic,
-                partition,
-                next: String(next),
-                end: batch.highWatermark,
-              },
-            );
-            next = committed = -1n;
-            replaced++;
-            if (firstOffset > 0n) {
-              consumer.seek({ topic, partition, offset: "0" });
-              return;
+          // A batch that starts before what was handled is either a rewind (a rejoin resumes
+          // at the last commit, which a broker failover can set back) or a replaced log (the
+          // topic was deleted and created again, or the broker lost everything: re-formatted).
+          // The keys tell them apart (each record has a random one): the key at an offset
+          // handled before is the same in the same log. Without such evidence, it is a replaced
+          // log when the batch starts before the broker-confirmed commit, or when the log ends
+          // before what was handled while nothing was committed yet (after a kill -9 a broker
+          // first reports a high watermark from a checkpoint a few seconds old, which CI saw
+          // make 188 events handled twice).
+          if (next >= 0n && firstOffset < next) {
+            const same = sameLog(seen, messages);
+            const shorter = committed < 0n && BigInt(batch.highWatermark) < next;
+            if (same === false || (same === undefined && (shorter || firstOffset < committed))) {
+              log.warn(
+                "{topic}-{partition} was replaced (offset {next} handled, log ends at " +
+                  "{end}): reading it from its start",
+                {
+                  topic,
+                  partition,
+                  next: String(next),
+                  end: batch.highWatermark,
+                },
+              );
+              next = committed = -1n;
+              seen.clear();
+              replaced++;
+              if (firstOffset > 0n) {
+                consumer.seek({ topic, partition, offset: "0" });
+                return;
+              }
             }
           }
           // After a rejoin the broker may hand back records handled already: a prefix of the
@@ -549,7 +611,10 @@ export class KafkaLink implements KafkaClient {
               });
             }
           }
-          next = BigInt(messages[messages.length - 1].offset) + 1n;
+          const last = messages[messages.length - 1];
+          next = BigInt(last.offset) + 1n;
+          seen.set(last.offset, last.key?.toString() ?? "");
+          if (seen.size > SEEN_BATCHES) seen.delete(seen.keys().next().value!);
           // What it has handled is committed, at most once a second and without waiting, so
           // that a rejoin (after the broker restarted, say) resumes there instead of at the end;
           // what it then reads again it has handled already and skips (`next`).

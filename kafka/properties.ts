@@ -214,7 +214,7 @@ function pemFile(key: string, path: string): string {
     throw new ConfigError(
       key,
       path,
-      `a readable PEM file (${(e as NodeJS.ErrnoException).code ?? e})`,
+      `a readable PEM file (${(e as { code?: string }).code ?? e})`,
     );
   }
 }

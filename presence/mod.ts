@@ -30,6 +30,15 @@ export { PRESENCE_PATH } from "./sessions.ts";
 export { monitorSettings } from "./settings.ts";
 export type { MonitorSettings } from "./settings.ts";
 export type { MeshSettings } from "../kafka/settings.ts";
+export { kafkaClientConfig } from "../kafka/properties.ts";
+export type {
+  KafkaClientConfig,
+  OAuthBearerProvider,
+  SaslSettings,
+  SecurityProtocol,
+  TlsSettings,
+  TopicMode,
+} from "../kafka/properties.ts";
 export type {
   InRecord,
   KafkaClient,

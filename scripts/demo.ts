@@ -8,6 +8,10 @@
  * prints the URLs to open, and runs until Ctrl-C, which stops exactly what it started.
  * `--exit` stops after the walkthrough.
  *
+ * `--kafka <kafka.properties>` (or the environment variable `CLOUD_CLIENT_PROPERTIES`) runs the
+ * demo on an existing cluster instead: no dev broker is started, and every process reads its
+ * Kafka settings (brokers, SASL, TLS) from that file.
+ *
  * @module
  */
 import { spawn } from "node:child_process";
@@ -18,7 +22,20 @@ import { devBroker, startKafka, stopKafka, waitForKafka } from "./kafka_dev.ts";
 
 const root = (p: string) => fileURLToPath(new URL(`../${p}`, import.meta.url));
 const exitAfter = process.argv.includes("--exit");
-const MESH = ["-Dcloud.connector=kafka", "-Dmandatory.health.dependencies=cloud.connector.health"];
+const kafkaAt = process.argv.indexOf("--kafka");
+const kafkaFile = kafkaAt >= 0 ? process.argv[kafkaAt + 1] : process.env.CLOUD_CLIENT_PROPERTIES;
+if (kafkaAt >= 0 && !kafkaFile) {
+  console.error("Usage: deno task demo [--exit] [--kafka <kafka.properties>]");
+  process.exit(2);
+}
+const KAFKA = kafkaFile
+  ? [`-Dcloud.client.properties=${kafkaFile.includes(":") ? kafkaFile : `file:${kafkaFile}`}`]
+  : [];
+const MESH = [
+  "-Dcloud.connector=kafka",
+  "-Dmandatory.health.dependencies=cloud.connector.health",
+  ...KAFKA,
+];
 const started: { name: string; proc: ChildProcess }[] = [];
 const broker = devBroker();
 let startedKafka = false;
@@ -81,7 +98,9 @@ async function until(what: string, check: () => Promise<boolean>, ms: number): P
   await stopAll(1);
 }
 
-if (await waitForKafka(broker.brokers, 1000)) {
+if (kafkaFile) {
+  console.log(`Using the Kafka cluster of ${kafkaFile}; no dev broker started`);
+} else if (await waitForKafka(broker.brokers, 1000)) {
   console.log(`Kafka already answers on ${broker.brokers}`);
 } else {
   console.log(`Starting the dev Kafka broker (${broker.version}) on ${broker.brokers} ...`);
@@ -92,7 +111,7 @@ if (await waitForKafka(broker.brokers, 1000)) {
 for (const port of [8080, 8081]) {
   if (await answers(`http://127.0.0.1:${port}/livenessprobe`)) {
     console.log(`Something already answers on port ${port}; not starting a monitor there`);
-  } else launch(`monitor-${port}`, "presence/main.ts", [`-Dserver.port=${port}`]);
+  } else launch(`monitor-${port}`, "presence/main.ts", [`-Dserver.port=${port}`, ...KAFKA]);
 }
 await until("a presence monitor", () => answers("http://127.0.0.1:8080/livenessprobe"), 60_000);
 launch("lambda-example", "examples/lambda_example/main.ts", MESH);

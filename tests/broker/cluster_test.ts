@@ -1,0 +1,129 @@
+// The mesh on a 3-node Kafka cluster of its own (replication factor 3): kill -9 the broker that
+// leads the serving application's partition while requests flow, and count what fails.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { Kafka, logLevel } from "kafkajs";
+import { PostOffice } from "../../mod.ts";
+import type { Platform } from "../../mod.ts";
+import type { KafkaConnector } from "../../connector/mod.ts";
+import { devBroker, endNode, startKafka, stopKafka } from "../../scripts/kafka_dev.ts";
+import { splitVirtualTopic } from "../../internal.ts";
+import { eventually, meshArgs, meshMember, startMonitor, topicsFor } from "../_presence.ts";
+import type { MonitorProcess } from "../_presence.ts";
+import { spawnDeno, stopAll } from "../_processes.ts";
+import type { DenoProcess } from "../_processes.ts";
+
+const cluster = devBroker(undefined, 19_330, { nodes: 3 });
+const kafkaArgs = [`-Dbootstrap.servers=${cluster.brokers}`, "-Dkafka.replication.factor=3"];
+const t = topicsFor("cluster");
+const admin = new Kafka({
+  clientId: "cluster-test",
+  brokers: cluster.brokers.split(","),
+  logLevel: logLevel.NOTHING,
+}).admin();
+let monitor: MonitorProcess;
+let app: DenoProcess;
+let appTopic: string;
+let tester: Platform;
+let connector: KafkaConnector;
+const processes: DenoProcess[] = [];
+
+before(async () => {
+  await startKafka(cluster);
+  await admin.connect();
+  monitor = await startMonitor(t.args, kafkaArgs);
+  processes.push(monitor);
+  const args = meshArgs(monitor.port, t.args, kafkaArgs);
+  app = spawnDeno("tests/fixtures/mesh_app.ts", ["-Dapplication.name=cluster-app", ...args]);
+  processes.push(app);
+  appTopic = /^JOINED \w+ (\S+)/.exec(await app.waitFor(/^JOINED /, 60_000))![1];
+  ({ platform: tester, connector } = await meshMember("cluster-tester", args));
+  await eventually(() => connector.reaches("demo.echo"), 10_000, "the app's routes");
+});
+
+after(async () => {
+  await connector?.stop();
+  await stopAll(processes);
+  await admin.disconnect().catch(() => {});
+  await stopKafka(cluster);
+});
+
+async function leaderOf(virtualTopic: string): Promise<number> {
+  const [topic, partition] = splitVirtualTopic(virtualTopic);
+  const meta = await admin.fetchTopicMetadata({ topics: [topic] });
+  return meta.topics[0].partitions.find((p) => p.partitionId === partition)!.leader;
+}
+
+describe("a 3-broker cluster, replication factor 3", () => {
+  it("creates the mesh's topics with three replicas", async () => {
+    const [topic] = splitVirtualTopic(appTopic);
+    const meta = await admin.fetchTopicMetadata({ topics: [topic, t.monitorTopic] });
+    for (const m of meta.topics) {
+      for (const p of m.partitions) {
+        assert.equal(p.replicas.length, 3, `${m.name}-${p.partitionId}`);
+      }
+    }
+    await monitor.waitFor(/replication factor 3 \(kafka.replication.factor=3, 3 broker\(s\)\)/);
+  });
+
+  it("kill -9 of the leader of the app's partition: the mesh keeps serving", async () => {
+    const po = new PostOffice({}, tester);
+    const IN_FLIGHT = 32;
+    let ok = 0;
+    let failed = 0;
+    let inFlightAtKill = 0;
+    let inFlight = 0;
+    let lastOk = Date.now();
+    let longestGap = 0;
+    let killedAt = 0;
+    const failures = new Map<string, number>();
+    let running = true;
+    const worker = async () => {
+      while (running) {
+        inFlight++;
+        try {
+          const r = await po.request({ to: "demo.echo", body: "x" }, { timeout: 15_000 });
+          if (r.isError) throw new Error(`${r.status} ${r.error}`);
+          const now = Date.now();
+          longestGap = Math.max(longestGap, now - lastOk);
+          lastOk = now;
+          ok++;
+        } catch (e) {
+          failed++;
+          const why = (e as Error).message.slice(0, 60);
+          failures.set(why, (failures.get(why) ?? 0) + 1);
+        } finally {
+          inFlight--;
+        }
+      }
+    };
+    const workers = Array.from({ length: IN_FLIGHT }, worker);
+    await new Promise((r) => setTimeout(r, 5000));
+    const okBefore = ok;
+    const leader = await leaderOf(appTopic);
+    const node = cluster.nodes.find((n) => n.id === leader)!;
+    inFlightAtKill = inFlight;
+    killedAt = Date.now();
+    await endNode(node, "SIGKILL");
+    // Kafka fences a broker that stops heart-beating after broker.session.timeout.ms (9 s).
+    await new Promise((r) => setTimeout(r, 25_000));
+    const okAfterKill = ok - okBefore;
+    const newLeader = await leaderOf(appTopic);
+    const okLate = ok;
+    await new Promise((r) => setTimeout(r, 3000));
+    running = false;
+    await Promise.all(workers);
+    console.log(
+      `FAILOVER leader ${leader} -> ${newLeader}: ${okBefore} ok before the kill, ` +
+        `${okAfterKill} after, ${failed} failed (${inFlightAtKill} in flight at the kill), ` +
+        `longest gap without an answer ${longestGap} ms, ` +
+        `failures ${JSON.stringify([...failures])}, ${Date.now() - killedAt} ms observed`,
+    );
+    assert.notEqual(newLeader, leader);
+    assert.ok(ok - okLate > 0, "requests are served after the failover");
+    assert.ok(
+      failed <= inFlightAtKill,
+      `${failed} failed, more than the ${inFlightAtKill} in flight at the kill`,
+    );
+  });
+});
