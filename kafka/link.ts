@@ -234,10 +234,11 @@ export class KafkaLink implements KafkaClient {
       const producer = this.#kafka.producer({
         allowAutoTopicCreation: false,
         // Long enough to outlast a partition leader's election after its broker died (Kafka
-        // fences a silent broker after broker.session.timeout.ms, 9 s by default), short
-        // waits between tries so that the new leader is used soon after: about 15 s in all.
-        // When the whole cluster is gone, new sends fail at once instead (`available`).
-        retry: { retries: 10, initialRetryTime: this.#retryBackoffMs, maxRetryTime: 2000 },
+        // fences a silent broker after broker.session.timeout.ms, 9 s by default; CI saw 16 s
+        // under load), short waits between tries so that the new leader is used soon after:
+        // about 35 s in all (the Java client's delivery.timeout.ms is 120 s). When the whole
+        // cluster is gone, new sends fail at once instead (`available`).
+        retry: { retries: 20, initialRetryTime: this.#retryBackoffMs, maxRetryTime: 2000 },
         // Every record names its partition. kafkajs's default partitioner would filter the
         // topic's partition list for each record before returning that number. A partition that
         // is not in the metadata must fail the send: kafkajs would drop its records and resolve.

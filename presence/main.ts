@@ -2,7 +2,8 @@
  * `deno run -A presence/main.ts [-Dkey=value ...]`: runs a presence monitor.
  *
  * Settings (config files in the working folder, environment, or `-D` flags): `server.port`
- * (8080), `server.host` (0.0.0.0), `bootstrap.servers` (127.0.0.1:9092), `monitor.topic`,
+ * (8080), `server.host` (0.0.0.0), `bootstrap.servers` (127.0.0.1:9092) or a `kafka.properties`
+ * file (`cloud.client.properties`, see docs/kafka.md), `kafka.topics`, `monitor.topic`,
  * `app.topic.prefix`, `app.partitions.per.topic`, `max.virtual.topics`,
  * `max.closed.user.groups`, `websocket.idle.timeout` (s), `presence.handshake.timeout` (s),
  * `monitor.alive.interval` (s), `presence.max.connections`, `log.level`.

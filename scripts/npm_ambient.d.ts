@@ -1,9 +1,14 @@
-// For the npm build only (tsc): the kafkajs internal that kafka/link.ts patches.
-// (Deno types the dynamic import in kafka/_kafkajs_patch.ts by itself.)
+// For the npm build only (tsc): the kafkajs internals that kafka/_kafkajs_patch.ts patches.
+// (Deno types the dynamic imports in kafka/_kafkajs_patch.ts by itself.)
 declare module "kafkajs/src/network/requestQueue/index.js" {
   export default class RequestQueue {
     pending: unknown[];
     throttledUntil: number;
     scheduleCheckPendingRequests(): void;
+  }
+}
+declare module "kafkajs/src/consumer/consumerGroup.js" {
+  export default class ConsumerGroup {
+    recoverFromFetch(e: Error): Promise<void>;
   }
 }
