@@ -10,8 +10,12 @@
  * refreshes its metadata for "not leader" answers and closed connections, but a refused one
  * goes to the runner's retrier, which backs off up to 30 s and asks the same dead broker again
  * until a group rejoin happens to refresh the metadata (27 s without a record, measured on a
- * 3-broker cluster). {@link patchConsumerGroup} makes a refused fetch refresh the metadata
- * after a short pause, so the consumer follows the new leader as soon as Kafka elects it.
+ * 3-broker cluster). And kafkajs heart-beats after every fetch: when the group's coordinator was
+ * on the dead broker, each heartbeat fails, the fetch loop with it, and the consumer stops until
+ * its retries run out (15 s) and it restarts. {@link patchConsumerGroup} makes a refused fetch
+ * refresh the metadata after a short pause, and a refused heartbeat look for the group's new
+ * coordinator without stopping the fetches (the group only keeps offsets for the mesh's
+ * consumers), so the consumer follows the new leader as soon as Kafka elects it.
  *
  * The patches touch internals, so each is checked first: a kafkajs whose classes look different
  * is left alone, with a warning.
@@ -63,39 +67,72 @@ export function patchRequestQueue(queue: RequestQueueClass | undefined): string 
 
 /** The shape of kafkajs's consumer group that the fetch patch relies on. */
 export interface ConsumerGroupClass {
-  prototype: { recoverFromFetch?: unknown };
+  prototype: { recoverFromFetch?: unknown; heartbeat?: unknown };
 }
 
 const FETCH_PATCHED = Symbol.for("minimesh.kafkajs.refused-fetch-patch");
+const FINDING = Symbol.for("minimesh.kafkajs.finding-coordinator");
 /** The pause before a refused fetch refreshes the metadata (and the fetch loop goes on). */
 export const REFUSED_FETCH_PAUSE_MS = 250;
 
+/** What the patched methods use of a kafkajs consumer group. */
+interface GroupInternals {
+  groupId: string;
+  lastRequest: number;
+  coordinator: unknown;
+  cluster: {
+    refreshMetadata(): Promise<void>;
+    findGroupCoordinator(q: { groupId: string }): Promise<unknown>;
+  };
+  [FINDING]?: boolean;
+}
+
 /**
- * Makes `recoverFromFetch` of kafkajs's consumer group treat a refused connection (its leader's
- * broker is gone) as stale metadata: wait {@link REFUSED_FETCH_PAUSE_MS}, refresh, fetch again.
+ * Patches kafkajs's consumer group: `recoverFromFetch` treats a refused connection (its
+ * leader's broker is gone) as stale metadata (wait {@link REFUSED_FETCH_PAUSE_MS}, refresh, fetch
+ * again); `heartbeat` answers a refused connection (its coordinator's broker is gone) by
+ * looking for the new coordinator in the background instead of failing the fetch loop.
  * Returns `"applied"`, `"already"`, or `"skipped"` (logged).
  */
 export function patchConsumerGroup(group: ConsumerGroupClass | undefined): string {
   const proto = group?.prototype as Record<string | symbol, unknown> | undefined;
   if (proto?.[FETCH_PATCHED]) return "already";
-  const original = proto?.recoverFromFetch;
-  const source = typeof original === "function" ? original.toString() : "";
-  if (!proto || !source.includes("KafkaJSBrokerNotFound") || !source.includes("refreshMetadata")) {
+  const recover = proto?.recoverFromFetch;
+  const heartbeat = proto?.heartbeat;
+  const source = typeof recover === "function" ? recover.toString() : "";
+  if (
+    !proto || !source.includes("KafkaJSBrokerNotFound") || !source.includes("refreshMetadata") ||
+    typeof heartbeat !== "function"
+  ) {
     logger("kafka").warn(
       "kafkajs's consumer group is not the one the refused-fetch patch expects: not patched " +
         "(a consumer may take long to follow a new partition leader)",
     );
     return "skipped";
   }
-  proto.recoverFromFetch = async function (
-    this: { cluster: { refreshMetadata(): Promise<void> } },
-    e: Error,
-  ) {
+  proto.recoverFromFetch = async function (this: GroupInternals, e: Error) {
     if (e?.name !== "KafkaJSConnectionError") {
-      return (original as (e: Error) => Promise<void>).call(this, e);
+      return (recover as (e: Error) => Promise<void>).call(this, e);
     }
     await new Promise((r) => setTimeout(r, REFUSED_FETCH_PAUSE_MS));
     await this.cluster.refreshMetadata().catch(() => {});
+  };
+  proto.heartbeat = async function (this: GroupInternals, args: unknown) {
+    try {
+      return await (heartbeat as (a: unknown) => Promise<void>).call(this, args);
+    } catch (e) {
+      if ((e as Error)?.name !== "KafkaJSConnectionError") throw e;
+      this.lastRequest = Date.now(); // the next try after the heartbeat interval
+      if (this[FINDING]) return;
+      this[FINDING] = true;
+      // Not awaited: kafkajs retries the lookup for seconds, and fetches must go on meanwhile.
+      // Until Kafka moves the coordinator this finds the same broker, and the next refused
+      // heartbeat looks again.
+      this.cluster.findGroupCoordinator({ groupId: this.groupId }).then(
+        (c) => (this.coordinator = c),
+        () => {},
+      ).finally(() => (this[FINDING] = false));
+    }
   };
   proto[FETCH_PATCHED] = true;
   return "applied";

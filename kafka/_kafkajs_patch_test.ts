@@ -63,11 +63,21 @@ describe("the kafkajs refused-fetch patch", () => {
   function fakeGroup() {
     const calls: string[] = [];
     class Group {
-      cluster = { refreshMetadata: () => Promise.resolve(void calls.push("refresh")) };
+      groupId = "g";
+      lastRequest = 0;
+      coordinator: unknown = "dead broker";
+      heartbeatError: Error | undefined;
+      cluster = {
+        refreshMetadata: () => Promise.resolve(void calls.push("refresh")),
+        findGroupCoordinator: () => Promise.resolve(void calls.push("find")).then(() => "new"),
+      };
       recoverFromFetch(e: Error) {
         // as kafkajs: KafkaJSBrokerNotFound refreshes; refreshMetadata; other errors throw
         if (e.name === "KafkaJSBrokerNotFound") return this.cluster.refreshMetadata();
         throw e;
+      }
+      heartbeat(_args: unknown) {
+        return this.heartbeatError ? Promise.reject(this.heartbeatError) : Promise.resolve();
       }
     }
     return { Group, calls };
@@ -89,11 +99,28 @@ describe("the kafkajs refused-fetch patch", () => {
     await assert.rejects(async () => await g.recoverFromFetch(other), /boom/);
   });
 
+  it("a refused heartbeat looks for the new coordinator and does not stop the fetches", async () => {
+    const { Group, calls } = fakeGroup();
+    patchConsumerGroup(Group as ConsumerGroupClass);
+    const g = new Group();
+    g.heartbeatError = Object.assign(new Error("connect ECONNREFUSED"), {
+      name: "KafkaJSConnectionError",
+    });
+    await g.heartbeat({ interval: 1000 }); // resolves: the fetch loop goes on
+    await new Promise((r) => setTimeout(r, 0));
+    assert.deepEqual(calls, ["find"]);
+    assert.equal(g.coordinator, "new");
+    assert.ok(g.lastRequest > 0);
+    g.heartbeatError = Object.assign(new Error("rebalancing"), { name: "KafkaJSProtocolError" });
+    await assert.rejects(g.heartbeat({ interval: 1000 }), /rebalancing/);
+  });
+
   it("leaves a consumer group of another shape alone", () => {
     class Other {
       recoverFromFetch() {
         return "something else";
       }
+      heartbeat() {}
     }
     assert.equal(patchConsumerGroup(Other as ConsumerGroupClass), "skipped");
     assert.equal(patchConsumerGroup(undefined), "skipped");

@@ -17,6 +17,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { Kafka, logLevel } from "kafkajs";
 import type { KafkaConfig } from "kafkajs";
+import { patchKafkajs } from "../kafka/_kafkajs_patch.ts";
 
 /** The broker version used when `KAFKA_VERSION` is not set. */
 export const DEFAULT_KAFKA_VERSION = "4.1.1";
@@ -361,6 +362,9 @@ export async function waitForKafka(
   alive: () => boolean = () => true,
   options: { nodes?: number; security?: Partial<KafkaConfig> } = {},
 ): Promise<boolean> {
+  // The library's kafkajs patches: unpatched, each idle connection re-arms a negative timer
+  // (and Node warns about it).
+  await patchKafkajs();
   const kafka = new Kafka({
     clientId: "minimesh-dev-probe",
     brokers: brokers.split(","),

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { AppConfig, ConfigError, setupLogging } from "../mod.ts";
 import { connectorSettings } from "../connector/mod.ts";
 import { kafkaClientConfig, parseJaasConfig } from "../kafka/properties.ts";
-import { sameLog } from "../kafka/link.ts";
+import { kafkaLink, sameLog } from "../kafka/link.ts";
 import { explainKafkaError, missingTopics } from "../kafka/startup.ts";
 import { captureLogs, configDir } from "./_helpers.ts";
 
@@ -202,6 +202,23 @@ describe("cloud.client.properties", () => {
       "pre-allocated",
     );
     assert.throws(() => kafkaClientConfig(config({}, ["-Dkafka.topics=never"])), ConfigError);
+  });
+});
+
+describe("OAUTHBEARER", () => {
+  it("needs the application's token source, and says where to give it", async () => {
+    const c = kafkaClientConfig(config({
+      "kafka.properties": "security.protocol=SASL_SSL\nsasl.mechanism=OAUTHBEARER\n" +
+        "sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule " +
+        "required;\n",
+    }));
+    assert.deepEqual(c.sasl, { mechanism: "oauthbearer" });
+    assert.throws(
+      () => kafkaLink(c, "app"),
+      (e) => e instanceof ConfigError && /oauthBearer/.test(e.message),
+    );
+    const link = kafkaLink(c, "app", () => Promise.resolve({ value: "token" }));
+    await link.close(); // nothing connected: constructing it is what is checked
   });
 });
 

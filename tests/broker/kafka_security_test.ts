@@ -135,4 +135,21 @@ describe("the mesh over SASL_SSL (a broker of its own, SCRAM and TLS)", () => {
     assert.doesNotMatch(JSON.stringify(info.body), /wrong-password/);
     await bad.stop();
   });
+
+  it("a monitor with a wrong password exits at start, saying why", async () => {
+    const wrong = join(dir, "wrong-monitor.properties");
+    writeFileSync(wrong, clientProperties(cluster, "alice", "not-the-password"));
+    const bad = spawnDeno("presence/main.ts", [
+      "-Dserver.port=0",
+      "-Dserver.host=127.0.0.1",
+      `-Dcloud.client.properties=file:${wrong}`,
+      ...t.args,
+    ]);
+    processes.push(bad);
+    const line = await bad.waitFor(/cannot start/, 30_000);
+    assert.match(line, /Kafka refused the credentials of alice \(SCRAM-SHA-512\)/);
+    await bad.exited;
+    assert.equal(bad.proc.exitCode, 1);
+    for (const l of bad.logs) assert.doesNotMatch(l, /not-the-password/);
+  });
 });
