@@ -95,7 +95,7 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
   #housekeeping: ReturnType<typeof setInterval> | undefined;
   #offStop: (() => void) | undefined;
   #draining = false;
-  /** Set once started: aborted by stop while Kafka is still being checked. */
+  /** Set by start: aborted by stop, which ends a check of Kafka still going on. */
   #checking: AbortController | undefined;
   #kafkaProblem: string | undefined;
   /** When the last record arrived on this instance's own partition (ms). */
@@ -203,7 +203,7 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
       pending: () => this.#drainPending(),
       stop: () => this.stop(),
     });
-    if (this.#checking !== undefined) return;
+    if (this.#checking !== undefined && !this.#checking.signal.aborted) return;
     // Kafka first: an instance whose credentials or TLS settings Kafka refuses must not take a
     // lease it cannot read; it says why (in the log and on /health) and tries again, backing off.
     const checking = this.#checking = new AbortController();
@@ -219,6 +219,7 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
         });
       },
     }).then(() => {
+      if (checking.signal.aborted) return; // stopped while the last check was answered
       if (this.#kafkaProblem !== undefined) log.info("Kafka accepts this instance now");
       this.#kafkaProblem = undefined;
       this.#client.start();
