@@ -22,6 +22,7 @@ import { splitVirtualTopic } from "../kafka/records.ts";
 import { describeKafka } from "../kafka/properties.ts";
 import { PROBLEM_SUMMARY, untilKafkaAccepts } from "../kafka/startup.ts";
 import { MAX_BLOCK } from "./blocks.ts";
+import { meshTokens } from "./credentials.ts";
 import { Delivery } from "./delivery.ts";
 import type { ConnectorStats } from "./delivery.ts";
 import { HEALTH_ROUTE, healthCheck } from "./health.ts";
@@ -144,6 +145,7 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
         onLost: (code, reason) => this.#detach(`${code} ${reason || "no reason"}`),
         onKeepAlive: () => this.#peers.keepAlive(),
         webSocket: options.webSocket,
+        token: meshTokens(platform.config)[0],
       });
     } catch (e) {
       throw new ConfigError("presence.url", s.presenceUrls.join(","), (e as Error).message);

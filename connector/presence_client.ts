@@ -9,6 +9,7 @@ import { EventEnvelope } from "../bus/envelope.ts";
 import { logger } from "../bus/_log.ts";
 import { WebSocketClient } from "#runtime";
 import type { WebSocketFactory } from "../runtime/server.ts";
+import { credentialProtocols, UNAUTHORIZED } from "./credentials.ts";
 
 const log = logger("presence-client");
 
@@ -43,6 +44,8 @@ export interface PresenceClientOptions {
   onKeepAlive(): void;
   /** The WebSocket constructor (default: the runtime adapter's). */
   webSocket?: WebSocketFactory;
+  /** The mesh token presented in the handshake (`mesh.tokens`), when the mesh has them. */
+  token?: string;
 }
 
 /** A connection to the presence monitors that keeps itself up. */
@@ -92,7 +95,8 @@ export class PresenceClient {
     const Ws = this.#o.webSocket ?? WebSocketClient;
     let ws: WebSocket;
     try {
-      ws = new Ws(url);
+      const protocols = credentialProtocols(this.#o.token);
+      ws = protocols.length ? new Ws(url, protocols) : new Ws(url);
     } catch (e) {
       log.warn("Cannot open {url}: {message}", { url, message: (e as Error).message });
       return this.#scheduleRetry();
@@ -156,6 +160,12 @@ export class PresenceClient {
       this.#topic = undefined;
       if (this.#stopped) return;
       if (wasReady) this.#o.onLost(c.code, c.reason);
+      if (c.code === UNAUTHORIZED) {
+        log.error(
+          "Monitor {url} refused this instance's mesh credential ({why}): check mesh.tokens",
+          { url: base, why: this.#o.token ? "a token it does not accept" : "none given" },
+        );
+      }
       log.info("Presence connection to {url} closed ({code} {reason})", {
         url: base,
         code: c.code,

@@ -53,4 +53,5 @@ export type {
   ServerLimits,
   ServerSocket,
   SocketHandlers,
+  WebSocketRefusal,
 } from "../runtime/server.ts";

@@ -28,6 +28,8 @@ import { MAX_FRAME, PRESENCE_PATH, Sessions } from "./sessions.ts";
 import type { Session } from "./sessions.ts";
 import { monitorSettings } from "./settings.ts";
 import type { MonitorSettings } from "./settings.ts";
+import { MESH_PROTOCOL, meshTokens, tokenChecker, UNAUTHORIZED } from "../connector/credentials.ts";
+import type { WebSocketRefusal } from "../runtime/server.ts";
 
 const log = logger("presence");
 
@@ -169,6 +171,8 @@ export class PresenceMonitor implements AsyncDisposable {
       }),
       handlers: this.#sessions.handlers,
       pingTimeoutMs: s.hungTimeout * 1000,
+      subprotocol: MESH_PROTOCOL,
+      authorize: this.#authorizer(),
     });
     log.info("Websocket server running on port {port}", { port: this.#server.port });
     const need = s.maxGroups + 1;
@@ -236,6 +240,34 @@ export class PresenceMonitor implements AsyncDisposable {
     this.#sessions.closeAll("monitor shutting down");
     await this.#server?.close().catch(() => {});
     await this.#kafka.close();
+  }
+
+  // With `mesh.tokens` set, a websocket without one of them is closed before its session
+  // exists (refusals logged at most every 5 s, with their count); without, the mesh is open
+  // as in the Java original, and the log says so once.
+  #authorizer(): ((u: { protocols: string[] }) => WebSocketRefusal | undefined) | undefined {
+    const tokens = meshTokens(this.platform.config);
+    if (tokens.length === 0) {
+      log.warn(
+        "The mesh is open: any client that reaches this monitor can join it. Set mesh.tokens " +
+          "(or MESH_TOKENS) on the monitors and the applications to require a token",
+      );
+      return undefined;
+    }
+    const valid = tokenChecker(tokens);
+    let refused = 0;
+    let loggedAt = 0;
+    return ({ protocols }) => {
+      if (valid(protocols)) return undefined;
+      refused++;
+      const now = Date.now();
+      if (now - loggedAt >= 5000) {
+        log.warn("Refused {n} websocket(s) without a valid mesh token", { n: refused });
+        loggedAt = now;
+        refused = 0;
+      }
+      return { code: UNAUTHORIZED, reason: "A valid mesh token is required" };
+    };
   }
 
   /** Stops the monitor (`await using`). */

@@ -119,7 +119,14 @@ export function serve(options: ServeOptions): Promise<RunningServer> {
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   const refused = throttled("Connection refused: {detail}");
   const clientError = throttled("Bad client: {detail}");
-  const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxFrameBytes });
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: limits.maxFrameBytes,
+    handleProtocols: (offered: Set<string>) =>
+      options.subprotocol !== undefined && offered.has(options.subprotocol)
+        ? options.subprotocol
+        : false,
+  });
   let inFlight = 0;
   let draining = false;
   // Sockets with a request in progress, or a websocket: a drain leaves them to finish.
@@ -236,7 +243,15 @@ export function serve(options: ServeOptions): Promise<RunningServer> {
       socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n");
       return;
     }
+    const protocols = (req.headers["sec-websocket-protocol"] ?? "").split(",")
+      .map((p) => p.trim()).filter(Boolean);
     wss.handleUpgrade(req, socket, head, (ws) => {
+      const refusal = options.authorize?.({ path, protocols });
+      if (refusal !== undefined) {
+        ws.on("error", (e) => clientError(`websocket: ${e.message}`)); // never unhandled
+        ws.close(refusal.code, refusal.reason);
+        return;
+      }
       const ps: ServerSocket = {
         send(data) {
           if (ws.readyState === ws.OPEN) ws.send(data);

@@ -47,6 +47,22 @@ export interface ServeOptions {
    * by themselves: only a frozen process or an unreachable host fails this.
    */
   pingTimeoutMs?: number;
+  /** The websocket subprotocol the server selects when a client offers it. */
+  subprotocol?: string;
+  /**
+   * Called for each websocket upgrade with its path and the subprotocols the client offered;
+   * a refusal closes the websocket at once with its code and reason, before
+   * {@link SocketHandlers.open}.
+   */
+  authorize?(upgrade: { path: string; protocols: string[] }): WebSocketRefusal | undefined;
+}
+
+/** Why a websocket is closed at once: its close code and reason. */
+export interface WebSocketRefusal {
+  /** The close code. */
+  code: number;
+  /** The close reason. */
+  reason: string;
 }
 
 /** The close reason of a websocket closed because it answered no ping in time. */
@@ -91,7 +107,7 @@ export type ServeFunction = (options: ServeOptions) => Promise<RunningServer>;
  * A WebSocket client constructor with the web-standard API (Deno's global `WebSocket`, or the
  * `ws` package's on Node).
  */
-export type WebSocketFactory = new (url: string) => WebSocket;
+export type WebSocketFactory = new (url: string, protocols?: string | string[]) => WebSocket;
 
 /** The defaults of {@link ServerLimits}. */
 export const DEFAULT_LIMITS: Readonly<ServerLimits> = {

@@ -103,13 +103,15 @@ export function connect(
     path?: string;
     /** false: a client that never answers pings, as a frozen process (the `ws` package's). */
     answerPings?: boolean;
+    /** Websocket subprotocols to offer (a mesh token, see connector/credentials.ts). */
+    protocols?: string[];
   } = {},
 ): Client {
   const origin = options.origin ?? newOriginId();
   const url = `ws://127.0.0.1:${port}${options.path ?? `/ws/presence/${origin}`}`;
   const ws = options.answerPings === false
     ? new WsClient(url, { autoPong: false }) as unknown as WebSocket
-    : new WebSocket(url);
+    : new WebSocket(url, options.protocols);
   ws.binaryType = "arraybuffer";
   let setReady!: (t: string) => void, failReady!: (e: Error) => void;
   const ready = new Promise<string>((res, rej) => {
