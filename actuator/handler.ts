@@ -11,6 +11,8 @@ import { PostOffice } from "../bus/post_office.ts";
 import { statusOf } from "../bus/platform.ts";
 import { libraries } from "../bus/libraries.ts";
 import { eventApi } from "./event_api.ts";
+import { accessRule } from "./access.ts";
+import type { AuthorizeRequest } from "./access.ts";
 import { elapsedText } from "./format.ts";
 import { json, jsonError } from "./responses.ts";
 
@@ -20,6 +22,11 @@ export interface ActuatorOptions {
   more?: () => Promise<Record<string, unknown>> | Record<string, unknown>;
   /** Personality shown in `/info` (default: config `application.personality`, or APP). */
   personality?: string;
+  /**
+   * The application's own check of who may call `/api/event` and the informational endpoints,
+   * besides `api.tokens` and `protect.info.endpoints` (see `access.ts`).
+   */
+  authorize?: AuthorizeRequest;
 }
 
 interface Dependency {
@@ -56,6 +63,7 @@ export function actuatorHandler(
   });
   const personality = options.personality ?? c.getString("application.personality", "APP");
   const api = eventApi(platform);
+  const access = accessRule(platform, options.authorize);
 
   const dependencies = (): Dependency[] => [
     ...c.getList("mandatory.health.dependencies").map((route) => ({ route, required: true })),
@@ -96,11 +104,15 @@ export function actuatorHandler(
   return async (req) => {
     const url = new URL(req.url);
     const path = url.pathname.replace(/\/+$/, "") || "/";
-    if (path === "/api/event") return api(req);
+    if (path === "/api/event") return (await access(req, "event")) ?? api(req);
     if (
       !["/info", "/info/lib", "/info/routes", "/env", "/health", "/livenessprobe"].includes(path)
     ) {
       return undefined;
+    }
+    if (path !== "/health" && path !== "/livenessprobe") {
+      const denied = await access(req, "info");
+      if (denied) return denied;
     }
     if (req.method !== "GET") return jsonError(405, `Method ${req.method} not allowed on ${path}`);
     switch (path) {

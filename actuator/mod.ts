@@ -18,6 +18,8 @@
  */
 export { actuatorHandler } from "./handler.ts";
 export type { ActuatorOptions } from "./handler.ts";
+export { accessRule } from "./access.ts";
+export type { AuthorizeRequest, EndpointKind } from "./access.ts";
 export { eventApi } from "./event_api.ts";
 export { jsonError } from "./responses.ts";
 export { startHttp } from "./server.ts";

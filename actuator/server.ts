@@ -7,7 +7,7 @@
 import { serve } from "#runtime";
 import type { Platform } from "../bus/platform.ts";
 import { logger } from "../bus/_log.ts";
-import { serverLimits } from "../runtime/server.ts";
+import { serverLimits, serverTls } from "../runtime/server.ts";
 import type { RunningServer } from "../runtime/server.ts";
 import { actuatorHandler } from "./handler.ts";
 import { eventApiMaxBytes } from "./event_api.ts";
@@ -50,10 +50,12 @@ export async function startHttp(
 ): Promise<RunningServer> {
   const actuator = actuatorHandler(platform, options);
   const port = options.port ?? platform.config.getNumber("server.port", 8085);
+  const tls = serverTls(platform.config);
   const server = await serve({
     port,
     hostname: options.hostname ?? platform.config.getString("server.host", "0.0.0.0"),
     wsPrefix: "/ws/",
+    tls,
     limits: serverLimits(platform.config, {
       maxBodyBytes: eventApiMaxBytes(platform),
       maxFrameBytes: 1024, // no websocket service here
@@ -78,7 +80,10 @@ export async function startHttp(
       close: () => {},
     },
   });
-  log.info("HTTP server running on port {port}", { port: server.port });
+  log.info("HTTP server running on port {port}{tls}", {
+    port: server.port,
+    tls: tls ? " (TLS)" : "",
+  });
   // Platform.stop: stop accepting first, finish the requests in progress, close last.
   const off = platform.onStop({
     name: `HTTP server on port ${server.port}`,

@@ -23,6 +23,7 @@ import { describeKafka } from "../kafka/properties.ts";
 import { PROBLEM_SUMMARY, untilKafkaAccepts } from "../kafka/startup.ts";
 import { MAX_BLOCK } from "./blocks.ts";
 import { meshTokens } from "./credentials.ts";
+import { webSocketTrusting } from "../runtime/tls_client.ts";
 import { Delivery } from "./delivery.ts";
 import type { ConnectorStats } from "./delivery.ts";
 import { HEALTH_ROUTE, healthCheck } from "./health.ts";
@@ -144,7 +145,8 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
         onReady: (topic, _url, signal) => this.#join(topic, signal),
         onLost: (code, reason) => this.#detach(`${code} ${reason || "no reason"}`),
         onKeepAlive: () => this.#peers.keepAlive(),
-        webSocket: options.webSocket,
+        webSocket: options.webSocket ??
+          (s.presenceCa !== undefined ? webSocketTrusting(s.presenceCa) : undefined),
         token: meshTokens(platform.config)[0],
       });
     } catch (e) {

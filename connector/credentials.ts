@@ -8,8 +8,8 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import { createHash, timingSafeEqual } from "node:crypto";
 import type { AppConfig } from "../bus/config.ts";
+import { secretMatcher } from "../bus/secrets.ts";
 
 /** The subprotocol a monitor selects (and that carries no secret). */
 export const MESH_PROTOCOL = "minimesh.v1";
@@ -33,8 +33,8 @@ export function credentialProtocols(token: string | undefined): string[] {
 }
 
 /**
- * Checks the token offered in `protocols` against the configured ones, in constant time (SHA-256
- * digests of equal length are compared, every configured token each time).
+ * Checks the token offered in `protocols` against the configured ones, in constant time (see
+ * `bus/secrets.ts`).
  *
  * @example
  * ```ts
@@ -47,14 +47,10 @@ export function credentialProtocols(token: string | undefined): string[] {
  * ```
  */
 export function tokenChecker(tokens: readonly string[]): (protocols: readonly string[]) => boolean {
-  const digest = (s: string | Uint8Array) => createHash("sha256").update(s).digest();
-  const known = tokens.map(digest);
+  const matches = secretMatcher(tokens);
   return (protocols) => {
     const offered = protocols.find((p) => p.startsWith(TOKEN_PREFIX));
-    if (offered === undefined) return false;
-    const given = digest(Buffer.from(offered.slice(TOKEN_PREFIX.length), "base64url"));
-    let ok = false;
-    for (const k of known) ok = timingSafeEqual(k, given) || ok;
-    return ok;
+    return offered !== undefined &&
+      matches(Buffer.from(offered.slice(TOKEN_PREFIX.length), "base64url"));
   };
 }

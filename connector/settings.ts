@@ -10,6 +10,7 @@ import { keepAliveMs, meshSettings } from "../kafka/settings.ts";
 import type { MeshSettings } from "../kafka/settings.ts";
 import { logger } from "../bus/_log.ts";
 import { MAX_BLOCK } from "./blocks.ts";
+import { pemFile } from "../runtime/server.ts";
 
 const log = logger("connector");
 
@@ -40,6 +41,11 @@ export interface ConnectorSettings extends MeshSettings {
    * through another monitor; then it leaves.
    */
   reconnectGraceMs: number;
+  /**
+   * `presence.tls.ca`: a PEM file of the CA that signed the monitors' certificates, for
+   * `wss://` URLs under a private CA (its contents here).
+   */
+  presenceCa?: string;
 }
 
 /**
@@ -70,6 +76,7 @@ export function connectorSettings(config: AppConfig): ConnectorSettings {
       log.warn("{file}: unknown key {key}; it is ignored", { file: file.path, key });
     }
   }
+  const caFile = config.getString("presence.tls.ca");
   const urls = (config.getFromFile(file, "presence.url", "url") ?? "").split(",")
     .map((s) => s.trim()).filter(Boolean);
   return {
@@ -86,5 +93,6 @@ export function connectorSettings(config: AppConfig): ConnectorSettings {
       config.getNumber("block.max.pending.bytes", 128 * 1024 * 1024),
     ),
     reconnectGraceMs: Math.max(0, config.getNumber("presence.reconnect.grace", 30)) * 1000,
+    presenceCa: caFile ? pemFile("presence.tls.ca", caFile) : undefined,
   };
 }

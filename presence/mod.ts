@@ -53,5 +53,6 @@ export type {
   ServerLimits,
   ServerSocket,
   SocketHandlers,
+  TlsFiles,
   WebSocketRefusal,
 } from "../runtime/server.ts";

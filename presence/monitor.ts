@@ -10,7 +10,7 @@
 import { logger } from "../bus/_log.ts";
 import type { Platform } from "../bus/platform.ts";
 import { serve as serveHere } from "#runtime";
-import { serverLimits } from "../runtime/server.ts";
+import { serverLimits, serverTls } from "../runtime/server.ts";
 import type { RunningServer, ServeFunction } from "../runtime/server.ts";
 import type { InRecord, KafkaClient, OutRecord } from "../kafka/client.ts";
 import { kafkaLink } from "../kafka/link.ts";
@@ -29,7 +29,7 @@ import type { Session } from "./sessions.ts";
 import { monitorSettings } from "./settings.ts";
 import type { MonitorSettings } from "./settings.ts";
 import { MESH_PROTOCOL, meshTokens, tokenChecker, UNAUTHORIZED } from "../connector/credentials.ts";
-import type { WebSocketRefusal } from "../runtime/server.ts";
+import type { TlsFiles, WebSocketRefusal } from "../runtime/server.ts";
 
 const log = logger("presence");
 
@@ -76,6 +76,7 @@ export class PresenceMonitor implements AsyncDisposable {
   /** Its settings. */
   readonly settings: MonitorSettings;
   readonly #serve: ServeFunction;
+  #tls: TlsFiles | undefined;
   readonly #kafka: KafkaClient;
   readonly #table: LeaseTable;
   readonly #sessions: Sessions;
@@ -159,6 +160,7 @@ export class PresenceMonitor implements AsyncDisposable {
     handler: (req: Request) => Response | Promise<Response> = monitorHandler(this),
   ): Promise<void> {
     const s = this.settings;
+    this.#tls = serverTls(this.platform.config);
     this.#server = await this.#serve({
       port: s.port,
       hostname: s.host,
@@ -171,10 +173,14 @@ export class PresenceMonitor implements AsyncDisposable {
       }),
       handlers: this.#sessions.handlers,
       pingTimeoutMs: s.hungTimeout * 1000,
+      tls: this.#tls,
       subprotocol: MESH_PROTOCOL,
       authorize: this.#authorizer(),
     });
-    log.info("Websocket server running on port {port}", { port: this.#server.port });
+    log.info("Websocket server running on port {port}{tls}", {
+      port: this.#server.port,
+      tls: this.#tls ? " (TLS: wss and https)" : "",
+    });
     const need = s.maxGroups + 1;
     log.info("Kafka: {kafka}", { kafka: describeKafka(s.kafka) });
     // The first call to Kafka shows whether it accepts this monitor at all; say why not in

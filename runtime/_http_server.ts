@@ -8,6 +8,7 @@
 // streams; a websocket message cap checked on the frame header (`ws` closes with 1009 before
 // reading the payload). Errors from clients or from accept() are logged, never thrown.
 import { createServer } from "node:http";
+import { createServer as createTlsServer } from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import { Buffer } from "node:buffer";
@@ -167,13 +168,14 @@ export function serve(options: ServeOptions): Promise<RunningServer> {
     deadlines.delete(socket);
   };
 
-  const server = createServer({
+  const serverOptions = {
     // Node enforces these itself; Deno's compatibility layer ignores them, hence `arm`.
     headersTimeout: limits.headerTimeoutMs,
     requestTimeout: limits.headerTimeoutMs + limits.bodyTimeoutMs,
     keepAliveTimeout: Math.min(5000, limits.headerTimeoutMs),
     maxHeaderSize: 16 * 1024,
-  }, (req, res) => {
+  };
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     disarm(req.socket);
     inFlight++;
     inUse.add(req.socket);
@@ -209,14 +211,24 @@ export function serve(options: ServeOptions): Promise<RunningServer> {
         });
         plain(res, 500, "Internal error", false);
       });
-  });
+  };
+  // With TLS, the handshake must end within the header timeout too; the sockets that requests
+  // and upgrades see are the TLS ones, so those are the ones counted and timed.
+  const server = options.tls
+    ? createTlsServer({
+      ...serverOptions,
+      cert: options.tls.cert,
+      key: options.tls.key,
+      handshakeTimeout: limits.headerTimeoutMs,
+    }, onRequest)
+    : createServer(serverOptions, onRequest);
   // Counted here, and logged, in both runtimes (Deno emits no "drop" event); the server's own
   // limit, one higher, is a safety net.
   const open = new Set<Socket>();
   const over = `over server.max.connections (${limits.maxConnections})`;
   server.maxConnections = limits.maxConnections + 1;
   server.on("drop", () => refused(over));
-  server.on("connection", (socket: Socket) => {
+  server.on(options.tls ? "secureConnection" : "connection", (socket: Socket) => {
     socket.on("error", () => {}); // a close follows
     if (open.size >= limits.maxConnections) {
       refused(over);

@@ -6,7 +6,9 @@
  *
  * @module
  */
+import { readFileSync } from "node:fs";
 import type { AppConfig } from "../bus/config.ts";
+import { ConfigError } from "../bus/errors.ts";
 
 /** One websocket connection, as a server's handlers see it. */
 export interface ServerSocket {
@@ -47,6 +49,8 @@ export interface ServeOptions {
    * by themselves: only a frozen process or an unreachable host fails this.
    */
   pingTimeoutMs?: number;
+  /** Serve HTTPS and WSS with this certificate chain and key (PEM); plain HTTP without. */
+  tls?: TlsFiles;
   /** The websocket subprotocol the server selects when a client offers it. */
   subprotocol?: string;
   /**
@@ -55,6 +59,43 @@ export interface ServeOptions {
    * {@link SocketHandlers.open}.
    */
   authorize?(upgrade: { path: string; protocols: string[] }): WebSocketRefusal | undefined;
+}
+
+/** A server's certificate chain and private key, in PEM. */
+export interface TlsFiles {
+  /** The certificate chain (PEM). */
+  cert: string;
+  /** The private key (PEM). */
+  key: string;
+}
+
+/**
+ * The server's TLS from `server.tls.cert` and `server.tls.key` (PEM files), or undefined when
+ * neither is set: then the server speaks plain HTTP, as before.
+ *
+ * @throws {ConfigError} When only one is set, or a file cannot be read.
+ */
+export function serverTls(config: AppConfig): TlsFiles | undefined {
+  const certFile = config.getString("server.tls.cert");
+  const keyFile = config.getString("server.tls.key");
+  if (!certFile && !keyFile) return undefined;
+  if (!certFile || !keyFile) {
+    throw new ConfigError(
+      certFile ? "server.tls.key" : "server.tls.cert",
+      "(missing)",
+      "both server.tls.cert and server.tls.key (PEM files)",
+    );
+  }
+  return { cert: pemFile("server.tls.cert", certFile), key: pemFile("server.tls.key", keyFile) };
+}
+
+/** Reads a PEM file named by `key`. @throws {ConfigError} When it cannot be read. */
+export function pemFile(key: string, path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (e) {
+    throw new ConfigError(key, path, `a readable PEM file (${(e as { code?: string }).code ?? e})`);
+  }
 }
 
 /** Why a websocket is closed at once: its close code and reason. */

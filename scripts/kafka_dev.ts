@@ -229,8 +229,35 @@ export function tlsFiles(b: DevBroker): { dir: string; caPem: string; brokerPem:
 
 // A CA, and one certificate for every node (127.0.0.1 and localhost), made with openssl.
 function makeCertificates(b: DevBroker): void {
-  const { dir, caPem, brokerPem } = tlsFiles(b);
+  const { dir, brokerPem } = tlsFiles(b);
+  const made = makeTestCertificates(dir);
+  if (made.combinedPem !== brokerPem) throw new Error(`certificates made in ${made.combinedPem}`);
+}
+
+/** What {@link makeTestCertificates} writes (PEM files). */
+export interface TestCertificates {
+  /** The CA's certificate: what clients trust. */
+  caPem: string;
+  /** The server's certificate, signed by the CA, for 127.0.0.1 and localhost. */
+  certPem: string;
+  /** The server's private key (PKCS#8, unencrypted). */
+  keyPem: string;
+  /** Key and certificate in one file (Kafka's PEM key store). */
+  combinedPem: string;
+}
+
+/**
+ * Makes a CA and a server certificate for 127.0.0.1 and localhost in `dir` with openssl, valid
+ * two days: for the dev cluster's TLS and for tests of TLS servers.
+ */
+export function makeTestCertificates(dir: string): TestCertificates {
   mkdirSync(dir, { recursive: true });
+  const out: TestCertificates = {
+    caPem: join(dir, "ca.pem"),
+    certPem: join(dir, "broker.crt"),
+    keyPem: join(dir, "broker.key"),
+    combinedPem: join(dir, "broker.pem"),
+  };
   const run = (...args: string[]) => {
     const r = spawnSync("openssl", args, { cwd: dir, encoding: "utf8" });
     if (r.status !== 0) {
@@ -250,18 +277,18 @@ function makeCertificates(b: DevBroker): void {
     "-keyout",
     "ca.key",
     "-out",
-    caPem,
+    out.caPem,
   );
   writeFileSync(join(dir, "san.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
-  run("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", "broker.key");
-  run("req", "-new", "-key", "broker.key", "-subj", "/CN=localhost", "-out", "broker.csr");
+  run("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", out.keyPem);
+  run("req", "-new", "-key", out.keyPem, "-subj", "/CN=localhost", "-out", "broker.csr");
   run(
     "x509",
     "-req",
     "-in",
     "broker.csr",
     "-CA",
-    caPem,
+    out.caPem,
     "-CAkey",
     "ca.key",
     "-CAcreateserial",
@@ -270,13 +297,13 @@ function makeCertificates(b: DevBroker): void {
     "-extfile",
     "san.ext",
     "-out",
-    "broker.crt",
+    out.certPem,
   );
-  // Kafka's PEM key store: the (PKCS#8) private key and the certificate chain in one file.
   writeFileSync(
-    brokerPem,
-    readFileSync(join(dir, "broker.key"), "utf8") + readFileSync(join(dir, "broker.crt"), "utf8"),
+    out.combinedPem,
+    readFileSync(out.keyPem, "utf8") + readFileSync(out.certPem, "utf8"),
   );
+  return out;
 }
 
 /**

@@ -299,3 +299,62 @@ describe("Event over HTTP: POST /api/event", () => {
     );
   });
 });
+
+describe("protected endpoints (api.tokens, protect.info.endpoints, authorize)", () => {
+  const event = (auth?: string) =>
+    new Request("http://x/api/event", {
+      method: "POST",
+      headers: auth ? { authorization: auth } : {},
+      body: new EventEnvelope({ to: "hello.echo", body: "hi" }).toBytes() as BodyInit,
+    });
+
+  it("/api/event needs a bearer token of api.tokens when they are set", async () => {
+    const p = testPlatform({ args: ["-Dapi.tokens=first-t0ken,second-t0ken"] });
+    p.register("hello.echo", (_h, body) => body);
+    const handle = actuatorHandler(p);
+    const none = (await handle(event()))!;
+    assert.equal(none.status, 401);
+    assert.equal(none.headers.get("www-authenticate"), "Bearer");
+    assert.doesNotMatch(await none.text(), /t0ken/);
+    assert.equal((await handle(event("Bearer wrong")))!.status, 401);
+    assert.equal((await handle(event("Basic Zmlyc3QtdDBrZW4=")))!.status, 401);
+    const ok = (await handle(event("Bearer second-t0ken")))!;
+    assert.equal(ok.status, 200);
+    assert.equal(EventEnvelope.fromBytes(new Uint8Array(await ok.arrayBuffer())).body, "hi");
+    // /info stays open: protect.info.endpoints is not set.
+    assert.equal((await handle(new Request("http://x/info")))!.status, 200);
+  });
+
+  it("protect.info.endpoints: X-App-Instance (as the Java original) or a token; health stays open", async () => {
+    const p = testPlatform({ args: ["-Dprotect.info.endpoints=true", "-Dapi.tokens=t0ken"] });
+    const handle = actuatorHandler(p);
+    const get = (path: string, headers: Record<string, string> = {}) =>
+      handle(new Request(`http://x${path}`, { headers }));
+    for (const path of ["/info", "/info/lib", "/info/routes", "/env"]) {
+      assert.equal((await get(path))!.status, 401, path);
+      assert.equal((await get(path, { "x-app-instance": p.origin }))!.status, 200, path);
+      assert.equal((await get(path, { authorization: "Bearer t0ken" }))!.status, 200, path);
+    }
+    assert.equal((await get("/livenessprobe"))!.status, 200);
+    assert.notEqual((await get("/health"))!.status, 401);
+  });
+
+  it("an application's own check comes on top of the configured rule", async () => {
+    const p = testPlatform({ args: [] });
+    p.register("hello.echo", (_h, body) => body);
+    const handle = actuatorHandler(p, {
+      authorize: (req, kind) => kind === "event" && req.headers.get("x-team") === "blue",
+    });
+    assert.equal((await handle(event()))!.status, 401);
+    const ok = await handle(
+      new Request("http://x/api/event", {
+        method: "POST",
+        headers: { "x-team": "blue" },
+        body: new EventEnvelope({ to: "hello.echo", body: "hi" }).toBytes() as BodyInit,
+      }),
+    );
+    assert.equal(ok!.status, 200);
+    assert.equal((await handle(new Request("http://x/info")))!.status, 401, "kind info refused");
+    assert.equal((await handle(new Request("http://x/livenessprobe")))!.status, 200);
+  });
+});
