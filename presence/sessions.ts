@@ -62,6 +62,8 @@ export class Sessions {
   readonly #c: SessionsContext;
   readonly #bySocket = new Map<ServerSocket, Session>();
   readonly #byOrigin = new Map<string, Session>();
+  /** Sessions that sent `info` (and so hold or claim a lease), per remote address. */
+  readonly #byAddress = new Map<string, number>();
   /** Sessions without `info` yet, oldest first. */
   readonly #pending = new Set<Session>();
   #stopping = false;
@@ -144,6 +146,7 @@ export class Sessions {
     if (this.#byOrigin.has(token)) {
       return refuse(CLOSE.TRY_AGAIN, `Origin ${token} is already connected`);
     }
+
     const now = Date.now();
     const s: Session = {
       id: randomHex32(),
@@ -238,6 +241,20 @@ export class Sessions {
         `Invalid type ${given}: expected APP, REST or RESOURCES`,
       );
     }
+    // One address may not take the partitions for itself: a flood of valid `info`s from one
+    // host took all 288 leases before this limit. (Sessions still without `info` are bounded
+    // by presence.max.pending, the oldest dropped first.)
+    const { maxPerAddress } = this.#c.settings;
+    const address = s.socket.remoteAddress ?? "";
+    const fromAddress = this.#byAddress.get(address) ?? 0;
+    if (fromAddress >= maxPerAddress) {
+      return this.drop(
+        s,
+        CLOSE.TRY_AGAIN,
+        `Too many connections from one address (${maxPerAddress})`,
+      );
+    }
+    this.#byAddress.set(address, fromAddress + 1);
     this.#pending.delete(s);
     s.published = s.lastSeen;
     s.hint = h.topic?.slice(0, 200);
@@ -270,6 +287,12 @@ export class Sessions {
     this.#bySocket.delete(socket);
     this.#pending.delete(s);
     if (this.#byOrigin.get(s.origin) === s) this.#byOrigin.delete(s.origin);
+    if (s.info !== undefined) {
+      const address = socket.remoteAddress ?? "";
+      const n = (this.#byAddress.get(address) ?? 1) - 1;
+      if (n > 0) this.#byAddress.set(address, n);
+      else this.#byAddress.delete(address);
+    }
     log.info("Member {origin} left ({code} {reason})", { origin: s.origin, code, reason });
     if (s.info && !this.#stopping) {
       this.#c.publish([this.del(s, `websocket closed (${code}${reason ? ` ${reason}` : ""})`)])

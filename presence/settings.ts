@@ -33,6 +33,12 @@ export interface MonitorSettings extends MeshSettings {
   /** `presence.max.connections` (2000): websocket sessions one monitor accepts. */
   maxConnections: number;
   /**
+   * `presence.max.connections.per.address` (64): sessions past their `info` (those that hold or
+   * claim a lease) from one remote address, so that one host cannot take the partitions. Behind
+   * a proxy every client shares its address: raise it there.
+   */
+  maxPerAddress: number;
+  /**
    * `monitor.bootstrap.wait` (2000): ms a starting monitor waits for a running one's snapshot
    * before it takes itself for the first and starts from an empty table.
    */
@@ -79,6 +85,7 @@ export function monitorSettings(source: AppConfig | { config: AppConfig }): Moni
     ),
     aliveInterval: Math.max(1, config.getNumber("monitor.alive.interval", 5)),
     maxConnections: Math.max(1, config.getNumber("presence.max.connections", 2000)),
+    maxPerAddress: Math.max(1, config.getNumber("presence.max.connections.per.address", 64)),
     bootstrapWaitMs: Math.max(0, config.getNumber("monitor.bootstrap.wait", 2000)),
     handoverGrace: Math.max(0, config.getNumber("presence.handover.grace", 15)),
     hungTimeout: Math.max(0, config.getNumber("presence.hung.timeout", 10)),

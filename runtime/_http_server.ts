@@ -265,6 +265,7 @@ export function serve(options: ServeOptions): Promise<RunningServer> {
         return;
       }
       const ps: ServerSocket = {
+        remoteAddress: req.socket.remoteAddress,
         send(data) {
           if (ws.readyState === ws.OPEN) ws.send(data);
         },

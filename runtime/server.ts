@@ -16,6 +16,8 @@ export interface ServerSocket {
   send(data: Uint8Array | string): void;
   /** Closes the connection with a code and a reason. */
   close(code: number, reason: string): void;
+  /** The client's IP address, as the server sees it (a proxy's, behind one). */
+  readonly remoteAddress?: string;
 }
 
 /** Websocket callbacks. `path` is the request path, such as `/ws/presence/<origin>`. */

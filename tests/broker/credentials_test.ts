@@ -65,6 +65,29 @@ describe("mesh credentials (mesh.tokens)", () => {
     await lost.stop();
   });
 
+  it("quota: one address holds at most presence.max.connections.per.address leases", async () => {
+    const m = await startMonitor([
+      ...topicsFor("quota").args,
+      "-Dpresence.max.connections.per.address=3",
+    ]);
+    processes.push(m);
+    const held = Array.from({ length: 3 }, () => connect(m.port));
+    for (const c of held) assert.match(await c.ready, /multiplex/);
+    const fourth = connect(m.port);
+    const closed = await fourth.closed;
+    assert.equal(closed.code, 1013);
+    assert.match(closed.reason, /Too many connections from one address \(3\)/);
+    await held[0].close();
+    // Its count goes down with the close: the next one gets its lease.
+    let next = connect(m.port);
+    for (let i = 0; i < 20 && !(await next.ready.then(() => true, () => false)); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      next = connect(m.port);
+    }
+    assert.match(await next.ready, /multiplex/);
+    for (const c of [...held.slice(1), next]) await c.close();
+  });
+
   it("without tokens the mesh is open, as in the Java original, and the monitor says so", async () => {
     const open = await startMonitor(topicsFor("open").args);
     processes.push(open);
