@@ -3,16 +3,20 @@
  * announcement arriving on the group's partition), against a bare Kafka round trip on the same
  * broker in the same run (write one record to a partition and read it back).
  *
- * `deno run -A bench/presence_bench.ts [rounds]` with a broker on KAFKA_BROKERS (default
- * 127.0.0.1:9092), e.g. after `deno task kafka start`.
+ * `deno run -A bench/presence_bench.ts [rounds] [--token]` with a broker on KAFKA_BROKERS
+ * (default 127.0.0.1:9092), e.g. after `deno task kafka start`. With `--token` the monitor
+ * requires a mesh token (`mesh.tokens`) and every client presents it: the join time with
+ * credentials, to compare with a run without.
  *
  * @module
  */
 import process from "node:process";
 import { eventOf, KafkaLink } from "../internal.ts";
 import { BROKERS, connect, startMonitor, topicsFor } from "../tests/_presence.ts";
+import { credentialProtocols } from "../connector/credentials.ts";
 
-const ROUNDS = Number(process.argv[2] ?? 30);
+const ROUNDS = Number(process.argv.find((a) => /^\d+$/.test(a)) ?? 30);
+const TOKEN = process.argv.includes("--token") ? "bench-mesh-token" : undefined;
 
 function stats(xs: number[]): { p50: number; p90: number; max: number } {
   const s = [...xs].sort((a, b) => a - b);
@@ -21,7 +25,7 @@ function stats(xs: number[]): { p50: number; p90: number; max: number } {
 }
 
 const t = topicsFor("bench");
-const monitor = await startMonitor(t.args);
+const monitor = await startMonitor([...t.args, ...(TOKEN ? [`-Dmesh.tokens=${TOKEN}`] : [])]);
 const link = new KafkaLink({ brokers: BROKERS.split(","), clientId: "presence-bench" });
 const leaves = new Map<string, () => void>();
 const echo = new Map<string, () => void>();
@@ -49,7 +53,7 @@ try {
     const rt = performance.now() - t0;
 
     t0 = performance.now();
-    const c = connect(monitor.port);
+    const c = connect(monitor.port, { protocols: credentialProtocols(TOKEN) });
     await c.ready;
     const leased = performance.now() - t0;
 
@@ -66,7 +70,10 @@ try {
   }
   const k = stats(kafkaRoundTrip), l = stats(lease), r = stats(release);
   const f = (x: number) => x.toFixed(1);
-  console.log(`Deno ${process.versions.deno}, ${ROUNDS} rounds, one monitor, broker ${BROKERS}\n`);
+  console.log(
+    `Deno ${process.versions.deno}, ${ROUNDS} rounds, one monitor, broker ${BROKERS}, ` +
+      `${TOKEN ? "with a mesh token" : "no mesh token"}\n`,
+  );
   console.log("| measure | p50 ms | p90 ms | max ms | p50 / Kafka round trip |");
   console.log("| --- | ---: | ---: | ---: | ---: |");
   console.log(`| Kafka round trip (baseline) | ${f(k.p50)} | ${f(k.p90)} | ${f(k.max)} | 1.0 |`);
