@@ -361,19 +361,28 @@ export class KafkaLink implements KafkaClient {
     }
     const brokers = this.#brokerCount!; // known since topicPartitions
     const replicationFactor = Math.max(1, Math.min(this.#replicationFactor, brokers));
-    try {
-      await admin.createTopics({
-        waitForLeaders: true,
-        topics: [{ topic, numPartitions: partitions, replicationFactor }],
-      });
-      log.info(
-        "Created topic {topic} with {partitions} partitions, replication factor {rf} " +
-          "(kafka.replication.factor={wanted}, {brokers} broker(s))",
-        { topic, partitions, rf: replicationFactor, wanted: this.#replicationFactor, brokers },
-      );
-    } catch (e) {
-      // Another process may have created it at the same moment: that is fine.
-      if (!/already exists/i.test((e as Error).message)) throw e;
+    for (let attempt = 1;; attempt++) {
+      try {
+        await admin.createTopics({
+          waitForLeaders: true,
+          topics: [{ topic, numPartitions: partitions, replicationFactor }],
+        });
+        log.info(
+          "Created topic {topic} with {partitions} partitions, replication factor {rf} " +
+            "(kafka.replication.factor={wanted}, {brokers} broker(s))",
+          { topic, partitions, rf: replicationFactor, wanted: this.#replicationFactor, brokers },
+        );
+        break;
+      } catch (e) {
+        // Another process may have created it at the same moment: that is fine.
+        if (/already exists/i.test((e as Error).message)) break;
+        // In a cluster just started, a broker that has not heard of the new topic yet answers
+        // the wait for its leaders with "does not host this topic-partition" (retriable): the
+        // topic may well exist. CI saw a monitor exit at start on it.
+        if (!(e as { retriable?: boolean }).retriable || attempt >= 10) throw e;
+        await new Promise((r) => setTimeout(r, 200 * attempt));
+        if ((await this.topicPartitions()).has(topic)) break;
+      }
     }
     for (let i = 0; i < 50; i++) {
       const count = (await this.topicPartitions()).get(topic);

@@ -30,15 +30,22 @@ const processes: DenoProcess[] = [];
 
 before(async () => {
   await startKafka(cluster);
-  await admin.connect();
-  monitor = await startMonitor(t.args, kafkaArgs);
-  processes.push(monitor);
-  const args = meshArgs(monitor.port, t.args, kafkaArgs);
-  app = spawnDeno("tests/fixtures/mesh_app.ts", ["-Dapplication.name=cluster-app", ...args]);
-  processes.push(app);
-  appTopic = /^JOINED \w+ (\S+)/.exec(await app.waitFor(/^JOINED /, 60_000))![1];
-  ({ platform: tester, connector } = await meshMember("cluster-tester", args));
-  await eventually(() => connector.reaches("demo.echo"), 10_000, "the app's routes");
+  // A failed start must not leave the cluster and the processes running (after() may not run).
+  try {
+    await admin.connect();
+    monitor = await startMonitor(t.args, kafkaArgs);
+    processes.push(monitor);
+    const args = meshArgs(monitor.port, t.args, kafkaArgs);
+    app = spawnDeno("tests/fixtures/mesh_app.ts", ["-Dapplication.name=cluster-app", ...args]);
+    processes.push(app);
+    appTopic = /^JOINED \w+ (\S+)/.exec(await app.waitFor(/^JOINED /, 60_000))![1];
+    ({ platform: tester, connector } = await meshMember("cluster-tester", args));
+    await eventually(() => connector.reaches("demo.echo"), 10_000, "the app's routes");
+  } catch (e) {
+    await stopAll(processes);
+    await stopKafka(cluster);
+    throw e;
+  }
 });
 
 after(async () => {

@@ -28,32 +28,39 @@ const t = topicsFor("sasl");
 
 before(async () => {
   await startKafka(cluster);
-  writeFileSync(kafkaFile, clientProperties(cluster));
-  const kafka = [`-Dcloud.client.properties=file:${kafkaFile}`];
-  monitor = await startMonitor(t.args, kafka);
-  processes.push(monitor);
-  app = spawnDeno("tests/fixtures/mesh_app.ts", [
-    "-Dapplication.name=sasl-app",
-    ...meshArgs(monitor.port, t.args, kafka),
-  ]);
-  processes.push(app);
-  await app.waitFor(/^JOINED /, 60_000);
-  // This process: kafka.properties and presence.properties beside its configuration, as the
-  // Java original's defaults have them; no Kafka or presence flag at all.
-  writeFileSync(
-    join(dir, "presence.properties"),
-    `url=ws://127.0.0.1:${monitor.port}/ws/presence\n`,
-  );
-  tester = new Platform({
-    dir,
-    env: {},
-    args: ["-Dapplication.name=sasl-tester", "-Dcloud.connector=kafka", ...t.args],
-  });
-  tester.register("demo.bcast", () => void testerBroadcasts++);
-  tester.register("tester.hello", (_h, body) => `hello ${body}`);
-  connector = connectToCloud(tester)!;
-  await connector.joined;
-  await eventually(() => connector.reaches("demo.echo"), 10_000, "the app's routes");
+  // A failed start must not leave the cluster and the processes running (after() may not run).
+  try {
+    writeFileSync(kafkaFile, clientProperties(cluster));
+    const kafka = [`-Dcloud.client.properties=file:${kafkaFile}`];
+    monitor = await startMonitor(t.args, kafka);
+    processes.push(monitor);
+    app = spawnDeno("tests/fixtures/mesh_app.ts", [
+      "-Dapplication.name=sasl-app",
+      ...meshArgs(monitor.port, t.args, kafka),
+    ]);
+    processes.push(app);
+    await app.waitFor(/^JOINED /, 60_000);
+    // This process: kafka.properties and presence.properties beside its configuration, as the
+    // Java original's defaults have them; no Kafka or presence flag at all.
+    writeFileSync(
+      join(dir, "presence.properties"),
+      `url=ws://127.0.0.1:${monitor.port}/ws/presence\n`,
+    );
+    tester = new Platform({
+      dir,
+      env: {},
+      args: ["-Dapplication.name=sasl-tester", "-Dcloud.connector=kafka", ...t.args],
+    });
+    tester.register("demo.bcast", () => void testerBroadcasts++);
+    tester.register("tester.hello", (_h, body) => `hello ${body}`);
+    connector = connectToCloud(tester)!;
+    await connector.joined;
+    await eventually(() => connector.reaches("demo.echo"), 10_000, "the app's routes");
+  } catch (e) {
+    await stopAll(processes);
+    await stopKafka(cluster);
+    throw e;
+  }
 });
 
 let testerBroadcasts = 0;
