@@ -73,6 +73,19 @@ export interface PropertiesFile {
   values: ReadonlyMap<string, string>;
 }
 
+/**
+ * Reads a PEM file that the configuration key `key` names (a certificate, a key, a CA).
+ *
+ * @throws {ConfigError} Naming the key and the path when it cannot be read.
+ */
+export function readPemFile(key: string, path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (e) {
+    throw new ConfigError(key, path, `a readable PEM file (${(e as { code?: string }).code ?? e})`);
+  }
+}
+
 /** `cloud.connector` → `CLOUD_CONNECTOR`: how a key is looked up in the environment. */
 export function envName(key: string): string {
   return key.toUpperCase().replace(/[^A-Z0-9]/g, "_");

@@ -4,13 +4,13 @@
  *
  * @module
  */
+import { readPemFile } from "../bus/config.ts";
 import type { AppConfig } from "../bus/config.ts";
 import { ConfigError } from "../bus/errors.ts";
 import { keepAliveMs, meshSettings } from "../kafka/settings.ts";
 import type { MeshSettings } from "../kafka/settings.ts";
 import { logger } from "../bus/_log.ts";
 import { MAX_BLOCK } from "./blocks.ts";
-import { pemFile } from "../runtime/server.ts";
 
 const log = logger("connector");
 
@@ -93,6 +93,6 @@ export function connectorSettings(config: AppConfig): ConnectorSettings {
       config.getNumber("block.max.pending.bytes", 128 * 1024 * 1024),
     ),
     reconnectGraceMs: Math.max(0, config.getNumber("presence.reconnect.grace", 30)) * 1000,
-    presenceCa: caFile ? pemFile("presence.tls.ca", caFile) : undefined,
+    presenceCa: caFile ? readPemFile("presence.tls.ca", caFile) : undefined,
   };
 }

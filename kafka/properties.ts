@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { readFileSync } from "node:fs";
+import { readPemFile } from "../bus/config.ts";
 import type { AppConfig } from "../bus/config.ts";
 import { ConfigError } from "../bus/errors.ts";
 import { logger } from "../bus/_log.ts";
@@ -207,18 +207,6 @@ export function parseJaasConfig(
   return { module, username, password };
 }
 
-function pemFile(key: string, path: string): string {
-  try {
-    return readFileSync(path, "utf8");
-  } catch (e) {
-    throw new ConfigError(
-      key,
-      path,
-      `a readable PEM file (${(e as { code?: string }).code ?? e})`,
-    );
-  }
-}
-
 function wholeNumber(key: string, value: string | undefined, fallback: number): number {
   if (value === undefined || value === "") return fallback;
   const n = Number(value);
@@ -342,7 +330,7 @@ function tlsOf(get: (key: string) => string | undefined): TlsSettings {
   };
   const trustType = (get("ssl.truststore.type") ?? "PEM").toUpperCase();
   const storeLocation = get("ssl.truststore.location");
-  if (trustType !== "PEM" && (storeLocation || get("ssl.truststore.type"))) {
+  if (trustType !== "PEM") {
     throw new ConfigError(
       "ssl.truststore.type",
       trustType,
@@ -351,10 +339,10 @@ function tlsOf(get: (key: string) => string | undefined): TlsSettings {
   }
   const inlineCa = get("ssl.truststore.certificates");
   if (inlineCa) tls.ca = inlineCa.replaceAll("\\n", "\n");
-  else if (storeLocation) tls.ca = pemFile("ssl.truststore.location", storeLocation);
+  else if (storeLocation) tls.ca = readPemFile("ssl.truststore.location", storeLocation);
   const keyType = (get("ssl.keystore.type") ?? "PEM").toUpperCase();
   const keystore = get("ssl.keystore.location");
-  if (keyType !== "PEM" && (keystore || get("ssl.keystore.type"))) {
+  if (keyType !== "PEM") {
     throw new ConfigError(
       "ssl.keystore.type",
       keyType,
@@ -376,7 +364,7 @@ function tlsOf(get: (key: string) => string | undefined): TlsSettings {
     tls.cert = inlineChain.replaceAll("\\n", "\n");
   } else if (keystore) {
     // One PEM file holds both, as Kafka's PEM key store does: tls reads each part from it.
-    const pem = pemFile("ssl.keystore.location", keystore);
+    const pem = readPemFile("ssl.keystore.location", keystore);
     if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(pem) || !pem.includes("BEGIN CERTIFICATE")) {
       throw new ConfigError(
         "ssl.keystore.location",

@@ -29,67 +29,66 @@ export interface KafkaProblem {
   text: string;
 }
 
-/** Sorts an error of the client into a {@link KafkaProblem}. */
-export function kafkaProblem(
-  e: unknown,
-  c: Pick<KafkaClientConfig, "brokers" | "securityProtocol" | "sasl" | "source">,
-): KafkaProblem {
-  const text = explainKafkaError(e, c);
-  const kind = text.startsWith("Kafka refused")
-    ? "credentials"
-    : text.startsWith("TLS")
-    ? "tls"
-    : text.startsWith("No broker")
-    ? "unreachable"
-    : "other";
-  return { kind, text };
-}
-
 /**
- * What went wrong between the client and the brokers, in a sentence that names the setting to
- * look at (never a secret).
+ * What went wrong between the client and the brokers: its kind, and a sentence that names the
+ * setting to look at (never a secret).
  *
  * @example
  * ```ts
  * import assert from "node:assert";
- * import { explainKafkaError } from "./startup.ts";
+ * import { kafkaProblem } from "./startup.ts";
  * import type { KafkaClientConfig } from "./properties.ts";
  * const c: Pick<KafkaClientConfig, "brokers" | "securityProtocol" | "sasl"> = {
  *   brokers: ["k:9093"],
  *   securityProtocol: "SASL_SSL",
  *   sasl: { mechanism: "scram-sha-512", username: "alice", password: "x" },
  * };
- * const text = explainKafkaError(new Error("SASL SCRAM SHA512 authentication failed: bad"), c);
- * assert.match(text, /refused the credentials of alice/);
- * assert.doesNotMatch(text, /x"/);
+ * const p = kafkaProblem(new Error("SASL SCRAM SHA512 authentication failed: bad"), c);
+ * assert.equal(p.kind, "credentials");
+ * assert.match(p.text, /refused the credentials of alice/);
+ * assert.doesNotMatch(p.text, /x"/);
  * ```
  */
-export function explainKafkaError(
+export function kafkaProblem(
   e: unknown,
   c: Pick<KafkaClientConfig, "brokers" | "securityProtocol" | "sasl" | "source">,
-): string {
+): KafkaProblem {
   const message = e instanceof Error ? e.message : String(e);
   const from = c.source ? ` (${c.source})` : "";
+  const brokers = c.brokers.join(",");
   if (/SASL|authenticat/i.test(message)) {
     const who = c.sasl && "username" in c.sasl
       ? `${c.sasl.username} (${c.sasl.mechanism.toUpperCase()})`
       : "this client";
-    return `Kafka refused the credentials of ${who}: ${message}. Check sasl.jaas.config and ` +
-      `sasl.mechanism${from}`;
+    return {
+      kind: "credentials",
+      text: `Kafka refused the credentials of ${who}: ${message}. Check sasl.jaas.config and ` +
+        `sasl.mechanism${from}`,
+    };
   }
-  if (
-    /certificate|self.signed|SSL|TLS|handshake|altnames|ERR_TLS|UNABLE_TO|unknown ca/i.test(
-      message,
-    )
-  ) {
-    return `TLS to ${c.brokers.join(",")} failed: ${message}. Check security.protocol, ` +
-      `ssl.truststore.location and ssl.endpoint.identification.algorithm${from}`;
+  if (/certificate|self.signed|SSL|TLS|handshake|altnames|UNABLE_TO|unknown ca/i.test(message)) {
+    return {
+      kind: "tls",
+      text: `TLS to ${brokers} failed: ${message}. Check security.protocol, ` +
+        `ssl.truststore.location and ssl.endpoint.identification.algorithm${from}`,
+    };
   }
   if (/ECONNREFUSED|Connection (error|timeout)|connect|ENOTFOUND|closed/i.test(message)) {
-    return `No broker answers at ${c.brokers.join(",")} (${c.securityProtocol}): ${message}. ` +
-      `Check bootstrap.servers${from}`;
+    return {
+      kind: "unreachable",
+      text: `No broker answers at ${brokers} (${c.securityProtocol}): ${message}. ` +
+        `Check bootstrap.servers${from}`,
+    };
   }
-  return `Kafka at ${c.brokers.join(",")} cannot be used: ${message}`;
+  return { kind: "other", text: `Kafka at ${brokers} cannot be used: ${message}` };
+}
+
+/** The sentence of {@link kafkaProblem}: what went wrong and which setting to check. */
+export function explainKafkaError(
+  e: unknown,
+  c: Pick<KafkaClientConfig, "brokers" | "securityProtocol" | "sasl" | "source">,
+): string {
+  return kafkaProblem(e, c).text;
 }
 
 /**

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { readFileSync } from "node:fs";
+import { readPemFile } from "../bus/config.ts";
 import type { AppConfig } from "../bus/config.ts";
 import { ConfigError } from "../bus/errors.ts";
 
@@ -88,16 +88,10 @@ export function serverTls(config: AppConfig): TlsFiles | undefined {
       "both server.tls.cert and server.tls.key (PEM files)",
     );
   }
-  return { cert: pemFile("server.tls.cert", certFile), key: pemFile("server.tls.key", keyFile) };
-}
-
-/** Reads a PEM file named by `key`. @throws {ConfigError} When it cannot be read. */
-export function pemFile(key: string, path: string): string {
-  try {
-    return readFileSync(path, "utf8");
-  } catch (e) {
-    throw new ConfigError(key, path, `a readable PEM file (${(e as { code?: string }).code ?? e})`);
-  }
+  return {
+    cert: readPemFile("server.tls.cert", certFile),
+    key: readPemFile("server.tls.key", keyFile),
+  };
 }
 
 /** Why a websocket is closed at once: its close code and reason. */

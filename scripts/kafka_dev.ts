@@ -205,7 +205,7 @@ function serverProperties(b: DevBroker, n: DevNode): string {
     const plainUsers = Object.entries(DEV_USERS).map(([u, p]) => `user_${u}="${p}"`).join(" ");
     Object.assign(props, {
       "ssl.keystore.type": "PEM",
-      "ssl.keystore.location": tls.brokerPem,
+      "ssl.keystore.location": tls.combinedPem,
       "ssl.truststore.type": "PEM",
       "ssl.truststore.location": tls.caPem,
       "ssl.client.auth": "none",
@@ -222,16 +222,9 @@ function serverProperties(b: DevBroker, n: DevNode): string {
 }
 
 /** The CA and broker certificate of a `sasl_ssl` dev cluster (PEM files in its folder). */
-export function tlsFiles(b: DevBroker): { dir: string; caPem: string; brokerPem: string } {
+export function tlsFiles(b: DevBroker): TestCertificates & { dir: string } {
   const dir = join(b.dataDir, "tls");
-  return { dir, caPem: join(dir, "ca.pem"), brokerPem: join(dir, "broker.pem") };
-}
-
-// A CA, and one certificate for every node (127.0.0.1 and localhost), made with openssl.
-function makeCertificates(b: DevBroker): void {
-  const { dir, brokerPem } = tlsFiles(b);
-  const made = makeTestCertificates(dir);
-  if (made.combinedPem !== brokerPem) throw new Error(`certificates made in ${made.combinedPem}`);
+  return { dir, ...certificatePaths(dir) };
 }
 
 /** What {@link makeTestCertificates} writes (PEM files). */
@@ -246,18 +239,22 @@ export interface TestCertificates {
   combinedPem: string;
 }
 
+function certificatePaths(dir: string): TestCertificates {
+  return {
+    caPem: join(dir, "ca.pem"),
+    certPem: join(dir, "broker.crt"),
+    keyPem: join(dir, "broker.key"),
+    combinedPem: join(dir, "broker.pem"),
+  };
+}
+
 /**
  * Makes a CA and a server certificate for 127.0.0.1 and localhost in `dir` with openssl, valid
  * two days: for the dev cluster's TLS and for tests of TLS servers.
  */
 export function makeTestCertificates(dir: string): TestCertificates {
   mkdirSync(dir, { recursive: true });
-  const out: TestCertificates = {
-    caPem: join(dir, "ca.pem"),
-    certPem: join(dir, "broker.crt"),
-    keyPem: join(dir, "broker.key"),
-    combinedPem: join(dir, "broker.pem"),
-  };
+  const out = certificatePaths(dir);
   const run = (...args: string[]) => {
     const r = spawnSync("openssl", args, { cwd: dir, encoding: "utf8" });
     if (r.status !== 0) {
@@ -510,7 +507,10 @@ export async function startKafka(
   ensureJars(b);
   if (!options.keepData) rmSync(b.dataDir, { recursive: true, force: true });
   mkdirSync(b.dataDir, { recursive: true });
-  if (b.security === "sasl_ssl" && !existsSync(tlsFiles(b).brokerPem)) makeCertificates(b);
+  // A CA, and one certificate for every node (127.0.0.1 and localhost): tlsFiles names them.
+  if (b.security === "sasl_ssl" && !existsSync(tlsFiles(b).combinedPem)) {
+    makeTestCertificates(tlsFiles(b).dir);
+  }
   const id = clusterId();
   const pids = b.nodes.map((n) => startNode(b, n, { keepData: options.keepData, clusterId: id }));
   const alive = () => pids.every(isBrokerProcess);

@@ -65,6 +65,13 @@ before(async () => {
 
 let testerBroadcasts = 0;
 
+// A kafka.properties file like the good one, with alice's password wrong.
+function wrongPasswordFile(name: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, clientProperties(cluster, "alice", "not-the-password"));
+  return path;
+}
+
 after(async () => {
   await connector?.stop();
   await stopAll(processes);
@@ -112,8 +119,7 @@ describe("the mesh over SASL_SSL (a broker of its own, SCRAM and TLS)", () => {
   });
 
   it("a wrong password: a clear error, /health DOWN, no crash, retries backing off", async () => {
-    const wrong = join(dir, "wrong.properties");
-    writeFileSync(wrong, clientProperties(cluster, "alice", "not-the-password"));
+    const wrong = wrongPasswordFile("wrong.properties");
     const bad = spawnDeno("tests/fixtures/mesh_app.ts", [
       "-Dapplication.name=wrong-password",
       "-Dserver.port=0",
@@ -144,8 +150,7 @@ describe("the mesh over SASL_SSL (a broker of its own, SCRAM and TLS)", () => {
   });
 
   it("a monitor with a wrong password exits at start, saying why", async () => {
-    const wrong = join(dir, "wrong-monitor.properties");
-    writeFileSync(wrong, clientProperties(cluster, "alice", "not-the-password"));
+    const wrong = wrongPasswordFile("wrong-monitor.properties");
     const bad = spawnDeno("presence/main.ts", [
       "-Dserver.port=0",
       "-Dserver.host=127.0.0.1",
