@@ -28,7 +28,12 @@ export type { BlockLimits, BlockResult, DroppedSet } from "./connector/blocks.ts
 export { LifeCycle } from "./connector/life_cycle.ts";
 export { CLOSE_JOIN_FAILED, PresenceClient } from "./connector/presence_client.ts";
 export { RoutingTable } from "./connector/routing_table.ts";
-export { LeaseTable, virtualTopics } from "./presence/lease_table.ts";
+export {
+  IDENTITY_HOLD_MS,
+  LeaseTable,
+  MAX_DEPARTED,
+  virtualTopics,
+} from "./presence/lease_table.ts";
 export type { ConnectionInfo, ControlMessage } from "./presence/lease_table.ts";
 export { CLOSE, controlEnvelope, parseControl } from "./presence/protocol.ts";
 export type { MonitorMessage } from "./presence/protocol.ts";

@@ -6,8 +6,9 @@
  * application's start until it is callable, and from its stop (SIGTERM) or kill (SIGKILL)
  * until this instance has dropped it.
  *
- * `deno run -A bench/mesh_bench.ts [sequential] [concurrent]` (defaults 1500 and 36000) with a broker on
- * KAFKA_BROKERS (default 127.0.0.1:9092).
+ * `deno run -A bench/mesh_bench.ts [sequential] [concurrent] [--token]` (defaults 1500 and 36000)
+ * with a broker on KAFKA_BROKERS (default 127.0.0.1:9092). With `--token` the monitor requires a
+ * mesh token and both applications present one (and their identity secrets).
  *
  * @module
  */
@@ -20,8 +21,10 @@ import { connectToCloud } from "../connector/mod.ts";
 import { KafkaLink } from "../internal.ts";
 import { BROKERS, meshArgs, startMonitor, topicsFor } from "../tests/_presence.ts";
 
-const SEQ = Number(process.argv[2] ?? 1500);
-const CONC = Number(process.argv[3] ?? 36_000);
+const counts = process.argv.slice(2).filter((a) => /^\d+$/.test(a));
+const SEQ = Number(counts[0] ?? 1500);
+const CONC = Number(counts[1] ?? 36_000);
+const TOKEN = process.argv.includes("--token") ? ["-Dmesh.tokens=mesh-bench-token"] : [];
 const IN_FLIGHT = 64;
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 
@@ -99,8 +102,8 @@ const ping = () => {
 
 // ---- the mesh: this process calls demo.echo in a mesh_app process ----
 const t = topicsFor("meshbench");
-const monitor = await startMonitor(t.args);
-const common = [...meshArgs(monitor.port, t.args), "-Dlog.level=warning"];
+const monitor = await startMonitor([...t.args, ...TOKEN]);
+const common = [...meshArgs(monitor.port, t.args), ...TOKEN, "-Dlog.level=warning"];
 const platform = new Platform({
   dir: "/nonexistent",
   env: {},
@@ -179,7 +182,8 @@ await monitor.stop();
 const f = (x: number) => x.toFixed(2);
 console.log(
   `Deno ${process.versions.deno}; broker ${BROKERS}; ${ROUNDS} interleaved rounds; ` +
-    `${SEQ} sequential and ${CONC} at ${IN_FLIGHT} in flight per side in all`,
+    `${SEQ} sequential and ${CONC} at ${IN_FLIGHT} in flight per side in all` +
+    (TOKEN.length ? "; with a mesh token" : ""),
 );
 console.log(
   `throughput rounds /s: baseline ${baseRate.map(Math.round).join(", ")}; ` +

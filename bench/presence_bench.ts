@@ -5,8 +5,9 @@
  *
  * `deno run -A bench/presence_bench.ts [rounds] [--token]` with a broker on KAFKA_BROKERS
  * (default 127.0.0.1:9092), e.g. after `deno task kafka start`. With `--token` the monitor
- * requires a mesh token (`mesh.tokens`) and every client presents it: the join time with
- * credentials, to compare with a run without.
+ * requires a mesh token (`mesh.tokens`) and every client presents it, with an identity secret
+ * (owned origins), as an application does: the join time with credentials, to compare with a
+ * run without.
  *
  * @module
  */
@@ -53,7 +54,10 @@ try {
     const rt = performance.now() - t0;
 
     t0 = performance.now();
-    const c = connect(monitor.port, { protocols: credentialProtocols(TOKEN) });
+    const c = connect(monitor.port, {
+      protocols: credentialProtocols(TOKEN),
+      identity: TOKEN ? crypto.randomUUID() : undefined,
+    });
     await c.ready;
     const leased = performance.now() - t0;
 
@@ -72,7 +76,7 @@ try {
   const f = (x: number) => x.toFixed(1);
   console.log(
     `Deno ${process.versions.deno}, ${ROUNDS} rounds, one monitor, broker ${BROKERS}, ` +
-      `${TOKEN ? "with a mesh token" : "no mesh token"}\n`,
+      `${TOKEN ? "with a mesh token and an identity secret" : "no mesh token"}\n`,
   );
   console.log("| measure | p50 ms | p90 ms | max ms | p50 / Kafka round trip |");
   console.log("| --- | ---: | ---: | ---: | ---: |");

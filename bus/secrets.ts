@@ -23,13 +23,35 @@ import { createHash, timingSafeEqual } from "node:crypto";
 export function secretMatcher(
   secrets: readonly string[],
 ): (given: string | Uint8Array | undefined) => boolean {
+  const index = secretIndex(secrets);
+  return (given) => index(given) >= 0;
+}
+
+/**
+ * A function giving the position of `given` in `secrets` (-1 when absent), in constant time:
+ * which credential a client holds, for quotas per credential.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert";
+ * import { secretIndex } from "./secrets.ts";
+ * const indexOf = secretIndex(["s3cret", "next"]);
+ * assert.equal(indexOf("next"), 1);
+ * assert.equal(indexOf("guess"), -1);
+ * ```
+ */
+export function secretIndex(
+  secrets: readonly string[],
+): (given: string | Uint8Array | undefined) => number {
   const digest = (s: string | Uint8Array) => createHash("sha256").update(s).digest();
   const known = secrets.map(digest);
   return (given) => {
-    if (given === undefined) return false;
+    if (given === undefined) return -1;
     const d = digest(given);
-    let ok = false;
-    for (const k of known) ok = timingSafeEqual(k, d) || ok;
-    return ok;
+    let found = -1;
+    known.forEach((k, i) => {
+      if (timingSafeEqual(k, d)) found = i;
+    });
+    return found;
   };
 }

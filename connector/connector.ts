@@ -22,7 +22,7 @@ import { splitVirtualTopic } from "../kafka/records.ts";
 import { describeKafka } from "../kafka/properties.ts";
 import { PROBLEM_SUMMARY, untilKafkaAccepts } from "../kafka/startup.ts";
 import { MAX_BLOCK } from "./blocks.ts";
-import { meshTokens } from "./credentials.ts";
+import { identitySecret, meshTokens } from "./credentials.ts";
 import { webSocketTrusting } from "../runtime/tls_client.ts";
 import { Delivery } from "./delivery.ts";
 import type { ConnectorStats } from "./delivery.ts";
@@ -148,6 +148,7 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
         webSocket: options.webSocket ??
           (s.presenceCa !== undefined ? webSocketTrusting(s.presenceCa) : undefined),
         token: meshTokens(platform.config)[0],
+        identity: identitySecret(platform.config),
       });
     } catch (e) {
       throw new ConfigError("presence.url", s.presenceUrls.join(","), (e as Error).message);

@@ -8,8 +8,9 @@
  * @module
  */
 import { Buffer } from "node:buffer";
+import { createHash } from "node:crypto";
 import type { AppConfig } from "../bus/config.ts";
-import { secretMatcher } from "../bus/secrets.ts";
+import { secretIndex } from "../bus/secrets.ts";
 
 /** The subprotocol a monitor selects (and that carries no secret). */
 export const MESH_PROTOCOL = "minimesh.v1";
@@ -26,31 +27,71 @@ export function meshTokens(config: AppConfig): string[] {
   return config.getList("mesh.tokens");
 }
 
-/** The subprotocols an application offers: the protocol, and its token when it has one. */
+/**
+ * The subprotocols an application offers: the protocol, and its token when it has one. A
+ * minimesh monitor selects the protocol; a Java one selects none, and is then sent no
+ * identity secret (it would show it in its `/info`).
+ */
 export function credentialProtocols(token: string | undefined): string[] {
-  if (!token) return [];
-  return [MESH_PROTOCOL, TOKEN_PREFIX + Buffer.from(token, "utf8").toString("base64url")];
+  const protocols = [MESH_PROTOCOL];
+  if (token) protocols.push(TOKEN_PREFIX + Buffer.from(token, "utf8").toString("base64url"));
+  return protocols;
 }
 
 /**
  * Checks the token offered in `protocols` against the configured ones, in constant time (see
- * `bus/secrets.ts`).
+ * `bus/secrets.ts`): the position of the matching token in the list, or -1 when none matches.
  *
  * @example
  * ```ts
  * import assert from "node:assert";
  * import { credentialProtocols, tokenChecker } from "./credentials.ts";
  * const check = tokenChecker(["s3cret", "next"]);
- * assert.equal(check(credentialProtocols("next")), true);
- * assert.equal(check(credentialProtocols("guess")), false);
- * assert.equal(check([]), false);
+ * assert.equal(check(credentialProtocols("next")), 1);
+ * assert.equal(check(credentialProtocols("guess")), -1);
+ * assert.equal(check([]), -1);
  * ```
  */
-export function tokenChecker(tokens: readonly string[]): (protocols: readonly string[]) => boolean {
-  const matches = secretMatcher(tokens);
+export function tokenChecker(tokens: readonly string[]): (protocols: readonly string[]) => number {
+  const indexOf = secretIndex(tokens);
   return (protocols) => {
     const offered = protocols.find((p) => p.startsWith(TOKEN_PREFIX));
-    return offered !== undefined &&
-      matches(Buffer.from(offered.slice(TOKEN_PREFIX.length), "base64url"));
+    return offered === undefined
+      ? -1
+      : indexOf(Buffer.from(offered.slice(TOKEN_PREFIX.length), "base64url"));
   };
+}
+
+/** The close code of a websocket that claims an origin another instance owns (private-use). */
+export const NOT_OWNER = 4403;
+/** The `info` header that carries an instance's identity secret to its monitor. */
+export const IDENTITY_HEADER = "identity";
+
+/**
+ * This instance's identity secret: `mesh.identity.secret` (environment `MESH_IDENTITY_SECRET`)
+ * when set, for an instance with a fixed `appId` that must take its origin back at once after a
+ * restart; else 32 random bytes, new in every process. Never logged.
+ */
+export function identitySecret(config: AppConfig): string {
+  return config.getString("mesh.identity.secret") ??
+    Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64url");
+}
+
+/**
+ * What monitors keep and share (on `service.monitor`) to recognise the instance that owns
+ * `origin`: a SHA-256 of the origin and its secret. The secret itself stays with the monitor
+ * that received it, and the digest does not reveal it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert";
+ * import { identityVerifier } from "./credentials.ts";
+ * const v = identityVerifier("20261127abc", "secret");
+ * assert.equal(v, identityVerifier("20261127abc", "secret"));
+ * assert.notEqual(v, identityVerifier("20261127abd", "secret"));
+ * ```
+ */
+export function identityVerifier(origin: string, secret: string): string {
+  return createHash("sha256").update(`minimesh.identity.v1\0${origin}\0${secret}`)
+    .digest("base64url");
 }

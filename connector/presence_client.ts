@@ -9,7 +9,13 @@ import { EventEnvelope } from "../bus/envelope.ts";
 import { logger } from "../bus/_log.ts";
 import { WebSocketClient } from "#runtime";
 import type { WebSocketFactory } from "../runtime/server.ts";
-import { credentialProtocols, UNAUTHORIZED } from "./credentials.ts";
+import {
+  credentialProtocols,
+  IDENTITY_HEADER,
+  MESH_PROTOCOL,
+  NOT_OWNER,
+  UNAUTHORIZED,
+} from "./credentials.ts";
 
 const log = logger("presence-client");
 
@@ -46,6 +52,11 @@ export interface PresenceClientOptions {
   webSocket?: WebSocketFactory;
   /** The mesh token presented in the handshake (`mesh.tokens`), when the mesh has them. */
   token?: string;
+  /**
+   * This instance's identity secret, sent in `info`: with it only this instance can claim its
+   * origin again (reconnect, move to another monitor). See `identitySecret`.
+   */
+  identity?: string;
 }
 
 /** A connection to the presence monitors that keeps itself up. */
@@ -95,8 +106,7 @@ export class PresenceClient {
     const Ws = this.#o.webSocket ?? WebSocketClient;
     let ws: WebSocket;
     try {
-      const protocols = credentialProtocols(this.#o.token);
-      ws = protocols.length ? new Ws(url, protocols) : new Ws(url);
+      ws = new Ws(url, credentialProtocols(this.#o.token));
     } catch (e) {
       log.warn("Cannot open {url}: {message}", { url, message: (e as Error).message });
       return this.#scheduleRetry();
@@ -165,6 +175,13 @@ export class PresenceClient {
           "Monitor {url} refused this instance's mesh credential ({why}): check mesh.tokens",
           { url: base, why: this.#o.token ? "a token it does not accept" : "none given" },
         );
+      } else if (c.code === NOT_OWNER) {
+        log.error(
+          "Monitor {url} says origin {origin} belongs to another instance: an instance with " +
+            "this appId runs elsewhere, or restarted less than a minute ago without " +
+            "mesh.identity.secret",
+          { url: base, origin: this.#o.origin },
+        );
       }
       log.info("Presence connection to {url} closed ({code} {reason})", {
         url: base,
@@ -194,6 +211,10 @@ export class PresenceClient {
     if (type === "info") {
       const lease = this.#o.lease?.();
       if (lease !== undefined) headers.topic = lease;
+      // Only a minimesh monitor keeps no more than a digest of it.
+      if (this.#o.identity && ws.protocol === MESH_PROTOCOL) {
+        headers[IDENTITY_HEADER] = this.#o.identity;
+      }
     } else {
       headers.elapsed = `${Math.round((Date.now() - this.#started.getTime()) / 1000)} seconds`;
       if (this.#topic) headers.topic = this.#topic;

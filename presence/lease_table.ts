@@ -8,7 +8,12 @@
  * monitors claiming one topic at the same moment cannot both win, whatever the timing. This
  * replaces the reference's RSVP round (a timed grace period); see docs/presence.md.
  *
- * This module is pure: no I/O and no clock.
+ * An origin belongs to the instance that first claimed it: a connection may carry a
+ * `verifier` (see `identityVerifier` in connector/credentials.ts), and a later session of the
+ * same origin must carry the same one, while the record lives and for {@link IDENTITY_HOLD_MS}
+ * after it went (so that nobody takes the origin while its instance reconnects).
+ *
+ * This module is pure: no I/O and no clock (times come from the messages).
  *
  * @module
  */
@@ -39,6 +44,26 @@ export interface ConnectionInfo {
   topic?: string;
   /** The app's own `instance` header, if it sent one. */
   instance?: string;
+  /**
+   * What proves the instance owns the origin (a digest of its identity secret); absent for
+   * instances that present none (Java ones), whose origin anyone may then take over.
+   */
+  verifier?: string;
+}
+
+/** How long an owned origin stays reserved for its instance after its record went (ms). */
+export const IDENTITY_HOLD_MS = 60_000;
+/** At most this many departed origins are held (the oldest goes first). */
+export const MAX_DEPARTED = 2_000;
+
+/** An owned origin whose record went, reserved for its instance for a while. */
+export interface Departed {
+  /** The origin id. */
+  origin: string;
+  /** Its owner's verifier. */
+  verifier: string;
+  /** The record's last update (ms since the epoch): reserved until this + the hold. */
+  at: number;
 }
 
 /** A control message, as carried on partition 0. */
@@ -73,12 +98,16 @@ export type Effect =
   | { kind: "left"; info: ConnectionInfo; reason: string; by: string }
   /** The origin reconnected through another session (or monitor); it keeps its lease. */
   | { kind: "superseded"; old: ConnectionInfo; by: ConnectionInfo }
+  /** A session claimed an origin that another instance owns: it was not recorded. */
+  | { kind: "impostor"; info: ConnectionInfo }
   | { kind: "conflict"; info: ConnectionInfo; owner: string | undefined };
 
 /** A copy of the table, as sent to a monitor that starts later. */
 export interface TableSnapshot {
   /** Every connection, with its lease. */
   connections: ConnectionInfo[];
+  /** Owned origins whose records went recently (absent from older monitors' snapshots). */
+  departed?: Departed[];
 }
 
 /**
@@ -109,6 +138,8 @@ export class LeaseTable {
   readonly #valid: Set<string>;
   readonly #owner = new Map<string, string>(); // virtual topic -> origin
   readonly #connections = new Map<string, ConnectionInfo>();
+  /** Owned origins whose records went, oldest first. */
+  readonly #departed = new Map<string, Departed>();
 
   /**
    * Creates an empty table.
@@ -123,6 +154,17 @@ export class LeaseTable {
   /** The connection of `origin`, if any. */
   connection(origin: string): ConnectionInfo | undefined {
     return this.#connections.get(origin);
+  }
+
+  /**
+   * The verifier that a session of `origin` must carry at time `at` (ms), if the origin is
+   * owned: by its live record, or by one that went less than {@link IDENTITY_HOLD_MS} before.
+   */
+  ownerOf(origin: string, at: number): string | undefined {
+    const c = this.#connections.get(origin);
+    if (c !== undefined) return c.verifier;
+    const d = this.#departed.get(origin);
+    return d !== undefined && at < d.at + IDENTITY_HOLD_MS ? d.verifier : undefined;
   }
 
   /** Every connection. */
@@ -147,13 +189,18 @@ export class LeaseTable {
 
   /** The table as a snapshot. */
   snapshot(): TableSnapshot {
-    return { connections: this.connections().map((c) => ({ ...c })) };
+    return {
+      connections: this.connections().map((c) => ({ ...c })),
+      departed: [...this.#departed.values()].map((d) => ({ ...d })),
+    };
   }
 
   /** Replaces the whole table with a snapshot. */
   load(snapshot: TableSnapshot): void {
     this.#owner.clear();
     this.#connections.clear();
+    this.#departed.clear();
+    for (const d of snapshot.departed ?? []) this.#departed.set(d.origin, { ...d });
     for (const c of snapshot.connections) {
       this.#connections.set(c.origin, { ...c });
       if (c.topic !== undefined && this.#valid.has(c.topic)) this.#owner.set(c.topic, c.origin);
@@ -191,6 +238,12 @@ export class LeaseTable {
       .flatMap((c) => this.#remove(c, `no longer held by monitor ${monitor}`, monitor));
     for (const c of held) {
       if (c.monitor !== monitor || this.#connections.has(c.origin)) continue;
+      const owner = this.ownerOf(c.origin, Date.parse(c.updated));
+      if (owner !== undefined && owner !== c.verifier) {
+        effects.push({ kind: "impostor", info: c });
+        continue;
+      }
+      this.#departed.delete(c.origin);
       let topic = c.topic;
       if (topic !== undefined && (!this.#valid.has(topic) || this.#owner.has(topic))) {
         effects.push({ kind: "conflict", info: c, owner: this.#owner.get(topic) });
@@ -205,9 +258,24 @@ export class LeaseTable {
   #put(info: ConnectionInfo): Effect[] {
     const old = this.#connections.get(info.origin);
     if (old !== undefined && old.session === info.session && old.monitor === info.monitor) {
-      this.#connections.set(info.origin, { ...info, topic: old.topic, created: old.created });
+      this.#connections.set(info.origin, {
+        ...info,
+        topic: old.topic,
+        created: old.created,
+        verifier: old.verifier,
+      });
       return [];
     }
+    // Another session of the origin: only its owner may take it (while the record lives, and
+    // for the hold after it went). Every monitor applies the same messages, so every monitor
+    // refuses the same sessions, whichever of them the impostor reached.
+    const at = Date.parse(info.updated);
+    this.#expireDeparted(at);
+    const owner = this.ownerOf(info.origin, at);
+    if (owner !== undefined && owner !== info.verifier) return [{ kind: "impostor", info }];
+    // The first claim decides: an origin first claimed without a verifier stays open.
+    const verifier = old !== undefined ? old.verifier : info.verifier;
+    this.#departed.delete(info.origin);
     // The same origin through another session: the instance reconnected (its monitor went
     // away, or the network dropped the socket). It keeps its lease, so that it goes on reading
     // the same partition and its peers notice nothing; no leave is announced.
@@ -215,6 +283,7 @@ export class LeaseTable {
       ...info,
       topic: old?.topic,
       created: old?.created ?? info.created,
+      verifier,
     });
     return old === undefined ? [] : [{ kind: "superseded", old, by: info }];
   }
@@ -237,11 +306,26 @@ export class LeaseTable {
 
   #remove(c: ConnectionInfo, reason: string, by: string): Effect[] {
     this.#connections.delete(c.origin);
+    if (c.verifier !== undefined) {
+      const at = Date.parse(c.updated);
+      this.#departed.delete(c.origin); // to the end: the newest
+      this.#departed.set(c.origin, { origin: c.origin, verifier: c.verifier, at });
+      this.#expireDeparted(at);
+    }
     const effects: Effect[] = [{ kind: "left", info: c, reason, by }];
     if (c.topic !== undefined && this.#owner.get(c.topic) === c.origin) {
       this.#owner.delete(c.topic);
       effects.push({ kind: "released", topic: c.topic, info: c, reason });
     }
     return effects;
+  }
+
+  // Forgets departed origins whose hold ended by `now` (from a message), and the oldest beyond
+  // MAX_DEPARTED. Insertion order is close to time order, so the scan stops early.
+  #expireDeparted(now: number): void {
+    for (const d of this.#departed.values()) {
+      if (this.#departed.size <= MAX_DEPARTED && now < d.at + IDENTITY_HOLD_MS) break;
+      this.#departed.delete(d.origin);
+    }
   }
 }

@@ -20,6 +20,7 @@ export { MONITOR_HEALTH_ROUTE, monitorHandler } from "./http.ts";
 export type {
   ConnectionInfo,
   ControlMessage,
+  Departed,
   Effect,
   LeaseTable,
   TableSnapshot,

@@ -28,7 +28,13 @@ import { MAX_FRAME, PRESENCE_PATH, Sessions } from "./sessions.ts";
 import type { Session } from "./sessions.ts";
 import { monitorSettings } from "./settings.ts";
 import type { MonitorSettings } from "./settings.ts";
-import { MESH_PROTOCOL, meshTokens, tokenChecker, UNAUTHORIZED } from "../connector/credentials.ts";
+import {
+  MESH_PROTOCOL,
+  meshTokens,
+  NOT_OWNER,
+  tokenChecker,
+  UNAUTHORIZED,
+} from "../connector/credentials.ts";
 import type { TlsFiles, WebSocketRefusal } from "../runtime/server.ts";
 
 const log = logger("presence");
@@ -97,6 +103,8 @@ export class PresenceMonitor implements AsyncDisposable {
   readonly #creating = new Set<string>();
   /** Kafka was away or lost topics: messages may be lost, so say what this monitor holds. */
   #resync = false;
+  /** Which of `mesh.tokens` a client offered (its position), -1 for none; unset without. */
+  readonly #tokenOf: ((protocols: readonly string[]) => number) | undefined;
 
   /**
    * Creates a monitor; {@link PresenceMonitor.start} starts it.
@@ -121,7 +129,14 @@ export class PresenceMonitor implements AsyncDisposable {
       ready: () => this.#ready,
       publish: (messages) => this.#publish(messages),
       claim: (session) => this.#nextClaim(session),
+      ownerOf: (origin) => this.#table.ownerOf(origin, Date.now()),
+      credential: (protocols) => {
+        const i = this.#tokenOf?.(protocols) ?? -1;
+        return i < 0 ? undefined : `token ${i + 1}`;
+      },
     });
+    const tokens = meshTokens(platform.config);
+    if (tokens.length) this.#tokenOf = tokenChecker(tokens);
   }
 
   /** The port it serves on, once started. */
@@ -252,19 +267,18 @@ export class PresenceMonitor implements AsyncDisposable {
   // exists (refusals logged at most every 5 s, with their count); without, the mesh is open
   // as in the Java original, and the log says so once.
   #authorizer(): ((u: { protocols: string[] }) => WebSocketRefusal | undefined) | undefined {
-    const tokens = meshTokens(this.platform.config);
-    if (tokens.length === 0) {
+    const tokenOf = this.#tokenOf;
+    if (tokenOf === undefined) {
       log.warn(
         "The mesh is open: any client that reaches this monitor can join it. Set mesh.tokens " +
           "(or MESH_TOKENS) on the monitors and the applications to require a token",
       );
       return undefined;
     }
-    const valid = tokenChecker(tokens);
     let refused = 0;
     let loggedAt = 0;
     return ({ protocols }) => {
-      if (valid(protocols)) return undefined;
+      if (tokenOf(protocols) >= 0) return undefined;
       refused++;
       const now = Date.now();
       if (now - loggedAt >= 5000) {
@@ -510,6 +524,17 @@ export class PresenceMonitor implements AsyncDisposable {
             owner: fx.owner ?? "nobody (not a virtual topic)",
           });
           break;
+        case "impostor": {
+          log.warn("Refused {origin} through monitor {monitor}: it belongs to another instance", {
+            origin: fx.info.origin,
+            monitor: fx.info.monitor,
+          });
+          const s = this.#sessions.of(fx.info.origin);
+          if (fx.info.monitor === me && s?.id === fx.info.session) {
+            this.#sessions.drop(s, NOT_OWNER, `Origin ${s.origin} belongs to another instance`);
+          }
+          break;
+        }
         case "superseded": {
           const s = this.#sessions.of(fx.old.origin);
           if (fx.old.monitor === me && s?.id === fx.old.session) {

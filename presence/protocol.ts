@@ -6,7 +6,7 @@
  * @module
  */
 import { EventEnvelope } from "../bus/envelope.ts";
-import type { ConnectionInfo, ControlMessage, TableSnapshot } from "./lease_table.ts";
+import type { ConnectionInfo, ControlMessage, Departed, TableSnapshot } from "./lease_table.ts";
 
 /** Websocket close codes a monitor uses. */
 export const CLOSE = {
@@ -104,7 +104,22 @@ function connectionInfo(body: unknown): ConnectionInfo {
     seq: Number(b.seq) || 0,
     topic: typeof b.topic === "string" ? b.topic : undefined,
     instance: typeof b.instance === "string" ? b.instance : undefined,
+    verifier: typeof b.verifier === "string" ? b.verifier : undefined,
   };
+}
+
+// Departed owned origins in a snapshot; older monitors send none.
+function departedList(body: unknown): Departed[] {
+  const list = (body as TableSnapshot | null)?.departed;
+  if (list === undefined) return [];
+  if (!Array.isArray(list)) throw new TypeError("snapshot departed must be a list");
+  return list.map((d) => {
+    const { origin, verifier, at } = (d ?? {}) as Partial<Departed>;
+    if (typeof origin !== "string" || typeof verifier !== "string" || typeof at !== "number") {
+      throw new TypeError("snapshot departed entries need origin, verifier and at");
+    }
+    return { origin, verifier, at };
+  });
 }
 
 function connectionList(type: string, body: unknown): ConnectionInfo[] {
@@ -160,7 +175,7 @@ export function parseControl(e: EventEnvelope): MonitorMessage {
         monitor: str(h, "monitor"),
         for: str(h, "for"),
         asOf: str(h, "as_of"),
-        table: { connections: connectionList(type, e.body) },
+        table: { connections: connectionList(type, e.body), departed: departedList(e.body) },
       };
     default:
       throw new TypeError(`unknown control message type ${JSON.stringify(type)}`);

@@ -15,6 +15,7 @@ import type { ConnectionInfo } from "./lease_table.ts";
 import { CLOSE } from "./protocol.ts";
 import type { MonitorMessage } from "./protocol.ts";
 import type { MonitorSettings } from "./settings.ts";
+import { IDENTITY_HEADER, identityVerifier, NOT_OWNER } from "../connector/credentials.ts";
 
 const log = logger("presence");
 
@@ -42,6 +43,8 @@ export interface Session {
   frames: number;
   /** When this session's last keep-alive was written to Kafka. */
   published: number;
+  /** The quotas this session counts against once it sent `info` (its address, its token). */
+  quotas?: string[];
 }
 
 /** What the sessions need of their monitor. */
@@ -55,6 +58,10 @@ export interface SessionsContext {
   publish(messages: MonitorMessage[]): Promise<void>;
   /** A claim of a free virtual topic for the session, or undefined (it was closed). */
   claim(s: Session): MonitorMessage | undefined;
+  /** The verifier a session of `origin` must carry now, if another instance owns it. */
+  ownerOf(origin: string): string | undefined;
+  /** Which mesh token the client offered (`token 1`, ...), or undefined without tokens. */
+  credential(protocols: readonly string[]): string | undefined;
 }
 
 /** The sessions of one monitor. */
@@ -62,8 +69,8 @@ export class Sessions {
   readonly #c: SessionsContext;
   readonly #bySocket = new Map<ServerSocket, Session>();
   readonly #byOrigin = new Map<string, Session>();
-  /** Sessions that sent `info` (and so hold or claim a lease), per remote address. */
-  readonly #byAddress = new Map<string, number>();
+  /** Sessions that sent `info` (and so hold or claim a lease), per address and per token. */
+  readonly #counts = new Map<string, number>();
   /** Sessions without `info` yet, oldest first. */
   readonly #pending = new Set<Session>();
   #stopping = false;
@@ -241,20 +248,15 @@ export class Sessions {
         `Invalid type ${given}: expected APP, REST or RESOURCES`,
       );
     }
-    // One address may not take the partitions for itself: a flood of valid `info`s from one
-    // host took all 288 leases before this limit. (Sessions still without `info` are bounded
-    // by presence.max.pending, the oldest dropped first.)
-    const { maxPerAddress } = this.#c.settings;
-    const address = s.socket.remoteAddress ?? "";
-    const fromAddress = this.#byAddress.get(address) ?? 0;
-    if (fromAddress >= maxPerAddress) {
-      return this.drop(
-        s,
-        CLOSE.TRY_AGAIN,
-        `Too many connections from one address (${maxPerAddress})`,
-      );
+    // Only the instance that first claimed an origin may claim it again: it proves it with its
+    // identity secret, of which the monitors keep only a digest (no secret: compared plainly).
+    const secret = h[IDENTITY_HEADER];
+    const verifier = secret ? identityVerifier(s.origin, secret.slice(0, 200)) : undefined;
+    const owner = this.#c.ownerOf(s.origin);
+    if (owner !== undefined && owner !== verifier) {
+      return this.drop(s, NOT_OWNER, `Origin ${s.origin} belongs to another instance`);
     }
-    this.#byAddress.set(address, fromAddress + 1);
+    if (!this.#withinQuotas(s)) return;
     this.#pending.delete(s);
     s.published = s.lastSeen;
     s.hint = h.topic?.slice(0, 200);
@@ -270,6 +272,7 @@ export class Sessions {
       updated: isoSeconds(s.lastSeen),
       seq: s.seq,
       instance: h.instance?.slice(0, 200),
+      verifier,
     };
     const messages: MonitorMessage[] = [{ type: "put", info: s.info }];
     if (!s.claimed) {
@@ -287,16 +290,36 @@ export class Sessions {
     this.#bySocket.delete(socket);
     this.#pending.delete(s);
     if (this.#byOrigin.get(s.origin) === s) this.#byOrigin.delete(s.origin);
-    if (s.info !== undefined) {
-      const address = socket.remoteAddress ?? "";
-      const n = (this.#byAddress.get(address) ?? 1) - 1;
-      if (n > 0) this.#byAddress.set(address, n);
-      else this.#byAddress.delete(address);
+    for (const quota of s.quotas ?? []) {
+      const n = (this.#counts.get(quota) ?? 1) - 1;
+      if (n > 0) this.#counts.set(quota, n);
+      else this.#counts.delete(quota);
     }
     log.info("Member {origin} left ({code} {reason})", { origin: s.origin, code, reason });
     if (s.info && !this.#stopping) {
       this.#c.publish([this.del(s, `websocket closed (${code}${reason ? ` ${reason}` : ""})`)])
         .catch(() => {});
     }
+  }
+
+  // One address, or one mesh token, may not take the partitions for itself: a flood of valid
+  // `info`s from one host took all 288 leases before these limits. (Sessions still without
+  // `info` are bounded by presence.max.pending, the oldest dropped first.)
+  #withinQuotas(s: Session): boolean {
+    const { maxPerAddress, maxPerToken } = this.#c.settings;
+    const credential = this.#c.credential(s.socket.protocols ?? []);
+    const quotas: [string, number, string][] = [
+      [`address ${s.socket.remoteAddress ?? ""}`, maxPerAddress, "from one address"],
+    ];
+    if (credential !== undefined) quotas.push([credential, maxPerToken, `with ${credential}`]);
+    for (const [key, max, what] of quotas) {
+      if ((this.#counts.get(key) ?? 0) >= max) {
+        this.drop(s, CLOSE.TRY_AGAIN, `Too many connections ${what} (${max})`);
+        return false;
+      }
+    }
+    for (const [key] of quotas) this.#counts.set(key, (this.#counts.get(key) ?? 0) + 1);
+    s.quotas = quotas.map(([key]) => key);
+    return true;
   }
 }

@@ -39,6 +39,12 @@ export interface MonitorSettings extends MeshSettings {
    */
   maxPerAddress: number;
   /**
+   * `presence.max.connections.per.token` (`presence.max.connections`): sessions past their
+   * `info` that present one of the `mesh.tokens`, per token: give each team its own token, and
+   * one team cannot take the partitions of the others.
+   */
+  maxPerToken: number;
+  /**
    * `monitor.bootstrap.wait` (2000): ms a starting monitor waits for a running one's snapshot
    * before it takes itself for the first and starts from an empty table.
    */
@@ -86,6 +92,13 @@ export function monitorSettings(source: AppConfig | { config: AppConfig }): Moni
     aliveInterval: Math.max(1, config.getNumber("monitor.alive.interval", 5)),
     maxConnections: Math.max(1, config.getNumber("presence.max.connections", 2000)),
     maxPerAddress: Math.max(1, config.getNumber("presence.max.connections.per.address", 64)),
+    maxPerToken: Math.max(
+      1,
+      config.getNumber(
+        "presence.max.connections.per.token",
+        config.getNumber("presence.max.connections", 2000),
+      ),
+    ),
     bootstrapWaitMs: Math.max(0, config.getNumber("monitor.bootstrap.wait", 2000)),
     handoverGrace: Math.max(0, config.getNumber("presence.handover.grace", 15)),
     hungTimeout: Math.max(0, config.getNumber("presence.hung.timeout", 10)),

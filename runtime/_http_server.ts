@@ -266,6 +266,7 @@ export function serve(options: ServeOptions): Promise<RunningServer> {
       }
       const ps: ServerSocket = {
         remoteAddress: req.socket.remoteAddress,
+        protocols,
         send(data) {
           if (ws.readyState === ws.OPEN) ws.send(data);
         },

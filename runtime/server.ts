@@ -18,6 +18,8 @@ export interface ServerSocket {
   close(code: number, reason: string): void;
   /** The client's IP address, as the server sees it (a proxy's, behind one). */
   readonly remoteAddress?: string;
+  /** The subprotocols the client offered in its handshake (credentials travel there). */
+  readonly protocols?: readonly string[];
 }
 
 /** Websocket callbacks. `path` is the request path, such as `/ws/presence/<origin>`. */

@@ -1,5 +1,6 @@
 // Helpers for presence tests: real monitor processes and scripted websocket clients.
 import process from "node:process";
+import { request } from "node:https";
 import { WebSocket as WsClient } from "ws";
 import { EventEnvelope, Platform } from "../mod.ts";
 import { connectToCloud } from "../connector/mod.ts";
@@ -105,12 +106,23 @@ export function connect(
     answerPings?: boolean;
     /** Websocket subprotocols to offer (a mesh token, see connector/credentials.ts). */
     protocols?: string[];
+    /** The identity secret sent in `info` (see connector/credentials.ts). */
+    identity?: string;
+    /** Connect with wss:// trusting this CA certificate (PEM text). */
+    ca?: string;
+    /** The local address to connect from (any of 127.0.0.0/8 on Linux). */
+    localAddress?: string;
   } = {},
 ): Client {
   const origin = options.origin ?? newOriginId();
-  const url = `ws://127.0.0.1:${port}${options.path ?? `/ws/presence/${origin}`}`;
-  const ws = options.answerPings === false
-    ? new WsClient(url, { autoPong: false }) as unknown as WebSocket
+  const scheme = options.ca === undefined ? "ws" : "wss";
+  const url = `${scheme}://127.0.0.1:${port}${options.path ?? `/ws/presence/${origin}`}`;
+  const ws = options.answerPings === false || options.ca || options.localAddress
+    ? new WsClient(url, options.protocols, {
+      autoPong: options.answerPings !== false,
+      ca: options.ca,
+      localAddress: options.localAddress,
+    }) as unknown as WebSocket
     : new WebSocket(url, options.protocols);
   ws.binaryType = "arraybuffer";
   let setReady!: (t: string) => void, failReady!: (e: Error) => void;
@@ -144,6 +156,7 @@ export function connect(
           version: options.version ?? "1.0.0",
           group: options.group ?? "1",
           type: "APP",
+          ...(options.identity ? { identity: options.identity } : {}),
         },
       }),
     );
@@ -195,4 +208,15 @@ export async function meshMember(
   if (listen) connector.onLifeCycle(listen);
   await connector.joined;
   return { platform, connector };
+}
+
+/** GET over HTTPS trusting `ca` (PEM text); rejects when the TLS handshake fails. */
+export function httpsGet(url: string, ca?: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    request(url, { ca }, (res) => {
+      let body = "";
+      res.on("data", (c) => (body += c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    }).on("error", reject).end();
+  });
 }

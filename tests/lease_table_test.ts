@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import {
   controlEnvelope,
   LeaseTable,
+  MAX_DEPARTED,
   parseControl,
   splitVirtualTopic,
   virtualTopics,
@@ -217,6 +218,71 @@ describe("LeaseTable", () => {
   });
 });
 
+describe("owned origins", () => {
+  const owned = (origin: string, monitor: string, session: string, verifier?: string) => ({
+    ...info(origin, monitor, session),
+    verifier,
+  });
+  const at = (iso: string, c: ConnectionInfo) => ({ ...c, created: iso, updated: iso });
+
+  it("refuses another session of an owned origin without its verifier, on every replica", () => {
+    const t = new LeaseTable(TOPICS);
+    t.apply({ type: "put", info: owned("a", "m1", "s1", "v") });
+    t.apply(claim("a", "s1", "mx.0001-000", "m1"));
+    for (const verifier of [undefined, "w"]) {
+      const thief = owned("a", "m2", `t-${verifier}`, verifier);
+      assert.deepEqual(t.apply({ type: "put", info: thief }), [{ kind: "impostor", info: thief }]);
+      assert.equal(t.apply(claim("a", thief.session, "mx.0001-001", "m2"))[0].kind, "rejected");
+    }
+    assert.equal(t.connection("a")?.session, "s1", "the owner keeps its session");
+    assert.equal(t.ownerOf("a", 0), "v");
+    // The owner itself moves to another monitor and keeps its lease.
+    const moved = owned("a", "m2", "s2", "v");
+    assert.equal(t.apply({ type: "put", info: moved })[0].kind, "superseded");
+    assert.equal(t.connection("a")?.topic, "mx.0001-000");
+  });
+
+  it("holds a departed owned origin for its owner for IDENTITY_HOLD_MS, then frees it", () => {
+    const t = new LeaseTable(TOPICS);
+    const first = at("2026-01-01T00:00:00Z", owned("a", "m1", "s1", "v"));
+    t.apply({ type: "put", info: first });
+    t.apply({ type: "del", origin: "a", session: "s1", monitor: "m1", reason: "closed" });
+    assert.equal(t.connection("a"), undefined);
+    const soon = at("2026-01-01T00:00:30Z", owned("a", "m2", "x", "w"));
+    assert.equal(t.apply({ type: "put", info: soon })[0].kind, "impostor");
+    // A monitor started now learns the hold from a snapshot.
+    const copy = new LeaseTable(TOPICS);
+    copy.load(t.snapshot());
+    assert.equal(copy.apply({ type: "put", info: soon })[0].kind, "impostor");
+    // After the hold anyone may take it (a restarted instance with the same appId).
+    const later = at("2026-01-01T00:01:01Z", owned("a", "m2", "y", "w"));
+    assert.deepEqual(t.apply({ type: "put", info: later }), []);
+    assert.equal(t.ownerOf("a", 0), "w");
+  });
+
+  it("lets the owner back at once, and leaves an origin first claimed without a verifier open", () => {
+    const t = new LeaseTable(TOPICS);
+    t.apply({ type: "put", info: owned("a", "m1", "s1", "v") });
+    t.apply({ type: "del", origin: "a", session: "s1", monitor: "m1", reason: "closed" });
+    assert.deepEqual(t.apply({ type: "put", info: owned("a", "m2", "s2", "v") }), []);
+    // A Java instance presents no verifier: a later session with one does not take it over.
+    t.apply({ type: "put", info: owned("j", "m1", "s1") });
+    assert.equal(t.apply({ type: "put", info: owned("j", "m2", "s2", "x") })[0].kind, "superseded");
+    assert.equal(t.ownerOf("j", 0), undefined);
+  });
+
+  it("keeps at most MAX_DEPARTED departed origins", () => {
+    const t = new LeaseTable(TOPICS);
+    for (let i = 0; i <= MAX_DEPARTED; i++) {
+      t.apply({ type: "put", info: owned(`o${i}`, "m1", "s", "v") });
+      t.apply({ type: "del", origin: `o${i}`, session: "s", monitor: "m1", reason: "r" });
+    }
+    assert.equal(t.snapshot().departed?.length, MAX_DEPARTED);
+    assert.equal(t.ownerOf("o0", 0), undefined, "the oldest went first");
+    assert.equal(t.ownerOf(`o${MAX_DEPARTED}`, 0), "v");
+  });
+});
+
 describe("control messages", () => {
   it("round-trip through envelopes", () => {
     const msgs: MonitorMessage[] = [
@@ -236,7 +302,10 @@ describe("control messages", () => {
         monitor: "m1",
         for: "m2",
         asOf: "42",
-        table: { connections: [info("a", "m1", "s1")] },
+        table: {
+          connections: [{ ...info("a", "m1", "s1"), verifier: "v" }],
+          departed: [{ origin: "b", verifier: "w", at: 1 }],
+        },
       },
     ];
     for (const m of msgs) {

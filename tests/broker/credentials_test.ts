@@ -3,11 +3,17 @@
 // token join as before; without tokens the mesh stays open (and the monitor says so).
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { credentialProtocols, UNAUTHORIZED } from "../../connector/credentials.ts";
-import { connect, meshArgs, startMonitor, topicsFor } from "../_presence.ts";
+import { credentialProtocols, NOT_OWNER, UNAUTHORIZED } from "../../connector/credentials.ts";
+import { connect, eventually, meshArgs, startMonitor, topicsFor } from "../_presence.ts";
 import type { MonitorProcess } from "../_presence.ts";
 import { spawnDeno, stopAll } from "../_processes.ts";
 import type { DenoProcess } from "../_processes.ts";
+
+interface ConnectionView {
+  origin: string;
+  monitor: string;
+  topic: string | null;
+}
 
 const TOKENS = ["first-s3cret-token", "next-s3cret-token"];
 const t = topicsFor("tokens");
@@ -88,6 +94,27 @@ describe("mesh credentials (mesh.tokens)", () => {
     for (const c of [...held.slice(1), next]) await c.close();
   });
 
+  it("quota: one token holds at most presence.max.connections.per.token leases", async () => {
+    const m = await startMonitor([
+      ...topicsFor("token-quota").args,
+      `-Dmesh.tokens=${TOKENS.join(",")}`,
+      "-Dpresence.max.connections.per.token=2",
+    ]);
+    processes.push(m);
+    // Each from its own address: only the token's quota counts.
+    const team = (token: string, i: number) =>
+      connect(m.port, { protocols: credentialProtocols(token), localAddress: `127.0.0.${10 + i}` });
+    const held = [team(TOKENS[0], 0), team(TOKENS[0], 1)];
+    for (const c of held) assert.match(await c.ready, /multiplex/);
+    const third = await team(TOKENS[0], 2).closed;
+    assert.equal(third.code, 1013);
+    assert.match(third.reason, /Too many connections with token 1 \(2\)/);
+    // The other team's token has its own quota.
+    const other = team(TOKENS[1], 3);
+    assert.match(await other.ready, /multiplex/);
+    for (const c of [...held, other]) await c.close();
+  });
+
   it("without tokens the mesh is open, as in the Java original, and the monitor says so", async () => {
     const open = await startMonitor(topicsFor("open").args);
     processes.push(open);
@@ -95,5 +122,72 @@ describe("mesh credentials (mesh.tokens)", () => {
     const c = connect(open.port);
     assert.match(await c.ready, /multiplex/);
     await c.close();
+  });
+});
+
+describe("owned identities", () => {
+  it("only the instance that first claimed an origin may claim it again, through any monitor", async () => {
+    const ot = topicsFor("owned");
+    const [m1, m2] = [await startMonitor(ot.args), await startMonitor(ot.args)];
+    processes.push(m1, m2);
+    const owner = connect(m1.port, { protocols: credentialProtocols(undefined), identity: "mine" });
+    await owner.ready;
+    // The hijack of issue 15: the origin (every /info shows it) through the other monitor,
+    // with no secret or a wrong one, again and again.
+    for (const identity of [undefined, "guess", undefined, "guess"]) {
+      const thief = connect(m2.port, { origin: owner.origin, identity });
+      const closed = await thief.closed;
+      assert.equal(closed.code, NOT_OWNER);
+      assert.match(closed.reason, /belongs to another instance/);
+    }
+    assert.equal(owner.ws.readyState, WebSocket.OPEN, "the owner's session stays");
+    await m2.waitFor(/Refused websocket|belongs to another instance/);
+    // After the owner dropped its socket (its lease released), the origin stays reserved for
+    // it, through either monitor.
+    await owner.close();
+    const thief = connect(m1.port, { origin: owner.origin, identity: "guess" });
+    assert.equal((await thief.closed).code, NOT_OWNER);
+    const back = connect(m2.port, { origin: owner.origin, identity: "mine" });
+    assert.match(await back.ready, /multiplex/);
+    await back.close();
+  });
+
+  it("an application keeps its origin and lease when it moves; a client without a secret stays open", async () => {
+    const ot = topicsFor("owned-app");
+    const [m1, m2] = [await startMonitor(ot.args), await startMonitor(ot.args)];
+    processes.push(m1, m2);
+    const app = spawnDeno("tests/fixtures/mesh_app.ts", [
+      "-Dapplication.name=owned-app",
+      ...meshArgs(m1.port, ot.args),
+      `-Dpresence.url=ws://127.0.0.1:${m1.port}/ws/presence,ws://127.0.0.1:${m2.port}/ws/presence`,
+    ]);
+    processes.push(app);
+    const [, origin, topic] = /^JOINED (\w+) (\S+)/.exec(await app.waitFor(/^JOINED /, 30_000))!;
+    const thief = connect(m2.port, { origin, protocols: credentialProtocols(undefined) });
+    assert.equal((await thief.closed).code, NOT_OWNER);
+    const body = JSON.stringify((await m2.get("/info")).body);
+    assert.match(body, new RegExp(origin));
+    assert.doesNotMatch(body, /verifier|identity/, "/info shows no secret and no digest");
+    // Its monitor stops: the app reconnects through the other with its secret, same lease.
+    await m1.stop();
+    await eventually(
+      async () => {
+        const info = (await m2.get("/info")).body as { more: { connections: ConnectionView[] } };
+        const c = info.more.connections.find((c) => c.origin === origin);
+        return c?.monitor === m2.origin && c.topic === topic;
+      },
+      30_000,
+      "the app on the second monitor with its lease",
+    );
+    // An instance without a secret (as a Java one) can be taken over, as before.
+    const java = connect(m2.port);
+    await java.ready;
+    const m3 = await startMonitor(ot.args);
+    processes.push(m3);
+    const other = connect(m3.port, { origin: java.origin });
+    await other.ready;
+    assert.equal((await java.closed).code, 1013, "superseded");
+    await other.close();
+    await app.stop();
   });
 });

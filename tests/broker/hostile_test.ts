@@ -374,9 +374,16 @@ describe("hostile clients: HTTP servers", () => {
 
   it("refuse an oversized chunked body while it streams (row 7)", async () => {
     // A raw socket, so that the test sees exactly how much it could send before the answer.
-    const { status, sent: written } = await chunkedPost(app.port);
-    assert.equal(status, 413);
-    assert.ok(written < 20 * 1024 * 1024, `refused after ${written} bytes, not 100 MB`);
+    // Once in about 15 suite runs the client saw the connection end without the answer (status
+    // 0, after 13 ms): a reset reached it while it was still writing, and a reset discards what
+    // it had not read yet. The limit held (the body stopped early); the answer is looked for in a
+    // second attempt, and both must stop early.
+    const attempts = [await chunkedPost(app.port)];
+    if (attempts[0].status === 0) attempts.push(await chunkedPost(app.port));
+    assert.equal(attempts.at(-1)!.status, 413);
+    for (const { sent } of attempts) {
+      assert.ok(sent < 20 * 1024 * 1024, `refused after ${sent} bytes, not 100 MB`);
+    }
     assert.ok(await alive(app.port));
   });
 

@@ -4,13 +4,12 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, rmSync } from "node:fs";
-import { request } from "node:https";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { makeTestCertificates } from "../../scripts/kafka_dev.ts";
 import type { TestCertificates } from "../../scripts/kafka_dev.ts";
-import { BROKERS, connect, startMonitor, topicsFor } from "../_presence.ts";
+import { BROKERS, connect, httpsGet, startMonitor, topicsFor } from "../_presence.ts";
 import type { MonitorProcess } from "../_presence.ts";
 import { spawnDeno, stopAll } from "../_processes.ts";
 import type { DenoProcess } from "../_processes.ts";
@@ -21,16 +20,6 @@ let monitor: MonitorProcess;
 const processes: DenoProcess[] = [];
 const t = topicsFor("tls");
 const TOKEN = "tls-test-token";
-
-function httpsGet(url: string, ca?: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    request(url, { ca }, (res) => {
-      let body = "";
-      res.on("data", (c) => (body += c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-    }).on("error", reject).end();
-  });
-}
 
 before(async () => {
   certs = makeTestCertificates(dir);
