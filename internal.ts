@@ -9,6 +9,7 @@ export { headerValue, peekTags, toPlain } from "./bus/envelope.ts";
 export { libraries, packageVersion, registerLibrary } from "./bus/libraries.ts";
 export { inboxOf, statusOf, TEMPORARY_INBOX } from "./bus/platform.ts";
 export { isOriginId, newOriginId, routeProblem, splitAddress, validateRoute } from "./bus/route.ts";
+export { prometheusText } from "./bus/metrics.ts";
 export { AsyncQueue } from "./bus/_async_queue.ts";
 export { DeadlineTimer, TICK_MS } from "./bus/_deadlines.ts";
 export type { Deadline } from "./bus/_deadlines.ts";

@@ -56,4 +56,8 @@ export type {
 } from "./bus/platform.ts";
 export { PostOffice } from "./bus/post_office.ts";
 export type { MeshTransport } from "./bus/mesh.ts";
+export { prometheusText } from "./bus/metrics.ts";
+export type { MetricFamily, MetricSource, Sample } from "./bus/metrics.ts";
+export { formatTraceparent, newSpanId, newTraceId, parseTraceparent } from "./bus/trace.ts";
+export type { TraceContext } from "./bus/trace.ts";
 export type { LambdaFunction, RequestOptions } from "./bus/types.ts";

@@ -3,7 +3,7 @@
  *
  * - `/api/event` (Event over HTTP): with `api.tokens` set (environment `API_TOKENS`; a comma-
  *   separated list, never logged), a request needs `Authorization: Bearer <one of them>`.
- * - The informational endpoints (`/info`, `/info/lib`, `/info/routes`, `/env`): with
+ * - The informational endpoints (`/info`, `/info/lib`, `/info/routes`, `/env`, `/metrics`): with
  *   `protect.info.endpoints=true`, as in the Java original, a request needs the header
  *   `X-App-Instance: <this instance's origin>`, or a valid bearer token of `api.tokens`.
  * - `/health` and `/livenessprobe` stay open (orchestrators probe them).

@@ -19,6 +19,7 @@
  *
  * @module
  */
+import { incomingTrace } from "./tracing.ts";
 import { EventEnvelope } from "../bus/envelope.ts";
 import type { WireFormat } from "../bus/envelope.ts";
 import { logger } from "../bus/_log.ts";
@@ -110,11 +111,7 @@ export function eventApi(platform: Platform): (req: Request) => Promise<Response
     if (!to) return fail(400, "Missing routing path (to)");
     const refused = refusal(platform, to);
     if (refused) return fail(...refused);
-    const traceId = req.headers.get("x-trace-id") ?? undefined;
-    const po = new PostOffice(
-      traceId ? { my_trace_id: traceId, my_trace_path: "POST /api/event" } : {},
-      platform,
-    );
+    const po = new PostOffice(incomingTrace(req, "POST /api/event", false), platform);
     try {
       if (req.headers.get("x-async") === "true") {
         await po.send(event);

@@ -1,6 +1,7 @@
 /**
  * Actuator endpoints as a plain `Request` → `Response` handler (reference section 7): `/info`,
- * `/info/lib`, `/info/routes`, `/env`, `/health`, `/livenessprobe`, and Event over HTTP at
+ * `/info/lib`, `/info/routes`, `/env`, `/health`, `/livenessprobe`, `/metrics` (Prometheus
+ * text; protected as the informational endpoints are), and Event over HTTP at
  * `POST /api/event`. No runtime-specific code: serve it with any server (see `server.ts`).
  *
  * @module
@@ -10,6 +11,7 @@ import type { Platform } from "../bus/platform.ts";
 import { PostOffice } from "../bus/post_office.ts";
 import { statusOf } from "../bus/platform.ts";
 import { libraries } from "../bus/libraries.ts";
+import { prometheusText } from "../bus/metrics.ts";
 import { eventApi } from "./event_api.ts";
 import { accessRule } from "./access.ts";
 import type { AuthorizeRequest } from "./access.ts";
@@ -106,7 +108,8 @@ export function actuatorHandler(
     const path = url.pathname.replace(/\/+$/, "") || "/";
     if (path === "/api/event") return (await access(req, "event")) ?? api(req);
     if (
-      !["/info", "/info/lib", "/info/routes", "/env", "/health", "/livenessprobe"].includes(path)
+      !["/info", "/info/lib", "/info/routes", "/env", "/metrics", "/health", "/livenessprobe"]
+        .includes(path)
     ) {
       return undefined;
     }
@@ -130,6 +133,10 @@ export function actuatorHandler(
         if (options.more) body.more = await options.more();
         return json(body);
       }
+      case "/metrics":
+        return new Response(prometheusText(platform.metrics()), {
+          headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
+        });
       case "/info/lib":
         return json({ app: app(), runtime: runtime(), library: libraries() });
       case "/info/routes": {

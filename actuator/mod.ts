@@ -21,6 +21,7 @@ export type { ActuatorOptions } from "./handler.ts";
 export { accessRule } from "./access.ts";
 export type { AuthorizeRequest, EndpointKind } from "./access.ts";
 export { eventApi } from "./event_api.ts";
+export { incomingTrace } from "./tracing.ts";
 export { jsonError } from "./responses.ts";
 export { startHttp } from "./server.ts";
 export type { HttpOptions } from "./server.ts";

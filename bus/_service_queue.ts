@@ -1,5 +1,6 @@
 // One registered route: its function, its worker instances and the events waiting for a free
 // instance. `instances` is the concurrency limit; events beyond it wait in arrival order.
+import { Histogram } from "./metrics.ts";
 import type { EventEnvelope } from "./envelope.ts";
 import { AppError } from "./errors.ts";
 import type { LambdaFunction } from "./types.ts";
@@ -12,6 +13,11 @@ export class ServiceQueue {
   readonly fn: LambdaFunction;
   readonly instances: number;
   readonly isPrivate: boolean;
+  /** Events the function finished, and those among them that failed (for /metrics). */
+  handled = 0;
+  failed = 0;
+  /** Execution times of the timed events (traced ones, and all with a mesh). */
+  readonly latency: Histogram = new Histogram();
   #free: number[];
   #waiting: EventEnvelope[] = [];
   #waitHead = 0;

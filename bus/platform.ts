@@ -15,6 +15,8 @@ import { EventEnvelope, peekHeaders, peekTags } from "./envelope.ts";
 import { AppError, ConfigError, InvalidRouteError, RouteNotFoundError } from "./errors.ts";
 import { logger } from "./_log.ts";
 import { newOriginId, routeProblem, splitAddress, validateRoute } from "./route.ts";
+import { newSpanId } from "./trace.ts";
+import type { MetricFamily, MetricSource } from "./metrics.ts";
 import type { LambdaFunction } from "./types.ts";
 import type { MeshTransport } from "./mesh.ts";
 
@@ -149,6 +151,7 @@ export class Platform {
   /** The reply address of this instance's temporary inbox. */
   readonly inboxAddress: string;
   readonly #inbox: Inbox = new Inbox();
+  readonly #metricSources = new Set<MetricSource>();
   readonly #routes = new Map<string, ServiceQueue>();
   readonly #stackLines: number;
   #mesh: MeshTransport | undefined;
@@ -424,6 +427,66 @@ export class Platform {
   }
 
   /**
+   * Adds metric families to {@link Platform.metrics} (the connector's and the monitor's).
+   *
+   * @returns A function that removes the source.
+   */
+  addMetricSource(source: MetricSource): () => void {
+    this.#metricSources.add(source);
+    return () => void this.#metricSources.delete(source);
+  }
+
+  /**
+   * The metrics of this instance, for `/metrics`: per route (events, errors, latency of timed
+   * events, queue length, busy workers), then those of the sources added.
+   */
+  metrics(): MetricFamily[] {
+    const qs = [...this.#routes.values()].sort((a, b) => a.route < b.route ? -1 : 1);
+    const per = (value: (q: ServiceQueue) => number) =>
+      qs.map((q) => ({ labels: { route: q.route }, value: value(q) }));
+    const perRoute = (
+      name: string,
+      help: string,
+      type: "counter" | "gauge",
+      value: (q: ServiceQueue) => number,
+    ): MetricFamily => ({ name, help, type, samples: per(value) });
+    const families: MetricFamily[] = [
+      perRoute(
+        "minimesh_route_events_total",
+        "Events a route's function finished.",
+        "counter",
+        (q) => q.handled,
+      ),
+      perRoute(
+        "minimesh_route_errors_total",
+        "Events whose function threw or rejected.",
+        "counter",
+        (q) => q.failed,
+      ),
+      {
+        name: "minimesh_route_duration_seconds",
+        help: "Execution time of timed events (traced ones, and every event with a mesh).",
+        type: "histogram",
+        samples: qs.flatMap((q) => q.latency.samples({ route: q.route })),
+      },
+      perRoute(
+        "minimesh_route_queue_length",
+        "Events waiting for a free instance of the route.",
+        "gauge",
+        (q) => q.backlog,
+      ),
+      perRoute(
+        "minimesh_route_busy_workers",
+        "Instances of the route running an event now.",
+        "gauge",
+        (q) => q.busy,
+      ),
+    ];
+    for (const source of this.#metricSources) families.push(...source());
+    return families;
+  }
+
+  /**
    * Hands an envelope to the route in its `to` field (a reply addressed to this instance's
    * inbox completes its request). Delivery is asynchronous: the function runs after this
    * returns. Most code uses {@link PostOffice} instead, which also sets trace and reply fields.
@@ -511,7 +574,7 @@ export class Platform {
       result = q.fn(this.#headersView(q.route, event), event.body, instance, event);
     } catch (e) {
       this.#reply(q.route, event, started, undefined, e, true);
-      q.done(instance);
+      this.#done(q, instance, started, true);
       return;
     }
     if (result !== null && typeof (result as Promise<unknown>)?.then === "function") {
@@ -520,18 +583,26 @@ export class Platform {
       Promise.resolve(result).then(
         (value) => {
           this.#reply(q.route, event, started, value);
-          q.done(instance);
+          this.#done(q, instance, started, false);
         },
         (e) => {
           this.#reply(q.route, event, started, undefined, e, true);
-          q.done(instance);
+          this.#done(q, instance, started, true);
         },
       );
     } else {
       this.#reply(q.route, event, started, result);
-      q.done(instance);
+      this.#done(q, instance, started, false);
     }
   };
+
+  // Counts the event for /metrics (its latency only when it was timed) and frees the instance.
+  #done(q: ServiceQueue, instance: number, started: number, failed: boolean): void {
+    q.handled++;
+    if (failed) q.failed++;
+    if (started >= 0) q.latency.observe(performance.now() - started);
+    q.done(instance);
+  }
 
   // What a function sees as headers: a copy with the read-only my_* keys set by the platform.
   #headersView(route: string, event: EventEnvelope): Record<string, string> {
@@ -539,11 +610,14 @@ export class Platform {
     const src = peekHeaders(event);
     if (src !== undefined) { for (const k in src) if (!k.startsWith("my_")) view[k] = src[k]; }
     view.my_route = route;
+    const tags = peekTags(event);
     if (event.traceId !== undefined) {
       view.my_trace_id = event.traceId;
       if (event.tracePath !== undefined) view.my_trace_path = event.tracePath;
+      const state = tags?.tracestate;
+      if (state !== undefined) view.my_tracestate = state;
     }
-    const cid = peekTags(event)?.my_cid;
+    const cid = tags?.my_cid;
     if (cid !== undefined) view.my_correlation_id = cid;
     return view;
   }
@@ -574,6 +648,8 @@ export class Platform {
     if (tags !== undefined) reply.tags = tags;
     reply.traceId = event.traceId;
     reply.tracePath = event.tracePath;
+    // A traced reply names the span that answered, as the Java original's do.
+    if (event.traceId !== undefined) reply.spanId = newSpanId();
     if (started >= 0) reply.execTime = round3(performance.now() - started);
     if (failed) {
       reply.status = statusOf(error);

@@ -11,9 +11,20 @@ import { AsyncQueue } from "./_async_queue.ts";
 import type { Inbox, MultiWaiter, SingleWaiter } from "./_inbox.ts";
 import { inboxOf, Platform } from "./platform.ts";
 import type { RequestOptions } from "./types.ts";
+import { formatTraceparent, newSpanId } from "./trace.ts";
 
-function spanId(): string {
-  return crypto.randomUUID().replaceAll("-", "").slice(0, 16);
+// The trace of an event as HTTP headers: X-Trace-Id as the Java original sends it, and the W3C
+// traceparent (with tracestate) when the trace id is a W3C one.
+function traceHeaders(e: EventEnvelope): Record<string, string> {
+  if (e.traceId === undefined) return {};
+  const headers: Record<string, string> = { "x-trace-id": e.traceId };
+  const parent = e.spanId && formatTraceparent(e.traceId, e.spanId);
+  if (parent) {
+    headers.traceparent = parent;
+    const state = e.tags.tracestate;
+    if (state) headers.tracestate = state;
+  }
+  return headers;
 }
 
 // The rpc tag of nearly every request in a process repeats one timeout: keep its text.
@@ -63,6 +74,7 @@ export class PostOffice {
   readonly #route: string | undefined;
   readonly #traceId: string | undefined;
   readonly #tracePath: string | undefined;
+  readonly #traceState: string | undefined;
   readonly #cid: string | undefined;
 
   /**
@@ -77,6 +89,7 @@ export class PostOffice {
     this.#route = headers.my_route;
     this.#traceId = headers.my_trace_id;
     this.#tracePath = headers.my_trace_path;
+    this.#traceState = headers.my_tracestate;
     this.#cid = headers.my_correlation_id;
   }
 
@@ -104,9 +117,10 @@ export class PostOffice {
     if (this.#traceId !== undefined && e.traceId === undefined) {
       e.traceId = this.#traceId;
       e.tracePath = this.#tracePath;
+      if (this.#traceState !== undefined) e.tags.tracestate = this.#traceState;
     }
     if (this.#cid !== undefined) e.tags.my_cid = this.#cid;
-    if (e.traceId !== undefined) e.spanId = spanId();
+    if (e.traceId !== undefined) e.spanId = newSpanId();
     return e;
   }
 
@@ -355,7 +369,7 @@ export class PostOffice {
           "content-type": "application/octet-stream",
           "accept": "application/octet-stream",
           "x-ttl": String(timeout),
-          ...(e.traceId ? { "x-trace-id": e.traceId } : {}),
+          ...traceHeaders(e),
         },
         signal: signal === undefined
           ? AbortSignal.timeout(timeout)

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { connectorMetrics } from "./metrics.ts";
 import { RouteNotFoundError } from "../bus/errors.ts";
 import type { EventEnvelope } from "../bus/envelope.ts";
 import { logger } from "../bus/_log.ts";
@@ -88,6 +89,7 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
   readonly #lifeCycle: LifeCycle;
   readonly #peers: Peers;
   readonly #delivery: Delivery;
+  readonly #offMetrics: () => void;
   #consumers: PartitionConsumer[] = [];
   /** The join or leave in progress; the next one starts after it. */
   #joining: Promise<void> = Promise.resolve();
@@ -120,6 +122,14 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
       maxSets: s.blockMaxPendingSets,
       maxPendingBytes: s.blockMaxPendingBytes,
     });
+    this.#offMetrics = platform.addMetricSource(() =>
+      connectorMetrics({
+        stats: this.#delivery.stats,
+        traffic: this.#delivery.traffic,
+        peers: this.table.peers().length,
+        leased: this.#topic !== undefined,
+      })
+    );
     this.#peers = new Peers({
       platform,
       kafka: this.#kafka,
@@ -273,6 +283,7 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
     await this.#leave("stopping");
     this.#lifeCycle.close();
     await this.#kafka.close();
+    this.#offMetrics();
   }
 
   /** Stops the connector (`await using`). */

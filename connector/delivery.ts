@@ -41,8 +41,18 @@ export interface ConnectorStats {
   unmatchedReplies: number;
 }
 
+/** Records and bytes (of record values) through Kafka. */
+export interface Traffic {
+  recordsIn: number;
+  bytesIn: number;
+  recordsOut: number;
+  bytesOut: number;
+}
+
 /** Carries events to peers over Kafka and delivers the ones that arrive. */
 export class Delivery {
+  /** What went through Kafka, for /metrics. */
+  readonly traffic: Traffic = { recordsIn: 0, bytesIn: 0, recordsOut: 0, bytesOut: 0 };
   /** Skipped-record counters. */
   readonly stats: ConnectorStats = {
     misdirected: 0,
@@ -79,6 +89,8 @@ export class Delivery {
     const records: OutRecord[] = bytes.length <= MAX_BLOCK
       ? [eventRecord(physical, partition, origin, bytes)] // encoded once, above
       : toBlocks(event.id, bytes).map((b) => eventRecord(physical, partition, origin, b));
+    this.traffic.recordsOut += records.length;
+    this.traffic.bytesOut += bytes.length;
     return this.#kafka.send(records).catch((e) => {
       // The client hears that the mesh is unavailable; broker addresses stay in the log.
       log.error("Cannot send to {origin}: {message}", { origin, message: (e as Error).message });
@@ -88,6 +100,8 @@ export class Delivery {
 
   /** Handles one record of this instance's own partition. */
   onRecord(r: InRecord): void {
+    this.traffic.recordsIn++;
+    this.traffic.bytesIn += r.value.length;
     if (r.headers._event_ === undefined) return;
     const rx = r.headers._rx_;
     const me = this.#platform.origin;

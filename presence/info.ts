@@ -1,11 +1,14 @@
 /**
  * What a monitor shows in `/info` (the `more` section, shaped as in the guide): the mesh's
- * topics, the leases, the connections and the known monitors.
+ * topics, the leases, the connections and the known monitors; and its figures for `/metrics`.
  *
  * @module
  */
 import { elapsedText, isoSeconds } from "../actuator/format.ts";
+import type { MetricFamily } from "../bus/metrics.ts";
+import { UNAUTHORIZED } from "../connector/credentials.ts";
 import type { LeaseTable } from "./lease_table.ts";
+import type { Sessions } from "./sessions.ts";
 
 /** The `more` section of a monitor's `/info`. */
 export function monitorInfo(
@@ -48,4 +51,43 @@ export function monitorInfo(
     monitors: [...monitors].sort(([a], [b]) => a < b ? -1 : 1)
       .map(([origin, lastSeen]) => `${origin} - ${isoSeconds(lastSeen)}`),
   };
+}
+
+/** The monitor's metric families: sessions, connections and leases, monitors, refusals. */
+export function monitorMetrics(
+  table: LeaseTable,
+  sessions: Sessions,
+  monitors: number,
+  unauthorized: number,
+): MetricFamily[] {
+  const gauge = (name: string, help: string, value: number): MetricFamily => ({
+    name,
+    help,
+    type: "gauge",
+    samples: [{ value }],
+  });
+  const closed = new Map(sessions.closed);
+  if (unauthorized) closed.set(UNAUTHORIZED, unauthorized);
+  return [
+    gauge(
+      "minimesh_monitor_sessions",
+      "Applications connected to this monitor.",
+      sessions.joined().length,
+    ),
+    gauge(
+      "minimesh_monitor_connections",
+      "Applications in the mesh (all monitors).",
+      table.connections().length,
+    ),
+    gauge("minimesh_monitor_leases", "Virtual topics leased.", table.leases().length),
+    gauge("minimesh_monitor_virtual_topics", "Virtual topics in all.", table.all.length),
+    gauge("minimesh_monitor_monitors", "Monitors known, this one included.", monitors),
+    {
+      name: "minimesh_monitor_refused_total",
+      help: "Websockets this monitor closed or refused, by close code (docs/presence.md).",
+      type: "counter",
+      samples: [...closed].sort(([a], [b]) => a - b)
+        .map(([code, value]) => ({ labels: { code: String(code) }, value })),
+    },
+  ];
 }

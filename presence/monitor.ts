@@ -19,7 +19,7 @@ import { explainKafkaError, missingTopics } from "../kafka/startup.ts";
 import type { OAuthBearerProvider } from "../kafka/properties.ts";
 import { eventOf, eventRecord, splitVirtualTopic } from "../kafka/records.ts";
 import { monitorHandler } from "./http.ts";
-import { monitorInfo } from "./info.ts";
+import { monitorInfo, monitorMetrics } from "./info.ts";
 import { LeaseTable, virtualTopics } from "./lease_table.ts";
 import type { ConnectionInfo, Effect } from "./lease_table.ts";
 import { CLOSE, controlEnvelope, leaveEnvelope, parseControl, readyEnvelope } from "./protocol.ts";
@@ -105,6 +105,8 @@ export class PresenceMonitor implements AsyncDisposable {
   #resync = false;
   /** Which of `mesh.tokens` a client offered (its position), -1 for none; unset without. */
   readonly #tokenOf: ((protocols: readonly string[]) => number) | undefined;
+  /** Websockets refused for their credential (4401), for /metrics. */
+  #unauthorized = 0;
 
   /**
    * Creates a monitor; {@link PresenceMonitor.start} starts it.
@@ -137,6 +139,9 @@ export class PresenceMonitor implements AsyncDisposable {
     });
     const tokens = meshTokens(platform.config);
     if (tokens.length) this.#tokenOf = tokenChecker(tokens);
+    platform.addMetricSource(() =>
+      monitorMetrics(this.#table, this.#sessions, this.#monitors.size, this.#unauthorized)
+    );
   }
 
   /** The port it serves on, once started. */
@@ -280,6 +285,7 @@ export class PresenceMonitor implements AsyncDisposable {
     return ({ protocols }) => {
       if (tokenOf(protocols) >= 0) return undefined;
       refused++;
+      this.#unauthorized++;
       const now = Date.now();
       if (now - loggedAt >= 5000) {
         log.warn("Refused {n} websocket(s) without a valid mesh token", { n: refused });

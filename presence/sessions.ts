@@ -71,6 +71,8 @@ export class Sessions {
   readonly #byOrigin = new Map<string, Session>();
   /** Sessions that sent `info` (and so hold or claim a lease), per address and per token. */
   readonly #counts = new Map<string, number>();
+  /** Sessions this monitor closed or refused, per close code (for /metrics). */
+  readonly closed = new Map<number, number>();
   /** Sessions without `info` yet, oldest first. */
   readonly #pending = new Set<Session>();
   #stopping = false;
@@ -101,6 +103,7 @@ export class Sessions {
   drop(s: Session, code: number, reason: string): void {
     if (s.closing) return;
     s.closing = true;
+    this.#count(code);
     log.warn("Closing {origin} ({code}): {reason}", { origin: s.origin, code, reason });
     s.socket.close(code, reason);
   }
@@ -140,6 +143,7 @@ export class Sessions {
     const token = path.slice(PRESENCE_PATH.length);
     const refuse = (code: number, reason: string) => {
       log.warn("Refused websocket {token}: {reason}", { token: token.slice(0, 80), reason });
+      this.#count(code);
       socket.close(code, reason);
     };
     const { maxConnections, maxPending } = this.#c.settings;
@@ -177,6 +181,10 @@ export class Sessions {
     this.#byOrigin.set(token, s);
     this.#pending.add(s);
     log.info("Member {origin} connected", { origin: token });
+  }
+
+  #count(code: number): void {
+    this.closed.set(code, (this.closed.get(code) ?? 0) + 1);
   }
 
   #onMessage(socket: ServerSocket, data: Uint8Array | string): void {

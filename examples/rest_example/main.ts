@@ -20,18 +20,14 @@ import {
 } from "../../mod.ts";
 import { connectToCloud } from "../../connector/mod.ts";
 import { onShutdown } from "../_shutdown.ts";
-import { jsonError, startHttp } from "../../actuator/mod.ts";
+import { incomingTrace, jsonError, startHttp } from "../../actuator/mod.ts";
 
 const platform = new Platform({ dir: import.meta.dirname });
 await setupLogging(platform.config.getString("log.level", "info"));
 const timeout = platform.config.getNumber("pojo.timeout", 5000);
 
-async function pojo(id: string, traceId: string): Promise<Response> {
-  const po = new PostOffice({
-    my_route: "rest.example",
-    my_trace_id: traceId,
-    my_trace_path: `GET /api/pojo/mesh/${id}`,
-  }, platform);
+async function pojo(id: string, trace: Record<string, string>): Promise<Response> {
+  const po = new PostOffice({ my_route: "rest.example", ...trace }, platform);
   try {
     const reply = await po.request({ to: "hello.pojo", headers: { id } }, { timeout });
     if (reply.isError) return jsonError(reply.status, reply.error!);
@@ -62,7 +58,8 @@ await startHttp(platform, {
     } catch {
       return jsonError(400, "Invalid id: malformed percent-encoding");
     }
-    return pojo(id, crypto.randomUUID().replaceAll("-", ""));
+    // The trace an HTTP client started (traceparent or X-Trace-Id) goes on, or a new one.
+    return pojo(id, incomingTrace(req, `GET /api/pojo/mesh/${id}`));
   },
 });
 

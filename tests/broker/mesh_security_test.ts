@@ -23,6 +23,8 @@ import {
 } from "../_presence.ts";
 import type { Client, MonitorProcess } from "../_presence.ts";
 import { spawnDeno, stopAll } from "../_processes.ts";
+import { parsePrometheus, valueOf } from "../_prometheus.ts";
+import { prometheusText } from "../../internal.ts";
 import type { DenoProcess } from "../_processes.ts";
 
 const GENUINE = "genuine-apps-token";
@@ -181,6 +183,21 @@ describe("a secured mesh under attack (TLS, mesh.tokens, owned identities, quota
     assert.equal(now.monitor, victim.monitor);
     assert.equal(now.topic, victim.topic);
     assert.equal(after.filter((c) => c.name === "echo-app").length, 1);
+    // The refusals, and the caller's traffic, as /metrics shows them (the monitor's through
+    // HTTPS, the caller's from its platform), read by the Prometheus parser.
+    const monitorMetrics = parsePrometheus(
+      (await httpsGet(`https://127.0.0.1:${m2.port}/metrics`, ca)).body,
+    );
+    const refused = (code: number) =>
+      valueOf(monitorMetrics, "minimesh_monitor_refused_total", { code: String(code) }) ?? 0;
+    assert.ok(refused(UNAUTHORIZED) >= 20, `4401: ${refused(UNAUTHORIZED)}`);
+    assert.ok(refused(NOT_OWNER) >= 14, `4403: ${refused(NOT_OWNER)}`);
+    assert.ok(refused(1013) >= 320 - PER_TOKEN, `1013: ${refused(1013)}`);
+    const mine = parsePrometheus(prometheusText(member.platform.metrics()));
+    const out = valueOf(mine, "minimesh_mesh_records_total", { direction: "out" }) ?? 0;
+    assert.ok(out >= ok, `records out ${out} for ${ok} requests`);
+    assert.equal(valueOf(mine, "minimesh_mesh_lease"), 1);
+    assert.ok((valueOf(mine, "minimesh_mesh_peers") ?? 0) >= 2);
     await eventually(
       async () => !(await connections(m1)).some((c) => c.version === "6.6.6"),
       10_000,

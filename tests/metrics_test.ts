@@ -1,0 +1,77 @@
+// /metrics in the Prometheus text format, read back by a real parser of that format (the
+// the Prometheus project's own, expfmt): route counters and histograms move with traffic.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { PostOffice } from "../mod.ts";
+import { actuatorHandler } from "../actuator/mod.ts";
+import { prometheusText } from "../internal.ts";
+import { testPlatform } from "./_helpers.ts";
+import { parsePrometheus, valueOf } from "./_prometheus.ts";
+import type { ParsedFamily } from "./_prometheus.ts";
+
+async function scrape(
+  get: (path: string) => Promise<Response | undefined>,
+): Promise<ParsedFamily[]> {
+  const res = (await get("/metrics"))!;
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get("content-type") ?? "", /^text\/plain; version=0\.0\.4/);
+  return parsePrometheus(await res.text());
+}
+
+describe("/metrics", () => {
+  it("is Prometheus text that a real parser reads, and its counters move with traffic", async () => {
+    const platform = testPlatform();
+    platform.register("m.ok", (_h, b) => b, 2);
+    platform.register("m.fail", () => {
+      throw new Error("no");
+    });
+    const handle = actuatorHandler(platform);
+    const get = (path: string) => handle(new Request(`http://x${path}`));
+    const before = await scrape(get);
+    assert.equal(valueOf(before, "minimesh_route_events_total", { route: "m.ok" }), 0);
+
+    // Traced requests are timed: they land in the latency histogram.
+    const po = new PostOffice({ my_trace_id: "0af7651916cd43dd8448eb211c80319c" }, platform);
+    for (let i = 0; i < 5; i++) await po.request({ to: "m.ok", body: i }, 1000);
+    for (let i = 0; i < 2; i++) {
+      await po.request({ to: "m.fail" }, { timeout: 1000, timeoutException: false });
+    }
+    const after = await scrape(get);
+    assert.equal(valueOf(after, "minimesh_route_events_total", { route: "m.ok" }), 5);
+    assert.equal(valueOf(after, "minimesh_route_errors_total", { route: "m.fail" }), 2);
+    assert.equal(valueOf(after, "minimesh_route_errors_total", { route: "m.ok" }), 0);
+    assert.equal(valueOf(after, "minimesh_route_busy_workers", { route: "m.ok" }), 0);
+    const latency = after.find((f) => f.name === "minimesh_route_duration_seconds")!;
+    assert.equal(latency.type, "HISTOGRAM");
+    const ok = latency.metrics.find((m) => m.labels.route === "m.ok")!;
+    assert.equal(ok.count, 5);
+    assert.equal(ok.buckets?.["+Inf"], 5);
+    assert.ok((ok.sum ?? -1) >= 0);
+  });
+
+  it("escapes label values and writes special numbers as the format says", () => {
+    const text = prometheusText([{
+      name: "t_gauge",
+      help: "A help with a \\ and a\nnewline.",
+      type: "gauge",
+      samples: [
+        { labels: { route: 'a"b\\c\nd' }, value: 1.5 },
+        { labels: { route: "inf" }, value: Infinity },
+        { labels: { route: "nan" }, value: NaN },
+      ],
+    }]);
+    const [f] = parsePrometheus(text);
+    assert.equal(f.help, "A help with a \\ and a\nnewline.");
+    assert.deepEqual(f.metrics.map((m) => [m.labels.route, m.value]), [
+      ['a"b\\c\nd', "1.5"],
+      ["inf", "+Inf"],
+      ["nan", "NaN"],
+    ]);
+  });
+
+  it("is protected as the informational endpoints are", async () => {
+    const p = testPlatform({ args: ["-Dprotect.info.endpoints=true"] });
+    const res = (await actuatorHandler(p)(new Request("http://x/metrics")))!;
+    assert.equal(res.status, 401);
+  });
+});
