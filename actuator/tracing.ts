@@ -7,7 +7,8 @@
 import { newTraceId, parseTraceparent } from "../bus/trace.ts";
 
 /**
- * PostOffice headers (`my_trace_id`, `my_trace_path`, `my_tracestate`) that continue the trace
+ * PostOffice headers (`my_trace_id`, `my_trace_path`, `my_tracestate`, `my_span_id`) that
+ * continue the trace
  * an HTTP client started, so that it goes on across the bus and the mesh. Without one, a new
  * trace starts when `start` is true (an application's entry point), else none (`/api/event`, as
  * in the Java original).
@@ -36,5 +37,7 @@ export function incomingTrace(
   if (traceId === undefined) return {};
   const headers: Record<string, string> = { my_trace_id: traceId, my_trace_path: path };
   if (w3c?.state !== undefined) headers.my_tracestate = w3c.state;
+  // The client's span is the parent of the spans this request causes.
+  if (w3c !== undefined) headers.my_span_id = w3c.spanId;
   return headers;
 }

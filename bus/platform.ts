@@ -17,6 +17,8 @@ import { logger } from "./_log.ts";
 import { newOriginId, routeProblem, splitAddress, validateRoute } from "./route.ts";
 import { newSpanId } from "./trace.ts";
 import type { MetricFamily, MetricSource } from "./metrics.ts";
+import { endSpan, Telemetry } from "./telemetry.ts";
+import type { Span } from "@opentelemetry/api";
 import type { LambdaFunction } from "./types.ts";
 import type { MeshTransport } from "./mesh.ts";
 
@@ -121,6 +123,8 @@ let defaultPlatform: Platform | undefined;
 
 /** The pending-request inbox of a platform (for the PostOffice and the mesh connector; not part of the public API). */
 export let inboxOf: (platform: Platform) => Inbox;
+/** The OpenTelemetry spans and instruments of a platform (for the connector's hop spans). */
+export let telemetryOf: (platform: Platform) => Telemetry;
 
 /**
  * One application instance: configuration, origin id and registered functions.
@@ -163,6 +167,9 @@ export class Platform {
   readonly #retryRoutes: ReadonlySet<string>;
   // With a mesh, every execution is timed (a clock read is nothing next to a network hop).
   #timed = false;
+  readonly #telemetry = new Telemetry();
+  // Read once: the worker below checks it for every event.
+  readonly #tracing = this.#telemetry.tracing;
 
   /**
    * Reads the configuration and, when there is a `multicast.yaml`, sets up its relays.
@@ -182,6 +189,8 @@ export class Platform {
     this.#stackLines = Math.max(3, this.config.getNumber("stack.trace.transport.size", 10));
     this.#queueLimit = Math.max(1, this.config.getNumber("route.queue.limit", 10_000));
     this.#retryRoutes = new Set(this.config.getList("request.retry.routes"));
+    this.#timed = this.#telemetry.metering;
+    this.#telemetry.observe(() => this.metrics());
     this.#loadMulticast();
     defaultPlatform ??= this;
   }
@@ -269,7 +278,15 @@ export class Platform {
     }
     this.#routes.set(
       route,
-      new ServiceQueue(route, fn, instances, isPrivate, this.#invoke, this.#queueLimit),
+      // The worker is chosen once: the untraced one stays free of any telemetry check.
+      new ServiceQueue(
+        route,
+        fn,
+        instances,
+        isPrivate,
+        this.#tracing ? this.#invokeTraced : this.#invoke,
+        this.#queueLimit,
+      ),
     );
     if (!isPrivate) this.#mesh?.routeChanged(route, true);
     log.info("{route} registered as {kind} with {instances} instance(s)", {
@@ -395,6 +412,7 @@ export class Platform {
 
   static {
     inboxOf = (p) => p.#inbox;
+    telemetryOf = (p) => p.#telemetry;
   }
 
   /** Whether `route` is registered in this instance. */
@@ -433,6 +451,7 @@ export class Platform {
    */
   addMetricSource(source: MetricSource): () => void {
     this.#metricSources.add(source);
+    this.#telemetry.refresh();
     return () => void this.#metricSources.delete(source);
   }
 
@@ -536,7 +555,7 @@ export class Platform {
    */
   attachMesh(mesh: MeshTransport | undefined): void {
     this.#mesh = mesh;
-    this.#timed = mesh !== undefined;
+    this.#timed = mesh !== undefined || this.#telemetry.metering;
   }
 
   // Why nothing serves `to`: no route at all, a malformed route name, or an unknown one.
@@ -567,6 +586,7 @@ export class Platform {
   // The worker: runs one event on one instance and sends the reply, if one is wanted.
   // Execution time is measured for traced events (and always with a mesh): under Deno a clock
   // read costs about a third of a whole in-memory request.
+  // With an OpenTelemetry SDK, each execution is a span (see telemetry.ts).
   #invoke = (q: ServiceQueue, event: EventEnvelope, instance: number): void => {
     const started = event.traceId === undefined && !this.#timed ? -1 : performance.now();
     let result: unknown;
@@ -596,16 +616,64 @@ export class Platform {
     }
   };
 
+  // The worker with an OpenTelemetry SDK: the execution is a span, ended with its outcome. (Its
+  // own method, so that the untraced worker above stays as lean as it was.)
+  #invokeTraced = (q: ServiceQueue, event: EventEnvelope, instance: number): void => {
+    const span = this.#span(q.route, event);
+    const started = performance.now();
+    const finish = (value: unknown, error: unknown, failed: boolean) => {
+      this.#reply(q.route, event, started, value, error, failed, span);
+      endSpan(
+        span,
+        failed ? (error as Error)?.message ?? String(error) : undefined,
+        failed ? statusOf(error) : 200,
+      );
+      this.#done(q, instance, started, failed);
+    };
+    let result: unknown;
+    try {
+      result = q.fn(this.#headersView(q.route, event, span), event.body, instance, event);
+    } catch (e) {
+      return finish(undefined, e, true);
+    }
+    if (result !== null && typeof (result as Promise<unknown>)?.then === "function") {
+      Promise.resolve(result).then(
+        (value) => finish(value, undefined, false),
+        (e) => finish(undefined, e, true),
+      );
+    } else {
+      finish(result, undefined, false);
+    }
+  };
+
+  #span(route: string, event: EventEnvelope): Span | undefined {
+    return this.#telemetry.startExecution(
+      route,
+      event.replyTo !== undefined,
+      event.traceId,
+      event.spanId,
+      {
+        "minimesh.route": route,
+        "minimesh.origin": this.origin,
+        "minimesh.from": event.from ?? "",
+      },
+    );
+  }
+
   // Counts the event for /metrics (its latency only when it was timed) and frees the instance.
   #done(q: ServiceQueue, instance: number, started: number, failed: boolean): void {
     q.handled++;
     if (failed) q.failed++;
-    if (started >= 0) q.latency.observe(performance.now() - started);
+    if (started >= 0) {
+      const ms = performance.now() - started;
+      q.latency.observe(ms);
+      if (this.#telemetry.metering) this.#telemetry.recordDuration(q.route, ms, failed);
+    }
     q.done(instance);
   }
 
   // What a function sees as headers: a copy with the read-only my_* keys set by the platform.
-  #headersView(route: string, event: EventEnvelope): Record<string, string> {
+  #headersView(route: string, event: EventEnvelope, span?: Span): Record<string, string> {
     const view: Record<string, string> = {};
     const src = peekHeaders(event);
     if (src !== undefined) { for (const k in src) if (!k.startsWith("my_")) view[k] = src[k]; }
@@ -616,6 +684,8 @@ export class Platform {
       if (event.tracePath !== undefined) view.my_trace_path = event.tracePath;
       const state = tags?.tracestate;
       if (state !== undefined) view.my_tracestate = state;
+      // Calls the function makes are children of its span.
+      if (span !== undefined) view.my_span_id = span.spanContext().spanId;
     }
     const cid = tags?.my_cid;
     if (cid !== undefined) view.my_correlation_id = cid;
@@ -629,6 +699,7 @@ export class Platform {
     value: unknown,
     error?: unknown,
     failed = error !== undefined,
+    span?: Span,
   ): void {
     if (event.replyTo === undefined) {
       if (failed) {
@@ -649,7 +720,7 @@ export class Platform {
     reply.traceId = event.traceId;
     reply.tracePath = event.tracePath;
     // A traced reply names the span that answered, as the Java original's do.
-    if (event.traceId !== undefined) reply.spanId = newSpanId();
+    if (event.traceId !== undefined) reply.spanId = span?.spanContext().spanId ?? newSpanId();
     if (started >= 0) reply.execTime = round3(performance.now() - started);
     if (failed) {
       reply.status = statusOf(error);

@@ -75,6 +75,7 @@ export class PostOffice {
   readonly #traceId: string | undefined;
   readonly #tracePath: string | undefined;
   readonly #traceState: string | undefined;
+  readonly #spanId: string | undefined;
   readonly #cid: string | undefined;
 
   /**
@@ -90,6 +91,7 @@ export class PostOffice {
     this.#traceId = headers.my_trace_id;
     this.#tracePath = headers.my_trace_path;
     this.#traceState = headers.my_tracestate;
+    this.#spanId = headers.my_span_id;
     this.#cid = headers.my_correlation_id;
   }
 
@@ -120,7 +122,9 @@ export class PostOffice {
       if (this.#traceState !== undefined) e.tags.tracestate = this.#traceState;
     }
     if (this.#cid !== undefined) e.tags.my_cid = this.#cid;
-    if (e.traceId !== undefined) e.spanId = newSpanId();
+    // The sender's span: the function's own when spans are recorded (telemetry.ts), else a new
+    // one for the hop.
+    if (e.traceId !== undefined) e.spanId = this.#spanId ?? newSpanId();
     return e;
   }
 

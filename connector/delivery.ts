@@ -9,8 +9,9 @@
 import { AppError, RouteNotFoundError } from "../bus/errors.ts";
 import { EventEnvelope, peekTags } from "../bus/envelope.ts";
 import { logger } from "../bus/_log.ts";
+import { endSpan, hopSpan } from "../bus/telemetry.ts";
 import { splitAddress } from "../bus/route.ts";
-import { inboxOf, statusOf, TEMPORARY_INBOX } from "../bus/platform.ts";
+import { inboxOf, statusOf, telemetryOf, TEMPORARY_INBOX } from "../bus/platform.ts";
 import type { Platform } from "../bus/platform.ts";
 import type { InRecord, KafkaClient, OutRecord } from "../kafka/client.ts";
 import { eventRecord, splitVirtualTopic } from "../kafka/records.ts";
@@ -85,13 +86,21 @@ export class Delivery {
     if (cid !== undefined && event.replyTo === this.#platform.inboxAddress) {
       event.correlationId = inboxOf(this.#platform).sentTo(cid, origin);
     }
+    // A traced event's hop is a span (with an OpenTelemetry SDK): the peer's execution is its child.
+    const hop = hopSpan(telemetryOf(this.#platform), event.to ?? "", event.traceId, event.spanId, {
+      "minimesh.peer": origin,
+      "messaging.system": "kafka",
+      "messaging.destination.name": topic,
+    });
+    if (hop !== undefined) event.spanId = hop.spanContext().spanId;
     const bytes = event.toBytes();
     const records: OutRecord[] = bytes.length <= MAX_BLOCK
       ? [eventRecord(physical, partition, origin, bytes)] // encoded once, above
       : toBlocks(event.id, bytes).map((b) => eventRecord(physical, partition, origin, b));
     this.traffic.recordsOut += records.length;
     this.traffic.bytesOut += bytes.length;
-    return this.#kafka.send(records).catch((e) => {
+    return this.#kafka.send(records).then(() => endSpan(hop), (e) => {
+      endSpan(hop, "Mesh unavailable", 503);
       // The client hears that the mesh is unavailable; broker addresses stay in the log.
       log.error("Cannot send to {origin}: {message}", { origin, message: (e as Error).message });
       throw new AppError(503, "Mesh unavailable", { cause: e });

@@ -111,8 +111,11 @@ for (const [key, target] of Object.entries(deno.exports as Record<string, string
   exportsMap[key] = entry(target);
 }
 
+// Imports only the tests use: not dependencies of the package.
+const TEST_ONLY = ["fast-check", "@opentelemetry/sdk-trace", "@opentelemetry/sdk-metrics"];
 const dependencies: Record<string, string> = {};
 for (const [name, spec] of Object.entries(deno.imports as Record<string, string>)) {
+  if (TEST_ONLY.includes(name)) continue;
   const m = /^npm:\/?((?:@[^/@]+\/)?[^/@]+)@([^/]+)\/?$/.exec(spec);
   if (!m || name.endsWith("/") || name === "typescript") continue;
   if (name.startsWith("@types/")) continue;

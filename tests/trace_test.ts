@@ -55,6 +55,7 @@ describe("traceparent", () => {
       my_trace_id: TRACE,
       my_trace_path: "GET /api/a",
       my_tracestate: "vendor=opaque,b=2",
+      my_span_id: PARENT,
     });
     const java = incomingTrace(new Request(url, { headers: { "x-trace-id": "t-1" } }), "GET /");
     assert.equal(java.my_trace_id, "t-1");
@@ -122,7 +123,8 @@ describe("a trace across the bus and Event over HTTP", () => {
     assert.deepEqual(reply.body, { id: TRACE, state: "vendor=opaque,b=2" });
     const sent = parseTraceparent(seenHeaders?.get("traceparent"), seenHeaders?.get("tracestate"));
     assert.equal(sent?.traceId, TRACE);
-    assert.notEqual(sent?.spanId, PARENT, "the hop's own span, child of the client's");
+    // Without an OpenTelemetry SDK nothing here records a span: the client's stays the parent.
+    assert.equal(sent?.spanId, PARENT);
     assert.equal(sent?.state, "vendor=opaque,b=2");
     assert.equal(seenHeaders?.get("x-trace-id"), TRACE);
   });
