@@ -104,7 +104,7 @@ if (kafkaFile) {
   console.log(`Kafka already answers on ${broker.brokers}`);
 } else {
   console.log(`Starting the dev Kafka broker (${broker.version}) on ${broker.brokers} ...`);
-  await startKafka(broker);
+  await startKafka(broker, { progress: console.log });
   startedKafka = true;
   console.log(`Kafka ready; log: ${broker.logFile}`);
 }

@@ -62,7 +62,7 @@ switch (command) {
       `Starting Kafka ${b.version}: ${nodes} node(s) on ${b.brokers}` +
         (security === "sasl_ssl" ? ", SASL_SSL" : "") + " ...",
     );
-    const pid = await startKafka(b);
+    const pid = await startKafka(b, { progress: console.log });
     console.log(`Kafka ${b.version} ready on ${b.brokers} (first node pid ${pid})`);
     console.log(`Log: ${b.logFile}`);
     const props = join(b.dataDir, "kafka.properties");

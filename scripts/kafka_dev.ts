@@ -131,29 +131,80 @@ function pom(version: string): string {
 `;
 }
 
-/** Fetches the broker's runtime jars from Maven Central unless they are cached already. */
-export function ensureJars(b: DevBroker): void {
+/** Where start-up steps are reported (the CLI and the demo print them; tests stay quiet). */
+export type Progress = (line: string) => void;
+
+// Runs mvn with `args`, handing each line of its output to `line`; rejects on a non-zero exit.
+function mvn(args: string[], line: (text: string) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("mvn", ["-B", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    let partial = "";
+    const onData = (chunk: { toString(): string }) => {
+      const parts = (partial + chunk.toString()).split("\n");
+      partial = parts.pop()!;
+      for (const p of parts) line(p);
+    };
+    child.stdout.on("data", onData);
+    child.stderr.on("data", onData);
+    child.on("error", reject);
+    child.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`exit ${code}`))));
+  });
+}
+
+const SIZE = /\((\d+(?:\.\d+)?) (B|kB|KB|MB|GB) at /;
+const UNIT: Record<string, number> = { B: 1, kB: 1e3, KB: 1e3, MB: 1e6, GB: 1e9 };
+
+/**
+ * Fetches the broker's runtime jars from Maven Central unless they are cached already,
+ * reporting the download as it goes (jars fetched of those the broker needs, and megabytes).
+ */
+export async function ensureJars(b: DevBroker, progress: Progress = console.log): Promise<void> {
   const done = join(b.libDir, ".complete");
   if (existsSync(done)) return;
   const work = join(b.libDir, "..");
   rmSync(b.libDir, { recursive: true, force: true });
   mkdirSync(b.libDir, { recursive: true });
-  writeFileSync(join(work, "pom.xml"), pom(b.version));
-  console.log(`Fetching Apache Kafka ${b.version} from Maven Central into ${b.libDir} ...`);
-  const r = spawnSync("mvn", [
+  const pomFile = join(work, "pom.xml");
+  writeFileSync(pomFile, pom(b.version));
+  const plugin = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1";
+  progress(`Fetching Apache Kafka ${b.version} from Maven Central into ${b.libDir}`);
+  const fail = (e: Error) => {
+    throw new Error(
+      `mvn could not fetch org.apache.kafka:kafka_2.13:${b.version} (${e.message})`,
+      { cause: e },
+    );
+  };
+  // First the list of jars (only their poms are fetched for it), so that progress has a total.
+  const list = join(work, "jars.txt");
+  await mvn([
     "-q",
-    "-B",
     "-f",
-    join(work, "pom.xml"),
-    "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies",
+    pomFile,
+    `${plugin}:tree`,
+    "-Dscope=runtime",
+    `-DoutputFile=${list}`,
+  ], () => {}).catch(fail);
+  const total = readFileSync(list, "utf8").split("\n").filter((l) => /:jar:/.test(l)).length;
+  progress(`  ${total} jars to fetch`);
+  let jars = 0, bytes = 0, reported = 0;
+  await mvn([
+    "-f",
+    pomFile,
+    `${plugin}:copy-dependencies`,
     "-DincludeScope=runtime",
     `-DoutputDirectory=${b.libDir}`,
-  ], { stdio: "inherit" });
-  if (r.status !== 0) {
-    throw new Error(
-      `mvn could not fetch org.apache.kafka:kafka_2.13:${b.version} (exit ${r.status})`,
-    );
-  }
+  ], (text) => {
+    if (!/^(\[INFO\] )?Downloaded from /.test(text) || !/\.jar /.test(text)) return;
+    const m = SIZE.exec(text);
+    jars++;
+    bytes += m ? Number(m[1]) * UNIT[m[2]] : 0;
+    // At most one line a second, and the last one.
+    if (Date.now() - reported >= 1000 || jars === total) {
+      reported = Date.now();
+      progress(`  jars ${jars} / ${total}, ${(bytes / 1e6).toFixed(1)} MB`);
+    }
+  }).catch(fail);
+  progress(`  ${total} jars in place (${(bytes / 1e6).toFixed(1)} MB fetched)`);
   writeFileSync(done, new Date().toISOString());
 }
 
@@ -500,11 +551,13 @@ export function startNode(
  */
 export async function startKafka(
   b: DevBroker = devBroker(),
-  options: { keepData?: boolean } = {},
+  options: { keepData?: boolean; progress?: Progress } = {},
 ): Promise<number> {
   const existing = b.nodes.map(nodePid).find((p) => p !== undefined);
   if (existing) throw new Error(`a dev broker already runs on port ${b.port} (pid ${existing})`);
-  ensureJars(b);
+  const say = options.progress ?? (() => {});
+  const t0 = Date.now();
+  await ensureJars(b, options.progress);
   if (!options.keepData) rmSync(b.dataDir, { recursive: true, force: true });
   mkdirSync(b.dataDir, { recursive: true });
   // A CA, and one certificate for every node (127.0.0.1 and localhost): tlsFiles names them.
@@ -512,7 +565,11 @@ export async function startKafka(
     makeTestCertificates(tlsFiles(b).dir);
   }
   const id = clusterId();
-  const pids = b.nodes.map((n) => startNode(b, n, { keepData: options.keepData, clusterId: id }));
+  const pids = b.nodes.map((n) => {
+    say(`Formatting and starting node ${n.id} (port ${n.port}) ...`);
+    return startNode(b, n, { keepData: options.keepData, clusterId: id });
+  });
+  say(`Waiting for ${b.nodes.length === 1 ? "the broker" : "the brokers"} to answer ...`);
   const alive = () => pids.every(isBrokerProcess);
   const ok = await waitForKafka(b.brokers, 90_000, alive, {
     nodes: b.nodes.length,
@@ -523,6 +580,7 @@ export async function startKafka(
     const tail = readFileSync(b.logFile, "utf8").split("\n").slice(-30).join("\n");
     throw new Error(`Kafka ${b.version} did not become ready on ${b.brokers}; log tail:\n${tail}`);
   }
+  say(`Ready after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   return pids[0];
 }
 

@@ -30,7 +30,7 @@ if (!(await waitForKafka(brokers, given ? 15_000 : 1_000))) {
     process.exit(1);
   }
   console.log(`No Kafka on ${brokers}: starting the dev broker (Kafka ${broker.version}) ...`);
-  await startKafka(broker);
+  await startKafka(broker, { progress: console.log });
   started = true;
   console.log(`Kafka ${broker.version} ready on ${brokers}; log: ${broker.logFile}`);
 }
