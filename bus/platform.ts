@@ -168,7 +168,7 @@ export class Platform {
   // With a mesh, every execution is timed (a clock read is nothing next to a network hop).
   #timed = false;
   readonly #telemetry = new Telemetry();
-  // Read once: the worker below checks it for every event.
+  // Read once: it chooses each route's worker when the route is registered.
   readonly #tracing = this.#telemetry.tracing;
 
   /**
@@ -586,7 +586,6 @@ export class Platform {
   // The worker: runs one event on one instance and sends the reply, if one is wanted.
   // Execution time is measured for traced events (and always with a mesh): under Deno a clock
   // read costs about a third of a whole in-memory request.
-  // With an OpenTelemetry SDK, each execution is a span (see telemetry.ts).
   #invoke = (q: ServiceQueue, event: EventEnvelope, instance: number): void => {
     const started = event.traceId === undefined && !this.#timed ? -1 : performance.now();
     let result: unknown;

@@ -273,7 +273,10 @@ describe("the delivery suite (real processes, a broker of its own)", () => {
     assert.deepEqual(c.lost, [], c.summary);
     assert.deepEqual(c.duplicated, [], c.summary);
     assert.equal(c.byStatus[408] ?? 0, 0, `no request waits for its timeout: ${c.summary}`);
-    assert.ok(c.failed.every((o) => o.sentAt >= killedAt - 100), c.summary);
+    // Every failure is the kill's: it ended after the kill (in flight then, or sent after it).
+    // A bound on when it was sent was too tight: inside the whole suite one request sent 100+ ms
+    // before the kill was still waiting on the doomed receiver when it died.
+    assert.ok(c.failed.every((o) => o.endedAt >= killedAt), c.summary);
     // Once the sender knows, everything goes to the survivor.
     assert.ok(
       outcomes.filter((o) => o.sentAt > killedAt + leftAfter + 100).every((o) => o.status === 200),
