@@ -8,10 +8,9 @@ import { newTraceId, parseTraceparent } from "../bus/trace.ts";
 
 /**
  * PostOffice headers (`my_trace_id`, `my_trace_path`, `my_tracestate`, `my_span_id`) that
- * continue the trace
- * an HTTP client started, so that it goes on across the bus and the mesh. Without one, a new
- * trace starts when `start` is true (an application's entry point), else none (`/api/event`, as
- * in the Java original).
+ * continue the trace an HTTP client started, across the bus and the mesh. Without one, a new
+ * trace starts when `start` is true (an application's entry point), else none (`/api/event`,
+ * as in the Java original).
  *
  * @example
  * ```ts

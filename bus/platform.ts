@@ -121,6 +121,15 @@ async function eachStep(
 
 let defaultPlatform: Platform | undefined;
 
+// The per-route counters and gauges of /metrics: name, help, type, and how to read them.
+type RouteFigure = [string, string, "counter" | "gauge", (q: ServiceQueue) => number];
+const ROUTE_FIGURES: RouteFigure[] = [
+  ["minimesh_route_events_total", "Events the function finished.", "counter", (q) => q.handled],
+  ["minimesh_route_errors_total", "Events it threw or rejected on.", "counter", (q) => q.failed],
+  ["minimesh_route_queue_length", "Events waiting for an instance.", "gauge", (q) => q.backlog],
+  ["minimesh_route_busy_workers", "Instances running an event now.", "gauge", (q) => q.busy],
+];
+
 /** The pending-request inbox of a platform (for the PostOffice and the mesh connector; not part of the public API). */
 export let inboxOf: (platform: Platform) => Inbox;
 /** The OpenTelemetry spans and instruments of a platform (for the connector's hop spans). */
@@ -170,6 +179,7 @@ export class Platform {
   readonly #telemetry = new Telemetry();
   // Read once: it chooses each route's worker when the route is registered.
   readonly #tracing = this.#telemetry.tracing;
+  readonly #metering = this.#telemetry.metering;
 
   /**
    * Reads the configuration and, when there is a `multicast.yaml`, sets up its relays.
@@ -189,7 +199,7 @@ export class Platform {
     this.#stackLines = Math.max(3, this.config.getNumber("stack.trace.transport.size", 10));
     this.#queueLimit = Math.max(1, this.config.getNumber("route.queue.limit", 10_000));
     this.#retryRoutes = new Set(this.config.getList("request.retry.routes"));
-    this.#timed = this.#telemetry.metering;
+    this.#timed = this.#metering;
     this.#telemetry.observe(() => this.metrics());
     this.#loadMulticast();
     defaultPlatform ??= this;
@@ -461,45 +471,20 @@ export class Platform {
    */
   metrics(): MetricFamily[] {
     const qs = [...this.#routes.values()].sort((a, b) => a.route < b.route ? -1 : 1);
-    const per = (value: (q: ServiceQueue) => number) =>
-      qs.map((q) => ({ labels: { route: q.route }, value: value(q) }));
-    const perRoute = (
-      name: string,
-      help: string,
-      type: "counter" | "gauge",
-      value: (q: ServiceQueue) => number,
-    ): MetricFamily => ({ name, help, type, samples: per(value) });
+    const perRoute = ([name, help, type, value]: RouteFigure): MetricFamily => ({
+      name,
+      help,
+      type,
+      samples: qs.map((q) => ({ labels: { route: q.route }, value: value(q) })),
+    });
     const families: MetricFamily[] = [
-      perRoute(
-        "minimesh_route_events_total",
-        "Events a route's function finished.",
-        "counter",
-        (q) => q.handled,
-      ),
-      perRoute(
-        "minimesh_route_errors_total",
-        "Events whose function threw or rejected.",
-        "counter",
-        (q) => q.failed,
-      ),
+      ...ROUTE_FIGURES.map(perRoute),
       {
         name: "minimesh_route_duration_seconds",
         help: "Execution time of timed events (traced ones, and every event with a mesh).",
         type: "histogram",
         samples: qs.flatMap((q) => q.latency.samples({ route: q.route })),
       },
-      perRoute(
-        "minimesh_route_queue_length",
-        "Events waiting for a free instance of the route.",
-        "gauge",
-        (q) => q.backlog,
-      ),
-      perRoute(
-        "minimesh_route_busy_workers",
-        "Instances of the route running an event now.",
-        "gauge",
-        (q) => q.busy,
-      ),
     ];
     for (const source of this.#metricSources) families.push(...source());
     return families;
@@ -555,7 +540,7 @@ export class Platform {
    */
   attachMesh(mesh: MeshTransport | undefined): void {
     this.#mesh = mesh;
-    this.#timed = mesh !== undefined || this.#telemetry.metering;
+    this.#timed = mesh !== undefined || this.#metering;
   }
 
   // Why nothing serves `to`: no route at all, a malformed route name, or an unknown one.
@@ -666,7 +651,7 @@ export class Platform {
     if (started >= 0) {
       const ms = performance.now() - started;
       q.latency.observe(ms);
-      if (this.#telemetry.metering) this.#telemetry.recordDuration(q.route, ms, failed);
+      if (this.#metering) this.#telemetry.recordDuration(q.route, ms, failed);
     }
     q.done(instance);
   }

@@ -25,9 +25,7 @@ import {
 import type { Attributes, Histogram, Meter, Span, Tracer } from "@opentelemetry/api";
 import type { MetricFamily } from "./metrics.ts";
 import { VERSION } from "./libraries.ts";
-
-const TRACE_ID = /^[0-9a-f]{32}$/;
-const SPAN_ID = /^[0-9a-f]{16}$/;
+import { isSpanId, isTraceId } from "./trace.ts";
 
 /** Whether a tracer provider (an SDK) is registered with the API. */
 function tracing(): boolean {
@@ -137,11 +135,11 @@ function otelName(prometheus: string): string {
 }
 
 function parentContext(traceId: string | undefined, spanId: string | undefined) {
-  if (traceId === undefined || !TRACE_ID.test(traceId)) return ROOT_CONTEXT;
+  if (!isTraceId(traceId)) return ROOT_CONTEXT;
   return trace.setSpanContext(ROOT_CONTEXT, {
     traceId,
     // A trace id without a parent span: the caller's span is unknown, not absent.
-    spanId: spanId !== undefined && SPAN_ID.test(spanId) ? spanId : "0000000000000001",
+    spanId: isSpanId(spanId) ? spanId : "0000000000000001",
     traceFlags: TraceFlags.SAMPLED,
     isRemote: true,
   });

@@ -23,6 +23,16 @@ const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(
 const TRACE_ID = /^[0-9a-f]{32}$/;
 const SPAN_ID = /^[0-9a-f]{16}$/;
 const ZEROS = /^0+$/;
+
+/** Whether `id` is a valid W3C trace id: 32 lowercase hex characters, not all zero. */
+export function isTraceId(id: string | undefined): id is string {
+  return id !== undefined && TRACE_ID.test(id) && !ZEROS.test(id);
+}
+
+/** Whether `id` is a valid W3C span id: 16 lowercase hex characters, not all zero. */
+export function isSpanId(id: string | undefined): id is string {
+  return id !== undefined && SPAN_ID.test(id) && !ZEROS.test(id);
+}
 // A tracestate has at most 32 members of at most 256 characters each (W3C Trace Context 3.3).
 const MAX_STATE = 32 * 257;
 
@@ -49,7 +59,7 @@ export function parseTraceparent(
   const [, version, traceId, spanId, flags, rest] = m;
   // Version ff is forbidden; version 00 has exactly four fields. Later versions may add fields.
   if (version === "ff" || (version === "00" && rest !== undefined)) return undefined;
-  if (ZEROS.test(traceId) || ZEROS.test(spanId)) return undefined;
+  if (!isTraceId(traceId) || !isSpanId(spanId)) return undefined;
   const context: TraceContext = {
     traceId,
     spanId,
@@ -80,8 +90,7 @@ export function formatTraceparent(
   spanId: string,
   sampled = true,
 ): string | undefined {
-  if (!TRACE_ID.test(traceId) || ZEROS.test(traceId)) return undefined;
-  if (!SPAN_ID.test(spanId) || ZEROS.test(spanId)) return undefined;
+  if (!isTraceId(traceId) || !isSpanId(spanId)) return undefined;
   return `00-${traceId}-${spanId}-${sampled ? "01" : "00"}`;
 }
 

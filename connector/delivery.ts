@@ -10,6 +10,7 @@ import { AppError, RouteNotFoundError } from "../bus/errors.ts";
 import { EventEnvelope, peekTags } from "../bus/envelope.ts";
 import { logger } from "../bus/_log.ts";
 import { endSpan, hopSpan } from "../bus/telemetry.ts";
+import type { Telemetry } from "../bus/telemetry.ts";
 import { splitAddress } from "../bus/route.ts";
 import { inboxOf, statusOf, telemetryOf, TEMPORARY_INBOX } from "../bus/platform.ts";
 import type { Platform } from "../bus/platform.ts";
@@ -69,10 +70,12 @@ export class Delivery {
   readonly #platform: Platform;
   readonly #kafka: KafkaClient;
   readonly #blocks: BlockAssembler;
+  readonly #telemetry: Telemetry;
 
   /** Delivery for `platform` through `kafka`, holding incomplete block sets within `limits`. */
   constructor(platform: Platform, kafka: KafkaClient, limits: BlockLimits) {
     this.#platform = platform;
+    this.#telemetry = telemetryOf(platform);
     this.#kafka = kafka;
     this.#blocks = new BlockAssembler(limits);
   }
@@ -87,7 +90,7 @@ export class Delivery {
       event.correlationId = inboxOf(this.#platform).sentTo(cid, origin);
     }
     // A traced event's hop is a span (with an OpenTelemetry SDK): the peer's execution is its child.
-    const hop = hopSpan(telemetryOf(this.#platform), event.to ?? "", event.traceId, event.spanId, {
+    const hop = hopSpan(this.#telemetry, event.to ?? "", event.traceId, event.spanId, {
       "minimesh.peer": origin,
       "messaging.system": "kafka",
       "messaging.destination.name": topic,

@@ -157,7 +157,6 @@ export class Sessions {
     if (this.#byOrigin.has(token)) {
       return refuse(CLOSE.TRY_AGAIN, `Origin ${token} is already connected`);
     }
-
     const now = Date.now();
     const s: Session = {
       id: randomHex32(),

@@ -2,12 +2,7 @@
 // before the platforms exist (as Deno's OTEL_DENO=true or a Node application's SDK would be).
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { metrics, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
-import {
-  InMemorySpanExporter,
-  SimpleSpanProcessor,
-  TracerProvider,
-} from "@opentelemetry/sdk-trace";
+import { metrics, SpanKind, SpanStatusCode } from "@opentelemetry/api";
 import {
   AggregationTemporality,
   InMemoryMetricExporter,
@@ -17,15 +12,9 @@ import {
 import { PostOffice } from "../mod.ts";
 import { incomingTrace } from "../actuator/mod.ts";
 import { testPlatform } from "./_helpers.ts";
+import { CLIENT_SPAN, recordSpans, TRACE } from "./_otel.ts";
 
-const TRACE = "4bf92f3577b34da6a3ce929d0e0e4736";
-const CLIENT_SPAN = "00f067aa0ba902b7";
-
-const spans = new InMemorySpanExporter();
-const tracerProvider = new TracerProvider({
-  spanProcessors: [new SimpleSpanProcessor({ exporter: spans })],
-});
-trace.setGlobalTracerProvider(tracerProvider);
+const { spans, provider: tracerProvider } = recordSpans();
 const metricExporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
 const reader = new PeriodicExportingMetricReader({
   exporter: metricExporter,

@@ -4,26 +4,16 @@
 // exporter.
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { SpanKind, trace } from "@opentelemetry/api";
-import {
-  InMemorySpanExporter,
-  SimpleSpanProcessor,
-  TracerProvider,
-} from "@opentelemetry/sdk-trace";
+import { SpanKind } from "@opentelemetry/api";
 import { PostOffice } from "../../mod.ts";
 import { incomingTrace } from "../../actuator/mod.ts";
 import type { KafkaConnector } from "../../connector/mod.ts";
 import { meshArgs, meshMember, startMonitor, topicsFor } from "../_presence.ts";
 import type { MonitorProcess } from "../_presence.ts";
 import { stopAll } from "../_processes.ts";
+import { CLIENT_SPAN, recordSpans, TRACE } from "../_otel.ts";
 
-const TRACE = "4bf92f3577b34da6a3ce929d0e0e4736";
-const CLIENT_SPAN = "00f067aa0ba902b7";
-const spans = new InMemorySpanExporter();
-const provider = new TracerProvider({
-  spanProcessors: [new SimpleSpanProcessor({ exporter: spans })],
-});
-trace.setGlobalTracerProvider(provider);
+const { spans, provider } = recordSpans();
 
 let monitor: MonitorProcess | undefined;
 const connectors: KafkaConnector[] = [];
@@ -57,16 +47,20 @@ describe("a trace across the mesh (OpenTelemetry)", () => {
     }
     assert.deepEqual(reply?.body, { id: "1", trace: TRACE });
     const done = spans.getFinishedSpans().filter((s) => s.spanContext().traceId === TRACE);
-    const hop = done.find((s) => s.name === "send hello.pojo" && s.kind === SpanKind.PRODUCER);
-    const exec = done.find((s) => s.name === "hello.pojo" && s.kind === SpanKind.SERVER);
-    assert.ok(hop && exec, `spans: ${done.map((s) => `${s.name}/${s.kind}`).join(", ")}`);
-    assert.equal(hop.parentSpanContext?.spanId, CLIENT_SPAN);
-    assert.equal(hop.attributes["minimesh.peer"], lambda.platform.origin);
-    assert.equal(exec.parentSpanContext?.spanId, hop.spanContext().spanId);
+    const names = done.map((s) => `${s.name}/${s.kind}`).join(", ");
+    // The request that was answered (attempts before the mesh was ready leave spans too): its
+    // hop back carries the span id the reply came with.
+    const back = done.find((s) => s.spanContext().spanId === reply?.spanId);
+    assert.equal(back?.name, "send temporary.inbox", `spans: ${names}`);
+    const byId = (id: string | undefined) => done.find((s) => s.spanContext().spanId === id);
+    const exec = byId(back.parentSpanContext?.spanId);
+    assert.equal(exec?.name, "hello.pojo", `the hop back's parent; spans: ${names}`);
+    assert.equal(exec.kind, SpanKind.SERVER);
     assert.equal(exec.attributes["minimesh.origin"], lambda.platform.origin);
-    // The reply crossed back as a hop of the same trace, child of the execution.
-    const back = done.find((s) => s.name === "send temporary.inbox");
-    assert.equal(back?.parentSpanContext?.spanId, exec.spanContext().spanId);
-    assert.equal(reply?.spanId, back?.spanContext().spanId);
+    const hop = byId(exec.parentSpanContext?.spanId);
+    assert.equal(hop?.name, "send hello.pojo", `the execution's parent; spans: ${names}`);
+    assert.equal(hop.kind, SpanKind.PRODUCER);
+    assert.equal(hop.attributes["minimesh.peer"], lambda.platform.origin);
+    assert.equal(hop.parentSpanContext?.spanId, CLIENT_SPAN);
   });
 });
