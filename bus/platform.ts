@@ -53,6 +53,10 @@ export interface RouteInfo {
   busy: number;
   /** Events waiting for a free instance. */
   backlog: number;
+  /** Events its function finished since the start. */
+  events: number;
+  /** Of those, the ones it threw or rejected on. */
+  errors: number;
 }
 
 const MAX_INSTANCES = 10_000;
@@ -450,6 +454,8 @@ export class Platform {
         isPrivate: q.isPrivate,
         busy: q.busy,
         backlog: q.backlog,
+        events: q.handled,
+        errors: q.failed,
       }))
       .sort((a, b) => a.route < b.route ? -1 : 1);
   }

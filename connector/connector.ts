@@ -31,6 +31,7 @@ import { HEALTH_ROUTE, healthCheck } from "./health.ts";
 import { LifeCycle } from "./life_cycle.ts";
 import type { LifeCycleEvent, LifeCycleEventsOptions } from "./life_cycle.ts";
 import { Peers } from "./peers.ts";
+import { reporter } from "./report.ts";
 import { PresenceClient } from "./presence_client.ts";
 import type { WebSocketFactory } from "./presence_client.ts";
 import { RoutingTable } from "./routing_table.ts";
@@ -159,6 +160,7 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
           (s.presenceCa !== undefined ? webSocketTrusting(s.presenceCa) : undefined),
         token: meshTokens(platform.config)[0],
         identity: identitySecret(platform.config),
+        reports: reporter(platform),
       });
     } catch (e) {
       throw new ConfigError("presence.url", s.presenceUrls.join(","), (e as Error).message);

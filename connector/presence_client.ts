@@ -16,6 +16,8 @@ import {
   NOT_OWNER,
   UNAUTHORIZED,
 } from "./credentials.ts";
+import { STATS_INTERVAL_MS } from "./report.ts";
+import type { AppReport } from "./report.ts";
 
 const log = logger("presence-client");
 
@@ -57,6 +59,11 @@ export interface PresenceClientOptions {
    * origin again (reconnect, move to another monitor). See `identitySecret`.
    */
   identity?: string;
+  /**
+   * What this instance reports to a minimesh monitor for its dashboard, every
+   * {@link STATS_INTERVAL_MS} while ready (see `report.ts`).
+   */
+  reports?: { next(): AppReport; reset(): void };
 }
 
 /** A connection to the presence monitors that keeps itself up. */
@@ -71,6 +78,7 @@ export class PresenceClient {
   #stopped = false;
   #retry: ReturnType<typeof setTimeout> | undefined;
   #keepAlive: ReturnType<typeof setInterval> | undefined;
+  #reporting: ReturnType<typeof setInterval> | undefined;
 
   /** Creates the client; {@link PresenceClient.start} connects. */
   constructor(options: PresenceClientOptions) {
@@ -94,6 +102,7 @@ export class PresenceClient {
     this.#stopped = true;
     clearTimeout(this.#retry);
     clearInterval(this.#keepAlive);
+    clearInterval(this.#reporting);
     try {
       this.#ws?.close(1000, "Application stopping");
     } catch { /* already closed */ }
@@ -147,6 +156,7 @@ export class PresenceClient {
           this.#send("keep-alive");
           this.#o.onKeepAlive();
         }, this.#o.keepAliveMs);
+        this.#startReports(ws);
       }).catch((err) => {
         log.error("Joining through {topic} failed: {message}", {
           topic,
@@ -167,6 +177,7 @@ export class PresenceClient {
       if (this.#ws === ws) this.#ws = undefined;
       closed.abort(new Error(`monitor connection closed (${c.code})`));
       clearInterval(this.#keepAlive);
+      clearInterval(this.#reporting);
       this.#topic = undefined;
       if (this.#stopped) return;
       if (wasReady) this.#o.onLost(c.code, c.reason);
@@ -191,6 +202,21 @@ export class PresenceClient {
       // A monitor that stops gracefully (1001) hands its sessions over: go to the next at once.
       this.#scheduleRetry(c.code === 1001 && wasReady);
     };
+  }
+
+  // Reports for the dashboard go only to a minimesh monitor (a Java one would close the
+  // connection on an unknown message), the first at once, with the routes.
+  #startReports(ws: WebSocket): void {
+    const reports = this.#o.reports;
+    clearInterval(this.#reporting);
+    if (reports === undefined || ws.protocol !== MESH_PROTOCOL) return;
+    reports.reset();
+    const report = () => {
+      if (ws.readyState !== 1) return;
+      ws.send(new EventEnvelope({ to: "stats", body: reports.next() }).toBytes());
+    };
+    report();
+    this.#reporting = setInterval(report, STATS_INTERVAL_MS);
   }
 
   #scheduleRetry(now = false): void {

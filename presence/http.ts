@@ -5,8 +5,10 @@
  * @module
  */
 import { AppError } from "../bus/errors.ts";
+import { accessRule } from "../actuator/access.ts";
 import { actuatorHandler } from "../actuator/handler.ts";
 import { jsonError } from "../actuator/responses.ts";
+import { dashboardAsset } from "./dashboard_page.ts";
 import type { PresenceMonitor } from "./monitor.ts";
 
 /** The health route of the monitor (its `mandatory.health.dependencies`). */
@@ -15,7 +17,9 @@ export const MONITOR_HEALTH_ROUTE = "cloud.connector.health";
 /**
  * The monitor's HTTP handler. Registers the private `cloud.connector.health` route on the
  * monitor's platform: `type=info` describes Kafka, `type=health` runs a loopback through
- * `service.monitor` partition 0 (`Loopback test took N ms; System contains K topics`).
+ * `service.monitor` partition 0 (`Loopback test took N ms; System contains K topics`). The
+ * live dashboard is at `/` (its page, `dashboard.css`, `dashboard.js` and the state's event
+ * stream `dashboard/events`), protected as the informational endpoints are.
  */
 export function monitorHandler(monitor: PresenceMonitor): (req: Request) => Promise<Response> {
   const p = monitor.platform;
@@ -36,6 +40,18 @@ export function monitorHandler(monitor: PresenceMonitor): (req: Request) => Prom
     }, 2);
   }
   const actuator = actuatorHandler(p, { personality: "RESOURCES", more: () => monitor.info() });
-  return async (req) =>
-    (await actuator(req)) ?? jsonError(404, `Resource not found: ${new URL(req.url).pathname}`);
+  const access = accessRule(p);
+  const dashboard = async (req: Request, path: string) => {
+    const asset = path === "/dashboard/events" ? undefined : dashboardAsset(path);
+    if (asset === undefined && path !== "/dashboard/events") return undefined;
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      return jsonError(405, `Method ${req.method.slice(0, 20)} not allowed on ${path}`);
+    }
+    return (await access(req, "info")) ?? asset ?? monitor.dashboardStream();
+  };
+  return async (req) => {
+    const path = new URL(req.url).pathname;
+    return (await dashboard(req, path)) ?? (await actuator(req)) ??
+      jsonError(404, `Resource not found: ${path}`);
+  };
 }

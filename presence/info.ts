@@ -37,6 +37,7 @@ export function monitorInfo(
     }));
   const leases = table.leases();
   return {
+    dashboard: "/",
     total: {
       topics: topics.length,
       virtual_topics: leases.length,

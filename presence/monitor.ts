@@ -18,6 +18,10 @@ import { describeKafka } from "../kafka/properties.ts";
 import { explainKafkaError, missingTopics } from "../kafka/startup.ts";
 import type { OAuthBearerProvider } from "../kafka/properties.ts";
 import { eventOf, eventRecord, splitVirtualTopic } from "../kafka/records.ts";
+import { AppStats, parseReport } from "./app_stats.ts";
+import type { AppReport } from "../connector/report.ts";
+import { STATS_INTERVAL_MS } from "../connector/report.ts";
+import { DashboardFeed, dashboardState } from "./dashboard.ts";
 import { monitorHandler } from "./http.ts";
 import { monitorInfo, monitorMetrics } from "./info.ts";
 import { LeaseTable, virtualTopics } from "./lease_table.ts";
@@ -107,6 +111,16 @@ export class PresenceMonitor implements AsyncDisposable {
   readonly #tokenOf: ((protocols: readonly string[]) => number) | undefined;
   /** Websockets refused for their credential (4401), for /metrics. */
   #unauthorized = 0;
+  /** What the mesh's applications reported, for the dashboard. */
+  readonly #stats = new AppStats();
+  /** This monitor's sessions that reported since the last share, and those whose routes changed. */
+  readonly #reported = new Set<string>();
+  readonly #routesChanged = new Set<string>();
+  /** A monitor started: the next share carries every route. */
+  #shareAllRoutes = false;
+  #lastShare = 0;
+  /** The pages watching the dashboard. */
+  readonly #dashboard: DashboardFeed;
 
   /**
    * Creates a monitor; {@link PresenceMonitor.start} starts it.
@@ -136,7 +150,17 @@ export class PresenceMonitor implements AsyncDisposable {
         const i = this.#tokenOf?.(protocols) ?? -1;
         return i < 0 ? undefined : `token ${i + 1}`;
       },
+      report: (session, body) => this.#onReport(session.origin, parseReport(body)),
     });
+    this.#dashboard = new DashboardFeed(() =>
+      dashboardState({
+        monitor: { origin: platform.origin, name: platform.name, version: platform.version },
+        monitors: this.#monitors,
+        connections: this.#table.connections(),
+        stats: this.#stats,
+        events: this.#dashboard.events,
+      })
+    );
     const tokens = meshTokens(platform.config);
     if (tokens.length) this.#tokenOf = tokenChecker(tokens);
     platform.addMetricSource(() =>
@@ -162,6 +186,14 @@ export class PresenceMonitor implements AsyncDisposable {
   /** The shared table of connections and leases. */
   get table(): LeaseTable {
     return this.#table;
+  }
+
+  /**
+   * The live dashboard's state as a server-sent event stream (`GET /dashboard/events`): the
+   * current state at once, then each change; 503 when 32 pages stream already.
+   */
+  dashboardStream(): Response {
+    return this.#dashboard.stream();
   }
 
   /** Kafka's address, for the health check's `type=info`. */
@@ -264,6 +296,7 @@ export class PresenceMonitor implements AsyncDisposable {
     // applications reach it, or it could take their sessions for the old ones' leftovers.
     await this.#publish([{ type: "handover", monitor: this.platform.origin }]).catch(() => {});
     this.#sessions.closeAll("monitor shutting down");
+    this.#dashboard.close();
     await this.#server?.close().catch(() => {});
     await this.#kafka.close();
   }
@@ -423,6 +456,7 @@ export class PresenceMonitor implements AsyncDisposable {
       case "alive":
         return this.#onAlive(msg);
       case "download":
+        if (msg.monitor !== this.platform.origin) this.#shareAllRoutes = true;
         if (msg.monitor !== this.platform.origin && this.#ready) {
           this.#publish([{
             type: "snapshot",
@@ -436,10 +470,58 @@ export class PresenceMonitor implements AsyncDisposable {
       case "snapshot":
         return; // for another monitor
       case "handover":
-        return this.#onHandover(msg.monitor);
+        this.#onHandover(msg.monitor);
+        break;
+      case "stats":
+        this.#onStats(msg.monitor, msg.apps);
+        break;
       default:
         this.#onEffects(this.#table.apply(msg));
     }
+    this.#dashboard.changed();
+  }
+
+  // ---- what the applications report, for the dashboard ----
+
+  // A report of one of this monitor's sessions; an origin not in the table (yet) is ignored,
+  // so what is kept is bounded by the table.
+  #onReport(origin: string, report: AppReport): void {
+    if (this.#table.connection(origin)?.monitor !== this.platform.origin) return;
+    if (this.#stats.update(origin, report)) this.#routesChanged.add(origin);
+    this.#reported.add(origin);
+    this.#dashboard.changed();
+  }
+
+  // Another monitor's share: only what an application's own monitor says of it is taken.
+  #onStats(monitor: string, apps: { origin: string; report: AppReport }[]): void {
+    if (monitor === this.platform.origin) return;
+    for (const { origin, report } of apps) {
+      if (this.#table.connection(origin)?.monitor === monitor) this.#stats.update(origin, report);
+    }
+  }
+
+  // What this monitor's sessions reported, to the other monitors: routes only when they changed
+  // (or a monitor started), in records of at most 100 applications.
+  #shareStats(now: number): MonitorMessage[] {
+    this.#lastShare = now;
+    this.#stats.retain(new Set(this.#table.connections().map((c) => c.origin)));
+    const all = this.#shareAllRoutes;
+    this.#shareAllRoutes = false;
+    const apps: { origin: string; report: AppReport }[] = [];
+    for (const origin of all ? this.#sessions.joined().map((s) => s.origin) : this.#reported) {
+      const f = this.#stats.get(origin);
+      if (f === undefined) continue;
+      const report: AppReport = { events: f.events, errors: f.errors, started: f.started };
+      if (all || this.#routesChanged.has(origin)) report.routes = f.routes;
+      apps.push({ origin, report });
+    }
+    this.#reported.clear();
+    this.#routesChanged.clear();
+    const out: MonitorMessage[] = [];
+    for (let i = 0; i < apps.length; i += 100) {
+      out.push({ type: "stats", monitor: this.platform.origin, apps: apps.slice(i, i + 100) });
+    }
+    return out;
   }
 
   #onAlive(msg: { monitor: string; version: string; started: string }): void {
@@ -450,6 +532,7 @@ export class PresenceMonitor implements AsyncDisposable {
       started: msg.started,
     });
     if (known === undefined) {
+      this.#dashboard.changed();
       log.info(
         msg.monitor === this.platform.origin
           ? "Registered monitor (me) {origin}"
@@ -485,6 +568,7 @@ export class PresenceMonitor implements AsyncDisposable {
             name: c?.name,
             version: c?.version,
           });
+          this.#record("join", fx.origin, c, fx.topic);
           if (fx.monitor !== me) break;
           this.#claiming.delete(fx.claimed);
           const s = this.#sessions.of(fx.origin);
@@ -515,6 +599,7 @@ export class PresenceMonitor implements AsyncDisposable {
           });
           break;
         case "left": {
+          this.#record("leave", fx.info.origin, fx.info, fx.reason);
           if (fx.by === me) this.#announceLeave(fx.info);
           const s = this.#sessions.of(fx.info.origin);
           // Our own session lost its record (another monitor expired us): let it reconnect.
@@ -550,6 +635,22 @@ export class PresenceMonitor implements AsyncDisposable {
         }
       }
     }
+  }
+
+  #record(
+    kind: "join" | "leave",
+    origin: string,
+    c: ConnectionInfo | undefined,
+    detail: string,
+  ): void {
+    this.#dashboard.record({
+      at: new Date().toISOString(),
+      kind,
+      origin,
+      name: c?.name ?? "",
+      version: c?.version ?? "",
+      detail,
+    });
   }
 
   #sendReady(s: Session, topic: string): void {
@@ -664,6 +765,7 @@ export class PresenceMonitor implements AsyncDisposable {
       this.#publish([this.#aliveMessage(), this.#heldMessage()]).catch(() => (this.#resync = true));
     }
     if (now - this.#lastAlive >= s.aliveInterval * 1000) out.push(this.#aliveMessage());
+    if (now - this.#lastShare >= STATS_INTERVAL_MS) out.push(...this.#shareStats(now));
     for (const [origin, at] of this.#handedOver) {
       if (now < at) continue;
       this.#handedOver.delete(origin);
@@ -676,6 +778,7 @@ export class PresenceMonitor implements AsyncDisposable {
         continue;
       }
       this.#monitors.delete(origin);
+      this.#dashboard.changed();
       log.warn("Monitor {origin} expired: no alive message for {s} s", {
         origin,
         s: Math.round((now - m.lastSeen) / 1000),

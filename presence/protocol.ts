@@ -7,6 +7,8 @@
  */
 import { EventEnvelope } from "../bus/envelope.ts";
 import type { ConnectionInfo, ControlMessage, Departed, TableSnapshot } from "./lease_table.ts";
+import type { AppReport } from "../connector/report.ts";
+import { parseReport } from "./app_stats.ts";
 
 /** Websocket close codes a monitor uses. */
 export const CLOSE = {
@@ -34,7 +36,9 @@ export type MonitorMessage =
   | { type: "download"; monitor: string }
   /** A monitor that stops gracefully: its applications will reconnect through the others. */
   | { type: "handover"; monitor: string }
-  | { type: "snapshot"; monitor: string; for: string; asOf: string; table: TableSnapshot };
+  | { type: "snapshot"; monitor: string; for: string; asOf: string; table: TableSnapshot }
+  /** What the applications connected through `monitor` reported (see `app_stats.ts`). */
+  | { type: "stats"; monitor: string; apps: { origin: string; report: AppReport }[] };
 
 /** Encodes a monitor message as an envelope for partition 0. */
 export function controlEnvelope(msg: MonitorMessage): EventEnvelope {
@@ -71,6 +75,10 @@ export function controlEnvelope(msg: MonitorMessage): EventEnvelope {
     case "snapshot":
       Object.assign(h, { monitor: msg.monitor, for: msg.for, as_of: msg.asOf });
       e.body = msg.table;
+      break;
+    case "stats":
+      h.monitor = msg.monitor;
+      e.body = { apps: msg.apps.map((a) => ({ origin: a.origin, ...a.report })) };
       break;
   }
   return e;
@@ -177,6 +185,19 @@ export function parseControl(e: EventEnvelope): MonitorMessage {
         asOf: str(h, "as_of"),
         table: { connections: connectionList(type, e.body), departed: departedList(e.body) },
       };
+    case "stats": {
+      const apps = (e.body as { apps?: unknown } | null)?.apps;
+      if (!Array.isArray(apps)) throw new TypeError("stats body must have an apps list");
+      return {
+        type,
+        monitor: str(h, "monitor"),
+        apps: apps.map((a) => {
+          const origin = (a as { origin?: unknown } | null)?.origin;
+          if (typeof origin !== "string") throw new TypeError("stats apps need an origin");
+          return { origin, report: parseReport(a) };
+        }),
+      };
+    }
     default:
       throw new TypeError(`unknown control message type ${JSON.stringify(type)}`);
   }

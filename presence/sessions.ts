@@ -45,6 +45,8 @@ export interface Session {
   published: number;
   /** The quotas this session counts against once it sent `info` (its address, its token). */
   quotas?: string[];
+  /** When its last `stats` report was taken. */
+  reported?: number;
 }
 
 /** What the sessions need of their monitor. */
@@ -62,6 +64,8 @@ export interface SessionsContext {
   ownerOf(origin: string): string | undefined;
   /** Which mesh token the client offered (`token 1`, ...), or undefined without tokens. */
   credential(protocols: readonly string[]): string | undefined;
+  /** Takes a session's `stats` report (the body of its frame). @throws {TypeError} When invalid. */
+  report(s: Session, body: unknown): void;
 }
 
 /** The sessions of one monitor. */
@@ -231,6 +235,18 @@ export class Sessions {
       s.published = now;
       s.info = { ...s.info, seq: s.seq, updated: isoSeconds(s.lastSeen) };
       this.#c.publish([{ type: "put", info: s.info }]).catch(() => {});
+      return;
+    }
+    if (e.to === "stats") {
+      if (s.info === undefined) return this.drop(s, CLOSE.BAD_DATA, "stats before info");
+      // One a second at most is taken; an application sends one every five.
+      if (now - (s.reported ?? 0) < 1000) return;
+      s.reported = now;
+      try {
+        this.#c.report(s, e.body);
+      } catch (err) {
+        this.drop(s, CLOSE.BAD_DATA, `Invalid stats: ${(err as Error).message}`.slice(0, 120));
+      }
       return;
     }
     this.drop(s, CLOSE.BAD_DATA, `Unknown message ${JSON.stringify(e.to ?? null).slice(0, 60)}`);

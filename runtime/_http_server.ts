@@ -114,6 +114,31 @@ function plain(res: ServerResponse, status: number, message: string, close: bool
   res.end(body);
 }
 
+// An event stream (server-sent events) is written as it comes, never buffered whole: read a
+// chunk only once the last one is out, so a slow client holds back its producer (which drops
+// it, see presence/dashboard) instead of filling this process's memory. A client that goes away
+// cancels the stream.
+async function stream(
+  body: ReadableStream<Uint8Array>,
+  res: ServerResponse,
+  headers: Record<string, string>,
+): Promise<void> {
+  const reader = body.getReader();
+  res.on("close", () => reader.cancel().catch(() => {}));
+  res.writeHead(200, { ...headers, "cache-control": "no-store", "x-accel-buffering": "no" });
+  res.flushHeaders();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done || res.destroyed) break;
+      if (!res.write(value)) {
+        await new Promise((go) => (res.once("drain", go), res.once("close", go)));
+      }
+    }
+  } catch { /* the producer failed or was cancelled: end the response */ }
+  res.end();
+}
+
 /** Serves HTTP and websockets with `node:http` and `ws`, within `options.limits`. */
 export function serve(options: ServeOptions): Promise<RunningServer> {
   const { handlers } = options;
@@ -192,6 +217,9 @@ export function serve(options: ServeOptions): Promise<RunningServer> {
       .then(async (response) => {
         const headers: Record<string, string> = {};
         response.headers.forEach((v, k) => (headers[k] = v));
+        if (response.body && headers["content-type"]?.startsWith("text/event-stream")) {
+          return stream(response.body, res, headers);
+        }
         const body = Buffer.from(await response.arrayBuffer());
         if (draining) headers.connection = "close";
         res.writeHead(response.status, headers);

@@ -112,7 +112,12 @@ for (const [key, target] of Object.entries(deno.exports as Record<string, string
 }
 
 // Imports only the tests use: not dependencies of the package.
-const TEST_ONLY = ["fast-check", "@opentelemetry/sdk-trace", "@opentelemetry/sdk-metrics"];
+const TEST_ONLY = [
+  "fast-check",
+  "@opentelemetry/sdk-trace",
+  "@opentelemetry/sdk-metrics",
+  "puppeteer-core",
+];
 const dependencies: Record<string, string> = {};
 for (const [name, spec] of Object.entries(deno.imports as Record<string, string>)) {
   if (TEST_ONLY.includes(name)) continue;

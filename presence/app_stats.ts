@@ -1,0 +1,104 @@
+/**
+ * What the applications report of themselves, for the dashboard: their public routes and how
+ * many events their functions handled and failed. A minimesh application sends a `stats` frame
+ * to its monitor every five seconds (only to a monitor that selected the
+ * `minimesh.v1` subprotocol; Java monitors never see one); each monitor shares what its own
+ * sessions reported on `service.monitor` partition 0, so every monitor shows the whole mesh.
+ * Java applications report nothing: they are listed without routes or rates.
+ *
+ * @module
+ */
+import { MAX_REPORTED_ROUTES } from "../connector/report.ts";
+import type { AppReport } from "../connector/report.ts";
+
+const MAX_ROUTE_LENGTH = 200;
+
+/** What a monitor knows of one application's figures. */
+export interface AppFigures {
+  events: number;
+  errors: number;
+  started: string;
+  routes: string[];
+  /** Events per second between its last two reports (0 after the first). */
+  rate: number;
+  /** Errors per second, likewise. */
+  errorRate: number;
+  /** When the last report arrived here (ms). */
+  at: number;
+}
+
+/**
+ * Reads a report (the body of a `stats` frame, or one entry of a monitor's `stats` message).
+ *
+ * @throws {TypeError} Naming the field that is missing or malformed.
+ */
+export function parseReport(body: unknown): AppReport {
+  const b = body as Record<string, unknown> | null;
+  if (b === null || typeof b !== "object" || Array.isArray(b)) {
+    throw new TypeError("stats must be a map");
+  }
+  const count = (k: string) => {
+    const v = b[k];
+    if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) {
+      throw new TypeError(`stats.${k} must be a non-negative integer`);
+    }
+    return v;
+  };
+  const started = b.started;
+  if (typeof started !== "string" || Number.isNaN(Date.parse(started))) {
+    throw new TypeError("stats.started must be a date");
+  }
+  const report: AppReport = {
+    events: count("events"),
+    errors: count("errors"),
+    started: started.slice(0, 40),
+  };
+  if (b.routes !== undefined) {
+    const r = b.routes;
+    if (!Array.isArray(r) || !r.every((x) => typeof x === "string")) {
+      throw new TypeError("stats.routes must be a list of route names");
+    }
+    report.routes = (r as string[]).slice(0, MAX_REPORTED_ROUTES)
+      .map((x) => x.slice(0, MAX_ROUTE_LENGTH)).sort();
+  }
+  return report;
+}
+
+/** The figures of the applications in the mesh, as this monitor last heard them. */
+export class AppStats {
+  readonly #apps = new Map<string, AppFigures>();
+
+  /** The figures of `origin`, if it reported. */
+  get(origin: string): AppFigures | undefined {
+    return this.#apps.get(origin);
+  }
+
+  /**
+   * Records a report of `origin`.
+   *
+   * @returns Whether its routes changed.
+   */
+  update(origin: string, report: AppReport, now: number = Date.now()): boolean {
+    const last = this.#apps.get(origin);
+    const routes = report.routes ?? last?.routes ?? [];
+    // A restarted instance (new start time) counts from zero again: no rate from its old counts.
+    const seconds = last && last.started === report.started ? (now - last.at) / 1000 : 0;
+    const per = (n: number, before: number) =>
+      seconds > 0 && n >= before ? Math.round(((n - before) / seconds) * 10) / 10 : 0;
+    this.#apps.set(origin, {
+      events: report.events,
+      errors: report.errors,
+      started: report.started,
+      routes,
+      rate: last ? per(report.events, last.events) : 0,
+      errorRate: last ? per(report.errors, last.errors) : 0,
+      at: now,
+    });
+    return last === undefined || String(last.routes) !== String(routes);
+  }
+
+  /** Forgets the applications not in `origins` (they left the mesh): bounded by the table. */
+  retain(origins: ReadonlySet<string>): void {
+    for (const origin of this.#apps.keys()) if (!origins.has(origin)) this.#apps.delete(origin);
+  }
+}

@@ -1,0 +1,225 @@
+/**
+ * The monitor's live dashboard: the state it shows (monitors, applications with their leases,
+ * routes and rates, recent joins and leaves) and the server-sent event stream that pushes it to
+ * each open page whenever it changes. The page itself is in `dashboard_page.ts`.
+ *
+ * @module
+ */
+import type { ConnectionInfo } from "./lease_table.ts";
+import type { AppStats } from "./app_stats.ts";
+
+/** The most pages streaming at once; more get 503 (each costs a connection and a state a push). */
+export const MAX_VIEWERS = 32;
+/** Joins and leaves kept for a page that opens. */
+const MAX_EVENTS = 100;
+/** A page this many bytes behind (it stopped reading) is dropped rather than buffered. */
+const MAX_BEHIND = 4 * 1024 * 1024;
+const PUSH_DELAY_MS = 100;
+const HEARTBEAT_MS = 15_000;
+
+/** A join or a leave, as the dashboard lists them. */
+export interface MeshEvent {
+  /** When this monitor saw it (ISO-8601). */
+  at: string;
+  kind: "join" | "leave";
+  origin: string;
+  name: string;
+  version: string;
+  /** The lease for a join, the reason for a leave. */
+  detail: string;
+}
+
+/** A monitor as the dashboard shows it. */
+export interface MonitorRow {
+  origin: string;
+  version: string;
+  started: string;
+  /** When its last `alive` arrived (ISO-8601). */
+  lastSeen: string;
+  /** Whether it is the monitor serving the page. */
+  me: boolean;
+}
+
+/** An application as the dashboard shows it. */
+export interface AppRow {
+  origin: string;
+  name: string;
+  version: string;
+  type: string;
+  group: number;
+  /** Its virtual topic, once leased. */
+  lease: string | null;
+  /** The monitor it is connected through. */
+  monitor: string;
+  /** When it started (its own report), else when its connection opened (ISO-8601). */
+  started: string;
+  /** Public routes, when it reports them (minimesh applications do, Java ones do not). */
+  routes: string[] | null;
+  /** Events per second, errors per second and totals, when it reports them. */
+  rate: number | null;
+  errorRate: number | null;
+  events: number | null;
+  errors: number | null;
+}
+
+/** Everything the page shows. */
+export interface DashboardState {
+  /** The server's clock (ISO-8601): the page counts uptimes from it. */
+  now: string;
+  monitor: { origin: string; name: string; version: string };
+  monitors: MonitorRow[];
+  apps: AppRow[];
+  events: MeshEvent[];
+}
+
+/** The inputs of {@link dashboardState}. */
+export interface DashboardInputs {
+  monitor: { origin: string; name: string; version: string };
+  monitors: Map<string, { lastSeen: number; version: string; started: string }>;
+  connections: ConnectionInfo[];
+  stats: AppStats;
+  events: readonly MeshEvent[];
+}
+
+/** The state of the dashboard, applications sorted by name, version and origin. */
+export function dashboardState(i: DashboardInputs, now: number = Date.now()): DashboardState {
+  const apps = i.connections.map((c): AppRow => {
+    const s = i.stats.get(c.origin);
+    return {
+      origin: c.origin,
+      name: c.name,
+      version: c.version,
+      type: c.type,
+      group: c.group,
+      lease: c.topic ?? null,
+      monitor: c.monitor,
+      started: s?.started ?? c.created,
+      routes: s?.routes ?? null,
+      rate: s?.rate ?? null,
+      errorRate: s?.errorRate ?? null,
+      events: s?.events ?? null,
+      errors: s?.errors ?? null,
+    };
+  }).sort((a, b) =>
+    `${a.name}\0${a.version}\0${a.origin}` < `${b.name}\0${b.version}\0${b.origin}` ? -1 : 1
+  );
+  const monitors = [...i.monitors].sort(([a], [b]) => a < b ? -1 : 1)
+    .map(([origin, m]): MonitorRow => ({
+      origin,
+      version: m.version,
+      started: m.started,
+      lastSeen: new Date(m.lastSeen).toISOString(),
+      me: origin === i.monitor.origin,
+    }));
+  return {
+    now: new Date(now).toISOString(),
+    monitor: i.monitor,
+    monitors,
+    apps,
+    events: [...i.events],
+  };
+}
+
+interface Viewer {
+  controller: ReadableStreamDefaultController<Uint8Array>;
+}
+
+/**
+ * The pages watching this monitor: `stream()` answers `GET /dashboard/events`; `changed()`
+ * pushes the new state to every page (at most every 100 ms); `record()` adds a join or a leave.
+ */
+export class DashboardFeed {
+  readonly #state: () => DashboardState;
+  readonly #viewers = new Set<Viewer>();
+  readonly #events: MeshEvent[] = [];
+  readonly #encoder = new TextEncoder();
+  #push: ReturnType<typeof setTimeout> | undefined;
+  #heartbeat: ReturnType<typeof setInterval> | undefined;
+
+  /** A feed of the states `state` builds. */
+  constructor(state: () => DashboardState) {
+    this.#state = state;
+  }
+
+  /** The latest joins and leaves, oldest first. */
+  get events(): readonly MeshEvent[] {
+    return this.#events;
+  }
+
+  /** Pages streaming now. */
+  get viewers(): number {
+    return this.#viewers.size;
+  }
+
+  /** Adds a join or a leave (the oldest goes beyond 100) and pushes. */
+  record(event: MeshEvent): void {
+    this.#events.push(event);
+    if (this.#events.length > MAX_EVENTS) this.#events.shift();
+    this.changed();
+  }
+
+  /** Pushes the state to every page soon (changes within 100 ms go as one). */
+  changed(): void {
+    if (this.#viewers.size === 0 || this.#push !== undefined) return;
+    this.#push = setTimeout(() => {
+      this.#push = undefined;
+      this.#broadcast(`data: ${JSON.stringify(this.#state())}\n\n`);
+    }, PUSH_DELAY_MS);
+  }
+
+  /** A server-sent event stream of the state, the current one first; 503 when too many. */
+  stream(): Response {
+    if (this.#viewers.size >= MAX_VIEWERS) {
+      return Response.json(
+        { type: "error", status: 503, message: `Too many dashboards open (${MAX_VIEWERS})` },
+        { status: 503, headers: { "retry-after": "5" } },
+      );
+    }
+    let viewer: Viewer;
+    const body = new ReadableStream<Uint8Array>({
+      start: (controller) => {
+        viewer = { controller };
+        this.#viewers.add(viewer);
+        this.#heartbeat ??= setInterval(() => this.#broadcast(": ping\n\n"), HEARTBEAT_MS);
+        this.#send(viewer, `retry: 1000\ndata: ${JSON.stringify(this.#state())}\n\n`);
+      },
+      cancel: () => this.#remove(viewer),
+    }, { highWaterMark: MAX_BEHIND, size: (chunk) => chunk.byteLength });
+    return new Response(body, { headers: { "content-type": "text/event-stream" } });
+  }
+
+  /** Ends every stream (the monitor stops). */
+  close(): void {
+    clearTimeout(this.#push);
+    this.#push = undefined;
+    for (const v of [...this.#viewers]) {
+      this.#remove(v);
+      try {
+        v.controller.close();
+      } catch { /* already closed */ }
+    }
+  }
+
+  #broadcast(text: string): void {
+    for (const v of [...this.#viewers]) this.#send(v, text);
+  }
+
+  // A page that stopped reading is dropped: its backlog would otherwise grow without bound.
+  #send(v: Viewer, text: string): void {
+    if ((v.controller.desiredSize ?? 0) <= 0) {
+      this.#remove(v);
+      try {
+        v.controller.error(new Error("dashboard viewer too slow"));
+      } catch { /* already closed */ }
+      return;
+    }
+    v.controller.enqueue(this.#encoder.encode(text));
+  }
+
+  #remove(v: Viewer): void {
+    this.#viewers.delete(v);
+    if (this.#viewers.size > 0) return;
+    clearInterval(this.#heartbeat);
+    this.#heartbeat = undefined;
+  }
+}
