@@ -5,6 +5,15 @@ import process from "node:process";
 import puppeteer from "puppeteer-core";
 import type { Browser } from "puppeteer-core";
 
+/**
+ * The page's `document`, as the functions that run in the browser use it (the tests have no DOM
+ * types): `declare const document: PageDocument;` in a test file.
+ */
+export interface PageDocument {
+  querySelector(selector: string): { textContent: string | null } | null;
+  querySelectorAll(selector: string): ArrayLike<{ textContent: string | null }>;
+}
+
 const CANDIDATES = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"];
 
 /** The browser binary (`CHROME_PATH` first), or undefined when none is installed. */

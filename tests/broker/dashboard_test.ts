@@ -1,5 +1,7 @@
-// The presence monitor's live dashboard in a real headless Chromium: a monitor and two mesh
-// applications run as processes; the page lists them with their leases, groups and routes,
+// The presence monitor's live dashboard in a real headless Chromium: two monitors and two mesh
+// applications run as processes, one application through each monitor; the first monitor's
+// page lists both monitors and both applications with their leases, groups and routes (those
+// of the other monitor's application shared through service.monitor),
 // shows the request and error rates that traffic makes, lists a third application whose name
 // is HTML as plain text, and shows an application that is killed leaving within a second.
 // With DASHBOARD_SCREENSHOT=<file> it also saves the screenshot that docs/ shows.
@@ -25,22 +27,16 @@ import type { Client, MonitorProcess } from "../_presence.ts";
 import { spawnDeno } from "../_processes.ts";
 import type { DenoProcess } from "../_processes.ts";
 import { launchBrowser, noBrowser } from "../_browser.ts";
+import type { PageDocument } from "../_browser.ts";
 import { sleep } from "../_helpers.ts";
 
-// The page's document, in the functions that run in the browser (this file has no DOM types).
-interface Node {
-  textContent: string | null;
-}
-declare const document: {
-  querySelector(selector: string): Node | null;
-  querySelectorAll(selector: string): ArrayLike<Node>;
-};
+declare const document: PageDocument; // in the functions that run in the page
 
 const skip = noBrowser();
 const HOSTILE_NAME = `<img src=x id=pwned onerror="document.title='pwned'">`;
 
 describe("the dashboard in a headless Chromium", { skip }, () => {
-  let monitor: MonitorProcess;
+  let monitor: MonitorProcess, other: MonitorProcess;
   const apps = new Map<string, { proc: DenoProcess; origin: string }>();
   let tester: { platform: Platform; connector: KafkaConnector };
   let browser: Browser;
@@ -57,9 +53,14 @@ describe("the dashboard in a headless Chromium", { skip }, () => {
   before(async () => {
     const t = topicsFor("dashboard");
     monitor = await startMonitor(t.args);
+    other = await startMonitor(t.args);
     const mesh = meshArgs(monitor.port, t.args);
     await Promise.all(["dash-a", "dash-b"].map(async (name) => {
-      const proc = spawnDeno("tests/fixtures/mesh_app.ts", [`-Dapplication.name=${name}`, ...mesh]);
+      const through = meshArgs(name === "dash-a" ? monitor.port : other.port, t.args);
+      const proc = spawnDeno("tests/fixtures/mesh_app.ts", [
+        `-Dapplication.name=${name}`,
+        ...through,
+      ]);
       const origin = /JOINED (\w+)/.exec(await proc.waitFor(/^JOINED /, 60_000))![1];
       apps.set(name, { proc, origin });
     }));
@@ -77,30 +78,37 @@ describe("the dashboard in a headless Chromium", { skip }, () => {
     await browser?.close();
     await tester?.connector.stop();
     for (const { proc } of apps.values()) await proc.stop("SIGKILL").catch(() => {});
+    await other?.stop();
     await monitor?.stop();
     rmSync(shots, { recursive: true, force: true });
   });
 
-  it("lists the running applications with lease, group and routes", async () => {
+  it("lists the monitors and the running applications with lease, group and routes", async () => {
+    await page.waitForFunction(
+      () => document.querySelector("#n-monitors")?.textContent === "2",
+      { timeout: 20_000 },
+    );
     for (const [name, { origin }] of apps) {
       await page.waitForSelector(row(origin), { timeout: 10_000 });
       assert.equal(await cell(origin, 1), name);
       assert.match(await cell(origin, 4), /^[\w.-]+-\d{3}$/, "its lease");
       assert.equal(await cell(origin, 5), "1", "its closed user group");
     }
-    const { origin } = apps.get("dash-a")!;
-    // Routes arrive with the application's first report, just after its join.
-    await page.waitForFunction(
-      (sel) => document.querySelector(sel)?.textContent?.includes("dash-a.whoami"),
-      { timeout: 10_000 },
-      `${row(origin)} td:nth-child(9)`,
-    );
-    const routes = await cell(origin, 9);
-    assert.ok(routes.includes("demo.echo"), routes);
-    assert.ok(!routes.includes("demo.secret"), "a private route is not listed");
+    // Routes arrive with an application's first report, just after its join; dash-b's through
+    // the other monitor's share (every 5 s).
+    for (const [name, { origin }] of apps) {
+      await page.waitForFunction(
+        (sel, route) => document.querySelector(sel)?.textContent?.includes(route),
+        { timeout: 15_000 },
+        `${row(origin)} td.routes`,
+        `${name}.whoami`,
+      );
+      const routes = await cell(origin, 9);
+      assert.ok(routes.includes("demo.echo"), routes);
+      assert.ok(!routes.includes("demo.secret"), "a private route is not listed");
+    }
     const status = await page.$eval("#status", (s) => s.textContent);
     assert.equal(status, "live");
-    assert.equal(await page.$eval("#n-monitors", (s) => s.textContent), "1");
   });
 
   it("shows an application's request and error rates as traffic flows", async () => {

@@ -14,8 +14,11 @@ import type { KafkaConnector } from "../../connector/mod.ts";
 import { BROKERS, eventually, meshArgs, topicsFor } from "../_presence.ts";
 import { spawnDeno, spawnProcess } from "../_processes.ts";
 import type { DenoProcess } from "../_processes.ts";
+import { launchBrowser, noBrowser } from "../_browser.ts";
+import type { PageDocument } from "../_browser.ts";
 
 const NODES = ["22", "24"];
+declare const document: PageDocument; // in the functions that run in the page
 const PACKAGE = "@minimesh/core";
 let project: string;
 const nodeBin: Record<string, string> = {};
@@ -112,6 +115,7 @@ describe("the npm package", () => {
       let tester: Platform, connector: KafkaConnector;
       let nodeOrigin: string;
       let nodePort: number;
+      let monitorPort: number;
       let testerBroadcasts = 0;
 
       before(async () => {
@@ -132,6 +136,7 @@ describe("the npm package", () => {
         const port =
           /port (\d+)/.exec(await monitor.waitFor(/Websocket server running on port/))![1];
         await monitor.waitFor(/Presence monitor \w+ ready/);
+        monitorPort = Number(port);
         const mesh = [
           ...meshArgs(Number(port), t.args),
           "-Dmandatory.health.dependencies=cloud.connector.health",
@@ -230,6 +235,27 @@ export default (_h, body, instance) => ({ instance, thread: threadId, twice: bod
         assert.equal(res.status, 200);
         const reply = EventEnvelope.fromBytes(new Uint8Array(await res.arrayBuffer()));
         assert.equal(reply.body, "deno got over http");
+      });
+
+      it("the Node monitor serves the live dashboard", { skip: noBrowser() }, async () => {
+        const browser = await launchBrowser();
+        try {
+          const page = await browser.newPage();
+          await page.goto(`http://127.0.0.1:${monitorPort}/`);
+          for (const origin of [nodeOrigin, tester.origin]) {
+            await page.waitForSelector(`#apps tr[data-origin="${origin}"]`, { timeout: 10_000 });
+          }
+          // Routes come with each application's report (every 5 s, the first at its join).
+          await page.waitForFunction(
+            (sel) =>
+              document.querySelector(sel)
+                ?.textContent?.includes("node.hello"),
+            { timeout: 10_000 },
+            `#apps tr[data-origin="${nodeOrigin}"] td.routes`,
+          );
+        } finally {
+          await browser.close();
+        }
       });
 
       it("a broadcast reaches both", async () => {

@@ -199,6 +199,25 @@ describe("presence monitor: bad input", () => {
       1003,
       /keep-alive before info/,
     );
+    const earlyStats = client(m.port, { info: false });
+    add(
+      "stats before info",
+      earlyStats,
+      () => earlyStats.sendEnvelope(new EventEnvelope({ to: "stats", body: {} })),
+      1003,
+      /stats before info/,
+    );
+    const badStats = client(m.port);
+    add(
+      "invalid stats",
+      badStats,
+      () =>
+        badStats.sendEnvelope(
+          new EventEnvelope({ to: "stats", body: { events: -1, errors: 0, started: "x" } }),
+        ),
+      1003,
+      /Invalid stats: stats.events must be a non-negative integer/,
+    );
     const big = client(m.port, { info: false });
     // Refused by the frame header (the server never reads the payload); ws sends no reason.
     add("an oversized frame", big, () => big.ws.send(new Uint8Array(70_000)), 1009, /^$/);

@@ -1,0 +1,199 @@
+// The dashboard's parts without a broker: application reports and rates, the monitors' `stats`
+// message, the event feed (debounced pushes, its viewer limit, slow pages dropped) and
+// server-sent events through the runtime's server. The page itself: tests/broker/dashboard_test.ts.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { EventEnvelope } from "../mod.ts";
+import { AppStats, parseReport } from "../presence/app_stats.ts";
+import { DashboardFeed, MAX_VIEWERS } from "../presence/dashboard.ts";
+import type { DashboardState } from "../presence/dashboard.ts";
+import { controlEnvelope, parseControl } from "../presence/protocol.ts";
+import type { MonitorMessage } from "../presence/protocol.ts";
+import { MAX_REPORTED_ROUTES } from "../connector/report.ts";
+import { serve } from "#runtime";
+import { sleep } from "./_helpers.ts";
+
+const STARTED = "2026-11-27T10:00:00.000Z";
+const ORIGIN = "20261127aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+
+describe("application reports", () => {
+  it("are read strictly, naming the field at fault", () => {
+    assert.deepEqual(parseReport({ events: 3, errors: 1, started: STARTED, routes: ["b", "a"] }), {
+      events: 3,
+      errors: 1,
+      started: STARTED,
+      routes: ["a", "b"],
+    });
+    const bad: [unknown, RegExp][] = [
+      [null, /stats must be a map/],
+      [[1], /stats must be a map/],
+      [{ events: -1, errors: 0, started: STARTED }, /stats.events must be a non-negative/],
+      [{ events: "3", errors: 0, started: STARTED }, /stats.events/],
+      [{ events: 1.5, errors: 0, started: STARTED }, /stats.events/],
+      [{ events: 0, errors: 2 ** 60, started: STARTED }, /stats.errors/],
+      [{ events: 0, errors: 0, started: "yesterday" }, /stats.started must be a date/],
+      [{ events: 0, errors: 0, started: STARTED, routes: "a" }, /stats.routes must be a list/],
+      [{ events: 0, errors: 0, started: STARTED, routes: [1] }, /stats.routes must be a list/],
+    ];
+    for (const [body, error] of bad) assert.throws(() => parseReport(body), error);
+  });
+
+  it("keep at most 500 routes of at most 200 characters each", () => {
+    const routes = Array.from({ length: 2000 }, (_, i) => `r${String(i).padStart(4, "0")}`);
+    routes.push("x".repeat(10_000));
+    const r = parseReport({ events: 0, errors: 0, started: STARTED, routes });
+    assert.equal(r.routes!.length, MAX_REPORTED_ROUTES);
+    assert.ok(r.routes!.every((x) => x.length <= 200));
+  });
+
+  it("give rates per second between two reports, none across a restart", () => {
+    const stats = new AppStats();
+    assert.equal(
+      stats.update(ORIGIN, { events: 0, errors: 0, started: STARTED, routes: ["a"] }, 0),
+      true,
+    );
+    assert.equal(stats.update(ORIGIN, { events: 50, errors: 5, started: STARTED }, 5000), false);
+    const f = stats.get(ORIGIN)!;
+    assert.deepEqual([f.rate, f.errorRate, f.routes], [10, 1, ["a"]], "routes kept when absent");
+    const restarted = "2026-11-27T11:00:00.000Z";
+    stats.update(ORIGIN, { events: 2, errors: 0, started: restarted }, 10_000);
+    assert.deepEqual([stats.get(ORIGIN)!.rate, stats.get(ORIGIN)!.events], [0, 2]);
+    assert.equal(
+      stats.update(ORIGIN, { events: 2, errors: 0, started: restarted, routes: ["b"] }),
+      true,
+    );
+    stats.retain(new Set());
+    assert.equal(stats.get(ORIGIN), undefined, "gone with its connection");
+  });
+
+  it("travel between monitors as a `stats` message", () => {
+    const msg: MonitorMessage = {
+      type: "stats",
+      monitor: ORIGIN,
+      apps: [
+        { origin: ORIGIN, report: { events: 7, errors: 1, started: STARTED, routes: ["a.b"] } },
+        { origin: ORIGIN.replace("a", "b"), report: { events: 0, errors: 0, started: STARTED } },
+      ],
+    };
+    const back = parseControl(EventEnvelope.fromBytes(controlEnvelope(msg).toBytes()));
+    assert.deepEqual(back, msg);
+    const bad = new EventEnvelope({ headers: { type: "stats", monitor: ORIGIN }, body: {} });
+    assert.throws(() => parseControl(bad), /stats body must have an apps list/);
+  });
+});
+
+function state(size = 10): DashboardState {
+  return {
+    now: new Date(0).toISOString(),
+    monitor: { origin: ORIGIN, name: "m", version: "1" },
+    monitors: [],
+    apps: [],
+    events: [{
+      at: "",
+      kind: "join",
+      origin: ORIGIN,
+      name: "x".repeat(size),
+      version: "",
+      detail: "",
+    }],
+  };
+}
+
+// Reads server-sent events from a stream: the `data:` of each, parsed.
+async function* events(body: ReadableStream<Uint8Array>): AsyncGenerator<DashboardState> {
+  const decoder = new TextDecoder();
+  let text = "";
+  for await (const chunk of body) {
+    text += decoder.decode(chunk, { stream: true });
+    let end: number;
+    while ((end = text.indexOf("\n\n")) >= 0) {
+      const data = text.slice(0, end).split("\n").find((l) => l.startsWith("data: "));
+      text = text.slice(end + 2);
+      if (data) yield JSON.parse(data.slice(6));
+    }
+  }
+}
+
+describe("the dashboard feed", () => {
+  it("sends the state at once, then one push per burst of changes", async () => {
+    let built = 0;
+    const feed = new DashboardFeed(() => (built++, state()));
+    const res = feed.stream();
+    assert.equal(res.headers.get("content-type"), "text/event-stream");
+    const reader = events(res.body!);
+    assert.equal((await reader.next()).value?.monitor.origin, ORIGIN);
+    for (let i = 0; i < 10; i++) feed.changed();
+    await reader.next();
+    assert.equal(built, 2, "ten changes within 100 ms made one push");
+    feed.record({ at: "", kind: "leave", origin: ORIGIN, name: "n", version: "v", detail: "d" });
+    assert.equal(feed.events.length, 1);
+    feed.close();
+    assert.equal(feed.viewers, 0);
+  });
+
+  it(`refuses a viewer beyond ${MAX_VIEWERS} with 503 and keeps 100 joins and leaves`, async () => {
+    const feed = new DashboardFeed(() => state());
+    const open = Array.from({ length: MAX_VIEWERS }, () => feed.stream());
+    assert.ok(open.every((r) => r.status === 200));
+    const refused = feed.stream();
+    assert.equal(refused.status, 503);
+    assert.match((await refused.json()).message, /Too many dashboards open \(32\)/);
+    await open[0].body!.cancel();
+    assert.equal(feed.viewers, MAX_VIEWERS - 1, "a cancelled stream frees its place");
+    for (let i = 0; i < 150; i++) {
+      feed.record({ at: "", kind: "join", origin: String(i), name: "", version: "", detail: "" });
+    }
+    assert.deepEqual([feed.events.length, feed.events[0].origin], [100, "50"]);
+    feed.close();
+  });
+
+  it("drops a page that stopped reading instead of buffering for it", async () => {
+    const feed = new DashboardFeed(() => state(1024 * 1024)); // 1 MB a state
+    const res = feed.stream(); // never read
+    for (let i = 0; i < 8 && feed.viewers > 0; i++) {
+      feed.changed();
+      await sleep(150);
+    }
+    assert.equal(feed.viewers, 0, "the slow page was dropped");
+    await assert.rejects(res.body!.getReader().read(), /too slow/);
+  });
+});
+
+describe("server-sent events through the runtime's server", () => {
+  it("stream as they come, and a client that leaves cancels the stream", async () => {
+    let cancelled = false;
+    let push!: (s: string) => void;
+    const server = await serve({
+      port: 0,
+      hostname: "127.0.0.1",
+      wsPrefix: "/ws/",
+      handlers: { open() {}, message() {}, close() {} },
+      fetch: () => {
+        const encoder = new TextEncoder();
+        const body = new ReadableStream<Uint8Array>({
+          start(c) {
+            push = (s) => c.enqueue(encoder.encode(s));
+            push(`data: ${JSON.stringify(state())}\n\n`);
+          },
+          cancel() {
+            cancelled = true;
+          },
+        });
+        return new Response(body, { headers: { "content-type": "text/event-stream" } });
+      },
+    });
+    try {
+      const res = await fetch(`http://127.0.0.1:${server.port}/`);
+      assert.equal(res.headers.get("cache-control"), "no-store");
+      const reader = events(res.body!);
+      assert.equal((await reader.next()).value?.monitor.name, "m", "the first event, unended");
+      push(`data: ${JSON.stringify({ ...state(), now: "later" })}\n\n`);
+      assert.equal((await reader.next()).value?.now, "later");
+      await reader.return(undefined);
+      for (let i = 0; i < 100 && !cancelled; i++) await sleep(20);
+      assert.ok(cancelled, "the client's leaving cancelled the stream");
+    } finally {
+      await server.close();
+    }
+  });
+});
