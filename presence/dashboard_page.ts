@@ -74,7 +74,7 @@ table { border-collapse: collapse; width: 100%; }
 th, td { text-align: left; padding: .25em .6em; border-bottom: 1px solid var(--line); vertical-align: top; }
 th { font-weight: 600; color: var(--muted); }
 .num { text-align: right; font-variant-numeric: tabular-nums; }
-.mono { font-family: ui-monospace, monospace; font-size: .88em; }
+.mono { font-family: ui-monospace, monospace; font-size: .88em; overflow-wrap: anywhere; }
 .scroll { overflow-x: auto; }
 td.nowrap { white-space: nowrap; }
 td.routes { min-width: 16em; }
@@ -141,7 +141,7 @@ const JS = `"use strict";
     $("apps").tBodies[0].replaceChildren.apply($("apps").tBodies[0], s.apps.map(function (a) {
       var tr = row([
         el("td", a.name, "nowrap"), el("td", a.version), el("td", a.origin, "mono"),
-        el("td", a.lease === null ? "(claiming)" : a.lease, "mono nowrap"), el("td", a.group),
+        el("td", a.lease === null ? "(claiming)" : a.lease, "mono"), el("td", a.group),
         el("td", uptime(a.started), "uptime nowrap"), figure(a.rate),
         a.errorRate ? el("td", a.errorRate, "num errors") : figure(a.errorRate),
         routes(a.routes),

@@ -114,6 +114,7 @@ for (const port of [8080, 8081]) {
   } else launch(`monitor-${port}`, "presence/main.ts", [`-Dserver.port=${port}`, ...KAFKA]);
 }
 await until("a presence monitor", () => answers("http://127.0.0.1:8080/livenessprobe"), 60_000);
+console.log("Dashboard: http://127.0.0.1:8080/ (open it to watch the examples join)");
 launch("lambda-example", "examples/lambda_example/main.ts", MESH);
 launch("rest-example", "examples/rest_example/main.ts", MESH);
 
@@ -137,6 +138,7 @@ await show("rest-example health", "http://127.0.0.1:8083/health");
 await show("lambda-example health", "http://127.0.0.1:8085/health");
 console.log(`
 Open these:
+  http://127.0.0.1:8080/                          the live dashboard: apps, routes, rates, joins, leaves
   ${pojoUrl}             the guide's PoJo, from lambda-example through Kafka
   http://127.0.0.1:8080/info                      presence monitor: connections, topics, leases
   http://127.0.0.1:8080/health                    presence monitor: Kafka loopback

@@ -1,7 +1,7 @@
 // A trace an HTTP client started (traceparent) continues across the mesh and back: the caller's
-// hop and the peer's execution are spans of one trace in the SDK's in-memory exporter. Both mesh
-// members run in this process (as the rest and lambda examples would in two), sharing one
-// exporter.
+// hop and the peer's execution are spans of one trace. First with both mesh members in this
+// process, sharing the SDK's in-memory exporter; then through the guide's examples as their own
+// processes (rest-example's HTTP endpoint, lambda-example's hello.pojo), each printing its spans.
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { SpanKind } from "@opentelemetry/api";
@@ -10,16 +10,18 @@ import { incomingTrace } from "../../actuator/mod.ts";
 import type { KafkaConnector } from "../../connector/mod.ts";
 import { meshArgs, meshMember, startMonitor, topicsFor } from "../_presence.ts";
 import type { MonitorProcess } from "../_presence.ts";
-import { stopAll } from "../_processes.ts";
+import { spawnDeno, stopAll } from "../_processes.ts";
+import type { DenoProcess } from "../_processes.ts";
 import { CLIENT_SPAN, recordSpans, TRACE } from "../_otel.ts";
 
 const { spans, provider } = recordSpans();
 
 let monitor: MonitorProcess | undefined;
 const connectors: KafkaConnector[] = [];
+const examples: DenoProcess[] = [];
 after(async () => {
   for (const c of connectors) await c.stop();
-  await stopAll([monitor]);
+  await stopAll([...examples, monitor]);
   await provider.shutdown();
 });
 
@@ -62,5 +64,85 @@ describe("a trace across the mesh (OpenTelemetry)", () => {
     assert.equal(hop.kind, SpanKind.PRODUCER);
     assert.equal(hop.attributes["minimesh.peer"], lambda.platform.origin);
     assert.equal(hop.parentSpanContext?.spanId, CLIENT_SPAN);
+  });
+});
+
+interface PrintedSpan {
+  name: string;
+  kind: number;
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  attributes: Record<string, unknown>;
+}
+
+// The spans a process printed (tests/fixtures/traced.ts) in the test's trace.
+function printed(p: DenoProcess): PrintedSpan[] {
+  return p.logs.filter((l) => l.startsWith("SPAN "))
+    .map((l) => JSON.parse(l.slice(5)) as PrintedSpan)
+    .filter((s) => s.traceId === TRACE);
+}
+
+describe("a trace through the guide's examples, as processes (OpenTelemetry)", () => {
+  it("goes from the HTTP client through rest-example, across the mesh, into lambda-example and back", async () => {
+    const t = topicsFor("otelex");
+    const m = await startMonitor(t.args);
+    examples.push(m);
+    const args = [
+      ...meshArgs(m.port, t.args),
+      "-Dserver.port=0",
+      "-Dserver.host=127.0.0.1",
+      "-Dmandatory.health.dependencies=cloud.connector.health",
+    ];
+    const start = async (program: string) => {
+      const p = spawnDeno("tests/fixtures/traced.ts", [program, ...args]);
+      examples.push(p);
+      const port = Number(/port (\d+)/.exec(await p.waitFor(/HTTP server running on port/))![1]);
+      const origin = /Connected (\w+), ws:/.exec(await p.waitFor(/Connected \w+, ws:/))![1];
+      return { p, port, origin };
+    };
+    const [lambda, rest] = await Promise.all([
+      start("examples/lambda_example/main.ts"),
+      start("examples/rest_example/main.ts"),
+    ]);
+    let res: Response | undefined;
+    for (let i = 0; i < 100; i++) {
+      res = await fetch(`http://127.0.0.1:${rest.port}/api/pojo/mesh/1`, {
+        headers: { traceparent: `00-${TRACE}-${CLIENT_SPAN}-01` },
+      });
+      if (res.status === 200) break;
+      await res.body?.cancel();
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(res?.status, 200);
+    assert.equal((await res!.json()).id, 1);
+    // rest-example's hop to lambda-example, then lambda-example's execution of it and its hop
+    // back with the reply; attempts before the mesh was ready leave hops without an execution.
+    let chain: string | undefined;
+    for (let i = 0; i < 100 && chain === undefined; i++) {
+      const execs = printed(lambda.p).filter((s) => s.name === "hello.pojo");
+      for (const exec of execs) {
+        const hop = printed(rest.p).find((s) => s.spanId === exec.parentSpanId);
+        const back = printed(lambda.p).find((s) => s.parentSpanId === exec.spanId);
+        if (hop === undefined || back === undefined) continue;
+        assert.equal(hop.name, "send hello.pojo");
+        assert.equal(hop.kind, SpanKind.PRODUCER);
+        assert.equal(hop.parentSpanId, CLIENT_SPAN, "the client's span is the hop's parent");
+        assert.equal(hop.attributes["minimesh.peer"], lambda.origin);
+        assert.equal(exec.kind, SpanKind.SERVER);
+        assert.equal(exec.attributes["minimesh.origin"], lambda.origin);
+        assert.equal(back.name, "send temporary.inbox");
+        assert.equal(back.attributes["minimesh.peer"], rest.origin, "the reply goes back");
+        chain = [hop, exec, back].map((s) => `${s.name} ${s.spanId}`).join(" -> ");
+      }
+      if (chain === undefined) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(
+      chain,
+      `no chain in rest ${JSON.stringify(printed(rest.p))}, lambda ${
+        JSON.stringify(printed(lambda.p))
+      }`,
+    );
+    console.log(`trace ${TRACE}: client ${CLIENT_SPAN} -> ${chain}`);
   });
 });
