@@ -213,7 +213,10 @@ describe("presence monitor: bad input", () => {
       badStats,
       () =>
         badStats.sendEnvelope(
-          new EventEnvelope({ to: "stats", body: { events: -1, errors: 0, started: "x" } }),
+          new EventEnvelope({
+            to: "stats",
+            body: { events: -1, errors: 0, started: new Date().toISOString() },
+          }),
         ),
       1003,
       /Invalid stats: stats.events must be a non-negative integer/,
@@ -227,7 +230,7 @@ describe("presence monitor: bad input", () => {
     for (const [name, c, , code, reason] of cases) {
       const closed = await c.closed;
       assert.equal(closed.code, code, `${name}: ${closed.code} ${closed.reason}`);
-      assert.match(closed.reason, reason, name);
+      assert.match(closed.reason, reason, `${name}: ${closed.code} ${closed.reason}`);
     }
 
     // A second connection claiming a connected origin is refused; the first keeps its lease.
