@@ -31,7 +31,7 @@
  */
 export { AppConfig } from "./bus/config.ts";
 export type { ConfigLayer, ConfigOptions, PropertiesFile } from "./bus/config.ts";
-export { EventEnvelope } from "./bus/envelope.ts";
+export { EventEnvelope, headerOf } from "./bus/envelope.ts";
 export type { EnvelopeInit, WireFormat } from "./bus/envelope.ts";
 export {
   AppError,
@@ -55,6 +55,7 @@ export type {
   StopParticipant,
 } from "./bus/platform.ts";
 export { PostOffice } from "./bus/post_office.ts";
+export type { FutureEvent } from "./bus/_future_events.ts";
 export type { MeshTransport } from "./bus/mesh.ts";
 export { prometheusText } from "./bus/metrics.ts";
 export type { MetricFamily, MetricSource, Sample } from "./bus/metrics.ts";

@@ -12,7 +12,8 @@ export class ServiceQueue {
   readonly route: string;
   readonly fn: LambdaFunction;
   readonly instances: number;
-  readonly isPrivate: boolean;
+  /** Private functions are not advertised to the mesh; `makePublic` changes that once. */
+  isPrivate: boolean;
   /** Events the function finished, and those among them that failed (for /metrics). */
   handled = 0;
   failed = 0;

@@ -32,6 +32,27 @@ export let peekTags: (e: EventEnvelope) => Record<string, string> | undefined;
 export let resetTags: (e: EventEnvelope, tags: Record<string, string> | undefined) => void;
 
 /**
+ * A header by name, whatever its case: the exact name first, then the first whose name differs
+ * only in case (HTTP and Java code often write `Content-Type` where a map has `content-type`).
+ * Functions get their headers as a plain map; this is the Java original's case-insensitive
+ * `getHeader`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert";
+ * import { headerOf } from "@minimesh/core";
+ * assert.equal(headerOf({ "x-user": "ann" }, "X-User"), "ann");
+ * assert.equal(headerOf({ a: "1" }, "constructor"), undefined);
+ * ```
+ */
+export function headerOf(headers: Record<string, string>, name: string): string | undefined {
+  if (Object.hasOwn(headers, name)) return headers[name];
+  const lower = name.toLowerCase();
+  for (const key of Object.keys(headers)) if (key.toLowerCase() === lower) return headers[key];
+  return undefined;
+}
+
+/**
  * An event: route, sender, reply address, correlation and trace data, status, headers and body.
  * Headers are strings; the body is any MsgPack value (maps, lists, strings, numbers, booleans,
  * bytes, null).
@@ -137,6 +158,11 @@ export class EventEnvelope<B = unknown> {
   }
   set headers(value: Record<string, string>) {
     this.#headers = value;
+  }
+
+  /** A header by name, whatever its case (as Java's `getHeader`): see {@link headerOf}. */
+  header(name: string): string | undefined {
+    return this.#headers === undefined ? undefined : headerOf(this.#headers, name);
   }
 
   /** Engine metadata (`rpc`, `broadcast`, `my_cid`), not shown to functions. */

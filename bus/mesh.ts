@@ -15,6 +15,8 @@ export interface MeshTransport {
   reaches(to: string): boolean;
   /** Whether `origin` is a known peer instance. */
   knows(origin: string): boolean;
+  /** The peer instances that serve `route` (this one not included). */
+  origins(route: string): string[];
   /**
    * Sends an event to one instance that serves its route (shared evenly), or to the one
    * instance named by `route@origin`. Resolves once the event has left; rejects when it

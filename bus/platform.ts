@@ -7,6 +7,8 @@
 import { existsSync, readFileSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
 import { parse as parseYaml } from "yaml";
+import { FutureEvents } from "./_future_events.ts";
+import type { FutureEvent } from "./_future_events.ts";
 import { Inbox } from "./_inbox.ts";
 import { ServiceQueue } from "./_service_queue.ts";
 import { AppConfig } from "./config.ts";
@@ -138,6 +140,8 @@ const ROUTE_FIGURES: RouteFigure[] = [
 export let inboxOf: (platform: Platform) => Inbox;
 /** The OpenTelemetry spans and instruments of a platform (for the connector's hop spans). */
 export let telemetryOf: (platform: Platform) => Telemetry;
+/** The events a platform holds for later (for `PostOffice.sendLater`). */
+export let futureOf: (platform: Platform) => FutureEvents;
 
 /**
  * One application instance: configuration, origin id and registered functions.
@@ -168,6 +172,7 @@ export class Platform {
   /** The reply address of this instance's temporary inbox. */
   readonly inboxAddress: string;
   readonly #inbox: Inbox = new Inbox();
+  readonly #future = new FutureEvents();
   readonly #metricSources = new Set<MetricSource>();
   readonly #routes = new Map<string, ServiceQueue>();
   readonly #stackLines: number;
@@ -421,12 +426,58 @@ export class Platform {
     }
     if (left > 0) log.warn("Grace period over with {n} unit(s) of work in progress", { n: left });
     await eachStep(participants.reverse(), "stop", (p) => p.stop());
+    // In memory only, as in the Java original: what is still scheduled is not sent, and says so.
+    const dropped = this.#future.clear();
+    if (dropped > 0) {
+      log.warn("{n} event(s) scheduled for later not sent: stopping", { n: dropped });
+    }
     log.info("Stopped");
   }
 
   static {
     inboxOf = (p) => p.#inbox;
     telemetryOf = (p) => p.#telemetry;
+    futureOf = (p) => p.#future;
+  }
+
+  /**
+   * The events scheduled with {@link PostOffice.sendLater} that wait, soonest first (those to
+   * route `to` only, when given). The Java original's `getFutureEvents` / `getAllFutureEvents`.
+   */
+  futureEvents(to?: string): FutureEvent[] {
+    return this.#future.list(to);
+  }
+
+  /**
+   * Cancels an event scheduled with {@link PostOffice.sendLater}.
+   *
+   * @returns False when no such event waits (it was sent, cancelled, or never scheduled).
+   */
+  cancelFutureEvent(id: string): boolean {
+    return this.#future.cancel(id);
+  }
+
+  /**
+   * Makes a private function public: advertised to the mesh from now on (Java's `makePublic`).
+   *
+   * @throws {RouteNotFoundError} When the route is not registered here.
+   * @example
+   * ```ts
+   * import assert from "node:assert";
+   * import { Platform } from "@minimesh/core";
+   * const platform = new Platform({ dir: "/nonexistent", args: [], env: {} });
+   * platform.registerPrivate("a.b", () => 1);
+   * platform.makePublic("a.b");
+   * assert(!platform.isPrivate("a.b"));
+   * ```
+   */
+  makePublic(route: string): void {
+    const q = this.#routes.get(route);
+    if (q === undefined) throw new RouteNotFoundError(route);
+    if (!q.isPrivate) return;
+    q.isPrivate = false;
+    this.#mesh?.routeChanged(route, true);
+    log.info("{route} is now public", { route });
   }
 
   /** Whether `route` is registered in this instance. */

@@ -9,9 +9,13 @@ import type { EnvelopeInit } from "./envelope.ts";
 import { AppError, RequestTimeoutError } from "./errors.ts";
 import { AsyncQueue } from "./_async_queue.ts";
 import type { Inbox, MultiWaiter, SingleWaiter } from "./_inbox.ts";
-import { inboxOf, Platform } from "./platform.ts";
+import { futureOf, inboxOf, Platform } from "./platform.ts";
+import { logger } from "./_log.ts";
+import { splitAddress, validateRoute } from "./route.ts";
 import type { RequestOptions } from "./types.ts";
 import { formatTraceparent, newSpanId } from "./trace.ts";
+
+const log = logger("post-office");
 
 // The trace of an event as HTTP headers: X-Trace-Id as the Java original sends it, and the W3C
 // traceparent (with tracestate) when the trace id is a W3C one.
@@ -146,6 +150,115 @@ export class PostOffice {
     } catch (e) {
       return Promise.reject(e);
     }
+  }
+
+  /**
+   * Sends an event later: after `delay` milliseconds, or at `at`. It is held in memory (as in the
+   * Java original: not persisted; a stop drops it, with a warning) and sent as {@link send}
+   * sends it when due, with this post office's route and trace; a failure then is logged.
+   * `platform.futureEvents()` lists what waits, `platform.cancelFutureEvent(id)` cancels, and so
+   * does aborting `signal`.
+   *
+   * @returns The event's id.
+   * @throws {RangeError} For a bad time, or when 100,000 events wait already.
+   * @throws {InvalidRouteError} For a malformed route.
+   * @example
+   * ```ts
+   * import assert from "node:assert";
+   * import { Platform, PostOffice } from "@minimesh/core";
+   * const platform = new Platform({ dir: "/nonexistent", args: [], env: {} });
+   * const seen: unknown[] = [];
+   * platform.register("reminder.due", (_h, body) => void seen.push(body));
+   * const id = new PostOffice({}, platform).sendLater({ to: "reminder.due", body: 1 }, { delay: 10 });
+   * assert.equal(platform.futureEvents()[0].id, id);
+   * await new Promise((r) => setTimeout(r, 50));
+   * assert.deepEqual(seen, [1]);
+   * ```
+   */
+  sendLater(
+    event: EventEnvelope | EnvelopeInit,
+    when: { delay?: number; at?: Date; signal?: AbortSignal },
+  ): string {
+    const e = new EventEnvelope(event);
+    if (!e.to) throw new AppError(400, "Missing routing path (to)");
+    validateRoute(splitAddress(e.to).route);
+    const at = when.at ?? new Date(Date.now() + (when.delay ?? 0));
+    if (when.at !== undefined && when.delay !== undefined) {
+      throw new RangeError("sendLater takes a delay or a time, not both");
+    }
+    if (!(at instanceof Date) || Number.isNaN(at.getTime())) {
+      throw new RangeError(`Invalid time for sendLater: ${when.at ?? when.delay}`);
+    }
+    if (when.delay !== undefined && !(Number.isFinite(when.delay) && when.delay >= 0)) {
+      throw new RangeError(`Invalid delay for sendLater: ${when.delay} ms`);
+    }
+    const future = futureOf(this.platform);
+    const id = e.id;
+    when.signal?.throwIfAborted();
+    future.schedule(
+      id,
+      e.to,
+      at,
+      () =>
+        this.send(e).catch((err) =>
+          log.warn("Event {id} scheduled for {to} not sent: {message}", {
+            id,
+            to: e.to,
+            message: (err as Error).message,
+          })
+        ),
+    );
+    when.signal?.addEventListener("abort", () => future.cancel(id), { once: true });
+    return id;
+  }
+
+  /**
+   * Waits until `route` is served, here or in the mesh (Java's `waitForProvider`).
+   *
+   * @returns True once it is, false when `timeout` (ms) passes first.
+   * @throws {Error} (as a rejection) the signal's reason when `signal` aborts.
+   * @example
+   * ```ts
+   * import assert from "node:assert";
+   * import { Platform, PostOffice } from "@minimesh/core";
+   * const platform = new Platform({ dir: "/nonexistent", args: [], env: {} });
+   * setTimeout(() => platform.register("late.comer", () => 1), 20);
+   * assert(await new PostOffice({}, platform).waitForProvider("late.comer", { timeout: 1000 }));
+   * ```
+   */
+  async waitForProvider(
+    route: string,
+    options: { timeout: number; signal?: AbortSignal },
+  ): Promise<boolean> {
+    const end = Date.now() + options.timeout;
+    for (;;) {
+      options.signal?.throwIfAborted();
+      if (this.exists(route)) return true;
+      const left = end - Date.now();
+      if (left <= 0) return false;
+      await new Promise((r) => setTimeout(r, Math.min(100, left)));
+    }
+  }
+
+  /**
+   * The instances that serve `route`: this one (unless `remoteOnly`) when it has it as a public
+   * route, and the peers in the mesh (Java's `search`).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert";
+   * import { Platform, PostOffice } from "@minimesh/core";
+   * const platform = new Platform({ dir: "/nonexistent", args: [], env: {} });
+   * platform.register("a.b", () => 1);
+   * assert.deepEqual(new PostOffice({}, platform).search("a.b"), [platform.origin]);
+   * ```
+   */
+  search(route: string, options: { remoteOnly?: boolean } = {}): string[] {
+    const here = !options.remoteOnly && this.platform.hasRoute(route) &&
+        !this.platform.isPrivate(route)
+      ? [this.platform.origin]
+      : [];
+    return [...here, ...(this.platform.mesh?.origins(route) ?? [])];
   }
 
   /**

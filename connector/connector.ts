@@ -32,6 +32,7 @@ import { LifeCycle } from "./life_cycle.ts";
 import type { LifeCycleEvent, LifeCycleEventsOptions } from "./life_cycle.ts";
 import { Peers } from "./peers.ts";
 import { reporter } from "./report.ts";
+import { SERVICE_QUERY, serviceQuery } from "./service_query.ts";
 import { PresenceClient } from "./presence_client.ts";
 import type { WebSocketFactory } from "./presence_client.ts";
 import { RoutingTable } from "./routing_table.ts";
@@ -208,6 +209,13 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
         2,
       );
     }
+    if (!this.platform.hasRoute(SERVICE_QUERY)) {
+      this.platform.registerPrivate(
+        SERVICE_QUERY,
+        serviceQuery(this.platform, s.personality, () => this.describe()),
+        10,
+      );
+    }
     log.info("Kafka: {kafka}", { kafka: describeKafka(s.kafka) });
     log.info("Automatic segmentation when event payload exceeds {max}", {
       max: MAX_BLOCK.toLocaleString("en-US"),
@@ -349,6 +357,11 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
     return this.table.peer(origin) !== undefined;
   }
 
+  /** The peers that serve `route` (this instance not included). */
+  origins(route: string): string[] {
+    return this.table.origins(route).filter((o) => o !== this.platform.origin);
+  }
+
   /** Sends to one instance serving the route (round-robin) or to `route@origin`. */
   send(event: EventEnvelope): Promise<void> {
     const to = event.to!;
@@ -409,10 +422,8 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
   describe(): Record<string, unknown> {
     const routes: Record<string, string[]> = {};
     for (const [route, byOrigin] of [...this.table.routes()].sort(([a], [b]) => a < b ? -1 : 1)) {
-      routes[route] = [...byOrigin].map(([origin, p]) => {
-        const [name, type] = p.split(", ");
-        return `${name}, ${(type ?? "").toLowerCase()}, ${origin}`;
-      });
+      // As the Java original lists them: the personality in lower case, then the origin.
+      routes[route] = [...byOrigin].map(([origin, p]) => `${p.toLowerCase()}, ${origin}`).sort();
     }
     return {
       routes,

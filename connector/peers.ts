@@ -210,10 +210,10 @@ export class Peers {
     );
     if (isNew) {
       const p = table.peer(origin)!;
-      log.info("Peer {origin} joins ({name} {version})", {
+      // A Java peer's route exchange names no version (its keep-alives do): say what is known.
+      log.info("Peer {origin} joins ({app})", {
         origin,
-        name: p.name || "?",
-        version: p.version || "?",
+        app: [p.name, p.version].filter(Boolean).join(" ") || "name not given yet",
       });
       this.#c.lifeCycle.notify({ type: "join", origin, name: p.name || undefined });
     }

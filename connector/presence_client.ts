@@ -6,6 +6,7 @@
  * @module
  */
 import { EventEnvelope } from "../bus/envelope.ts";
+import { elapsedText, localTimestamp } from "../actuator/format.ts";
 import { logger } from "../bus/_log.ts";
 import { WebSocketClient } from "#runtime";
 import type { WebSocketFactory } from "../runtime/server.ts";
@@ -229,8 +230,9 @@ export class PresenceClient {
   #send(type: "info" | "keep-alive"): void {
     const ws = this.#ws;
     if (ws === undefined || ws.readyState !== 1) return;
+    // `created` and `elapsed` in the Java original's forms: a Java monitor shows them as they are.
     const headers: Record<string, string> = {
-      created: this.#started.toISOString(),
+      created: localTimestamp(this.#started.getTime()),
       seq: String(++this.#seq),
       ...this.#o.info,
     };
@@ -242,7 +244,7 @@ export class PresenceClient {
         headers[IDENTITY_HEADER] = this.#o.identity;
       }
     } else {
-      headers.elapsed = `${Math.round((Date.now() - this.#started.getTime()) / 1000)} seconds`;
+      headers.elapsed = elapsedText(Date.now() - this.#started.getTime());
       if (this.#topic) headers.topic = this.#topic;
     }
     ws.send(new EventEnvelope({ to: type, headers }).toBytes());

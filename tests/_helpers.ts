@@ -66,6 +66,7 @@ export function stubMesh(send: (e: EventEnvelope) => void): MeshTransport {
   return {
     reaches: () => true,
     knows: () => true,
+    origins: () => [],
     routeChanged() {},
     describe: () => ({}),
     broadcast: () => Promise.resolve(),

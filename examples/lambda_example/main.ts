@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { AppError, Platform, setupLogging } from "../../mod.ts";
+import { AppError, EventEnvelope, Platform, setupLogging } from "../../mod.ts";
 import { connectToCloud } from "../../connector/mod.ts";
 import { onShutdown } from "../_shutdown.ts";
 import { startHttp } from "../../actuator/mod.ts";
@@ -27,21 +27,28 @@ platform.register("hello.world", (headers, body, instance) => ({
   origin: platform.origin,
 }), 10);
 
+/** The Java class of the guide's PoJo, which Java callers map the reply's body to. */
+const SAMPLE_POJO = "org.platformlambda.models.SamplePoJo";
 let seq = 0;
 platform.register("hello.pojo", (headers, _body, instance) => {
   const id = Number(headers.id);
   if (!Number.isInteger(id) || id < 1) {
     throw new AppError(400, `Invalid id "${headers.id ?? ""}": expected a positive integer`);
   }
-  return {
-    id,
-    name: "Simple PoJo class",
-    address: "100 World Blvd, Planet Earth",
-    date: new Date().toISOString(),
-    instance,
-    seq: ++seq,
-    origin: platform.origin,
-  };
+  // The reply names its type as a Java function's does: the guide's Java REST example accepts a
+  // reply only when its type is the class it maps the body to.
+  return new EventEnvelope({
+    type: SAMPLE_POJO,
+    body: {
+      id,
+      name: "Simple PoJo class",
+      address: "100 World Blvd, Planet Earth",
+      date: new Date().toISOString(),
+      instance,
+      seq: ++seq,
+      origin: platform.origin,
+    },
+  });
 }, 10);
 
 connectToCloud(platform);

@@ -163,6 +163,32 @@ describe("the service-mesh guide", () => {
     assert.equal(body.origin, lambda.origin);
   });
 
+  it("hello.pojo's reply names the Java class the guide's Java REST app expects, with a span id", async () => {
+    const { EventEnvelope } = await import("../../mod.ts");
+    const res = await fetch(`http://127.0.0.1:${rest.port}/api/event`, {
+      method: "POST",
+      body: new EventEnvelope({ to: "hello.pojo", headers: { id: "7" } }).toBytes() as BodyInit,
+      headers: { "content-type": "application/octet-stream", "x-trace-id": "t1" },
+    });
+    assert.equal(res.status, 200);
+    const reply = EventEnvelope.fromBytes(new Uint8Array(await res.arrayBuffer()));
+    assert.equal(reply.type, "org.platformlambda.models.SamplePoJo");
+    assert.equal((reply.body as { id: number }).id, 7);
+    assert.match(reply.spanId ?? "", /^[0-9a-f]{16}$/, "a traced reply carries a span id");
+  });
+
+  it("system.service.query answers as the Java original's (private: in-process only)", async () => {
+    const { EventEnvelope } = await import("../../mod.ts");
+    const res = await fetch(`http://127.0.0.1:${rest.port}/api/event`, {
+      method: "POST",
+      body: new EventEnvelope({ to: "system.service.query", headers: { type: "info" } })
+        .toBytes() as BodyInit,
+      headers: { "content-type": "application/octet-stream" },
+    });
+    assert.equal(res.status, 403, "a private route is not reachable over HTTP");
+    await res.body?.cancel();
+  });
+
   it("stopping lambda-example: rest-example logs the leave, then answers a clear error within 1 s", async () => {
     lambda.proc.kill("SIGINT");
     const t0 = Date.now();

@@ -1,0 +1,196 @@
+// The API that code ported from Java Mercury reaches for, in the TypeScript idiom: sendLater
+// (with cancel and listing), waitForProvider, search, makePublic, case-insensitive headers and
+// the `system.service.query` route. The table of Java names: docs/java.md.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { AppError, EventEnvelope, headerOf, PostOffice, RouteNotFoundError } from "../mod.ts";
+import type { MeshTransport } from "../mod.ts";
+import { SERVICE_QUERY, serviceQuery } from "../connector/service_query.ts";
+import { elapsedText, localTimestamp } from "../actuator/format.ts";
+import { captureLogs, sleep, stubMesh, testPlatform } from "./_helpers.ts";
+
+describe("PostOffice.sendLater", () => {
+  it("sends when due, with the post office's trace, and lists what waits, soonest first", async () => {
+    const p = testPlatform();
+    const seen: [unknown, string | undefined][] = [];
+    p.register("later.sink", (h, body) => void seen.push([body, h.my_trace_id]));
+    const po = new PostOffice({ my_trace_id: "t-1", my_trace_path: "GET /x" }, p);
+    const second = po.sendLater({ to: "later.sink", body: 2 }, { delay: 60 });
+    const first = po.sendLater({ to: "later.sink", body: 1 }, { at: new Date(Date.now() + 30) });
+    assert.deepEqual(p.futureEvents().map((f) => f.id), [first, second]);
+    assert.deepEqual(p.futureEvents("other.route"), []);
+    assert.equal(p.futureEvents("later.sink")[1].to, "later.sink");
+    await sleep(150);
+    assert.deepEqual(seen, [[1, "t-1"], [2, "t-1"]]);
+    assert.deepEqual(p.futureEvents(), []);
+  });
+
+  it("cancels by id or signal; a past time sends at once", async () => {
+    const p = testPlatform();
+    const seen: unknown[] = [];
+    p.register("later.sink", (_h, body) => void seen.push(body));
+    const po = new PostOffice({}, p);
+    const id = po.sendLater({ to: "later.sink", body: "cancelled" }, { delay: 30 });
+    const abort = new AbortController();
+    po.sendLater({ to: "later.sink", body: "aborted" }, { delay: 30, signal: abort.signal });
+    po.sendLater({ to: "later.sink", body: "past" }, { at: new Date(0) });
+    assert.equal(p.cancelFutureEvent(id), true);
+    assert.equal(p.cancelFutureEvent(id), false, "only once");
+    abort.abort();
+    await sleep(80);
+    assert.deepEqual(seen, ["past"]);
+  });
+
+  it("refuses bad input with a clear error", () => {
+    const po = new PostOffice({}, testPlatform());
+    assert.throws(() => po.sendLater({ to: "a.b" }, { delay: -1 }), /Invalid delay.*-1/);
+    assert.throws(() => po.sendLater({ to: "a.b" }, { delay: NaN }), RangeError);
+    assert.throws(() => po.sendLater({ to: "a.b" }, { at: new Date("x") }), /Invalid time/);
+    assert.throws(
+      () => po.sendLater({ to: "a.b" }, { at: new Date(), delay: 1 }),
+      /a delay or a time, not both/,
+    );
+    assert.throws(() => po.sendLater({ to: "Not A Route!" }, { delay: 1 }), /route/i);
+    assert.throws(() => po.sendLater({ body: 1 }, { delay: 1 }), AppError);
+    const aborted = AbortSignal.abort(new Error("gone"));
+    assert.throws(() => po.sendLater({ to: "a.b" }, { delay: 1, signal: aborted }), /gone/);
+  });
+
+  it("logs an event that cannot be sent when due, and a stop drops what waits, saying so", async () => {
+    const logs = await captureLogs();
+    try {
+      const p = testPlatform();
+      const po = new PostOffice({}, p);
+      po.sendLater({ to: "no.such.route" }, { delay: 0 });
+      po.sendLater({ to: "no.such.route" }, { delay: 60_000 });
+      await sleep(30);
+      await p.stop({ gracePeriod: 0 });
+      assert.deepEqual(p.futureEvents(), []);
+      assert.ok(logs.lines.some((l) => /scheduled for no.such.route not sent: Route/.test(l)));
+      assert.ok(logs.lines.some((l) => /1 event\(s\) scheduled for later not sent/.test(l)));
+    } finally {
+      await logs.stop();
+    }
+  });
+});
+
+describe("PostOffice.waitForProvider and search", () => {
+  it("waits for a route to appear, up to its timeout, and stops on abort", async () => {
+    const p = testPlatform();
+    const po = new PostOffice({}, p);
+    setTimeout(() => p.register("late.route", () => 1), 50);
+    assert.equal(await po.waitForProvider("late.route", { timeout: 2000 }), true);
+    const started = Date.now();
+    assert.equal(await po.waitForProvider("never.there", { timeout: 150 }), false);
+    assert.ok(Date.now() - started >= 140);
+    await assert.rejects(
+      po.waitForProvider("never.there", { timeout: 5000, signal: AbortSignal.timeout(50) }),
+      { name: "TimeoutError" },
+    );
+  });
+
+  it("lists this instance for a public route it serves, and the mesh's peers", () => {
+    const p = testPlatform();
+    const peers = ["20261127" + "b".repeat(32), "20261127" + "c".repeat(32)];
+    const mesh: MeshTransport = { ...stubMesh(() => {}), origins: () => peers };
+    p.attachMesh(mesh);
+    p.register("both.here", () => 1);
+    p.registerPrivate("private.here", () => 1);
+    const po = new PostOffice({}, p);
+    assert.deepEqual(po.search("both.here"), [p.origin, ...peers]);
+    assert.deepEqual(po.search("both.here", { remoteOnly: true }), peers);
+    assert.deepEqual(po.search("private.here", { remoteOnly: false }), peers);
+  });
+});
+
+describe("Platform.makePublic", () => {
+  it("advertises a private route to the mesh, once", () => {
+    const p = testPlatform();
+    const changes: [string, boolean][] = [];
+    p.attachMesh({ ...stubMesh(() => {}), routeChanged: (r, added) => changes.push([r, added]) });
+    p.registerPrivate("was.private", () => 1);
+    assert.deepEqual(changes, []);
+    p.makePublic("was.private");
+    p.makePublic("was.private");
+    assert.equal(p.isPrivate("was.private"), false);
+    assert.deepEqual(changes, [["was.private", true]]);
+    assert.throws(() => p.makePublic("no.such.route"), RouteNotFoundError);
+  });
+});
+
+describe("case-insensitive headers", () => {
+  it("find a header whatever its case, the exact name first, never a prototype's", () => {
+    const headers = { "Content-Type": "a", "content-type": "b", "X-Id": "7" };
+    assert.equal(headerOf(headers, "content-type"), "b");
+    assert.equal(headerOf(headers, "CONTENT-TYPE"), "a");
+    assert.equal(headerOf(headers, "x-id"), "7");
+    assert.equal(headerOf(headers, "toString"), undefined);
+    assert.equal(headerOf(headers, "__proto__"), undefined);
+    const e = new EventEnvelope({ headers: { UserId: "ann" } });
+    assert.equal(e.header("userid"), "ann");
+    assert.equal(new EventEnvelope().header("x"), undefined);
+  });
+});
+
+describe("system.service.query", () => {
+  it("answers info, download, find and search as the Java original's ServiceQuery", async () => {
+    const p = testPlatform({ args: ["-Dapplication.name=query-app"] });
+    p.register("here.route", () => 1);
+    const table = { routes: {}, nodes: [], name: "query-app, v1.0.0" };
+    p.registerPrivate(SERVICE_QUERY, serviceQuery(p, "APP", () => table), 10);
+    const po = new PostOffice({}, p);
+    const call = async (headers: Record<string, string>, body?: unknown) => {
+      const reply = await po.request({ to: SERVICE_QUERY, headers, body }, 1000);
+      if (reply.isError) throw new AppError(reply.status, reply.error!);
+      return reply.body;
+    };
+    assert.deepEqual(await call({ type: "info" }), {
+      personality: "APP",
+      version: p.version,
+      name: "query-app",
+      origin: p.origin,
+    });
+    assert.deepEqual(await call({ type: "download" }), table);
+    assert.equal(await call({ type: "find", route: "here.route" }), true);
+    assert.equal(await call({ type: "find", route: "not.here" }), false);
+    assert.equal(await call({ type: "find", route: p.origin }), true, "an origin id");
+    assert.equal(await call({ type: "find", route: "*" }, ["here.route"]), true);
+    assert.equal(await call({ type: "find", route: "*" }, ["here.route", "not.here"]), false);
+    assert.equal(await call({ type: "find", route: "*" }, "here.route"), false);
+    assert.deepEqual(await call({ type: "search", route: "here.route" }), [p.origin]);
+    const bad: Record<string, string>[] = [{}, { type: "find" }, { type: "search" }, { type: "x" }];
+    for (const headers of bad) {
+      await assert.rejects(call(headers), (e: unknown) => {
+        assert.ok(e instanceof AppError && e.status === 400);
+        assert.match(e.message, /^Usage: type=download, info/);
+        return true;
+      });
+    }
+  });
+});
+
+describe("what an application reports to a monitor, in the Java original's forms", () => {
+  it("elapsed as Utility.elapsedTime writes it, quirks included", () => {
+    const vectors: [number, string][] = [
+      [0, "0 ms"],
+      [999, "999 ms"],
+      [1000, "1 second"],
+      [61_000, "1 minute 1 second"],
+      [60_000, "60 seconds"], // Java compares with >: a whole minute stays in seconds
+      [3_600_000, "60 minutes"],
+      [3_600_000 + 2 * 60_000 + 3000, "1 hour 2 minutes 3 seconds"],
+      [2 * 86_400_000 + 3_600_001, "2 days 1 hour"],
+      [1_512_000, "25 minutes 12 seconds"],
+    ];
+    for (const [ms, text] of vectors) assert.equal(elapsedText(ms), text, `${ms} ms`);
+  });
+
+  it("created as Utility.getLocalTimestamp writes it (LocalDateTime, a space for the T)", () => {
+    const local = (...a: [number, number, number, number, number, number, number]) =>
+      new Date(...a).getTime();
+    assert.equal(localTimestamp(local(2026, 10, 27, 18, 55, 1, 123)), "2026-11-27 18:55:01.123");
+    assert.equal(localTimestamp(local(2026, 10, 27, 18, 55, 7, 0)), "2026-11-27 18:55:07");
+    assert.equal(localTimestamp(local(2026, 0, 2, 3, 4, 0, 0)), "2026-01-02 03:04");
+    assert.equal(localTimestamp(local(2026, 0, 2, 3, 4, 0, 5)), "2026-01-02 03:04:00.005");
+  });
+});
