@@ -61,4 +61,4 @@ export { prometheusText } from "./bus/metrics.ts";
 export type { MetricFamily, MetricSource, Sample } from "./bus/metrics.ts";
 export { formatTraceparent, newSpanId, newTraceId, parseTraceparent } from "./bus/trace.ts";
 export type { TraceContext } from "./bus/trace.ts";
-export type { LambdaFunction, RequestOptions } from "./bus/types.ts";
+export type { LambdaFunction, RequestOptions, SendOptions } from "./bus/types.ts";

@@ -146,6 +146,8 @@ export function actuatorHandler(
         const network = platform.mesh?.describe();
         if (network) body.network = network;
         body.routing = { public: pub, private: priv };
+        const substitutions = platform.routeSubstitutions();
+        if (Object.keys(substitutions).length > 0) body.route_substitution = substitutions;
         return json(body);
       }
       case "/env": {

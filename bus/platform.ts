@@ -4,10 +4,9 @@
  *
  * @module
  */
-import { existsSync, readFileSync } from "node:fs";
-import { isAbsolute, join } from "node:path";
-import { parse as parseYaml } from "yaml";
 import { FutureEvents } from "./_future_events.ts";
+import { eventHttpTargets, readYaml, routeSubstitutions } from "./route_config.ts";
+import type { HttpTarget } from "./route_config.ts";
 import type { FutureEvent } from "./_future_events.ts";
 import { Inbox } from "./_inbox.ts";
 import { ServiceQueue } from "./_service_queue.ts";
@@ -142,6 +141,11 @@ export let inboxOf: (platform: Platform) => Inbox;
 export let telemetryOf: (platform: Platform) => Telemetry;
 /** The events a platform holds for later (for `PostOffice.sendLater`). */
 export let futureOf: (platform: Platform) => FutureEvents;
+/** Route substitutions and Event-over-HTTP targets of a platform (for the PostOffice). */
+export let routingOf: (platform: Platform) => {
+  substitutions: ReadonlyMap<string, string>;
+  httpTargets: ReadonlyMap<string, HttpTarget>;
+};
 
 /**
  * One application instance: configuration, origin id and registered functions.
@@ -173,6 +177,10 @@ export class Platform {
   readonly inboxAddress: string;
   readonly #inbox: Inbox = new Inbox();
   readonly #future = new FutureEvents();
+  #routing!: {
+    substitutions: ReadonlyMap<string, string>;
+    httpTargets: ReadonlyMap<string, HttpTarget>;
+  };
   readonly #metricSources = new Set<MetricSource>();
   readonly #routes = new Map<string, ServiceQueue>();
   readonly #stackLines: number;
@@ -211,6 +219,16 @@ export class Platform {
     this.#timed = this.#metering;
     this.#telemetry.observe(() => this.metrics());
     this.#loadMulticast();
+    this.#routing = {
+      substitutions: routeSubstitutions(this.config),
+      httpTargets: eventHttpTargets(this.config),
+    };
+    for (const [from, to] of this.#routing.substitutions) {
+      log.info("Route substitution: {from} -> {to}", { from, to });
+    }
+    for (const [route, t] of this.#routing.httpTargets) {
+      log.info("Event over HTTP: {route} -> {url}", { route, url: t.url });
+    }
     defaultPlatform ??= this;
   }
 
@@ -438,6 +456,7 @@ export class Platform {
     inboxOf = (p) => p.#inbox;
     telemetryOf = (p) => p.#telemetry;
     futureOf = (p) => p.#future;
+    routingOf = (p) => p.#routing;
   }
 
   /**
@@ -478,6 +497,14 @@ export class Platform {
     q.isPrivate = false;
     this.#mesh?.routeChanged(route, true);
     log.info("{route} is now public", { route });
+  }
+
+  /**
+   * The route substitutions in force (`application.feature.route.substitution`), original →
+   * replacement: events to the original go to the replacement.
+   */
+  routeSubstitutions(): Record<string, string> {
+    return Object.fromEntries(this.#routing.substitutions);
   }
 
   /** Whether `route` is registered in this instance. */
@@ -791,24 +818,9 @@ export class Platform {
 
   // multicast.yaml: each source route relays a copy of every event to its targets.
   #loadMulticast(): void {
-    const configured = this.config.getString("yaml.multicast");
-    const file = configured === undefined
-      ? join(this.config.dir, "multicast.yaml")
-      : isAbsolute(configured)
-      ? configured
-      : join(this.config.dir, configured);
-    if (!existsSync(file)) {
-      if (configured !== undefined) {
-        throw new ConfigError("yaml.multicast", file, "an existing file");
-      }
-      return;
-    }
-    let doc: unknown;
-    try {
-      doc = parseYaml(readFileSync(file, "utf8"));
-    } catch (e) {
-      throw new ConfigError(file, (e as Error).message.split("\n")[0], "valid YAML");
-    }
+    const doc = readYaml(this.config, "yaml.multicast", "multicast.yaml");
+    if (doc === undefined) return;
+    const file = this.config.getString("yaml.multicast") ?? "multicast.yaml";
     const entries = (doc as { multicast?: unknown } | null)?.multicast;
     if (!Array.isArray(entries)) {
       throw new ConfigError(`${file}: multicast`, entries, "a list of {source, targets}");

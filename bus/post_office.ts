@@ -4,15 +4,17 @@
  *
  * @module
  */
-import { EventEnvelope } from "./envelope.ts";
+import { EventEnvelope, headerOf } from "./envelope.ts";
 import type { EnvelopeInit } from "./envelope.ts";
 import { AppError, RequestTimeoutError } from "./errors.ts";
 import { AsyncQueue } from "./_async_queue.ts";
 import type { Inbox, MultiWaiter, SingleWaiter } from "./_inbox.ts";
-import { futureOf, inboxOf, Platform } from "./platform.ts";
+import { futureOf, inboxOf, Platform, routingOf } from "./platform.ts";
+import { substitute } from "./route_config.ts";
+import type { HttpTarget } from "./route_config.ts";
 import { logger } from "./_log.ts";
 import { splitAddress, validateRoute } from "./route.ts";
-import type { RequestOptions } from "./types.ts";
+import type { RequestOptions, SendOptions } from "./types.ts";
 import { formatTraceparent, newSpanId } from "./trace.ts";
 
 const log = logger("post-office");
@@ -119,6 +121,8 @@ export class PostOffice {
     e.tags = input.tags === undefined ? {} : { ...input.tags };
     // Headers are shared with the caller's object; functions only ever see a copy.
     if (!e.to) throw new AppError(400, "Missing routing path (to)");
+    const { substitutions } = routingOf(this.platform);
+    if (substitutions.size > 0) e.to = substitute(substitutions, e.to);
     if (e.from === undefined) e.from = this.#route;
     if (this.#traceId !== undefined && e.traceId === undefined) {
       e.traceId = this.#traceId;
@@ -133,9 +137,14 @@ export class PostOffice {
   }
 
   /**
-   * Sends an event without waiting for a result (drop-and-forget).
+   * Sends an event without waiting for a result (drop-and-forget). With `options.url` it goes as
+   * Event over HTTP to that `/api/event`, fire and forget (`x-async: true`), and resolves once
+   * that instance accepted it.
    *
    * @throws {RouteNotFoundError} (as a rejection) when no function serves the route.
+   * @throws {AppError} (as a rejection) with the remote status when the remote instance does not
+   * accept the event over HTTP (404 unknown route, 403 private, 401, ...), 503 when it cannot be
+   * reached; {@link RequestTimeoutError} when it does not answer within `options.timeout`.
    * @example
    * ```ts
    * import { Platform, PostOffice } from "@minimesh/core";
@@ -144,11 +153,42 @@ export class PostOffice {
    * await new PostOffice({}, platform).send({ to: "audit.log", body: "user signed in" });
    * ```
    */
-  send(event: EventEnvelope | EnvelopeInit): Promise<void> {
+  send(event: EventEnvelope | EnvelopeInit, options?: SendOptions): Promise<void> {
     try {
-      return this.platform.deliver(this.#prepare(event)) ?? Promise.resolve();
+      const e = this.#prepare(event);
+      if (options?.url !== undefined) return this.#sendOverHttp(e, options);
+      const target = this.#httpTarget(e, "send");
+      if (target !== undefined) {
+        return this.#sendOverHttp(e, { url: target.url, httpHeaders: target.headers });
+      }
+      return this.platform.deliver(e) ?? Promise.resolve();
     } catch (e) {
       return Promise.reject(e);
+    }
+  }
+
+  // The `yaml.event.over.http` target of the event's route, if any. The event is marked
+  // `x-event-api` (as the Java original marks it) so that an instance with the same setting that
+  // receives it delivers it instead of forwarding it once more.
+  #httpTarget(e: EventEnvelope, kind: string): HttpTarget | undefined {
+    const { httpTargets } = routingOf(this.platform);
+    if (httpTargets.size === 0 || headerOf(e.headers, "x-event-api") !== undefined) return;
+    const target = httpTargets.get(splitAddress(e.to!).route);
+    if (target !== undefined) e.headers = { ...e.headers, "x-event-api": kind };
+    return target;
+  }
+
+  // Fire and forget over HTTP (`x-async: true`): the remote instance acknowledges with 202 once
+  // it has handed the event on; anything else is the reason it did not.
+  async #sendOverHttp(e: EventEnvelope, options: SendOptions): Promise<void> {
+    const timeout = options.timeout ?? 10_000;
+    checkTimeout(timeout);
+    const ack = await this.#overHttp(e, timeout, true, options.url!, {
+      ...options.httpHeaders,
+      "x-async": "true",
+    }, options.signal);
+    if (ack.status !== 202) {
+      throw new AppError(ack.status === 200 ? 502 : ack.status, ack.error ?? "Not accepted");
     }
   }
 
@@ -382,15 +422,13 @@ export class PostOffice {
         return this.#fork(input, timeout, timeoutException, signal).promise;
       }
       const e = this.#prepare(input as EventEnvelope | EnvelopeInit);
-      if (options?.url !== undefined) {
-        return this.#overHttp(
-          e,
-          timeout,
-          timeoutException,
-          options.url,
-          options.httpHeaders,
-          signal,
-        );
+      const target = options?.url === undefined ? this.#httpTarget(e, "asyncRequest") : undefined;
+      const url = options?.url ?? target?.url;
+      if (url !== undefined) {
+        const headers = target === undefined
+          ? options?.httpHeaders
+          : { ...target.headers, ...options?.httpHeaders };
+        return this.#overHttp(e, timeout, timeoutException, url, headers, signal);
       }
       const inbox = inboxOf(this.platform);
       const timed = e.traceId !== undefined || this.platform.mesh !== undefined;

@@ -29,6 +29,21 @@ export type LambdaFunction<I = unknown, O = unknown> = (
   event: EventEnvelope,
 ) => O | Promise<O>;
 
+/** Options of a drop-and-forget send (`PostOffice.send`). */
+export interface SendOptions {
+  /**
+   * Event over HTTP, fire and forget (the Java original's `rpc=false`): POST the event to this
+   * `/api/event` URL with `x-async: true`; the send resolves once that instance accepted it (202).
+   */
+  url?: string;
+  /** Extra HTTP headers for it (authentication, for example). */
+  httpHeaders?: Record<string, string>;
+  /** Milliseconds to wait for the acceptance (default 10,000). */
+  timeout?: number;
+  /** Aborts the HTTP call. */
+  signal?: AbortSignal;
+}
+
 /** Options for a request: its timeout, and optionally a signal to abort it. */
 export interface RequestOptions {
   /** Milliseconds to wait for the reply (or, for a fork-and-join, for all replies). */

@@ -300,6 +300,29 @@ describe("Event over HTTP: POST /api/event", () => {
   });
 });
 
+describe("fire and forget over HTTP (PostOffice.send with a url, x-async)", () => {
+  it("resolves once the remote instance accepted the event, and says why it did not", async () => {
+    const got: unknown[] = [];
+    platform.register("api.sink", (_h, body) => void got.push(body));
+    const po = new PostOffice({}, testPlatform());
+    const url = `${base}/api/event`;
+    await po.send({ to: "api.sink", body: "one way" }, { url });
+    for (let i = 0; i < 50 && got.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(got, ["one way"]);
+    await assert.rejects(po.send({ to: "no.such.route" }, { url }), (e: unknown) => {
+      assert.ok(e instanceof AppError);
+      assert.deepEqual([e.status, e.message], [404, "Route no.such.route not found"]);
+      return true;
+    });
+    await assert.rejects(po.send({ to: "api.private" }, { url }), { status: 403 });
+    await assert.rejects(
+      po.send({ to: "api.sink" }, { url: "http://127.0.0.1:1/api/event", timeout: 1000 }),
+      /Event over HTTP to http:\/\/127.0.0.1:1\/api\/event failed/,
+    );
+    platform.release("api.sink");
+  });
+});
+
 describe("protected endpoints (api.tokens, protect.info.endpoints, authorize)", () => {
   const event = (auth?: string) =>
     new Request("http://x/api/event", {

@@ -7,7 +7,9 @@ import { AppError, EventEnvelope, headerOf, PostOffice, RouteNotFoundError } fro
 import type { MeshTransport } from "../mod.ts";
 import { SERVICE_QUERY, serviceQuery } from "../connector/service_query.ts";
 import { elapsedText, localTimestamp } from "../actuator/format.ts";
-import { captureLogs, sleep, stubMesh, testPlatform } from "./_helpers.ts";
+import { captureLogs, configDir, sleep, stubMesh, testPlatform } from "./_helpers.ts";
+import { actuatorHandler } from "../actuator/mod.ts";
+import { serve } from "#runtime";
 
 describe("PostOffice.sendLater", () => {
   it("sends when due, with the post office's trace, and lists what waits, soonest first", async () => {
@@ -192,5 +194,112 @@ describe("what an application reports to a monitor, in the Java original's forms
     assert.equal(localTimestamp(local(2026, 10, 27, 18, 55, 7, 0)), "2026-11-27 18:55:07");
     assert.equal(localTimestamp(local(2026, 0, 2, 3, 4, 0, 0)), "2026-01-02 03:04");
     assert.equal(localTimestamp(local(2026, 0, 2, 3, 4, 0, 5)), "2026-01-02 03:04:00.005");
+  });
+});
+
+describe("route substitution (application.feature.route.substitution)", () => {
+  it("sends events for the original to the replacement, route@origin too, and shows the table", async () => {
+    const p = testPlatform({
+      args: [
+        "-Dapplication.feature.route.substitution=true",
+        "-Droute.substitution=v1.hello:v2.hello, old.name:new.name",
+      ],
+    });
+    p.register("v2.hello", (_h, body) => `v2 got ${body}`);
+    const po = new PostOffice({}, p);
+    assert.equal((await po.request({ to: "v1.hello", body: "x" }, 1000)).body, "v2 got x");
+    assert.equal(
+      (await po.request({ to: `v1.hello@${p.origin}`, body: "y" }, 1000)).body,
+      "v2 got y",
+    );
+    assert.deepEqual(p.routeSubstitutions(), { "v1.hello": "v2.hello", "old.name": "new.name" });
+    const info = await (await actuatorHandler(p)(new Request("http://x/info/routes")))!.json();
+    assert.deepEqual(info.route_substitution, p.routeSubstitutions());
+  });
+
+  it("reads the YAML list, and refuses nested or malformed entries, naming them", () => {
+    const dir = configDir({
+      "subst.yaml": "route:\n  substitution:\n    - 'a.one -> b.one'\n",
+      "nested.yaml": "route.substitution:\n  - 'a.one -> b.one'\n  - 'b.one -> c.one'\n",
+      "bad.yaml": "route.substitution:\n  - 'a.one => b.one'\n",
+    });
+    const platform = (yaml: string) =>
+      testPlatform({
+        dir,
+        args: [
+          "-Dapplication.feature.route.substitution=true",
+          `-Dyaml.route.substitution=${yaml}`,
+        ],
+      });
+    assert.deepEqual(platform("subst.yaml").routeSubstitutions(), { "a.one": "b.one" });
+    assert.throws(() => platform("nested.yaml"), /route.substitution\[1\].*no nested substitution/);
+    assert.throws(() => platform("bad.yaml"), /route.substitution\[0\].*original -> replacement/);
+    assert.throws(() => platform("missing.yaml"), /yaml.route.substitution/);
+    assert.throws(
+      () =>
+        testPlatform({
+          args: [
+            "-Dapplication.feature.route.substitution=true",
+            "-Droute.substitution=a.b:NOT OK",
+          ],
+        }),
+      /route.substitution/,
+    );
+    // Off unless the feature is on.
+    assert.deepEqual(
+      testPlatform({ args: ["-Droute.substitution=a.b:c.d"] }).routeSubstitutions(),
+      {},
+    );
+  });
+});
+
+describe("yaml.event.over.http", () => {
+  it("sends a listed route's requests and events to the target's /api/event, with its headers", async () => {
+    const remote = testPlatform({ args: ["-Dapi.tokens=t0ken"] });
+    const seen: string[] = [];
+    remote.register("remote.hello", (h, body) => {
+      seen.push(h["x-event-api"]);
+      return `remote got ${body}`;
+    });
+    const server = await serve({
+      port: 0,
+      hostname: "127.0.0.1",
+      wsPrefix: "/ws/",
+      handlers: { open() {}, message() {}, close() {} },
+      fetch: async (req) =>
+        (await actuatorHandler(remote)(req)) ?? new Response(null, { status: 404 }),
+    });
+    try {
+      const dir = configDir({
+        "http.yaml": [
+          "event.http:",
+          "  - route: remote.hello",
+          `    target: http://127.0.0.1:${server.port}/api/event`,
+          "    headers:",
+          "      authorization: Bearer t0ken",
+        ].join("\n"),
+      });
+      const local = testPlatform({ dir, args: ["-Dyaml.event.over.http=http.yaml"] });
+      const po = new PostOffice({}, local);
+      const reply = await po.request({ to: "remote.hello", body: "hi" }, 3000);
+      assert.deepEqual([reply.status, reply.body], [200, "remote got hi"]);
+      await po.send({ to: "remote.hello", body: "one way" });
+      for (let i = 0; i < 50 && seen.length < 2; i++) await sleep(10);
+      assert.deepEqual(seen, ["asyncRequest", "send"], "marked so that it is not forwarded again");
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("refuses a bad entry, naming it", () => {
+    const dir = configDir({
+      "bad-url.yaml": "event.http:\n  - route: a.b\n    target: ftp://x/api/event\n",
+      "bad-route.yaml": "event.http:\n  - route: 'not a route'\n    target: http://x/api/event\n",
+      "no-list.yaml": "event.http: 3\n",
+    });
+    const platform = (f: string) => testPlatform({ dir, args: [`-Dyaml.event.over.http=${f}`] });
+    assert.throws(() => platform("bad-url.yaml"), /event.http\[0\].target.*http\(s\) URL/);
+    assert.throws(() => platform("bad-route.yaml"), /event.http\[0\].route/);
+    assert.throws(() => platform("no-list.yaml"), /event.http list/);
   });
 });
