@@ -50,11 +50,14 @@ export { Platform } from "./bus/platform.ts";
 export type {
   CloudConnector,
   PlatformOptions,
+  RegisterOptions,
   RouteInfo,
   StopOptions,
   StopParticipant,
 } from "./bus/platform.ts";
 export { PostOffice } from "./bus/post_office.ts";
+export { preload, registerPreloaded } from "./bus/preload.ts";
+export type { Composable, ComposableClass, PreloadOptions } from "./bus/preload.ts";
 export type { FutureEvent } from "./bus/_future_events.ts";
 export type { MeshTransport } from "./bus/mesh.ts";
 export { prometheusText } from "./bus/metrics.ts";

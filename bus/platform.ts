@@ -42,6 +42,29 @@ export interface PlatformOptions extends ConfigOptions {
   appId?: string;
 }
 
+/** How a function is registered, besides its route (`register(route, fn, options)`). */
+export interface RegisterOptions {
+  /** How many events it may run at once (default 1). */
+  instances?: number;
+  /**
+   * An interceptor (the Java original's `@EventInterceptor`): what it returns is not sent as the
+   * reply. It gets the event with its `replyTo` and `correlationId`, and replies itself (at once,
+   * later, or from another function) by sending an event to `replyTo` with that correlation id,
+   * or not at all.
+   */
+  interceptor?: boolean;
+}
+
+// The interceptor sees the request as it came; the bus, seeing no replyTo, sends no reply (and
+// logs a failure, as it does for an event without a reply).
+function interceptor(fn: LambdaFunction): LambdaFunction {
+  return (headers, body, instance, event) => {
+    const seen = event.copy();
+    event.replyTo = undefined;
+    return fn(headers, body, instance, seen);
+  };
+}
+
 /** What {@link Platform.routes} tells about one registered route. */
 export interface RouteInfo {
   /** The route name. */
@@ -254,7 +277,8 @@ export class Platform {
    *
    * @param route A valid route name, such as `hello.world`.
    * @param fn The function.
-   * @param instances How many events it may run at once (1 to 10,000); later events wait.
+   * @param options How many events it may run at once (1 to 10,000; later events wait), or
+   * {@link RegisterOptions} (`instances`, `interceptor`).
    * @throws {InvalidRouteError} For a bad route name.
    * @throws {RangeError} For a bad instance count.
    * @example
@@ -271,9 +295,9 @@ export class Platform {
   register<I = unknown, O = unknown>(
     route: string,
     fn: LambdaFunction<I, NoInfer<O>>,
-    instances = 1,
+    options: number | RegisterOptions = 1,
   ): void {
-    this.#add(route, fn as LambdaFunction, instances, false);
+    this.#add(route, fn as LambdaFunction, options, false);
   }
 
   /**
@@ -293,12 +317,19 @@ export class Platform {
   registerPrivate<I = unknown, O = unknown>(
     route: string,
     fn: LambdaFunction<I, NoInfer<O>>,
-    instances = 1,
+    options: number | RegisterOptions = 1,
   ): void {
-    this.#add(route, fn as LambdaFunction, instances, true);
+    this.#add(route, fn as LambdaFunction, options, true);
   }
 
-  #add(route: string, fn: LambdaFunction, instances: number, isPrivate: boolean): void {
+  #add(
+    route: string,
+    fn: LambdaFunction,
+    options: number | RegisterOptions,
+    isPrivate: boolean,
+  ): void {
+    const instances = typeof options === "number" ? options : options.instances ?? 1;
+    if (typeof options === "object" && options.interceptor) fn = interceptor(fn);
     validateRoute(route);
     if (route === TEMPORARY_INBOX) throw new AppError(400, `Route ${route} is reserved`);
     if (typeof fn !== "function") {

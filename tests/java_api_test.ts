@@ -3,8 +3,16 @@
 // the `system.service.query` route. The table of Java names: docs/java.md.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { AppError, EventEnvelope, headerOf, PostOffice, RouteNotFoundError } from "../mod.ts";
-import type { MeshTransport } from "../mod.ts";
+import {
+  AppError,
+  EventEnvelope,
+  headerOf,
+  PostOffice,
+  preload,
+  registerPreloaded,
+  RouteNotFoundError,
+} from "../mod.ts";
+import type { Composable, MeshTransport } from "../mod.ts";
 import { SERVICE_QUERY, serviceQuery } from "../connector/service_query.ts";
 import { elapsedText, localTimestamp } from "../actuator/format.ts";
 import { captureLogs, configDir, sleep, stubMesh, testPlatform } from "./_helpers.ts";
@@ -301,5 +309,104 @@ describe("yaml.event.over.http", () => {
     assert.throws(() => platform("bad-url.yaml"), /event.http\[0\].target.*http\(s\) URL/);
     assert.throws(() => platform("bad-route.yaml"), /event.http\[0\].route/);
     assert.throws(() => platform("no-list.yaml"), /event.http list/);
+  });
+});
+
+// Declared once for the tests below: @preload collects classes for registerPreloaded.
+@preload({ route: "pre.private.one, pre.private.two", instances: 3 })
+class PrivateByDefault implements Composable<string, string> {
+  handleEvent(_h: Record<string, string>, body: string, instance: number) {
+    return `${body} on ${instance}`;
+  }
+}
+
+@preload({
+  route: "pre.public",
+  instances: 2,
+  envInstances: "pre.public.instances",
+  isPrivate: false,
+})
+class Counted implements Composable {
+  handleEvent() {
+    return "counted";
+  }
+}
+
+describe("@preload (the Java original's @PreLoad)", () => {
+  it("registers decorated classes: several routes, private by default, instances from the config", async () => {
+    const p = testPlatform({ args: ["-Dpre.public.instances=7"] });
+    const routes = registerPreloaded(p);
+    assert.deepEqual(routes.filter((r) => r.startsWith("pre.")), [
+      "pre.private.one",
+      "pre.private.two",
+      "pre.public",
+    ]);
+    const info = new Map(p.routes().map((r) => [r.route, r]));
+    assert.deepEqual(
+      [info.get("pre.private.one")?.isPrivate, info.get("pre.private.one")?.instances],
+      [true, 3],
+    );
+    assert.deepEqual([info.get("pre.public")?.isPrivate, info.get("pre.public")?.instances], [
+      false,
+      7,
+    ]);
+    const reply = await new PostOffice({}, p).request({ to: "pre.private.two", body: "x" }, 1000);
+    assert.equal(reply.body, "x on 1");
+    assert.ok(PrivateByDefault.name && Counted.name);
+    // Without the key (or with a value that is not a number), the declared count.
+    const q = testPlatform({ args: ["-Dpre.public.instances=many"] });
+    registerPreloaded(q);
+    assert.equal(q.routes().find((r) => r.route === "pre.public")?.instances, 2);
+  });
+
+  it("refuses a class without handleEvent, naming it", () => {
+    assert.throws(() => {
+      // @ts-expect-error: no handleEvent; plain JavaScript gets the check at run time
+      @preload({ route: "pre.broken" })
+      class Broken {}
+      return Broken;
+    }, /@preload: Broken needs a handleEvent method/);
+  });
+});
+
+describe("an interceptor (RegisterOptions.interceptor)", () => {
+  it("is not answered by its return value; it replies itself, later, to replyTo", async () => {
+    const p = testPlatform();
+    const logs = await captureLogs();
+    try {
+      p.register("relay.later", (_h, body, _i, event) => {
+        const po = new PostOffice({}, p);
+        setTimeout(() =>
+          po.send({
+            to: event.replyTo!,
+            correlationId: event.correlationId,
+            body: `late ${body}`,
+          }), 30);
+        return "not the reply";
+      }, { instances: 2, interceptor: true });
+      p.register("relay.silent", () => "ignored", { interceptor: true });
+      p.register("relay.failing", () => {
+        throw new AppError(400, "intercepted failure");
+      }, { interceptor: true });
+      const po = new PostOffice({}, p);
+      const reply = await po.request({ to: "relay.later", body: "x" }, 1000);
+      assert.equal(reply.body, "late x");
+      const silent = await po.request({ to: "relay.silent" }, {
+        timeout: 150,
+        timeoutException: false,
+      });
+      assert.equal(silent.status, 408, "no reply at all");
+      const failed = await po.request({ to: "relay.failing" }, {
+        timeout: 150,
+        timeoutException: false,
+      });
+      assert.equal(failed.status, 408);
+      assert.ok(
+        logs.lines.some((l) => /relay.failing failed on event .*intercepted failure/.test(l)),
+      );
+      assert.equal(p.routes().find((r) => r.route === "relay.later")?.instances, 2);
+    } finally {
+      await logs.stop();
+    }
   });
 });
