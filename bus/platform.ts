@@ -18,7 +18,7 @@ import { logger } from "./_log.ts";
 import { newOriginId, routeProblem, splitAddress, validateRoute } from "./route.ts";
 import { newSpanId } from "./trace.ts";
 import type { MetricFamily, MetricSource } from "./metrics.ts";
-import { endSpan, Telemetry } from "./telemetry.ts";
+import { Telemetry } from "./telemetry.ts";
 import type { Span } from "@opentelemetry/api";
 import type { LambdaFunction } from "./types.ts";
 import type { MeshTransport } from "./mesh.ts";
@@ -722,7 +722,7 @@ export class Platform {
     const started = performance.now();
     const finish = (value: unknown, error: unknown, failed: boolean) => {
       this.#reply(q.route, event, started, value, error, failed, span);
-      endSpan(
+      this.#telemetry.endExecution(
         span,
         failed ? (error as Error)?.message ?? String(error) : undefined,
         failed ? statusOf(error) : 200,

@@ -46,6 +46,8 @@ export class Telemetry {
   readonly #meter: Meter | undefined;
   readonly #duration: Histogram | undefined;
   readonly #observed = new Set<string>();
+  /** The spans of executions still running, by span id: for annotations. */
+  readonly #running = new Map<string, Span>();
   #read: (() => MetricFamily[]) | undefined;
   #cached: { at: number; families: MetricFamily[] } | undefined;
 
@@ -81,11 +83,33 @@ export class Telemetry {
     attributes: Attributes,
   ): Span | undefined {
     if (this.tracer === undefined) return undefined;
-    return this.tracer.startSpan(
+    const span = this.tracer.startSpan(
       route,
       { kind: request ? SpanKind.SERVER : SpanKind.CONSUMER, attributes },
       parentContext(traceId, parentSpanId),
     );
+    this.#running.set(span.spanContext().spanId, span);
+    return span;
+  }
+
+  /** Ends an execution's span (see {@link endSpan}). */
+  endExecution(span: Span | undefined, error?: string, status?: number): void {
+    if (span === undefined) return;
+    this.#running.delete(span.spanContext().spanId);
+    endSpan(span, error, status);
+  }
+
+  /**
+   * Adds `annotation.<key>` to the span of the running execution `spanId` (the Java original's
+   * `annotateTrace`); nothing when spans are not recorded or that execution has finished.
+   */
+  annotate(spanId: string | undefined, key: string, value: unknown): void {
+    const span = spanId === undefined ? undefined : this.#running.get(spanId);
+    if (span === undefined) return;
+    const v = typeof value === "string" || typeof value === "number" || typeof value === "boolean"
+      ? value
+      : JSON.stringify(value) ?? String(value);
+    span.setAttribute(`annotation.${key}`, v);
   }
 
   /** Records one execution time (ms) for `route`. */

@@ -72,6 +72,22 @@ describe("OpenTelemetry", () => {
     assert.equal(failed.attributes["minimesh.status"], 500);
   });
 
+  it("annotateTrace adds to the running execution's span (the Java original's annotations)", async () => {
+    spans.reset();
+    platform.register("t.annotated", (h) => {
+      new PostOffice(h, platform).annotateTrace("order", "o-17").annotateTrace("items", [1, 2]);
+      return "ok";
+    });
+    await new PostOffice({ my_trace_id: TRACE }, platform).request({ to: "t.annotated" }, 1000);
+    const [span] = spans.getFinishedSpans().filter((s) => s.name === "t.annotated");
+    assert.equal(span.attributes["annotation.order"], "o-17");
+    assert.equal(span.attributes["annotation.items"], "[1,2]");
+    // After the execution ended, or outside one: nothing, and no error.
+    new PostOffice({ my_span_id: span.spanContext().spanId }, platform).annotateTrace("late", 1);
+    new PostOffice({}, platform).annotateTrace("none", 1);
+    assert.equal(span.attributes["annotation.late"], undefined);
+  });
+
   it("publishes the /metrics figures and execution times as instruments", async () => {
     const po = new PostOffice({}, platform);
     for (let i = 0; i < 3; i++) await po.request({ to: "t.inner", body: i }, 1000);
