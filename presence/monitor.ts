@@ -8,6 +8,8 @@
  * @module
  */
 import { logger } from "../bus/_log.ts";
+import { headerOf } from "../bus/envelope.ts";
+import type { EventEnvelope } from "../bus/envelope.ts";
 import type { Platform } from "../bus/platform.ts";
 import { serve as serveHere } from "#runtime";
 import { serverLimits, serverTls } from "../runtime/server.ts";
@@ -26,7 +28,14 @@ import { monitorHandler } from "./http.ts";
 import { monitorInfo, monitorMetrics } from "./info.ts";
 import { LeaseTable, virtualTopics } from "./lease_table.ts";
 import type { ConnectionInfo, Effect } from "./lease_table.ts";
-import { CLOSE, controlEnvelope, leaveEnvelope, parseControl, readyEnvelope } from "./protocol.ts";
+import {
+  CLOSE,
+  CONTROL_ROUTE,
+  controlEnvelope,
+  leaveEnvelope,
+  parseControl,
+  readyEnvelope,
+} from "./protocol.ts";
 import type { MonitorMessage } from "./protocol.ts";
 import { MAX_FRAME, PRESENCE_PATH, Sessions } from "./sessions.ts";
 import type { Session } from "./sessions.ts";
@@ -42,6 +51,14 @@ import {
 import type { TlsFiles, WebSocketRefusal } from "../runtime/server.ts";
 
 const log = logger("presence");
+/** Where a Java monitor writes on partition 0 (the reference's section 5.5). */
+const JAVA_MONITOR_ROUTES = new Set([
+  "presence.service",
+  "presence.housekeeper",
+  "topic.controller",
+]);
+/** A Java monitor says `monitor_alive` every 20 s: three missed, and it is taken for gone. */
+const JAVA_MONITOR_SILENCE_MS = 60_000;
 
 interface KnownMonitor {
   lastSeen: number;
@@ -121,6 +138,8 @@ export class PresenceMonitor implements AsyncDisposable {
   #lastShare = 0;
   /** The pages watching the dashboard. */
   readonly #dashboard: DashboardFeed;
+  /** A Java monitor heard on partition 0 (see #onForeign). */
+  #javaMonitor: { origin: string; lastSeen: number } | undefined;
 
   /**
    * Creates a monitor; {@link PresenceMonitor.start} starts it.
@@ -143,6 +162,7 @@ export class PresenceMonitor implements AsyncDisposable {
       settings: s,
       monitor: platform.origin,
       ready: () => this.#ready,
+      refusal: () => this.mixedMesh,
       publish: (messages) => this.#publish(messages),
       claim: (session) => this.#nextClaim(session),
       ownerOf: (origin) => this.#table.ownerOf(origin, Date.now()),
@@ -343,6 +363,8 @@ export class PresenceMonitor implements AsyncDisposable {
   async loopback(): Promise<string> {
     if (!this.#kafka.available) throw new Error("Kafka is unreachable");
     if (this.#topicProblem !== undefined) throw new Error(this.#topicProblem);
+    const mixed = this.mixedMesh;
+    if (mixed !== undefined) throw new Error(mixed);
     const took = await this.#kafka.loopback(this.settings.monitorTopic, 0);
     const topics = (await this.meshTopics()).length;
     return `Loopback test took ${took} ms; System contains ${topics} topics`;
@@ -416,6 +438,7 @@ export class PresenceMonitor implements AsyncDisposable {
     try {
       const e = eventOf(r);
       if (e === undefined) return;
+      if (e.to !== CONTROL_ROUTE) return this.#onForeign(e, r.offset);
       msg = parseControl(e);
     } catch (e) {
       log.warn("Skipped record {offset} on partition 0: {message}", {
@@ -434,6 +457,60 @@ export class PresenceMonitor implements AsyncDisposable {
       return;
     }
     this.#handle(msg, r.offset);
+  }
+
+  // A record on partition 0 that is not a TypeScript monitor's. A Java monitor's (its own routes
+  // there) means a mixed mesh, whose lease tables this monitor cannot share yet (issue 17): it
+  // says so (error log, /health DOWN) and takes no new applications while the Java monitor
+  // is heard, instead of handing out leases the Java monitor may hand out too.
+  #onForeign(e: EventEnvelope, offset: string): void {
+    const route = (e.to ?? "").split("@")[0];
+    if (!JAVA_MONITOR_ROUTES.has(route)) {
+      log.warn("Skipped record {offset} on partition 0: addressed to {to}", {
+        offset,
+        to: String(e.to).slice(0, 80),
+      });
+      return;
+    }
+    // Which monitor wrote it: its heartbeat and download name it `origin`, the lease messages
+    // `monitor`; a `put` or `del` names only the application (the body of a put, its monitor).
+    const type = headerOf(e.headers, "type");
+    const body = e.body as Record<string, unknown> | null;
+    const named = route === "topic.controller"
+      ? headerOf(e.headers, "monitor")
+      : route === "presence.housekeeper" || type === "download"
+      ? headerOf(e.headers, "origin")
+      : typeof body?.monitor === "string"
+      ? body.monitor
+      : undefined;
+    const first = this.#javaMonitor === undefined;
+    const origin = (named ?? this.#javaMonitor?.origin ?? "unknown").slice(0, 80);
+    this.#javaMonitor = { origin, lastSeen: Date.now() };
+    if (first) {
+      log.error(
+        "A Java presence monitor ({origin}) writes to {topic}: Java and TypeScript monitors " +
+          "cannot share one mesh's leases yet. This monitor takes no new applications (health " +
+          "DOWN) until the Java monitor has been silent for {s} s. Run the mesh's monitors of " +
+          "one kind, or give them different topics (monitor.topic, app.topic.prefix)",
+        { origin, topic: this.settings.monitorTopic, s: JAVA_MONITOR_SILENCE_MS / 1000 },
+      );
+      this.#dashboard.changed();
+    }
+  }
+
+  /** Why this monitor takes no new applications now (a Java monitor shares the mesh), if so. */
+  get mixedMesh(): string | undefined {
+    const j = this.#javaMonitor;
+    if (j === undefined) return undefined;
+    if (Date.now() - j.lastSeen > JAVA_MONITOR_SILENCE_MS) {
+      this.#javaMonitor = undefined;
+      log.info("The Java presence monitor {origin} is silent: taking applications again", {
+        origin: j.origin,
+      });
+      return undefined;
+    }
+    return `A Java presence monitor (${j.origin}) shares ${this.settings.monitorTopic}: ` +
+      "monitors of one kind only";
   }
 
   #finishBootstrap(

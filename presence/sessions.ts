@@ -56,6 +56,8 @@ export interface SessionsContext {
   monitor: string;
   /** Whether the monitor accepts applications now. */
   ready(): boolean;
+  /** Why it takes no new applications although it is ready (a mixed mesh), if so. */
+  refusal(): string | undefined;
   /** Writes messages to the monitors' channel; rejects (after logging) when Kafka fails. */
   publish(messages: MonitorMessage[]): Promise<void>;
   /** A claim of a free virtual topic for the session, or undefined (it was closed). */
@@ -152,6 +154,8 @@ export class Sessions {
     };
     const { maxConnections, maxPending } = this.#c.settings;
     if (!this.#c.ready()) return refuse(CLOSE.TRY_AGAIN, "Starting up");
+    const refusal = this.#c.refusal();
+    if (refusal !== undefined) return refuse(CLOSE.TRY_AGAIN, refusal);
     if (!isOriginId(token)) {
       return refuse(CLOSE.POLICY, `Invalid origin id "${token.slice(0, 60)}"`);
     }

@@ -10,7 +10,7 @@ import { connectorSettings, connectToCloud } from "../connector/mod.ts";
 import type { KafkaConnector, LifeCycleEvent } from "../connector/mod.ts";
 import { monitorSettings, PresenceMonitor } from "../presence/mod.ts";
 import { eventRecord, MemoryKafka, splitVirtualTopic } from "../internal.ts";
-import { eventually } from "./_presence.ts";
+import { connect, eventually } from "./_presence.ts";
 import { freePort, sleep } from "./_helpers.ts";
 
 const quiet = ["-Dmonitor.bootstrap.wait=100", "-Dmonitor.alive.interval=1"];
@@ -473,6 +473,38 @@ describe("the mesh over Kafka in memory", () => {
     } finally {
       await Promise.all(apps.map((a) => a.connector.stop()));
     }
+  });
+
+  it("takes no new application while a Java monitor shares service.monitor, and says why", async () => {
+    const kafka = new MemoryKafka();
+    await using mesh = await pingPong(kafka);
+    const java = `20261127${"a".repeat(32)}`;
+    const javaApp = `20261127${"b".repeat(32)}`;
+    // What a Java monitor writes on partition 0 (the reference's section 5.5): its heartbeat, and
+    // a `put` for one of its applications, whose body is not a TypeScript monitor's.
+    const records = [
+      new EventEnvelope({
+        to: "presence.housekeeper@monitor-0",
+        headers: { type: "monitor_alive", origin: java },
+        body: [javaApp],
+      }),
+      new EventEnvelope({
+        to: "presence.service@monitor-0",
+        headers: { type: "put", origin: javaApp },
+        body: { name: "java-app", version: "4.11.10", topic: "multiplex.0001-000", seq: 2 },
+      }),
+    ].map((e) => eventRecord("service.monitor", 0, "monitor-0", e));
+    await kafka.client().send(records);
+    await eventually(() => mesh.monitor.mixedMesh !== undefined, 5000, "the Java monitor heard");
+    const why =
+      `A Java presence monitor (${java}) shares service.monitor: monitors of one kind only`;
+    assert.equal(mesh.monitor.mixedMesh, why);
+    await assert.rejects(mesh.monitor.loopback(), { message: why }); // /health DOWN
+    assert.equal(mesh.monitor.table.connection(javaApp), undefined, "the Java put not applied");
+    const newcomer = connect(mesh.monitor.port);
+    assert.deepEqual(await newcomer.closed, { code: 1013, reason: why });
+    const reply = await mesh.b.po.request({ to: "ping.pong" }, 3000);
+    assert.equal(reply.body, "pong", "the applications it has keep working");
   });
 
   it("agrees with the monitor on the idle timeout: keep-alives come well within it", () => {
