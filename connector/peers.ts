@@ -39,6 +39,8 @@ export class Peers {
   #exchangeTimer: ReturnType<typeof setTimeout> | undefined;
   #exchangeAsk = false;
   #drainSeen = false;
+  /** Peers whose join was logged (once their name and version were known). */
+  readonly #named = new Set<string>();
 
   /** The registry of one connector. */
   constructor(context: PeersContext) {
@@ -208,15 +210,18 @@ export class Peers {
       { origin, topic: h.topic ?? "", name: h.name ?? "", version: h.version ?? "" },
       now,
     );
-    if (isNew) {
-      const p = table.peer(origin)!;
-      // A Java peer's route exchange names no version (its keep-alives do): say what is known.
-      log.info("Peer {origin} joins ({app})", {
+    const p = table.peer(origin)!;
+    // A Java peer's join names neither, and its route exchange no version (its keep-alive, sent
+    // at once, names both): the log line waits for them, as the Java original's does.
+    if (p.name && p.version && !this.#named.has(origin)) {
+      this.#named.add(origin);
+      log.info("Peer {origin} joins ({name} {version})", {
         origin,
-        app: [p.name, p.version].filter(Boolean).join(" ") || "name not given yet",
+        name: p.name,
+        version: p.version,
       });
-      this.#c.lifeCycle.notify({ type: "join", origin, name: p.name || undefined });
     }
+    if (isNew) this.#c.lifeCycle.notify({ type: "join", origin, name: p.name || undefined });
     return isNew;
   }
 
@@ -235,6 +240,7 @@ export class Peers {
     const peer = table.peer(origin);
     if (peer === undefined) return;
     const routes = table.removePeer(origin);
+    this.#named.delete(origin);
     if (!quiet) {
       log.info("Peer {origin} {why} ({name} {version})", {
         origin,
