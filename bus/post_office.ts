@@ -255,21 +255,21 @@ export class PostOffice {
     }
     const future = futureOf(this.platform);
     const id = e.id;
-    when.signal?.throwIfAborted();
-    future.schedule(
-      id,
-      e.to,
-      at,
-      () =>
-        this.send(e).catch((err) =>
-          log.warn("Event {id} scheduled for {to} not sent: {message}", {
-            id,
-            to: e.to,
-            message: (err as Error).message,
-          })
-        ),
-    );
-    when.signal?.addEventListener("abort", () => future.cancel(id), { once: true });
+    const signal = when.signal;
+    signal?.throwIfAborted();
+    const onAbort = () => future.cancel(id);
+    future.schedule(id, e.to, at, () => {
+      // A long-lived signal must not keep a listener per event sent.
+      signal?.removeEventListener("abort", onAbort);
+      this.send(e).catch((err) =>
+        log.warn("Event {id} scheduled for {to} not sent: {message}", {
+          id,
+          to: e.to,
+          message: (err as Error).message,
+        })
+      );
+    });
+    signal?.addEventListener("abort", onAbort, { once: true });
     return id;
   }
 

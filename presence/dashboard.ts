@@ -15,6 +15,11 @@ const MAX_EVENTS = 100;
 /** A page this many bytes behind (it stopped reading) is dropped rather than buffered. */
 const MAX_BEHIND = 4 * 1024 * 1024;
 const PUSH_DELAY_MS = 100;
+/**
+ * The most often reports move the figures on the pages: with hundreds of applications reporting
+ * every 5 s, one push a second instead of ten.
+ */
+export const FIGURES_DELAY_MS = 1000;
 const HEARTBEAT_MS = 15_000;
 
 /** A join or a leave, as the dashboard lists them. */
@@ -134,6 +139,7 @@ export class DashboardFeed {
   readonly #events: MeshEvent[] = [];
   readonly #encoder = new TextEncoder();
   #push: ReturnType<typeof setTimeout> | undefined;
+  #pushDue = 0;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
 
   /** A feed of the states `state` builds. */
@@ -158,13 +164,21 @@ export class DashboardFeed {
     this.changed();
   }
 
-  /** Pushes the state to every page soon (changes within 100 ms go as one). */
-  changed(): void {
-    if (this.#viewers.size === 0 || this.#push !== undefined) return;
+  /**
+   * Pushes the state to every page within `within` ms: 100 by default (joins and leaves, changes
+   * within it go as one), longer for figures that change all the time (the applications'
+   * reports, see {@link FIGURES_DELAY_MS}). A sooner push replaces a later one.
+   */
+  changed(within: number = PUSH_DELAY_MS): void {
+    if (this.#viewers.size === 0) return;
+    const due = Date.now() + within;
+    if (this.#push !== undefined && this.#pushDue <= due) return;
+    clearTimeout(this.#push);
+    this.#pushDue = due;
     this.#push = setTimeout(() => {
       this.#push = undefined;
       this.#broadcast(`data: ${JSON.stringify(this.#state())}\n\n`);
-    }, PUSH_DELAY_MS);
+    }, within);
   }
 
   /** A server-sent event stream of the state, the current one first; 503 when too many. */

@@ -8,7 +8,6 @@
  * @module
  */
 import { logger } from "../bus/_log.ts";
-import { headerOf } from "../bus/envelope.ts";
 import type { EventEnvelope } from "../bus/envelope.ts";
 import type { Platform } from "../bus/platform.ts";
 import { serve as serveHere } from "#runtime";
@@ -23,8 +22,9 @@ import { eventOf, eventRecord, splitVirtualTopic } from "../kafka/records.ts";
 import { AppStats, parseReport } from "./app_stats.ts";
 import type { AppReport } from "../connector/report.ts";
 import { STATS_INTERVAL_MS } from "../connector/report.ts";
-import { DashboardFeed, dashboardState } from "./dashboard.ts";
+import { DashboardFeed, dashboardState, FIGURES_DELAY_MS } from "./dashboard.ts";
 import { monitorHandler } from "./http.ts";
+import { JAVA_MONITOR_SILENCE_MS, JavaMonitorWatch } from "./java_monitor.ts";
 import { monitorInfo, monitorMetrics } from "./info.ts";
 import { LeaseTable, virtualTopics } from "./lease_table.ts";
 import type { ConnectionInfo, Effect } from "./lease_table.ts";
@@ -51,14 +51,6 @@ import {
 import type { TlsFiles, WebSocketRefusal } from "../runtime/server.ts";
 
 const log = logger("presence");
-/** Where a Java monitor writes on partition 0 (the reference's section 5.5). */
-const JAVA_MONITOR_ROUTES = new Set([
-  "presence.service",
-  "presence.housekeeper",
-  "topic.controller",
-]);
-/** A Java monitor says `monitor_alive` every 20 s: three missed, and it is taken for gone. */
-const JAVA_MONITOR_SILENCE_MS = 60_000;
 
 interface KnownMonitor {
   lastSeen: number;
@@ -138,8 +130,9 @@ export class PresenceMonitor implements AsyncDisposable {
   #lastShare = 0;
   /** The pages watching the dashboard. */
   readonly #dashboard: DashboardFeed;
-  /** A Java monitor heard on partition 0 (see #onForeign). */
-  #javaMonitor: { origin: string; lastSeen: number } | undefined;
+  /** Java monitors heard on partition 0 (see java_monitor.ts), and the one last logged. */
+  readonly #java = new JavaMonitorWatch();
+  #javaLogged: string | undefined;
 
   /**
    * Creates a monitor; {@link PresenceMonitor.start} starts it.
@@ -459,58 +452,33 @@ export class PresenceMonitor implements AsyncDisposable {
     this.#handle(msg, r.offset);
   }
 
-  // A record on partition 0 that is not a TypeScript monitor's. A Java monitor's (its own routes
-  // there) means a mixed mesh, whose lease tables this monitor cannot share yet (issue 17): it
-  // says so (error log, /health DOWN) and takes no new applications while the Java monitor
-  // is heard, instead of handing out leases the Java monitor may hand out too.
+  // A record on partition 0 that is not a TypeScript monitor's: a Java monitor's (java_monitor.ts)
+  // is not applied and stops new sessions while it is heard; anything else is skipped.
   #onForeign(e: EventEnvelope, offset: string): void {
-    const route = (e.to ?? "").split("@")[0];
-    if (!JAVA_MONITOR_ROUTES.has(route)) {
+    if (!JavaMonitorWatch.isJava(e)) {
       log.warn("Skipped record {offset} on partition 0: addressed to {to}", {
         offset,
         to: String(e.to).slice(0, 80),
       });
       return;
     }
-    // Which monitor wrote it: its heartbeat and download name it `origin`, the lease messages
-    // `monitor`; a `put` or `del` names only the application (the body of a put, its monitor).
-    const type = headerOf(e.headers, "type");
-    const body = e.body as Record<string, unknown> | null;
-    const named = route === "topic.controller"
-      ? headerOf(e.headers, "monitor")
-      : route === "presence.housekeeper" || type === "download"
-      ? headerOf(e.headers, "origin")
-      : typeof body?.monitor === "string"
-      ? body.monitor
-      : undefined;
-    const first = this.#javaMonitor === undefined;
-    const origin = (named ?? this.#javaMonitor?.origin ?? "unknown").slice(0, 80);
-    this.#javaMonitor = { origin, lastSeen: Date.now() };
-    if (first) {
-      log.error(
-        "A Java presence monitor ({origin}) writes to {topic}: Java and TypeScript monitors " +
-          "cannot share one mesh's leases yet. This monitor takes no new applications (health " +
-          "DOWN) until the Java monitor has been silent for {s} s. Run the mesh's monitors of " +
-          "one kind, or give them different topics (monitor.topic, app.topic.prefix)",
-        { origin, topic: this.settings.monitorTopic, s: JAVA_MONITOR_SILENCE_MS / 1000 },
-      );
-      this.#dashboard.changed();
-    }
+    const first = this.#java.heard(e);
+    if (first === undefined) return;
+    this.#javaLogged = first;
+    log.error(
+      "A Java presence monitor ({origin}) writes to {topic}: Java and TypeScript monitors " +
+        "cannot share one mesh's leases yet. This monitor takes no new applications (health " +
+        "DOWN) until the Java monitor has been silent for {s} s. Run the mesh's monitors of " +
+        "one kind, or give them different topics (monitor.topic, app.topic.prefix)",
+      { origin: first, topic: this.settings.monitorTopic, s: JAVA_MONITOR_SILENCE_MS / 1000 },
+    );
   }
 
   /** Why this monitor takes no new applications now (a Java monitor shares the mesh), if so. */
   get mixedMesh(): string | undefined {
-    const j = this.#javaMonitor;
-    if (j === undefined) return undefined;
-    if (Date.now() - j.lastSeen > JAVA_MONITOR_SILENCE_MS) {
-      this.#javaMonitor = undefined;
-      log.info("The Java presence monitor {origin} is silent: taking applications again", {
-        origin: j.origin,
-      });
-      return undefined;
-    }
-    return `A Java presence monitor (${j.origin}) shares ${this.settings.monitorTopic}: ` +
-      "monitors of one kind only";
+    const java = this.#java.current();
+    return java === undefined ? undefined : `A Java presence monitor (${java}) shares ` +
+      `${this.settings.monitorTopic}: monitors of one kind only`;
   }
 
   #finishBootstrap(
@@ -551,9 +519,13 @@ export class PresenceMonitor implements AsyncDisposable {
         break;
       case "stats":
         this.#onStats(msg.monitor, msg.apps);
-        break;
-      default:
-        this.#onEffects(this.#table.apply(msg));
+        return this.#dashboard.changed(FIGURES_DELAY_MS);
+      default: {
+        const effects = this.#table.apply(msg);
+        this.#onEffects(effects);
+        // A keep-alive's put changes nothing the dashboard shows: only effects do.
+        if (effects.length === 0 && msg.type === "put") return;
+      }
     }
     this.#dashboard.changed();
   }
@@ -566,7 +538,7 @@ export class PresenceMonitor implements AsyncDisposable {
     if (this.#table.connection(origin)?.monitor !== this.platform.origin) return;
     if (this.#stats.update(origin, report)) this.#routesChanged.add(origin);
     this.#reported.add(origin);
-    this.#dashboard.changed();
+    this.#dashboard.changed(FIGURES_DELAY_MS);
   }
 
   // Another monitor's share: only what an application's own monitor says of it is taken.
@@ -834,6 +806,12 @@ export class PresenceMonitor implements AsyncDisposable {
     const now = Date.now();
     const s = this.settings;
     this.#sessions.tick(now);
+    if (this.#javaLogged !== undefined && this.#java.current(now) === undefined) {
+      log.info("The Java presence monitor {origin} is silent: taking applications again", {
+        origin: this.#javaLogged,
+      });
+      this.#javaLogged = undefined;
+    }
     this.#checkTopics();
     const out: MonitorMessage[] = [];
     if (!this.#kafka.available) this.#resync = true;

@@ -5,7 +5,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { EventEnvelope } from "../mod.ts";
 import { AppStats, parseReport } from "../presence/app_stats.ts";
-import { DashboardFeed, MAX_VIEWERS } from "../presence/dashboard.ts";
+import { DashboardFeed, FIGURES_DELAY_MS, MAX_VIEWERS } from "../presence/dashboard.ts";
 import type { DashboardState } from "../presence/dashboard.ts";
 import { controlEnvelope, parseControl } from "../presence/protocol.ts";
 import type { MonitorMessage } from "../presence/protocol.ts";
@@ -129,6 +129,22 @@ describe("the dashboard feed", () => {
     assert.equal(feed.events.length, 1);
     feed.close();
     assert.equal(feed.viewers, 0);
+  });
+
+  it("pushes figures at most once a second, and a join or leave at once even then", async () => {
+    let built = 0;
+    const feed = new DashboardFeed(() => (built++, state()));
+    const reader = events(feed.stream().body!);
+    await reader.next();
+    feed.changed(FIGURES_DELAY_MS);
+    await sleep(200);
+    assert.equal(built, 1, "a report's figures wait");
+    feed.changed(); // a leave
+    const started = Date.now();
+    await reader.next();
+    assert.ok(Date.now() - started < 500, "the leave did not wait for the figures");
+    assert.equal(built, 2);
+    feed.close();
   });
 
   it(`refuses a viewer beyond ${MAX_VIEWERS} with 503 and keeps 100 joins and leaves`, async () => {
