@@ -5,8 +5,8 @@
  * @module
  */
 import { FutureEvents } from "./_future_events.ts";
-import { eventHttpTargets, readYaml, routeSubstitutions } from "./route_config.ts";
-import type { HttpTarget } from "./route_config.ts";
+import { readYaml, routeConfig } from "./route_config.ts";
+import type { RouteConfig } from "./route_config.ts";
 import type { FutureEvent } from "./_future_events.ts";
 import { Inbox } from "./_inbox.ts";
 import { ServiceQueue } from "./_service_queue.ts";
@@ -165,10 +165,7 @@ export let telemetryOf: (platform: Platform) => Telemetry;
 /** The events a platform holds for later (for `PostOffice.sendLater`). */
 export let futureOf: (platform: Platform) => FutureEvents;
 /** Route substitutions and Event-over-HTTP targets of a platform (for the PostOffice). */
-export let routingOf: (platform: Platform) => {
-  substitutions: ReadonlyMap<string, string>;
-  httpTargets: ReadonlyMap<string, HttpTarget>;
-};
+export let routingOf: (platform: Platform) => RouteConfig;
 
 /**
  * One application instance: configuration, origin id and registered functions.
@@ -200,10 +197,7 @@ export class Platform {
   readonly inboxAddress: string;
   readonly #inbox: Inbox = new Inbox();
   readonly #future = new FutureEvents();
-  #routing!: {
-    substitutions: ReadonlyMap<string, string>;
-    httpTargets: ReadonlyMap<string, HttpTarget>;
-  };
+  readonly #routing: RouteConfig;
   readonly #metricSources = new Set<MetricSource>();
   readonly #routes = new Map<string, ServiceQueue>();
   readonly #stackLines: number;
@@ -242,10 +236,7 @@ export class Platform {
     this.#timed = this.#metering;
     this.#telemetry.observe(() => this.metrics());
     this.#loadMulticast();
-    this.#routing = {
-      substitutions: routeSubstitutions(this.config),
-      httpTargets: eventHttpTargets(this.config),
-    };
+    this.#routing = routeConfig(this.config);
     for (const [from, to] of this.#routing.substitutions) {
       log.info("Route substitution: {from} -> {to}", { from, to });
     }
@@ -329,7 +320,6 @@ export class Platform {
     isPrivate: boolean,
   ): void {
     const instances = typeof options === "number" ? options : options.instances ?? 1;
-    if (typeof options === "object" && options.interceptor) fn = interceptor(fn);
     validateRoute(route);
     if (route === TEMPORARY_INBOX) throw new AppError(400, `Route ${route} is reserved`);
     if (typeof fn !== "function") {
@@ -340,6 +330,7 @@ export class Platform {
         `Instances for ${route} must be an integer from 1 to ${MAX_INSTANCES}, got ${instances}`,
       );
     }
+    if (typeof options === "object" && options.interceptor) fn = interceptor(fn);
     if (this.#routes.has(route)) {
       log.warn("{route} reloaded", { route });
       this.release(route);

@@ -156,37 +156,42 @@ export class PostOffice {
   send(event: EventEnvelope | EnvelopeInit, options?: SendOptions): Promise<void> {
     try {
       const e = this.#prepare(event);
-      if (options?.url !== undefined) return this.#sendOverHttp(e, options);
-      const target = this.#httpTarget(e, "send");
-      if (target !== undefined) {
-        return this.#sendOverHttp(e, { url: target.url, httpHeaders: target.headers });
-      }
+      const http = this.#httpDestination(e, "send", options?.url, options?.httpHeaders);
+      if (http !== undefined) return this.#sendOverHttp(e, http, options);
       return this.platform.deliver(e) ?? Promise.resolve();
     } catch (e) {
       return Promise.reject(e);
     }
   }
 
-  // The `yaml.event.over.http` target of the event's route, if any. The event is marked
+  // Where an event goes over HTTP, if it does: the caller's `url`, else the
+  // `yaml.event.over.http` target of its route. An event sent to such a target is marked
   // `x-event-api` (as the Java original marks it) so that an instance with the same setting that
   // receives it delivers it instead of forwarding it once more.
-  #httpTarget(e: EventEnvelope, kind: string): HttpTarget | undefined {
+  #httpDestination(
+    e: EventEnvelope,
+    kind: "send" | "asyncRequest",
+    url: string | undefined,
+    headers: Record<string, string> | undefined,
+  ): HttpTarget | undefined {
+    if (url !== undefined) return { url, headers: headers ?? {} };
     const { httpTargets } = routingOf(this.platform);
     if (httpTargets.size === 0 || headerOf(e.headers, "x-event-api") !== undefined) return;
     const target = httpTargets.get(splitAddress(e.to!).route);
-    if (target !== undefined) e.headers = { ...e.headers, "x-event-api": kind };
-    return target;
+    if (target === undefined) return;
+    e.headers = { ...e.headers, "x-event-api": kind };
+    return { url: target.url, headers: { ...target.headers, ...headers } };
   }
 
   // Fire and forget over HTTP (`x-async: true`): the remote instance acknowledges with 202 once
   // it has handed the event on; anything else is the reason it did not.
-  async #sendOverHttp(e: EventEnvelope, options: SendOptions): Promise<void> {
-    const timeout = options.timeout ?? 10_000;
+  async #sendOverHttp(e: EventEnvelope, to: HttpTarget, options?: SendOptions): Promise<void> {
+    const timeout = options?.timeout ?? 10_000;
     checkTimeout(timeout);
-    const ack = await this.#overHttp(e, timeout, true, options.url!, {
-      ...options.httpHeaders,
+    const ack = await this.#overHttp(e, timeout, true, to.url, {
+      ...to.headers,
       "x-async": "true",
-    }, options.signal);
+    }, options?.signal);
     if (ack.status !== 202) {
       throw new AppError(ack.status === 200 ? 502 : ack.status, ack.error ?? "Not accepted");
     }
@@ -443,13 +448,9 @@ export class PostOffice {
         return this.#fork(input, timeout, timeoutException, signal).promise;
       }
       const e = this.#prepare(input as EventEnvelope | EnvelopeInit);
-      const target = options?.url === undefined ? this.#httpTarget(e, "asyncRequest") : undefined;
-      const url = options?.url ?? target?.url;
-      if (url !== undefined) {
-        const headers = target === undefined
-          ? options?.httpHeaders
-          : { ...target.headers, ...options?.httpHeaders };
-        return this.#overHttp(e, timeout, timeoutException, url, headers, signal);
+      const http = this.#httpDestination(e, "asyncRequest", options?.url, options?.httpHeaders);
+      if (http !== undefined) {
+        return this.#overHttp(e, timeout, timeoutException, http.url, http.headers, signal);
       }
       const inbox = inboxOf(this.platform);
       const timed = e.traceId !== undefined || this.platform.mesh !== undefined;

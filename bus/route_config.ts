@@ -132,3 +132,20 @@ export function eventHttpTargets(config: AppConfig): Map<string, HttpTarget> {
   });
   return map;
 }
+
+/** Where events go besides their own routes, read once per platform. */
+export interface RouteConfig {
+  /** Original → replacement (empty unless `application.feature.route.substitution`). */
+  substitutions: ReadonlyMap<string, string>;
+  /** Route → where its events go over HTTP (`yaml.event.over.http`). */
+  httpTargets: ReadonlyMap<string, HttpTarget>;
+}
+
+/**
+ * Reads both from `config`.
+ *
+ * @throws {ConfigError} Naming the first bad entry.
+ */
+export function routeConfig(config: AppConfig): RouteConfig {
+  return { substitutions: routeSubstitutions(config), httpTargets: eventHttpTargets(config) };
+}

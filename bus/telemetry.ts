@@ -23,6 +23,7 @@ import {
   TraceFlags,
 } from "@opentelemetry/api";
 import type { Attributes, Histogram, Meter, Span, Tracer } from "@opentelemetry/api";
+import type { EventEnvelope } from "./envelope.ts";
 import type { MetricFamily } from "./metrics.ts";
 import { VERSION } from "./libraries.ts";
 import { isSpanId, isTraceId } from "./trace.ts";
@@ -176,17 +177,26 @@ function parentContext(traceId: string | undefined, spanId: string | undefined) 
  */
 export function hopSpan(
   telemetry: Telemetry,
-  to: string,
-  traceId: string | undefined,
-  spanId: string | undefined,
-  attributes: Attributes,
+  event: EventEnvelope,
+  peer: string,
+  topic: string,
 ): Span | undefined {
-  if (telemetry.tracer === undefined || traceId === undefined) return undefined;
-  return telemetry.tracer.startSpan(
-    `send ${to.split("@")[0]}`,
-    { kind: SpanKind.PRODUCER, attributes },
-    parentContext(traceId, spanId),
+  // Per event sent: nothing is built unless spans are recorded and the event is traced.
+  if (telemetry.tracer === undefined || event.traceId === undefined) return undefined;
+  const span = telemetry.tracer.startSpan(
+    `send ${(event.to ?? "").split("@")[0]}`,
+    {
+      kind: SpanKind.PRODUCER,
+      attributes: {
+        "minimesh.peer": peer,
+        "messaging.system": "kafka",
+        "messaging.destination.name": topic,
+      },
+    },
+    parentContext(event.traceId, event.spanId),
   );
+  event.spanId = span.spanContext().spanId;
+  return span;
 }
 
 /** Ends a span, with an error status when `error` is a message. */

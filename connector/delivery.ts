@@ -90,12 +90,7 @@ export class Delivery {
       event.correlationId = inboxOf(this.#platform).sentTo(cid, origin);
     }
     // A traced event's hop is a span (with an OpenTelemetry SDK): the peer's execution is its child.
-    const hop = hopSpan(this.#telemetry, event.to ?? "", event.traceId, event.spanId, {
-      "minimesh.peer": origin,
-      "messaging.system": "kafka",
-      "messaging.destination.name": topic,
-    });
-    if (hop !== undefined) event.spanId = hop.spanContext().spanId;
+    const hop = hopSpan(this.#telemetry, event, origin, topic);
     const bytes = event.toBytes();
     const records: OutRecord[] = bytes.length <= MAX_BLOCK
       ? [eventRecord(physical, partition, origin, bytes)] // encoded once, above

@@ -67,6 +67,11 @@ export function parseReport(body: unknown): AppReport {
 /** The figures of the applications in the mesh, as this monitor last heard them. */
 export class AppStats {
   readonly #apps = new Map<string, AppFigures>();
+  /** This monitor's own sessions that reported since the last share, and those whose routes changed. */
+  readonly #reported = new Set<string>();
+  readonly #routesChanged = new Set<string>();
+  /** A monitor started: the next share carries every route. */
+  #shareAll = false;
 
   /** The figures of `origin`, if it reported. */
   get(origin: string): AppFigures | undefined {
@@ -95,6 +100,42 @@ export class AppStats {
       at: now,
     });
     return last === undefined || String(last.routes) !== String(routes);
+  }
+
+  /** Records a report of one of this monitor's own sessions, to be shared. */
+  own(origin: string, report: AppReport, now: number = Date.now()): void {
+    if (this.update(origin, report, now)) this.#routesChanged.add(origin);
+    this.#reported.add(origin);
+  }
+
+  /** The next share carries every route of every own session (a monitor started). */
+  shareAllRoutes(): void {
+    this.#shareAll = true;
+  }
+
+  /**
+   * What to tell the other monitors now: the own sessions that reported since the last share
+   * (every one of `sessions` after {@link shareAllRoutes}), with their routes only when they
+   * changed. Forgets the applications not in `present` first.
+   */
+  takeShare(
+    sessions: readonly string[],
+    present: ReadonlySet<string>,
+  ): { origin: string; report: AppReport }[] {
+    this.retain(present);
+    const all = this.#shareAll;
+    const apps: { origin: string; report: AppReport }[] = [];
+    for (const origin of all ? sessions : this.#reported) {
+      const f = this.#apps.get(origin);
+      if (f === undefined) continue;
+      const report: AppReport = { events: f.events, errors: f.errors, started: f.started };
+      if (all || this.#routesChanged.has(origin)) report.routes = f.routes;
+      apps.push({ origin, report });
+    }
+    this.#shareAll = false;
+    this.#reported.clear();
+    this.#routesChanged.clear();
+    return apps;
   }
 
   /** Forgets the applications not in `origins` (they left the mesh): bounded by the table. */

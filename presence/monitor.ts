@@ -122,11 +122,6 @@ export class PresenceMonitor implements AsyncDisposable {
   #unauthorized = 0;
   /** What the mesh's applications reported, for the dashboard. */
   readonly #stats = new AppStats();
-  /** This monitor's sessions that reported since the last share, and those whose routes changed. */
-  readonly #reported = new Set<string>();
-  readonly #routesChanged = new Set<string>();
-  /** A monitor started: the next share carries every route. */
-  #shareAllRoutes = false;
   #lastShare = 0;
   /** The pages watching the dashboard. */
   readonly #dashboard: DashboardFeed;
@@ -501,7 +496,7 @@ export class PresenceMonitor implements AsyncDisposable {
       case "alive":
         return this.#onAlive(msg);
       case "download":
-        if (msg.monitor !== this.platform.origin) this.#shareAllRoutes = true;
+        if (msg.monitor !== this.platform.origin) this.#stats.shareAllRoutes();
         if (msg.monitor !== this.platform.origin && this.#ready) {
           this.#publish([{
             type: "snapshot",
@@ -536,8 +531,7 @@ export class PresenceMonitor implements AsyncDisposable {
   // so what is kept is bounded by the table.
   #onReport(origin: string, report: AppReport): void {
     if (this.#table.connection(origin)?.monitor !== this.platform.origin) return;
-    if (this.#stats.update(origin, report)) this.#routesChanged.add(origin);
-    this.#reported.add(origin);
+    this.#stats.own(origin, report);
     this.#dashboard.changed(FIGURES_DELAY_MS);
   }
 
@@ -553,19 +547,10 @@ export class PresenceMonitor implements AsyncDisposable {
   // (or a monitor started), in records of at most 100 applications.
   #shareStats(now: number): MonitorMessage[] {
     this.#lastShare = now;
-    this.#stats.retain(new Set(this.#table.connections().map((c) => c.origin)));
-    const all = this.#shareAllRoutes;
-    this.#shareAllRoutes = false;
-    const apps: { origin: string; report: AppReport }[] = [];
-    for (const origin of all ? this.#sessions.joined().map((s) => s.origin) : this.#reported) {
-      const f = this.#stats.get(origin);
-      if (f === undefined) continue;
-      const report: AppReport = { events: f.events, errors: f.errors, started: f.started };
-      if (all || this.#routesChanged.has(origin)) report.routes = f.routes;
-      apps.push({ origin, report });
-    }
-    this.#reported.clear();
-    this.#routesChanged.clear();
+    const apps = this.#stats.takeShare(
+      this.#sessions.joined().map((s) => s.origin),
+      new Set(this.#table.connections().map((c) => c.origin)),
+    );
     const out: MonitorMessage[] = [];
     for (let i = 0; i < apps.length; i += 100) {
       out.push({ type: "stats", monitor: this.platform.origin, apps: apps.slice(i, i + 100) });

@@ -66,6 +66,28 @@ describe("application reports", () => {
     assert.equal(stats.get(ORIGIN), undefined, "gone with its connection");
   });
 
+  it("are shared: what reported since the last share, routes only when changed or asked for", () => {
+    const stats = new AppStats();
+    const other = ORIGIN.replace("a", "b");
+    const present = new Set([ORIGIN, other]);
+    stats.own(ORIGIN, { events: 1, errors: 0, started: STARTED, routes: ["a.b"] }, 0);
+    assert.deepEqual(stats.takeShare([ORIGIN], present), [
+      { origin: ORIGIN, report: { events: 1, errors: 0, started: STARTED, routes: ["a.b"] } },
+    ]);
+    assert.deepEqual(stats.takeShare([ORIGIN], present), [], "nothing new reported");
+    stats.own(ORIGIN, { events: 5, errors: 1, started: STARTED }, 5000);
+    assert.deepEqual(stats.takeShare([ORIGIN], present), [
+      { origin: ORIGIN, report: { events: 5, errors: 1, started: STARTED } },
+    ]);
+    stats.shareAllRoutes(); // a monitor started
+    assert.deepEqual(stats.takeShare([ORIGIN], present), [
+      { origin: ORIGIN, report: { events: 5, errors: 1, started: STARTED, routes: ["a.b"] } },
+    ]);
+    stats.own(ORIGIN, { events: 6, errors: 1, started: STARTED }, 10_000);
+    assert.deepEqual(stats.takeShare([ORIGIN], new Set([other])), [], "gone from the table");
+    assert.equal(stats.get(ORIGIN), undefined);
+  });
+
   it("travel between monitors as a `stats` message", () => {
     const msg: MonitorMessage = {
       type: "stats",

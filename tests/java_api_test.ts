@@ -405,6 +405,10 @@ describe("an interceptor (RegisterOptions.interceptor)", () => {
         logs.lines.some((l) => /relay.failing failed on event .*intercepted failure/.test(l)),
       );
       assert.equal(p.routes().find((r) => r.route === "relay.later")?.instances, 2);
+      assert.throws(
+        () => p.register("relay.bad", 42 as unknown as () => void, { interceptor: true }),
+        /The function for relay.bad must be a function, got number/,
+      );
     } finally {
       await logs.stop();
     }
