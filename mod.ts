@@ -31,8 +31,8 @@
  */
 export { AppConfig } from "./bus/config.ts";
 export type { ConfigLayer, ConfigOptions, PropertiesFile } from "./bus/config.ts";
-export { EventEnvelope, headerOf } from "./bus/envelope.ts";
-export type { EnvelopeInit, WireFormat } from "./bus/envelope.ts";
+export { EventEnvelope, headerOf, withoutNullsInMaps } from "./bus/envelope.ts";
+export type { DecodeOptions, EnvelopeInit, WireFormat } from "./bus/envelope.ts";
 export {
   AppError,
   ConfigError,

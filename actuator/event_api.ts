@@ -101,7 +101,7 @@ export function eventApi(platform: Platform): (req: Request) => Promise<Response
     let event: EventEnvelope, format: WireFormat;
     try {
       format = EventEnvelope.formatOf(bytes);
-      event = EventEnvelope.fromBytes(bytes);
+      event = EventEnvelope.fromBytes(bytes, { nulls: platform.nullTransport });
     } catch (e) {
       return jsonError(400, (e as Error).message);
     }

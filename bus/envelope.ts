@@ -22,6 +22,44 @@ import type { EnvelopeInit, WireFormat } from "./_envelope_fields.ts";
 export { headerValue, toPlain };
 export type { EnvelopeInit, WireFormat };
 
+/** How {@link EventEnvelope.fromBytes} reads a body. */
+export interface DecodeOptions {
+  /** Keep null values in the body's maps (default true); Java drops them unless told not to. */
+  nulls?: boolean;
+}
+
+/**
+ * Removes null and undefined values from maps, at any depth; lists keep theirs, as the Java
+ * original's MsgPack reader does. Changes `value` in place and returns it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert";
+ * import { withoutNullsInMaps } from "@minimesh/core";
+ * assert.deepEqual(withoutNullsInMaps({ a: null, b: [null, { c: null }] }), { b: [null, {}] });
+ * ```
+ */
+export function withoutNullsInMaps<T>(value: T): T {
+  if (Array.isArray(value)) {
+    for (const item of value) {
+      if (typeof item === "object" && item !== null) withoutNullsInMaps(item);
+    }
+  } else if (typeof value === "object" && value !== null && isPlainMap(value)) {
+    const map = value as Record<string, unknown>;
+    for (const k of Object.keys(map)) {
+      const v = map[k];
+      if (v === null || v === undefined) delete map[k];
+      else if (typeof v === "object") withoutNullsInMaps(v);
+    }
+  }
+  return value;
+}
+
+function isPlainMap(v: object): boolean {
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
 let peekAnnotations: (e: EventEnvelope) => Record<string, unknown> | undefined;
 /** The headers map of an envelope, without creating one (for the platform's hot path). */
 export let peekHeaders: (e: EventEnvelope) => Record<string, string> | undefined;
@@ -349,6 +387,9 @@ export class EventEnvelope<B = unknown> {
   /**
    * Decodes MsgPack bytes in either key set.
    *
+   * @param bytes The envelope's bytes.
+   * @param options `nulls: false` drops null values from the body's maps, as the Java original
+   * reads them unless `serializer.null.transport=true` (lists keep theirs).
    * @throws {EnvelopeDecodeError} For malformed or truncated bytes, a top level that is not a
    * map, non-string keys or a field of the wrong type.
    * @example
@@ -359,8 +400,12 @@ export class EventEnvelope<B = unknown> {
    * assert(e.to === "a.b");
    * ```
    */
-  static fromBytes(bytes: Uint8Array): EventEnvelope {
-    return decodeFast(bytes) ?? EventEnvelope.fromMap(decodeMap(bytes));
+  static fromBytes(bytes: Uint8Array, options: DecodeOptions = {}): EventEnvelope {
+    const e = decodeFast(bytes) ?? EventEnvelope.fromMap(decodeMap(bytes));
+    if (options.nulls === false && typeof e.body === "object" && e.body !== null) {
+      e.body = withoutNullsInMaps(e.body);
+    }
+    return e;
   }
 
   /**

@@ -195,6 +195,11 @@ export class Platform {
   readonly startTime: Date = new Date();
   /** The reply address of this instance's temporary inbox. */
   readonly inboxAddress: string;
+  /**
+   * `serializer.null.transport` (default false, as in the Java original): whether bodies read
+   * from the mesh or Event over HTTP keep null values in their maps.
+   */
+  readonly nullTransport: boolean;
   readonly #inbox: Inbox = new Inbox();
   readonly #future = new FutureEvents();
   readonly #routing: RouteConfig;
@@ -230,6 +235,7 @@ export class Platform {
       this.config.getString("application.version", "1.0.0");
     this.origin = newOriginId(options.appId);
     this.inboxAddress = `${TEMPORARY_INBOX}@${this.origin}`;
+    this.nullTransport = this.config.getBoolean("serializer.null.transport", false);
     this.#stackLines = Math.max(3, this.config.getNumber("stack.trace.transport.size", 10));
     this.#queueLimit = Math.max(1, this.config.getNumber("route.queue.limit", 10_000));
     this.#retryRoutes = new Set(this.config.getList("request.retry.routes"));

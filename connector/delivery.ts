@@ -204,7 +204,7 @@ export class Delivery {
   // An envelope, or undefined (counted and logged) for bytes that are not one.
   #decode(bytes: Uint8Array, what: string): EventEnvelope | undefined {
     try {
-      return EventEnvelope.fromBytes(bytes);
+      return EventEnvelope.fromBytes(bytes, { nulls: this.#platform.nullTransport });
     } catch (err) {
       this.stats.undecodable++;
       log.warn("Skipping {what}: {message}", { what, message: (err as Error).message });

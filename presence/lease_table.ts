@@ -68,7 +68,13 @@ export interface Departed {
 
 /** A control message, as carried on partition 0. */
 export type ControlMessage =
-  | { type: "put"; info: ConnectionInfo }
+  /**
+   * A connection's record; `foreign` when a Java monitor holds it (Java checks no identities,
+   * so its records are taken as they come).
+   */
+  | { type: "put"; info: ConnectionInfo; foreign?: boolean }
+  /** A lease given by a Java monitor (its `confirm_topic`, or the topic its record names). */
+  | { type: "assign"; origin: string; topic: string; monitor: string }
   | { type: "claim"; origin: string; session: string; topic: string; monitor: string }
   | { type: "del"; origin: string; session: string; monitor: string; reason: string }
   | { type: "release_monitor"; dead: string; monitor: string }
@@ -211,7 +217,9 @@ export class LeaseTable {
   apply(msg: ControlMessage): Effect[] {
     switch (msg.type) {
       case "put":
-        return this.#put(msg.info);
+        return this.#put(msg.info, msg.foreign === true);
+      case "assign":
+        return this.#assign(msg.origin, msg.topic, msg.monitor);
       case "claim":
         return this.#claim(msg.origin, msg.session, msg.topic, msg.monitor);
       case "del": {
@@ -255,7 +263,7 @@ export class LeaseTable {
     return effects;
   }
 
-  #put(info: ConnectionInfo): Effect[] {
+  #put(info: ConnectionInfo, foreign: boolean): Effect[] {
     const old = this.#connections.get(info.origin);
     if (old !== undefined && old.session === info.session && old.monitor === info.monitor) {
       this.#connections.set(info.origin, {
@@ -272,9 +280,11 @@ export class LeaseTable {
     const at = Date.parse(info.updated);
     this.#expireDeparted(at);
     const owner = this.ownerOf(info.origin, at);
-    if (owner !== undefined && owner !== info.verifier) return [{ kind: "impostor", info }];
+    if (!foreign && owner !== undefined && owner !== info.verifier) {
+      return [{ kind: "impostor", info }];
+    }
     // The first claim decides: an origin first claimed without a verifier stays open.
-    const verifier = old !== undefined ? old.verifier : info.verifier;
+    const verifier = old !== undefined || foreign ? owner : info.verifier;
     this.#departed.delete(info.origin);
     // The same origin through another session: the instance reconnected (its monitor went
     // away, or the network dropped the socket). It keeps its lease, so that it goes on reading
@@ -302,6 +312,27 @@ export class LeaseTable {
     this.#owner.set(topic, origin);
     c.topic = topic;
     return [{ kind: "granted", origin, session, topic, claimed: topic, monitor }];
+  }
+
+  // A Java monitor leased `topic` to `origin` and told its application so: the table follows
+  // (the origin moves there from a lease it had). A topic that another origin holds here is not
+  // taken: the Java monitor closes its application when it hears of the other holder.
+  #assign(origin: string, topic: string, monitor: string): Effect[] {
+    const c = this.#connections.get(origin);
+    if (c === undefined || c.topic === topic) return [];
+    const owner = this.#owner.get(topic);
+    if (!this.#valid.has(topic) || owner !== undefined) {
+      return [{ kind: "conflict", info: { ...c, topic }, owner }];
+    }
+    const effects: Effect[] = [];
+    if (c.topic !== undefined && this.#owner.get(c.topic) === origin) {
+      this.#owner.delete(c.topic);
+      effects.push({ kind: "released", topic: c.topic, info: c, reason: `moved to ${topic}` });
+    }
+    this.#owner.set(topic, origin);
+    c.topic = topic;
+    effects.push({ kind: "granted", origin, session: c.session, topic, claimed: topic, monitor });
+    return effects;
   }
 
   #remove(c: ConnectionInfo, reason: string, by: string): Effect[] {

@@ -8,7 +8,6 @@
  * @module
  */
 import { logger } from "../bus/_log.ts";
-import type { EventEnvelope } from "../bus/envelope.ts";
 import type { Platform } from "../bus/platform.ts";
 import { serve as serveHere } from "#runtime";
 import { serverLimits, serverTls } from "../runtime/server.ts";
@@ -24,10 +23,20 @@ import type { AppReport } from "../connector/report.ts";
 import { STATS_INTERVAL_MS } from "../connector/report.ts";
 import { DashboardFeed, dashboardState, FIGURES_DELAY_MS } from "./dashboard.ts";
 import { monitorHandler } from "./http.ts";
-import { JAVA_MONITOR_SILENCE_MS, JavaMonitorWatch } from "./java_monitor.ts";
+import {
+  fromJavaInfo,
+  isJavaRecord,
+  JAVA_ALIVE_INTERVAL_MS,
+  JAVA_MONITOR_SILENCE_MS,
+  javaInfo,
+  parseJava,
+  RsvpBids,
+  writerOf,
+} from "./java_monitor.ts";
+import type { JavaMessage } from "./java_monitor.ts";
 import { monitorInfo, monitorMetrics } from "./info.ts";
 import { LeaseTable, virtualTopics } from "./lease_table.ts";
-import type { ConnectionInfo, Effect } from "./lease_table.ts";
+import type { ConnectionInfo, ControlMessage, Effect } from "./lease_table.ts";
 import {
   CLOSE,
   CONTROL_ROUTE,
@@ -56,6 +65,8 @@ interface KnownMonitor {
   lastSeen: number;
   started: string;
   version: string;
+  /** A Java monitor (heard in its own protocol). */
+  java?: boolean;
 }
 
 /** Options of a {@link PresenceMonitor}. */
@@ -125,9 +136,14 @@ export class PresenceMonitor implements AsyncDisposable {
   #lastShare = 0;
   /** The pages watching the dashboard. */
   readonly #dashboard: DashboardFeed;
-  /** Java monitors heard on partition 0 (see java_monitor.ts), and the one last logged. */
-  readonly #java = new JavaMonitorWatch();
-  #javaLogged: string | undefined;
+  /** The Java monitors' lease lock (java_monitor.ts): the bids, and sessions waiting for it. */
+  readonly #bids = new RsvpBids();
+  readonly #waiting = new Set<Session>();
+  #bidSentAt = 0;
+  #bidInFlight = false;
+  /** When this monitor's current round was sent (0: none). */
+  #roundAt = 0;
+  #lastJavaAlive = 0;
 
   /**
    * Creates a monitor; {@link PresenceMonitor.start} starts it.
@@ -150,9 +166,8 @@ export class PresenceMonitor implements AsyncDisposable {
       settings: s,
       monitor: platform.origin,
       ready: () => this.#ready,
-      refusal: () => this.mixedMesh,
       publish: (messages) => this.#publish(messages),
-      claim: (session) => this.#nextClaim(session),
+      claim: (session) => this.#claimFor(session),
       ownerOf: (origin) => this.#table.ownerOf(origin, Date.now()),
       credential: (protocols) => {
         const i = this.#tokenOf?.(protocols) ?? -1;
@@ -351,8 +366,6 @@ export class PresenceMonitor implements AsyncDisposable {
   async loopback(): Promise<string> {
     if (!this.#kafka.available) throw new Error("Kafka is unreachable");
     if (this.#topicProblem !== undefined) throw new Error(this.#topicProblem);
-    const mixed = this.mixedMesh;
-    if (mixed !== undefined) throw new Error(mixed);
     const took = await this.#kafka.loopback(this.settings.monitorTopic, 0);
     const topics = (await this.meshTopics()).length;
     return `Loopback test took ${took} ms; System contains ${topics} topics`;
@@ -372,9 +385,22 @@ export class PresenceMonitor implements AsyncDisposable {
     return monitorInfo(this.#table, topics, this.monitors());
   }
 
+  // With a Java monitor in the mesh a session waits for the lease lock (#rsvpRound); else it
+  // claims at once.
+  #claimFor(s: Session): MonitorMessage[] | undefined {
+    s.claimed = true;
+    if (!this.javaMonitors().length) {
+      const claim = this.#nextClaim(s);
+      return claim === undefined ? undefined : [claim];
+    }
+    this.#waiting.add(s);
+    queueMicrotask(() => this.#rsvpRound());
+    return [];
+  }
+
   // The lease the application says it holds when it is free (all monitors restarted and the
   // table is new: it goes on with the same partition), else the first free one.
-  #nextClaim(s: Session): MonitorMessage | undefined {
+  #nextClaim(s: Session): (MonitorMessage & { type: "claim" }) | undefined {
     const hint = s.hint;
     s.hint = undefined; // once: a rejected claim goes on with the first free topic
     const topic = hint !== undefined && this.#table.isFree(hint) && !this.#claiming.has(hint)
@@ -407,6 +433,7 @@ export class PresenceMonitor implements AsyncDisposable {
 
   async #publish(messages: MonitorMessage[]): Promise<void> {
     if (messages.length === 0) return;
+    if (this.javaMonitors().length) messages = messages.flatMap((m) => this.#withJavaTwin(m));
     const records = messages.map((m) =>
       eventRecord(this.settings.monitorTopic, 0, "monitor-0", controlEnvelope(m))
     );
@@ -426,8 +453,15 @@ export class PresenceMonitor implements AsyncDisposable {
     try {
       const e = eventOf(r);
       if (e === undefined) return;
-      if (e.to !== CONTROL_ROUTE) return this.#onForeign(e, r.offset);
-      msg = parseControl(e);
+      if (isJavaRecord(e)) msg = { type: "java", ...parseJava(e) };
+      else if (e.to === CONTROL_ROUTE) msg = parseControl(e);
+      else {
+        log.warn("Skipped record {offset} on partition 0: addressed to {to}", {
+          offset: r.offset,
+          to: String(e.to).slice(0, 80),
+        });
+        return;
+      }
     } catch (e) {
       log.warn("Skipped record {offset} on partition 0: {message}", {
         offset: r.offset,
@@ -447,33 +481,207 @@ export class PresenceMonitor implements AsyncDisposable {
     this.#handle(msg, r.offset);
   }
 
-  // A record on partition 0 that is not a TypeScript monitor's: a Java monitor's (java_monitor.ts)
-  // is not applied and stops new sessions while it is heard; anything else is skipped.
-  #onForeign(e: EventEnvelope, offset: string): void {
-    if (!JavaMonitorWatch.isJava(e)) {
-      log.warn("Skipped record {offset} on partition 0: addressed to {to}", {
-        offset,
-        to: String(e.to).slice(0, 80),
+  // ---- Java monitors on the same channel (java_monitor.ts, docs/presence.md) ----
+
+  /** The Java monitors heard within the last minute. */
+  javaMonitors(): string[] {
+    return [...this.#monitors].filter(([, m]) => m.java).map(([origin]) => origin);
+  }
+
+  #publishJava(messages: JavaMessage[]): Promise<void> {
+    return this.#publish(messages.map((java) => ({ type: "java", java, ours: true })));
+  }
+
+  // While Java monitors listen, this monitor's records and releases go out in their form too.
+  #withJavaTwin(m: MonitorMessage): MonitorMessage[] {
+    const me = this.platform.origin;
+    let java: JavaMessage | undefined;
+    if (m.type === "put" && m.info.monitor === me) {
+      const topic = m.info.topic ?? this.#table.connection(m.info.origin)?.topic;
+      java = { type: "put", origin: m.info.origin, info: javaInfo({ ...m.info, topic }) };
+    } else if (m.type === "del" && m.monitor === me) {
+      java = { type: "del", origin: m.origin };
+    }
+    return java === undefined ? [m] : [m, { type: "java", java, ours: true }];
+  }
+
+  // The applications that TypeScript monitors hold, in the Java form (Java monitors answer for
+  // their own).
+  #javaPuts(): JavaMessage {
+    const apps: Record<string, Record<string, unknown>> = {};
+    for (const c of this.#table.connections()) {
+      if (!this.#monitors.get(c.monitor)?.java) apps[c.origin] = javaInfo(c);
+    }
+    return { type: "puts", origin: this.platform.origin, apps };
+  }
+
+  #applyTable(msg: ControlMessage): Effect[] {
+    const effects = this.#table.apply(msg);
+    this.#onEffects(effects);
+    return effects;
+  }
+
+  #onJava(m: JavaMessage, ours: boolean): void {
+    const me = this.platform.origin;
+    const now = Date.now();
+    // The lock's messages count whoever wrote them: TypeScript monitors bid too.
+    switch (m.type) {
+      case "rsvp":
+        this.#bids.bid(m.monitor, m.time, now);
+        if (m.monitor === me) this.#bidInFlight = false;
+        return this.#rsvpRound();
+      case "rsvp_complete":
+        this.#bids.remove(m.monitor);
+        if (m.monitor === me) this.#roundAt = 0;
+        return this.#rsvpRound();
+      case "confirm_topic":
+        this.#bids.touch(m.monitor, now);
+        break;
+    }
+    if (ours) return; // a TypeScript monitor's copy of what its own messages say
+    const writer = writerOf(m);
+    if (writer !== undefined && writer !== me) this.#javaHeard(writer, now);
+    switch (m.type) {
+      case "init": // a Java monitor started: it learns of this one at once
+        this.#publishJava([{ type: "monitor_alive", origin: me, apps: this.#origins() }])
+          .catch(() => {});
+        return;
+      case "download":
+        if (this.#ready) this.#publishJava([this.#javaPuts()]).catch(() => {});
+        return;
+      case "put":
+        return this.#applyJava(m.origin, m.info, now);
+      case "puts":
+        for (const [origin, info] of Object.entries(m.apps)) this.#applyJava(origin, info, now);
+        return;
+      case "del": {
+        // Only a record that a Java monitor holds: its session closed there.
+        const c = this.#table.connection(m.origin);
+        if (c === undefined || !this.#monitors.get(c.monitor)?.java) return;
+        const reason = "websocket closed (Java monitor)";
+        this.#applyTable({
+          type: "del",
+          origin: c.origin,
+          session: c.session,
+          monitor: c.monitor,
+          reason,
+        });
+        return this.#dashboard.changed();
+      }
+      case "confirm_topic":
+        if (this.#applyTable({ ...m, type: "assign" }).length) this.#dashboard.changed();
+        return;
+    }
+  }
+
+  // A Java monitor's record of one of its applications (a record of an application that a
+  // TypeScript monitor holds is that monitor's to say).
+  #applyJava(origin: string, info: Record<string, unknown>, now: number): void {
+    let c: ConnectionInfo;
+    try {
+      c = fromJavaInfo(origin, info, now);
+    } catch (e) {
+      log.warn("Skipped a Java monitor's record of {origin}: {message}", {
+        origin: origin.slice(0, 80),
+        message: (e as Error).message,
       });
       return;
     }
-    const first = this.#java.heard(e);
-    if (first === undefined) return;
-    this.#javaLogged = first;
-    log.error(
-      "A Java presence monitor ({origin}) writes to {topic}: Java and TypeScript monitors " +
-        "cannot share one mesh's leases yet. This monitor takes no new applications (health " +
-        "DOWN) until the Java monitor has been silent for {s} s. Run the mesh's monitors of " +
-        "one kind, or give them different topics (monitor.topic, app.topic.prefix)",
-      { origin: first, topic: this.settings.monitorTopic, s: JAVA_MONITOR_SILENCE_MS / 1000 },
-    );
+    if (!this.#monitors.get(c.monitor)?.java) return;
+    const effects = this.#applyTable({
+      type: "put",
+      info: { ...c, topic: undefined },
+      foreign: true,
+    });
+    if (c.topic !== undefined) {
+      effects.push(
+        ...this.#applyTable({ type: "assign", origin, topic: c.topic, monitor: c.monitor }),
+      );
+    }
+    if (effects.length) this.#dashboard.changed();
   }
 
-  /** Why this monitor takes no new applications now (a Java monitor shares the mesh), if so. */
-  get mixedMesh(): string | undefined {
-    const java = this.#java.current();
-    return java === undefined ? undefined : `A Java presence monitor (${java}) shares ` +
-      `${this.settings.monitorTopic}: monitors of one kind only`;
+  #javaHeard(origin: string, now: number): void {
+    const known = this.#monitors.get(origin);
+    if (known !== undefined && !known.java) return; // a TypeScript monitor
+    this.#monitors.set(origin, { lastSeen: now, version: "Java", started: "", java: true });
+    if (known !== undefined) return;
+    this.#dashboard.changed();
+    log.info(
+      "Registered monitor (peer) {origin}, a Java monitor: leases are given under its " +
+        "RSVP lock from now on",
+      { origin },
+    );
+    this.#lastJavaAlive = now;
+    this.#publishJava([
+      { type: "monitor_alive", origin: this.platform.origin, apps: this.#origins() },
+      this.#javaPuts(),
+      { type: "download", origin: this.platform.origin },
+    ]).catch(() => {});
+  }
+
+  #origins(): string[] {
+    return this.#table.connections().map((c) => c.origin);
+  }
+
+  // The Java monitors' lock: bid while sessions wait; with the rights, claim for all of them
+  // between rsvp_start and rsvp_complete, each claim with its confirm_topic for the Java monitors.
+  #rsvpRound(): void {
+    if (!this.#ready || this.#stopping) return;
+    for (const s of this.#waiting) {
+      if (s.closing || this.#sessions.of(s.origin) !== s) this.#waiting.delete(s);
+    }
+    if (this.#waiting.size === 0) return;
+    const me = this.platform.origin;
+    const waiting = [...this.#waiting];
+    if (this.javaMonitors().length === 0) { // the Java monitors went: no lock to wait for
+      this.#waiting.clear();
+      const claims = waiting.map((s) => this.#nextClaim(s)).filter((c) => c !== undefined);
+      this.#publish(claims).catch(() => {});
+      return;
+    }
+    const now = Date.now();
+    // A bid is refreshed while it waits behind others: one silent for 20 s is dropped.
+    const bidding = this.#bids.has(me) || (this.#bidInFlight && now - this.#bidSentAt < 10_000);
+    const stale = this.#bids.has(me) && this.#bids.size > 1 && now - this.#bidSentAt > 10_000;
+    if (!bidding || stale) {
+      this.#bidSentAt = now;
+      this.#bidInFlight = true;
+      this.#publishJava([{ type: "rsvp", monitor: me, time: now }])
+        .catch(() => (this.#bidInFlight = false));
+      return;
+    }
+    if (now - this.#roundAt < 10_000 || !this.#bids.rightsOf(me, now)) return;
+    this.#roundAt = now;
+    this.#waiting.clear();
+    const out: MonitorMessage[] = [{
+      type: "java",
+      ours: true,
+      java: { type: "rsvp_start", monitor: me },
+    }];
+    for (const s of waiting) {
+      const claim = this.#nextClaim(s);
+      if (claim === undefined) continue;
+      // A reconnecting origin keeps the lease it has.
+      const topic = this.#table.connection(s.origin)?.topic ?? claim.topic;
+      const confirm: JavaMessage = { type: "confirm_topic", monitor: me, topic, origin: s.origin };
+      out.push(claim, { type: "java", ours: true, java: confirm });
+    }
+    out.push({ type: "java", ours: true, java: { type: "rsvp_complete", monitor: me } });
+    this.#publish(out).catch(() => (this.#roundAt = 0));
+  }
+
+  #javaTick(now: number): void {
+    if (this.javaMonitors().length && now - this.#lastJavaAlive >= JAVA_ALIVE_INTERVAL_MS) {
+      this.#lastJavaAlive = now;
+      this.#publishJava([{
+        type: "monitor_alive",
+        origin: this.platform.origin,
+        apps: this.#origins(),
+      }])
+        .catch(() => {});
+    }
+    this.#rsvpRound();
   }
 
   #finishBootstrap(
@@ -515,6 +723,8 @@ export class PresenceMonitor implements AsyncDisposable {
       case "stats":
         this.#onStats(msg.monitor, msg.apps);
         return this.#dashboard.changed(FIGURES_DELAY_MS);
+      case "java":
+        return this.#onJava(msg.java, msg.ours);
       default: {
         const effects = this.#table.apply(msg);
         this.#onEffects(effects);
@@ -619,8 +829,8 @@ export class PresenceMonitor implements AsyncDisposable {
             origin: fx.origin,
             why: fx.why,
           });
-          const claim = this.#nextClaim(s);
-          if (claim) this.#publish([claim]).catch(() => {});
+          const claim = this.#claimFor(s);
+          if (claim?.length) this.#publish(claim).catch(() => {});
           break;
         }
         case "released":
@@ -791,12 +1001,6 @@ export class PresenceMonitor implements AsyncDisposable {
     const now = Date.now();
     const s = this.settings;
     this.#sessions.tick(now);
-    if (this.#javaLogged !== undefined && this.#java.current(now) === undefined) {
-      log.info("The Java presence monitor {origin} is silent: taking applications again", {
-        origin: this.#javaLogged,
-      });
-      this.#javaLogged = undefined;
-    }
     this.#checkTopics();
     const out: MonitorMessage[] = [];
     if (!this.#kafka.available) this.#resync = true;
@@ -814,9 +1018,8 @@ export class PresenceMonitor implements AsyncDisposable {
       }
     }
     for (const [origin, m] of this.#monitors) {
-      if (origin === this.platform.origin || now - m.lastSeen < 3 * s.aliveInterval * 1000) {
-        continue;
-      }
+      const silence = m.java ? JAVA_MONITOR_SILENCE_MS : 3 * s.aliveInterval * 1000;
+      if (origin === this.platform.origin || now - m.lastSeen < silence) continue;
       this.#monitors.delete(origin);
       this.#dashboard.changed();
       log.warn("Monitor {origin} expired: no alive message for {s} s", {
@@ -828,5 +1031,6 @@ export class PresenceMonitor implements AsyncDisposable {
       }
     }
     this.#publish(out).catch(() => {});
+    this.#javaTick(now);
   }
 }

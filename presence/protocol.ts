@@ -9,6 +9,8 @@ import { EventEnvelope } from "../bus/envelope.ts";
 import type { ConnectionInfo, ControlMessage, Departed, TableSnapshot } from "./lease_table.ts";
 import type { AppReport } from "../connector/report.ts";
 import { parseReport } from "./app_stats.ts";
+import { javaEnvelope } from "./java_monitor.ts";
+import type { JavaMessage } from "./java_monitor.ts";
 
 /** Websocket close codes a monitor uses. */
 export const CLOSE = {
@@ -38,10 +40,13 @@ export type MonitorMessage =
   | { type: "handover"; monitor: string }
   | { type: "snapshot"; monitor: string; for: string; asOf: string; table: TableSnapshot }
   /** What the applications connected through `monitor` reported (see `app_stats.ts`). */
-  | { type: "stats"; monitor: string; apps: { origin: string; report: AppReport }[] };
+  | { type: "stats"; monitor: string; apps: { origin: string; report: AppReport }[] }
+  /** A message in the Java monitors' protocol (java_monitor.ts); `ours` when a TypeScript monitor wrote it. */
+  | { type: "java"; java: JavaMessage; ours: boolean };
 
 /** Encodes a monitor message as an envelope for partition 0. */
 export function controlEnvelope(msg: MonitorMessage): EventEnvelope {
+  if (msg.type === "java") return javaEnvelope(msg.java);
   const e = new EventEnvelope({ to: CONTROL_ROUTE, headers: { type: msg.type } });
   const h = e.headers;
   switch (msg.type) {

@@ -56,12 +56,13 @@ export interface SessionsContext {
   monitor: string;
   /** Whether the monitor accepts applications now. */
   ready(): boolean;
-  /** Why it takes no new applications although it is ready (a mixed mesh), if so. */
-  refusal(): string | undefined;
   /** Writes messages to the monitors' channel; rejects (after logging) when Kafka fails. */
   publish(messages: MonitorMessage[]): Promise<void>;
-  /** A claim of a free virtual topic for the session, or undefined (it was closed). */
-  claim(s: Session): MonitorMessage | undefined;
+  /**
+   * What claims a virtual topic for the session: a claim, or nothing yet (it waits for the Java
+   * monitors' lock, see java_monitor.ts); undefined when it was closed (none free).
+   */
+  claim(s: Session): MonitorMessage[] | undefined;
   /** The verifier a session of `origin` must carry now, if another instance owns it. */
   ownerOf(origin: string): string | undefined;
   /** Which mesh token the client offered (`token 1`, ...), or undefined without tokens. */
@@ -154,8 +155,6 @@ export class Sessions {
     };
     const { maxConnections, maxPending } = this.#c.settings;
     if (!this.#c.ready()) return refuse(CLOSE.TRY_AGAIN, "Starting up");
-    const refusal = this.#c.refusal();
-    if (refusal !== undefined) return refuse(CLOSE.TRY_AGAIN, refusal);
     if (!isOriginId(token)) {
       return refuse(CLOSE.POLICY, `Invalid origin id "${token.slice(0, 60)}"`);
     }
@@ -305,7 +304,7 @@ export class Sessions {
     if (!s.claimed) {
       const claim = this.#c.claim(s);
       if (claim === undefined) return;
-      messages.push(claim);
+      messages.push(...claim);
     }
     // publish logs the detail; the client hears only that it may try again.
     this.#c.publish(messages).catch(() => this.drop(s, CLOSE.TRY_AGAIN, "Kafka unavailable"));

@@ -16,7 +16,7 @@ import type { Composable, MeshTransport } from "../mod.ts";
 import { SERVICE_QUERY, serviceQuery } from "../connector/service_query.ts";
 import { elapsedText, localTimestamp } from "../actuator/format.ts";
 import { captureLogs, configDir, sleep, stubMesh, testPlatform } from "./_helpers.ts";
-import { actuatorHandler } from "../actuator/mod.ts";
+import { actuatorHandler, eventApi } from "../actuator/mod.ts";
 import { serve } from "#runtime";
 
 describe("PostOffice.sendLater", () => {
@@ -412,5 +412,41 @@ describe("an interceptor (RegisterOptions.interceptor)", () => {
     } finally {
       await logs.stop();
     }
+  });
+});
+
+describe("serializer.null.transport", () => {
+  const body = { a: null, b: 1, list: [null, { c: null, d: "x" }], nested: { e: null } };
+  const call = async (args: string[]) => {
+    const p = testPlatform({ args });
+    let seen: unknown;
+    p.register("null.echo", (_h, input) => (seen = input, "ok"));
+    const res = await eventApi(p)(
+      new Request("http://127.0.0.1/api/event", {
+        method: "POST",
+        headers: { "content-type": "application/octet-stream" },
+        body: new EventEnvelope({ to: "null.echo", body }).toBytes() as BodyInit,
+      }),
+    );
+    assert.equal(res.status, 200);
+    return seen;
+  };
+
+  it("drops nulls in maps of what arrives, as Java does by default; lists keep theirs", async () => {
+    assert.deepEqual(await call([]), { b: 1, list: [null, { d: "x" }], nested: {} });
+  });
+
+  it("keeps them with serializer.null.transport=true", async () => {
+    assert.deepEqual(await call(["-Dserializer.null.transport=true"]), body);
+  });
+
+  it("leaves events inside the process as they were given", async () => {
+    const p = testPlatform();
+    p.register("null.local", (_h, input) => input);
+    const reply = await new PostOffice({}, p).request(
+      { to: "null.local", body: { a: null } },
+      1000,
+    );
+    assert.deepEqual(reply.body, { a: null });
   });
 });

@@ -8,7 +8,8 @@ import { decode } from "@msgpack/msgpack";
 import { EventEnvelope, Platform, PostOffice } from "../mod.ts";
 import { connectToCloud } from "../connector/mod.ts";
 import { PresenceMonitor } from "../presence/mod.ts";
-import { MemoryKafka } from "../internal.ts";
+import { eventOf, MemoryKafka } from "../internal.ts";
+import { fromJavaInfo, javaInfo } from "../presence/java_monitor.ts";
 import type { InRecord } from "../kafka/client.ts";
 import { eventually } from "./_presence.ts";
 import { captureLogs, stubMesh, testPlatform } from "./_helpers.ts";
@@ -148,5 +149,101 @@ describe("Java Mercury 4.11.10's replies, replayed", () => {
     assert.equal(reply.traceId, request.traceId);
     assert.match(reply.spanId ?? "", /^[0-9a-f]{16}$/);
     assert.deepEqual(keys(reply.toBytes()), keys(javaReply), "the same envelope fields as Java's");
+  });
+});
+
+// The records two Java monitors wrote to partition 0 while they shared the mesh with a minimesh
+// monitor, and failed over to it and back (presence_monitor_4.11.10.json says how).
+const monitorWire = JSON.parse(
+  Deno.readTextFileSync(
+    new URL("./fixtures/java_wire/presence_monitor_4.11.10.json", import.meta.url),
+  ),
+) as {
+  javaMonitors: string[];
+  javaInfoAtEnd: { leases: Record<string, string> };
+  records: Recorded[];
+};
+
+describe("Java Mercury 4.11.10's presence monitor messages, replayed", () => {
+  it("give the lease table the Java monitor had, and get answers in the Java form", async () => {
+    const kafka = new MemoryKafka();
+    const args = [
+      "-Dmonitor.bootstrap.wait=100",
+      "-Dserver.port=0",
+      "-Dserver.host=127.0.0.1",
+      "-Dapp.topic.prefix=jx",
+    ];
+    const monitor = new PresenceMonitor(
+      new Platform({ dir: "/nonexistent", env: {}, args }),
+      { kafka: kafka.client() },
+    );
+    await monitor.start();
+    const answers: EventEnvelope[] = [];
+    const watcher = kafka.client().consumePartition("service.monitor", 0, (r: InRecord) => {
+      const e = eventOf(r);
+      if (e?.headers.minimesh) answers.push(e);
+    });
+    try {
+      await watcher.ready;
+      await kafka.client().send(
+        monitorWire.records.map((r) => ({
+          topic: "service.monitor",
+          partition: 0,
+          headers: r.headers,
+          value: bytes(r),
+        })),
+      );
+      const expected = Object.entries(monitorWire.javaInfoAtEnd.leases);
+      await eventually(
+        () => JSON.stringify(monitor.table.leases()) === JSON.stringify(expected),
+        5000,
+        `the leases of the Java monitor's /info (${JSON.stringify(monitor.table.leases())})`,
+      );
+      assert.deepEqual(monitor.javaMonitors().sort(), [...monitorWire.javaMonitors].sort());
+      for (const [, origin] of expected) {
+        assert.equal(monitor.table.connection(origin)?.monitor, monitorWire.javaMonitors[1]);
+      }
+      // Each Java monitor's init is answered with a monitor_alive, and a download with the
+      // applications this monitor holds, in the form the Java monitors write them.
+      const alive = answers.filter((e) => e.headers.type === "monitor_alive");
+      assert.ok(alive.length >= 2, `${alive.length} monitor_alive`);
+      const javaAlive = EventEnvelope.fromBytes(bytes(monitorWire.records[2]));
+      assert.equal(javaAlive.headers.type, "monitor_alive");
+      assert.equal(alive[0].to, javaAlive.to);
+      assert.deepEqual(
+        Object.keys(alive[0].headers).filter((k) => k !== "minimesh").sort(),
+        Object.keys(javaAlive.headers).sort(),
+      );
+      assert.ok(Array.isArray(alive[0].body), "the body lists origins, as Java's does");
+      const puts = answers.filter((e) => e.headers.multiples);
+      assert.ok(puts.length >= 2, `${puts.length} answers to downloads`);
+      const javaPuts = monitorWire.records.map((r) => EventEnvelope.fromBytes(bytes(r)))
+        .find((e) => e.headers.multiples)!;
+      assert.deepEqual(
+        Object.keys(puts[0].headers).filter((k) => k !== "minimesh").sort(),
+        Object.keys(javaPuts.headers).sort(),
+      );
+    } finally {
+      await watcher.stop();
+      await monitor.stop();
+    }
+  });
+
+  it("write a record in the Java form: the keys and value types of a Java monitor's", () => {
+    const javaPut = monitorWire.records.map((r) => EventEnvelope.fromBytes(bytes(r)))
+      .find((e) =>
+        e.headers.type === "put" && !e.headers.multiples && "topic" in (e.body as object)
+      )!;
+    const java = javaPut.body as Record<string, unknown>;
+    const info = fromJavaInfo(javaPut.headers.origin, java, Date.now());
+    assert.equal(info.session, java.id);
+    assert.equal(info.monitor, java.monitor);
+    const ours = javaInfo(info);
+    // `elapsed` is the Java application's own header, which a minimesh monitor does not keep.
+    const shape = (m: Record<string, unknown>) =>
+      Object.entries(m).filter(([k]) => k !== "elapsed").map(([k, v]) => `${k}:${typeof v}`).sort();
+    assert.deepEqual(shape(ours), shape(java));
+    assert.equal(ours.created, java.created, "Java's local time, back as Java wrote it");
+    assert.equal(ours.updated, java.updated);
   });
 });
