@@ -166,6 +166,10 @@ export class Peers {
         if (origin === me) return;
         this.#meet(origin, h, now);
         this.#sendMyRoutes(true);
+        // A Java peer records an origin from a join or keep-alive, or from routes it adds: an
+        // instance without public routes would stay unknown to it (its replies to us dropped,
+        // "Route temporary.inbox@... not found") until our next keep-alive, ~30 s later.
+        if (this.#c.table.routesOf(me).size === 0) this.keepAlive();
         return;
       case "add": {
         if (origin === me) return;

@@ -39,8 +39,8 @@ import { LeaseTable, virtualTopics } from "./lease_table.ts";
 import type { ConnectionInfo, ControlMessage, Effect } from "./lease_table.ts";
 import {
   CLOSE,
-  CONTROL_ROUTE,
   controlEnvelope,
+  isControl,
   leaveEnvelope,
   parseControl,
   readyEnvelope,
@@ -433,9 +433,10 @@ export class PresenceMonitor implements AsyncDisposable {
 
   async #publish(messages: MonitorMessage[]): Promise<void> {
     if (messages.length === 0) return;
-    if (this.javaMonitors().length) messages = messages.flatMap((m) => this.#withJavaTwin(m));
+    const quiet = this.javaMonitors().length > 0;
+    if (quiet) messages = messages.flatMap((m) => this.#withJavaTwin(m));
     const records = messages.map((m) =>
-      eventRecord(this.settings.monitorTopic, 0, "monitor-0", controlEnvelope(m))
+      eventRecord(this.settings.monitorTopic, 0, "monitor-0", controlEnvelope(m, quiet))
     );
     try {
       await this.#kafka.send(records);
@@ -453,8 +454,8 @@ export class PresenceMonitor implements AsyncDisposable {
     try {
       const e = eventOf(r);
       if (e === undefined) return;
-      if (isJavaRecord(e)) msg = { type: "java", ...parseJava(e) };
-      else if (e.to === CONTROL_ROUTE) msg = parseControl(e);
+      if (isControl(e)) msg = parseControl(e);
+      else if (isJavaRecord(e)) msg = { type: "java", ...parseJava(e) };
       else {
         log.warn("Skipped record {offset} on partition 0: addressed to {to}", {
           offset: r.offset,

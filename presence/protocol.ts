@@ -9,7 +9,7 @@ import { EventEnvelope } from "../bus/envelope.ts";
 import type { ConnectionInfo, ControlMessage, Departed, TableSnapshot } from "./lease_table.ts";
 import type { AppReport } from "../connector/report.ts";
 import { parseReport } from "./app_stats.ts";
-import { javaEnvelope } from "./java_monitor.ts";
+import { javaEnvelope, OURS_HEADER } from "./java_monitor.ts";
 import type { JavaMessage } from "./java_monitor.ts";
 
 /** Websocket close codes a monitor uses. */
@@ -28,6 +28,19 @@ export const CLOSE = {
 
 /** The route monitors address each other on partition 0. */
 export const CONTROL_ROUTE = "presence.monitor@monitor-0";
+/**
+ * Where they address each other while a Java monitor listens: Java's HouseKeeper ignores types
+ * other than its own there, where a route it does not have costs an error line per record.
+ */
+export const QUIET_CONTROL_ROUTE = "presence.housekeeper@monitor-0";
+/** The `minimesh` header value that marks a monitor message sent to the quiet route. */
+const QUIET_MARK = "control";
+
+/** Whether `e`, read on partition 0, is a TypeScript monitor's own message. */
+export function isControl(e: EventEnvelope): boolean {
+  return e.to === CONTROL_ROUTE ||
+    (e.to === QUIET_CONTROL_ROUTE && e.headers[OURS_HEADER] === QUIET_MARK);
+}
 /** The registry route of the apps (the mesh's distributed routing table). */
 export const REGISTRY_ROUTE = "system.service.registry";
 
@@ -44,10 +57,18 @@ export type MonitorMessage =
   /** A message in the Java monitors' protocol (java_monitor.ts); `ours` when a TypeScript monitor wrote it. */
   | { type: "java"; java: JavaMessage; ours: boolean };
 
-/** Encodes a monitor message as an envelope for partition 0. */
-export function controlEnvelope(msg: MonitorMessage): EventEnvelope {
+/**
+ * Encodes a monitor message as an envelope for partition 0; `quiet` while Java monitors listen
+ * (see {@link QUIET_CONTROL_ROUTE}).
+ */
+export function controlEnvelope(msg: MonitorMessage, quiet = false): EventEnvelope {
   if (msg.type === "java") return javaEnvelope(msg.java);
-  const e = new EventEnvelope({ to: CONTROL_ROUTE, headers: { type: msg.type } });
+  const e = quiet
+    ? new EventEnvelope({
+      to: QUIET_CONTROL_ROUTE,
+      headers: { type: msg.type, [OURS_HEADER]: QUIET_MARK },
+    })
+    : new EventEnvelope({ to: CONTROL_ROUTE, headers: { type: msg.type } });
   const h = e.headers;
   switch (msg.type) {
     case "put":

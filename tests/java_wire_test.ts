@@ -12,7 +12,7 @@ import { eventOf, MemoryKafka } from "../internal.ts";
 import { fromJavaInfo, javaInfo } from "../presence/java_monitor.ts";
 import type { InRecord } from "../kafka/client.ts";
 import { eventually } from "./_presence.ts";
-import { captureLogs, stubMesh, testPlatform } from "./_helpers.ts";
+import { captureLogs, sleep, stubMesh, testPlatform } from "./_helpers.ts";
 
 interface Recorded {
   what: string;
@@ -100,6 +100,59 @@ describe("Java Mercury 4.11.10's registry messages, replayed", () => {
       assert.ok(logs.lines.some((l) => l.includes(`Peer ${java} joins (lambda-example`)));
     } finally {
       await logs.stop();
+      await watcher.stop();
+      await connector.stop();
+      await monitor.stop();
+    }
+  });
+});
+
+describe("Java Mercury 4.11.10's join, replayed to an instance without public routes", () => {
+  it("is answered with a keep-alive too, so that the Java peer records this instance at once", async () => {
+    const kafka = new MemoryKafka();
+    // Keep-alives far apart (idle timeout 600 s): the one looked for answers the join.
+    const slow = "-Dwebsocket.idle.timeout=600";
+    const quiet = ["-Dmonitor.bootstrap.wait=100", "-Dserver.port=0", "-Dserver.host=127.0.0.1"];
+    const monitor = new PresenceMonitor(
+      new Platform({ dir: "/nonexistent", env: {}, args: [...quiet, slow] }),
+      { kafka: kafka.client() },
+    );
+    await monitor.start();
+    const platform = new Platform({
+      dir: "/nonexistent",
+      env: {},
+      args: [
+        "-Dapplication.name=rest-like",
+        "-Dcloud.connector=kafka",
+        `-Dpresence.url=ws://127.0.0.1:${monitor.port}/ws/presence`,
+        slow,
+      ],
+    });
+    const connector = connectToCloud(platform, { kafka: kafka.client() })!;
+    const written: EventEnvelope[] = [];
+    const watcher = kafka.client().consumePartition("service.monitor", 1, (r: InRecord) => {
+      if (r.headers._event_) written.push(EventEnvelope.fromBytes(r.value));
+    });
+    const keepAlives = () =>
+      written.filter((e) =>
+        e.headers.type === "keep-alive" && e.headers.origin === platform.origin
+      );
+    try {
+      await connector.joined;
+      await watcher.ready;
+      await sleep(500);
+      const before = keepAlives().length;
+      const join = wire.registry.find((r) => r.what === "Java's join")!;
+      await kafka.client().send([{
+        topic: "service.monitor",
+        partition: 1,
+        headers: join.headers,
+        value: bytes(join),
+      }]);
+      await eventually(() => keepAlives().length > before, 2000, "a keep-alive answering the join");
+      const k = keepAlives().at(-1)!.headers;
+      assert.deepEqual([k.topic, k.name], [connector.topic, "rest-like"]);
+    } finally {
       await watcher.stop();
       await connector.stop();
       await monitor.stop();

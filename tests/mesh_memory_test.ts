@@ -559,6 +559,14 @@ describe("the mesh over Kafka in memory", () => {
         "confirm_topic multiplex.0001-001",
         "rsvp_complete",
       ]);
+      // Its own messages go where Java's HouseKeeper ignores them (a route Java lacks costs an
+      // error line in its log per record).
+      const claims = seen.filter((e) => e.headers.type === "claim");
+      assert.ok(claims.length > 0);
+      for (const c of claims) {
+        assert.equal(c.to, "presence.housekeeper@monitor-0");
+        assert.equal(c.headers.minimesh, "control");
+      }
       const confirm = ours("confirm_topic")[0].headers;
       assert.equal(confirm.origin, apps[0].platform.origin);
       assert.equal(confirm.monitor, me);
