@@ -11,7 +11,7 @@ import { PresenceMonitor } from "../presence/mod.ts";
 import { eventOf, MemoryKafka } from "../internal.ts";
 import { fromJavaInfo, javaInfo } from "../presence/java_monitor.ts";
 import type { InRecord } from "../kafka/client.ts";
-import { eventually } from "./_presence.ts";
+import { connect, eventually } from "./_presence.ts";
 import { captureLogs, sleep, stubMesh, testPlatform } from "./_helpers.ts";
 
 interface Recorded {
@@ -298,5 +298,46 @@ describe("Java Mercury 4.11.10's presence monitor messages, replayed", () => {
     assert.deepEqual(shape(ours), shape(java));
     assert.equal(ours.created, java.created, "Java's local time, back as Java wrote it");
     assert.equal(ours.updated, java.updated);
+  });
+});
+
+// The frames a Java app sent its presence monitor (app_frames_4.11.10.json says how).
+const appFrames = JSON.parse(
+  Deno.readTextFileSync(new URL("./fixtures/java_wire/app_frames_4.11.10.json", import.meta.url)),
+) as { origin: string; frames: Recorded[] };
+
+describe("Java Mercury 4.11.10's websocket frames to a monitor, replayed", () => {
+  it("lease the Java app a partition and keep its session", async () => {
+    const kafka = new MemoryKafka();
+    const args = ["-Dmonitor.bootstrap.wait=100", "-Dserver.port=0", "-Dserver.host=127.0.0.1"];
+    const monitor = new PresenceMonitor(
+      new Platform({ dir: "/nonexistent", env: {}, args }),
+      { kafka: kafka.client() },
+    );
+    await monitor.start();
+    const app = connect(monitor.port, { origin: appFrames.origin, info: false });
+    try {
+      await eventually(() => app.ws.readyState === WebSocket.OPEN, 5000, "the websocket open");
+      const [info, ...keepAlives] = appFrames.frames;
+      assert.equal(info.what, "binary info");
+      app.ws.send(bytes(info));
+      const topic = await app.ready;
+      assert.equal(topic, "multiplex.0001-000");
+      const c = monitor.table.connection(appFrames.origin)!;
+      assert.deepEqual([c.name, c.version, c.type, c.group, c.topic], [
+        "lambda-example",
+        "4.11.10",
+        "APP",
+        1,
+        topic,
+      ]);
+      for (const k of keepAlives) app.ws.send(bytes(k));
+      await sleep(300);
+      assert.equal(app.ws.readyState, WebSocket.OPEN, "its keep-alives are accepted");
+      assert.equal(monitor.table.connection(appFrames.origin)?.topic, topic);
+    } finally {
+      await app.close();
+      await monitor.stop();
+    }
   });
 });
