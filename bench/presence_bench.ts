@@ -9,6 +9,10 @@
  * (owned origins), as an application does: the join time with credentials, to compare with a
  * run without.
  *
+ * `deno run -A bench/presence_bench.ts --burst [apps] [rounds]`: `apps` (default 288) websockets
+ * connect to one monitor at once, `rounds` times (default 3; the topics exist after a first burst
+ * that is not counted); the time from connect to `ready` of each, and leases per second.
+ *
  * @module
  */
 import process from "node:process";
@@ -16,17 +20,73 @@ import { eventOf, KafkaLink } from "../internal.ts";
 import { BROKERS, connect, startMonitor, topicsFor } from "../tests/_presence.ts";
 import { credentialProtocols } from "../connector/credentials.ts";
 
-const ROUNDS = Number(process.argv.find((a) => /^\d+$/.test(a)) ?? 30);
+const NUMBERS = process.argv.filter((a) => /^\d+$/.test(a)).map(Number);
+const BURST = process.argv.includes("--burst");
+const ROUNDS = BURST ? NUMBERS[1] ?? 3 : NUMBERS[0] ?? 30;
+const APPS = BURST ? NUMBERS[0] ?? 288 : 1;
 const TOKEN = process.argv.includes("--token") ? "bench-mesh-token" : undefined;
 
-function stats(xs: number[]): { p50: number; p90: number; max: number } {
+function stats(xs: number[]): { p50: number; p90: number; p99: number; max: number } {
   const s = [...xs].sort((a, b) => a - b);
   const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))];
-  return { p50: at(0.5), p90: at(0.9), max: s[s.length - 1] };
+  return { p50: at(0.5), p90: at(0.9), p99: at(0.99), max: s[s.length - 1] };
 }
 
 const t = topicsFor("bench");
-const monitor = await startMonitor([...t.args, ...(TOKEN ? [`-Dmesh.tokens=${TOKEN}`] : [])]);
+const monitor = await startMonitor([
+  ...t.args,
+  ...(TOKEN ? [`-Dmesh.tokens=${TOKEN}`] : []),
+  // Every client of the burst comes from 127.0.0.1.
+  ...(BURST
+    ? [`-Dpresence.max.connections.per.address=${APPS + 10}`, `-Dpresence.max.pending=${APPS + 10}`]
+    : []),
+]);
+if (BURST) {
+  try {
+    await burst();
+  } finally {
+    await monitor.stop();
+  }
+  process.exit(0);
+}
+
+// `APPS` websockets at once, `ROUNDS` times after one to create the topics.
+async function burst(): Promise<void> {
+  const all: number[] = [];
+  const rates: number[] = [];
+  for (let round = 0; round <= ROUNDS; round++) {
+    const t0 = performance.now();
+    const clients = Array.from({ length: APPS }, () => connect(monitor.port));
+    const times = await Promise.all(clients.map((c) => c.ready.then(() => performance.now() - t0)));
+    const took = Math.max(...times);
+    if (round > 0) {
+      all.push(...times);
+      rates.push(APPS / (took / 1000));
+    }
+    const s = stats(times);
+    console.log(
+      `${round === 0 ? "warm-up" : `round ${round}`}: p50 ${s.p50.toFixed(0)} ms, p99 ` +
+        `${s.p99.toFixed(0)} ms, last ${took.toFixed(0)} ms, ${
+          (APPS / (took / 1000)).toFixed(0)
+        } leases/s`,
+    );
+    await Promise.all(clients.map((c) => c.close()));
+    // The leases are released (each close is a del on partition 0) before the next burst.
+    await new Promise((r) => setTimeout(r, 3000));
+  }
+  const s = stats(all);
+  const f = (x: number) => x.toFixed(0);
+  console.log(
+    `\nDeno ${process.versions.deno}, ${APPS} websockets at once to one monitor, ` +
+      `${ROUNDS} rounds (topics exist), broker ${BROKERS}\n`,
+  );
+  console.log("| connect → ready | p50 ms | p90 ms | p99 ms | max ms | leases/s (per round) |");
+  console.log("| --- | ---: | ---: | ---: | ---: | --- |");
+  console.log(
+    `| ${APPS} at once | ${f(s.p50)} | ${f(s.p90)} | ${f(s.p99)} | ${f(s.max)} | ` +
+      `${rates.map((r) => r.toFixed(0)).join(", ")} |`,
+  );
+}
 const link = new KafkaLink({ brokers: BROKERS.split(","), clientId: "presence-bench" });
 const leaves = new Map<string, () => void>();
 const echo = new Map<string, () => void>();

@@ -123,8 +123,8 @@ export class PresenceMonitor implements AsyncDisposable {
   /** What is wrong with the mesh's topics, while something is. */
   #topicProblem: string | undefined;
   #checkingTopics = false;
-  /** App topics that #sendReady is creating now: not missing, only not there yet. */
-  readonly #creating = new Set<string>();
+  /** App topics that #sendReady is looking for or creating (see #prepare): not missing. */
+  readonly #preparing = new Map<string, Promise<number>>();
   /** Kafka was away or lost topics: messages may be lost, so say what this monitor holds. */
   #resync = false;
   /** Which of `mesh.tokens` a client offered (its position), -1 for none; unset without. */
@@ -898,12 +898,26 @@ export class PresenceMonitor implements AsyncDisposable {
     });
   }
 
+  // One look (or creation) per physical topic at a time, and its answer for a second after: a
+  // burst of leases in one topic asks Kafka once, not once per lease (a look is a metadata
+  // request for every topic; 288 of them made 288 leases take two seconds). A topic that goes
+  // missing afterwards is found by #checkTopics.
+  #prepare(physical: string): Promise<number> {
+    let p = this.#preparing.get(physical);
+    if (p === undefined) {
+      const created = p = this.#kafka.ensureTopic(physical, this.settings.partitionsPerTopic);
+      this.#preparing.set(physical, created);
+      const forget = () => {
+        if (this.#preparing.get(physical) === created) this.#preparing.delete(physical);
+      };
+      created.then(() => setTimeout(forget, 1000), forget);
+    }
+    return p;
+  }
+
   #sendReady(s: Session, topic: string): void {
     const [physical, partition] = splitVirtualTopic(topic);
-    this.#creating.add(physical);
-    const created = this.#kafka.ensureTopic(physical, this.settings.partitionsPerTopic);
-    created.finally(() => this.#creating.delete(physical)).catch(() => {});
-    created.then((n) => {
+    this.#prepare(physical).then((n) => {
       if (n <= partition) throw new Error(`Insufficient partitions in ${physical} (${n})`);
       if (s.closing) return;
       // The app announces its own join once it reads its partitions; as in the Java original,
@@ -956,10 +970,10 @@ export class PresenceMonitor implements AsyncDisposable {
       // What is needed and being created is taken before the metadata: a lease granted, or a
       // creation finished, while it is on its way must not look missing.
       const need = [...this.#neededTopics()];
-      const creating = new Set(this.#creating);
+      const creating = new Set(this.#preparing.keys());
       const have = await this.#kafka.topicPartitions();
       const wrong = need.filter(([topic, n]) =>
-        !((have.get(topic) ?? 0) >= n) && !creating.has(topic) && !this.#creating.has(topic)
+        !((have.get(topic) ?? 0) >= n) && !creating.has(topic) && !this.#preparing.has(topic)
       );
       if (wrong.length === 0) {
         if (this.#topicProblem !== undefined) log.info("The mesh's topics are in place again");
