@@ -5,6 +5,11 @@ import type { EventEnvelope } from "./envelope.ts";
 import { AppError } from "./errors.ts";
 import type { LambdaFunction } from "./types.ts";
 
+// The microtask that starts events. Node's queueMicrotask wraps each callback for async hooks
+// (an object and a bound function per call, about 6 % of an in-memory request there); a
+// resolved promise's `then` queues the same microtask without them, under Deno as cheaply.
+const RESOLVED = Promise.resolve();
+
 /** Runs one event on one instance; calls `queue.done(instance)` when the function finished. */
 export type Invoker = (queue: ServiceQueue, event: EventEnvelope, instance: number) => void;
 
@@ -75,7 +80,7 @@ export class ServiceQueue {
   #start(event: EventEnvelope, instance: number): void {
     this.#startEvents[this.#starts] = event;
     this.#startInstances[this.#starts] = instance;
-    if (this.#starts++ === 0) queueMicrotask(this.#drain);
+    if (this.#starts++ === 0) RESOLVED.then(this.#drain);
   }
   #drain = (): void => {
     // Starts added while draining (a function that sends to its own route) join this loop.
