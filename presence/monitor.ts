@@ -123,8 +123,8 @@ export class PresenceMonitor implements AsyncDisposable {
   /** What is wrong with the mesh's topics, while something is. */
   #topicProblem: string | undefined;
   #checkingTopics = false;
-  /** App topics that #sendReady is looking for or creating (see #prepare): not missing. */
-  readonly #preparing = new Map<string, Promise<number>>();
+  /** Each app topic's last look or creation (see #prepare); `at` 0 while it runs. */
+  readonly #preparing = new Map<string, { p: Promise<number>; at: number }>();
   /** Kafka was away or lost topics: messages may be lost, so say what this monitor holds. */
   #resync = false;
   /** Which of `mesh.tokens` a client offered (its position), -1 for none; unset without. */
@@ -903,16 +903,22 @@ export class PresenceMonitor implements AsyncDisposable {
   // request for every topic; 288 of them made 288 leases take two seconds). A topic that goes
   // missing afterwards is found by #checkTopics.
   #prepare(physical: string): Promise<number> {
-    let p = this.#preparing.get(physical);
-    if (p === undefined) {
-      const created = p = this.#kafka.ensureTopic(physical, this.settings.partitionsPerTopic);
-      this.#preparing.set(physical, created);
-      const forget = () => {
-        if (this.#preparing.get(physical) === created) this.#preparing.delete(physical);
-      };
-      created.then(() => setTimeout(forget, 1000), forget);
-    }
-    return p;
+    const known = this.#preparing.get(physical);
+    if (known !== undefined && (known.at === 0 || Date.now() - known.at < 1000)) return known.p;
+    const entry = {
+      p: this.#kafka.ensureTopic(physical, this.settings.partitionsPerTopic),
+      at: 0,
+    };
+    this.#preparing.set(physical, entry);
+    entry.p.then(() => (entry.at = Date.now()), () => {
+      if (this.#preparing.get(physical) === entry) this.#preparing.delete(physical);
+    });
+    return entry.p;
+  }
+
+  // The app topics being looked for or created now: not missing, only not there yet.
+  #inPreparation(): Set<string> {
+    return new Set([...this.#preparing].filter(([, e]) => e.at === 0).map(([t]) => t));
   }
 
   #sendReady(s: Session, topic: string): void {
@@ -970,10 +976,11 @@ export class PresenceMonitor implements AsyncDisposable {
       // What is needed and being created is taken before the metadata: a lease granted, or a
       // creation finished, while it is on its way must not look missing.
       const need = [...this.#neededTopics()];
-      const creating = new Set(this.#preparing.keys());
+      const creating = this.#inPreparation();
       const have = await this.#kafka.topicPartitions();
+      const still = this.#inPreparation();
       const wrong = need.filter(([topic, n]) =>
-        !((have.get(topic) ?? 0) >= n) && !creating.has(topic) && !this.#preparing.has(topic)
+        !((have.get(topic) ?? 0) >= n) && !creating.has(topic) && !still.has(topic)
       );
       if (wrong.length === 0) {
         if (this.#topicProblem !== undefined) log.info("The mesh's topics are in place again");

@@ -331,3 +331,63 @@ describe("control messages", () => {
     for (const [e, re] of bad) assert.throws(() => parseControl(e), re);
   });
 });
+
+describe("a Java monitor's leases in the table", () => {
+  it("follows its confirm_topic, moving an origin, and refuses a topic held by another", () => {
+    const t = new LeaseTable(TOPICS);
+    t.apply({ type: "put", info: info("j1", "java", "ws.1"), foreign: true });
+    t.apply({ type: "put", info: info("ts", "mon", "s1") });
+    t.apply(claim("ts", "s1", "mx.0001-000", "mon"));
+    assert.deepEqual(
+      t.apply({ type: "assign", origin: "j1", topic: "mx.0001-001", monitor: "java" }),
+      [
+        {
+          kind: "granted",
+          origin: "j1",
+          session: "ws.1",
+          topic: "mx.0001-001",
+          claimed: "mx.0001-001",
+          monitor: "java",
+        },
+      ],
+    );
+    assert.deepEqual(
+      t.apply({ type: "assign", origin: "j1", topic: "mx.0001-001", monitor: "java" }),
+      [],
+    );
+    // Java leased it another partition (it reconnected): the old one is free again.
+    const moved = t.apply({ type: "assign", origin: "j1", topic: "mx.0001-002", monitor: "java" });
+    assert.deepEqual(moved.map((e) => e.kind), ["released", "granted"]);
+    assert.ok(t.isFree("mx.0001-001"));
+    // A topic the table gives to another origin is not taken.
+    const clash = t.apply({ type: "assign", origin: "j1", topic: "mx.0001-000", monitor: "java" });
+    assert.deepEqual(clash.map((e) => e.kind), ["conflict"]);
+    assert.deepEqual(t.leases(), [["mx.0001-000", "ts"], ["mx.0001-002", "j1"]]);
+    // Unknown origins and topics that are not virtual ones change nothing.
+    assert.deepEqual(
+      t.apply({ type: "assign", origin: "nobody", topic: "mx.0001-003", monitor: "java" }),
+      [],
+    );
+    assert.deepEqual(
+      t.apply({ type: "assign", origin: "j1", topic: "other.0001-000", monitor: "java" }).map((e) =>
+        e.kind
+      ),
+      ["conflict"],
+    );
+  });
+
+  it("takes a Java monitor's record of an owned origin, keeping the owner's verifier", () => {
+    const t = new LeaseTable(TOPICS);
+    t.apply({ type: "put", info: { ...info("o", "mon", "s1"), verifier: "v" } });
+    const fx = t.apply({ type: "put", info: info("o", "java", "ws.9"), foreign: true });
+    assert.deepEqual(fx.map((e) => e.kind), ["superseded"]);
+    assert.equal(t.connection("o")?.monitor, "java");
+    assert.equal(t.connection("o")?.verifier, "v", "the owner stays the owner");
+    // Without `foreign` the same record is an impostor's.
+    const u = new LeaseTable(TOPICS);
+    u.apply({ type: "put", info: { ...info("o", "mon", "s1"), verifier: "v" } });
+    assert.deepEqual(u.apply({ type: "put", info: info("o", "mon2", "s2") }).map((e) => e.kind), [
+      "impostor",
+    ]);
+  });
+});
