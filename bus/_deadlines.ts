@@ -52,29 +52,12 @@ export class Fifo {
     return undefined;
   }
 
-  /**
-   * One entry was settled: reset when none is left, drop the settled ones at the head (requests
-   * mostly end in the order they began, so this is usually the one just settled), compact when
-   * settled ones dominate. A settled entry left in the array until the next tick holds its whole
-   * request (the promise and its reply): under Node's smaller young generation, thousands of them
-   * survived each scavenge and were promoted, and half the CPU went to garbage collection.
-   */
+  /** One entry was settled: reset when none is left, compact when settled ones dominate. */
   settled(): void {
     if (--this.live === 0) {
       // A plain loop: Array.prototype.fill costs ~100 ns even for one slot.
       for (let i = this.head; i < this.tail; i++) this.items[i] = undefined;
       this.head = this.tail = 0;
-      return;
-    }
-    const items = this.items;
-    while (this.head < this.tail && items[this.head]!.settled) items[this.head++] = undefined;
-    if (this.head >= 1024 && this.head * 2 >= this.tail) {
-      // The dropped part dominates: the rest moves to the front (the array does not grow).
-      const n = this.tail - this.head;
-      for (let i = 0; i < n; i++) items[i] = items[this.head + i];
-      for (let i = n; i < this.tail; i++) items[i] = undefined;
-      this.head = 0;
-      this.tail = n;
     } else if (this.tail - this.head > 2048 && this.live * 4 < this.tail - this.head) {
       const keep = this.items.slice(this.head, this.tail).filter((d) => !d!.settled);
       this.items = keep;

@@ -78,16 +78,23 @@ function record(v: unknown, what: string): Record<string, unknown> {
  */
 export function parseJava(e: EventEnvelope): { java: JavaMessage; ours: boolean } {
   const type = headerOf(e.headers, "type");
-  const ours = headerOf(e.headers, OURS_HEADER) !== undefined;
-  const route = e.to;
-  const msg = ((): JavaMessage | undefined => {
-    if (route === HOUSEKEEPER) {
+  const java = javaMessage(e, type);
+  if (java === undefined) {
+    throw new TypeError(`unknown message ${JSON.stringify(type ?? null)} to ${e.to}`);
+  }
+  return { java, ours: headerOf(e.headers, OURS_HEADER) !== undefined };
+}
+
+function javaMessage(e: EventEnvelope, type: string | undefined): JavaMessage | undefined {
+  switch (e.to) {
+    case HOUSEKEEPER:
       if (type === "init") return { type, origin: header(e, "origin") };
       if (type === "monitor_alive") {
         const apps = Array.isArray(e.body) ? e.body.filter((o) => typeof o === "string") : [];
         return { type, origin: header(e, "origin"), apps };
       }
-    } else if (route === SERVICE) {
+      return undefined;
+    case SERVICE:
       if (type === "download" || type === "del") return { type, origin: header(e, "origin") };
       if (type === "put" && headerOf(e.headers, "multiples") !== undefined) {
         const apps = record(e.body, "the body of a put of several");
@@ -97,7 +104,8 @@ export function parseJava(e: EventEnvelope): { java: JavaMessage; ours: boolean 
       if (type === "put") {
         return { type, origin: header(e, "origin"), info: record(e.body, "body") };
       }
-    } else if (route === CONTROLLER) {
+      return undefined;
+    case CONTROLLER: {
       const monitor = header(e, "monitor");
       if (type === "rsvp") {
         const time = Date.parse(header(e, "rsvp_time"));
@@ -108,13 +116,10 @@ export function parseJava(e: EventEnvelope): { java: JavaMessage; ours: boolean 
       if (type === "confirm_topic") {
         return { type, monitor, topic: header(e, "topic"), origin: header(e, "origin") };
       }
+      return undefined;
     }
-    return undefined;
-  })();
-  if (msg === undefined) {
-    throw new TypeError(`unknown message ${JSON.stringify(type ?? null)} to ${route}`);
   }
-  return { java: msg, ours };
+  return undefined;
 }
 
 /** The Java form of `msg`, marked as a TypeScript monitor's. */

@@ -389,7 +389,7 @@ export class PresenceMonitor implements AsyncDisposable {
   // claims at once.
   #claimFor(s: Session): MonitorMessage[] | undefined {
     s.claimed = true;
-    if (!this.javaMonitors().length) {
+    if (!this.#mixed()) {
       const claim = this.#nextClaim(s);
       return claim === undefined ? undefined : [claim];
     }
@@ -433,7 +433,7 @@ export class PresenceMonitor implements AsyncDisposable {
 
   async #publish(messages: MonitorMessage[]): Promise<void> {
     if (messages.length === 0) return;
-    const quiet = this.javaMonitors().length > 0;
+    const quiet = this.#mixed();
     if (quiet) messages = messages.flatMap((m) => this.#withJavaTwin(m));
     const records = messages.map((m) =>
       eventRecord(this.settings.monitorTopic, 0, "monitor-0", controlEnvelope(m, quiet))
@@ -487,6 +487,12 @@ export class PresenceMonitor implements AsyncDisposable {
   /** The Java monitors heard within the last minute. */
   javaMonitors(): string[] {
     return [...this.#monitors].filter(([, m]) => m.java).map(([origin]) => origin);
+  }
+
+  // Whether a Java monitor is heard (asked per publish: no list is built).
+  #mixed(): boolean {
+    for (const m of this.#monitors.values()) if (m.java) return true;
+    return false;
   }
 
   #publishJava(messages: JavaMessage[]): Promise<void> {
@@ -635,7 +641,7 @@ export class PresenceMonitor implements AsyncDisposable {
     if (this.#waiting.size === 0) return;
     const me = this.platform.origin;
     const waiting = [...this.#waiting];
-    if (this.javaMonitors().length === 0) { // the Java monitors went: no lock to wait for
+    if (!this.#mixed()) { // the Java monitors went: no lock to wait for
       this.#waiting.clear();
       const claims = waiting.map((s) => this.#nextClaim(s)).filter((c) => c !== undefined);
       this.#publish(claims).catch(() => {});
@@ -673,7 +679,7 @@ export class PresenceMonitor implements AsyncDisposable {
   }
 
   #javaTick(now: number): void {
-    if (this.javaMonitors().length && now - this.#lastJavaAlive >= JAVA_ALIVE_INTERVAL_MS) {
+    if (this.#mixed() && now - this.#lastJavaAlive >= JAVA_ALIVE_INTERVAL_MS) {
       this.#lastJavaAlive = now;
       this.#publishJava([{
         type: "monitor_alive",

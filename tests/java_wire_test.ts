@@ -33,31 +33,52 @@ const wire = JSON.parse(
 const bytes = (r: Recorded) => Uint8Array.from(atob(r.value), (c) => c.charCodeAt(0));
 const keys = (b: Uint8Array) => Object.keys(decode(b) as Record<string, unknown>).sort();
 
+// A monitor over Kafka in memory, started.
+async function startMonitor(kafka: MemoryKafka, ...args: string[]): Promise<PresenceMonitor> {
+  const monitor = new PresenceMonitor(
+    new Platform({
+      dir: "/nonexistent",
+      env: {},
+      args: ["-Dmonitor.bootstrap.wait=100", "-Dserver.port=0", "-Dserver.host=127.0.0.1", ...args],
+    }),
+    { kafka: kafka.client() },
+  );
+  await monitor.start();
+  return monitor;
+}
+
+// An application's platform in the mesh of `monitor`.
+function appPlatform(monitor: PresenceMonitor, name: string, ...args: string[]): Platform {
+  return new Platform({
+    dir: "/nonexistent",
+    env: {},
+    args: [
+      `-Dapplication.name=${name}`,
+      "-Dcloud.connector=kafka",
+      `-Dpresence.url=ws://127.0.0.1:${monitor.port}/ws/presence`,
+      ...args,
+    ],
+  });
+}
+
+// What the group's partition (closed user group 1) carries from now on, as envelopes.
+function groupRecords(kafka: MemoryKafka) {
+  const written: EventEnvelope[] = [];
+  const watcher = kafka.client().consumePartition("service.monitor", 1, (r: InRecord) => {
+    if (r.headers._event_) written.push(EventEnvelope.fromBytes(r.value));
+  });
+  return { written, watcher };
+}
+
 describe("Java Mercury 4.11.10's registry messages, replayed", () => {
   it("give its routes, name and version, and get this instance's routes back", async () => {
     const kafka = new MemoryKafka();
-    const quiet = ["-Dmonitor.bootstrap.wait=100", "-Dserver.port=0", "-Dserver.host=127.0.0.1"];
-    const monitor = new PresenceMonitor(
-      new Platform({ dir: "/nonexistent", env: {}, args: quiet }),
-      { kafka: kafka.client() },
-    );
-    await monitor.start();
-    const platform = new Platform({
-      dir: "/nonexistent",
-      env: {},
-      args: [
-        "-Dapplication.name=ts-app",
-        "-Dcloud.connector=kafka",
-        `-Dpresence.url=ws://127.0.0.1:${monitor.port}/ws/presence`,
-      ],
-    });
+    const monitor = await startMonitor(kafka);
+    const platform = appPlatform(monitor, "ts-app");
     platform.register("ts.hello", () => "hi");
     const connector = connectToCloud(platform, { kafka: kafka.client() })!;
     const logs = await captureLogs();
-    const written: EventEnvelope[] = [];
-    const watcher = kafka.client().consumePartition("service.monitor", 1, (r: InRecord) => {
-      if (r.headers._event_) written.push(EventEnvelope.fromBytes(r.value));
-    });
+    const { written, watcher } = groupRecords(kafka);
     try {
       await connector.joined;
       await watcher.ready;
@@ -112,27 +133,10 @@ describe("Java Mercury 4.11.10's join, replayed to an instance without public ro
     const kafka = new MemoryKafka();
     // Keep-alives far apart (idle timeout 600 s): the one looked for answers the join.
     const slow = "-Dwebsocket.idle.timeout=600";
-    const quiet = ["-Dmonitor.bootstrap.wait=100", "-Dserver.port=0", "-Dserver.host=127.0.0.1"];
-    const monitor = new PresenceMonitor(
-      new Platform({ dir: "/nonexistent", env: {}, args: [...quiet, slow] }),
-      { kafka: kafka.client() },
-    );
-    await monitor.start();
-    const platform = new Platform({
-      dir: "/nonexistent",
-      env: {},
-      args: [
-        "-Dapplication.name=rest-like",
-        "-Dcloud.connector=kafka",
-        `-Dpresence.url=ws://127.0.0.1:${monitor.port}/ws/presence`,
-        slow,
-      ],
-    });
+    const monitor = await startMonitor(kafka, slow);
+    const platform = appPlatform(monitor, "rest-like", slow);
     const connector = connectToCloud(platform, { kafka: kafka.client() })!;
-    const written: EventEnvelope[] = [];
-    const watcher = kafka.client().consumePartition("service.monitor", 1, (r: InRecord) => {
-      if (r.headers._event_) written.push(EventEnvelope.fromBytes(r.value));
-    });
+    const { written, watcher } = groupRecords(kafka);
     const keepAlives = () =>
       written.filter((e) =>
         e.headers.type === "keep-alive" && e.headers.origin === platform.origin
@@ -220,17 +224,7 @@ const monitorWire = JSON.parse(
 describe("Java Mercury 4.11.10's presence monitor messages, replayed", () => {
   it("give the lease table the Java monitor had, and get answers in the Java form", async () => {
     const kafka = new MemoryKafka();
-    const args = [
-      "-Dmonitor.bootstrap.wait=100",
-      "-Dserver.port=0",
-      "-Dserver.host=127.0.0.1",
-      "-Dapp.topic.prefix=jx",
-    ];
-    const monitor = new PresenceMonitor(
-      new Platform({ dir: "/nonexistent", env: {}, args }),
-      { kafka: kafka.client() },
-    );
-    await monitor.start();
+    const monitor = await startMonitor(kafka, "-Dapp.topic.prefix=jx");
     const answers: EventEnvelope[] = [];
     const watcher = kafka.client().consumePartition("service.monitor", 0, (r: InRecord) => {
       const e = eventOf(r);
@@ -309,12 +303,7 @@ const appFrames = JSON.parse(
 describe("Java Mercury 4.11.10's websocket frames to a monitor, replayed", () => {
   it("lease the Java app a partition and keep its session", async () => {
     const kafka = new MemoryKafka();
-    const args = ["-Dmonitor.bootstrap.wait=100", "-Dserver.port=0", "-Dserver.host=127.0.0.1"];
-    const monitor = new PresenceMonitor(
-      new Platform({ dir: "/nonexistent", env: {}, args }),
-      { kafka: kafka.client() },
-    );
-    await monitor.start();
+    const monitor = await startMonitor(kafka);
     const app = connect(monitor.port, { origin: appFrames.origin, info: false });
     try {
       await eventually(() => app.ws.readyState === WebSocket.OPEN, 5000, "the websocket open");
