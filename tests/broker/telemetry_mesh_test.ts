@@ -48,10 +48,16 @@ describe("a trace across the mesh (OpenTelemetry)", () => {
       await new Promise((r) => setTimeout(r, 100));
     }
     assert.deepEqual(reply?.body, { id: "1", trace: TRACE });
-    const done = spans.getFinishedSpans().filter((s) => s.spanContext().traceId === TRACE);
-    const names = done.map((s) => `${s.name}/${s.kind}`).join(", ");
     // The request that was answered (attempts before the mesh was ready leave spans too): its
-    // hop back carries the span id the reply came with.
+    // hop back carries the span id the reply came with. That hop's span ends when Kafka
+    // acknowledges the write, which may come after the reply was read: wait for it, bounded.
+    const traced = () => spans.getFinishedSpans().filter((s) => s.spanContext().traceId === TRACE);
+    let done = traced();
+    for (let i = 0; i < 50 && !done.some((s) => s.spanContext().spanId === reply?.spanId); i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      done = traced();
+    }
+    const names = done.map((s) => `${s.name}/${s.kind}`).join(", ");
     const back = done.find((s) => s.spanContext().spanId === reply?.spanId);
     assert.equal(back?.name, "send temporary.inbox", `spans: ${names}`);
     const byId = (id: string | undefined) => done.find((s) => s.spanContext().spanId === id);
