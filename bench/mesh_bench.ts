@@ -1,25 +1,32 @@
 /**
- * Requests across the mesh between two processes, against a baseline in the same run: a
- * ping-pong between two processes over the same broker with the same Kafka client and
- * settings (the connector's `KafkaLink`: kafkajs, acks=1, single-partition consumers with
- * 100 ms fetch waits), without envelopes, routing or inboxes. Also: time from an
- * application's start until it is callable, and from its stop (SIGTERM) or kill (SIGKILL)
- * until this instance has dropped it.
+ * Requests across the mesh between two processes, on each Kafka client (`kafka.client`), against
+ * two floors in the same run: the bare `@platformatic/kafka` ping-pong
+ * (`platformatic_pingpong.ts`: two processes, sends coalesced per turn of the event loop, acks=1)
+ * and the same ping-pong over the project's kafkajs link (`KafkaLink`), both without envelopes,
+ * routing or inboxes. Also, per client: time from an application's start until it is callable,
+ * from its stop (SIGTERM) or kill (SIGKILL) until this instance has dropped it, and the CPU of
+ * an idle mesh member (the responder process).
  *
- * `deno run -A bench/mesh_bench.ts [sequential] [concurrent] [--token]` (defaults 1500 and 36000)
- * with a broker on KAFKA_BROKERS (default 127.0.0.1:9092). With `--token` the monitor requires a
- * mesh token and both applications present one (and their identity secrets).
+ * `deno run -A bench/mesh_bench.ts [sequential] [concurrent] [--token]` (defaults 1500 and 36000
+ * per side) with a broker on KAFKA_BROKERS (default 127.0.0.1:9092). With `--token` the monitors
+ * require a mesh token and the applications present one (and their identity secrets).
  *
  * @module
  */
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { Platform, PostOffice } from "../mod.ts";
 import { connectToCloud } from "../connector/mod.ts";
+import type { KafkaConnector } from "../connector/mod.ts";
 import { KafkaLink } from "../internal.ts";
+import { CLIENT_LIBRARIES, DEFAULT_CLIENT } from "../kafka/properties.ts";
+import type { ClientLibrary } from "../kafka/properties.ts";
 import { BROKERS, meshArgs, startMonitor, topicsFor } from "../tests/_presence.ts";
+import type { MonitorProcess } from "../tests/_presence.ts";
+import { platformaticPingPong } from "./platformatic_pingpong.ts";
 
 const counts = process.argv.slice(2).filter((a) => /^\d+$/.test(a));
 const SEQ = Number(counts[0] ?? 1500);
@@ -74,7 +81,16 @@ async function throughput(one: () => Promise<void>, n: number): Promise<number> 
   return n / ((performance.now() - t0) / 1000);
 }
 
-// ---- baseline: ping-pong over KafkaLink ----
+// CPU time (ms) a process has used, from /proc (clock ticks of 10 ms).
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+// ---- floor 1: the bare @platformatic/kafka ping-pong ----
+const floor = await platformaticPingPong();
+
+// ---- floor 2: ping-pong over KafkaLink (kafkajs) ----
 const pingTopic = `${topicsFor("pingpong").prefix}.pp`;
 const link = new KafkaLink({ brokers: BROKERS.split(","), clientId: "pingpong" });
 await link.ensureTopic(pingTopic, 2);
@@ -100,119 +116,144 @@ const ping = () => {
   return p.then(() => void waiting.delete(key));
 };
 
-// ---- the mesh: this process calls demo.echo in a mesh_app process ----
-const t = topicsFor("meshbench");
-const monitor = await startMonitor([...t.args, ...TOKEN]);
-const common = [...meshArgs(monitor.port, t.args), ...TOKEN, "-Dlog.level=warning"];
-const platform = new Platform({
-  dir: "/nonexistent",
-  env: {},
-  args: ["-Dapplication.name=bench", ...common],
-});
-const connector = connectToCloud(platform)!;
-await connector.joined;
-const po = new PostOffice({}, platform);
+// ---- the meshes: this process calls demo.echo in a mesh_app process, one mesh per client ----
+interface Mesh {
+  client: ClientLibrary;
+  monitor: MonitorProcess;
+  connector: KafkaConnector;
+  app: ChildProcess;
+  common: string[];
+  startToCallable: number;
+  request: () => Promise<void>;
+}
 const fixture = here("../tests/fixtures/mesh_app.ts");
 
-const startT0 = performance.now();
-const app = await child([fixture, "-Dapplication.name=responder", ...common], /^JOINED/m);
-while (!connector.reaches("demo.echo")) await new Promise((r) => setTimeout(r, 5));
-await po.request({ to: "demo.echo", body: 0 }, 10_000);
-const startToCallable = performance.now() - startT0;
+async function mesh(client: ClientLibrary): Promise<Mesh> {
+  const t = topicsFor(`meshbench.${client}`);
+  const kafka = [`-Dbootstrap.servers=${BROKERS}`, `-Dkafka.client=${client}`];
+  const monitor = await startMonitor([...t.args, ...TOKEN], kafka);
+  const common = [...meshArgs(monitor.port, t.args, kafka), ...TOKEN, "-Dlog.level=warning"];
+  const platform = new Platform({
+    dir: "/nonexistent",
+    env: {},
+    args: [`-Dapplication.name=bench-${client}`, ...common],
+  });
+  const connector = connectToCloud(platform)!;
+  await connector.joined;
+  const po = new PostOffice({}, platform);
+  const t0 = performance.now();
+  const app = await child([fixture, "-Dapplication.name=responder", ...common], /^JOINED/m);
+  while (!connector.reaches("demo.echo")) await new Promise((r) => setTimeout(r, 5));
+  await po.request({ to: "demo.echo", body: 0 }, 10_000);
+  const startToCallable = performance.now() - t0;
+  const request = async () => {
+    await po.request({ to: "demo.echo", body: "ping" }, 10_000);
+  };
+  return { client, monitor, connector, app: app.proc, common, startToCallable, request };
+}
+// The default client's mesh first in every listing.
+const clients = [DEFAULT_CLIENT, ...CLIENT_LIBRARIES.filter((c) => c !== DEFAULT_CLIENT)];
+const meshes: Mesh[] = [];
+for (const c of clients) meshes.push(await mesh(c));
 
-const request = async () => {
-  await po.request({ to: "demo.echo", body: "ping" }, 10_000);
-};
-
-// Both paths (and the broker's JIT) are warmed up first: throughput keeps rising for the first
-// few thousand requests of a cold run. Then short rounds in pairs, alternating which side goes
-// first. This machine's throughput drifts by up to 2x within a minute, so each pair's ratio
-// compares like with like, and the figures are medians: of the rates, and of the pair ratios.
+// Every side (and the broker's JIT) is warmed up first: throughput keeps rising for the first
+// few thousand requests of a cold run. Then short rounds, rotating which side goes first. This
+// machine's throughput drifts by up to 2x within a minute, so each round's ratios compare like
+// with like, and the figures are medians: of the rates, and of the per-round ratios.
 const ROUNDS = 12;
-const baseLat: number[] = [], meshLat: number[] = [];
-const baseRate: number[] = [], meshRate: number[] = [];
-await latencies(ping, 200);
-await latencies(request, 200);
+const sides = [
+  { name: "@platformatic/kafka ping-pong (floor)", one: floor.one },
+  { name: "kafkajs ping-pong (KafkaLink)", one: ping },
+  ...meshes.map((m) => ({ name: `mesh request, kafka.client=${m.client}`, one: m.request })),
+].map((s) => ({ ...s, lat: [] as number[], rate: [] as number[] }));
+for (const s of sides) await latencies(s.one, 200);
 for (let i = 0; i < 3; i++) {
-  await throughput(ping, Math.round(CONC / ROUNDS));
-  await throughput(request, Math.round(CONC / ROUNDS));
+  for (const s of sides) await throughput(s.one, Math.round(CONC / ROUNDS));
 }
 for (let r = 0; r < ROUNDS; r++) {
-  const pair = [
-    async () => {
-      baseLat.push(...await latencies(ping, Math.round(SEQ / ROUNDS)));
-      baseRate.push(await throughput(ping, Math.round(CONC / ROUNDS)));
-    },
-    async () => {
-      meshLat.push(...await latencies(request, Math.round(SEQ / ROUNDS)));
-      meshRate.push(await throughput(request, Math.round(CONC / ROUNDS)));
-    },
-  ];
-  if (r % 2 === 1) pair.reverse();
-  for (const run of pair) await run();
+  for (let k = 0; k < sides.length; k++) {
+    const s = sides[(k + r) % sides.length];
+    s.lat.push(...await latencies(s.one, Math.round(SEQ / ROUNDS)));
+    s.rate.push(await throughput(s.one, Math.round(CONC / ROUNDS)));
+  }
 }
-const pairRatios = meshRate.map((m, i) => m / baseRate[i]);
+await floor.close();
 peer.proc.kill("SIGTERM");
 await link.close();
-const base = { lat: baseLat, rate: median(baseRate) };
-const mesh = { lat: meshLat, rate: median(meshRate) };
 
-async function dropTime(signal: NodeJS.Signals): Promise<number> {
-  const victim = await child([fixture, "-Dapplication.name=victim", ...common], /^JOINED (\w+)/m);
+async function dropTime(m: Mesh, signal: NodeJS.Signals): Promise<number> {
+  const victim = await child([fixture, "-Dapplication.name=victim", ...m.common], /^JOINED (\w+)/m);
   const origin = /^JOINED (\w+)/m.exec(victim.line)![1];
-  while (!connector.knows(origin)) await new Promise((r) => setTimeout(r, 5));
+  while (!m.connector.knows(origin)) await new Promise((r) => setTimeout(r, 5));
   const t0 = performance.now();
   victim.proc.kill(signal);
-  while (connector.knows(origin)) await new Promise((r) => setTimeout(r, 2));
+  while (m.connector.knows(origin)) await new Promise((r) => setTimeout(r, 2));
   return performance.now() - t0;
 }
-// CPU of this (idle) mesh member over 3 s.
-const idle0 = process.cpuUsage();
+// CPU of the idle responder process over 5 s (after 3 s to settle from the load), and the drop
+// times.
+const after = new Map<ClientLibrary, { idle: number; stop: number; kill: number }>();
 await new Promise((r) => setTimeout(r, 3000));
-const idle = process.cpuUsage(idle0);
-const idleMsPerS = (idle.user + idle.system) / 1000 / 3;
+for (const m of meshes) {
+  const c0 = cpuMs(m.app.pid!);
+  await new Promise((r) => setTimeout(r, 5000));
+  const idle = (cpuMs(m.app.pid!) - c0) / 5;
+  after.set(m.client, {
+    idle,
+    stop: await dropTime(m, "SIGTERM"),
+    kill: await dropTime(m, "SIGKILL"),
+  });
+}
+for (const m of meshes) {
+  m.app.kill("SIGTERM");
+  await m.connector.stop();
+  await m.monitor.stop();
+}
 
-const stopMs = await dropTime("SIGTERM");
-const killMs = await dropTime("SIGKILL");
-
-app.proc.kill("SIGTERM");
-await connector.stop();
-await monitor.stop();
-
+// ---- report ----
 const f = (x: number) => x.toFixed(2);
+const ratio = (a: number[], b: number[]) => median(a.map((x, i) => x / b[i]));
 console.log(
-  `Deno ${process.versions.deno}; broker ${BROKERS}; ${ROUNDS} interleaved rounds; ` +
+  `Deno ${process.versions.deno}; broker ${BROKERS}; ${ROUNDS} rotating rounds; ` +
     `${SEQ} sequential and ${CONC} at ${IN_FLIGHT} in flight per side in all` +
-    (TOKEN.length ? "; with a mesh token" : ""),
+    (TOKEN.length ? "; with a mesh token" : "") + "\n",
 );
+for (const s of sides) console.log(`${s.name}: rounds /s ${s.rate.map(Math.round).join(", ")}`);
+const [pf, kj] = sides;
 console.log(
-  `throughput rounds /s: baseline ${baseRate.map(Math.round).join(", ")}; ` +
-    `mesh ${meshRate.map(Math.round).join(", ")}`,
+  `\n| side | p50 (ms) | p99 (ms) | ${IN_FLIGHT} in flight (/s) | ` +
+    `/ platformatic floor (p50; rate) | / kafkajs ping-pong (rate) |`,
 );
+console.log("| --- | ---: | ---: | ---: | ---: | ---: |");
+for (const s of sides) {
+  console.log(
+    `| ${s.name} | ${f(pct(s.lat, 0.5))} | ${f(pct(s.lat, 0.99))} | ${
+      Math.round(median(s.rate))
+    } | ` +
+      `${f(pct(s.lat, 0.5) / pct(pf.lat, 0.5))}; ${f(ratio(s.rate, pf.rate))} | ` +
+      `${f(ratio(s.rate, kj.rate))} |`,
+  );
+}
+const [first, ...rest] = meshes;
+for (const m of rest) {
+  const a = sides.find((s) => s.one === first.request)!;
+  const b = sides.find((s) => s.one === m.request)!;
+  console.log(
+    `\nmesh on ${first.client} / mesh on ${m.client} (rate, median of rounds): ${
+      f(ratio(a.rate, b.rate))
+    }`,
+  );
+}
 console.log(
-  `mesh / baseline per pair: ${pairRatios.map((x) => x.toFixed(2)).join(", ")}; ` +
-    `median ${median(pairRatios).toFixed(2)}, ` +
-    `quartiles ${pct(pairRatios, 0.25).toFixed(2)}-${pct(pairRatios, 0.75).toFixed(2)}\n`,
+  "\n| per client | start until callable (ms) | SIGTERM dropped (ms) | SIGKILL dropped (ms) | idle member CPU (ms/s) |",
 );
-console.log("| measure | baseline ping-pong | mesh request | mesh / baseline |");
-console.log("| --- | ---: | ---: | ---: |");
-console.log(
-  `| p50 latency, 1 in flight (ms) | ${f(pct(base.lat, 0.5))} | ${f(pct(mesh.lat, 0.5))} | ${
-    (pct(mesh.lat, 0.5) / pct(base.lat, 0.5)).toFixed(2)
-  } |`,
-);
-console.log(
-  `| p99 latency, 1 in flight (ms) | ${f(pct(base.lat, 0.99))} | ${f(pct(mesh.lat, 0.99))} | ${
-    (pct(mesh.lat, 0.99) / pct(base.lat, 0.99)).toFixed(2)
-  } |`,
-);
-console.log(
-  `| throughput, ${IN_FLIGHT} in flight (/s) | ${Math.round(base.rate)} | ${
-    Math.round(mesh.rate)
-  } | ${median(pairRatios).toFixed(2)} (median of pairs) |`,
-);
-console.log(`\nStart of an application process until callable: ${startToCallable.toFixed(0)} ms`);
-console.log(`SIGTERM until this instance dropped it: ${stopMs.toFixed(0)} ms`);
-console.log(`SIGKILL until this instance dropped it: ${killMs.toFixed(0)} ms`);
-console.log(`CPU of an idle mesh member: ${idleMsPerS.toFixed(1)} ms per second`);
+console.log("| --- | ---: | ---: | ---: | ---: |");
+for (const m of meshes) {
+  const a = after.get(m.client)!;
+  console.log(
+    `| ${m.client} | ${m.startToCallable.toFixed(0)} | ${a.stop.toFixed(0)} | ${
+      a.kill.toFixed(0)
+    } | ${a.idle.toFixed(1)} |`,
+  );
+}
 process.exit(0);

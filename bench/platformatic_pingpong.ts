@@ -62,7 +62,16 @@ function pct(xs: number[], q: number): number {
   return s[Math.min(s.length - 1, Math.floor(q * s.length))];
 }
 
-async function driver(seq: number, conc: number): Promise<void> {
+/** The driver's side of the ping-pong: `one()` is one round trip through the peer process. */
+export interface PingPong {
+  /** Sends one record and resolves when its echo is back. */
+  one(): Promise<void>;
+  /** Stops the peer and deletes the topics. */
+  close(): Promise<void>;
+}
+
+/** Creates the topics, starts the peer process and warms the path up. */
+export async function platformaticPingPong(): Promise<PingPong> {
   const t = `pp${crypto.randomUUID().slice(0, 8)}`;
   const admin = new Admin({ clientId: "pingpong-admin", bootstrapBrokers: BROKERS });
   await admin.createTopics({ topics: [`${t}.req`, `${t}.rep`], partitions: 1, replicas: 1 });
@@ -99,15 +108,29 @@ async function driver(seq: number, conc: number): Promise<void> {
   };
   // The consumers have just joined their groups: wait until a round trip comes back.
   for (let i = 0; i < 200; i++) await one();
+  return {
+    one,
+    close: async () => {
+      child.kill("SIGTERM");
+      await Promise.allSettled([stream.close(), c.close(), producer.close()]);
+      const cleanup = new Admin({ clientId: "pingpong-admin", bootstrapBrokers: BROKERS });
+      await cleanup.deleteTopics({ topics: [`${t}.req`, `${t}.rep`] }).catch(() => {});
+      await cleanup.close();
+    },
+  };
+}
+
+async function driver(seq: number, conc: number): Promise<void> {
+  const pp = await platformaticPingPong();
   const lat: number[] = [];
   for (let i = 0; i < seq; i++) {
     const t0 = performance.now();
-    await one();
+    await pp.one();
     lat.push(performance.now() - t0);
   }
   const t0 = performance.now();
   await Promise.all(Array.from({ length: IN_FLIGHT }, async () => {
-    for (let i = 0; i < conc / IN_FLIGHT; i++) await one();
+    for (let i = 0; i < conc / IN_FLIGHT; i++) await pp.one();
   }));
   const rate = conc / ((performance.now() - t0) / 1000);
   console.log(
@@ -118,17 +141,13 @@ async function driver(seq: number, conc: number): Promise<void> {
   console.log(`| p50 latency, 1 in flight (ms) | ${pct(lat, 0.5).toFixed(2)} |`);
   console.log(`| p99 latency, 1 in flight (ms) | ${pct(lat, 0.99).toFixed(2)} |`);
   console.log(`| throughput, ${IN_FLIGHT} in flight (/s) | ${Math.round(rate)} |`);
-  child.kill("SIGTERM");
-  await Promise.allSettled([stream.close(), c.close(), producer.close()]);
-  const cleanup = new Admin({ clientId: "pingpong-admin", bootstrapBrokers: BROKERS });
-  await cleanup.deleteTopics({ topics: [`${t}.req`, `${t}.rep`] }).catch(() => {});
-  await cleanup.close();
+  await pp.close();
   process.exit(0);
 }
 
 const args = process.argv.slice(2);
 if (args[0] === "--peer") await peer(args[1]);
-else {
+else if (import.meta.main) {
   const counts = args.filter((a) => /^\d+$/.test(a)).map(Number);
   await driver(counts[0] ?? 1500, counts[1] ?? 36_000);
 }

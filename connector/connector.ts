@@ -17,7 +17,7 @@ import { TEMPORARY_INBOX } from "../bus/platform.ts";
 import type { Platform } from "../bus/platform.ts";
 import { AppError, ConfigError } from "../bus/errors.ts";
 import type { KafkaClient, PartitionConsumer, TrafficCounters } from "../kafka/client.ts";
-import { kafkaLink } from "../kafka/link.ts";
+import { kafkaClient } from "../kafka/factory.ts";
 import type { OAuthBearerProvider } from "../kafka/properties.ts";
 import { splitVirtualTopic } from "../kafka/records.ts";
 import { describeKafka } from "../kafka/properties.ts";
@@ -118,7 +118,7 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
     this.platform = platform;
     const s = this.settings = connectorSettings(platform.config);
     this.#kafka = options.kafka ??
-      kafkaLink(s.kafka, `app-${platform.origin.slice(8, 16)}`, options.oauthBearer);
+      kafkaClient(s.kafka, `app-${platform.origin.slice(8, 16)}`, options.oauthBearer);
     this.#lifeCycle = new LifeCycle(platform);
     this.#delivery = new Delivery(platform, this.#kafka, {
       maxSets: s.blockMaxPendingSets,

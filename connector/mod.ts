@@ -32,6 +32,7 @@ export type { ConnectorSettings, Personality } from "./settings.ts";
 export type { MeshSettings } from "../kafka/settings.ts";
 export { kafkaClientConfig } from "../kafka/properties.ts";
 export type {
+  ClientLibrary,
   KafkaClientConfig,
   OAuthBearerProvider,
   SaslSettings,

@@ -35,6 +35,10 @@ import type {
   TrafficCounters,
 } from "./client.ts";
 import { patchKafkajs } from "./_kafkajs_patch.ts";
+import { SendQueue } from "./_send_queue.ts";
+import { Availability } from "./_availability.ts";
+import { ensureTopic, growTopic } from "./_topics.ts";
+import type { TopicAdmin } from "./_topics.ts";
 import type { KafkaClientConfig, OAuthBearerProvider, TopicMode } from "./properties.ts";
 import { ConfigError } from "../bus/errors.ts";
 
@@ -54,11 +58,8 @@ export interface KafkaLinkOptions extends Partial<Omit<KafkaClientConfig, "broke
   oauthBearer?: OAuthBearerProvider;
 }
 
-const REQUEST_BYTES = 512 * 1024;
 /** Batches whose last record's key a consumer remembers (about 10 s of a busy partition). */
 const SEEN_BATCHES = 4096;
-/** A broker counts as failing this long after its last connection error. */
-const FAILING_MS = 10_000;
 // What kafkajs's connection logs when the broker cannot be reached (network/connection.js).
 const CONNECTION_LOST = /^Connection (error|timeout)/;
 
@@ -164,22 +165,18 @@ export class KafkaLink implements KafkaClient {
   readonly #replicationFactor: number;
   readonly #topics: TopicMode;
   #brokerCount: number | undefined;
-  /** Brokers whose connection failed, with when it last did (ms). */
-  #failing = new Map<string, number>();
   readonly #patched: Promise<string>;
   #producer: Producer | undefined;
   #producerReady: Promise<Producer> | undefined;
   #admin: Promise<Admin> | undefined;
   #consumers = new Set<PartitionConsumer>();
-  #queue: { records: OutRecord[]; resolve: () => void; reject: (e: Error) => void }[] = [];
+  readonly #sends = new SendQueue(
+    (records) => this.#sendBatch(this.#producer!, records),
+    () => this.#producer_(),
+  );
   #loopbacks = new Map<string, () => void>();
   #closed = false;
-  #available = true;
-  #lastErrorAt = 0;
-  #probe: ReturnType<typeof setInterval> | undefined;
-  #probing = false;
-  /** Aborted when the broker turns unavailable: a loopback in flight ends then, not at its timeout. */
-  #down = new AbortController();
+  readonly #health: Availability;
 
   /**
    * Creates the client; nothing connects until it is used.
@@ -188,6 +185,11 @@ export class KafkaLink implements KafkaClient {
    */
   constructor(options: KafkaLinkOptions) {
     this.brokers = options.brokers;
+    this.#health = new Availability(
+      this.brokers,
+      () => this.#brokerCount,
+      () => this.topicPartitions(),
+    );
     this.#clientId = options.clientId;
     this.#acks = options.acks ?? 1;
     this.#retryBackoffMs = options.retryBackoffMs ?? 200;
@@ -207,7 +209,7 @@ export class KafkaLink implements KafkaClient {
         if (
           level === logLevel.ERROR && namespace === "Connection" &&
           CONNECTION_LOST.test(entry.message)
-        ) this.#markDown(entry.message, (entry as { broker?: string }).broker);
+        ) this.#health.down(entry.message, (entry as { broker?: string }).broker);
         log.debug("kafkajs {namespace}: {message}", { namespace, message: entry.message });
       },
       connectionTimeout: options.connectionTimeoutMs ?? 3000,
@@ -261,57 +263,7 @@ export class KafkaLink implements KafkaClient {
 
   /** False while the broker is unreachable (see {@link KafkaClient.available}). */
   get available(): boolean {
-    return this.#available;
-  }
-
-  #markDown(why: string, broker?: string): void {
-    const now = Date.now();
-    this.#lastErrorAt = now;
-    if (this.#closed) return;
-    if (broker !== undefined) {
-      const before = this.#failing.get(broker);
-      this.#failing.set(broker, now);
-      // One broker of several going away is a leader change, which Kafka settles by itself
-      // (and kafkajs follows): the mesh stays available while another broker answers.
-      let recent = 0;
-      for (const at of this.#failing.values()) if (now - at < FAILING_MS) recent++;
-      const cluster = Math.max(this.brokers.length, this.#brokerCount ?? 0);
-      if (recent < cluster) {
-        if (before === undefined || now - before >= FAILING_MS) {
-          log.warn("Kafka broker {broker} is unreachable ({why}); {n} other(s) answer", {
-            broker,
-            why,
-            n: cluster - recent,
-          });
-        }
-        return;
-      }
-    }
-    if (!this.#available) return;
-    this.#available = false;
-    this.#down.abort(new Error("Kafka is unreachable"));
-    log.warn("Kafka is unreachable: {why}", { why });
-    // Nothing is sent meanwhile and consumers reconnect at their own pace: ask the broker once a
-    // second whether it is back (an answer marks it up, see topicPartitions).
-    this.#probe ??= setInterval(() => {
-      if (this.#available || this.#closed) {
-        clearInterval(this.#probe);
-        this.#probe = undefined;
-      } else if (!this.#probing) {
-        this.#probing = true;
-        this.topicPartitions().catch(() => {}).finally(() => (this.#probing = false));
-      }
-    }, 1000);
-  }
-
-  // Called on every answer from the broker (a fetch, a produce): cheap when nothing changes. An
-  // answer within a second of a connection error may be one that was in flight when the broker
-  // went, so it does not count.
-  #markUp(): void {
-    if (this.#available || Date.now() - this.#lastErrorAt < 1000) return;
-    this.#available = true;
-    this.#down = new AbortController();
-    log.info("Kafka answers again");
+    return this.#health.available;
   }
 
   /** Topic name → partition count, for every topic in the cluster. */
@@ -320,27 +272,13 @@ export class KafkaLink implements KafkaClient {
     // How many brokers there are, once: behind a single bootstrap address there may be many.
     this.#brokerCount ??= (await admin.describeCluster()).brokers.length;
     const meta = await admin.fetchTopicMetadata();
-    this.#markUp();
+    this.#health.up();
     return new Map(meta.topics.map((t) => [t.name, t.partitions.length]));
   }
 
   /** Grows an existing topic to `count` partitions; one that has as many already is left. */
-  async createPartitions(topic: string, count: number): Promise<void> {
-    if (this.#topics === "pre-allocated") {
-      throw new Error(
-        `Topic ${topic} needs ${count} partitions (kafka.topics=pre-allocated: the mesh ` +
-          `does not change topics; an administrator must add them)`,
-      );
-    }
-    const admin = await this.#admin_();
-    try {
-      await admin.createPartitions({ topicPartitions: [{ topic, count }] });
-      log.warn("Topic {topic} now has {count} partitions", { topic, count });
-    } catch (e) {
-      // Another process may have grown it at the same moment.
-      const now = (await this.topicPartitions()).get(topic) ?? 0;
-      if (now < count) throw e;
-    }
+  createPartitions(topic: string, count: number): Promise<void> {
+    return growTopic(this.#topicAdmin(), topic, count);
   }
 
   /**
@@ -349,47 +287,30 @@ export class KafkaLink implements KafkaClient {
    * partition count (which may be more, or fewer, than asked when it existed). With
    * `kafka.topics=pre-allocated` a missing topic is an error: nothing is created.
    */
-  async ensureTopic(topic: string, partitions: number): Promise<number> {
-    const admin = await this.#admin_();
-    const existing = (await this.topicPartitions()).get(topic);
-    if (existing !== undefined) return existing;
-    if (this.#topics === "pre-allocated") {
-      throw new Error(
-        `Topic ${topic} does not exist (kafka.topics=pre-allocated: an administrator creates ` +
-          `it with ${partitions} partitions)`,
-      );
-    }
-    const brokers = this.#brokerCount!; // known since topicPartitions
-    const replicationFactor = Math.max(1, Math.min(this.#replicationFactor, brokers));
-    for (let attempt = 1;; attempt++) {
-      try {
-        await admin.createTopics({
+  ensureTopic(topic: string, partitions: number): Promise<number> {
+    return ensureTopic(this.#topicAdmin(), topic, partitions);
+  }
+
+  #topicAdmin(): TopicAdmin {
+    return {
+      mode: this.#topics,
+      replicationFactor: this.#replicationFactor,
+      partitions: () => this.topicPartitions(),
+      brokers: () => this.#brokerCount!, // known since partitions()
+      create: async (topic, partitions, replicationFactor) => {
+        await (await this.#admin_()).createTopics({
           waitForLeaders: true,
           topics: [{ topic, numPartitions: partitions, replicationFactor }],
         });
-        log.info(
-          "Created topic {topic} with {partitions} partitions, replication factor {rf} " +
-            "(kafka.replication.factor={wanted}, {brokers} broker(s))",
-          { topic, partitions, rf: replicationFactor, wanted: this.#replicationFactor, brokers },
-        );
-        break;
-      } catch (e) {
-        // Another process may have created it at the same moment: that is fine.
-        if (/already exists/i.test((e as Error).message)) break;
-        // In a cluster just started, a broker that has not heard of the new topic yet answers
-        // the wait for its leaders with "does not host this topic-partition" (retriable): the
-        // topic may well exist. CI saw a monitor exit at start on it.
-        if (!(e as { retriable?: boolean }).retriable || attempt >= 10) throw e;
-        await new Promise((r) => setTimeout(r, 200 * attempt));
-        if ((await this.topicPartitions()).has(topic)) break;
-      }
-    }
-    for (let i = 0; i < 50; i++) {
-      const count = (await this.topicPartitions()).get(topic);
-      if (count !== undefined) return count;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error(`Topic ${topic} was created but does not show in the metadata`);
+      },
+      grow: async (topic, count) => {
+        await (await this.#admin_()).createPartitions({ topicPartitions: [{ topic, count }] });
+      },
+      exists: (e) => /already exists/i.test((e as Error).message),
+      // A broker that has not heard of the new topic yet answers the wait for its leaders with
+      // "does not host this topic-partition" (retriable).
+      retriable: (e) => (e as { retriable?: boolean }).retriable === true,
+    };
   }
 
   /**
@@ -400,57 +321,7 @@ export class KafkaLink implements KafkaClient {
    */
   send(records: OutRecord[]): Promise<void> {
     if (this.#closed) return Promise.reject(new Error("Kafka link is closed"));
-    return new Promise((resolve, reject) => {
-      this.#queue.push({ records, resolve, reject });
-      if (this.#queue.length === 1) queueMicrotask(() => this.#flush());
-    });
-  }
-
-  async #flush(): Promise<void> {
-    const queue = this.#queue;
-    this.#queue = [];
-    let producer: Producer;
-    try {
-      producer = await this.#producer_();
-    } catch (e) {
-      for (const q of queue) q.reject(e as Error);
-      return;
-    }
-    // Requests of at most REQUEST_BYTES; each caller resolves when its last record is sent.
-    let chunk: OutRecord[] = [];
-    let waiting: typeof queue = [];
-    let size = 0;
-    const sendChunk = async () => {
-      const callers = waiting;
-      const records = chunk;
-      chunk = [];
-      waiting = [];
-      size = 0;
-      try {
-        await this.#sendBatch(producer, records);
-        for (const c of callers) c.resolve();
-      } catch (e) {
-        for (const c of callers) c.reject(e as Error);
-        return false;
-      }
-      return true;
-    };
-    const failed = new Set<(typeof queue)[number]>();
-    for (const q of queue) {
-      for (const r of q.records) {
-        const n = typeof r.value === "string" ? r.value.length * 3 : r.value.byteLength;
-        if (chunk.length > 0 && size + n > REQUEST_BYTES) {
-          // A caller whose records span requests resolves with the last one.
-          const ok = await sendChunk();
-          if (!ok) failed.add(q);
-        }
-        chunk.push(r);
-        size += n;
-      }
-      if (failed.has(q)) q.reject(new Error("Kafka produce failed"));
-      else waiting.push(q);
-    }
-    if (chunk.length > 0 || waiting.length > 0) await sendChunk();
+    return this.#sends.send(records);
   }
 
   async #sendBatch(producer: Producer, records: OutRecord[]): Promise<void> {
@@ -476,7 +347,7 @@ export class KafkaLink implements KafkaClient {
         })),
       })),
     });
-    this.#markUp();
+    this.#health.up();
   }
 
   /**
@@ -669,7 +540,7 @@ export class KafkaLink implements KafkaClient {
         await consumer.disconnect().catch(() => {});
       },
     };
-    consumer.on(consumer.events.FETCH, () => this.#markUp());
+    consumer.on(consumer.events.FETCH, () => this.#health.up());
     this.#consumers.add(handle);
     start().catch((e) => {
       if (stopped) {
@@ -701,14 +572,14 @@ export class KafkaLink implements KafkaClient {
       topic,
       partition,
       timeoutMs,
-      this.#down.signal,
+      this.#health.signal,
     );
   }
 
   /** Stops every consumer and disconnects. */
   async close(): Promise<void> {
     this.#closed = true;
-    clearInterval(this.#probe);
+    this.#health.close();
     await Promise.all([...this.#consumers].map((c) => c.stop()));
     await this.#producer?.disconnect().catch(() => {});
     const admin = await this.#admin?.catch(() => undefined);
@@ -744,16 +615,4 @@ function security(o: KafkaLinkOptions): Pick<KafkaConfig, "ssl" | "sasl"> {
     out.sasl = sasl as SASLOptions;
   }
   return out;
-}
-
-/**
- * Creates a {@link KafkaLink} from the mesh's client settings, with `clientId` when the
- * settings name none.
- */
-export function kafkaLink(
-  config: KafkaClientConfig,
-  clientId: string,
-  oauthBearer?: OAuthBearerProvider,
-): KafkaLink {
-  return new KafkaLink({ ...config, clientId: config.clientId ?? clientId, oauthBearer });
 }

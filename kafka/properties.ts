@@ -47,13 +47,24 @@ export type SaslSettings =
   | { mechanism: "plain" | "scram-sha-256" | "scram-sha-512"; username: string; password: string }
   | { mechanism: "oauthbearer" };
 
+/** `kafka.client`: the Kafka client library the mesh talks through. */
+export type ClientLibrary = "kafkajs" | "platformatic";
+
+/** The values of `kafka.client`. */
+export const CLIENT_LIBRARIES: readonly ClientLibrary[] = ["kafkajs", "platformatic"];
+
 /** `kafka.topics`: whether the mesh creates its topics or finds them made by an administrator. */
 export type TopicMode = "on-demand" | "pre-allocated";
+
+/** The client library used when `kafka.client` is not set. */
+export const DEFAULT_CLIENT: ClientLibrary = "platformatic";
 
 /** Everything a Kafka client of the mesh is configured with. */
 export interface KafkaClientConfig {
   /** `bootstrap.servers`. */
   brokers: string[];
+  /** `kafka.client`: the client library (see {@link DEFAULT_CLIENT}). */
+  client: ClientLibrary;
   /** `security.protocol` (PLAINTEXT). */
   securityProtocol: SecurityProtocol;
   /** TLS, for SSL and SASL_SSL. */
@@ -261,6 +272,7 @@ export function kafkaClientConfig(config: AppConfig): KafkaClientConfig {
   const securityProtocol = protocol as SecurityProtocol;
   const out: KafkaClientConfig = {
     brokers: brokers.length ? brokers : ["127.0.0.1:9092"],
+    client: config.getChoice("kafka.client", CLIENT_LIBRARIES, DEFAULT_CLIENT),
     securityProtocol,
     clientId: get("client.id") || undefined,
     connectionTimeoutMs: wholeNumber(
@@ -432,5 +444,6 @@ export function describeKafka(c: KafkaClientConfig): string {
   }
   if (c.tls) parts.push(c.tls.ca ? "own CA" : "system CAs");
   if (c.source) parts.push(`from ${c.source}`);
+  parts.push(`client ${c.client}`);
   return parts.join(", ");
 }

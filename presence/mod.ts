@@ -33,6 +33,7 @@ export type { MonitorSettings } from "./settings.ts";
 export type { MeshSettings } from "../kafka/settings.ts";
 export { kafkaClientConfig } from "../kafka/properties.ts";
 export type {
+  ClientLibrary,
   KafkaClientConfig,
   OAuthBearerProvider,
   SaslSettings,

@@ -13,7 +13,7 @@ import { serve as serveHere } from "#runtime";
 import { serverLimits, serverTls } from "../runtime/server.ts";
 import type { RunningServer, ServeFunction } from "../runtime/server.ts";
 import type { InRecord, KafkaClient, OutRecord } from "../kafka/client.ts";
-import { kafkaLink } from "../kafka/link.ts";
+import { kafkaClient } from "../kafka/factory.ts";
 import { describeKafka } from "../kafka/properties.ts";
 import { explainKafkaError, missingTopics } from "../kafka/startup.ts";
 import type { OAuthBearerProvider } from "../kafka/properties.ts";
@@ -158,7 +158,7 @@ export class PresenceMonitor implements AsyncDisposable {
     const s = this.settings = monitorSettings(platform.config);
     this.#serve = options.serve ?? serveHere;
     this.#kafka = options.kafka ??
-      kafkaLink(s.kafka, `monitor-${platform.origin.slice(8, 16)}`, options.oauthBearer);
+      kafkaClient(s.kafka, `monitor-${platform.origin.slice(8, 16)}`, options.oauthBearer);
     this.#table = new LeaseTable(
       virtualTopics(s.topicPrefix, s.partitionsPerTopic, s.maxVirtualTopics),
     );

@@ -114,7 +114,6 @@ for (const [key, target] of Object.entries(deno.exports as Record<string, string
 // Imports only the tests use: not dependencies of the package.
 const TEST_ONLY = [
   "fast-check",
-  "@platformatic/kafka", // bench/platformatic_pingpong.ts only, so far
   "@opentelemetry/sdk-trace",
   "@opentelemetry/sdk-metrics",
   "puppeteer-core",

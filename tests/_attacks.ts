@@ -1,8 +1,8 @@
 // Hostile clients shared by the hostile tests and the memory benchmark.
 import net from "node:net";
 import { EventEnvelope } from "../mod.ts";
-import { eventRecord, KafkaLink, splitVirtualTopic } from "../internal.ts";
-import { BROKERS } from "./_presence.ts";
+import { eventRecord, splitVirtualTopic } from "../internal.ts";
+import { testKafka } from "./_kafka.ts";
 
 /**
  * POSTs a chunked body of up to `maxBytes` to `/api/event` on a raw socket, as fast as the
@@ -58,7 +58,7 @@ export async function sendFirstBlocks(
   sets: number,
   bytes: number,
 ): Promise<void> {
-  const link = new KafkaLink({ brokers: BROKERS.split(","), clientId: "blocks" });
+  const link = testKafka("blocks");
   const [physical, partition] = splitVirtualTopic(topic);
   const body = new Uint8Array(bytes);
   const first = (i: number) =>

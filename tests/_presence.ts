@@ -200,7 +200,8 @@ export async function meshMember(
 ): Promise<{ platform: Platform; connector: KafkaConnector }> {
   const platform = new Platform({
     dir: "/nonexistent",
-    env: {},
+    // Only the Kafka client under test comes from the environment (see tests/_kafka.ts).
+    env: { KAFKA_CLIENT: process.env.KAFKA_CLIENT },
     args: [`-Dapplication.name=${name}`, ...args],
   });
   setup(platform);

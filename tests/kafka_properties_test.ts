@@ -5,8 +5,9 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { AppConfig, ConfigError, setupLogging } from "../mod.ts";
 import { connectorSettings } from "../connector/mod.ts";
-import { kafkaClientConfig, parseJaasConfig } from "../kafka/properties.ts";
-import { kafkaLink, sameLog } from "../kafka/link.ts";
+import { CLIENT_LIBRARIES, kafkaClientConfig, parseJaasConfig } from "../kafka/properties.ts";
+import { sameLog } from "../kafka/link.ts";
+import { kafkaClient } from "../kafka/factory.ts";
 import { explainKafkaError, missingTopics } from "../kafka/startup.ts";
 import { captureLogs, configDir } from "./_helpers.ts";
 
@@ -213,12 +214,15 @@ describe("OAUTHBEARER", () => {
         "required;\n",
     }));
     assert.deepEqual(c.sasl, { mechanism: "oauthbearer" });
-    assert.throws(
-      () => kafkaLink(c, "app"),
-      (e) => e instanceof ConfigError && /oauthBearer/.test(e.message),
-    );
-    const link = kafkaLink(c, "app", () => Promise.resolve({ value: "token" }));
-    await link.close(); // nothing connected: constructing it is what is checked
+    for (const client of CLIENT_LIBRARIES) {
+      assert.throws(
+        () => kafkaClient({ ...c, client }, "app"),
+        (e) => e instanceof ConfigError && /oauthBearer/.test(e.message),
+        client,
+      );
+      const link = kafkaClient({ ...c, client }, "app", () => Promise.resolve({ value: "token" }));
+      await link.close(); // nothing connected: constructing it is what is checked
+    }
   });
 });
 

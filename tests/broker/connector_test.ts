@@ -4,7 +4,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { EventEnvelope, PostOffice } from "../../mod.ts";
 import type { Platform } from "../../mod.ts";
-import { eventRecord, KafkaLink } from "../../internal.ts";
+import { eventRecord } from "../../internal.ts";
 import type { KafkaConnector, LifeCycleEvent } from "../../connector/mod.ts";
 import {
   BROKERS,
@@ -15,6 +15,7 @@ import {
   topicsFor,
 } from "../_presence.ts";
 import type { MonitorProcess } from "../_presence.ts";
+import { testKafka } from "../_kafka.ts";
 import { spawnDeno, stopAll } from "../_processes.ts";
 import type { DenoProcess } from "../_processes.ts";
 
@@ -214,7 +215,7 @@ describe("Kafka connector", () => {
   });
 
   it("skips bad records on its partition, counts them, and keeps working", async () => {
-    const link = new KafkaLink({ brokers: BROKERS.split(","), clientId: "test-bad" });
+    const link = testKafka("test-bad");
     const [topic, p] = [
       connector.topic!.slice(0, connector.topic!.lastIndexOf("-")),
       Number(connector.topic!.slice(-3)),

@@ -4,17 +4,17 @@
 // own, so the suite's broker is not touched.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { KafkaLink } from "../../internal.ts";
 import { devBroker, killKafka, startKafka, stopKafka } from "../../scripts/kafka_dev.ts";
 import { eventually } from "../_presence.ts";
+import { testKafka } from "../_kafka.ts";
 import { sleep } from "../_helpers.ts";
 
 describe("delivery across a broker kill -9 and restart (real broker)", () => {
   it("delivers every acknowledged record exactly once", async () => {
     const b = devBroker(undefined, 19_195);
     await startKafka(b);
-    const producer = new KafkaLink({ brokers: [b.brokers], clientId: "delivery-producer" });
-    const reader = new KafkaLink({ brokers: [b.brokers], clientId: "delivery-reader" });
+    const producer = testKafka("delivery-producer", [b.brokers]);
+    const reader = testKafka("delivery-reader", [b.brokers]);
     const topic = "delivery.test";
     const acked = new Set<number>();
     const received = new Map<number, number>();

@@ -12,6 +12,7 @@ import type { Platform } from "../../mod.ts";
 import type { KafkaConnector } from "../../connector/mod.ts";
 import { devBroker, killKafka, startKafka, stopKafka } from "../../scripts/kafka_dev.ts";
 import { eventually, meshMember, startMonitor, topicsFor } from "../_presence.ts";
+import { CLIENT } from "../_kafka.ts";
 import type { MonitorProcess } from "../_presence.ts";
 import { spawnDeno, stopAll } from "../_processes.ts";
 import type { DenoProcess } from "../_processes.ts";
@@ -316,23 +317,29 @@ describe("the delivery suite (real processes, a broker of its own)", () => {
     const outcomes = await s.stop();
     const c = count(outcomes, mesh.tallies());
     // Consumers that were stopped have left their groups; the count is of those reading now.
+    // Only kafkajs readers are group members: a platformatic reader fetches by itself, unseen by
+    // the admin API, and a second reader of a partition would show as duplicates below.
     let consumers = new Map<string, number>();
-    await eventually(
-      async () => {
-        consumers = await consumersPerPartition(receivers.map(clientIdOf));
-        // Each receiver reads its own partition and its group's partition.
-        return consumers.size === 4 && [...consumers.values()].every((n) => n === 1);
-      },
-      20_000,
-      "four partitions read",
-    ).catch(() => {});
+    if (CLIENT === "kafkajs") {
+      await eventually(
+        async () => {
+          consumers = await consumersPerPartition(receivers.map(clientIdOf));
+          // Each receiver reads its own partition and its group's partition.
+          return consumers.size === 4 && [...consumers.values()].every((n) => n === 1);
+        },
+        20_000,
+        "four partitions read",
+      ).catch(() => {});
+    }
     const back = Math.round(servedAgainAt(outcomes, 0));
     console.log(
       `monitor flaps: ${c.summary}; consumers per partition ${JSON.stringify([...consumers])}; ` +
         `requests served throughout from ${back} ms (flaps ended at ${Math.round(flappedAt)} ms)`,
     );
-    assert.equal(consumers.size, 4, JSON.stringify([...consumers]));
-    for (const [tp, n] of consumers) assert.equal(n, 1, `${tp} has ${n} consumers`);
+    if (CLIENT === "kafkajs") {
+      assert.equal(consumers.size, 4, JSON.stringify([...consumers]));
+      for (const [tp, n] of consumers) assert.equal(n, 1, `${tp} has ${n} consumers`);
+    }
     assert.deepEqual(c.lost, [], c.summary);
     assert.deepEqual(c.duplicated, [], c.summary);
   });

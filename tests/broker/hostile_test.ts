@@ -10,10 +10,9 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { EventEnvelope, PostOffice } from "../../mod.ts";
 import type { Platform } from "../../mod.ts";
-import { eventRecord, KafkaLink, newOriginId, splitVirtualTopic } from "../../internal.ts";
+import { eventRecord, newOriginId, splitVirtualTopic } from "../../internal.ts";
 import type { KafkaConnector } from "../../connector/mod.ts";
 import {
-  BROKERS,
   connect,
   eventually,
   meshArgs,
@@ -22,6 +21,7 @@ import {
   topicsFor,
 } from "../_presence.ts";
 import type { MonitorProcess } from "../_presence.ts";
+import { testKafka } from "../_kafka.ts";
 import { spawnDeno, spawnProcess, stopAll } from "../_processes.ts";
 import { chunkedPost, sendFirstBlocks } from "../_attacks.ts";
 import { devBroker, killKafka, startKafka, stopKafka } from "../../scripts/kafka_dev.ts";
@@ -214,7 +214,7 @@ describe("hostile clients: forged replies (row 2)", () => {
     assert.deepEqual([...statuses], [404]);
     // Over Kafka, straight onto the tester's partition: bare ids and guessed tokens.
     const before = connector.stats.unmatchedReplies;
-    const link = new KafkaLink({ brokers: BROKERS.split(","), clientId: "attacker" });
+    const link = testKafka("attacker");
     try {
       const [topic, partition] = splitVirtualTopic(connector.topic!);
       const forged = [
@@ -294,7 +294,7 @@ describe("hostile clients: the presence monitor", () => {
   });
 
   it("coalesces and limits keep-alives (row 9)", async () => {
-    const link = new KafkaLink({ brokers: BROKERS.split(","), clientId: "counter" });
+    const link = testKafka("counter");
     const origin = newOriginId();
     let puts = 0;
     const consumer = link.consumePartition(t.monitorTopic, 0, (r) => {
@@ -530,7 +530,7 @@ describe("hostile clients: fuzzing across processes", () => {
       }).map((e) => new EventEnvelope(e).toBytes()),
     );
     const [topic, partition] = splitVirtualTopic(app.topic);
-    const link = new KafkaLink({ brokers: BROKERS.split(","), clientId: "fuzzer" });
+    const link = testKafka("fuzzer");
     try {
       await link.send(
         fc.sample(value, 300).map((v) => eventRecord(topic, partition, app.origin, v)),

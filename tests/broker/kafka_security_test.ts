@@ -2,6 +2,7 @@
 // its own (TLS with a CA made for the test, SCRAM users), a monitor and an application that know
 // Kafka only from a kafka.properties file, and this test process as a third member that finds
 // kafka.properties and presence.properties beside its configuration.
+import process from "node:process";
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -48,7 +49,7 @@ before(async () => {
     );
     tester = new Platform({
       dir,
-      env: {},
+      env: { KAFKA_CLIENT: process.env.KAFKA_CLIENT },
       args: ["-Dapplication.name=sasl-tester", "-Dcloud.connector=kafka", ...t.args],
     });
     tester.register("demo.bcast", () => void testerBroadcasts++);

@@ -5,6 +5,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import process from "node:process";
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -175,7 +176,7 @@ export default (_h, body, instance) => ({ instance, thread: threadId, twice: bod
         nodePort = Number(joined[2]);
         tester = new Platform({
           dir: "/nonexistent",
-          env: {},
+          env: { KAFKA_CLIENT: process.env.KAFKA_CLIENT },
           args: ["-Dapplication.name=deno-app", ...mesh],
         });
         tester.register("deno.hello", (_h, body) => `deno got ${body}`);

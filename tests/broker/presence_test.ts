@@ -2,8 +2,9 @@
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { EventEnvelope } from "../../mod.ts";
-import { eventOf, KafkaLink, newOriginId } from "../../internal.ts";
-import { BROKERS, connect, eventually, startMonitor, topicsFor } from "../_presence.ts";
+import { eventOf, newOriginId } from "../../internal.ts";
+import { connect, eventually, startMonitor, topicsFor } from "../_presence.ts";
+import { testKafka } from "../_kafka.ts";
 import type { Client, MonitorProcess } from "../_presence.ts";
 
 interface Info {
@@ -104,7 +105,7 @@ describe("presence monitor: one process", () => {
   it("announces leaves, and only leaves, on the group's partition of service.monitor", async () => {
     const t = topicsFor("announce");
     const m = await monitor(t.args);
-    const link = new KafkaLink({ brokers: BROKERS.split(","), clientId: "test-announce" });
+    const link = testKafka("test-announce");
     const seen: EventEnvelope[] = [];
     const wrong: number[] = [];
     try {
@@ -325,7 +326,7 @@ describe("presence monitor: two processes", () => {
     // Three come back through the other monitor; the fourth does not.
     const back = cs.slice(0, 3).map((c) => client(m2.port, { origin: c.origin }));
     assert.deepEqual(await Promise.all(back.map((c) => c.ready)), topics.slice(0, 3));
-    const link = new KafkaLink({ brokers: BROKERS.split(","), clientId: "handover-test" });
+    const link = testKafka("handover-test");
     const leaves: string[] = [];
     try {
       await link.ensureTopic(t.monitorTopic, 11);

@@ -1,0 +1,96 @@
+// The @platformatic/kafka link against the real broker: what it does by itself, without consumer
+// groups (kafka/platformatic.ts): a record written twice with one key is handled once, a topic
+// deleted and created again is read from its start, a reader stopped while it starts never reads.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { Admin } from "@platformatic/kafka";
+import { PlatformaticLink } from "../../kafka/platformatic.ts";
+import { BROKERS, eventually } from "../_presence.ts";
+import { sleep } from "../_helpers.ts";
+
+const brokers = BROKERS.split(",");
+const text = (v: Uint8Array) => new TextDecoder().decode(v);
+
+describe("the @platformatic/kafka link (real broker)", () => {
+  it("handles a record written again with its key once (a produce tried again)", async () => {
+    const link = new PlatformaticLink({ brokers, clientId: "dedup-test" });
+    const topic = `minimesh.dedup.${crypto.randomUUID()}`;
+    const got: string[] = [];
+    try {
+      await link.ensureTopic(topic, 1);
+      await link.consumePartition(topic, 0, (r) => void got.push(text(r.value))).ready;
+      const key = crypto.randomUUID().replaceAll("-", "");
+      await link.send([{ topic, partition: 0, key, value: "first" }]);
+      await link.send([{ topic, partition: 0, key, value: "again" }]);
+      await link.send([{ topic, partition: 0, value: "other" }]);
+      await eventually(() => got.length >= 2, 10_000, "the records");
+      await sleep(300);
+      assert.deepEqual(got, ["first", "other"]);
+      assert.equal(link.counters.recordsRead, 3, "all three were read; one was skipped");
+    } finally {
+      await link.close();
+    }
+  });
+
+  it("reads a topic deleted and created again from its start", async () => {
+    const link = new PlatformaticLink({ brokers, clientId: "replaced-test" });
+    const admin = new Admin({ clientId: "replaced-test-admin", bootstrapBrokers: brokers });
+    const topic = `minimesh.replaced.${crypto.randomUUID()}`;
+    const got: string[] = [];
+    try {
+      await link.ensureTopic(topic, 1);
+      await link.consumePartition(topic, 0, (r) => void got.push(text(r.value))).ready;
+      for (let i = 0; i < 5; i++) await link.send([{ topic, partition: 0, value: `old ${i}` }]);
+      await eventually(() => got.length === 5, 10_000, "the first log's records");
+      await admin.deleteTopics({ topics: [topic] });
+      await eventually(
+        async () => !(await link.topicPartitions()).has(topic),
+        20_000,
+        "the topic gone",
+      );
+      await link.ensureTopic(topic, 1);
+      // Fewer records than were read from the old log: the offsets alone could not tell.
+      for (let i = 0; i < 7; i++) {
+        await eventually(
+          () =>
+            link.send([{ topic, partition: 0, value: `new ${i}` }]).then(() => true, () => false),
+          20_000,
+          `new ${i} written`,
+        );
+      }
+      await eventually(() => got.length === 12, 30_000, `the new log's records: ${got}`);
+      assert.deepEqual(got.slice(5), Array.from({ length: 7 }, (_, i) => `new ${i}`));
+    } finally {
+      await admin.close();
+      await link.close();
+    }
+  });
+
+  it("a reader stopped while it starts never reads", async () => {
+    const link = new PlatformaticLink({ brokers, clientId: "stop-test" });
+    const topic = `minimesh.stop.${crypto.randomUUID()}`;
+    const delays = [0, 5, 20, 50, 100, 200];
+    const got = new Map<number, number>();
+    try {
+      await link.ensureTopic(topic, delays.length);
+      await Promise.all(delays.map(async (ms, partition) => {
+        const c = link.consumePartition(topic, partition, () => {
+          got.set(partition, (got.get(partition) ?? 0) + 1);
+        });
+        c.ready.catch(() => {});
+        await sleep(ms);
+        await c.stop();
+      }));
+      await link.send(delays.map((_, partition) => ({ topic, partition, value: "late" })));
+      await sleep(1500);
+      assert.deepEqual([...got], [], "records handled by stopped readers");
+      // A running reader on the same link does read.
+      const c = link.consumePartition(topic, 0, () => void got.set(0, 1));
+      await c.ready;
+      await link.send([{ topic, partition: 0, value: "now" }]);
+      await eventually(() => got.get(0) === 1, 10_000, "the running reader");
+    } finally {
+      await link.close();
+    }
+  });
+});
