@@ -190,6 +190,13 @@ export class PlatformaticLink implements KafkaClient {
   readonly #sends: SendQueue;
   #closed = false;
   readonly #health: Availability;
+  /** What the partition readers report to the link. */
+  readonly #readerLink: ReaderLink = {
+    counters: this.counters,
+    answered: () => this.#health.up(),
+    loopedBack: (nonce) => this.#loopbacks.get(nonce)?.(),
+    backoff: (attempt) => this.#backoff(attempt),
+  };
 
   /**
    * Creates the client; nothing connects until it is used.
@@ -364,7 +371,14 @@ export class PlatformaticLink implements KafkaClient {
     );
     const ready = Promise.withResolvers<void>();
     ready.promise.catch(() => {}); // a caller that never awaits `ready` must not see it fail
-    const reader = new PartitionReader(this, consumer, topic, partition, onRecord, stop.signal);
+    const reader = new PartitionReader(
+      this.#readerLink,
+      consumer,
+      topic,
+      partition,
+      onRecord,
+      stop.signal,
+    );
     const handle: PartitionConsumer = {
       topic,
       partition,
@@ -388,21 +402,6 @@ export class PlatformaticLink implements KafkaClient {
       });
     });
     return handle;
-  }
-
-  /** @internal For the partition readers: a fetch answered, or a connection failed. */
-  answered(): void {
-    this.#health.up();
-  }
-
-  /** @internal For the partition readers: a loopback record came back. */
-  loopedBack(nonce: string): void {
-    this.#loopbacks.get(nonce)?.();
-  }
-
-  /** @internal Backoff between a reader's tries. */
-  backoff(attempt: number): number {
-    return this.#backoff(attempt);
   }
 
   /**
@@ -433,9 +432,20 @@ export class PlatformaticLink implements KafkaClient {
   }
 }
 
+/** What a {@link PartitionReader} reports to its link. */
+interface ReaderLink {
+  readonly counters: TrafficCounters;
+  /** A fetch was answered. */
+  answered(): void;
+  /** A loopback record came back. */
+  loopedBack(nonce: string): void;
+  /** The wait before try `attempt`. */
+  backoff(attempt: number): number;
+}
+
 /** The fetch loop of one partition. */
 class PartitionReader {
-  readonly #link: PlatformaticLink;
+  readonly #link: ReaderLink;
   readonly #consumer: Consumer;
   readonly #topic: string;
   readonly #partition: number;
@@ -451,7 +461,7 @@ class PartitionReader {
   readonly #recent = new RecentKeys(RECENT_KEYS);
 
   constructor(
-    link: PlatformaticLink,
+    link: ReaderLink,
     consumer: Consumer,
     topic: string,
     partition: number,
