@@ -40,9 +40,9 @@ if (!(await waitForKafka(brokers, given ? 15_000 : 1_000))) {
 
 // Without arguments: the test files, plus every @example in the library's doc comments, on the
 // default Kafka client; then everything that crosses the broker again on the other client
-// (`kafka.client`), so that both stay whole. Each link's own test names its client and runs in
-// the first pass only.
-const LINK_TESTS = ["kafka_link_test.ts", "platformatic_link_test.ts"];
+// (`kafka.client`), so that both stay whole. The tests that name their clients themselves (each
+// link's own, the mixed mesh) run in the first pass only.
+const LINK_TESTS = ["kafka_link_test.ts", "platformatic_link_test.ts", "mixed_clients_test.ts"];
 const args = process.argv.slice(2);
 const other = CLIENT_LIBRARIES.find((c) => c !== DEFAULT_CLIENT)!;
 const passes: { client?: string; files: string[] }[] = args.length ? [{ files: args }] : [
