@@ -130,6 +130,17 @@ function explained(e: unknown): Error {
   return new Error(chain.join(": "), { cause: e });
 }
 
+// The mesh writes a handful of header names on every record: each encoded once.
+const HEADER_KEYS = new Map<string, Buffer>();
+function headerKey(name: string): Buffer {
+  let b = HEADER_KEYS.get(name);
+  if (b === undefined) {
+    b = Buffer.from(name);
+    if (HEADER_KEYS.size < 64) HEADER_KEYS.set(name, b);
+  }
+  return b;
+}
+
 function headersOf(record: KafkaRecord): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of record.headers) if (k !== null) out[k.toString()] = v?.toString() ?? "";
@@ -323,7 +334,7 @@ export class PlatformaticLink implements KafkaClient {
     const messages = records.map((r) => {
       const headers = new Map<Buffer, Buffer>();
       if (r.headers) {
-        for (const k in r.headers) headers.set(Buffer.from(k), Buffer.from(r.headers[k]));
+        for (const k in r.headers) headers.set(headerKey(k), Buffer.from(r.headers[k]));
       }
       return {
         topic: r.topic,
@@ -626,6 +637,15 @@ class PartitionReader {
     }
   }
 
+  #failed(offset: bigint, e: unknown): void {
+    log.error("Record {offset} of {topic}-{partition} failed: {message}", {
+      offset: String(offset),
+      topic: this.#topic,
+      partition: this.#partition,
+      message: (e as Error).message,
+    });
+  }
+
   // Synchronous unless the handler returns a promise: a fetched batch's records are then handled
   // in one turn of the event loop, and the sends their handlers make share produce requests.
   #deliver(record: KafkaRecord, offset: bigint, key: string): Promise<void> | undefined {
@@ -644,14 +664,6 @@ class PartitionReader {
       this.#link.loopedBack(loopback);
       return;
     }
-    const failed = (e: unknown) => {
-      log.error("Record {offset} of {topic}-{partition} failed: {message}", {
-        offset: String(offset),
-        topic: this.#topic,
-        partition: this.#partition,
-        message: (e as Error).message,
-      });
-    };
     try {
       const done = this.#onRecord({
         topic: this.#topic,
@@ -661,9 +673,9 @@ class PartitionReader {
         headers,
         value: record.value ?? new Uint8Array(),
       });
-      if (done !== undefined) return done.catch(failed);
+      if (done !== undefined) return done.catch((e) => this.#failed(offset, e));
     } catch (e) {
-      failed(e);
+      this.#failed(offset, e);
     }
   }
 }
