@@ -7,17 +7,13 @@
  *
  * @module
  */
-import { readFileSync } from "node:fs";
 import { spawn } from "node:child_process";
 import process from "node:process";
 import { BROKERS, meshArgs, startMonitor, topicsFor } from "../tests/_presence.ts";
 import { CLIENT_LIBRARIES } from "../kafka/properties.ts";
+import { cpuMs } from "./_cpu.ts";
 
 const ROUNDS = Number(process.argv[2] ?? 2);
-function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
 console.log("| client | idle application (ms/s) | idle monitor (ms/s) |\n| --- | ---: | ---: |");
 for (let r = 0; r < ROUNDS; r++) {
   for (const client of CLIENT_LIBRARIES) {

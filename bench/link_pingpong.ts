@@ -3,7 +3,8 @@
  * `KafkaClient` (`kafka.client` from the first argument) with records of the mesh's shape (32-hex
  * key, `_event_`/`_rx_` headers, a 160-byte value), between this process and
  * `_pingpong_peer.ts`, alternating with the floor (`platformatic_pingpong.ts`) in rounds of 3,000
- * at 64 in flight. Tells what the link costs apart from the mesh on top of it.
+ * at 64 in flight. Tells what the link costs apart from the mesh on top of it: the rate, and the
+ * CPU per round trip of each process (this one, the peer, the development broker).
  *
  * `deno run -A bench/link_pingpong.ts [platformatic|kafkajs] [rounds]` (defaults platformatic, 8)
  * with a broker on KAFKA_BROKERS (default 127.0.0.1:9092).
@@ -17,6 +18,7 @@ import { testKafka } from "../tests/_kafka.ts";
 import { BROKERS } from "../tests/_presence.ts";
 import type { ClientLibrary } from "../kafka/properties.ts";
 import { platformaticPingPong } from "./platformatic_pingpong.ts";
+import { cpuMs, devBrokerPid } from "./_cpu.ts";
 
 const client = (process.argv[2] ?? "platformatic") as ClientLibrary;
 const ROUNDS = Number(process.argv[3] ?? 8);
@@ -69,9 +71,22 @@ await rate(ping);
 await rate(floor.one);
 const ratios: number[] = [];
 const rates: number[][] = [[], []];
+// CPU per round trip, by process: this one, the peer, the broker (when it is the dev broker).
+const broker = devBrokerPid();
+const cpu = [[0, 0, 0], [0, 0, 0]];
+const measured = async (side: number, one: () => Promise<void>, peerPid: number) => {
+  const now = () => {
+    const self = process.cpuUsage();
+    return [(self.user + self.system) / 1000, cpuMs(peerPid), broker ? cpuMs(broker) : NaN];
+  };
+  const c0 = now();
+  const r = await rate(one);
+  now().forEach((c, i) => cpu[side][i] += c - c0[i]);
+  return r;
+};
 for (let r = 0; r < ROUNDS; r++) {
-  const a = await rate(ping);
-  const b = await rate(floor.one);
+  const a = await measured(0, ping, peer.pid!);
+  const b = await measured(1, floor.one, floor.peerPid);
   rates[0].push(a);
   rates[1].push(b);
   ratios.push(a / b);
@@ -81,6 +96,11 @@ console.log(
   `link ping-pong (kafka.client=${client}) ${Math.round(median(rates[0]))}/s, floor ` +
     `${Math.round(median(rates[1]))}/s at 64 in flight; link / floor, median of ${ROUNDS} ` +
     `rounds: ${median(ratios).toFixed(2)}`,
+);
+const us = (side: number) => cpu[side].map((c) => (c * 1000 / (ROUNDS * 3000)).toFixed(1));
+console.log(
+  `CPU per round trip (µs), this process / peer / broker: link ${us(0).join(" / ")}; floor ` +
+    `${us(1).join(" / ")}`,
 );
 peer.kill("SIGTERM");
 await floor.close();

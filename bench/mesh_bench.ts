@@ -5,7 +5,8 @@
  * and the same ping-pong over the project's kafkajs link (`KafkaLink`), both without envelopes,
  * routing or inboxes. Also, per client: time from an application's start until it is callable,
  * from its stop (SIGTERM) or kill (SIGKILL) until this instance has dropped it, and the CPU of
- * an idle mesh member (the responder process).
+ * an idle mesh member (the responder process). For every side, the CPU per request of each process
+ * during the throughput rounds (this one, the responder, the development broker).
  *
  * `deno run -A bench/mesh_bench.ts [sequential] [concurrent] [--token]` (defaults 1500 and 36000
  * per side) with a broker on KAFKA_BROKERS (default 127.0.0.1:9092). With `--token` the monitors
@@ -15,7 +16,6 @@
  */
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { Platform, PostOffice } from "../mod.ts";
@@ -27,6 +27,7 @@ import type { ClientLibrary } from "../kafka/properties.ts";
 import { BROKERS, meshArgs, startMonitor, topicsFor } from "../tests/_presence.ts";
 import type { MonitorProcess } from "../tests/_presence.ts";
 import { platformaticPingPong } from "./platformatic_pingpong.ts";
+import { cpuMs, devBrokerPid } from "./_cpu.ts";
 
 const counts = process.argv.slice(2).filter((a) => /^\d+$/.test(a));
 const SEQ = Number(counts[0] ?? 1500);
@@ -79,12 +80,6 @@ async function throughput(one: () => Promise<void>, n: number): Promise<number> 
     for (let i = 0; i < n / IN_FLIGHT; i++) await one();
   }));
   return n / ((performance.now() - t0) / 1000);
-}
-
-// CPU time (ms) a process has used, from /proc (clock ticks of 10 ms).
-function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 // ---- floor 1: the bare @platformatic/kafka ping-pong ----
@@ -162,10 +157,22 @@ for (const c of clients) meshes.push(await mesh(c));
 // with like, and the figures are medians: of the rates, and of the per-round ratios.
 const ROUNDS = 12;
 const sides = [
-  { name: "@platformatic/kafka ping-pong (floor)", one: floor.one },
-  { name: "kafkajs ping-pong (KafkaLink)", one: ping },
-  ...meshes.map((m) => ({ name: `mesh request, kafka.client=${m.client}`, one: m.request })),
-].map((s) => ({ ...s, lat: [] as number[], rate: [] as number[] }));
+  { name: "@platformatic/kafka ping-pong (floor)", one: floor.one, peer: floor.peerPid },
+  { name: "kafkajs ping-pong (KafkaLink)", one: ping, peer: peer.proc.pid! },
+  ...meshes.map((m) => ({
+    name: `mesh request, kafka.client=${m.client}`,
+    one: m.request,
+    peer: m.app.pid!,
+  })),
+].map((s) => ({ ...s, lat: [] as number[], rate: [] as number[], cpu: [0, 0, 0], count: 0 }));
+// CPU per request during the throughput rounds, by process: this one (the caller; it also hosts
+// the other sides' idle clients), the side's peer (the responder), and the broker when it is the
+// development broker of this machine.
+const broker = devBrokerPid();
+const cpuNow = (peerPid: number) => {
+  const self = process.cpuUsage();
+  return [(self.user + self.system) / 1000, cpuMs(peerPid), broker ? cpuMs(broker) : NaN];
+};
 for (const s of sides) await latencies(s.one, 200);
 for (let i = 0; i < 3; i++) {
   for (const s of sides) await throughput(s.one, Math.round(CONC / ROUNDS));
@@ -174,7 +181,10 @@ for (let r = 0; r < ROUNDS; r++) {
   for (let k = 0; k < sides.length; k++) {
     const s = sides[(k + r) % sides.length];
     s.lat.push(...await latencies(s.one, Math.round(SEQ / ROUNDS)));
+    const c0 = cpuNow(s.peer);
     s.rate.push(await throughput(s.one, Math.round(CONC / ROUNDS)));
+    cpuNow(s.peer).forEach((c, i) => s.cpu[i] += c - c0[i]);
+    s.count += Math.round(CONC / ROUNDS);
   }
 }
 await floor.close();
@@ -233,6 +243,14 @@ for (const s of sides) {
       `${f(pct(s.lat, 0.5) / pct(pf.lat, 0.5))}; ${f(ratio(s.rate, pf.rate))} | ` +
       `${f(ratio(s.rate, kj.rate))} |`,
   );
+}
+console.log(
+  `\n| side, CPU per request at ${IN_FLIGHT} in flight (µs) | caller process | responder process | broker |`,
+);
+console.log("| --- | ---: | ---: | ---: |");
+for (const s of sides) {
+  const [self, peerCpu, brokerCpu] = s.cpu.map((c) => (c * 1000 / s.count).toFixed(1));
+  console.log(`| ${s.name} | ${self} | ${peerCpu} | ${broker ? brokerCpu : "-"} |`);
 }
 const [first, ...rest] = meshes;
 for (const m of rest) {

@@ -68,6 +68,8 @@ export interface PingPong {
   one(): Promise<void>;
   /** Stops the peer and deletes the topics. */
   close(): Promise<void>;
+  /** The peer process. */
+  readonly peerPid: number;
 }
 
 /** Creates the topics, starts the peer process and warms the path up. */
@@ -110,6 +112,7 @@ export async function platformaticPingPong(): Promise<PingPong> {
   for (let i = 0; i < 200; i++) await one();
   return {
     one,
+    peerPid: child.pid!,
     close: async () => {
       child.kill("SIGTERM");
       await Promise.allSettled([stream.close(), c.close(), producer.close()]);

@@ -27,6 +27,8 @@ import type {
   TrafficCounters,
 } from "./client.ts";
 import { SendQueue } from "./_send_queue.ts";
+import { bytesOf, HeaderNames, HeaderValues, valueOf } from "./_bytes.ts";
+import { RecentKeys } from "./_recent_keys.ts";
 import { Availability } from "./_availability.ts";
 import { ensureTopic, growTopic } from "./_topics.ts";
 import type { TopicAdmin } from "./_topics.ts";
@@ -40,8 +42,8 @@ registerLibrary("@platformatic/kafka", packageVersion("@platformatic/kafka", imp
 const FETCH_WAIT_MS = 500;
 const FETCH_BYTES = 4 * 1024 * 1024;
 const CONTROL_BATCH = 0x20;
-/** Keys a reader remembers (a retried produce lands within seconds of the first). */
-const RECENT_KEYS = 16_384;
+/** Keys a reader remembers: at most this, at least half (a retried produce lands within seconds). */
+const RECENT_KEYS = 32_768;
 /** How long a produce is tried again while its partition has no reachable leader. */
 const PRODUCE_RETRY_MS = 35_000;
 /** Broker answers that say the records were not written, and that a later try may succeed. */
@@ -81,32 +83,6 @@ function retriable(e: unknown): boolean {
   return NOT_WRITTEN.some((id) => apiError(e, id)) || isNetwork(e);
 }
 
-/**
- * The keys of the records a reader handled last. Every record of the mesh has a fresh random
- * key (32 hex, as the Java original writes them), so a key seen again within the window is a
- * produce that was tried again after its answer was lost: skipped, so that it is handled once.
- */
-class RecentKeys {
-  readonly #set = new Set<string>();
-  readonly #ring: string[];
-  #at = 0;
-
-  constructor(size: number) {
-    this.#ring = new Array<string>(size).fill("");
-  }
-
-  /** Remembers `key`; false when it was remembered already. */
-  add(key: string): boolean {
-    if (this.#set.has(key)) return false;
-    const old = this.#ring[this.#at];
-    if (old !== "") this.#set.delete(old);
-    this.#ring[this.#at] = key;
-    this.#at = (this.#at + 1) % this.#ring.length;
-    this.#set.add(key);
-    return true;
-  }
-}
-
 function apiError(e: unknown, id: string): boolean {
   return findErrorBy(e as Error, "apiId", id) !== null;
 }
@@ -130,20 +106,12 @@ function explained(e: unknown): Error {
   return new Error(chain.join(": "), { cause: e });
 }
 
-// The mesh writes a handful of header names on every record: each encoded once.
-const HEADER_KEYS = new Map<string, Buffer>();
-function headerKey(name: string): Buffer {
-  let b = HEADER_KEYS.get(name);
-  if (b === undefined) {
-    b = Buffer.from(name);
-    if (HEADER_KEYS.size < 64) HEADER_KEYS.set(name, b);
-  }
-  return b;
-}
+const HEADER_NAMES = new HeaderNames();
+const HEADER_VALUES = new HeaderValues();
 
 function headersOf(record: KafkaRecord): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of record.headers) if (k !== null) out[k.toString()] = v?.toString() ?? "";
+  for (const [k, v] of record.headers) if (k !== null) out[HEADER_NAMES.decode(k)] = valueOf(v);
   return out;
 }
 
@@ -334,12 +302,14 @@ export class PlatformaticLink implements KafkaClient {
     const messages = records.map((r) => {
       const headers = new Map<Buffer, Buffer>();
       if (r.headers) {
-        for (const k in r.headers) headers.set(headerKey(k), Buffer.from(r.headers[k]));
+        for (const k in r.headers) {
+          headers.set(HEADER_NAMES.encode(k), HEADER_VALUES.encode(r.headers[k]));
+        }
       }
       return {
         topic: r.topic,
         partition: r.partition,
-        key: Buffer.from(r.key ?? randomHex32()),
+        key: bytesOf(r.key ?? randomHex32()),
         value: typeof r.value === "string"
           ? Buffer.from(r.value)
           : Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength),
@@ -462,8 +432,8 @@ class PartitionReader {
   readonly #partition: number;
   readonly #onRecord: (record: InRecord) => void | Promise<void>;
   readonly #signal: AbortSignal;
-  /** The next offset to handle. */
-  #next = -1n;
+  /** The next offset to handle: a number (exact to 2^53), since every BigInt operation allocates. */
+  #next = -1;
   /** The key of the last record handled (at `#next - 1`), to recognise the log after a break. */
   #lastKey: string | undefined;
   #topicId = "";
@@ -507,14 +477,14 @@ class PartitionReader {
       partition: this.#partition,
       why,
     });
-    this.#next = 0n;
+    this.#next = 0;
     this.#lastKey = undefined;
   }
 
   async run(ready: () => void): Promise<void> {
     const signal = this.#signal;
     // Start at the end; what is written from then on has a later offset.
-    for (let attempt = 1; this.#next < 0n; attempt++) {
+    for (let attempt = 1; this.#next < 0; attempt++) {
       try {
         await this.#locate();
         const offsets = await this.#consumer.listOffsets({
@@ -522,7 +492,7 @@ class PartitionReader {
           partitions: { [this.#topic]: [this.#partition] },
           timestamp: ListOffsetTimestamps.LATEST,
         });
-        this.#next = offsets.get(this.#topic)![this.#partition];
+        this.#next = Number(offsets.get(this.#topic)![this.#partition]);
       } catch (e) {
         if (signal.aborted) return;
         if (attempt >= 120) throw e;
@@ -536,7 +506,7 @@ class PartitionReader {
     let attempt = 0;
     while (!signal.aborted) {
       // After a break the last record handled is fetched again, to compare its key.
-      const from = resync && this.#lastKey !== undefined ? this.#next - 1n : this.#next;
+      const from = resync && this.#lastKey !== undefined ? this.#next - 1 : this.#next;
       let response: FetchResponse;
       try {
         if (this.#leader < 0 && (await this.#locate())) {
@@ -572,7 +542,7 @@ class PartitionReader {
       if (resync && this.#lastKey !== undefined) {
         const first = records?.[0];
         const back = first?.records.find((r: KafkaRecord) =>
-          first.firstOffset + BigInt(r.offsetDelta) === from
+          Number(first.firstOffset) + r.offsetDelta === from
         );
         if (back === undefined) {
           // Nothing came back yet (the broker is still loading the log): ask again.
@@ -592,14 +562,14 @@ class PartitionReader {
     }
   }
 
-  #fetch(from: bigint): Promise<FetchResponse> {
+  #fetch(from: number): Promise<FetchResponse> {
     return this.#consumer.fetch({
       node: this.#leader,
       topics: [{
         topicId: this.#topicId,
         partitions: [{
           partition: this.#partition,
-          fetchOffset: from,
+          fetchOffset: BigInt(from),
           partitionMaxBytes: FETCH_BYTES,
           currentLeaderEpoch: -1,
           lastFetchedEpoch: -1,
@@ -614,22 +584,23 @@ class PartitionReader {
   async #handle(batches: RecordsBatch[]): Promise<void> {
     let count = 0;
     for (const batch of batches) {
-      const last = batch.firstOffset + BigInt(batch.lastOffsetDelta);
+      const first = Number(batch.firstOffset);
+      const last = first + batch.lastOffsetDelta;
       if (last < this.#next) continue;
       if ((batch.attributes & CONTROL_BATCH) === 0) {
         for (const record of batch.records) {
-          const offset = batch.firstOffset + BigInt(record.offsetDelta);
+          const offset = first + record.offsetDelta;
           if (offset < this.#next) continue;
           count++;
           const key = record.key?.toString() ?? "";
           const done = this.#deliver(record, offset, key);
           if (done !== undefined) await done;
           this.#lastKey = key;
-          this.#next = offset + 1n;
+          this.#next = offset + 1;
           if (this.#signal.aborted) return;
         }
       }
-      this.#next = last + 1n;
+      this.#next = last + 1;
     }
     if (count > 0) {
       this.#link.counters.batchesRead++;
@@ -637,7 +608,7 @@ class PartitionReader {
     }
   }
 
-  #failed(offset: bigint, e: unknown): void {
+  #failed(offset: number, e: unknown): void {
     log.error("Record {offset} of {topic}-{partition} failed: {message}", {
       offset: String(offset),
       topic: this.#topic,
@@ -648,8 +619,8 @@ class PartitionReader {
 
   // Synchronous unless the handler returns a promise: a fetched batch's records are then handled
   // in one turn of the event loop, and the sends their handlers make share produce requests.
-  #deliver(record: KafkaRecord, offset: bigint, key: string): Promise<void> | undefined {
-    if (key.length >= 16 && !this.#recent.add(key)) {
+  #deliver(record: KafkaRecord, offset: number, key: string): Promise<void> | undefined {
+    if (record.key !== null && record.key.length >= 16 && !this.#recent.add(record.key)) {
       log.debug("{topic}-{partition}: offset {offset} is a record written again; skipped", {
         topic: this.#topic,
         partition: this.#partition,
