@@ -1,6 +1,7 @@
 // CPU time of processes, from /proc (Linux): what a side of a benchmark costs per request, beside
 // how fast it went.
 import { readFileSync } from "node:fs";
+import process from "node:process";
 import { devBroker, runningPid } from "../scripts/kafka_dev.ts";
 
 /** CPU time (user + system, ms) process `pid` has used; /proc counts in ticks of 10 ms. */
@@ -9,7 +10,14 @@ export function cpuMs(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
-/** The pid of the development broker (`deno task kafka start`), if it runs here. */
-export function devBrokerPid(): number | undefined {
-  return runningPid(devBroker());
+const BROKER = runningPid(devBroker());
+
+/**
+ * CPU time (ms) used so far by this process, by `peerPid`, and by the development broker
+ * (`deno task kafka start`; NaN when it does not run here). Differences of two readings tell
+ * what each process spent in between.
+ */
+export function cpuOfSides(peerPid: number): [number, number, number] {
+  const self = process.cpuUsage();
+  return [(self.user + self.system) / 1000, cpuMs(peerPid), BROKER ? cpuMs(BROKER) : NaN];
 }

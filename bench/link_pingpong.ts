@@ -18,7 +18,7 @@ import { testKafka } from "../tests/_kafka.ts";
 import { BROKERS } from "../tests/_presence.ts";
 import type { ClientLibrary } from "../kafka/properties.ts";
 import { platformaticPingPong } from "./platformatic_pingpong.ts";
-import { cpuMs, devBrokerPid } from "./_cpu.ts";
+import { cpuOfSides } from "./_cpu.ts";
 
 const client = (process.argv[2] ?? "platformatic") as ClientLibrary;
 const ROUNDS = Number(process.argv[3] ?? 8);
@@ -72,16 +72,11 @@ await rate(floor.one);
 const ratios: number[] = [];
 const rates: number[][] = [[], []];
 // CPU per round trip, by process: this one, the peer, the broker (when it is the dev broker).
-const broker = devBrokerPid();
 const cpu = [[0, 0, 0], [0, 0, 0]];
 const measured = async (side: number, one: () => Promise<void>, peerPid: number) => {
-  const now = () => {
-    const self = process.cpuUsage();
-    return [(self.user + self.system) / 1000, cpuMs(peerPid), broker ? cpuMs(broker) : NaN];
-  };
-  const c0 = now();
+  const c0 = cpuOfSides(peerPid);
   const r = await rate(one);
-  now().forEach((c, i) => cpu[side][i] += c - c0[i]);
+  cpuOfSides(peerPid).forEach((c, i) => cpu[side][i] += c - c0[i]);
   return r;
 };
 for (let r = 0; r < ROUNDS; r++) {

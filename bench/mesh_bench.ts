@@ -27,7 +27,7 @@ import type { ClientLibrary } from "../kafka/properties.ts";
 import { BROKERS, meshArgs, startMonitor, topicsFor } from "../tests/_presence.ts";
 import type { MonitorProcess } from "../tests/_presence.ts";
 import { platformaticPingPong } from "./platformatic_pingpong.ts";
-import { cpuMs, devBrokerPid } from "./_cpu.ts";
+import { cpuMs, cpuOfSides } from "./_cpu.ts";
 
 const counts = process.argv.slice(2).filter((a) => /^\d+$/.test(a));
 const SEQ = Number(counts[0] ?? 1500);
@@ -165,14 +165,6 @@ const sides = [
     peer: m.app.pid!,
   })),
 ].map((s) => ({ ...s, lat: [] as number[], rate: [] as number[], cpu: [0, 0, 0], count: 0 }));
-// CPU per request during the throughput rounds, by process: this one (the caller; it also hosts
-// the other sides' idle clients), the side's peer (the responder), and the broker when it is the
-// development broker of this machine.
-const broker = devBrokerPid();
-const cpuNow = (peerPid: number) => {
-  const self = process.cpuUsage();
-  return [(self.user + self.system) / 1000, cpuMs(peerPid), broker ? cpuMs(broker) : NaN];
-};
 for (const s of sides) await latencies(s.one, 200);
 for (let i = 0; i < 3; i++) {
   for (const s of sides) await throughput(s.one, Math.round(CONC / ROUNDS));
@@ -181,9 +173,11 @@ for (let r = 0; r < ROUNDS; r++) {
   for (let k = 0; k < sides.length; k++) {
     const s = sides[(k + r) % sides.length];
     s.lat.push(...await latencies(s.one, Math.round(SEQ / ROUNDS)));
-    const c0 = cpuNow(s.peer);
+    // CPU by process: this one (the caller; it also hosts the other sides' idle clients), the
+    // side's responder, and the development broker.
+    const c0 = cpuOfSides(s.peer);
     s.rate.push(await throughput(s.one, Math.round(CONC / ROUNDS)));
-    cpuNow(s.peer).forEach((c, i) => s.cpu[i] += c - c0[i]);
+    cpuOfSides(s.peer).forEach((c, i) => s.cpu[i] += c - c0[i]);
     s.count += Math.round(CONC / ROUNDS);
   }
 }
@@ -250,7 +244,7 @@ console.log(
 console.log("| --- | ---: | ---: | ---: |");
 for (const s of sides) {
   const [self, peerCpu, brokerCpu] = s.cpu.map((c) => (c * 1000 / s.count).toFixed(1));
-  console.log(`| ${s.name} | ${self} | ${peerCpu} | ${broker ? brokerCpu : "-"} |`);
+  console.log(`| ${s.name} | ${self} | ${peerCpu} | ${brokerCpu === "NaN" ? "-" : brokerCpu} |`);
 }
 const [first, ...rest] = meshes;
 for (const m of rest) {

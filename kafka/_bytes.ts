@@ -25,10 +25,7 @@ export function bytesOf(s: string): Buffer {
   const start = slabAt;
   for (let i = 0; i < n; i++) {
     const c = s.charCodeAt(i);
-    if (c > 0x7f) {
-      slabAt = start;
-      return Buffer.from(s);
-    }
+    if (c > 0x7f) return Buffer.from(s); // the slab's bytes written so far are not taken
     slab[start + i] = c;
   }
   slabAt = start + n;
