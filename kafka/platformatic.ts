@@ -12,6 +12,7 @@
  * @module
  */
 import { Buffer } from "node:buffer";
+import { setImmediate } from "node:timers";
 import { Admin, Consumer, findErrorBy, ListOffsetTimestamps, Producer } from "@platformatic/kafka";
 import type { BaseOptions, KafkaRecord, RecordsBatch } from "@platformatic/kafka";
 import { logger } from "../bus/_log.ts";
@@ -27,6 +28,7 @@ import type {
   TrafficCounters,
 } from "./client.ts";
 import { SendQueue } from "./_send_queue.ts";
+import { produceDirect } from "./_produce.ts";
 import { bytesOf, HeaderNames, HeaderValues, valueOf } from "./_bytes.ts";
 import { RecentKeys } from "./_recent_keys.ts";
 import { Availability } from "./_availability.ts";
@@ -321,7 +323,10 @@ export class PlatformaticLink implements KafkaClient {
     const deadline = Date.now() + PRODUCE_RETRY_MS;
     for (let attempt = 1;; attempt++) {
       try {
-        await producer.send({ messages, acks: this.#acks });
+        // Written by our encoder unless acks=0 or the cluster speaks another produce version.
+        const direct = this.#acks !== 0 &&
+          await produceDirect(producer, messages, this.#acks as 1 | -1);
+        if (!direct) await producer.send({ messages, acks: this.#acks });
         break;
       } catch (e) {
         if (this.#closed || !retriable(e) || Date.now() > deadline) throw explained(e);
@@ -559,6 +564,10 @@ class PartitionReader {
       }
       resync = false;
       if (records) await this.#handle(records);
+      // The next fetch waits for the end of the turn: the sends its records' handlers made (the
+      // replies, the next requests) are written first, since they are what the other side waits
+      // for (~10 % more requests per second at 64 in flight).
+      if (records?.length) await new Promise((r) => setImmediate(r));
     }
   }
 
