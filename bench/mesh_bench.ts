@@ -1,9 +1,9 @@
 /**
  * Requests across the mesh between two processes, on each Kafka client (`kafka.client`), against
- * two floors in the same run: the bare `@platformatic/kafka` ping-pong
- * (`platformatic_pingpong.ts`: two processes, sends coalesced per turn of the event loop, acks=1)
- * and the same ping-pong over the project's kafkajs link (`KafkaLink`), both without envelopes,
- * routing or inboxes. Also, per client: time from an application's start until it is callable,
+ * floors in the same run: the bare `@platformatic/kafka` ping-pong (`platformatic_pingpong.ts`:
+ * two processes, sends coalesced per turn of the event loop, acks=1), the same with records shaped
+ * as the mesh's (key, headers, value size), and the ping-pong over the project's kafkajs link
+ * (`KafkaLink`), all without envelopes, routing or inboxes. Also, per client: time from an application's start until it is callable,
  * from its stop (SIGTERM) or kill (SIGKILL) until this instance has dropped it, and the CPU of
  * an idle mesh member (the responder process). For every side, the CPU per request of each process
  * during the throughput rounds (this one, the responder, the development broker).
@@ -82,8 +82,9 @@ async function throughput(one: () => Promise<void>, n: number): Promise<number> 
   return n / ((performance.now() - t0) / 1000);
 }
 
-// ---- floor 1: the bare @platformatic/kafka ping-pong ----
+// ---- floor 1: the bare @platformatic/kafka ping-pong; and the same with the mesh's records ----
 const floor = await platformaticPingPong();
+const shapedFloor = await platformaticPingPong(true);
 
 // ---- floor 2: ping-pong over KafkaLink (kafkajs) ----
 const pingTopic = `${topicsFor("pingpong").prefix}.pp`;
@@ -158,6 +159,11 @@ for (const c of clients) meshes.push(await mesh(c));
 const ROUNDS = 12;
 const sides = [
   { name: "@platformatic/kafka ping-pong (floor)", one: floor.one, peer: floor.peerPid },
+  {
+    name: "the same, records shaped as the mesh's",
+    one: shapedFloor.one,
+    peer: shapedFloor.peerPid,
+  },
   { name: "kafkajs ping-pong (KafkaLink)", one: ping, peer: peer.proc.pid! },
   ...meshes.map((m) => ({
     name: `mesh request, kafka.client=${m.client}`,
@@ -182,6 +188,7 @@ for (let r = 0; r < ROUNDS; r++) {
   }
 }
 await floor.close();
+await shapedFloor.close();
 peer.proc.kill("SIGTERM");
 await link.close();
 
@@ -223,19 +230,19 @@ console.log(
     (TOKEN.length ? "; with a mesh token" : "") + "\n",
 );
 for (const s of sides) console.log(`${s.name}: rounds /s ${s.rate.map(Math.round).join(", ")}`);
-const [pf, kj] = sides;
+const [pf, sf, kj] = sides;
 console.log(
   `\n| side | p50 (ms) | p99 (ms) | ${IN_FLIGHT} in flight (/s) | ` +
-    `/ platformatic floor (p50; rate) | / kafkajs ping-pong (rate) |`,
+    `/ platformatic floor (p50; rate) | / shaped floor (rate) | / kafkajs ping-pong (rate) |`,
 );
-console.log("| --- | ---: | ---: | ---: | ---: | ---: |");
+console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
 for (const s of sides) {
   console.log(
     `| ${s.name} | ${f(pct(s.lat, 0.5))} | ${f(pct(s.lat, 0.99))} | ${
       Math.round(median(s.rate))
     } | ` +
       `${f(pct(s.lat, 0.5) / pct(pf.lat, 0.5))}; ${f(ratio(s.rate, pf.rate))} | ` +
-      `${f(ratio(s.rate, kj.rate))} |`,
+      `${f(ratio(s.rate, sf.rate))} | ${f(ratio(s.rate, kj.rate))} |`,
   );
 }
 console.log(

@@ -5,8 +5,10 @@
  * turn of the event loop into one produce request (acks=1, as the connector). Same counts as
  * `mesh_bench.ts`, whose baseline is the same ping-pong over kafkajs (`KafkaLink`).
  *
- * `deno run -A bench/platformatic_pingpong.ts [sequential] [concurrent]` (defaults 1500 and
- * 36000) with a broker on KAFKA_BROKERS (default 127.0.0.1:9092).
+ * `deno run -A bench/platformatic_pingpong.ts [sequential] [concurrent] [--shaped]` (defaults 1500
+ * and 36000) with a broker on KAFKA_BROKERS (default 127.0.0.1:9092). With `--shaped` the records
+ * have the mesh's shape (a 32-hex key, the `_event_` and `_rx_` headers, a 170-byte value)
+ * instead of a short key and a one-byte value: what the record shape alone costs.
  *
  * @module
  */
@@ -21,9 +23,9 @@ const IN_FLIGHT = 64;
 
 // Sends what one turn of the event loop produced as one produce request.
 function coalescing(producer: Producer<Buffer, Buffer, Buffer, Buffer>, topic: string) {
-  let batch: { key: Buffer; value: Buffer }[] = [];
-  return (key: Buffer, value: Buffer) => {
-    batch.push({ key, value });
+  let batch: { key: Buffer; value: Buffer; headers?: Map<Buffer, Buffer> }[] = [];
+  return (key: Buffer, value: Buffer, headers?: Map<Buffer, Buffer>) => {
+    batch.push({ key, value, headers });
     if (batch.length > 1) return;
     queueMicrotask(() => {
       const messages = batch.map((m) => ({ ...m, topic, partition: 0 }));
@@ -48,7 +50,7 @@ async function peer(t: string): Promise<void> {
   const send = coalescing(producer, `${t}.rep`);
   const c = consumer();
   const stream = await c.consume({ topics: [`${t}.req`], mode: MessagesStreamModes.LATEST });
-  stream.on("data", (m) => send(m.key, m.value));
+  stream.on("data", (m) => send(m.key, m.value, m.headers));
   console.log("PEER READY");
   process.on("SIGTERM", () => {
     Promise.allSettled([stream.close(), c.close(), producer.close()]).finally(() =>
@@ -72,8 +74,11 @@ export interface PingPong {
   readonly peerPid: number;
 }
 
-/** Creates the topics, starts the peer process and warms the path up. */
-export async function platformaticPingPong(): Promise<PingPong> {
+/**
+ * Creates the topics, starts the peer process and warms the path up. `shaped`: records shaped as
+ * the mesh's (see the module's documentation).
+ */
+export async function platformaticPingPong(shaped = false): Promise<PingPong> {
   const t = `pp${crypto.randomUUID().slice(0, 8)}`;
   const admin = new Admin({ clientId: "pingpong-admin", bootstrapBrokers: BROKERS });
   await admin.createTopics({ topics: [`${t}.req`, `${t}.rep`], partitions: 1, replicas: 1 });
@@ -101,11 +106,19 @@ export async function platformaticPingPong(): Promise<PingPong> {
     waiting.get(key)?.();
     waiting.delete(key);
   });
+  const value = Buffer.alloc(shaped ? 170 : 1, "x");
+  // As the mesh's: `_event_` and the recipient's origin in `_rx_`, the same for every record.
+  const headers = shaped
+    ? new Map([
+      [Buffer.from("_event_"), Buffer.from("1")],
+      [Buffer.from("_rx_"), Buffer.from("20261128" + "0123456789abcdef".repeat(2))],
+    ])
+    : undefined;
   let n = 0;
   const one = () => {
-    const key = String(++n);
+    const key = shaped ? String(++n).padStart(32, "0") : String(++n);
     const back = new Promise<void>((r) => waiting.set(key, r));
-    send(Buffer.from(key), Buffer.from("x"));
+    send(Buffer.from(key), value, headers);
     return back;
   };
   // The consumers have just joined their groups: wait until a round trip comes back.
@@ -123,8 +136,8 @@ export async function platformaticPingPong(): Promise<PingPong> {
   };
 }
 
-async function driver(seq: number, conc: number): Promise<void> {
-  const pp = await platformaticPingPong();
+async function driver(seq: number, conc: number, shaped: boolean): Promise<void> {
+  const pp = await platformaticPingPong(shaped);
   const lat: number[] = [];
   for (let i = 0; i < seq; i++) {
     const t0 = performance.now();
@@ -137,7 +150,8 @@ async function driver(seq: number, conc: number): Promise<void> {
   }));
   const rate = conc / ((performance.now() - t0) / 1000);
   console.log(
-    `@platformatic/kafka ping-pong under Deno ${process.versions.deno}, broker ${BROKERS}\n`,
+    `@platformatic/kafka ping-pong under Deno ${process.versions.deno}, broker ${BROKERS}` +
+      (shaped ? ", records shaped as the mesh's\n" : "\n"),
   );
   console.log("| measure | value |");
   console.log("| --- | ---: |");
@@ -152,5 +166,5 @@ const args = process.argv.slice(2);
 if (args[0] === "--peer") await peer(args[1]);
 else if (import.meta.main) {
   const counts = args.filter((a) => /^\d+$/.test(a)).map(Number);
-  await driver(counts[0] ?? 1500, counts[1] ?? 36_000);
+  await driver(counts[0] ?? 1500, counts[1] ?? 36_000, args.includes("--shaped"));
 }
