@@ -3,9 +3,9 @@
  * floors in the same run: the bare `@platformatic/kafka` ping-pong (`platformatic_pingpong.ts`:
  * two processes, sends coalesced per turn of the event loop, acks=1), the same with records shaped
  * as the mesh's (key, headers, value size), and the ping-pong over the project's kafkajs link
- * (`KafkaLink`), all without envelopes, routing or inboxes. Also, per client: time from an application's start until it is callable,
- * from its stop (SIGTERM) or kill (SIGKILL) until this instance has dropped it, and the CPU of
- * an idle mesh member (the responder process). For every side, the CPU per request of each process
+ * (`KafkaLink`), all without envelopes, routing or inboxes. Also, per client: time from an
+ * application's start until it is callable, from its stop (SIGTERM) or kill (SIGKILL) until this
+ * instance has dropped it, and the CPU of an idle mesh member (the responder process). For every side, the CPU per request of each process
  * during the throughput rounds (this one, the responder, the development broker).
  *
  * `deno run -A bench/mesh_bench.ts [sequential] [concurrent] [--token]` (defaults 1500 and 36000
