@@ -52,7 +52,7 @@ export class HeaderNames {
   }
 
   /** The header name in `bytes`. */
-  decode(bytes: Buffer): string {
+  decode(bytes: Uint8Array): string {
     const n = bytes.length;
     for (const [name, b] of this.#known) {
       if (b.length !== n) continue;
@@ -60,7 +60,7 @@ export class HeaderNames {
       while (i < n && b[i] === bytes[i]) i++;
       if (i === n) return name;
     }
-    return bytes.toString();
+    return textOf(bytes);
   }
 }
 
@@ -91,9 +91,34 @@ export class HeaderValues {
   }
 }
 
-/** A header value: a one-character ASCII value (the common `"1"`) without a decoder call. */
-export function valueOf(bytes: Buffer | null | undefined): string {
+const utf8 = new TextDecoder();
+
+/** The UTF-8 text in `bytes` (a `Buffer` or any byte array). */
+export function textOf(bytes: Uint8Array): string {
+  return utf8.decode(bytes);
+}
+
+// The last short value decoded: a partition's records carry its reader's origin in `_rx_`.
+let lastBytes = new Uint8Array(0);
+let lastText = "";
+
+/**
+ * A header value: a one-character ASCII value (the common `"1"`) without a decoder call, the same
+ * short value as the last one without decoding it again.
+ */
+export function valueOf(bytes: Uint8Array | null | undefined): string {
   if (bytes == null) return "";
-  if (bytes.length === 1 && bytes[0] < 0x80) return String.fromCharCode(bytes[0]);
-  return bytes.toString();
+  const n = bytes.length;
+  if (n === 1 && bytes[0] < 0x80) return String.fromCharCode(bytes[0]);
+  if (n === lastBytes.length) {
+    let i = 0;
+    while (i < n && bytes[i] === lastBytes[i]) i++;
+    if (i === n) return lastText;
+  }
+  const text = utf8.decode(bytes);
+  if (n <= 64) {
+    lastBytes = bytes.slice();
+    lastText = text;
+  }
+  return text;
 }

@@ -56,4 +56,16 @@ describe("valueOf", () => {
       assert.equal(valueOf(Buffer.from(v)), v);
     }
   });
+
+  it("gives the right value when one repeats, alternates or differs in one byte", () => {
+    const a = "2026112600734eb5fd4542fab5c43db0f9825037";
+    const b = a.slice(0, -1) + "8";
+    const seq = [a, a, b, a, b, b, "x".repeat(100), "x".repeat(100), a, "é".repeat(20)];
+    for (const v of seq) assert.equal(valueOf(Buffer.from(v)), v);
+    // Bytes changed after decoding are not taken for the value decoded before.
+    const bytes = new TextEncoder().encode(a);
+    assert.equal(valueOf(bytes), a);
+    bytes[0] = 0x39;
+    assert.equal(valueOf(bytes), "9" + a.slice(1));
+  });
 });

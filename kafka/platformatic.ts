@@ -14,7 +14,7 @@
 import { Buffer } from "node:buffer";
 import { setImmediate } from "node:timers";
 import { Admin, Consumer, findErrorBy, ListOffsetTimestamps, Producer } from "@platformatic/kafka";
-import type { BaseOptions, KafkaRecord, RecordsBatch } from "@platformatic/kafka";
+import type { BaseOptions } from "@platformatic/kafka";
 import { logger } from "../bus/_log.ts";
 import { randomHex32 } from "../bus/_ids.ts";
 import { ConfigError } from "../bus/errors.ts";
@@ -29,7 +29,9 @@ import type {
 } from "./client.ts";
 import { SendQueue } from "./_send_queue.ts";
 import { produceDirect } from "./_produce.ts";
-import { bytesOf, HeaderNames, HeaderValues, valueOf } from "./_bytes.ts";
+import { bytesOf, HeaderNames, HeaderValues, textOf, valueOf } from "./_bytes.ts";
+import { fetchPartition } from "./_fetch.ts";
+import type { FetchedBatch, FetchedPartition, FetchedRecord } from "./_fetch.ts";
 import { RecentKeys } from "./_recent_keys.ts";
 import { Availability } from "./_availability.ts";
 import { ensureTopic, growTopic } from "./_topics.ts";
@@ -60,7 +62,6 @@ const NOT_WRITTEN = [
 ];
 
 type Client = Admin | Producer | Consumer;
-type FetchResponse = Awaited<ReturnType<Consumer["fetch"]>>;
 
 /** The reason a consumer's `ready` rejects when it was stopped first. */
 class ConsumerStopped extends Error {
@@ -111,10 +112,41 @@ function explained(e: unknown): Error {
 const HEADER_NAMES = new HeaderNames();
 const HEADER_VALUES = new HeaderValues();
 
-function headersOf(record: KafkaRecord): Record<string, string> {
+function headersOf(record: FetchedRecord): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of record.headers) if (k !== null) out[HEADER_NAMES.decode(k)] = valueOf(v);
   return out;
+}
+
+// Keys compared as bytes (a missing key as an empty one), without decoding either.
+function sameKey(a: Uint8Array | null, b: Uint8Array | null): boolean {
+  const n = a?.length ?? 0;
+  if ((b?.length ?? 0) !== n) return false;
+  for (let i = 0; i < n; i++) if (a![i] !== b![i]) return false;
+  return true;
+}
+
+/** A record handed to `onRecord`: its key and offset become strings only when asked for. */
+class Delivered implements InRecord {
+  readonly #key: Uint8Array | null;
+  readonly #offset: number;
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    offset: number,
+    key: Uint8Array | null,
+    readonly headers: Record<string, string>,
+    readonly value: Uint8Array,
+  ) {
+    this.#offset = offset;
+    this.#key = key;
+  }
+  get offset(): string {
+    return String(this.#offset);
+  }
+  get key(): string | undefined {
+    return this.#key === null ? undefined : textOf(this.#key);
+  }
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
@@ -440,7 +472,7 @@ class PartitionReader {
   /** The next offset to handle: a number (exact to 2^53), since every BigInt operation allocates. */
   #next = -1;
   /** The key of the last record handled (at `#next - 1`), to recognise the log after a break. */
-  #lastKey: string | undefined;
+  #lastKey: Uint8Array | null | undefined;
   #topicId = "";
   #leader = -1;
   /** Keys handled last: a record written twice by a retried produce is handled once. */
@@ -510,13 +542,15 @@ class PartitionReader {
     let resync = false; // after a break: check that the log is the one read
     let attempt = 0;
     while (!signal.aborted) {
-      // After a break the last record handled is fetched again, to compare its key.
-      const from = resync && this.#lastKey !== undefined ? this.#next - 1 : this.#next;
-      let response: FetchResponse;
+      let from = -1;
+      let response: FetchedPartition;
       try {
         if (this.#leader < 0 && (await this.#locate())) {
           this.#replaced("it has a new topic id");
         }
+        // After a break the last record handled is fetched again, to compare its key (the
+        // offset is taken after `#locate`, which may have sent the reader back to the start).
+        from = resync && this.#lastKey !== undefined ? this.#next - 1 : this.#next;
         response = await this.#fetch(from);
       } catch (e) {
         if (signal.aborted) return;
@@ -543,12 +577,10 @@ class PartitionReader {
       attempt = 0;
       this.#link.answered();
       if (signal.aborted) return;
-      const records = response.responses[0]?.partitions[0]?.records;
+      const records = response.batches;
       if (resync && this.#lastKey !== undefined) {
-        const first = records?.[0];
-        const back = first?.records.find((r: KafkaRecord) =>
-          Number(first.firstOffset) + r.offsetDelta === from
-        );
+        const first = records[0];
+        const back = first?.records.find((r) => first.firstOffset + r.offsetDelta === from);
         if (back === undefined) {
           // Nothing came back yet (the broker is still loading the log): ask again.
           if (first === undefined) continue;
@@ -556,23 +588,35 @@ class PartitionReader {
           resync = false;
           continue;
         }
-        if ((back.key?.toString() ?? "") !== this.#lastKey) {
+        if (!sameKey(back.key, this.#lastKey)) {
           this.#replaced(`the record at offset ${from} has another key`);
           resync = false;
           continue;
         }
       }
       resync = false;
-      if (records) await this.#handle(records);
+      await this.#handle(records);
       // The next fetch waits for the end of the turn: the sends its records' handlers made (the
       // replies, the next requests) are written first, since they are what the other side waits
       // for (~10 % more requests per second at 64 in flight).
-      if (records?.length) await new Promise((r) => setImmediate(r));
+      if (records.length) await new Promise((r) => setImmediate(r));
     }
   }
 
-  #fetch(from: number): Promise<FetchResponse> {
-    return this.#consumer.fetch({
+  // Our fetch (views of one buffer per response); the library's when the cluster does not speak
+  // fetch v17.
+  async #fetch(from: number): Promise<FetchedPartition> {
+    const ours = await fetchPartition(this.#consumer, {
+      topic: this.#topic,
+      topicId: this.#topicId,
+      partition: this.#partition,
+      leader: this.#leader,
+      offset: from,
+      maxWaitMs: FETCH_WAIT_MS,
+      maxBytes: FETCH_BYTES,
+    });
+    if (ours !== undefined) return ours;
+    const response = await this.#consumer.fetch({
       node: this.#leader,
       topics: [{
         topicId: this.#topicId,
@@ -588,12 +632,21 @@ class PartitionReader {
       minBytes: 1,
       maxBytes: FETCH_BYTES,
     });
+    const batches = response.responses[0]?.partitions[0]?.records ?? [];
+    return {
+      batches: batches.map((b) => ({
+        firstOffset: Number(b.firstOffset),
+        lastOffsetDelta: b.lastOffsetDelta,
+        attributes: b.attributes,
+        records: b.records,
+      })),
+    };
   }
 
-  async #handle(batches: RecordsBatch[]): Promise<void> {
+  async #handle(batches: FetchedBatch[]): Promise<void> {
     let count = 0;
     for (const batch of batches) {
-      const first = Number(batch.firstOffset);
+      const first = batch.firstOffset;
       const last = first + batch.lastOffsetDelta;
       if (last < this.#next) continue;
       if ((batch.attributes & CONTROL_BATCH) === 0) {
@@ -601,10 +654,9 @@ class PartitionReader {
           const offset = first + record.offsetDelta;
           if (offset < this.#next) continue;
           count++;
-          const key = record.key?.toString() ?? "";
-          const done = this.#deliver(record, offset, key);
+          const done = this.#deliver(record, offset);
           if (done !== undefined) await done;
-          this.#lastKey = key;
+          this.#lastKey = record.key;
           this.#next = offset + 1;
           if (this.#signal.aborted) return;
         }
@@ -628,7 +680,7 @@ class PartitionReader {
 
   // Synchronous unless the handler returns a promise: a fetched batch's records are then handled
   // in one turn of the event loop, and the sends their handlers make share produce requests.
-  #deliver(record: KafkaRecord, offset: number, key: string): Promise<void> | undefined {
+  #deliver(record: FetchedRecord, offset: number): Promise<void> | undefined {
     if (record.key !== null && record.key.length >= 16 && !this.#recent.add(record.key)) {
       log.debug("{topic}-{partition}: offset {offset} is a record written again; skipped", {
         topic: this.#topic,
@@ -645,14 +697,16 @@ class PartitionReader {
       return;
     }
     try {
-      const done = this.#onRecord({
-        topic: this.#topic,
-        partition: this.#partition,
-        offset: String(offset),
-        key: record.key === null ? undefined : key,
-        headers,
-        value: record.value ?? new Uint8Array(),
-      });
+      const done = this.#onRecord(
+        new Delivered(
+          this.#topic,
+          this.#partition,
+          offset,
+          record.key,
+          headers,
+          record.value ?? new Uint8Array(),
+        ),
+      );
       if (done !== undefined) return done.catch((e) => this.#failed(offset, e));
     } catch (e) {
       this.#failed(offset, e);

@@ -1,0 +1,132 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import { createRecordsBatch, Reader, readRecordsBatches } from "@platformatic/kafka";
+import { readBatches } from "./_fetch.ts";
+import { produceRequest } from "./_produce.ts";
+
+type Message = {
+  topic: string;
+  partition: number;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: Map<Buffer, Buffer | null>;
+  timestamp: bigint;
+};
+
+function message(i: number, size: number, headers: number, key: string | null = `key-${i}`) {
+  const h = new Map<Buffer, Buffer | null>();
+  for (let j = 0; j < headers; j++) {
+    h.set(Buffer.from(`_h${j}_`), j === 2 ? null : Buffer.from(`v${j}`));
+  }
+  return {
+    topic: "t",
+    partition: 0,
+    key: key === null ? null : Buffer.from(key),
+    value: size < 0 ? null : Buffer.alloc(size, i),
+    headers: h,
+    timestamp: 1_795_000_000_000n,
+  };
+}
+
+// What the library's reader makes of the same bytes, in our shape.
+function library(bytes: Buffer) {
+  return readRecordsBatches(Reader.from(bytes)).map((b) => ({
+    firstOffset: Number(b.firstOffset),
+    lastOffsetDelta: b.lastOffsetDelta,
+    attributes: b.attributes,
+    records: b.records.map((r) => ({
+      offsetDelta: r.offsetDelta,
+      key: r.key === null ? null : [...r.key],
+      value: r.value === null ? null : [...r.value],
+      headers: r.headers.map(([k, v]) => [k === null ? null : [...k], v === null ? null : [...v]]),
+    })),
+  }));
+}
+
+function ours(bytes: Uint8Array) {
+  return readBatches(bytes).map((b) => ({
+    ...b,
+    records: b.records.map((r) => ({
+      offsetDelta: r.offsetDelta,
+      key: r.key === null ? null : [...r.key],
+      value: r.value === null ? null : [...r.value],
+      headers: r.headers.map(([k, v]) => [k === null ? null : [...k], v === null ? null : [...v]]),
+    })),
+  }));
+}
+
+function batch(messages: Message[], options = {}): Buffer {
+  // deno-lint-ignore no-explicit-any
+  return createRecordsBatch(messages as any, options).buffer;
+}
+
+describe("readBatches", () => {
+  it("reads what the library reads: keys, null keys and values, headers, sizes across varints", () => {
+    const batches = [
+      batch([message(0, 1, 0)]),
+      batch([message(1, 170, 2), message(2, 0, 3, null), message(3, -1, 1)]),
+      batch(Array.from({ length: 300 }, (_, i) => message(i, i * 7, i % 4))),
+      batch([message(4, 20_000, 2, "k".repeat(200))]),
+    ];
+    // With a base offset, as the broker returns them.
+    batches[1].writeBigInt64BE(1234567890123n, 0);
+    const all = Buffer.concat(batches);
+    assert.deepEqual(ours(all), library(all));
+    assert.equal(ours(all).length, 4);
+    assert.equal(ours(all)[1].firstOffset, 1234567890123);
+  });
+
+  it("reads the batches of our own produce request", () => {
+    const records = Array.from({ length: 64 }, (_, i) => ({
+      topic: "t",
+      partition: 0,
+      key: Buffer.from(String(i).padStart(32, "0")),
+      value: Buffer.alloc(170, i),
+      headers: new Map([[Buffer.from("_event_"), Buffer.from("1")], [
+        Buffer.from("_rx_"),
+        Buffer.from("x".repeat(40)),
+      ]]),
+    }));
+    const body = produceRequest(records, 1, 5000);
+    // null id (1), acks (2), timeout (4), topics (1), name (1 + 1), partitions (1), index (4),
+    // then the records' length + 1 as an unsigned varint
+    let at = 15;
+    let size = 0;
+    for (let scale = 1;; scale *= 128) {
+      const b = body[at++];
+      size += (b & 0x7f) * scale;
+      if (b < 0x80) break;
+    }
+    const bytes = body.subarray(at, at + size - 1);
+    assert.equal(body.length - at - (size - 1), 3); // the tagged fields that follow
+    const read = readBatches(bytes);
+    assert.equal(read.length, 1);
+    assert.equal(read[0].records.length, 64);
+    assert.deepEqual(ours(bytes), library(Buffer.from(bytes)));
+  });
+
+  it("leaves out a batch the fetch cut off", () => {
+    const whole = batch([message(0, 100, 2)]);
+    const cut = Buffer.concat([whole, whole.subarray(0, whole.length - 10)]);
+    assert.equal(readBatches(cut).length, 1);
+    assert.equal(readBatches(whole.subarray(0, 11)).length, 0);
+  });
+
+  it("hands a compressed batch to the library's reader", () => {
+    const messages = Array.from({ length: 20 }, (_, i) => message(i, 50, 2));
+    const bytes = batch(messages, { compression: "gzip" });
+    assert.notEqual(readBatches(bytes)[0].attributes & 7, 0);
+    assert.deepEqual(ours(bytes), library(bytes));
+    assert.equal(readBatches(bytes)[0].records.length, 20);
+  });
+
+  it("says a record that runs past its batch is truncated", () => {
+    const bytes = batch([message(0, 100, 0)]);
+    // Claim a longer value than the batch holds.
+    const at = bytes.length - 100 - 2;
+    bytes[at] = 0xfe;
+    bytes[at + 1] = 0x03;
+    assert.throws(() => readBatches(bytes), /truncated/);
+  });
+});
