@@ -5,10 +5,11 @@
  * as the mesh's (key, headers, value size), and the ping-pong over the project's kafkajs link
  * (`KafkaLink`), all without envelopes, routing or inboxes. Also, per client: time from an
  * application's start until it is callable, from its stop (SIGTERM) or kill (SIGKILL) until this
- * instance has dropped it, and the CPU of an idle mesh member (the responder process). For every side, the CPU per request of each process
- * during the throughput rounds (this one, the responder, the development broker).
+ * instance has dropped it, and the CPU of an idle mesh member (the responder process). For every
+ * side, the CPU per request of each process during the throughput rounds (this one, the
+ * responder, the development broker).
  *
- * `deno run -A bench/mesh_bench.ts [sequential] [concurrent] [--token]` (defaults 1500 and 36000
+ * `deno run -A bench/mesh_bench.ts [sequential] [concurrent] [--token]` (defaults 1500 and 120000
  * per side) with a broker on KAFKA_BROKERS (default 127.0.0.1:9092). With `--token` the monitors
  * require a mesh token and the applications present one (and their identity secrets).
  *
@@ -31,7 +32,7 @@ import { cpuMs, cpuOfSides } from "./_cpu.ts";
 
 const counts = process.argv.slice(2).filter((a) => /^\d+$/.test(a));
 const SEQ = Number(counts[0] ?? 1500);
-const CONC = Number(counts[1] ?? 36_000);
+const CONC = Number(counts[1] ?? 120_000);
 const TOKEN = process.argv.includes("--token") ? ["-Dmesh.tokens=mesh-bench-token"] : [];
 const IN_FLIGHT = 64;
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
@@ -152,11 +153,15 @@ const clients = [DEFAULT_CLIENT, ...CLIENT_LIBRARIES.filter((c) => c !== DEFAULT
 const meshes: Mesh[] = [];
 for (const c of clients) meshes.push(await mesh(c));
 
-// Every side (and the broker's JIT) is warmed up first: throughput keeps rising for the first
-// few thousand requests of a cold run. Then short rounds, rotating which side goes first. This
-// machine's throughput drifts by up to 2x within a minute, so each round's ratios compare like
-// with like, and the figures are medians: of the rates, and of the per-round ratios.
+// Every side (and the broker's JIT) is warmed up first, with 30,000 requests: a cold mesh's
+// throughput at 64 in flight keeps rising that long (in chunks of 3,000: 12k/s, then 21-31k/s up
+// to the tenth, 31-36k/s after). Then rounds of 10,000 requests (about 0.3 s), rotating which side
+// goes first: in rounds of 3,000 a collection pause or a drift weighed on a round's rate as much
+// as the side did. This machine's throughput drifts by up to 2x within a minute, so each round's
+// ratios compare like with like, and the figures are medians: of the rates, and of the per-round
+// ratios.
 const ROUNDS = 12;
+const WARM_UP_ROUNDS = 10;
 const sides = [
   { name: "@platformatic/kafka ping-pong (floor)", one: floor.one, peer: floor.peerPid },
   {
@@ -172,8 +177,8 @@ const sides = [
   })),
 ].map((s) => ({ ...s, lat: [] as number[], rate: [] as number[], cpu: [0, 0, 0], count: 0 }));
 for (const s of sides) await latencies(s.one, 200);
-for (let i = 0; i < 3; i++) {
-  for (const s of sides) await throughput(s.one, Math.round(CONC / ROUNDS));
+for (let i = 0; i < WARM_UP_ROUNDS; i++) {
+  for (const s of sides) await throughput(s.one, 3000);
 }
 for (let r = 0; r < ROUNDS; r++) {
   for (let k = 0; k < sides.length; k++) {

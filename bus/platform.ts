@@ -689,28 +689,35 @@ export class Platform {
     try {
       result = q.fn(this.#headersView(q.route, event), event.body, instance, event);
     } catch (e) {
-      this.#reply(q.route, event, started, undefined, e, true);
-      this.#done(q, instance, started, true);
-      return;
+      return this.#finished(q, event, instance, started, undefined, e, true);
     }
     if (result !== null && typeof (result as Promise<unknown>)?.then === "function") {
       // Promise.resolve adopts any thenable, even one whose `then` throws, without
       // ever throwing here.
       Promise.resolve(result).then(
-        (value) => {
-          this.#reply(q.route, event, started, value);
-          this.#done(q, instance, started, false);
-        },
-        (e) => {
-          this.#reply(q.route, event, started, undefined, e, true);
-          this.#done(q, instance, started, true);
-        },
+        (value) => this.#finished(q, event, instance, started, value, undefined, false),
+        (e) => this.#finished(q, event, instance, started, undefined, e, true),
       );
     } else {
-      this.#reply(q.route, event, started, result);
-      this.#done(q, instance, started, false);
+      this.#finished(q, event, instance, started, result, undefined, false);
     }
   };
+
+  // Replies, counts and frees the instance, with one clock read for both the reply's execution
+  // time and the route's latency.
+  #finished(
+    q: ServiceQueue,
+    event: EventEnvelope,
+    instance: number,
+    started: number,
+    value: unknown,
+    error: unknown,
+    failed: boolean,
+  ): void {
+    const ms = started < 0 ? -1 : performance.now() - started;
+    this.#reply(q.route, event, ms, value, error, failed);
+    this.#done(q, instance, ms, failed);
+  }
 
   // The worker with an OpenTelemetry SDK: the execution is a span, ended with its outcome. (Its
   // own method, so that the untraced worker above stays as lean as it was.)
@@ -718,13 +725,14 @@ export class Platform {
     const span = this.#span(q.route, event);
     const started = performance.now();
     const finish = (value: unknown, error: unknown, failed: boolean) => {
-      this.#reply(q.route, event, started, value, error, failed, span);
+      const ms = performance.now() - started;
+      this.#reply(q.route, event, ms, value, error, failed, span);
       this.#telemetry.endExecution(
         span,
         failed ? (error as Error)?.message ?? String(error) : undefined,
         failed ? statusOf(error) : 200,
       );
-      this.#done(q, instance, started, failed);
+      this.#done(q, instance, ms, failed);
     };
     let result: unknown;
     try {
@@ -756,12 +764,12 @@ export class Platform {
     );
   }
 
-  // Counts the event for /metrics (its latency only when it was timed) and frees the instance.
-  #done(q: ServiceQueue, instance: number, started: number, failed: boolean): void {
+  // Counts the event for /metrics (its latency `ms` only when it was timed, otherwise -1) and
+  // frees the instance.
+  #done(q: ServiceQueue, instance: number, ms: number, failed: boolean): void {
     q.handled++;
     if (failed) q.failed++;
-    if (started >= 0) {
-      const ms = performance.now() - started;
+    if (ms >= 0) {
       q.latency.observe(ms);
       if (this.#metering) this.#telemetry.recordDuration(q.route, ms, failed);
     }
@@ -791,7 +799,7 @@ export class Platform {
   #reply(
     route: string,
     event: EventEnvelope,
-    started: number,
+    ms: number,
     value: unknown,
     error?: unknown,
     failed = error !== undefined,
@@ -817,7 +825,7 @@ export class Platform {
     reply.tracePath = event.tracePath;
     // A traced reply names the span that answered, as the Java original's do.
     if (event.traceId !== undefined) reply.spanId = span?.spanContext().spanId ?? newSpanId();
-    if (started >= 0) reply.execTime = round3(performance.now() - started);
+    if (ms >= 0) reply.execTime = round3(ms);
     if (failed) {
       reply.status = statusOf(error);
       reply.body = (error as Error)?.message ?? String(error);

@@ -1,8 +1,8 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { createRecordsBatch, Reader, readRecordsBatches } from "@platformatic/kafka";
-import { readBatches } from "./_fetch.ts";
+import { createRecordsBatch, fetchV17, Reader, readRecordsBatches } from "@platformatic/kafka";
+import { fetchRequest, readBatches } from "./_fetch.ts";
 import { produceRequest } from "./_produce.ts";
 
 type Message = {
@@ -128,5 +128,62 @@ describe("readBatches", () => {
     bytes[at] = 0xfe;
     bytes[at + 1] = 0x03;
     assert.throws(() => readBatches(bytes), /truncated/);
+  });
+});
+
+describe("fetchRequest", () => {
+  // What the library writes for the same fetch (its defaults where ours has none).
+  function library(o: Parameters<typeof fetchRequest>[0]): Buffer {
+    return fetchV17.createRequest(
+      o.maxWaitMs,
+      1,
+      o.maxBytes,
+      1,
+      0,
+      -1,
+      [{
+        topicId: o.topicId,
+        partitions: [{
+          partition: o.partition,
+          currentLeaderEpoch: -1,
+          fetchOffset: BigInt(o.offset),
+          lastFetchedEpoch: -1,
+          partitionMaxBytes: o.maxBytes,
+        }],
+      }],
+      [],
+      "",
+    ).buffer;
+  }
+
+  it("writes the library's bytes, across offsets and topic ids", () => {
+    const ids = [crypto.randomUUID(), crypto.randomUUID()];
+    for (const offset of [0, 1, 255, 2 ** 31, 2 ** 32 + 7, 2 ** 53 - 1]) {
+      for (const topicId of [...ids, ids[0]]) {
+        const o = {
+          topic: "t",
+          topicId,
+          partition: offset % 7,
+          leader: 1,
+          offset,
+          maxWaitMs: 5000,
+          maxBytes: 1 << 20,
+        };
+        assert.deepEqual(fetchRequest(o), library(o), `offset ${offset}, topic ${topicId}`);
+      }
+    }
+  });
+
+  it("names a topic id that is not one", () => {
+    const o = {
+      topic: "t",
+      topicId: "not-an-id",
+      partition: 0,
+      leader: 1,
+      offset: 0,
+      maxWaitMs: 1,
+      maxBytes: 1,
+    };
+    assert.throws(() => fetchRequest(o), /"not-an-id" is not a topic id/);
   });
 });
