@@ -51,18 +51,21 @@ export class HeaderNames {
     return b;
   }
 
-  /** The header name in `bytes`. */
-  decode(bytes: Uint8Array): string {
-    const n = bytes.length;
+  /** The header name in `bytes` (from `start` to `end`). */
+  decode(bytes: Uint8Array, start = 0, end = bytes.length): string {
+    const n = end - start;
     for (const [name, b] of this.#known) {
       if (b.length !== n) continue;
       let i = 0;
-      while (i < n && b[i] === bytes[i]) i++;
+      while (i < n && b[i] === bytes[start + i]) i++;
       if (i === n) return name;
     }
-    return textOf(bytes);
+    return textOf(bytes.subarray(start, end));
   }
 }
+
+/** The header names this process's links write and read. */
+export const HEADER_NAMES: HeaderNames = new HeaderNames();
 
 /**
  * Header values, each encoded once while it repeats: a record's recipient (`_rx_`) is one of a few
@@ -103,21 +106,26 @@ let lastBytes = new Uint8Array(0);
 let lastText = "";
 
 /**
- * A header value: a one-character ASCII value (the common `"1"`) without a decoder call, the same
- * short value as the last one without decoding it again.
+ * A header value (in `bytes` from `start` to `end`): a one-character ASCII value (the common
+ * `"1"`) without a decoder call, the same short value as the last one without decoding it again.
  */
-export function valueOf(bytes: Uint8Array | null | undefined): string {
+export function valueOf(
+  bytes: Uint8Array | null | undefined,
+  start = 0,
+  end = bytes?.length ?? 0,
+): string {
   if (bytes == null) return "";
-  const n = bytes.length;
-  if (n === 1 && bytes[0] < 0x80) return String.fromCharCode(bytes[0]);
+  const n = end - start;
+  if (n === 1 && bytes[start] < 0x80) return String.fromCharCode(bytes[start]);
   if (n === lastBytes.length) {
     let i = 0;
-    while (i < n && bytes[i] === lastBytes[i]) i++;
+    while (i < n && bytes[start + i] === lastBytes[i]) i++;
     if (i === n) return lastText;
   }
-  const text = utf8.decode(bytes);
+  const view = bytes.subarray(start, end);
+  const text = utf8.decode(view);
   if (n <= 64) {
-    lastBytes = bytes.slice();
+    lastBytes = view.slice();
     lastText = text;
   }
   return text;

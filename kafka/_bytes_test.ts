@@ -30,6 +30,10 @@ describe("HeaderNames", () => {
     for (const n of ["_rx_", "_event_", "third", "_rx", "_rx__", "_ry_", ""]) {
       assert.equal(names.decode(Buffer.from(n)), n);
     }
+    // A name inside a larger buffer, known or not.
+    const b = Buffer.from("xx_rx_yy_ry_z");
+    assert.equal(names.decode(b, 2, 6), "_rx_");
+    assert.equal(names.decode(b, 8, 12), "_ry_");
   });
 });
 
@@ -67,5 +71,14 @@ describe("valueOf", () => {
     assert.equal(valueOf(bytes), a);
     bytes[0] = 0x39;
     assert.equal(valueOf(bytes), "9" + a.slice(1));
+  });
+
+  it("decodes a value inside a larger buffer", () => {
+    const b = Buffer.from("_rx_abcé1");
+    assert.equal(valueOf(b, 4, 9), "abcé");
+    assert.equal(valueOf(b, 9, 10), "1");
+    assert.equal(valueOf(b, 4, 4), "");
+    assert.equal(valueOf(b, 4, 9), "abcé"); // the cached last value
+    assert.equal(valueOf(b, 0, 4), "_rx_");
   });
 });

@@ -15,17 +15,19 @@ import {
   ResponseError,
   Writer,
 } from "@platformatic/kafka";
-import type { Consumer } from "@platformatic/kafka";
+import type { Consumer, RecordsBatch } from "@platformatic/kafka";
+import { HEADER_NAMES, valueOf } from "./_bytes.ts";
 
 /** The fetch API version this module speaks. */
 export const FETCH_VERSION = 17;
 
-/** One record of a fetched batch; its byte fields are views of the response. */
+/** One record of a fetched batch; its key and value are views of the response. */
 export interface FetchedRecord {
   offsetDelta: number;
   key: Uint8Array | null;
   value: Uint8Array | null;
-  headers: [Uint8Array | null, Uint8Array | null][];
+  /** Header names and values as text (a null value as ""; a header without a name left out). */
+  headers: Record<string, string>;
 }
 
 /** A record batch as fetched. */
@@ -67,6 +69,40 @@ class Cursor {
     this.at = end;
     return view;
   }
+  /** Moves past a length-prefixed field; its length (-1 for null). */
+  skip(): number {
+    const n = this.varint();
+    if (n > 0) {
+      this.at += n;
+      if (this.at > this.bytes.length) throw new RangeError("Record batch is truncated");
+    }
+    return n;
+  }
+  /** Reads a header into `out`, as text straight from the bytes (no view of its own). */
+  header(out: Record<string, string>): void {
+    const nameLength = this.skip();
+    const nameEnd = this.at;
+    const valueLength = this.skip();
+    if (nameLength < 0) return;
+    const nameStart = nameEnd - nameLength;
+    out[HEADER_NAMES.decode(this.bytes, nameStart, nameEnd)] = valueLength < 0
+      ? ""
+      : valueOf(this.bytes, this.at - valueLength, this.at);
+  }
+}
+
+/** A batch as the library reads it (a compressed one, or when the library fetched), ours. */
+export function fromLibrary(batch: RecordsBatch): FetchedBatch {
+  return {
+    firstOffset: Number(batch.firstOffset),
+    lastOffsetDelta: batch.lastOffsetDelta,
+    attributes: batch.attributes,
+    records: batch.records.map((r) => {
+      const headers: Record<string, string> = {};
+      for (const [k, v] of r.headers) if (k !== null) headers[HEADER_NAMES.decode(k)] = valueOf(v);
+      return { offsetDelta: r.offsetDelta, key: r.key, value: r.value, headers };
+    }),
+  };
 }
 
 function int32(b: Uint8Array, at: number): number {
@@ -90,20 +126,15 @@ export function readBatches(bytes: Uint8Array): FetchedBatch[] {
     const end = at + BATCH_HEAD + length;
     if (end > bytes.length) break; // cut off by the fetch's byte limit
     const attributes = (bytes[at + 21] << 8) | bytes[at + 22];
-    const firstOffset = int64(bytes, at);
-    const lastOffsetDelta = int32(bytes, at + 23);
-    let records: FetchedRecord[];
     if ((attributes & COMPRESSION) !== 0) {
-      const batch = readRecordsBatch(Reader.from(Buffer.from(bytes.subarray(at, end))));
-      records = batch.records.map((r) => ({
-        offsetDelta: r.offsetDelta,
-        key: r.key,
-        value: r.value,
-        headers: r.headers,
-      }));
+      batches.push(
+        fromLibrary(readRecordsBatch(Reader.from(Buffer.from(bytes.subarray(at, end))))),
+      );
     } else {
+      const firstOffset = int64(bytes, at);
+      const lastOffsetDelta = int32(bytes, at + 23);
       const count = int32(bytes, at + RECORDS_AT);
-      records = new Array(count);
+      const records: FetchedRecord[] = new Array(count);
       const c = new Cursor(bytes.subarray(0, end), at + RECORDS_AT + 4);
       for (let i = 0; i < count; i++) {
         c.varint(); // length
@@ -113,14 +144,12 @@ export function readBatches(bytes: Uint8Array): FetchedBatch[] {
         const key = c.bytesOrNull();
         const value = c.bytesOrNull();
         const n = c.varint();
-        const headers: [Uint8Array | null, Uint8Array | null][] = new Array(Math.max(0, n));
-        for (let h = 0; h < n; h++) {
-          headers[h] = [c.bytesOrNull(), c.bytesOrNull()];
-        }
+        const headers: Record<string, string> = {};
+        for (let h = 0; h < n; h++) c.header(headers);
         records[i] = { offsetDelta, key, value, headers };
       }
+      batches.push({ firstOffset, lastOffsetDelta, attributes, records });
     }
-    batches.push({ firstOffset, lastOffsetDelta, attributes, records });
     at = end;
   }
   return batches;

@@ -17,7 +17,9 @@ type Message = {
 function message(i: number, size: number, headers: number, key: string | null = `key-${i}`) {
   const h = new Map<Buffer, Buffer | null>();
   for (let j = 0; j < headers; j++) {
-    h.set(Buffer.from(`_h${j}_`), j === 2 ? null : Buffer.from(`v${j}`));
+    // A null value, a non-ASCII one, and ASCII ones of one and more characters.
+    const value = j === 2 ? null : Buffer.from(j === 1 ? `v${j}-é-${i}` : j === 0 ? "1" : `v${j}`);
+    h.set(Buffer.from(`_h${j}_`), value);
   }
   return {
     topic: "t",
@@ -29,6 +31,9 @@ function message(i: number, size: number, headers: number, key: string | null = 
   };
 }
 
+const decoder = new TextDecoder();
+const text = (b: Uint8Array) => decoder.decode(b);
+
 // What the library's reader makes of the same bytes, in our shape.
 function library(bytes: Buffer) {
   return readRecordsBatches(Reader.from(bytes)).map((b) => ({
@@ -39,7 +44,11 @@ function library(bytes: Buffer) {
       offsetDelta: r.offsetDelta,
       key: r.key === null ? null : [...r.key],
       value: r.value === null ? null : [...r.value],
-      headers: r.headers.map(([k, v]) => [k === null ? null : [...k], v === null ? null : [...v]]),
+      headers: Object.fromEntries(
+        r.headers.filter(([k]) => k !== null).map((
+          [k, v],
+        ) => [text(k!), v === null ? "" : text(v)]),
+      ),
     })),
   }));
 }
@@ -51,7 +60,7 @@ function ours(bytes: Uint8Array) {
       offsetDelta: r.offsetDelta,
       key: r.key === null ? null : [...r.key],
       value: r.value === null ? null : [...r.value],
-      headers: r.headers.map(([k, v]) => [k === null ? null : [...k], v === null ? null : [...v]]),
+      headers: r.headers,
     })),
   }));
 }

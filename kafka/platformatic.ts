@@ -29,8 +29,8 @@ import type {
 } from "./client.ts";
 import { SendQueue } from "./_send_queue.ts";
 import { produceDirect } from "./_produce.ts";
-import { bytesOf, HeaderNames, HeaderValues, textOf, valueOf } from "./_bytes.ts";
-import { fetchPartition } from "./_fetch.ts";
+import { bytesOf, HEADER_NAMES, HeaderValues, textOf } from "./_bytes.ts";
+import { fetchPartition, fromLibrary } from "./_fetch.ts";
 import type { FetchedBatch, FetchedPartition, FetchedRecord } from "./_fetch.ts";
 import { RecentKeys } from "./_recent_keys.ts";
 import { Availability } from "./_availability.ts";
@@ -109,14 +109,7 @@ function explained(e: unknown): Error {
   return new Error(chain.join(": "), { cause: e });
 }
 
-const HEADER_NAMES = new HeaderNames();
 const HEADER_VALUES = new HeaderValues();
-
-function headersOf(record: FetchedRecord): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of record.headers) if (k !== null) out[HEADER_NAMES.decode(k)] = valueOf(v);
-  return out;
-}
 
 // Keys compared as bytes (a missing key as an empty one), without decoding either.
 function sameKey(a: Uint8Array | null, b: Uint8Array | null): boolean {
@@ -632,15 +625,7 @@ class PartitionReader {
       minBytes: 1,
       maxBytes: FETCH_BYTES,
     });
-    const batches = response.responses[0]?.partitions[0]?.records ?? [];
-    return {
-      batches: batches.map((b) => ({
-        firstOffset: Number(b.firstOffset),
-        lastOffsetDelta: b.lastOffsetDelta,
-        attributes: b.attributes,
-        records: b.records,
-      })),
-    };
+    return { batches: (response.responses[0]?.partitions[0]?.records ?? []).map(fromLibrary) };
   }
 
   async #handle(batches: FetchedBatch[]): Promise<void> {
@@ -689,7 +674,7 @@ class PartitionReader {
       });
       return;
     }
-    const headers = headersOf(record);
+    const headers = record.headers;
     if (headers[INIT_HEADER] !== undefined) return; // another client's start token
     const loopback = headers[LOOPBACK_HEADER];
     if (loopback !== undefined) {
