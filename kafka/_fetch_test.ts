@@ -92,10 +92,12 @@ describe("readBatches", () => {
       partition: 0,
       key: Buffer.from(String(i).padStart(32, "0")),
       value: Buffer.alloc(170, i),
-      headers: new Map([[Buffer.from("_event_"), Buffer.from("1")], [
+      headers: [
+        Buffer.from("_event_"),
+        Buffer.from("1"),
         Buffer.from("_rx_"),
         Buffer.from("x".repeat(40)),
-      ]]),
+      ],
     }));
     const body = produceRequest(records, 1, 5000);
     // null id (1), acks (2), timeout (4), topics (1), name (1 + 1), partitions (1), index (4),

@@ -20,7 +20,8 @@ export interface ProduceRecord {
   partition: number;
   key: Uint8Array;
   value: Uint8Array;
-  headers: Map<Uint8Array, Uint8Array>;
+  /** Header names and values in turn: name, value, name, value (one array, not a Map each). */
+  headers: Uint8Array[];
 }
 
 /** The produce API version whose request this module writes. */
@@ -100,10 +101,8 @@ function recordBody(r: ProduceRecord, offsetDelta: number): number {
   let size = 1 + 1 + varintSize(offsetDelta) + // attributes, timestamp delta 0, offset delta
     varintSize(r.key.length) + r.key.length +
     varintSize(r.value.length) + r.value.length +
-    varintSize(r.headers.size);
-  for (const [k, v] of r.headers) {
-    size += varintSize(k.length) + k.length + varintSize(v.length) + v.length;
-  }
+    varintSize(r.headers.length / 2);
+  for (const b of r.headers) size += varintSize(b.length) + b.length;
   return size;
 }
 
@@ -143,12 +142,10 @@ function writeBatch(out: Out, records: ProduceRecord[], bodies: number[], now: n
     out.bytes(r.key);
     out.varint(r.value.length);
     out.bytes(r.value);
-    out.varint(r.headers.size);
-    for (const [k, v] of r.headers) {
-      out.varint(k.length);
-      out.bytes(k);
-      out.varint(v.length);
-      out.bytes(v);
+    out.varint(r.headers.length / 2);
+    for (const b of r.headers) {
+      out.varint(b.length);
+      out.bytes(b);
     }
   }
   out.buf.writeInt32BE(out.at - start - 12, start + 8);

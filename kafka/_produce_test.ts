@@ -8,14 +8,21 @@ import type { ProduceRecord } from "./_produce.ts";
 const NOW = 1_795_000_000_123;
 
 function record(topic: string, partition: number, key: string, value: Uint8Array, headers = 2) {
-  const h = new Map<Buffer, Buffer>();
-  for (let i = 0; i < headers; i++) h.set(Buffer.from(`_h${i}_`), Buffer.from(`v${i}-${key}`));
-  return { topic, partition, key: Buffer.from(key), value: Buffer.from(value), headers: h };
+  const h: Uint8Array[] = [];
+  for (let i = 0; i < headers; i++) h.push(Buffer.from(`_h${i}_`), Buffer.from(`v${i}-${key}`));
+  return { topic, partition, key: Buffer.from(key), value, headers: h };
 }
 
-// The library's own encoding of the same request.
+// The library's own encoding of the same request (its records with Buffers and a Map).
 function library(records: ProduceRecord[], acks: number, timeout: number): Buffer {
-  const messages = records.map((r) => ({ ...r, timestamp: BigInt(NOW) }));
+  const messages = records.map((r) => {
+    const headers = new Map<Buffer, Buffer>();
+    for (let i = 0; i < r.headers.length; i += 2) {
+      headers.set(Buffer.from(r.headers[i]), Buffer.from(r.headers[i + 1]));
+    }
+    const value = Buffer.from(r.value);
+    return { ...r, key: Buffer.from(r.key), value, headers, timestamp: BigInt(NOW) };
+  });
   // deno-lint-ignore no-explicit-any
   return produceV11.createRequest(acks, timeout, messages as any).buffer;
 }

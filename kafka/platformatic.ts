@@ -14,7 +14,7 @@
 import { Buffer } from "node:buffer";
 import { setImmediate } from "node:timers";
 import { Admin, Consumer, findErrorBy, ListOffsetTimestamps, Producer } from "@platformatic/kafka";
-import type { BaseOptions } from "@platformatic/kafka";
+import type { BaseOptions, MessageToProduce } from "@platformatic/kafka";
 import { logger } from "../bus/_log.ts";
 import { randomHex32 } from "../bus/_ids.ts";
 import { ConfigError } from "../bus/errors.ts";
@@ -29,6 +29,7 @@ import type {
 } from "./client.ts";
 import { SendQueue } from "./_send_queue.ts";
 import { produceDirect } from "./_produce.ts";
+import type { ProduceRecord } from "./_produce.ts";
 import { bytesOf, HEADER_NAMES, HeaderValues, textOf } from "./_bytes.ts";
 import { fetchPartition, fromLibrary } from "./_fetch.ts";
 import type { FetchedBatch, FetchedPartition, FetchedRecord } from "./_fetch.ts";
@@ -110,6 +111,19 @@ function explained(e: unknown): Error {
 }
 
 const HEADER_VALUES = new HeaderValues();
+
+// A record as the library's encoder takes it: Buffers, and its headers in a Map.
+function forLibrary(r: ProduceRecord): MessageToProduce<Buffer, Buffer, Buffer, Buffer> {
+  const headers = new Map<Buffer, Buffer>();
+  for (let i = 0; i < r.headers.length; i += 2) {
+    headers.set(asBuffer(r.headers[i]), asBuffer(r.headers[i + 1]));
+  }
+  return { ...r, key: asBuffer(r.key), value: asBuffer(r.value), headers };
+}
+
+function asBuffer(b: Uint8Array): Buffer {
+  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+}
 
 // Keys compared as bytes (a missing key as an empty one), without decoding either.
 function sameKey(a: Uint8Array | null, b: Uint8Array | null): boolean {
@@ -326,20 +340,18 @@ export class PlatformaticLink implements KafkaClient {
     );
     this.counters.produceRequests++;
     this.counters.recordsSent += records.length;
-    const messages = records.map((r) => {
-      const headers = new Map<Buffer, Buffer>();
+    const messages: ProduceRecord[] = records.map((r) => {
+      const headers: Uint8Array[] = [];
       if (r.headers) {
         for (const k in r.headers) {
-          headers.set(HEADER_NAMES.encode(k), HEADER_VALUES.encode(r.headers[k]));
+          headers.push(HEADER_NAMES.encode(k), HEADER_VALUES.encode(r.headers[k]));
         }
       }
       return {
         topic: r.topic,
         partition: r.partition,
         key: bytesOf(r.key ?? randomHex32()),
-        value: typeof r.value === "string"
-          ? Buffer.from(r.value)
-          : Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength),
+        value: typeof r.value === "string" ? Buffer.from(r.value) : r.value,
         headers,
       };
     });
@@ -351,7 +363,7 @@ export class PlatformaticLink implements KafkaClient {
         // Written by our encoder unless acks=0 or the cluster speaks another produce version.
         const direct = this.#acks !== 0 &&
           await produceDirect(producer, messages, this.#acks as 1 | -1);
-        if (!direct) await producer.send({ messages, acks: this.#acks });
+        if (!direct) await producer.send({ messages: messages.map(forLibrary), acks: this.#acks });
         break;
       } catch (e) {
         if (this.#closed || !retriable(e) || Date.now() > deadline) throw explained(e);

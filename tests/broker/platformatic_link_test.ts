@@ -1,6 +1,7 @@
 // The @platformatic/kafka link against the real broker: what it does by itself, without consumer
 // groups (kafka/platformatic.ts): a record written twice with one key is handled once, a topic
-// deleted and created again is read from its start, a reader stopped while it starts never reads.
+// deleted and created again is read from its start, records written with acks=0 (the library's
+// encoder, not ours) arrive whole, a reader stopped while it starts never reads.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Admin } from "@platformatic/kafka";
@@ -62,6 +63,29 @@ describe("the @platformatic/kafka link (real broker)", () => {
       assert.deepEqual(got.slice(5), Array.from({ length: 7 }, (_, i) => `new ${i}`));
     } finally {
       await admin.close();
+      await link.close();
+    }
+  });
+
+  it("writes with acks=0 through the library's encoder: keys, values and headers", async () => {
+    const link = new PlatformaticLink({ brokers, clientId: "acks0-test", acks: 0 });
+    const topic = `minimesh.acks0.${crypto.randomUUID()}`;
+    const got: [string | undefined, string, Record<string, string>][] = [];
+    try {
+      await link.ensureTopic(topic, 1);
+      await link.consumePartition(topic, 0, (r) => {
+        got.push([r.key, text(r.value), r.headers]);
+      }).ready;
+      const value = new TextEncoder().encode("xbytes").subarray(1); // a view inside a buffer
+      await link.send([
+        { topic, partition: 0, key: "k".repeat(32), value: "text", headers: { _rx_: "é" } },
+        { topic, partition: 0, value, headers: { _event_: "1", other: "two" } },
+      ]);
+      await eventually(() => got.length === 2, 10_000, "the records");
+      assert.deepEqual(got[0], ["k".repeat(32), "text", { _rx_: "é" }]);
+      assert.equal(got[1][0]?.length, 32, "a key of its own");
+      assert.deepEqual(got[1].slice(1), ["bytes", { _event_: "1", other: "two" }]);
+    } finally {
       await link.close();
     }
   });
