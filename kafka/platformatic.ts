@@ -663,6 +663,8 @@ class PartitionReader {
     if (count > 0) {
       this.#link.counters.batchesRead++;
       this.#link.counters.recordsRead += count;
+      // A key of its own: the view would keep the whole response (up to 4 MiB) while idle.
+      this.#lastKey = this.#lastKey?.slice() ?? this.#lastKey;
     }
   }
 
