@@ -2,7 +2,8 @@
 // Under Deno, `Buffer.from(string)` costs about 0.5 µs and `buf.toString()` about 0.13 µs, and a
 // mesh record has a key and two headers each way: keys and header values are ASCII (hex ids,
 // origins), so they are copied into a shared slab, values that repeat (a recipient) are encoded
-// once, and header names (a handful) are encoded and recognised once.
+// once, and header names (a handful) are encoded and recognised once. Also the small byte helpers
+// both links share (a `Buffer` view, a comparison without decoding).
 import { Buffer } from "node:buffer";
 
 const SLAB = 64 * 1024;
@@ -32,6 +33,25 @@ export function bytesOf(s: string): Buffer {
   return slab.subarray(start, slabAt);
 }
 
+/** `b` as a `Buffer`: itself if it is one, otherwise a view of the same bytes (no copy). */
+export function asBuffer(b: Uint8Array): Buffer {
+  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+}
+
+/** Whether `bytes` from `start` holds the same bytes as all of `b` (compared without decoding). */
+export function sameBytes(
+  b: Uint8Array,
+  bytes: Uint8Array,
+  start = 0,
+  end = bytes.length,
+): boolean {
+  const n = b.length;
+  if (end - start !== n) return false;
+  let i = 0;
+  while (i < n && b[i] === bytes[start + i]) i++;
+  return i === n;
+}
+
 /** Header names, each encoded once; the names a reader sees most are recognised without decoding. */
 export class HeaderNames {
   // A list, not a Map: the mesh writes two or three names, found by identity at once.
@@ -53,13 +73,7 @@ export class HeaderNames {
 
   /** The header name in `bytes` (from `start` to `end`). */
   decode(bytes: Uint8Array, start = 0, end = bytes.length): string {
-    const n = end - start;
-    for (const [name, b] of this.#known) {
-      if (b.length !== n) continue;
-      let i = 0;
-      while (i < n && b[i] === bytes[start + i]) i++;
-      if (i === n) return name;
-    }
+    for (const [name, b] of this.#known) if (sameBytes(b, bytes, start, end)) return name;
     return textOf(bytes.subarray(start, end));
   }
 }
@@ -117,11 +131,7 @@ export function valueOf(
   if (bytes == null) return "";
   const n = end - start;
   if (n === 1 && bytes[start] < 0x80) return String.fromCharCode(bytes[start]);
-  if (n === lastBytes.length) {
-    let i = 0;
-    while (i < n && bytes[start + i] === lastBytes[i]) i++;
-    if (i === n) return lastText;
-  }
+  if (sameBytes(lastBytes, bytes, start, end)) return lastText;
   const view = bytes.subarray(start, end);
   const text = utf8.decode(view);
   if (n <= 64) {

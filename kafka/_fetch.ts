@@ -216,7 +216,8 @@ const fetchApi = createAPI<[Buffer], FetchedPartition>(
 /** What to fetch: one partition of one topic from its leader. */
 export interface FetchOptions {
   topic: string;
-  topicId: string;
+  /** The topic id's 16 bytes ({@link topicIdBytes}). */
+  topicId: Uint8Array;
   partition: number;
   leader: number;
   offset: number;
@@ -226,18 +227,11 @@ export interface FetchOptions {
 
 const REQUEST_SIZE = 4 + 4 + 4 + 1 + 4 + 4 + 1 + 16 + 1 + 4 + 4 + 8 + 4 + 8 + 4 + 1 + 1 + 1 + 1 + 1;
 
-// The topic id's 16 bytes, kept for the id a reader fetches again and again.
-let lastId = "";
-let lastIdBytes = Buffer.alloc(16);
-
-function uuidBytes(id: string): Buffer {
-  if (id !== lastId) {
-    const hex = id.replaceAll("-", "");
-    if (!/^[0-9a-fA-F]{32}$/.test(hex)) throw new TypeError(`"${id}" is not a topic id`);
-    lastIdBytes = Buffer.from(hex, "hex");
-    lastId = id;
-  }
-  return lastIdBytes;
+/** The 16 bytes of a topic id as the library writes it (a UUID string). */
+export function topicIdBytes(id: string): Uint8Array {
+  const hex = id.replaceAll("-", "");
+  if (!/^[0-9a-fA-F]{32}$/.test(hex)) throw new TypeError(`"${id}" is not a topic id`);
+  return Buffer.from(hex, "hex");
 }
 
 /**
@@ -254,7 +248,8 @@ export function fetchRequest(o: FetchOptions): Buffer {
   at = b.writeInt32BE(0, at); // session id
   at = b.writeInt32BE(-1, at); // session epoch
   b[at++] = 2; // one topic (compact arrays count one more)
-  at += uuidBytes(o.topicId).copy(b, at);
+  b.set(o.topicId, at);
+  at += 16;
   b[at++] = 2; // one partition
   at = b.writeInt32BE(o.partition, at);
   at = b.writeInt32BE(-1, at); // current leader epoch: not known

@@ -36,6 +36,7 @@ import type {
 } from "./client.ts";
 import { patchKafkajs } from "./_kafkajs_patch.ts";
 import { SendQueue } from "./_send_queue.ts";
+import { asBuffer } from "./_bytes.ts";
 import { Availability } from "./_availability.ts";
 import { ensureTopic, growTopic } from "./_topics.ts";
 import type { TopicAdmin } from "./_topics.ts";
@@ -341,9 +342,7 @@ export class KafkaLink implements KafkaClient {
           partition: r.partition,
           key: r.key ?? randomHex32(),
           headers: r.headers,
-          value: typeof r.value === "string"
-            ? r.value
-            : Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength),
+          value: typeof r.value === "string" ? r.value : asBuffer(r.value),
         })),
       })),
     });

@@ -30,8 +30,8 @@ import type {
 import { SendQueue } from "./_send_queue.ts";
 import { produceDirect } from "./_produce.ts";
 import type { ProduceRecord } from "./_produce.ts";
-import { bytesOf, HEADER_NAMES, HeaderValues, textOf } from "./_bytes.ts";
-import { fetchPartition, fromLibrary } from "./_fetch.ts";
+import { asBuffer, bytesOf, HEADER_NAMES, HeaderValues, sameBytes, textOf } from "./_bytes.ts";
+import { fetchPartition, fromLibrary, topicIdBytes } from "./_fetch.ts";
 import type { FetchedBatch, FetchedPartition, FetchedRecord } from "./_fetch.ts";
 import { RecentKeys } from "./_recent_keys.ts";
 import { Availability } from "./_availability.ts";
@@ -121,17 +121,7 @@ function forLibrary(r: ProduceRecord): MessageToProduce<Buffer, Buffer, Buffer, 
   return { ...r, key: asBuffer(r.key), value: asBuffer(r.value), headers };
 }
 
-function asBuffer(b: Uint8Array): Buffer {
-  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-}
-
-// Keys compared as bytes (a missing key as an empty one), without decoding either.
-function sameKey(a: Uint8Array | null, b: Uint8Array | null): boolean {
-  const n = a?.length ?? 0;
-  if ((b?.length ?? 0) !== n) return false;
-  for (let i = 0; i < n; i++) if (a![i] !== b![i]) return false;
-  return true;
-}
+const NO_KEY = new Uint8Array(0);
 
 /** A record handed to `onRecord`: its key and offset become strings only when asked for. */
 class Delivered implements InRecord {
@@ -479,6 +469,7 @@ class PartitionReader {
   /** The key of the last record handled (at `#next - 1`), to recognise the log after a break. */
   #lastKey: Uint8Array | null | undefined;
   #topicId = "";
+  #topicIdBytes: Uint8Array = new Uint8Array(16);
   #leader = -1;
   /** Keys handled last: a record written twice by a retried produce is handled once. */
   readonly #recent = new RecentKeys(RECENT_KEYS);
@@ -508,6 +499,7 @@ class PartitionReader {
       throw new Error(`${this.#topic}-${this.#partition} has no leader`);
     }
     const replaced = this.#topicId !== "" && this.#topicId !== t.id;
+    if (t.id !== this.#topicId) this.#topicIdBytes = topicIdBytes(t.id);
     this.#topicId = t.id;
     this.#leader = p.leader;
     return replaced;
@@ -593,7 +585,8 @@ class PartitionReader {
           resync = false;
           continue;
         }
-        if (!sameKey(back.key, this.#lastKey)) {
+        // A missing key compares as an empty one.
+        if (!sameBytes(back.key ?? NO_KEY, this.#lastKey ?? NO_KEY)) {
           this.#replaced(`the record at offset ${from} has another key`);
           resync = false;
           continue;
@@ -613,7 +606,7 @@ class PartitionReader {
   async #fetch(from: number): Promise<FetchedPartition> {
     const ours = await fetchPartition(this.#consumer, {
       topic: this.#topic,
-      topicId: this.#topicId,
+      topicId: this.#topicIdBytes,
       partition: this.#partition,
       leader: this.#leader,
       offset: from,
