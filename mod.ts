@@ -31,8 +31,8 @@
  */
 export { AppConfig } from "./bus/config.ts";
 export type { ConfigLayer, ConfigOptions, PropertiesFile } from "./bus/config.ts";
-export { EventEnvelope, headerOf, withoutNullsInMaps } from "./bus/envelope.ts";
-export type { DecodeOptions, EnvelopeInit, WireFormat } from "./bus/envelope.ts";
+export { DEFAULT_BUDGET, EventEnvelope, headerOf, withoutNullsInMaps } from "./bus/envelope.ts";
+export type { DecodeBudget, DecodeOptions, EnvelopeInit, WireFormat } from "./bus/envelope.ts";
 export {
   AppError,
   ConfigError,

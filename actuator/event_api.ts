@@ -8,6 +8,7 @@
  * | a reply (whatever its own status) | 200, the reply envelope |
  * | `x-async: true` | 202, an envelope whose body is `{type: "async", delivered: true, time}` |
  * | body is not a valid envelope, or has no `to` | 400 |
+ * | `x-async` with a `replyTo` that is not a public route or another instance's inbox | 400 |
  * | route is private here | 403 |
  * | no instance serves the route; `route@origin`; a system route (`temporary.inbox`) | 404 |
  * | the mesh is unavailable | 503 |
@@ -23,7 +24,9 @@ import { incomingTrace } from "./tracing.ts";
 import { EventEnvelope } from "../bus/envelope.ts";
 import type { WireFormat } from "../bus/envelope.ts";
 import { logger } from "../bus/_log.ts";
+import { EnvelopeDecodeError } from "../bus/errors.ts";
 import { statusOf, TEMPORARY_INBOX } from "../bus/platform.ts";
+import { outsideReplyProblem } from "../bus/_outside.ts";
 import type { Platform } from "../bus/platform.ts";
 import { jsonError } from "./responses.ts";
 import { PostOffice } from "../bus/post_office.ts";
@@ -100,10 +103,14 @@ export function eventApi(platform: Platform): (req: Request) => Promise<Response
     if (bytes === "too large") return jsonError(413, `Event is over ${max} bytes`);
     let event: EventEnvelope, format: WireFormat;
     try {
+      // Within the platform's decoding budget first: formatOf reads the whole map again.
+      event = EventEnvelope.fromBytes(bytes, platform.decodeOptions);
       format = EventEnvelope.formatOf(bytes);
-      event = EventEnvelope.fromBytes(bytes, { nulls: platform.nullTransport });
     } catch (e) {
-      return jsonError(400, (e as Error).message);
+      // A decoder's own failure (a RangeError, say) is not for the client to read.
+      if (e instanceof EnvelopeDecodeError) return jsonError(400, e.message);
+      log.warn("Undecodable event: {message}", { message: (e as Error).message });
+      return jsonError(400, "Invalid event");
     }
     const fail = (status: number, message: string) =>
       envelopeResponse(new EventEnvelope({ status, body: message }), format, status);
@@ -111,9 +118,16 @@ export function eventApi(platform: Platform): (req: Request) => Promise<Response
     if (!to) return fail(400, "Missing routing path (to)");
     const refused = refusal(platform, to);
     if (refused) return fail(...refused);
+    const async = req.headers.get("x-async") === "true";
+    // A request's reply comes back here (request() sets replyTo); a sent event's reply goes
+    // where the client said, which must be somewhere the client could send to itself.
+    if (async && event.replyTo !== undefined) {
+      const problem = outsideReplyProblem(platform, event.replyTo);
+      if (problem !== undefined) return fail(400, problem);
+    }
     const po = new PostOffice(incomingTrace(req, "POST /api/event", false), platform);
     try {
-      if (req.headers.get("x-async") === "true") {
+      if (async) {
         await po.send(event);
         return envelopeResponse(
           new EventEnvelope({

@@ -18,14 +18,21 @@ import {
   toPlain,
 } from "./_envelope_fields.ts";
 import type { EnvelopeInit, WireFormat } from "./_envelope_fields.ts";
+import { checkBudget, DEFAULT_BUDGET } from "./_budget.ts";
+import type { DecodeBudget } from "./_budget.ts";
 
-export { headerValue, toPlain };
-export type { EnvelopeInit, WireFormat };
+export { DEFAULT_BUDGET, headerValue, toPlain };
+export type { DecodeBudget, EnvelopeInit, WireFormat };
 
 /** How {@link EventEnvelope.fromBytes} reads a body. */
 export interface DecodeOptions {
   /** Keep null values in the body's maps (default true); Java drops them unless told not to. */
   nulls?: boolean;
+  /**
+   * What decoding may cost (default {@link DEFAULT_BUDGET}): a message nested deeper, or whose
+   * value would take more heap, is refused before it is decoded.
+   */
+  budget?: DecodeBudget;
 }
 
 /**
@@ -391,7 +398,7 @@ export class EventEnvelope<B = unknown> {
    * @param options `nulls: false` drops null values from the body's maps, as the Java original
    * reads them unless `serializer.null.transport=true` (lists keep theirs).
    * @throws {EnvelopeDecodeError} For malformed or truncated bytes, a top level that is not a
-   * map, non-string keys or a field of the wrong type.
+   * map, non-string keys, a field of the wrong type, or a message over `options.budget`.
    * @example
    * ```ts
    * import assert from "node:assert";
@@ -401,6 +408,7 @@ export class EventEnvelope<B = unknown> {
    * ```
    */
   static fromBytes(bytes: Uint8Array, options: DecodeOptions = {}): EventEnvelope {
+    if (bytes instanceof Uint8Array) checkBudget(bytes, options.budget ?? DEFAULT_BUDGET);
     const e = decodeFast(bytes) ?? EventEnvelope.fromMap(decodeMap(bytes));
     if (options.nulls === false && typeof e.body === "object" && e.body !== null) {
       e.body = withoutNullsInMaps(e.body);
@@ -421,6 +429,7 @@ export class EventEnvelope<B = unknown> {
    * ```
    */
   static formatOf(bytes: Uint8Array): WireFormat {
+    if (bytes instanceof Uint8Array) checkBudget(bytes);
     return isStandard(decodeMap(bytes)) ? "standard" : "compact";
   }
 }

@@ -12,7 +12,8 @@ import { Inbox } from "./_inbox.ts";
 import { ServiceQueue } from "./_service_queue.ts";
 import { AppConfig } from "./config.ts";
 import type { ConfigOptions } from "./config.ts";
-import { EventEnvelope, peekHeaders, peekTags } from "./envelope.ts";
+import { DEFAULT_BUDGET, EventEnvelope, peekHeaders, peekTags } from "./envelope.ts";
+import type { DecodeOptions } from "./envelope.ts";
 import { AppError, ConfigError, InvalidRouteError, RouteNotFoundError } from "./errors.ts";
 import { logger } from "./_log.ts";
 import { newOriginId, routeProblem, splitAddress, validateRoute } from "./route.ts";
@@ -200,6 +201,12 @@ export class Platform {
    * from the mesh or Event over HTTP keep null values in their maps.
    */
   readonly nullTransport: boolean;
+  /**
+   * How events from outside this process (the mesh, Event over HTTP) are decoded: with
+   * {@link Platform.nullTransport}, and within `event.decode.max.depth` (100) and
+   * `event.decode.max.bytes` (40 MiB of estimated heap; see docs/security.md).
+   */
+  readonly decodeOptions: Readonly<DecodeOptions>;
   readonly #inbox: Inbox = new Inbox();
   readonly #future = new FutureEvents();
   readonly #routing: RouteConfig;
@@ -236,6 +243,19 @@ export class Platform {
     this.origin = newOriginId(options.appId);
     this.inboxAddress = `${TEMPORARY_INBOX}@${this.origin}`;
     this.nullTransport = this.config.getBoolean("serializer.null.transport", false);
+    this.decodeOptions = {
+      nulls: this.nullTransport,
+      budget: {
+        maxDepth: Math.max(
+          1,
+          this.config.getNumber("event.decode.max.depth", DEFAULT_BUDGET.maxDepth),
+        ),
+        maxDecodedBytes: Math.max(
+          1024,
+          this.config.getNumber("event.decode.max.bytes", DEFAULT_BUDGET.maxDecodedBytes),
+        ),
+      },
+    };
     this.#stackLines = Math.max(3, this.config.getNumber("stack.trace.transport.size", 10));
     this.#queueLimit = Math.max(1, this.config.getNumber("route.queue.limit", 10_000));
     this.#retryRoutes = new Set(this.config.getList("request.retry.routes"));

@@ -564,7 +564,7 @@ export class PostOffice {
     const bytes = new Uint8Array(await res.arrayBuffer());
     let reply: EventEnvelope;
     if (res.headers.get("content-type")?.startsWith("application/octet-stream")) {
-      reply = EventEnvelope.fromBytes(bytes, { nulls: this.platform.nullTransport });
+      reply = EventEnvelope.fromBytes(bytes, this.platform.decodeOptions);
     } else {
       const text = new TextDecoder().decode(bytes);
       let message = text;

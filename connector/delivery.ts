@@ -14,6 +14,7 @@ import type { Telemetry } from "../bus/telemetry.ts";
 import { splitAddress } from "../bus/route.ts";
 import { inboxOf, statusOf, telemetryOf, TEMPORARY_INBOX } from "../bus/platform.ts";
 import type { Platform } from "../bus/platform.ts";
+import { outsideReplyProblem } from "../bus/_outside.ts";
 import type { InRecord, KafkaClient, OutRecord } from "../kafka/client.ts";
 import { eventRecord, splitVirtualTopic } from "../kafka/records.ts";
 import { BlockAssembler, isBlock, MAX_BLOCK, toBlocks } from "./blocks.ts";
@@ -41,6 +42,8 @@ export interface ConnectorStats {
   privateRoute: number;
   /** Replies that matched no request waiting on the peer they claim to come from. */
   unmatchedReplies: number;
+  /** Events whose `replyTo` is not a public route or another instance's inbox. */
+  refusedReplyTo: number;
 }
 
 /** Records and bytes (of record values) through Kafka. */
@@ -66,6 +69,7 @@ export class Delivery {
     busy: 0,
     privateRoute: 0,
     unmatchedReplies: 0,
+    refusedReplyTo: 0,
   };
   readonly #platform: Platform;
   readonly #kafka: KafkaClient;
@@ -166,6 +170,13 @@ export class Delivery {
       }
       return;
     }
+    const problem = e.replyTo === undefined ? undefined : outsideReplyProblem(platform, e.replyTo);
+    if (problem !== undefined) {
+      // Its reply would run a private route or complete someone else's request: nothing runs.
+      this.stats.refusedReplyTo++;
+      log.warn("Refused an event from the mesh for {to}: {problem}", { to: e.to, problem });
+      return;
+    }
     if (route !== undefined && platform.hasRoute(route) && platform.isPrivate(route)) {
       // Private routes are reachable from their own process only; the sender hears 404.
       this.stats.privateRoute++;
@@ -204,7 +215,7 @@ export class Delivery {
   // An envelope, or undefined (counted and logged) for bytes that are not one.
   #decode(bytes: Uint8Array, what: string): EventEnvelope | undefined {
     try {
-      return EventEnvelope.fromBytes(bytes, { nulls: this.#platform.nullTransport });
+      return EventEnvelope.fromBytes(bytes, this.#platform.decodeOptions);
     } catch (err) {
       this.stats.undecodable++;
       log.warn("Skipping {what}: {message}", { what, message: (err as Error).message });

@@ -11,6 +11,7 @@ import { keepAliveMs, meshSettings } from "../kafka/settings.ts";
 import type { MeshSettings } from "../kafka/settings.ts";
 import { logger } from "../bus/_log.ts";
 import { MAX_BLOCK } from "./blocks.ts";
+import { getHeapStatistics } from "node:v8";
 
 const log = logger("connector");
 
@@ -33,7 +34,10 @@ export interface ConnectorSettings extends MeshSettings {
   keepAliveMs: number;
   /** `block.max.pending.sets` (100): incomplete large events held at once. */
   blockMaxPendingSets: number;
-  /** `block.max.pending.bytes` (128 MiB): bytes of incomplete large events held at once. */
+  /**
+   * `block.max.pending.bytes` (128 MiB, at most a sixteenth of the heap limit): bytes of
+   * incomplete large events held at once.
+   */
   blockMaxPendingBytes: number;
   /**
    * `presence.reconnect.grace` (30): seconds this instance stays in the mesh (keeps its lease,
@@ -88,9 +92,14 @@ export function connectorSettings(config: AppConfig): ConnectorSettings {
       : ["ws://127.0.0.1:8080/ws/presence", "ws://127.0.0.1:8081/ws/presence"],
     keepAliveMs: keepAliveMs(mesh.idleTimeout),
     blockMaxPendingSets: Math.max(1, config.getNumber("block.max.pending.sets", 100)),
+    // Never more than a sixteenth of the heap, whatever is configured: a process started
+    // with a small --max-old-space-size must still survive its largest pending sets.
     blockMaxPendingBytes: Math.max(
       MAX_BLOCK,
-      config.getNumber("block.max.pending.bytes", 128 * 1024 * 1024),
+      Math.min(
+        config.getNumber("block.max.pending.bytes", 128 * 1024 * 1024),
+        getHeapStatistics().heap_size_limit / 16,
+      ),
     ),
     reconnectGraceMs: Math.max(0, config.getNumber("presence.reconnect.grace", 30)) * 1000,
     presenceCa: caFile ? readPemFile("presence.tls.ca", caFile) : undefined,
