@@ -3,9 +3,11 @@
  *
  * - `/api/event` (Event over HTTP): with `api.tokens` set (environment `API_TOKENS`; a comma-
  *   separated list, never logged), a request needs `Authorization: Bearer <one of them>`.
- * - The informational endpoints (`/info`, `/info/lib`, `/info/routes`, `/env`, `/metrics`): with
- *   `protect.info.endpoints=true`, as in the Java original, a request needs the header
- *   `X-App-Instance: <this instance's origin>`, or a valid bearer token of `api.tokens`.
+ * - The informational endpoints (`/info`, `/info/lib`, `/info/routes`, `/env`, `/metrics`, a
+ *   monitor's dashboard): with `protect.info.endpoints=true`, a request needs a valid bearer
+ *   token of `api.tokens`. Without tokens it needs, as in the Java original, the header
+ *   `X-App-Instance: <this instance's origin>`; that origin is no secret (`/health` shows it), so
+ *   it never stands in for a configured token.
  * - `/health` and `/livenessprobe` stay open (orchestrators probe them).
  * - An application may add its own check (`authorize` in the options of `startHttp` /
  *   `actuatorHandler`), for both kinds: a request passes when the configured rule (if any) and
@@ -65,10 +67,8 @@ export function accessRule(
     return res;
   };
   return async (req, kind) => {
-    const byRule = kind === "event"
-      ? tokens.length === 0 || bearer(req)
-      : !protectInfo || req.headers.get("x-app-instance") === platform.origin ||
-        (tokens.length > 0 && bearer(req));
+    const byRule = kind === "event" ? tokens.length === 0 || bearer(req) : !protectInfo ||
+      (tokens.length > 0 ? bearer(req) : req.headers.get("x-app-instance") === platform.origin);
     if (!byRule) return refuse();
     if (authorize !== undefined && !(await authorize(req, kind))) return refuse();
     return undefined;

@@ -10,6 +10,8 @@ import type { AppStats } from "./app_stats.ts";
 
 /** The most pages streaming at once; more get 503 (each costs a connection and a state a push). */
 export const MAX_VIEWERS = 32;
+/** The most pages one client address streams at once, so that one client cannot take them all. */
+export const MAX_VIEWERS_PER_CLIENT = 4;
 /** Joins and leaves kept for a page that opens. */
 const MAX_EVENTS = 100;
 /** A page this many bytes behind (it stopped reading) is dropped rather than buffered. */
@@ -127,6 +129,7 @@ export function dashboardState(i: DashboardInputs, now: number = Date.now()): Da
 
 interface Viewer {
   controller: ReadableStreamDefaultController<Uint8Array>;
+  client: string | undefined;
 }
 
 /**
@@ -181,18 +184,33 @@ export class DashboardFeed {
     }, within);
   }
 
-  /** A server-sent event stream of the state, the current one first; 503 when too many. */
-  stream(): Response {
+  /**
+   * A server-sent event stream of the state, the current one first, for a page at the address
+   * `client`; 503 when too many are open, or 429 when that client has its share open.
+   */
+  stream(client?: string): Response {
     if (this.#viewers.size >= MAX_VIEWERS) {
       return Response.json(
         { type: "error", status: 503, message: `Too many dashboards open (${MAX_VIEWERS})` },
         { status: 503, headers: { "retry-after": "5" } },
       );
     }
+    let mine = 0;
+    if (client !== undefined) { for (const v of this.#viewers) if (v.client === client) mine++; }
+    if (mine >= MAX_VIEWERS_PER_CLIENT) {
+      return Response.json(
+        {
+          type: "error",
+          status: 429,
+          message: `Too many dashboards open from one client (${MAX_VIEWERS_PER_CLIENT})`,
+        },
+        { status: 429, headers: { "retry-after": "5" } },
+      );
+    }
     let viewer: Viewer;
     const body = new ReadableStream<Uint8Array>({
       start: (controller) => {
-        viewer = { controller };
+        viewer = { controller, client };
         this.#viewers.add(viewer);
         this.#heartbeat ??= setInterval(() => this.#broadcast(": ping\n\n"), HEARTBEAT_MS);
         this.#send(viewer, `retry: 1000\ndata: ${JSON.stringify(this.#state())}\n\n`);

@@ -9,6 +9,7 @@ import { accessRule } from "../actuator/access.ts";
 import { actuatorHandler } from "../actuator/handler.ts";
 import { jsonError } from "../actuator/responses.ts";
 import { dashboardAsset } from "./dashboard_page.ts";
+import { clientAddress } from "../runtime/server.ts";
 import type { PresenceMonitor } from "./monitor.ts";
 
 /** The health route of the monitor (its `mandatory.health.dependencies`). */
@@ -47,7 +48,7 @@ export function monitorHandler(monitor: PresenceMonitor): (req: Request) => Prom
     if (req.method !== "GET" && req.method !== "HEAD") {
       return jsonError(405, `Method ${req.method.slice(0, 20)} not allowed on ${path}`);
     }
-    return (await access(req, "info")) ?? asset ?? monitor.dashboardStream();
+    return (await access(req, "info")) ?? asset ?? monitor.dashboardStream(clientAddress(req));
   };
   return async (req) => {
     const path = new URL(req.url).pathname;

@@ -213,10 +213,11 @@ export class PresenceMonitor implements AsyncDisposable {
 
   /**
    * The live dashboard's state as a server-sent event stream (`GET /dashboard/events`): the
-   * current state at once, then each change; 503 when 32 pages stream already.
+   * current state at once, then each change; 503 when 32 pages stream already, 429 when the
+   * client at address `client` has 4 open.
    */
-  dashboardStream(): Response {
-    return this.#dashboard.stream();
+  dashboardStream(client?: string): Response {
+    return this.#dashboard.stream(client);
   }
 
   /** Kafka's address, for the health check's `type=info`. */

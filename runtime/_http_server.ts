@@ -3,8 +3,10 @@
 // Node compatibility layer, because `Deno.serve` has no header timeout, no connection limit and
 // no websocket frame limit, and stops accepting for good after one EMFILE.
 //
-// Limits (docs/security.md): a connection limit; a deadline for the request headers, which also
-// ends idle keep-alive connections; a deadline and a size cap for the body, enforced while it
+// Limits (docs/security.md): a connection limit, per client address and in all (at the limit a
+// new connection replaces an idle one, so that idle connections cannot lock clients out); only
+// the usual methods (others get 405 before any work); a deadline for the request headers, which
+// also ends idle keep-alive connections; a deadline and a size cap for the body, enforced while it
 // streams; a websocket message cap checked on the frame header (`ws` closes with 1009 before
 // reading the payload). Errors from clients or from accept() are logged, never thrown.
 import { createServer } from "node:http";
@@ -15,7 +17,7 @@ import { Buffer } from "node:buffer";
 import { WebSocketServer } from "ws";
 import type { WebSocket } from "ws";
 import { logger } from "../bus/_log.ts";
-import { DEFAULT_LIMITS, UNANSWERED_PINGS } from "./server.ts";
+import { DEFAULT_LIMITS, noteClientAddress, UNANSWERED_PINGS } from "./server.ts";
 import type { RunningServer, ServeOptions, ServerLimits, ServerSocket } from "./server.ts";
 
 const log = logger("http");
@@ -26,8 +28,9 @@ class HttpRefusal extends Error {
   }
 }
 
-// Logs a repeated warning at most once a second, with how often it happened meanwhile.
-function throttled(message: string): (detail: string) => void {
+// Logs a repeated warning (or error) at most once a second, with how often it happened
+// meanwhile: clients choose how often these happen, and must not fill the log.
+function throttled(message: string, level: "warn" | "error" = "warn"): (detail: string) => void {
   let last = 0, skipped = 0;
   return (detail) => {
     const now = Date.now();
@@ -35,11 +38,30 @@ function throttled(message: string): (detail: string) => void {
       skipped++;
       return;
     }
-    log.warn(`${message} ({skipped} more in the last second)`, { detail, skipped });
+    log[level](`${message} ({skipped} more in the last second)`, { detail, skipped });
     last = now;
     skipped = 0;
   };
 }
+
+// The methods a handler may see; anything else (TRACE, CONNECT, made-up ones) gets 405 here.
+const METHODS = new Set(["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]);
+const ALLOW = [...METHODS].join(", ");
+
+// One TCP connection: its client's address, and what uses it. A TLS socket and the TCP socket
+// under it share the remote address and port, which is how a request finds its connection.
+interface Connection {
+  socket: Socket;
+  address: string;
+  /** Requests in progress, plus one for a websocket. */
+  busy: number;
+  /** Whether it ever carried a request or an upgrade. */
+  used: boolean;
+  /** Closed by this server to make room: already uncounted. */
+  evicted: boolean;
+}
+
+const keyOf = (s: Socket) => `${s.remoteAddress}|${s.remotePort}`;
 
 function readBody(req: IncomingMessage, limits: ServerLimits): Promise<Uint8Array> {
   const declared = Number(req.headers["content-length"] ?? 0);
@@ -86,13 +108,15 @@ async function toRequest(req: IncomingMessage, limits: ServerLimits): Promise<Re
   }
   const method = req.method ?? "GET";
   const body = method === "GET" || method === "HEAD" ? undefined : await readBody(req, limits);
-  let url: URL;
+  let request: Request;
   try {
-    url = new URL(req.url ?? "/", `http://${req.headers.host ?? "localhost"}`);
+    const url = new URL(req.url ?? "/", `http://${req.headers.host ?? "localhost"}`);
+    request = new Request(url, { method, headers, body: body as BodyInit | undefined });
   } catch {
     throw new HttpRefusal(400, "Invalid request target");
   }
-  return new Request(url, { method, headers, body: body as BodyInit | undefined });
+  noteClientAddress(request, req.socket.remoteAddress);
+  return request;
 }
 
 // Ends a connection whose client is still sending: stop reading (TCP pushes back), send what is
@@ -144,7 +168,9 @@ export function serve(options: ServeOptions): Promise<RunningServer> {
   const { handlers } = options;
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   const refused = throttled("Connection refused: {detail}");
+  const evicting = throttled("Idle connection closed to make room: {detail}");
   const clientError = throttled("Bad client: {detail}");
+  const failed = throttled("Request failed: {detail}", "error");
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: limits.maxFrameBytes,
@@ -200,18 +226,70 @@ export function serve(options: ServeOptions): Promise<RunningServer> {
     keepAliveTimeout: Math.min(5000, limits.headerTimeoutMs),
     maxHeaderSize: 16 * 1024,
   };
+  // Every TCP connection (under TLS too), oldest first, and how many each address has open.
+  const connections = new Map<string, Connection>();
+  const perAddress = new Map<string, number>();
+  const uncount = (c: Connection) => {
+    const n = (perAddress.get(c.address) ?? 1) - 1;
+    if (n > 0) perAddress.set(c.address, n);
+    else perAddress.delete(c.address);
+  };
+  // Closes the oldest connection that never carried a request, else the one idle longest;
+  // false when every connection is busy.
+  const evictIdle = (): boolean => {
+    let victim: Connection | undefined;
+    for (const c of connections.values()) {
+      if (c.busy > 0) continue;
+      if (!c.used) {
+        victim = c;
+        break;
+      }
+      victim ??= c;
+    }
+    if (victim === undefined) return false;
+    evicting(`${victim.address} (${victim.used ? "kept alive" : "no request"})`);
+    victim.evicted = true;
+    connections.delete(keyOf(victim.socket));
+    uncount(victim);
+    victim.socket.destroy();
+    return true;
+  };
+  const use = (socket: Socket): Connection | undefined => {
+    const c = connections.get(keyOf(socket));
+    if (c !== undefined) {
+      c.busy++;
+      c.used = true;
+    }
+    return c;
+  };
+  const release = (c: Connection | undefined) => {
+    if (c === undefined || --c.busy > 0 || c.evicted) return;
+    // Idle again: the newest idle one, the last to be closed to make room.
+    const key = keyOf(c.socket);
+    connections.delete(key);
+    connections.set(key, c);
+  };
+
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     disarm(req.socket);
     inFlight++;
     inUse.add(req.socket);
+    const connection = use(req.socket);
     res.on("close", () => {
       inFlight--;
       inUse.delete(req.socket);
+      release(connection);
       if (draining) req.socket.end();
     });
     res.on("finish", () => {
       if (!req.socket.destroyed) arm(req.socket);
     });
+    if (!METHODS.has(req.method ?? "")) {
+      req.resume(); // a body, if any, is read and dropped; the connection stays usable
+      res.writeHead(405, { "content-type": "application/json", allow: ALLOW });
+      res.end(JSON.stringify({ type: "error", status: 405, message: "Method not allowed" }));
+      return;
+    }
     toRequest(req, limits)
       .then((r) => options.fetch(r))
       .then(async (response) => {
@@ -232,11 +310,7 @@ export function serve(options: ServeOptions): Promise<RunningServer> {
           if (e.status !== 400) res.on("finish", () => linger(req.socket));
           return;
         }
-        log.error("{method} {url} failed: {message}", {
-          method: req.method,
-          url: String(req.url).slice(0, 200),
-          message: (e as Error).message,
-        });
+        failed(`${req.method} ${String(req.url).slice(0, 200)}: ${(e as Error).message}`);
         plain(res, 500, "Internal error", false);
       });
   };
@@ -250,24 +324,53 @@ export function serve(options: ServeOptions): Promise<RunningServer> {
       handshakeTimeout: limits.headerTimeoutMs,
     }, onRequest)
     : createServer(serverOptions, onRequest);
-  // Counted here, and logged, in both runtimes (Deno emits no "drop" event); the server's own
-  // limit, one higher, is a safety net.
+  // Counted here, and logged, in both runtimes (Deno emits no "drop" event). Every TCP
+  // connection counts, a TLS one from before its handshake, so that handshakes that never end
+  // cannot hold the server either. The server's own limit is a safety net only: the connection
+  // closed to make room for a new one is still counted there until its close event.
   const open = new Set<Socket>();
   const over = `over server.max.connections (${limits.maxConnections})`;
-  server.maxConnections = limits.maxConnections + 1;
+  const overAddress =
+    `over server.max.connections.per.address (${limits.maxConnectionsPerAddress})`;
+  server.maxConnections = 2 * limits.maxConnections + 1;
   server.on("drop", () => refused(over));
-  server.on(options.tls ? "secureConnection" : "connection", (socket: Socket) => {
+  server.on("connection", (socket: Socket) => {
     socket.on("error", () => {}); // a close follows
-    if (open.size >= limits.maxConnections) {
+    const address = socket.remoteAddress ?? "";
+    const n = perAddress.get(address) ?? 0;
+    if (n >= limits.maxConnectionsPerAddress) {
+      refused(`${address} ${overAddress}`);
+      return void socket.destroy();
+    }
+    if (connections.size >= limits.maxConnections && !evictIdle()) {
       refused(over);
       return void socket.destroy();
     }
+    const c: Connection = { socket, address, busy: 0, used: false, evicted: false };
+    const key = keyOf(socket);
+    connections.set(key, c);
+    perAddress.set(address, n + 1);
+    socket.on("close", () => {
+      if (c.evicted) return;
+      connections.delete(key);
+      uncount(c);
+    });
+  });
+  server.on(options.tls ? "secureConnection" : "connection", (socket: Socket) => {
+    if (socket.destroyed) return;
     open.add(socket);
     arm(socket);
     socket.on("close", () => {
       open.delete(socket);
       disarm(socket);
     });
+  });
+  // CONNECT never reaches "request": answered here, or node:http would just drop the socket.
+  server.on("connect", (_req: IncomingMessage, socket: Socket) => {
+    socket.end(
+      `HTTP/1.1 405 Method Not Allowed\r\nallow: ${ALLOW}\r\nconnection: close\r\n` +
+        "content-length: 0\r\n\r\n",
+    );
   });
   server.on("clientError", (e: Error, socket: Socket) => {
     clientError(e.message);
@@ -277,6 +380,7 @@ export function serve(options: ServeOptions): Promise<RunningServer> {
   server.on("upgrade", (req: IncomingMessage, socket: Socket, head: Buffer) => {
     disarm(socket);
     inUse.add(socket);
+    use(socket); // a websocket is never idle: it is closed by its own rules
     socket.on("close", () => inUse.delete(socket));
     const path = (req.url ?? "/").split("?")[0];
     if (!path.startsWith(options.wsPrefix)) {

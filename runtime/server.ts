@@ -96,6 +96,21 @@ export function serverTls(config: AppConfig): TlsFiles | undefined {
   };
 }
 
+const ADDRESSES = new WeakMap<Request, string>();
+
+/**
+ * The address of the client that sent `req` to a server of {@link ServeFunction}, or
+ * undefined for a request made some other way.
+ */
+export function clientAddress(req: Request): string | undefined {
+  return ADDRESSES.get(req);
+}
+
+/** Notes the client address of a request (for the runtime adapters). */
+export function noteClientAddress(req: Request, address: string | undefined): void {
+  if (address !== undefined) ADDRESSES.set(req, address);
+}
+
 /** Why a websocket is closed at once: its close code and reason. */
 export interface WebSocketRefusal {
   /** The close code. */
@@ -109,8 +124,17 @@ export const UNANSWERED_PINGS = "no answer to pings";
 
 /** What one server accepts; every client beyond them is refused, and the refusal logged. */
 export interface ServerLimits {
-  /** Open TCP connections (`server.max.connections`, 1000); more are closed at once. */
+  /**
+   * Open TCP connections (`server.max.connections`, 1000). At the limit a new connection
+   * replaces the oldest one that never sent a request (then the one idle longest); when every
+   * connection is busy, it is closed at once.
+   */
   maxConnections: number;
+  /**
+   * Open TCP connections from one client address (`server.max.connections.per.address`, a
+   * tenth of `maxConnections`); more are closed at once.
+   */
+  maxConnectionsPerAddress: number;
   /**
    * Milliseconds to receive a request's headers, and to wait for the next request on a kept-alive
    * connection (`server.header.timeout`, 10 s).
@@ -151,6 +175,7 @@ export type WebSocketFactory = new (url: string, protocols?: string | string[]) 
 /** The defaults of {@link ServerLimits}. */
 export const DEFAULT_LIMITS: Readonly<ServerLimits> = {
   maxConnections: 1000,
+  maxConnectionsPerAddress: 100,
   headerTimeoutMs: 10_000,
   bodyTimeoutMs: 30_000,
   maxBodyBytes: 16 * 1024 * 1024,
@@ -166,9 +191,18 @@ export function serverLimits(config: AppConfig, defaults: Partial<ServerLimits>)
   const base = { ...DEFAULT_LIMITS, ...defaults };
   const seconds = (key: string, fallbackMs: number) =>
     Math.max(1, config.getNumber(key, fallbackMs / 1000)) * 1000;
+  const maxConnections = Math.max(
+    1,
+    config.getNumber("server.max.connections", base.maxConnections),
+  );
+  const perAddress = defaults.maxConnectionsPerAddress ?? Math.ceil(maxConnections / 10);
   return {
     ...base,
-    maxConnections: Math.max(1, config.getNumber("server.max.connections", base.maxConnections)),
+    maxConnections,
+    maxConnectionsPerAddress: Math.max(
+      1,
+      config.getNumber("server.max.connections.per.address", perAddress),
+    ),
     headerTimeoutMs: seconds("server.header.timeout", base.headerTimeoutMs),
     bodyTimeoutMs: seconds("server.body.timeout", base.bodyTimeoutMs),
   };

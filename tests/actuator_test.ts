@@ -2,6 +2,7 @@
 import process from "node:process";
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import { encode } from "@msgpack/msgpack";
 import { AppError, EventEnvelope, PostOffice, TimeoutError } from "../mod.ts";
 import { actuatorHandler, startHttp } from "../actuator/mod.ts";
@@ -348,18 +349,48 @@ describe("protected endpoints (api.tokens, protect.info.endpoints, authorize)", 
     assert.equal((await handle(new Request("http://x/info")))!.status, 200);
   });
 
-  it("protect.info.endpoints: X-App-Instance (as the Java original) or a token; health stays open", async () => {
+  it("protect.info.endpoints with api.tokens: a token only, never the origin; health stays open", async () => {
     const p = testPlatform({ args: ["-Dprotect.info.endpoints=true", "-Dapi.tokens=t0ken"] });
     const handle = actuatorHandler(p);
     const get = (path: string, headers: Record<string, string> = {}) =>
       handle(new Request(`http://x${path}`, { headers }));
-    for (const path of ["/info", "/info/lib", "/info/routes", "/env"]) {
-      assert.equal((await get(path))!.status, 401, path);
-      assert.equal((await get(path, { "x-app-instance": p.origin }))!.status, 200, path);
-      assert.equal((await get(path, { authorization: "Bearer t0ken" }))!.status, 200, path);
-    }
+    // Generated header sets: the origin (which /health shows to anyone) in every spelling, any
+    // authorization; a request passes exactly when it carries the token.
+    const headers = fc.record({
+      "x-app-instance": fc.constantFrom(p.origin, p.origin.toUpperCase(), ` ${p.origin}`, ""),
+      authorization: fc.constantFrom(
+        "Bearer t0ken",
+        "bearer t0ken",
+        "Bearer t0ken ",
+        "Bearer t0ke",
+        "Bearer " + p.origin,
+        "Basic dDBrZW4=",
+        "t0ken",
+        "",
+      ),
+    }, { requiredKeys: [] });
+    const paths = fc.constantFrom("/info", "/info/lib", "/info/routes", "/env", "/metrics");
+    await fc.assert(
+      fc.asyncProperty(paths, headers, async (path, h) => {
+        const status = (await get(path, h as Record<string, string>))!.status;
+        const token = /^Bearer\s+t0ken\s*$/i.test(h.authorization ?? "");
+        assert.equal(status, token ? 200 : 401, `${path} ${JSON.stringify(h)}`);
+      }),
+      { numRuns: 200 },
+    );
     assert.equal((await get("/livenessprobe"))!.status, 200);
     assert.notEqual((await get("/health"))!.status, 401);
+  });
+
+  it("protect.info.endpoints without tokens: X-App-Instance, as in the Java original", async () => {
+    const p = testPlatform({ args: ["-Dprotect.info.endpoints=true"] });
+    const handle = actuatorHandler(p);
+    for (const path of ["/info", "/info/lib", "/info/routes", "/env"]) {
+      const get = (headers: Record<string, string>) =>
+        handle(new Request(`http://x${path}`, { headers }));
+      assert.equal((await get({}))!.status, 401, path);
+      assert.equal((await get({ "x-app-instance": p.origin }))!.status, 200, path);
+    }
   });
 
   it("an application's own check comes on top of the configured rule", async () => {

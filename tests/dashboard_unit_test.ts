@@ -5,7 +5,12 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { EventEnvelope } from "../mod.ts";
 import { AppStats, parseReport } from "../presence/app_stats.ts";
-import { DashboardFeed, FIGURES_DELAY_MS, MAX_VIEWERS } from "../presence/dashboard.ts";
+import {
+  DashboardFeed,
+  FIGURES_DELAY_MS,
+  MAX_VIEWERS,
+  MAX_VIEWERS_PER_CLIENT,
+} from "../presence/dashboard.ts";
 import type { DashboardState } from "../presence/dashboard.ts";
 import { controlEnvelope, parseControl } from "../presence/protocol.ts";
 import type { MonitorMessage } from "../presence/protocol.ts";
@@ -182,6 +187,17 @@ describe("the dashboard feed", () => {
       feed.record({ at: "", kind: "join", origin: String(i), name: "", version: "", detail: "" });
     }
     assert.deepEqual([feed.events.length, feed.events[0].origin], [100, "50"]);
+    feed.close();
+  });
+
+  it(`one client opens at most ${MAX_VIEWERS_PER_CLIENT}: a hog leaves room for the operator`, async () => {
+    const feed = new DashboardFeed(() => state());
+    // A client at one address asks for every place; only its share is given (429 beyond).
+    const hog = Array.from({ length: MAX_VIEWERS }, () => feed.stream("127.0.0.9"));
+    assert.equal(hog.filter((r) => r.status === 200).length, MAX_VIEWERS_PER_CLIENT);
+    assert.equal(hog.filter((r) => r.status === 429).length, MAX_VIEWERS - MAX_VIEWERS_PER_CLIENT);
+    const operator = feed.stream("127.0.0.1");
+    assert.equal(operator.status, 200);
     feed.close();
   });
 

@@ -1,0 +1,198 @@
+// The HTTP server against strangers who hold connections and send odd methods (docs/security.md,
+// "Connections"): real sockets on loopback, attackers on addresses of their own (127.0.0.2 and
+// up: every 127/8 address is this machine), genuine clients on 127.0.0.1.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import net from "node:net";
+import tls from "node:tls";
+import https from "node:https";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import fc from "fast-check";
+import { startHttp } from "../actuator/mod.ts";
+import type { RunningServer } from "../runtime/server.ts";
+import { captureLogs, sleep, testPlatform } from "./_helpers.ts";
+import { makeTestCertificates } from "../scripts/kafka_dev.ts";
+
+/**
+ * Holds `perAddress` idle connections from each of `addresses` (127.0.0.2 up), reopening each
+ * one the server closes, until stopped. Sends nothing on them, or with `tls` only a handshake.
+ */
+function holdIdle(
+  port: number,
+  addresses: number,
+  perAddress: number,
+  secure?: { ca: string },
+): { stop: () => void; opened: () => number } {
+  let stopped = false, opened = 0;
+  const sockets = new Set<net.Socket>();
+  const open = (address: string) => {
+    if (stopped) return;
+    opened++;
+    const options = { host: "127.0.0.1", port, localAddress: address };
+    const s = secure
+      ? tls.connect({ ...options, ca: secure.ca, servername: "localhost" })
+      : net.connect(options);
+    sockets.add(s);
+    s.on("error", () => {});
+    s.on("close", () => {
+      sockets.delete(s);
+      // Reopened at once, as the attacker of the issue does (bounded by `stop`).
+      if (!stopped) setTimeout(() => open(address), 5);
+    });
+  };
+  for (let a = 0; a < addresses; a++) {
+    for (let i = 0; i < perAddress; i++) open(`127.0.0.${2 + a}`);
+  }
+  return {
+    opened: () => opened,
+    stop() {
+      stopped = true;
+      for (const s of sockets) s.destroy();
+    },
+  };
+}
+
+/** `n` sequential genuine requests; how many were answered 200. */
+async function genuine(url: string, n: number, init: RequestInit = {}): Promise<number> {
+  let ok = 0;
+  for (let i = 0; i < n; i++) {
+    try {
+      const res = await fetch(url, { ...init, signal: AbortSignal.timeout(5000) });
+      await res.body?.cancel();
+      if (res.status === 200) ok++;
+    } catch { /* counted as not served */ }
+  }
+  return ok;
+}
+
+describe("HTTP server: connections cost a stranger its own quota", () => {
+  let server: RunningServer;
+  let base: string;
+  before(async () => {
+    const p = testPlatform({
+      args: ["-Dserver.max.connections=200", "-Dserver.header.timeout=5"],
+    });
+    server = await startHttp(p, { port: 0, hostname: "127.0.0.1" });
+    base = `http://127.0.0.1:${server.port}`;
+  });
+  after(() => server.close());
+
+  it("one address holds at most server.max.connections.per.address (a tenth) connections", async () => {
+    const logs = await captureLogs();
+    const attack = holdIdle(server.port, 1, 600);
+    try {
+      await sleep(1000);
+      assert.equal(await genuine(`${base}/livenessprobe`, 50), 50);
+      assert.ok(attack.opened() > 600, "the attacker kept reconnecting");
+    } finally {
+      attack.stop();
+      await logs.stop();
+    }
+    assert.ok(
+      logs.lines.some((l) => /over server\.max\.connections\.per\.address \(20\)/.test(l)),
+      logs.lines.join("\n"),
+    );
+  });
+
+  it("at the limit, a new connection replaces an idle one: >= 99 % served while 30 addresses hold 3,000", async () => {
+    const attack = holdIdle(server.port, 30, 100);
+    try {
+      await sleep(1000);
+      const served = await genuine(`${base}/livenessprobe`, 200);
+      assert.ok(served >= 198, `${served} of 200 served`);
+    } finally {
+      attack.stop();
+    }
+  });
+
+  it("answers 405 to any method a handler does not take, without an error in the log", async () => {
+    const logs = await captureLogs();
+    // Generated methods: the ones fetch forbids, and any token HTTP allows.
+    const method = fc.oneof(
+      fc.constantFrom("TRACE", "TRACK", "CONNECT", "PROPFIND", "BREW", "get"),
+      fc.stringMatching(/^[A-Z][A-Z-]{0,11}$/),
+    ).filter((m) => !["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"].includes(m));
+    try {
+      for (const m of fc.sample(method, 100)) {
+        const status = await rawStatus(server.port, `${m} / HTTP/1.1\r\nHost: x\r\n\r\n`);
+        assert.ok(status === 405 || status === 400, `${m}: ${status}`);
+      }
+    } finally {
+      await logs.stop();
+    }
+    assert.deepEqual(logs.lines.filter((l) => l.startsWith("error")), []);
+    assert.equal(await genuine(`${base}/livenessprobe`, 1), 1);
+  });
+});
+
+describe("HTTP server with TLS: handshakes count as connections", () => {
+  let server: RunningServer;
+  let dir: string;
+  let ca: string;
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "minimesh-http-tls-"));
+    const certs = makeTestCertificates(dir);
+    ca = readFileSync(certs.caPem, "utf8");
+    const p = testPlatform({
+      args: [
+        "-Dserver.max.connections=200",
+        "-Dserver.header.timeout=5",
+        `-Dserver.tls.cert=${certs.certPem}`,
+        `-Dserver.tls.key=${certs.keyPem}`,
+      ],
+    });
+    server = await startHttp(p, { port: 0, hostname: "127.0.0.1" });
+  });
+  after(async () => {
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it(">= 99 % served while 30 addresses hold 3,000 idle TLS connections", async () => {
+    const attack = holdIdle(server.port, 30, 100, { ca });
+    try {
+      await sleep(1500);
+      let served = 0;
+      for (let i = 0; i < 100; i++) served += await httpsStatus(server.port, ca) === 200 ? 1 : 0;
+      assert.ok(served >= 99, `${served} of 100 served`);
+    } finally {
+      attack.stop();
+    }
+  });
+});
+
+/** Sends `request` on a raw socket; the status of the answer (0 when there is none). */
+function rawStatus(port: number, request: string): Promise<number> {
+  return new Promise((resolve) => {
+    let answer = "";
+    const s = net.connect(port, "127.0.0.1", () => s.write(request));
+    s.on("data", (d) => {
+      answer += d.toString();
+      if (answer.includes("\r\n")) s.destroy();
+    });
+    s.on("error", () => {});
+    s.on("close", () => resolve(Number(/^HTTP\/1\.1 (\d+)/.exec(answer)?.[1] ?? 0)));
+  });
+}
+
+/** One GET /livenessprobe over TLS on a new connection: its status (0 when it failed). */
+function httpsStatus(port: number, ca: string): Promise<number> {
+  return new Promise((resolve) => {
+    const req = https.get({
+      host: "127.0.0.1",
+      servername: "localhost",
+      port,
+      path: "/livenessprobe",
+      ca,
+      agent: false,
+      timeout: 5000,
+    }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on("timeout", () => req.destroy());
+    req.on("error", () => resolve(0));
+  });
+}
