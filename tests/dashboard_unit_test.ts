@@ -190,7 +190,7 @@ describe("the dashboard feed", () => {
     feed.close();
   });
 
-  it(`one client opens at most ${MAX_VIEWERS_PER_CLIENT}: a hog leaves room for the operator`, async () => {
+  it(`one client opens at most ${MAX_VIEWERS_PER_CLIENT}: a hog leaves room for the operator`, () => {
     const feed = new DashboardFeed(() => state());
     // A client at one address asks for every place; only its share is given (429 beyond).
     const hog = Array.from({ length: MAX_VIEWERS }, () => feed.stream("127.0.0.9"));
