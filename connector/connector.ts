@@ -141,6 +141,7 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
       group: s.group,
       personality: `${platform.name}, ${s.personality}`,
       topic: () => this.#topic,
+      peerState: (origin) => this.#client?.peerState(origin) ?? Promise.resolve("unknown"),
     });
     try {
       this.#client = new PresenceClient({

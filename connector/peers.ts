@@ -8,13 +8,30 @@
 import { EventEnvelope } from "../bus/envelope.ts";
 import { logger } from "../bus/_log.ts";
 import { inboxOf } from "../bus/platform.ts";
+import { isOriginId, routeProblem } from "../bus/route.ts";
 import type { Platform } from "../bus/platform.ts";
 import type { InRecord, KafkaClient } from "../kafka/client.ts";
 import { eventRecord } from "../kafka/records.ts";
 import type { LifeCycle } from "./life_cycle.ts";
 import type { RoutingTable } from "./routing_table.ts";
+import type { PeerState } from "./presence_client.ts";
 
 const log = logger("connector");
+
+// The routes of an `add` (route -> personality), refusing anything but a map of valid route
+// names to strings.
+function routeMap(body: unknown): Record<string, string> {
+  if (body === undefined || body === null) return {};
+  if (typeof body !== "object" || Array.isArray(body)) throw new TypeError("routes must be a map");
+  const routes: Record<string, string> = {};
+  for (const [route, p] of Object.entries(body)) {
+    const problem = routeProblem(route);
+    if (problem !== undefined) throw new TypeError(`route ${route.slice(0, 80)}: ${problem}`);
+    if (typeof p !== "string") throw new TypeError(`route ${route}: personality must be text`);
+    routes[route] = p.slice(0, 200);
+  }
+  return routes;
+}
 /** The registry's route; its messages go to `system.service.registry@monitor-<group>`. */
 export const REGISTRY = "system.service.registry";
 const STALL_MS = 90_000;
@@ -31,6 +48,8 @@ export interface PeersContext {
   personality: string;
   /** The leased virtual topic while in the mesh, else undefined. */
   topic(): string | undefined;
+  /** What the presence monitors say of a peer (see `PresenceClient.peerState`). */
+  peerState(origin: string): Promise<PeerState>;
 }
 
 /** Keeps the routing table from the group's registry messages and announces this instance. */
@@ -41,6 +60,8 @@ export class Peers {
   #drainSeen = false;
   /** Peers whose join was logged (once their name and version were known). */
   readonly #named = new Set<string>();
+  /** Peers whose `leave` is being checked with the monitors. */
+  readonly #checking = new Set<string>();
 
   /** The registry of one connector. */
   constructor(context: PeersContext) {
@@ -160,6 +181,9 @@ export class Peers {
     const origin = h.origin;
     const me = this.#me();
     if (!origin) throw new TypeError("no origin header");
+    if (!isOriginId(origin)) {
+      throw new TypeError(`invalid origin ${JSON.stringify(origin.slice(0, 60))}`);
+    }
     const now = Date.now();
     switch (h.type) {
       case "join":
@@ -173,14 +197,10 @@ export class Peers {
         return;
       case "add": {
         if (origin === me) return;
+        // Checked whole before anything is taken: a malformed message changes nothing.
+        const routes = routeMap(h.route ? { [h.route]: h.personality ?? "" } : body);
         this.#meet(origin, h, now);
-        if (h.route) {
-          this.#addRoute(h.route, origin, h.personality ?? "");
-        } else if (body && typeof body === "object") {
-          for (const [route, p] of Object.entries(body as Record<string, unknown>)) {
-            this.#addRoute(route, origin, String(p));
-          }
-        }
+        for (const [route, p] of Object.entries(routes)) this.#addRoute(route, origin, p);
         if (h.exchange === "true") this.#sendMyRoutes(false);
         return;
       }
@@ -195,7 +215,7 @@ export class Peers {
         if (this.#meet(origin, h, now)) this.#sendMyRoutes(true);
         return;
       case "leave":
-        if (origin !== me) this.#remove(origin, "left");
+        if (origin !== me) this.#onLeave(origin);
         return;
       case "drain":
         if (origin === me) this.#drainSeen = true;
@@ -239,6 +259,22 @@ export class Peers {
    * Forgets a peer and its routes; requests waiting on it fail now (503) instead of at their
    * timeout. `quiet` when this instance is the one leaving.
    */
+  // A `leave` on Kafka may be forged by anyone who can write to the group's partition: it is
+  // believed once the monitors, which hold the table, say the peer is gone (or cannot say). A
+  // monitor that has not yet read the departure is asked again a second later; a peer still
+  // connected then is kept. One question per peer at a time, however many leaves arrive.
+  #onLeave(origin: string): void {
+    if (this.#c.table.peer(origin) === undefined || this.#checking.has(origin)) return;
+    this.#checking.add(origin);
+    const ask = (again: boolean): Promise<void> =>
+      this.#c.peerState(origin).then((state) => {
+        if (state !== "connected") return this.#remove(origin, "left");
+        if (again) return new Promise((r) => setTimeout(r, 1000)).then(() => ask(false));
+        log.warn("Ignored a leave of {origin}: the monitors say it is connected", { origin });
+      });
+    ask(true).finally(() => this.#checking.delete(origin));
+  }
+
   #remove(origin: string, why: string, quiet = false): void {
     const { table, platform } = this.#c;
     const peer = table.peer(origin);

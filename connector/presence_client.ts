@@ -22,8 +22,31 @@ import type { AppReport } from "./report.ts";
 
 const log = logger("presence-client");
 
+function settle(
+  batch: Map<string, ((state: PeerState) => void)[]>,
+  state: (origin: string) => PeerState,
+): void {
+  for (const [origin, waiting] of batch) for (const resolve of waiting) resolve(state(origin));
+}
+
 /** Close code the application uses when it could not join through its lease (application range). */
 export const CLOSE_JOIN_FAILED = 4000;
+
+/**
+ * The message in which an application asks a minimesh monitor which peers are still in the
+ * mesh (`id`, `origins`: comma-separated), and the monitor answers (`id`, `connected`: those of
+ * them it holds a connection of).
+ */
+export const PEER_QUERY = "peer";
+/** How long an application waits for the answer to a {@link PEER_QUERY}. */
+const PEER_QUERY_MS = 2000;
+/** Peers one question names at most (1,000 origins are 41 KB, under the 64 KB frame limit). */
+export const MAX_PEERS_PER_QUERY = 1000;
+/** Questions go at most this often (a monitor closes a session over 20 frames a second). */
+const PEER_QUERY_INTERVAL_MS = 200;
+
+/** A monitor's answer to {@link PresenceClient.peerState}. */
+export type PeerState = "connected" | "gone" | "unknown";
 
 export type { WebSocketFactory };
 
@@ -80,6 +103,13 @@ export class PresenceClient {
   #retry: ReturnType<typeof setTimeout> | undefined;
   #keepAlive: ReturnType<typeof setInterval> | undefined;
   #reporting: ReturnType<typeof setInterval> | undefined;
+  /** Questions sent, by id: who waits for which origin. */
+  #queries = new Map<string, Map<string, ((state: PeerState) => void)[]>>();
+  /** Origins to ask about in the next question. */
+  #toAsk = new Map<string, ((state: PeerState) => void)[]>();
+  #askTimer: ReturnType<typeof setTimeout> | undefined;
+  #lastAsked = 0;
+  #queryId = 0;
 
   /** Creates the client; {@link PresenceClient.start} connects. */
   constructor(options: PresenceClientOptions) {
@@ -107,6 +137,60 @@ export class PresenceClient {
     try {
       this.#ws?.close(1000, "Application stopping");
     } catch { /* already closed */ }
+  }
+
+  /**
+   * Asks the monitor whether `origin` is still in the mesh: `unknown` when this instance is not
+   * connected to a minimesh monitor (a Java one has no such question), or no answer came in
+   * time. Questions asked together go as one message.
+   */
+  peerState(origin: string): Promise<PeerState> {
+    const ws = this.#ws;
+    if (
+      ws === undefined || ws.readyState !== 1 || ws.protocol !== MESH_PROTOCOL ||
+      this.#topic === undefined
+    ) return Promise.resolve("unknown");
+    return new Promise((resolve) => {
+      const waiting = this.#toAsk.get(origin);
+      if (waiting !== undefined) waiting.push(resolve);
+      else this.#toAsk.set(origin, [resolve]);
+      if (this.#askTimer !== undefined) return;
+      const wait = Math.max(10, this.#lastAsked + PEER_QUERY_INTERVAL_MS - Date.now());
+      this.#askTimer = setTimeout(() => this.#ask(), wait);
+    });
+  }
+
+  #ask(): void {
+    this.#askTimer = undefined;
+    this.#lastAsked = Date.now();
+    const batch = new Map<string, ((state: PeerState) => void)[]>();
+    for (const [origin, waiting] of this.#toAsk) {
+      if (batch.size === MAX_PEERS_PER_QUERY) break;
+      batch.set(origin, waiting);
+      this.#toAsk.delete(origin);
+    }
+    if (this.#toAsk.size > 0) {
+      this.#askTimer = setTimeout(() => this.#ask(), PEER_QUERY_INTERVAL_MS);
+    }
+    const ws = this.#ws;
+    if (ws === undefined || ws.readyState !== 1) return settle(batch, () => "unknown");
+    const id = String(++this.#queryId);
+    this.#queries.set(id, batch);
+    setTimeout(() => this.#answered(id, undefined), PEER_QUERY_MS);
+    const origins = [...batch.keys()].join(",");
+    ws.send(new EventEnvelope({ to: PEER_QUERY, headers: { id, origins } }).toBytes());
+  }
+
+  // The monitor's answer to question `id` (the origins it holds), or undefined when none came.
+  #answered(id: string, connected: Set<string> | undefined): void {
+    const batch = this.#queries.get(id);
+    if (batch === undefined) return;
+    this.#queries.delete(id);
+    settle(
+      batch,
+      (origin) =>
+        connected === undefined ? "unknown" : connected.has(origin) ? "connected" : "gone",
+    );
   }
 
   #connect(): void {
@@ -138,6 +222,10 @@ export class PresenceClient {
       } catch (err) {
         log.warn("Monitor sent an invalid frame: {message}", { message: (err as Error).message });
         return;
+      }
+      if (e.to === PEER_QUERY) {
+        const connected = (e.headers.connected ?? "").split(",").filter(Boolean);
+        return this.#answered(e.headers.id ?? "", new Set(connected));
       }
       if (e.to !== "ready" || !e.headers.topic) return;
       if (joining || wasReady) {
@@ -180,6 +268,7 @@ export class PresenceClient {
       clearInterval(this.#keepAlive);
       clearInterval(this.#reporting);
       this.#topic = undefined;
+      for (const id of [...this.#queries.keys()]) this.#answered(id, undefined);
       if (this.#stopped) return;
       if (wasReady) this.#o.onLost(c.code, c.reason);
       if (c.code === UNAUTHORIZED) {

@@ -12,6 +12,10 @@ import { MAX_REPORTED_ROUTES } from "../connector/report.ts";
 import type { AppReport } from "../connector/report.ts";
 
 const MAX_ROUTE_LENGTH = 200;
+/** The most characters of route names one application's report may hold in all. */
+export const MAX_ROUTE_CHARS = 16 * 1024;
+/** An application's routes are taken again at most this often (they rarely change). */
+export const ROUTES_INTERVAL_MS = 30_000;
 
 /** What a monitor knows of one application's figures. */
 export interface AppFigures {
@@ -25,6 +29,8 @@ export interface AppFigures {
   errorRate: number;
   /** When the last report arrived here (ms). */
   at: number;
+  /** When its routes were last taken (ms). */
+  routesAt: number;
 }
 
 /**
@@ -58,8 +64,16 @@ export function parseReport(body: unknown): AppReport {
     if (!Array.isArray(r) || !r.every((x) => typeof x === "string")) {
       throw new TypeError("stats.routes must be a list of route names");
     }
-    report.routes = (r as string[]).slice(0, MAX_REPORTED_ROUTES)
-      .map((x) => x.slice(0, MAX_ROUTE_LENGTH)).sort();
+    // Bounded in count, length and total: what a session reports is kept, shared with every
+    // monitor and pushed to every dashboard.
+    const routes: string[] = [];
+    let chars = 0;
+    for (const x of (r as string[]).slice(0, MAX_REPORTED_ROUTES)) {
+      const name = x.slice(0, MAX_ROUTE_LENGTH);
+      if ((chars += name.length) > MAX_ROUTE_CHARS) break;
+      routes.push(name);
+    }
+    report.routes = routes.sort();
   }
   return report;
 }
@@ -85,7 +99,10 @@ export class AppStats {
    */
   update(origin: string, report: AppReport, now: number = Date.now()): boolean {
     const last = this.#apps.get(origin);
-    const routes = report.routes ?? last?.routes ?? [];
+    // Routes that change more often than an application's routes do are not taken each time.
+    const fresh = report.routes !== undefined &&
+      (last === undefined || now - last.routesAt >= ROUTES_INTERVAL_MS);
+    const routes = (fresh ? report.routes : last?.routes) ?? [];
     // A restarted instance (new start time) counts from zero again: no rate from its old counts.
     const seconds = last && last.started === report.started ? (now - last.at) / 1000 : 0;
     const per = (n: number, before: number) =>
@@ -98,6 +115,7 @@ export class AppStats {
       rate: last ? per(report.events, last.events) : 0,
       errorRate: last ? per(report.errors, last.errors) : 0,
       at: now,
+      routesAt: fresh ? now : last?.routesAt ?? now,
     });
     return last === undefined || String(last.routes) !== String(routes);
   }

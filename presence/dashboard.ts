@@ -88,6 +88,18 @@ export interface DashboardInputs {
   events: readonly MeshEvent[];
 }
 
+/** The most routes a row shows, and the longest name shown whole: every push carries them. */
+export const MAX_SHOWN_ROUTES = 50;
+const MAX_SHOWN_NAME = 80;
+
+// An application's routes as its row shows them: the first ones, names cut, and how many more.
+function shownRoutes(routes: string[]): string[] {
+  const shown = routes.slice(0, MAX_SHOWN_ROUTES)
+    .map((r) => r.length > MAX_SHOWN_NAME ? `${r.slice(0, MAX_SHOWN_NAME - 1)}…` : r);
+  if (routes.length > MAX_SHOWN_ROUTES) shown.push(`+${routes.length - MAX_SHOWN_ROUTES} more`);
+  return shown;
+}
+
 /** The state of the dashboard, applications sorted by name, version and origin. */
 export function dashboardState(i: DashboardInputs, now: number = Date.now()): DashboardState {
   const apps = i.connections.map((c): AppRow => {
@@ -101,7 +113,7 @@ export function dashboardState(i: DashboardInputs, now: number = Date.now()): Da
       lease: c.topic ?? null,
       monitor: c.monitor,
       started: s?.started ?? c.created,
-      routes: s?.routes ?? null,
+      routes: s === undefined ? null : shownRoutes(s.routes),
       rate: s?.rate ?? null,
       errorRate: s?.errorRate ?? null,
       events: s?.events ?? null,

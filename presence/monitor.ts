@@ -59,6 +59,8 @@ import {
 } from "../connector/credentials.ts";
 import type { TlsFiles, WebSocketRefusal } from "../runtime/server.ts";
 
+/** The most a `stats` record of a monitor holds (bytes, estimated from UTF-8 at worst). */
+const SHARE_BYTES = 256 * 1024;
 const log = logger("presence");
 
 interface KnownMonitor {
@@ -174,6 +176,7 @@ export class PresenceMonitor implements AsyncDisposable {
         return i < 0 ? undefined : `token ${i + 1}`;
       },
       report: (session, body) => this.#onReport(session.origin, parseReport(body)),
+      connected: (origin) => this.#table.connection(origin) !== undefined,
     });
     this.#dashboard = new DashboardFeed(() =>
       dashboardState({
@@ -762,7 +765,8 @@ export class PresenceMonitor implements AsyncDisposable {
   }
 
   // What this monitor's sessions reported, to the other monitors: routes only when they changed
-  // (or a monitor started), in records of at most 100 applications.
+  // (or a monitor started), in records of at most 100 applications and about 256 KiB, well
+  // under Kafka's 1 MiB (a report holds at most 16 K characters of route names).
   #shareStats(now: number): MonitorMessage[] {
     this.#lastShare = now;
     const apps = this.#stats.takeShare(
@@ -770,9 +774,18 @@ export class PresenceMonitor implements AsyncDisposable {
       new Set(this.#table.connections().map((c) => c.origin)),
     );
     const out: MonitorMessage[] = [];
-    for (let i = 0; i < apps.length; i += 100) {
-      out.push({ type: "stats", monitor: this.platform.origin, apps: apps.slice(i, i + 100) });
+    let batch: typeof apps = [], bytes = 0;
+    for (const app of apps) {
+      const size = 200 + (app.report.routes ?? []).reduce((n, r) => n + 3 * r.length + 2, 0);
+      if (batch.length === 100 || (batch.length > 0 && bytes + size > SHARE_BYTES)) {
+        out.push({ type: "stats", monitor: this.platform.origin, apps: batch });
+        batch = [];
+        bytes = 0;
+      }
+      batch.push(app);
+      bytes += size;
     }
+    if (batch.length > 0) out.push({ type: "stats", monitor: this.platform.origin, apps: batch });
     return out;
   }
 

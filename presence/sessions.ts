@@ -16,6 +16,7 @@ import { CLOSE } from "./protocol.ts";
 import type { MonitorMessage } from "./protocol.ts";
 import type { MonitorSettings } from "./settings.ts";
 import { IDENTITY_HEADER, identityVerifier, NOT_OWNER } from "../connector/credentials.ts";
+import { MAX_PEERS_PER_QUERY, PEER_QUERY } from "../connector/presence_client.ts";
 
 const log = logger("presence");
 
@@ -69,6 +70,8 @@ export interface SessionsContext {
   credential(protocols: readonly string[]): string | undefined;
   /** Takes a session's `stats` report (the body of its frame). @throws {TypeError} When invalid. */
   report(s: Session, body: unknown): void;
+  /** Whether the mesh's table holds a connection of `origin` now (for a `peer` question). */
+  connected(origin: string): boolean;
 }
 
 /** The sessions of one monitor. */
@@ -96,7 +99,7 @@ export class Sessions {
     close: (socket, code, reason) => this.#onClose(socket, code, reason),
   };
 
-  /** The session of `origin` on this monitor. */
+  /** The session of `origin` on this monitor (one that sent its `info`). */
   of(origin: string): Session | undefined {
     return this.#byOrigin.get(origin);
   }
@@ -153,7 +156,7 @@ export class Sessions {
       this.#count(code);
       socket.close(code, reason);
     };
-    const { maxConnections, maxPending } = this.#c.settings;
+    const { maxConnections, maxPending, maxPendingPerAddress } = this.#c.settings;
     if (!this.#c.ready()) return refuse(CLOSE.TRY_AGAIN, "Starting up");
     if (!isOriginId(token)) {
       return refuse(CLOSE.POLICY, `Invalid origin id "${token.slice(0, 60)}"`);
@@ -161,6 +164,8 @@ export class Sessions {
     if (this.#bySocket.size - this.#pending.size >= maxConnections) {
       return refuse(CLOSE.TRY_AGAIN, `Too many connections (${maxConnections})`);
     }
+    // Only a session past its `info` holds an origin: a connection that never sends one (a
+    // squatter of someone else's origin) must not lock the owner out.
     if (this.#byOrigin.has(token)) {
       return refuse(CLOSE.TRY_AGAIN, `Origin ${token} is already connected`);
     }
@@ -178,13 +183,25 @@ export class Sessions {
       frames: 0,
       published: 0,
     };
-    if (this.#pending.size >= maxPending) {
-      const oldest = this.#pending.values().next().value!;
+    // Over either limit the oldest pending session goes: of this address first, so that one
+    // address holds at most its share of them and cannot push out the others'.
+    const address = socket.remoteAddress ?? "";
+    let mine: Session | undefined, fromAddress = 0;
+    for (const p of this.#pending) {
+      if ((p.socket.remoteAddress ?? "") !== address) continue;
+      mine ??= p;
+      fromAddress++;
+    }
+    const oldest = fromAddress >= maxPendingPerAddress
+      ? mine
+      : this.#pending.size >= maxPending
+      ? this.#pending.values().next().value
+      : undefined;
+    if (oldest !== undefined) {
       this.#pending.delete(oldest);
       this.drop(oldest, CLOSE.TRY_AGAIN, "handshake not completed (too many pending sessions)");
     }
     this.#bySocket.set(socket, s);
-    this.#byOrigin.set(token, s);
     this.#pending.add(s);
     log.info("Member {origin} connected", { origin: token });
   }
@@ -252,6 +269,19 @@ export class Sessions {
       }
       return;
     }
+    if (e.to === PEER_QUERY) {
+      // An application checks the `leave`s it read on Kafka, which anyone who can write there
+      // could have forged, with the monitors that hold the table.
+      if (s.info === undefined) return this.drop(s, CLOSE.BAD_DATA, "peer before info");
+      const { id, origins } = e.headers;
+      const asked = (origins ?? "").split(",");
+      if (!id || id.length > 40 || asked.length > MAX_PEERS_PER_QUERY || !asked.every(isOriginId)) {
+        return this.drop(s, CLOSE.BAD_DATA, "Invalid peer query");
+      }
+      const connected = asked.filter((o) => this.#c.connected(o)).join(",");
+      s.socket.send(new EventEnvelope({ to: PEER_QUERY, headers: { id, connected } }).toBytes());
+      return;
+    }
     this.drop(s, CLOSE.BAD_DATA, `Unknown message ${JSON.stringify(e.to ?? null).slice(0, 60)}`);
   }
 
@@ -282,8 +312,13 @@ export class Sessions {
     if (owner !== undefined && owner !== verifier) {
       return this.drop(s, NOT_OWNER, `Origin ${s.origin} belongs to another instance`);
     }
+    const holder = this.#byOrigin.get(s.origin);
+    if (holder !== undefined && holder !== s) {
+      return this.drop(s, CLOSE.TRY_AGAIN, `Origin ${s.origin} is already connected`);
+    }
     if (!this.#withinQuotas(s)) return;
     this.#pending.delete(s);
+    this.#byOrigin.set(s.origin, s);
     s.published = s.lastSeen;
     s.hint = h.topic?.slice(0, 200);
     s.info = {

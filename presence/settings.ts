@@ -21,6 +21,11 @@ export interface MonitorSettings extends MeshSettings {
    * it closes the oldest of them, so that idle connections cannot lock out real applications.
    */
   maxPending: number;
+  /**
+   * `presence.max.pending.per.address` (a tenth of `presence.max.pending`): sessions without
+   * `info` from one address; a new one over it closes that address's oldest.
+   */
+  maxPendingPerAddress: number;
   /** `presence.max.frames.per.second` (20): a session sending more is closed (1008). */
   maxFramesPerSecond: number;
   /**
@@ -33,9 +38,10 @@ export interface MonitorSettings extends MeshSettings {
   /** `presence.max.connections` (2000): websocket sessions one monitor accepts. */
   maxConnections: number;
   /**
-   * `presence.max.connections.per.address` (64): sessions past their `info` (those that hold or
-   * claim a lease) from one remote address, so that one host cannot take the partitions. Behind
-   * a proxy every client shares its address: raise it there.
+   * `presence.max.connections.per.address` (a sixteenth of the virtual topics, 18 of 288, at
+   * least 4): sessions past their `info` (those that hold or claim a lease) from one remote
+   * address, so that one host, or a few, cannot take the partitions. Behind a proxy every client
+   * shares its address: raise it there.
    */
   maxPerAddress: number;
   /**
@@ -78,12 +84,20 @@ export interface MonitorSettings extends MeshSettings {
 export function monitorSettings(source: AppConfig | { config: AppConfig }): MonitorSettings {
   // A platform was the argument before issue 11; its configuration is what counts.
   const config = "config" in source ? source.config : source;
+  const mesh = meshSettings(config);
   return {
-    ...meshSettings(config),
+    ...mesh,
     port: config.getNumber("server.port", 8080),
     host: config.getString("server.host", "0.0.0.0"),
     handshakeTimeout: Math.max(1, config.getNumber("presence.handshake.timeout", 5)),
     maxPending: Math.max(1, config.getNumber("presence.max.pending", 100)),
+    maxPendingPerAddress: Math.max(
+      1,
+      config.getNumber(
+        "presence.max.pending.per.address",
+        Math.ceil(config.getNumber("presence.max.pending", 100) / 10),
+      ),
+    ),
     maxFramesPerSecond: Math.max(2, config.getNumber("presence.max.frames.per.second", 20)),
     keepAlivePublishInterval: Math.max(
       0,
@@ -91,7 +105,13 @@ export function monitorSettings(source: AppConfig | { config: AppConfig }): Moni
     ),
     aliveInterval: Math.max(1, config.getNumber("monitor.alive.interval", 5)),
     maxConnections: Math.max(1, config.getNumber("presence.max.connections", 2000)),
-    maxPerAddress: Math.max(1, config.getNumber("presence.max.connections.per.address", 64)),
+    maxPerAddress: Math.max(
+      1,
+      config.getNumber(
+        "presence.max.connections.per.address",
+        Math.max(4, Math.ceil(mesh.maxVirtualTopics / 16)),
+      ),
+    ),
     maxPerToken: Math.max(
       1,
       config.getNumber(

@@ -4,7 +4,13 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { EventEnvelope } from "../mod.ts";
-import { AppStats, parseReport } from "../presence/app_stats.ts";
+import fc from "fast-check";
+import {
+  AppStats,
+  MAX_ROUTE_CHARS,
+  parseReport,
+  ROUTES_INTERVAL_MS,
+} from "../presence/app_stats.ts";
 import {
   DashboardFeed,
   FIGURES_DELAY_MS,
@@ -49,6 +55,37 @@ describe("application reports", () => {
     const r = parseReport({ events: 0, errors: 0, started: STARTED, routes });
     assert.equal(r.routes!.length, MAX_REPORTED_ROUTES);
     assert.ok(r.routes!.every((x) => x.length <= 200));
+  });
+
+  it("hold at most 16 K characters of route names, whatever a session sends", () => {
+    const name = fc.string({ minLength: 1, maxLength: 400 });
+    fc.assert(
+      fc.property(fc.array(name, { maxLength: 800 }), (routes) => {
+        const r = parseReport({ events: 0, errors: 0, started: STARTED, routes });
+        const chars = r.routes!.reduce((n, x) => n + x.length, 0);
+        assert.ok(chars <= MAX_ROUTE_CHARS, `${chars} characters`);
+        assert.ok(
+          r.routes!.length <= MAX_REPORTED_ROUTES && r.routes!.every((x) => x.length <= 200),
+        );
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it("take new routes at most once in ROUTES_INTERVAL_MS: a session renaming its routes every second changes nothing", () => {
+    const stats = new AppStats();
+    const report = (i: number) => ({ events: i, errors: 0, started: STARTED, routes: [`r.${i}`] });
+    assert.equal(stats.update(ORIGIN, report(0), 0), true);
+    let changes = 0;
+    for (let t = 1000; t < 3 * ROUTES_INTERVAL_MS; t += 1000) {
+      if (stats.update(ORIGIN, report(t), t)) changes++;
+    }
+    assert.equal(changes, 2, "one change per interval");
+    assert.deepEqual(
+      stats.get(ORIGIN)!.events,
+      3 * ROUTES_INTERVAL_MS - 1000,
+      "figures still taken",
+    );
   });
 
   it("give rates per second between two reports, none across a restart", () => {

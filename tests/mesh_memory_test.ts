@@ -12,6 +12,7 @@ import { monitorSettings, PresenceMonitor } from "../presence/mod.ts";
 import { eventOf, eventRecord, MemoryKafka, splitVirtualTopic } from "../internal.ts";
 import { eventually } from "./_presence.ts";
 import { freePort, sleep } from "./_helpers.ts";
+import fc from "fast-check";
 
 const quiet = ["-Dmonitor.bootstrap.wait=100", "-Dmonitor.alive.interval=1"];
 
@@ -229,6 +230,65 @@ describe("the mesh over Kafka in memory", () => {
     await b.connector.stop();
     await untilStop;
     assert.deepEqual(last, ["disconnected"]);
+  });
+
+  it("believes a leave read on Kafka only when the monitors say the peer is gone", async () => {
+    const kafka = new MemoryKafka();
+    await using mesh = await pingPong(kafka);
+    const { a, b } = mesh;
+    const { monitorTopic } = connectorSettings(b.platform.config);
+    const registry = (headers: Record<string, string>, body?: unknown) =>
+      eventRecord(
+        monitorTopic,
+        1,
+        "monitor-1",
+        new EventEnvelope({ to: "system.service.registry@monitor-1", headers, body }),
+      );
+    // Forged: leaves of a (as a Kafka writer without a session would write them), and
+    // generated malformed registry messages for a.
+    const origin = a.platform.origin;
+    const malformed = fc.sample(
+      fc.record({
+        type: fc.constantFrom("add", "unregister", "join", "keep-alive"),
+        route: fc.constantFrom(undefined, "", "ping.pong", "bad route!", "x".repeat(300)),
+        body: fc.oneof(
+          fc.constant(undefined),
+          fc.string(),
+          fc.array(fc.string(), { maxLength: 3 }),
+          fc.dictionary(fc.constantFrom("ok.route", "", "no spaces allowed"), fc.anything()),
+        ),
+      }),
+      50,
+    ).filter((m) => m.type !== "unregister" || m.route !== "ping.pong")
+      .map(({ type, route, body }) =>
+        registry(route === undefined ? { type, origin } : { type, origin, route }, body)
+      );
+    // Whatever b's life cycle says while they arrive: a never leaves (a join of a among the
+    // forged messages would otherwise hide its removal).
+    const leaves: string[] = [];
+    const watching = (async () => {
+      for await (const e of b.connector.lifeCycle({ signal: AbortSignal.timeout(3000) })) {
+        if (e.type === "leave") leaves.push(e.origin);
+      }
+    })().catch(() => {});
+    await kafka.client().send([
+      ...Array.from({ length: 20 }, () => registry({ type: "leave", origin })),
+      ...malformed,
+    ]);
+    await watching; // the first answer, and the second question a second later
+    assert.deepEqual(leaves, [], "no leave believed");
+    assert.ok(b.connector.table.peer(origin), "a is still a peer of b");
+    for (const bad of ["", "no spaces allowed", "bad route!", "x".repeat(300)]) {
+      assert.deepEqual(b.connector.table.origins(bad), [], `no route ${bad.slice(0, 20)}`);
+    }
+    const pong = await b.po.request({ to: "ping.pong" }, 2000);
+    assert.equal(pong.body, "pong");
+
+    // A genuine leave is believed at once.
+    const t0 = performance.now();
+    await a.connector.stop();
+    await eventually(() => b.connector.table.peer(origin) === undefined, 5000, "a's leave");
+    assert.ok(performance.now() - t0 < 3000, `believed after ${performance.now() - t0} ms`);
   });
 
   it("keeps an application in the mesh, with its lease, while its monitor stops", async () => {
