@@ -71,6 +71,9 @@ function readBody(req: IncomingMessage, limits: ServerLimits): Promise<Uint8Arra
     );
   }
   return new Promise((resolve, reject) => {
+    // With a declared length, the body is copied into place as it arrives: one copy of 16 MiB
+    // at the end would hold the event loop for ~10 ms, per body.
+    const into = declared > 0 ? new Uint8Array(declared) : undefined;
     const chunks: Buffer[] = [];
     let size = 0;
     const timer = setTimeout(() => {
@@ -83,20 +86,34 @@ function readBody(req: IncomingMessage, limits: ServerLimits): Promise<Uint8Arra
       reject(e);
     };
     req.on("data", (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limits.maxBodyBytes) {
+      if (size + chunk.length > limits.maxBodyBytes) {
         return fail(new HttpRefusal(413, `Request body is over ${limits.maxBodyBytes} bytes`));
       }
-      chunks.push(chunk);
+      if (into !== undefined && size + chunk.length <= into.length) into.set(chunk, size);
+      else chunks.push(chunk);
+      size += chunk.length;
     });
     req.on("end", () => {
       clearTimeout(timer);
-      resolve(Buffer.concat(chunks));
+      if (into === undefined) resolve(Buffer.concat(chunks));
+      else if (size !== into.length) fail(new HttpRefusal(400, "Request body length mismatch"));
+      else resolve(into);
     });
     req.on(
       "error",
       (e) => fail(new HttpRefusal(400, `Cannot read the request body: ${e.message}`)),
     );
+  });
+}
+
+// A body as a stream of its one chunk: `new Request` copies bytes given as they are (another
+// ~10 ms for 16 MiB), and takes a stream as it is.
+function bodyStream(bytes: Uint8Array): ReadableStream<Uint8Array> {
+  return new ReadableStream({
+    start(controller) {
+      if (bytes.length > 0) controller.enqueue(bytes);
+      controller.close();
+    },
   });
 }
 
@@ -111,7 +128,12 @@ async function toRequest(req: IncomingMessage, limits: ServerLimits): Promise<Re
   let request: Request;
   try {
     const url = new URL(req.url ?? "/", `http://${req.headers.host ?? "localhost"}`);
-    request = new Request(url, { method, headers, body: body as BodyInit | undefined });
+    request = new Request(url, {
+      method,
+      headers,
+      body: body === undefined ? undefined : bodyStream(body),
+      duplex: "half",
+    } as RequestInit);
   } catch {
     throw new HttpRefusal(400, "Invalid request target");
   }

@@ -6,8 +6,6 @@ import { after, before, describe, it } from "node:test";
 import fc from "fast-check";
 import assert from "node:assert/strict";
 import net from "node:net";
-import process from "node:process";
-import { fileURLToPath } from "node:url";
 import { EventEnvelope, PostOffice } from "../../mod.ts";
 import type { Platform } from "../../mod.ts";
 import { eventRecord, newOriginId, splitVirtualTopic } from "../../internal.ts";
@@ -22,16 +20,12 @@ import {
 } from "../_presence.ts";
 import type { MonitorProcess } from "../_presence.ts";
 import { testKafka } from "../_kafka.ts";
-import { spawnDeno, spawnProcess, stopAll } from "../_processes.ts";
+import { spawnDeno, stopAll } from "../_processes.ts";
+import { alive, postEvent, startApp as startMeshApp } from "../_apps.ts";
+import type { App } from "../_apps.ts";
 import { chunkedPost, sendFirstBlocks } from "../_attacks.ts";
 import { devBroker, killKafka, startKafka, stopKafka } from "../../scripts/kafka_dev.ts";
 import type { DenoProcess } from "../_processes.ts";
-
-interface App extends DenoProcess {
-  origin: string;
-  topic: string;
-  port: number;
-}
 
 const t = topicsFor("hostile");
 let monitor: MonitorProcess;
@@ -41,58 +35,10 @@ let connector: KafkaConnector;
 let app: App;
 const processes: DenoProcess[] = [];
 
-/**
- * Starts tests/fixtures/mesh_app.ts with HTTP: `extra` flags, the flags of another `mesh`
- * (default: the suite's), and a shell command to `wrap` it in (e.g. `ulimit -n 400`).
- */
-async function startApp(
+const startApp = (
   name: string,
-  { extra = [], mesh = common, wrap }: { extra?: string[]; mesh?: string[]; wrap?: string } = {},
-): Promise<App> {
-  const args = [
-    `-Dapplication.name=${name}`,
-    "-Dserver.port=0",
-    "-Dmandatory.health.dependencies=cloud.connector.health",
-    ...mesh,
-    ...extra,
-  ];
-  const file = fileURLToPath(new URL("../fixtures/mesh_app.ts", import.meta.url));
-  const p = wrap === undefined ? spawnDeno("tests/fixtures/mesh_app.ts", args) : spawnProcess(
-    "bash",
-    // Deno rewrites a child's arguments that equal its own path, hence the path inside the script.
-    ["-c", `${wrap} && exec '${process.execPath}' run -A "$@"`, name, file, ...args],
-    name,
-  );
-  processes.push(p);
-  const port = Number(/^HTTP (\d+)/.exec(await p.waitFor(/^HTTP \d+/))![1]);
-  const [, origin, topic] = /^JOINED (\w+) (\S+)/.exec(await p.waitFor(/^JOINED /))!;
-  return { ...p, origin, topic, port };
-}
-
-function postEvent(
-  port: number,
-  e: EventEnvelope,
-  headers: Record<string, string> = {},
-): Promise<{ status: number; reply: EventEnvelope | string }> {
-  return fetch(`http://127.0.0.1:${port}/api/event`, {
-    method: "POST",
-    body: e.toBytes() as BodyInit,
-    headers: { "content-type": "application/octet-stream", ...headers },
-  }).then(async (res) => {
-    const bytes = new Uint8Array(await res.arrayBuffer());
-    const isEnvelope = res.headers.get("content-type")?.startsWith("application/octet-stream");
-    return {
-      status: res.status,
-      reply: isEnvelope ? EventEnvelope.fromBytes(bytes) : new TextDecoder().decode(bytes),
-    };
-  });
-}
-
-async function alive(port: number): Promise<boolean> {
-  const res = await fetch(`http://127.0.0.1:${port}/livenessprobe`);
-  await res.body?.cancel();
-  return res.status === 200;
-}
+  options: { extra?: string[]; mesh?: string[]; wrap?: string } = {},
+) => startMeshApp(name, options.mesh ?? common, processes, options);
 
 /**
  * A broker on a port of its own (to kill and restart), a monitor on it, and two applications,
