@@ -23,7 +23,7 @@
 import { incomingTrace } from "./tracing.ts";
 import { EventEnvelope } from "../bus/envelope.ts";
 import type { WireFormat } from "../bus/envelope.ts";
-import { logger } from "../bus/_log.ts";
+import { logger, throttled } from "../bus/_log.ts";
 import { EnvelopeDecodeError } from "../bus/errors.ts";
 import { statusOf, TEMPORARY_INBOX } from "../bus/platform.ts";
 import { outsideReplyProblem } from "../bus/_outside.ts";
@@ -32,6 +32,8 @@ import { jsonError } from "./responses.ts";
 import { PostOffice } from "../bus/post_office.ts";
 
 const log = logger("event-api");
+const warn = throttled(log, "warn");
+const error = throttled(log, "error");
 
 function envelopeResponse(e: EventEnvelope, format: WireFormat, status: number): Response {
   return new Response(e.toBytes(format) as BodyInit, {
@@ -109,7 +111,7 @@ export function eventApi(platform: Platform): (req: Request) => Promise<Response
     } catch (e) {
       // A decoder's own failure (a RangeError, say) is not for the client to read.
       if (e instanceof EnvelopeDecodeError) return jsonError(400, e.message);
-      log.warn("Undecodable event: {message}", { message: (e as Error).message });
+      warn("Undecodable event: {message}", { message: (e as Error).message });
       return jsonError(400, "Invalid event");
     }
     const fail = (status: number, message: string) =>
@@ -144,7 +146,7 @@ export function eventApi(platform: Platform): (req: Request) => Promise<Response
     } catch (e) {
       // Our own errors name the problem for the client; anything else stays in the log.
       if (statusOf(e) !== 500) return fail(statusOf(e), (e as Error).message);
-      log.error("Event to {to} failed: {message}", { to, message: (e as Error).message });
+      error("Event to {to} failed: {message}", { to, message: (e as Error).message });
       return fail(500, "Internal error");
     }
   };

@@ -8,7 +8,7 @@
  */
 import { AppError, RouteNotFoundError } from "../bus/errors.ts";
 import { EventEnvelope, peekTags } from "../bus/envelope.ts";
-import { logger } from "../bus/_log.ts";
+import { logger, throttled } from "../bus/_log.ts";
 import { endSpan, hopSpan } from "../bus/telemetry.ts";
 import type { Telemetry } from "../bus/telemetry.ts";
 import { splitAddress } from "../bus/route.ts";
@@ -21,6 +21,8 @@ import { BlockAssembler, isBlock, MAX_BLOCK, toBlocks } from "./blocks.ts";
 import type { BlockLimits } from "./blocks.ts";
 
 const log = logger("connector");
+// Whoever can write to a partition chooses how often these happen.
+const warn = throttled(log, "warn", 10);
 
 /** Counters of records that were skipped, by reason. */
 export interface ConnectorStats {
@@ -118,7 +120,7 @@ export class Delivery {
     const me = this.#platform.origin;
     if (rx !== undefined && rx !== me && !rx.includes("monitor")) {
       this.stats.misdirected++;
-      log.warn("Skipping record {offset}: it belongs to {rx}", { offset: r.offset, rx });
+      warn("Skipping record {offset}: it belongs to {rx}", { offset: r.offset, rx });
       return;
     }
     let e = this.#decode(r.value, `record ${r.offset}`);
@@ -127,13 +129,13 @@ export class Delivery {
       const result = this.#blocks.add(e, Date.now());
       if (result.kind === "invalid") {
         this.stats.badBlocks++;
-        log.warn("Skipping block: {reason}", { reason: result.reason });
+        warn("Skipping block: {reason}", { reason: result.reason });
         return;
       }
       if (result.kind === "partial") {
         for (const [id, got, max] of result.dropped) {
           this.stats.droppedBlockSets++;
-          log.warn("Block set {id} dropped with {got} of {max} blocks: over the pending caps", {
+          warn("Block set {id} dropped with {got} of {max} blocks: over the pending caps", {
             id,
             got,
             max,
@@ -151,7 +153,7 @@ export class Delivery {
   expireBlocks(now: number): void {
     for (const [id, got, max] of this.#blocks.expire(now)) {
       this.stats.expiredBlockSets++;
-      log.warn("Block set {id} expired with {got} of {max} blocks", { id, got, max });
+      warn("Block set {id} expired with {got} of {max} blocks", { id, got, max });
     }
   }
 
@@ -174,13 +176,13 @@ export class Delivery {
     if (problem !== undefined) {
       // Its reply would run a private route or complete someone else's request: nothing runs.
       this.stats.refusedReplyTo++;
-      log.warn("Refused an event from the mesh for {to}: {problem}", { to: e.to, problem });
+      warn("Refused an event from the mesh for {to}: {problem}", { to: e.to, problem });
       return;
     }
     if (route !== undefined && platform.hasRoute(route) && platform.isPrivate(route)) {
       // Private routes are reachable from their own process only; the sender hears 404.
       this.stats.privateRoute++;
-      log.warn("Refused an event from the mesh to the private route {route}", { route });
+      warn("Refused an event from the mesh to the private route {route}", { route });
       e.to = route;
       return this.#notFound(e, new RouteNotFoundError(route));
     }
@@ -189,7 +191,7 @@ export class Delivery {
     } catch (err) {
       if (statusOf(err) === 503) this.stats.busy++;
       else this.stats.unknownRoute++;
-      log.warn("Cannot deliver {to} from the mesh: {message}", {
+      warn("Cannot deliver {to} from the mesh: {message}", {
         to: e.to,
         message: (err as Error).message,
       });
@@ -218,7 +220,7 @@ export class Delivery {
       return EventEnvelope.fromBytes(bytes, this.#platform.decodeOptions);
     } catch (err) {
       this.stats.undecodable++;
-      log.warn("Skipping {what}: {message}", { what, message: (err as Error).message });
+      warn("Skipping {what}: {message}", { what, message: (err as Error).message });
       return undefined;
     }
   }

@@ -16,7 +16,7 @@ import type { Socket } from "node:net";
 import { Buffer } from "node:buffer";
 import { WebSocketServer } from "ws";
 import type { WebSocket } from "ws";
-import { logger } from "../bus/_log.ts";
+import { logger, throttled as throttledLog } from "../bus/_log.ts";
 import { DEFAULT_LIMITS, noteClientAddress, UNANSWERED_PINGS } from "./server.ts";
 import type { RunningServer, ServeOptions, ServerLimits, ServerSocket } from "./server.ts";
 
@@ -31,17 +31,8 @@ class HttpRefusal extends Error {
 // Logs a repeated warning (or error) at most once a second, with how often it happened
 // meanwhile: clients choose how often these happen, and must not fill the log.
 function throttled(message: string, level: "warn" | "error" = "warn"): (detail: string) => void {
-  let last = 0, skipped = 0;
-  return (detail) => {
-    const now = Date.now();
-    if (now - last < 1000) {
-      skipped++;
-      return;
-    }
-    log[level](`${message} ({skipped} more in the last second)`, { detail, skipped });
-    last = now;
-    skipped = 0;
-  };
+  const line = throttledLog(log, level, 1);
+  return (detail) => line(message, { detail });
 }
 
 // The methods a handler may see; anything else (TRACE, CONNECT, made-up ones) gets 405 here.
@@ -63,13 +54,34 @@ interface Connection {
 
 const keyOf = (s: Socket) => `${s.remoteAddress}|${s.remotePort}`;
 
-function readBody(req: IncomingMessage, limits: ServerLimits): Promise<Uint8Array> {
+// Bytes of request bodies a server holds at once: each body takes its share as it arrives (all
+// of a declared length at once) and gives it back when its response ends.
+interface BodyBudget {
+  held: number;
+  readonly max: number;
+}
+
+const BUSY = "Too many large request bodies at once: try again shortly";
+
+function readBody(
+  req: IncomingMessage,
+  limits: ServerLimits,
+  budget: BodyBudget,
+  took: (n: number) => void,
+): Promise<Uint8Array> {
   const declared = Number(req.headers["content-length"] ?? 0);
   if (declared > limits.maxBodyBytes) {
     return Promise.reject(
       new HttpRefusal(413, `Request body of ${declared} bytes is over ${limits.maxBodyBytes}`),
     );
   }
+  const take = (n: number) => {
+    if (budget.held + n > budget.max) return false;
+    budget.held += n;
+    took(n);
+    return true;
+  };
+  if (declared > 0 && !take(declared)) return Promise.reject(new HttpRefusal(503, BUSY));
   return new Promise((resolve, reject) => {
     // With a declared length, the body is copied into place as it arrives: one copy of 16 MiB
     // at the end would hold the event loop for ~10 ms, per body.
@@ -90,6 +102,7 @@ function readBody(req: IncomingMessage, limits: ServerLimits): Promise<Uint8Arra
         return fail(new HttpRefusal(413, `Request body is over ${limits.maxBodyBytes} bytes`));
       }
       if (into !== undefined && size + chunk.length <= into.length) into.set(chunk, size);
+      else if (!take(chunk.length)) return fail(new HttpRefusal(503, BUSY));
       else chunks.push(chunk);
       size += chunk.length;
     });
@@ -117,14 +130,21 @@ function bodyStream(bytes: Uint8Array): ReadableStream<Uint8Array> {
   });
 }
 
-async function toRequest(req: IncomingMessage, limits: ServerLimits): Promise<Request> {
+async function toRequest(
+  req: IncomingMessage,
+  limits: ServerLimits,
+  budget: BodyBudget,
+  took: (n: number) => void,
+): Promise<Request> {
   const headers = new Headers();
   for (const [k, v] of Object.entries(req.headers)) {
     if (v === undefined) continue;
     for (const one of Array.isArray(v) ? v : [v]) headers.append(k, one);
   }
   const method = req.method ?? "GET";
-  const body = method === "GET" || method === "HEAD" ? undefined : await readBody(req, limits);
+  const body = method === "GET" || method === "HEAD"
+    ? undefined
+    : await readBody(req, limits, budget, took);
   let request: Request;
   try {
     const url = new URL(req.url ?? "/", `http://${req.headers.host ?? "localhost"}`);
@@ -248,6 +268,7 @@ export function serve(options: ServeOptions): Promise<RunningServer> {
     keepAliveTimeout: Math.min(5000, limits.headerTimeoutMs),
     maxHeaderSize: 16 * 1024,
   };
+  const bodies: BodyBudget = { held: 0, max: limits.maxBodyBytesTotal };
   // Every TCP connection (under TLS too), oldest first, and how many each address has open.
   const connections = new Map<string, Connection>();
   const perAddress = new Map<string, number>();
@@ -297,7 +318,9 @@ export function serve(options: ServeOptions): Promise<RunningServer> {
     inFlight++;
     inUse.add(req.socket);
     const connection = use(req.socket);
+    let held = 0;
     res.on("close", () => {
+      bodies.held -= held;
       inFlight--;
       inUse.delete(req.socket);
       release(connection);
@@ -312,7 +335,7 @@ export function serve(options: ServeOptions): Promise<RunningServer> {
       res.end(JSON.stringify({ type: "error", status: 405, message: "Method not allowed" }));
       return;
     }
-    toRequest(req, limits)
+    toRequest(req, limits, bodies, (n) => (held += n))
       .then((r) => options.fetch(r))
       .then(async (response) => {
         const headers: Record<string, string> = {};
@@ -328,6 +351,7 @@ export function serve(options: ServeOptions): Promise<RunningServer> {
       .catch((e) => {
         if (e instanceof HttpRefusal) {
           // The rest of an oversized or stalled body is not read: close the connection.
+          if (e.status === 503) res.setHeader("retry-after", "1");
           plain(res, e.status, e.message, true);
           if (e.status !== 400) res.on("finish", () => linger(req.socket));
           return;

@@ -144,6 +144,12 @@ export interface ServerLimits {
   bodyTimeoutMs: number;
   /** Bytes of a request body (16 MiB); larger ones get 413 as soon as the limit is crossed. */
   maxBodyBytes: number;
+  /**
+   * Bytes of request bodies held at once, all requests together (`server.max.body.bytes.total`,
+   * four times `maxBodyBytes`, at least 64 MiB); a body that would cross it gets 503 with
+   * `Retry-After`, so that many large bodies at once cannot add up.
+   */
+  maxBodyBytesTotal: number;
   /** Bytes of one websocket message, checked on the frame header (64 KiB); then close 1009. */
   maxFrameBytes: number;
 }
@@ -179,6 +185,7 @@ export const DEFAULT_LIMITS: Readonly<ServerLimits> = {
   headerTimeoutMs: 10_000,
   bodyTimeoutMs: 30_000,
   maxBodyBytes: 16 * 1024 * 1024,
+  maxBodyBytesTotal: 64 * 1024 * 1024,
   maxFrameBytes: 65_536,
 };
 
@@ -199,6 +206,13 @@ export function serverLimits(config: AppConfig, defaults: Partial<ServerLimits>)
   return {
     ...base,
     maxConnections,
+    maxBodyBytesTotal: Math.max(
+      base.maxBodyBytes,
+      config.getNumber(
+        "server.max.body.bytes.total",
+        defaults.maxBodyBytesTotal ?? Math.max(4 * base.maxBodyBytes, 64 * 1024 * 1024),
+      ),
+    ),
     maxConnectionsPerAddress: Math.max(
       1,
       config.getNumber("server.max.connections.per.address", perAddress),

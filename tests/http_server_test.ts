@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { startHttp } from "../actuator/mod.ts";
+import { EventEnvelope } from "../mod.ts";
 import type { RunningServer } from "../runtime/server.ts";
 import { captureLogs, sleep, testPlatform } from "./_helpers.ts";
 import { makeTestCertificates } from "../scripts/kafka_dev.ts";
@@ -124,6 +125,40 @@ describe("HTTP server: connections cost a stranger its own quota", () => {
     }
     assert.deepEqual(logs.lines.filter((l) => l.startsWith("error")), []);
     assert.equal(await genuine(`${base}/livenessprobe`, 1), 1);
+  });
+});
+
+describe("HTTP server: request bodies held at once", () => {
+  it("beyond server.max.body.bytes.total a body gets 503 at once; room comes back when they end", async () => {
+    const p = testPlatform({
+      args: ["-Devent.api.max.bytes=1000000", "-Dserver.max.body.bytes.total=2000000"],
+    });
+    p.register("demo.sink", () => "ok");
+    await using server = await startHttp(p, { port: 0, hostname: "127.0.0.1" });
+    // Two slow senders hold 1.8 MB between them: declared, barely started.
+    const slow = Array.from({ length: 2 }, () => {
+      const s = net.connect(server.port, "127.0.0.1");
+      s.on("error", () => {});
+      s.write(
+        "POST /api/event HTTP/1.1\r\nHost: x\r\ncontent-length: 900000\r\n\r\n" + "x".repeat(100),
+      );
+      return s;
+    });
+    await sleep(300);
+    const third = await rawStatus(
+      server.port,
+      "POST /api/event HTTP/1.1\r\nHost: x\r\ncontent-length: 900000\r\n\r\n",
+    );
+    assert.equal(third, 503);
+    for (const s of slow) s.destroy();
+    await sleep(300);
+    const body = new EventEnvelope({ to: "demo.sink", body: new Uint8Array(800_000) }).toBytes();
+    const res = await fetch(`http://127.0.0.1:${server.port}/api/event`, {
+      method: "POST",
+      body: body as BodyInit,
+    });
+    await res.body?.cancel();
+    assert.equal(res.status, 200, "room again once the slow bodies ended");
   });
 });
 
