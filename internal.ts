@@ -36,6 +36,6 @@ export {
   virtualTopics,
 } from "./presence/lease_table.ts";
 export type { ConnectionInfo, ControlMessage } from "./presence/lease_table.ts";
-export { CLOSE, controlEnvelope, parseControl } from "./presence/protocol.ts";
+export { CLOSE, controlEnvelope, parseControl, snapshotParts } from "./presence/protocol.ts";
 export type { MonitorMessage } from "./presence/protocol.ts";
 export { MAX_FRAME } from "./presence/sessions.ts";

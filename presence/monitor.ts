@@ -36,7 +36,7 @@ import {
 import type { JavaMessage } from "./java_monitor.ts";
 import { monitorInfo, monitorMetrics } from "./info.ts";
 import { LeaseTable, virtualTopics } from "./lease_table.ts";
-import type { ConnectionInfo, ControlMessage, Effect } from "./lease_table.ts";
+import type { ConnectionInfo, ControlMessage, Effect, TableSnapshot } from "./lease_table.ts";
 import {
   CLOSE,
   controlEnvelope,
@@ -44,6 +44,7 @@ import {
   leaveEnvelope,
   parseControl,
   readyEnvelope,
+  snapshotParts,
 } from "./protocol.ts";
 import type { MonitorMessage } from "./protocol.ts";
 import { MAX_FRAME, PRESENCE_PATH, Sessions } from "./sessions.ts";
@@ -120,7 +121,13 @@ export class PresenceMonitor implements AsyncDisposable {
   #timer: ReturnType<typeof setInterval> | undefined;
   #ready = false;
   #stopping = false;
-  #bootstrap: { buffer: [bigint, MonitorMessage][]; done: () => void } | undefined;
+  #bootstrap:
+    | {
+      buffer: [bigint, MonitorMessage][];
+      done: () => void;
+      parts: Map<string, Map<number, TableSnapshot>>;
+    }
+    | undefined;
   #lastAlive = 0;
   /** What is wrong with the mesh's topics, while something is. */
   #topicProblem: string | undefined;
@@ -287,7 +294,9 @@ export class PresenceMonitor implements AsyncDisposable {
           `max.closed.user.groups=${s.maxGroups} needs ${need}`,
       );
     }
-    const synced = new Promise<void>((done) => (this.#bootstrap = { buffer: [], done }));
+    const synced = new Promise<void>((done) => (
+      this.#bootstrap = { buffer: [], done, parts: new Map() }
+    ));
     const consumer = this.#kafka.consumePartition(s.monitorTopic, 0, (r) => this.#onRecord(r));
     await consumer.ready;
     log.info("{topic}, partition 0 ready", { topic: s.monitorTopic });
@@ -477,7 +486,16 @@ export class PresenceMonitor implements AsyncDisposable {
     const b = this.#bootstrap;
     if (b !== undefined) {
       if (msg.type === "snapshot" && msg.for === this.platform.origin) {
-        return this.#finishBootstrap(msg.table, BigInt(msg.asOf));
+        // Parts of one monitor's answer (each running monitor answers), complete once all came.
+        const key = `${msg.monitor} ${msg.asOf}`;
+        const got = b.parts.get(key) ?? new Map<number, TableSnapshot>();
+        b.parts.set(key, got.set(msg.part, msg.table));
+        if (got.size < msg.parts) return;
+        const all = [...got.values()];
+        return this.#finishBootstrap({
+          connections: all.flatMap((t) => t.connections),
+          departed: all.flatMap((t) => t.departed ?? []),
+        }, BigInt(msg.asOf));
       }
       if (msg.type === "alive") this.#onAlive(msg);
       else b.buffer.push([BigInt(r.offset), msg]);
@@ -696,7 +714,7 @@ export class PresenceMonitor implements AsyncDisposable {
   }
 
   #finishBootstrap(
-    table: { connections: ConnectionInfo[] } | undefined,
+    table: TableSnapshot | undefined,
     asOf: bigint = -1n,
   ): void {
     const b = this.#bootstrap;
@@ -717,13 +735,16 @@ export class PresenceMonitor implements AsyncDisposable {
       case "download":
         if (msg.monitor !== this.platform.origin) this.#stats.shareAllRoutes();
         if (msg.monitor !== this.platform.origin && this.#ready) {
-          this.#publish([{
-            type: "snapshot",
+          const parts = snapshotParts(this.#table.snapshot());
+          this.#publish(parts.map((table, i) => ({
+            type: "snapshot" as const,
             monitor: this.platform.origin,
             for: msg.monitor,
             asOf: offset,
-            table: this.#table.snapshot(),
-          }]).catch(() => {});
+            table,
+            part: i + 1,
+            parts: parts.length,
+          }))).catch(() => {});
         }
         return;
       case "snapshot":

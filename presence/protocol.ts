@@ -51,7 +51,19 @@ export type MonitorMessage =
   | { type: "download"; monitor: string }
   /** A monitor that stops gracefully: its applications will reconnect through the others. */
   | { type: "handover"; monitor: string }
-  | { type: "snapshot"; monitor: string; for: string; asOf: string; table: TableSnapshot }
+  /**
+   * The table for a starting monitor, in `parts` records (part 1 to `parts`), so that no record
+   * is over Kafka's 1 MiB (see {@link snapshotParts}).
+   */
+  | {
+    type: "snapshot";
+    monitor: string;
+    for: string;
+    asOf: string;
+    table: TableSnapshot;
+    part: number;
+    parts: number;
+  }
   /** What the applications connected through `monitor` reported (see `app_stats.ts`). */
   | { type: "stats"; monitor: string; apps: { origin: string; report: AppReport }[] }
   /** A message in the Java monitors' protocol (java_monitor.ts); `ours` when a TypeScript monitor wrote it. */
@@ -100,6 +112,7 @@ export function controlEnvelope(msg: MonitorMessage, quiet = false): EventEnvelo
       break;
     case "snapshot":
       Object.assign(h, { monitor: msg.monitor, for: msg.for, as_of: msg.asOf });
+      if (msg.parts > 1) Object.assign(h, { part: String(msg.part), parts: String(msg.parts) });
       e.body = msg.table;
       break;
     case "stats":
@@ -203,14 +216,22 @@ export function parseControl(e: EventEnvelope): MonitorMessage {
       return { type, monitor: str(h, "monitor") };
     case "held":
       return { type, monitor: str(h, "monitor"), connections: connectionList(type, e.body) };
-    case "snapshot":
+    case "snapshot": {
+      // Absent in a table of one record (and from monitors that always wrote one).
+      const parts = Number(h.parts ?? 1), part = Number(h.part ?? 1);
+      if (!Number.isInteger(parts) || parts < 1 || parts > 1000 || !(part >= 1 && part <= parts)) {
+        throw new TypeError(`snapshot part ${h.part} of ${h.parts}`);
+      }
       return {
         type,
         monitor: str(h, "monitor"),
         for: str(h, "for"),
         asOf: str(h, "as_of"),
         table: { connections: connectionList(type, e.body), departed: departedList(e.body) },
+        part,
+        parts,
       };
+    }
     case "stats": {
       const apps = (e.body as { apps?: unknown } | null)?.apps;
       if (!Array.isArray(apps)) throw new TypeError("stats body must have an apps list");
@@ -240,4 +261,21 @@ export function leaveEnvelope(group: number, origin: string): EventEnvelope {
     to: `${REGISTRY_ROUTE}@monitor-${group}`,
     headers: { type: "leave", origin },
   });
+}
+
+/**
+ * A table cut into parts of at most `perPart` entries (connections, then departures): a
+ * connection's record is under 1 KB (its strings are capped), so a part stays far under Kafka's
+ * 1 MiB record limit however many applications there are.
+ */
+export function snapshotParts(table: TableSnapshot, perPart = 400): TableSnapshot[] {
+  const parts: TableSnapshot[] = [];
+  const departed = table.departed ?? [];
+  for (let i = 0; i < table.connections.length; i += perPart) {
+    parts.push({ connections: table.connections.slice(i, i + perPart), departed: [] });
+  }
+  for (let i = 0; i < departed.length; i += perPart) {
+    parts.push({ connections: [], departed: departed.slice(i, i + perPart) });
+  }
+  return parts.length > 0 ? parts : [{ connections: [], departed: [] }];
 }

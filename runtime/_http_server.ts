@@ -23,7 +23,8 @@ import type { RunningServer, ServeOptions, ServerLimits, ServerSocket } from "./
 const log = logger("http");
 
 class HttpRefusal extends Error {
-  constructor(readonly status: number, message: string) {
+  /** `read`: the whole request was read, so the connection can serve the next one. */
+  constructor(readonly status: number, message: string, readonly read = false) {
     super(message);
   }
 }
@@ -81,13 +82,16 @@ function readBody(
     took(n);
     return true;
   };
-  if (declared > 0 && !take(declared)) return Promise.reject(new HttpRefusal(503, BUSY));
   return new Promise((resolve, reject) => {
     // With a declared length, the body is copied into place as it arrives: one copy of 16 MiB
     // at the end would hold the event loop for ~10 ms, per body.
-    const into = declared > 0 ? new Uint8Array(declared) : undefined;
+    const into = declared > 0 && take(declared) ? new Uint8Array(declared) : undefined;
     const chunks: Buffer[] = [];
     let size = 0;
+    // Over the bodies held at once, the body is read and dropped, then answered 503: the client
+    // hears it (one still sending would not read an answer on a connection closed under it),
+    // and it costs this process no memory.
+    let busy = declared > 0 && into === undefined;
     const timer = setTimeout(() => {
       fail(new HttpRefusal(408, `Request body not received within ${limits.bodyTimeoutMs} ms`));
     }, limits.bodyTimeoutMs);
@@ -101,15 +105,17 @@ function readBody(
       if (size + chunk.length > limits.maxBodyBytes) {
         return fail(new HttpRefusal(413, `Request body is over ${limits.maxBodyBytes} bytes`));
       }
-      if (into !== undefined && size + chunk.length <= into.length) into.set(chunk, size);
-      else if (!take(chunk.length)) return fail(new HttpRefusal(503, BUSY));
-      else chunks.push(chunk);
       size += chunk.length;
+      if (busy) return;
+      if (into !== undefined && size <= into.length) into.set(chunk, size - chunk.length);
+      else if (!take(chunk.length)) busy = true;
+      else chunks.push(chunk);
     });
     req.on("end", () => {
       clearTimeout(timer);
-      if (into === undefined) resolve(Buffer.concat(chunks));
-      else if (size !== into.length) fail(new HttpRefusal(400, "Request body length mismatch"));
+      if (busy) reject(new HttpRefusal(503, BUSY, true));
+      else if (into === undefined) resolve(Buffer.concat(chunks));
+      else if (size !== into.length) reject(new HttpRefusal(400, "Request body length mismatch"));
       else resolve(into);
     });
     req.on(
@@ -352,8 +358,8 @@ export function serve(options: ServeOptions): Promise<RunningServer> {
         if (e instanceof HttpRefusal) {
           // The rest of an oversized or stalled body is not read: close the connection.
           if (e.status === 503) res.setHeader("retry-after", "1");
-          plain(res, e.status, e.message, true);
-          if (e.status !== 400) res.on("finish", () => linger(req.socket));
+          plain(res, e.status, e.message, !e.read);
+          if (e.status !== 400 && !e.read) res.on("finish", () => linger(req.socket));
           return;
         }
         failed(`${req.method} ${String(req.url).slice(0, 200)}: ${(e as Error).message}`);

@@ -146,8 +146,8 @@ export interface ServerLimits {
   maxBodyBytes: number;
   /**
    * Bytes of request bodies held at once, all requests together (`server.max.body.bytes.total`,
-   * four times `maxBodyBytes`, at least 64 MiB); a body that would cross it gets 503 with
-   * `Retry-After`, so that many large bodies at once cannot add up.
+   * four times `maxBodyBytes`, at least 64 MiB); a body that would cross it is read and dropped,
+   * then answered 503 with `Retry-After`, so that many large bodies at once cannot add up.
    */
   maxBodyBytesTotal: number;
   /** Bytes of one websocket message, checked on the frame header (64 KiB); then close 1009. */

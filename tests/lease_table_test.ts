@@ -5,6 +5,7 @@ import {
   LeaseTable,
   MAX_DEPARTED,
   parseControl,
+  snapshotParts,
   splitVirtualTopic,
   virtualTopics,
 } from "../internal.ts";
@@ -306,10 +307,22 @@ describe("control messages", () => {
           connections: [{ ...info("a", "m1", "s1"), verifier: "v" }],
           departed: [{ origin: "b", verifier: "w", at: 1 }],
         },
+        part: 1,
+        parts: 1,
+      },
+      {
+        type: "snapshot",
+        monitor: "m1",
+        for: "m2",
+        asOf: "42",
+        table: { connections: [], departed: [{ origin: "c", verifier: "x", at: 2 }] },
+        part: 2,
+        parts: 3,
       },
     ];
     for (const m of msgs) {
       const bytes = controlEnvelope(m).toBytes();
+      assert.ok(bytes.length < 1024 * 1024, `${m.type} under Kafka's 1 MiB`);
       const back = parseControl(EventEnvelope.fromBytes(bytes));
       assert.deepEqual(JSON.parse(JSON.stringify(back)), JSON.parse(JSON.stringify(m)), m.type);
     }
@@ -329,6 +342,43 @@ describe("control messages", () => {
       ],
     ];
     for (const [e, re] of bad) assert.throws(() => parseControl(e), re);
+  });
+});
+
+describe("snapshots for a starting monitor", () => {
+  it("go in parts under Kafka's 1 MiB however large the table, and join back whole", () => {
+    const long = (c: string) => c.repeat(200); // as long as a session's strings may be
+    const connections = Array.from({ length: 2000 }, (_, i) => ({
+      ...info(`2026120${String(i).padStart(33, "0")}`, "m1", `s${i}`),
+      name: long("n"),
+      version: long("v").slice(0, 100),
+      instance: long("i"),
+      verifier: "f".repeat(64),
+    }));
+    const departed = Array.from({ length: MAX_DEPARTED }, (_, i) => ({
+      origin: `d${i}`,
+      verifier: "f".repeat(64),
+      at: i,
+    }));
+    const parts = snapshotParts({ connections, departed });
+    assert.ok(parts.length > 1);
+    for (const [i, table] of parts.entries()) {
+      const m: MonitorMessage = {
+        type: "snapshot",
+        monitor: "m1",
+        for: "m2",
+        asOf: "7",
+        table,
+        part: i + 1,
+        parts: parts.length,
+      };
+      const bytes = controlEnvelope(m).toBytes();
+      assert.ok(bytes.length < 1024 * 1024, `part ${i + 1}: ${bytes.length} bytes`);
+      const back = parseControl(EventEnvelope.fromBytes(bytes));
+      assert.deepEqual(JSON.parse(JSON.stringify(back)), JSON.parse(JSON.stringify(m)));
+    }
+    assert.deepEqual(parts.flatMap((p) => p.connections), connections);
+    assert.deepEqual(parts.flatMap((p) => p.departed ?? []), departed);
   });
 });
 

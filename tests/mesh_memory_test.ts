@@ -10,17 +10,17 @@ import { connectorSettings, connectToCloud } from "../connector/mod.ts";
 import type { KafkaConnector, LifeCycleEvent } from "../connector/mod.ts";
 import { monitorSettings, PresenceMonitor } from "../presence/mod.ts";
 import { eventOf, eventRecord, MemoryKafka, splitVirtualTopic } from "../internal.ts";
-import { eventually } from "./_presence.ts";
+import { connect, eventually } from "./_presence.ts";
 import { freePort, sleep } from "./_helpers.ts";
 import fc from "fast-check";
 
 const quiet = ["-Dmonitor.bootstrap.wait=100", "-Dmonitor.alive.interval=1"];
 
-async function startMonitor(kafka: MemoryKafka): Promise<PresenceMonitor> {
+async function startMonitor(kafka: MemoryKafka, args: string[] = []): Promise<PresenceMonitor> {
   const platform = new Platform({
     dir: "/nonexistent",
     env: {},
-    args: ["-Dserver.port=0", "-Dserver.host=127.0.0.1", ...quiet],
+    args: ["-Dserver.port=0", "-Dserver.host=127.0.0.1", ...quiet, ...args],
   });
   const monitor = new PresenceMonitor(platform, { kafka: kafka.client() });
   await monitor.start();
@@ -509,6 +509,27 @@ describe("the mesh over Kafka in memory", () => {
     const [t2, p2] = splitVirtualTopic(a.connector.topic!);
     assert.equal(kafka.readers(t2, p2), 1);
     assert.equal(kafka.readers("service.monitor", 1), 1);
+  });
+
+  it("gives a starting monitor a table of 450 connections in parts, whole", async () => {
+    const kafka = new MemoryKafka();
+    const topics = "-Dmax.virtual.topics=500";
+    await using first = await startMonitor(kafka, [
+      topics,
+      "-Dpresence.max.connections.per.address=1000",
+      "-Dserver.max.connections.per.address=1000",
+      "-Dpresence.max.pending=1000",
+      "-Dpresence.max.pending.per.address=1000",
+    ]);
+    const clients = Array.from({ length: 450 }, () => connect(first.port));
+    try {
+      await Promise.all(clients.map((c) => c.ready));
+      await using second = await startMonitor(kafka, [topics]);
+      assert.equal(second.table.connections().length, 450);
+      assert.deepEqual(second.table.leases(), first.table.leases());
+    } finally {
+      await Promise.all(clients.map((c) => c.close()));
+    }
   });
 
   it("never leases one partition twice when apps join through two monitors at once", async () => {
