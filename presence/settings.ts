@@ -22,8 +22,9 @@ export interface MonitorSettings extends MeshSettings {
    */
   maxPending: number;
   /**
-   * `presence.max.pending.per.address` (a tenth of `presence.max.pending`): sessions without
-   * `info` from one address; a new one over it closes that address's oldest.
+   * `presence.max.pending.per.address` (a quarter of `presence.max.pending`, more than one host's
+   * leases): sessions without `info` from one address; a new one over it closes that address's
+   * oldest.
    */
   maxPendingPerAddress: number;
   /** `presence.max.frames.per.second` (20): a session sending more is closed (1008). */
@@ -95,7 +96,7 @@ export function monitorSettings(source: AppConfig | { config: AppConfig }): Moni
       1,
       config.getNumber(
         "presence.max.pending.per.address",
-        Math.ceil(config.getNumber("presence.max.pending", 100) / 10),
+        Math.ceil(config.getNumber("presence.max.pending", 100) / 4),
       ),
     ),
     maxFramesPerSecond: Math.max(2, config.getNumber("presence.max.frames.per.second", 20)),
