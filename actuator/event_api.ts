@@ -105,7 +105,7 @@ export function eventApi(platform: Platform): (req: Request) => Promise<Response
     if (bytes === "too large") return jsonError(413, `Event is over ${max} bytes`);
     let event: EventEnvelope, format: WireFormat;
     try {
-      // Within the platform's decoding budget first: formatOf reads the whole map again.
+      // Within the platform's decoding budget first.
       event = EventEnvelope.fromBytes(bytes, platform.decodeOptions);
       format = EventEnvelope.formatOf(bytes);
     } catch (e) {

@@ -7,6 +7,7 @@
 // message is decoded, one pass over its bytes, which allocates nothing and stops at the first
 // excess, estimates the heap its value will take and how deep it nests.
 import { EnvelopeDecodeError } from "./errors.ts";
+import { SIZES } from "./_msgpack.ts";
 
 /** What one decoded message may cost. */
 export interface DecodeBudget {
@@ -51,114 +52,46 @@ export function checkBudget(bytes: Uint8Array, budget: DecodeBudget = DEFAULT_BU
   // whether it is a map: its short keys cost only their slot (V8 shares them between objects).
   const open = new Float64Array(maxDepth + 1);
   const maps = new Uint8Array(maxDepth + 1);
-  let depth = 0;
-  let cost = 0;
-  let pos = 0;
+  let depth = 0, cost = 0, pos = 0;
   const n = bytes.length;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  for (;;) {
-    if (pos >= n) return;
-    const b = bytes[pos++];
+  while (pos < n) {
+    const t = bytes[pos++];
     let children = -1; // a map or list: how many values it holds
-    let skip = 0; // payload bytes after the header
     let isMap = false;
     cost += SLOT;
-    if (b <= 0x7f || b >= 0xe0 || b === 0xc0 || b === 0xc2 || b === 0xc3) {
-      // a fixint, nil or a boolean
-    } else if (b <= 0x8f) {
-      children = b & 0x0f;
-      isMap = true;
-    } else if (b <= 0x9f) {
-      children = b & 0x0f;
-    } else if (b <= 0xbf) {
-      skip = b & 0x1f;
-      if (skip > 16 || depth === 0 || maps[depth - 1] === 0 || open[depth - 1] % 2 === 1) {
-        cost += STRING + skip;
-      }
+    if (t < 0x80 || t >= 0xe0 || (t >= 0xc0 && t <= 0xc3)) {
+      if (t === 0xc1) return; // never used: not MsgPack, the decoder says so
+    } else if (t <= 0x9f) {
+      children = t & 0x0f;
+      isMap = t <= 0x8f;
+    } else if (t <= 0xbf) {
+      const len = t & 0x1f;
+      pos += len;
+      const key = depth > 0 && maps[depth - 1] === 1 && open[depth - 1] % 2 === 0;
+      if (len > 16 || !key) cost += STRING + len;
     } else {
-      if (pos + 4 > n && b !== 0xcc && b !== 0xd0 && b !== 0xd4) return;
-      switch (b) {
-        case 0xc4:
-        case 0xd9:
-          skip = bytes[pos++];
-          break;
-        case 0xc5:
-        case 0xda:
-          skip = view.getUint16(pos);
-          pos += 2;
-          break;
-        case 0xc6:
-        case 0xdb:
-          skip = view.getUint32(pos);
-          pos += 4;
-          break;
-        case 0xc7:
-          skip = bytes[pos] + 1;
-          pos += 1;
-          break;
-        case 0xc8:
-          skip = view.getUint16(pos) + 1;
-          pos += 2;
-          break;
-        case 0xc9:
-          skip = view.getUint32(pos) + 1;
-          pos += 4;
-          break;
-        case 0xca:
-        case 0xd2:
-          skip = 4;
-          break;
-        case 0xcb:
-        case 0xcf:
-        case 0xd3:
-          skip = 8;
-          break;
-        case 0xcc:
-        case 0xd0:
-          skip = 1;
-          break;
-        case 0xcd:
-        case 0xd1:
-          skip = 2;
-          break;
-        case 0xce:
-          skip = 4;
-          break;
-        case 0xd4:
-        case 0xd5:
-        case 0xd6:
-        case 0xd7:
-        case 0xd8:
-          skip = (1 << (b - 0xd4)) + 1;
-          break;
-        case 0xdc:
-          children = view.getUint16(pos);
-          pos += 2;
-          break;
-        case 0xdd:
-          children = view.getUint32(pos);
-          pos += 4;
-          break;
-        case 0xde:
-          children = view.getUint16(pos);
-          pos += 2;
-          isMap = true;
-          break;
-        case 0xdf:
-          children = view.getUint32(pos);
-          pos += 4;
-          isMap = true;
-          break;
-        default:
-          return; // 0xc1 is never used: not MsgPack
-      }
-      if (b === 0xd9 || b === 0xda || b === 0xdb) cost += STRING + skip;
-      else if (b === 0xc4 || b === 0xc5 || b === 0xc6) cost += VIEW;
-      else if (b === 0xca || b === 0xcb || b === 0xce || b === 0xcf || b === 0xd2 || b === 0xd3) {
-        cost += BOXED;
+      // The layout of the other types, as MsgPackReader.skip reads it.
+      const [size, lengthBytes] = SIZES[t - 0xc4];
+      if (pos + lengthBytes > n) return; // truncated: the decoder says so
+      const len = lengthBytes === 1
+        ? bytes[pos]
+        : lengthBytes === 2
+        ? view.getUint16(pos)
+        : lengthBytes === 4
+        ? view.getUint32(pos)
+        : 0;
+      pos += lengthBytes;
+      if (t >= 0xdc) {
+        children = len;
+        isMap = t >= 0xde;
+      } else {
+        pos += size + (t >= 0xc7 && t <= 0xc9 ? len + 1 : len);
+        if (t >= 0xd9) cost += STRING + len; // str8/16/32
+        else if (t <= 0xc6) cost += VIEW; // bin8/16/32
+        else if (t >= 0xca && t <= 0xd3 && size >= 4) cost += BOXED; // 32- and 64-bit numbers
       }
     }
-    pos += skip;
     if (depth > 0) open[depth - 1]--;
     if (children >= 0) {
       cost += CONTAINER;

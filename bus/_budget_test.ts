@@ -101,11 +101,15 @@ describe("checkBudget", () => {
     );
   });
 
-  it("is applied by EventEnvelope.fromBytes, with the caller's budget", () => {
+  it("is applied by EventEnvelope.fromBytes (with the caller's budget) and formatOf", () => {
     // STANDARD keys; the envelope's own encoder stops at 100 levels, as the decoder does.
     const deep = encode({ to: "a.b", body: [PAD, nested(150)] });
     assert.throws(() => EventEnvelope.fromBytes(deep), /nested over 100 levels/);
-    assert.throws(() => EventEnvelope.formatOf(deep), /nested over 100 levels/);
+    // formatOf reads the keys alone, decoding nothing; when it must decode (a key that is not
+    // ASCII), it does so within the budget.
+    assert.equal(EventEnvelope.formatOf(deep), "standard");
+    const odd = encode({ "é": 1, to: "a.b", body: [PAD, nested(150)] });
+    assert.throws(() => EventEnvelope.formatOf(odd), /nested over 100 levels/);
     const e = EventEnvelope.fromBytes(deep, { budget: { ...DEFAULT_BUDGET, maxDepth: 200 } });
     assert.equal(e.to, "a.b");
   });

@@ -269,3 +269,23 @@ export function decodeFast(bytes: Uint8Array): EventEnvelope | undefined {
     return undefined;
   }
 }
+
+// The key set of the envelope in `bytes` from its keys alone (values are skipped, not decoded),
+// or undefined when the map-based path has to decide.
+export function formatFast(bytes: Uint8Array): WireFormat | undefined {
+  try {
+    const r = new MsgPackReader(bytes);
+    let n = r.mapHeader();
+    if (n < 0) return undefined;
+    let standard = false;
+    for (; n > 0; n--) {
+      const key = r.ascii();
+      if (key === undefined) return undefined;
+      if (key.length > 1) standard = true;
+      r.skip();
+    }
+    return r.pos === bytes.length ? (standard ? "standard" : "compact") : undefined;
+  } catch {
+    return undefined;
+  }
+}

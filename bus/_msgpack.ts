@@ -473,9 +473,11 @@ export const NONE: unique symbol = Symbol("none");
 const ASCII = new TextDecoder();
 const INTERNED: (string | undefined)[] = new Array(512).fill(undefined);
 
-// For type bytes 0xc4..0xdf: [fixed payload size, length field bytes]. Lengths are added for
-// bin/str/ext; array and map counts are handled by the caller.
-const SIZES: ReadonlyArray<readonly [number, number]> = [
+/**
+ * For type bytes 0xc4..0xdf: [fixed payload size, length field bytes]. Lengths are added for
+ * bin/str/ext; array and map counts are handled by the caller (here and in `_budget.ts`).
+ */
+export const SIZES: ReadonlyArray<readonly [number, number]> = [
   [0, 1], // c4 bin8
   [0, 2], // c5 bin16
   [0, 4], // c6 bin32

@@ -6,7 +6,7 @@
  * @module
  */
 import { nextId } from "./_ids.ts";
-import { bindEnvelope, decodeFast, encode } from "./_envelope_binary.ts";
+import { bindEnvelope, decodeFast, encode, formatFast } from "./_envelope_binary.ts";
 import {
   BY_KEY,
   checkField,
@@ -429,6 +429,9 @@ export class EventEnvelope<B = unknown> {
    * ```
    */
   static formatOf(bytes: Uint8Array): WireFormat {
+    // The keys tell, without decoding the body; anything unusual is decoded (within budget).
+    const fast = bytes instanceof Uint8Array ? formatFast(bytes) : undefined;
+    if (fast !== undefined) return fast;
     if (bytes instanceof Uint8Array) checkBudget(bytes);
     return isStandard(decodeMap(bytes)) ? "standard" : "compact";
   }

@@ -32,6 +32,7 @@ function routeMap(body: unknown): Record<string, string> {
   }
   return routes;
 }
+
 /** The registry's route; its messages go to `system.service.registry@monitor-<group>`. */
 export const REGISTRY = "system.service.registry";
 const STALL_MS = 90_000;
@@ -255,10 +256,6 @@ export class Peers {
     }
   }
 
-  /**
-   * Forgets a peer and its routes; requests waiting on it fail now (503) instead of at their
-   * timeout. `quiet` when this instance is the one leaving.
-   */
   // A `leave` on Kafka may be forged by anyone who can write to the group's partition: it is
   // believed once the monitors, which hold the table, say the peer is gone (or cannot say). A
   // monitor that has not yet read the departure is asked again a second later; a peer still
@@ -275,6 +272,10 @@ export class Peers {
     ask(true).finally(() => this.#checking.delete(origin));
   }
 
+  /**
+   * Forgets a peer and its routes; requests waiting on it fail now (503) instead of at their
+   * timeout. `quiet` when this instance is the one leaving.
+   */
   #remove(origin: string, why: string, quiet = false): void {
     const { table, platform } = this.#c;
     const peer = table.peer(origin);

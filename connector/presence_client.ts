@@ -22,6 +22,7 @@ import type { AppReport } from "./report.ts";
 
 const log = logger("presence-client");
 
+// Answers everyone waiting on the origins of a question.
 function settle(
   batch: Map<string, ((state: PeerState) => void)[]>,
   state: (origin: string) => PeerState,

@@ -48,33 +48,41 @@ export function chunkedPost(
   });
 }
 
+/** Writes `events` onto the partition leased as `topic` to `origin`, ten records a request. */
+async function sendInTens(topic: string, origin: string, events: EventEnvelope[]): Promise<void> {
+  const link = testKafka("attacker");
+  const [physical, partition] = splitVirtualTopic(topic);
+  try {
+    for (let i = 0; i < events.length; i += 10) {
+      await link.send(
+        events.slice(i, i + 10).map((e) => eventRecord(physical, partition, origin, e)),
+      );
+    }
+  } finally {
+    await link.close();
+  }
+}
+
 /**
  * Writes the first block (of 100) of `sets` large events that never complete, each `bytes`
- * long, onto the partition leased as `topic` to `origin`, ten records a produce request.
+ * long, onto the partition leased as `topic` to `origin`.
  */
-export async function sendFirstBlocks(
+export function sendFirstBlocks(
   topic: string,
   origin: string,
   sets: number,
   bytes: number,
 ): Promise<void> {
-  const link = testKafka("blocks");
-  const [physical, partition] = splitVirtualTopic(topic);
   const body = new Uint8Array(bytes);
-  const first = (i: number) =>
-    eventRecord(
-      physical,
-      partition,
-      origin,
-      new EventEnvelope({ headers: { _id_: `set-${i}`, _blk_: "1", _max_: "100" }, body }),
-    );
-  try {
-    for (let i = 0; i < sets; i += 10) {
-      await link.send(Array.from({ length: Math.min(10, sets - i) }, (_, j) => first(i + j)));
-    }
-  } finally {
-    await link.close();
-  }
+  return sendInTens(
+    topic,
+    origin,
+    Array.from(
+      { length: sets },
+      (_, i) =>
+        new EventEnvelope({ headers: { _id_: `set-${i}`, _blk_: "1", _max_: "100" }, body }),
+    ),
+  );
 }
 
 // MsgPack by hand: the bombs are far past what any encoder would write for us.
@@ -146,21 +154,6 @@ export function decodeBombs(size = 16 * 1024 * 1024 - 4096): { name: string; byt
  * Writes `bytes` as one complete block set (the mesh's large-event form) onto the partition
  * leased as `topic` to `origin`.
  */
-export async function sendBlockSet(
-  topic: string,
-  origin: string,
-  bytes: Uint8Array,
-): Promise<void> {
-  const link = testKafka("blockset");
-  const [physical, partition] = splitVirtualTopic(topic);
-  const blocks = toBlocks(`bomb-${Date.now()}`, bytes);
-  try {
-    for (let i = 0; i < blocks.length; i += 10) {
-      await link.send(
-        blocks.slice(i, i + 10).map((b) => eventRecord(physical, partition, origin, b)),
-      );
-    }
-  } finally {
-    await link.close();
-  }
+export function sendBlockSet(topic: string, origin: string, bytes: Uint8Array): Promise<void> {
+  return sendInTens(topic, origin, toBlocks(`bomb-${Date.now()}`, bytes));
 }

@@ -4,7 +4,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { encode } from "@msgpack/msgpack";
+import { Decoder, encode } from "@msgpack/msgpack";
 import { EnvelopeDecodeError, EventEnvelope, Platform } from "../mod.ts";
 import { eventApi } from "../actuator/mod.ts";
 import { BlockAssembler } from "../internal.ts";
@@ -24,6 +24,51 @@ describe("fuzzing: the envelope decoder", () => {
         } catch (e) {
           assert.ok(e instanceof EnvelopeDecodeError, String(e));
         }
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it("tells the key set from the keys alone exactly as from the decoded map", () => {
+    // The envelope's rule: a map whose keys are all strings.
+    const stringKeys = new Decoder({
+      mapKeyConverter: (k) => {
+        if (typeof k !== "string") throw new TypeError("not a string key");
+        return k;
+      },
+    });
+    // Any map of wire keys (both key sets, mixed) and any bytes: formatOf reads only the keys
+    // when it can, and must answer what the decoded map says, or throw as decoding throws.
+    const mixed = fc.dictionary(
+      fc.constantFrom(...KEYS, "t", "b", "x", "é"),
+      fc.anything(),
+      { maxKeys: 8 },
+    );
+    const input = fc.oneof(
+      mixed.map((m) => {
+        try {
+          return encode(m);
+        } catch {
+          return new Uint8Array([0x80]);
+        }
+      }),
+      fc.uint8Array({ maxLength: 40 }),
+    );
+    fc.assert(
+      fc.property(input, (bytes) => {
+        let decoded: unknown;
+        try {
+          decoded = stringKeys.decode(bytes);
+        } catch {
+          decoded = undefined;
+        }
+        const isMap = decoded !== null && typeof decoded === "object" && !Array.isArray(decoded) &&
+          !(decoded instanceof Uint8Array) && Object.keys(decoded).every((k) =>
+            typeof k === "string"
+          );
+        if (!isMap) return void assert.throws(() => EventEnvelope.formatOf(bytes));
+        const standard = Object.keys(decoded as object).some((k) => k.length > 1);
+        assert.equal(EventEnvelope.formatOf(bytes), standard ? "standard" : "compact");
       }),
       { numRuns: RUNS },
     );
