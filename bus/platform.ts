@@ -186,6 +186,8 @@ export class Platform {
   readonly config: AppConfig;
   /** This instance's origin id: `yyyyMMdd` + 32 hex. */
   readonly origin: string;
+  /** The stable application instance id it was given ({@link PlatformOptions.appId}), if any. */
+  readonly appId: string | undefined;
   /** `application.name` (or `spring.application.name`), default `application`. */
   readonly name: string;
   /** `info.app.version` (or `application.version`), default `1.0.0`. */
@@ -240,6 +242,7 @@ export class Platform {
       this.config.getString("spring.application.name", "application");
     this.version = this.config.getString("info.app.version") ??
       this.config.getString("application.version", "1.0.0");
+    this.appId = options.appId;
     this.origin = newOriginId(options.appId);
     this.inboxAddress = `${TEMPORARY_INBOX}@${this.origin}`;
     this.nullTransport = this.config.getBoolean("serializer.null.transport", false);

@@ -161,7 +161,7 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
         webSocket: options.webSocket ??
           (s.presenceCa !== undefined ? webSocketTrusting(s.presenceCa) : undefined),
         token: meshTokens(platform.config)[0],
-        identity: identitySecret(platform.config),
+        identity: identitySecret(platform.config, platform.appId),
         reports: reporter(platform),
       });
     } catch (e) {

@@ -11,6 +11,7 @@ import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 import type { AppConfig } from "../bus/config.ts";
 import { secretIndex } from "../bus/secrets.ts";
+import { defaultIdentityDir, keptIdentity } from "./_kept_identity.ts";
 
 /** The subprotocol a monitor selects (and that carries no secret). */
 export const MESH_PROTOCOL = "minimesh.v1";
@@ -69,12 +70,18 @@ export const IDENTITY_HEADER = "identity";
 
 /**
  * This instance's identity secret: `mesh.identity.secret` (environment `MESH_IDENTITY_SECRET`)
- * when set, for an instance with a fixed `appId` that must take its origin back at once after a
- * restart; else 32 random bytes, new in every process. Never logged.
+ * when set. Else, for an instance with a fixed `appId`, the secret kept for it in
+ * `mesh.identity.dir` (`~/.minimesh/identity` by default), so that the process started again
+ * after a crash on the same machine takes its origin back at once; else 32 random bytes, new in
+ * every process. Never logged.
  */
-export function identitySecret(config: AppConfig): string {
-  return config.getString("mesh.identity.secret") ??
-    Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64url");
+export function identitySecret(config: AppConfig, appId?: string): string {
+  const given = config.getString("mesh.identity.secret");
+  if (given) return given;
+  const kept = appId === undefined
+    ? undefined
+    : keptIdentity(config.getString("mesh.identity.dir") ?? defaultIdentityDir(), appId);
+  return kept ?? Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64url");
 }
 
 /**

@@ -111,6 +111,9 @@ export class PresenceClient {
   #askTimer: ReturnType<typeof setTimeout> | undefined;
   #lastAsked = 0;
   #queryId = 0;
+  /** When the monitors began refusing this origin as another instance's (0: they do not). */
+  #refusedSince = 0;
+  #refusalSaid = false;
 
   /** Creates the client; {@link PresenceClient.start} connects. */
   constructor(options: PresenceClientOptions) {
@@ -277,22 +280,50 @@ export class PresenceClient {
           "Monitor {url} refused this instance's mesh credential ({why}): check mesh.tokens",
           { url: base, why: this.#o.token ? "a token it does not accept" : "none given" },
         );
-      } else if (c.code === NOT_OWNER) {
-        log.error(
-          "Monitor {url} says origin {origin} belongs to another instance: an instance with " +
-            "this appId runs elsewhere, or restarted less than a minute ago without " +
-            "mesh.identity.secret",
-          { url: base, origin: this.#o.origin },
-        );
       }
-      log.info("Presence connection to {url} closed ({code} {reason})", {
-        url: base,
-        code: c.code,
-        reason: c.reason || "no reason",
-      });
+      const refusedAgain = c.code === NOT_OWNER && this.#refusedSince !== 0;
+      if (c.code === NOT_OWNER) this.#notOwner(base);
+      else [this.#refusedSince, this.#refusalSaid] = [0, false];
+      log[refusedAgain ? "debug" : "info"](
+        "Presence connection to {url} closed ({code} {reason})",
+        {
+          url: base,
+          code: c.code,
+          reason: c.reason || "no reason",
+        },
+      );
       // A monitor that stops gracefully (1001) hands its sessions over: go to the next at once.
       this.#scheduleRetry(c.code === 1001 && wasReady);
     };
+  }
+
+  // Refused as another instance's origin: normal for a minute after this appId's previous
+  // process went elsewhere (the monitors hold it for that instance), so one warning, then an
+  // error once if it lasts longer than the hold: then another instance really has the origin.
+  #notOwner(url: string): void {
+    const now = Date.now();
+    const first = this.#refusedSince === 0;
+    if (first) this.#refusedSince = now;
+    const s = Math.round((now - this.#refusedSince) / 1000);
+    const args = { url, origin: this.#o.origin, s };
+    if (first) {
+      log.warn(
+        "Monitor {url} holds origin {origin} for another instance: this appId's previous " +
+          "process, for up to a minute after it went (give each process of this appId the same " +
+          "mesh.identity.secret to take it back at once), or another process with this appId " +
+          "that runs now; retrying",
+        args,
+      );
+    } else if (!this.#refusalSaid && s > 90) {
+      this.#refusalSaid = true;
+      log.error(
+        "Origin {origin} still belongs to another instance after {s} s: another process " +
+          "with this appId runs in the mesh",
+        args,
+      );
+    } else {
+      log.debug("Monitor {url} still holds origin {origin} for another instance ({s} s)", args);
+    }
   }
 
   // Reports for the dashboard go only to a minimesh monitor (a Java one would close the

@@ -812,8 +812,17 @@ export class PresenceMonitor implements AsyncDisposable {
 
   #onAlive(msg: { monitor: string; version: string; started: string }): void {
     const known = this.#monitors.get(msg.monitor);
+    const now = Date.now();
+    if (msg.monitor === this.platform.origin && known !== undefined && !this.#hearsItself(now)) {
+      // Our own path through Kafka is back: the peers were as unheard as we were, so each gets
+      // a whole silence window from now to speak before it may be expired.
+      log.info("Hearing this monitor's own alive messages again after {s} s", {
+        s: Math.round((now - known.lastSeen) / 1000),
+      });
+      for (const m of this.#monitors.values()) m.lastSeen = Math.max(m.lastSeen, now);
+    }
     this.#monitors.set(msg.monitor, {
-      lastSeen: Date.now(),
+      lastSeen: now,
       version: msg.version,
       started: msg.started,
     });
@@ -1060,6 +1069,13 @@ export class PresenceMonitor implements AsyncDisposable {
 
   // ---- housekeeping, once a second ----
 
+  // Whether this monitor's own alive messages come back through service.monitor in time (two
+  // intervals and a second): the proof that what it hears of its peers is current.
+  #hearsItself(now: number): boolean {
+    const me = this.#monitors.get(this.platform.origin);
+    return me !== undefined && now - me.lastSeen < (2 * this.settings.aliveInterval + 1) * 1000;
+  }
+
   #tick(): void {
     const now = Date.now();
     const s = this.settings;
@@ -1080,9 +1096,12 @@ export class PresenceMonitor implements AsyncDisposable {
         out.push({ type: "release_monitor", dead: origin, monitor: this.platform.origin });
       }
     }
+    // A monitor that does not hear itself cannot tell a dead peer from its own outage (Kafka
+    // away, silent, or its reader stuck): it expires nobody until it hears itself again.
+    const judging = this.#kafka.available && this.#hearsItself(now);
     for (const [origin, m] of this.#monitors) {
       const silence = m.java ? JAVA_MONITOR_SILENCE_MS : 3 * s.aliveInterval * 1000;
-      if (origin === this.platform.origin || now - m.lastSeen < silence) continue;
+      if (!judging || origin === this.platform.origin || now - m.lastSeen < silence) continue;
       this.#monitors.delete(origin);
       this.#dashboard.changed();
       log.warn("Monitor {origin} expired: no alive message for {s} s", {

@@ -3,6 +3,10 @@
 // token join as before; without tokens the mesh stays open (and the monitor says so).
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { sleep } from "../_helpers.ts";
 import { credentialProtocols, NOT_OWNER, UNAUTHORIZED } from "../../connector/credentials.ts";
 import { connect, eventually, meshArgs, startMonitor, topicsFor } from "../_presence.ts";
 import type { MonitorProcess } from "../_presence.ts";
@@ -189,5 +193,48 @@ describe("owned identities", () => {
     assert.equal((await java.closed).code, 1013, "superseded");
     await other.close();
     await app.stop();
+  });
+
+  it("a crashed instance with a fixed appId rejoins at once; a second one at the same time does not", async () => {
+    const ot = topicsFor("owned-restart");
+    const m = await startMonitor(ot.args);
+    processes.push(m);
+    const dir = mkdtempSync(join(tmpdir(), "minimesh-identity-"));
+    const start = () => {
+      const p = spawnDeno("tests/fixtures/mesh_app.ts", [
+        "-Dapplication.name=fixed-app",
+        `-Dtest.app.id=fixed-${m.port}`,
+        `-Dmesh.identity.dir=${dir}`,
+        ...meshArgs(m.port, ot.args),
+      ]);
+      processes.push(p);
+      return p;
+    };
+    try {
+      const first = start();
+      const origin = /^JOINED (\w+)/.exec(await first.waitFor(/^JOINED /, 30_000))![1];
+      // A second process with the same appId while the first runs: refused (through the same
+      // monitor as already connected), never joined, no error storm.
+      const twin = start();
+      await twin.waitFor(/already connected|for another instance/, 30_000);
+      await sleep(2500);
+      assert.ok(!twin.logs.some((l) => l.startsWith("JOINED ")), "the twin stays out");
+      assert.ok(!twin.logs.some((l) => /\[ERR\]/.test(l)), twin.logs.join("\n"));
+      await twin.stop();
+      // kill -9, then at once the same appId again: the kept secret proves it is the same.
+      first.proc.kill("SIGKILL");
+      await first.exited;
+      const t0 = performance.now();
+      const again = start();
+      const line = await again.waitFor(/^JOINED /, 30_000);
+      const took = Math.round(performance.now() - t0);
+      console.log(`a crashed instance with a fixed appId joined again ${took} ms after its start`);
+      assert.equal(/^JOINED (\w+)/.exec(line)![1], origin);
+      assert.ok(took < 5000, `joined again after ${took} ms`);
+      assert.ok(!again.logs.some((l) => /\[ERR\]|another instance/.test(l)), again.logs.join("\n"));
+      await again.stop();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -19,6 +19,8 @@ import type { DenoProcess } from "../_processes.ts";
 import { freePort, sleep } from "../_helpers.ts";
 
 const b = devBroker(undefined, 19_197);
+/** How long the long outage keeps the broker away: over the monitors' 15 s silence window. */
+const OUTAGE_MS = 20_000;
 const processes: DenoProcess[] = [];
 const members: KafkaConnector[] = [];
 
@@ -340,6 +342,51 @@ describe("the delivery suite (real processes, a broker of its own)", () => {
       assert.equal(consumers.size, 4, JSON.stringify([...consumers]));
       for (const [tp, n] of consumers) assert.equal(n, 1, `${tp} has ${n} consumers`);
     }
+    assert.deepEqual(c.lost, [], c.summary);
+    assert.deepEqual(c.duplicated, [], c.summary);
+  });
+
+  it("across a 20 s broker outage: no application closed, no monitor expired", async () => {
+    // Longer than the monitors' silence window (15 s): each hears the other only through
+    // service.monitor, and without Kafka a monitor must not take its own deafness for a death.
+    const mesh = await Mesh.create(2);
+    const receivers = [
+      await mesh.startReceiver("receiver-1"),
+      await mesh.startReceiver("receiver-2"),
+    ];
+    await mesh.startSender();
+    await eventually(() => mesh.reaching(2), 10_000, "both receivers in the sender's table");
+    const s = stream(mesh.sender.po, "rpc");
+    await sleep(1500);
+    const killedAt = s.now();
+    await killKafka(b);
+    await sleep(OUTAGE_MS);
+    await startKafka(b, { keepData: true });
+    const restartedAt = s.now();
+    await eventually(
+      async () =>
+        (await mesh.sender.po.request({ to: "demo.tally", body: -1 }, { timeout: 1000 }).then(
+          (r) => r.status,
+          () => 0,
+        )) === 200,
+      30_000,
+      "served again",
+    );
+    await sleep(6000); // past another silence window: a late expiry would show now
+    const outcomes = await s.stop();
+    const c = count(outcomes, mesh.tallies());
+    const back = Math.round(servedAgainAt(outcomes, restartedAt) - restartedAt);
+    const closed = [...receivers, ...mesh.monitors.map((m) => m!)].flatMap((p) =>
+      p.logs.filter((l) => /Lease lost|expired|1013|released by|leave/i.test(l))
+    );
+    console.log(
+      `broker away ${Math.round(restartedAt - killedAt)} ms: ${c.summary}; served throughout ` +
+        `from ${back} ms after the restart; ${closed.length} close/expiry lines`,
+    );
+    assert.deepEqual(closed, [], "no application closed, no monitor expired, no leave");
+    assert.ok(mesh.reaching(2), "both receivers still in the sender's table");
+    assert.ok(c.failed.every((o) => o.endedAt >= killedAt - 100), c.summary);
+    assert.ok(c.failed.every((o) => o.sentAt <= restartedAt + back + 100), c.summary);
     assert.deepEqual(c.lost, [], c.summary);
     assert.deepEqual(c.duplicated, [], c.summary);
   });
