@@ -91,6 +91,19 @@ class Mesh {
     this.sender = { platform, connector, po: new PostOffice({}, platform) };
   }
 
+  /** Resolves once a request of the sender's is served again (event -1, outside the counts). */
+  servedAgain(withinMs: number): Promise<void> {
+    return eventually(
+      async () =>
+        (await this.sender.po.request({ to: "demo.tally", body: -1 }, { timeout: 1000 }).then(
+          (r) => r.status,
+          () => 0,
+        )) === 200,
+      withinMs,
+      "served again",
+    );
+  }
+
   /** Whether the sender has `n` instances of `demo.tally` in its table. */
   reaching(n: number): boolean {
     return this.sender.connector.table.origins("demo.tally").length === n;
@@ -363,15 +376,7 @@ describe("the delivery suite (real processes, a broker of its own)", () => {
     await sleep(OUTAGE_MS);
     await startKafka(b, { keepData: true });
     const restartedAt = s.now();
-    await eventually(
-      async () =>
-        (await mesh.sender.po.request({ to: "demo.tally", body: -1 }, { timeout: 1000 }).then(
-          (r) => r.status,
-          () => 0,
-        )) === 200,
-      30_000,
-      "served again",
-    );
+    await mesh.servedAgain(30_000);
     await sleep(6000); // past another silence window: a late expiry would show now
     const outcomes = await s.stop();
     const c = count(outcomes, mesh.tallies());
@@ -418,15 +423,7 @@ describe("the delivery suite (real processes, a broker of its own)", () => {
         await sleep(100);
       }
     })();
-    await eventually(
-      async () =>
-        (await mesh.sender.po.request({ to: "demo.tally", body: -1 }, { timeout: 1000 }).then(
-          (r) => r.status,
-          () => 0,
-        )) === 200,
-      60_000,
-      "served again",
-    );
+    await mesh.servedAgain(60_000);
     const back = Math.round(s.now() - restartedAt);
     await watching;
     await eventually(async () => (await health()) === 200, 10_000, "the monitor UP again");
