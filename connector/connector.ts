@@ -123,7 +123,7 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
     this.#delivery = new Delivery(platform, this.#kafka, {
       maxSets: s.blockMaxPendingSets,
       maxPendingBytes: s.blockMaxPendingBytes,
-    });
+    }, s.clockSkewMs);
     this.#offMetrics = platform.addMetricSource(() =>
       connectorMetrics({
         stats: this.#delivery.stats,

@@ -46,6 +46,8 @@ export interface ConnectorStats {
   unmatchedReplies: number;
   /** Events whose `replyTo` is not a public route or another instance's inbox. */
   refusedReplyTo: number;
+  /** Requests read after their caller's timeout had passed (this instance was frozen, say). */
+  expired: number;
 }
 
 /** Records and bytes (of record values) through Kafka. */
@@ -72,15 +74,21 @@ export class Delivery {
     privateRoute: 0,
     unmatchedReplies: 0,
     refusedReplyTo: 0,
+    expired: 0,
   };
   readonly #platform: Platform;
   readonly #kafka: KafkaClient;
   readonly #blocks: BlockAssembler;
   readonly #telemetry: Telemetry;
+  readonly #clockSkewMs: number;
 
-  /** Delivery for `platform` through `kafka`, holding incomplete block sets within `limits`. */
-  constructor(platform: Platform, kafka: KafkaClient, limits: BlockLimits) {
+  /**
+   * Delivery for `platform` through `kafka`, holding incomplete block sets within `limits`;
+   * a request is dropped when read more than its timeout plus `clockSkewMs` after it was written.
+   */
+  constructor(platform: Platform, kafka: KafkaClient, limits: BlockLimits, clockSkewMs = 1000) {
     this.#platform = platform;
+    this.#clockSkewMs = clockSkewMs;
     this.#telemetry = telemetryOf(platform);
     this.#kafka = kafka;
     this.#blocks = new BlockAssembler(limits);
@@ -146,6 +154,7 @@ export class Delivery {
       e = this.#decode(result.bytes, "reassembled event");
       if (e === undefined) return;
     }
+    if (r.timestamp !== undefined && this.#late(e, r.timestamp)) return;
     this.#deliver(e);
   }
 
@@ -155,6 +164,23 @@ export class Delivery {
       this.stats.expiredBlockSets++;
       warn("Block set {id} expired with {got} of {max} blocks", { id, got, max });
     }
+  }
+
+  // A request read after its caller gave up (the `rpc` tag is its timeout; the record's time is
+  // when it was written): nobody waits for its reply, and another instance may have run it
+  // since (the caller retried), so it does not run late. Clocks of the mesh's hosts may differ
+  // by up to the skew allowed.
+  #late(e: EventEnvelope, writtenAt: number): boolean {
+    const rpc = peekTags(e)?.rpc;
+    if (rpc === undefined) return false;
+    const late = Date.now() - writtenAt - Number(rpc) - this.#clockSkewMs;
+    if (!(late > 0)) return false;
+    this.stats.expired++;
+    warn("Dropped a request for {to} read {ms} ms after its caller's timeout: it does not run", {
+      to: e.to,
+      ms: Math.round(late + this.#clockSkewMs),
+    });
+    return true;
   }
 
   #deliver(e: EventEnvelope): void {

@@ -46,6 +46,11 @@ export interface ConnectorSettings extends MeshSettings {
    */
   reconnectGraceMs: number;
   /**
+   * `mesh.clock.skew` (1000): how far apart (ms) the clocks of the mesh's hosts may be. A request
+   * read more than its timeout plus this after it was written is dropped, not run.
+   */
+  clockSkewMs: number;
+  /**
    * `presence.tls.ca`: a PEM file of the CA that signed the monitors' certificates, for
    * `wss://` URLs under a private CA (its contents here).
    */
@@ -102,6 +107,7 @@ export function connectorSettings(config: AppConfig): ConnectorSettings {
       ),
     ),
     reconnectGraceMs: Math.max(0, config.getNumber("presence.reconnect.grace", 30)) * 1000,
+    clockSkewMs: Math.max(0, config.getNumber("mesh.clock.skew", 1000)),
     presenceCa: caFile ? readPemFile("presence.tls.ca", caFile) : undefined,
   };
 }

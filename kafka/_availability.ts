@@ -1,13 +1,24 @@
 // Whether Kafka answers, as both clients judge it: a failed connection to the only broker (or to
 // every broker of a cluster) makes the mesh fail at once instead of waiting on retries; one
-// broker of several gone is a leader change, which Kafka settles by itself. While down, the
-// broker is asked once a second whether it is back; any answer marks it up.
+// broker of several gone is a leader change, which Kafka settles by itself. A cluster that
+// stops answering without closing anything (packets dropped, a frozen host) is noticed too: a
+// request overdue while nothing at all was heard for `silenceMs`. While down, the broker is
+// asked once a second whether it is back; any answer marks it up.
+import { clearInterval, setInterval } from "node:timers";
 import { logger } from "../bus/_log.ts";
 
 const log = logger("kafka");
 
 /** A broker counts as failing this long after its last connection error. */
 const FAILING_MS = 10_000;
+/** How often requests on their way are looked at for silence. */
+const SILENCE_CHECK_MS = 100;
+
+/** A request on its way, answered within `expectMs` by a broker that works. */
+interface Waiting {
+  since: number;
+  expectMs: number;
+}
 
 /** The availability of one client's cluster (see {@link KafkaClient.available}). */
 export class Availability {
@@ -23,20 +34,75 @@ export class Availability {
   #closed = false;
   /** Aborted when the broker turns unavailable: a loopback in flight ends then, not at its timeout. */
   #down = new AbortController();
+  readonly #silenceMs: number;
+  readonly #onSilence: () => void;
+  #waiting = new Set<Waiting>();
+  #lastAnswerAt = Date.now();
+  #checkedAt = 0;
+  #watch: ReturnType<typeof setInterval> | undefined;
 
   /**
    * @param brokers The bootstrap brokers.
    * @param clusterSize How many brokers the cluster has, once known.
    * @param ask Asks the broker something (a metadata request), while it is down.
+   * @param silence After `ms` without any answer while a request is overdue, Kafka counts as
+   *   gone, and `drop` is called first to end the connections that wait in vain (their requests
+   *   then fail at once, and no timeout of theirs fires after Kafka is back).
    */
   constructor(
     brokers: readonly string[],
     clusterSize: () => number | undefined,
     ask: () => Promise<unknown>,
+    silence: { ms: number; drop: () => void } = { ms: Infinity, drop: () => {} },
   ) {
     this.#brokers = brokers;
     this.#clusterSize = clusterSize;
     this.#ask = ask;
+    this.#silenceMs = silence.ms;
+    this.#onSilence = silence.drop;
+  }
+
+  /**
+   * A request leaves that a working broker answers within `expectMs` (a fetch's wait; 0 for a
+   * produce). Call what it returns when it ends, answered or not.
+   */
+  waiting(expectMs: number): () => void {
+    if (this.#silenceMs === Infinity || this.#closed) return () => {};
+    const w: Waiting = { since: Date.now(), expectMs };
+    this.#waiting.add(w);
+    if (this.#watch === undefined) {
+      this.#checkedAt = w.since;
+      this.#watch = setInterval(() => this.#checkSilence(), SILENCE_CHECK_MS).unref();
+    }
+    return () => {
+      this.#waiting.delete(w);
+      if (this.#waiting.size === 0) {
+        clearInterval(this.#watch);
+        this.#watch = undefined;
+      }
+    };
+  }
+
+  #checkSilence(): void {
+    const now = Date.now();
+    // This process itself stood still (blocked, or stopped by SIGSTOP): the answers may wait
+    // unread in its sockets, so the pause is nobody's silence but its own.
+    const paused = now - this.#checkedAt - SILENCE_CHECK_MS;
+    this.#checkedAt = now;
+    if (paused > SILENCE_CHECK_MS) {
+      this.#lastAnswerAt += paused;
+      for (const w of this.#waiting) w.since += paused;
+      return;
+    }
+    if (!this.#available || now - this.#lastAnswerAt < this.#silenceMs) return;
+    for (const w of this.#waiting) {
+      if (now - w.since < w.expectMs + this.#silenceMs) continue;
+      const ms = now - w.since;
+      this.#waiting.clear();
+      this.#onSilence();
+      this.down(`no answer to a request for ${ms} ms`);
+      return;
+    }
   }
 
   /** False while the broker is unreachable. */
@@ -93,7 +159,9 @@ export class Availability {
    * not count.
    */
   up(): void {
-    if (this.#available || Date.now() - this.#lastErrorAt < 1000) return;
+    const now = Date.now();
+    this.#lastAnswerAt = now;
+    if (this.#available || now - this.#lastErrorAt < 1000) return;
     this.#available = true;
     this.#failing.clear();
     this.#down = new AbortController();
@@ -104,5 +172,7 @@ export class Availability {
   close(): void {
     this.#closed = true;
     clearInterval(this.#probe);
+    clearInterval(this.#watch);
+    this.#waiting.clear();
   }
 }

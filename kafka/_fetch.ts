@@ -24,6 +24,8 @@ export const FETCH_VERSION = 17;
 /** One record of a fetched batch; its key and value are views of the response. */
 export interface FetchedRecord {
   offsetDelta: number;
+  /** ms since the epoch (the batch's time for LogAppendTime). */
+  timestamp: number;
   key: Uint8Array | null;
   value: Uint8Array | null;
   /** Header names and values as text (a null value as ""; a header without a name left out). */
@@ -40,6 +42,8 @@ export interface FetchedBatch {
 
 const COMPRESSION = 0x07;
 const BATCH_HEAD = 8 + 4; // base offset, length
+/** The batch attribute bit of a topic whose timestamps the broker sets (LogAppendTime). */
+const LOG_APPEND_TIME = 0x08;
 const RECORDS_AT = 8 + 4 + 4 + 1 + 4 + 2 + 4 + 8 + 8 + 8 + 2 + 4; // up to the record count
 
 /** Reads zigzag varints (and varlongs within ±2^53) from a byte array. */
@@ -100,7 +104,10 @@ export function fromLibrary(batch: RecordsBatch): FetchedBatch {
     records: batch.records.map((r) => {
       const headers: Record<string, string> = {};
       for (const [k, v] of r.headers) if (k !== null) headers[HEADER_NAMES.decode(k)] = valueOf(v);
-      return { offsetDelta: r.offsetDelta, key: r.key, value: r.value, headers };
+      const timestamp = (batch.attributes & LOG_APPEND_TIME) !== 0
+        ? Number(batch.maxTimestamp)
+        : Number(batch.firstTimestamp) + Number(r.timestampDelta);
+      return { offsetDelta: r.offsetDelta, timestamp, key: r.key, value: r.value, headers };
     }),
   };
 }
@@ -133,20 +140,23 @@ export function readBatches(bytes: Uint8Array): FetchedBatch[] {
     } else {
       const firstOffset = int64(bytes, at);
       const lastOffsetDelta = int32(bytes, at + 23);
+      const appended = (attributes & LOG_APPEND_TIME) !== 0;
+      const firstTimestamp = int64(bytes, at + (appended ? 35 : 27)); // max or first timestamp
       const count = int32(bytes, at + RECORDS_AT);
       const records: FetchedRecord[] = new Array(count);
       const c = new Cursor(bytes.subarray(0, end), at + RECORDS_AT + 4);
       for (let i = 0; i < count; i++) {
         c.varint(); // length
         c.at++; // attributes
-        c.varint(); // timestamp delta
+        const timestampDelta = c.varint();
+        const timestamp = appended ? firstTimestamp : firstTimestamp + timestampDelta;
         const offsetDelta = c.varint();
         const key = c.bytesOrNull();
         const value = c.bytesOrNull();
         const n = c.varint();
         const headers: Record<string, string> = {};
         for (let h = 0; h < n; h++) c.header(headers);
-        records[i] = { offsetDelta, key, value, headers };
+        records[i] = { offsetDelta, timestamp, key, value, headers };
       }
       batches.push({ firstOffset, lastOffsetDelta, attributes, records });
     }

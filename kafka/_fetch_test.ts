@@ -27,7 +27,7 @@ function message(i: number, size: number, headers: number, key: string | null = 
     key: key === null ? null : Buffer.from(key),
     value: size < 0 ? null : Buffer.alloc(size, i),
     headers: h,
-    timestamp: 1_795_000_000_000n,
+    timestamp: 1_795_000_000_000n + BigInt(i * 37),
   };
 }
 
@@ -42,6 +42,7 @@ function library(bytes: Buffer) {
     attributes: b.attributes,
     records: b.records.map((r) => ({
       offsetDelta: r.offsetDelta,
+      timestamp: Number(b.firstTimestamp + r.timestampDelta),
       key: r.key === null ? null : [...r.key],
       value: r.value === null ? null : [...r.value],
       headers: Object.fromEntries(
@@ -58,6 +59,7 @@ function ours(bytes: Uint8Array) {
     ...b,
     records: b.records.map((r) => ({
       offsetDelta: r.offsetDelta,
+      timestamp: r.timestamp,
       key: r.key === null ? null : [...r.key],
       value: r.value === null ? null : [...r.value],
       headers: r.headers,

@@ -35,6 +35,11 @@ export interface InRecord {
   headers: Record<string, string>;
   /** Record value. */
   value: Uint8Array;
+  /**
+   * The record's timestamp (ms since the epoch): when its producer wrote it, or when the broker
+   * appended it for a topic with `LogAppendTime`. Absent where the client does not say.
+   */
+  timestamp?: number;
 }
 
 /** Reading one partition: resolves `ready` once records written from now on will be seen. */

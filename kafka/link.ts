@@ -59,6 +59,8 @@ export interface KafkaLinkOptions extends Partial<Omit<KafkaClientConfig, "broke
   oauthBearer?: OAuthBearerProvider;
 }
 
+/** How long a fetch waits at the broker for a record. */
+const FETCH_WAIT_MS = 100;
 /** Batches whose last record's key a consumer remembers (about 10 s of a busy partition). */
 const SEEN_BATCHES = 4096;
 // What kafkajs's connection logs when the broker cannot be reached (network/connection.js).
@@ -186,10 +188,13 @@ export class KafkaLink implements KafkaClient {
    */
   constructor(options: KafkaLinkOptions) {
     this.brokers = options.brokers;
+    // kafkajs keeps its sockets to itself: a silent broker makes new sends fail at once, while
+    // what is on its way waits for kafkajs's own request timeout.
     this.#health = new Availability(
       this.brokers,
       () => this.#brokerCount,
       () => this.topicPartitions(),
+      { ms: options.silenceMs || Infinity, drop: () => {} },
     );
     this.#clientId = options.clientId;
     this.#acks = options.acks ?? 1;
@@ -334,6 +339,7 @@ export class KafkaLink implements KafkaClient {
       if (list) list.push(r);
       else byTopic.set(r.topic, [r]);
     }
+    const answered = this.#health.waiting(0);
     await producer.sendBatch({
       acks: this.#acks,
       topicMessages: [...byTopic].map(([topic, list]) => ({
@@ -345,7 +351,7 @@ export class KafkaLink implements KafkaClient {
           value: typeof r.value === "string" ? r.value : asBuffer(r.value),
         })),
       })),
-    });
+    }).finally(answered);
     this.#health.up();
   }
 
@@ -367,7 +373,7 @@ export class KafkaLink implements KafkaClient {
       // create it with its default count (one, usually).
       allowAutoTopicCreation: false,
       partitionAssigners: [singlePartition(topic, partition)],
-      maxWaitTimeInMs: 100,
+      maxWaitTimeInMs: FETCH_WAIT_MS,
       sessionTimeout: 10_000,
       heartbeatInterval: 1_000,
       // kafkajs restarts a crashed consumer when this says so; a stop that interrupted its
@@ -480,6 +486,7 @@ export class KafkaLink implements KafkaClient {
                 key: message.key?.toString(),
                 headers,
                 value: message.value ?? new Uint8Array(),
+                timestamp: Number(message.timestamp),
               });
               if (done !== undefined) await done;
             } catch (e) {
@@ -539,7 +546,16 @@ export class KafkaLink implements KafkaClient {
         await consumer.disconnect().catch(() => {});
       },
     };
-    consumer.on(consumer.events.FETCH, () => this.#health.up());
+    let fetching: (() => void) | undefined;
+    consumer.on(consumer.events.FETCH_START, () => {
+      fetching?.();
+      fetching = this.#health.waiting(FETCH_WAIT_MS);
+    });
+    consumer.on(consumer.events.FETCH, () => {
+      fetching?.();
+      fetching = undefined;
+      this.#health.up();
+    });
     this.#consumers.add(handle);
     start().catch((e) => {
       if (stopped) {

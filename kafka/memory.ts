@@ -137,6 +137,7 @@ export class MemoryKafka {
       key: r.key ?? randomHex32(),
       headers: { ...r.headers },
       value: typeof r.value === "string" ? encoder.encode(r.value) : r.value,
+      timestamp: Date.now(),
     };
     for (const reader of this.readersOf(r.topic, r.partition)) {
       const done = reader.chain.then(() => reader.client.handle(reader, record));

@@ -14,7 +14,7 @@
 import { Buffer } from "node:buffer";
 import { setImmediate } from "node:timers";
 import { Admin, Consumer, findErrorBy, ListOffsetTimestamps, Producer } from "@platformatic/kafka";
-import type { BaseOptions, MessageToProduce } from "@platformatic/kafka";
+import type { BaseOptions, Connection, MessageToProduce } from "@platformatic/kafka";
 import { logger } from "../bus/_log.ts";
 import { randomHex32 } from "../bus/_ids.ts";
 import { ConfigError } from "../bus/errors.ts";
@@ -134,6 +134,7 @@ class Delivered implements InRecord {
     key: Uint8Array | null,
     readonly headers: Record<string, string>,
     readonly value: Uint8Array,
+    readonly timestamp: number,
   ) {
     this.#offset = offset;
     this.#key = key;
@@ -196,6 +197,8 @@ export class PlatformaticLink implements KafkaClient {
   #producer: Producer | undefined;
   #admin: Admin | undefined;
   #consumers = new Set<PartitionConsumer>();
+  /** Every open broker connection of this link's clients. */
+  #connections = new Set<Connection>();
   #loopbacks = new Map<string, () => void>();
   readonly #sends: SendQueue;
   #closed = false;
@@ -204,6 +207,7 @@ export class PlatformaticLink implements KafkaClient {
   readonly #readerLink: ReaderLink = {
     counters: this.counters,
     answered: () => this.#health.up(),
+    waiting: (expectMs) => this.#health.waiting(expectMs),
     loopedBack: (nonce) => this.#loopbacks.get(nonce)?.(),
     backoff: (attempt) => this.#backoff(attempt),
   };
@@ -219,6 +223,7 @@ export class PlatformaticLink implements KafkaClient {
       this.brokers,
       () => this.#brokerCount,
       () => this.topicPartitions(),
+      { ms: options.silenceMs || Infinity, drop: () => this.#dropConnections() },
     );
     this.#acks = options.acks ?? 1;
     this.#retryBackoffMs = options.retryBackoffMs ?? 200;
@@ -247,7 +252,16 @@ export class PlatformaticLink implements KafkaClient {
     client.on("client:broker:failed", ({ broker }) => {
       this.#health.down("connection failed", `${broker.host}:${broker.port}`);
     });
+    client.on("client:broker:connect", ({ connection }) => this.#connections.add(connection));
+    client.on("client:broker:disconnect", ({ connection }) => this.#connections.delete(connection));
     return client;
+  }
+
+  // Kafka went silent: the connections waiting on it are ended, so that their requests fail now
+  // (not at request.timeout.ms) and new connections are made once it answers again.
+  #dropConnections(): void {
+    for (const c of this.#connections) c.socket?.destroy();
+    this.#connections.clear();
   }
 
   #admin_(): Admin {
@@ -349,6 +363,7 @@ export class PlatformaticLink implements KafkaClient {
     // a silent broker after broker.session.timeout.ms, 9 s by default), as the kafkajs client.
     const deadline = Date.now() + PRODUCE_RETRY_MS;
     for (let attempt = 1;; attempt++) {
+      const answered = this.#health.waiting(0);
       try {
         // Written by our encoder unless acks=0 or the cluster speaks another produce version.
         const direct = this.#acks !== 0 &&
@@ -356,9 +371,14 @@ export class PlatformaticLink implements KafkaClient {
         if (!direct) await producer.send({ messages: messages.map(forLibrary), acks: this.#acks });
         break;
       } catch (e) {
-        if (this.#closed || !retriable(e) || Date.now() > deadline) throw explained(e);
+        // Kafka unreachable: the sender hears it now, not after the retries.
+        if (this.#closed || !retriable(e) || !this.available || Date.now() > deadline) {
+          throw explained(e);
+        }
         producer.clearMetadata(); // a new leader, a new partition: ask again
         await new Promise((r) => setTimeout(r, this.#backoff(attempt)));
+      } finally {
+        answered();
       }
     }
     this.#health.up();
@@ -450,6 +470,8 @@ interface ReaderLink {
   readonly counters: TrafficCounters;
   /** A fetch was answered. */
   answered(): void;
+  /** A fetch leaves, to be answered within `expectMs`: call the result when it ends. */
+  waiting(expectMs: number): () => void;
   /** A loopback record came back. */
   loopedBack(nonce: string): void;
   /** The wait before try `attempt`. */
@@ -604,6 +626,15 @@ class PartitionReader {
   // Our fetch (views of one buffer per response); the library's when the cluster does not speak
   // fetch v17.
   async #fetch(from: number): Promise<FetchedPartition> {
+    const answered = this.#link.waiting(FETCH_WAIT_MS);
+    try {
+      return await this.#fetchOnce(from);
+    } finally {
+      answered();
+    }
+  }
+
+  async #fetchOnce(from: number): Promise<FetchedPartition> {
     const ours = await fetchPartition(this.#consumer, {
       topic: this.#topic,
       topicId: this.#topicIdBytes,
@@ -697,6 +728,7 @@ class PartitionReader {
           record.key,
           headers,
           record.value ?? new Uint8Array(),
+          record.timestamp,
         ),
       );
       if (done !== undefined) return done.catch((e) => this.#failed(offset, e));

@@ -79,6 +79,11 @@ export interface KafkaClientConfig {
   requestTimeoutMs: number;
   /** `retry.backoff.ms` (200): the first retry's wait; later ones back off from it. */
   retryBackoffMs: number;
+  /**
+   * `kafka.silence.ms` (1000; 0 never): how long Kafka may answer nothing at all while a request
+   * is overdue before it counts as unreachable (a broker whose packets are dropped).
+   */
+  silenceMs: number;
   /** `acks` (1, as the Java original): -1 (`all`), 0 or 1. */
   acks: -1 | 0 | 1;
   /** `kafka.replication.factor` (3, at most 3): used as min(it, number of brokers). */
@@ -282,6 +287,7 @@ export function kafkaClientConfig(config: AppConfig): KafkaClientConfig {
     ),
     requestTimeoutMs: wholeNumber("request.timeout.ms", get("request.timeout.ms"), 15000),
     retryBackoffMs: wholeNumber("retry.backoff.ms", get("retry.backoff.ms"), 200),
+    silenceMs: Math.max(0, config.getNumber("kafka.silence.ms", 1000)),
     acks: acksOf(get("acks")),
     replicationFactor: replicationFactorOf(config),
     topics: config.getChoice("kafka.topics", ["on-demand", "pre-allocated"], "on-demand"),

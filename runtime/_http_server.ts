@@ -5,8 +5,9 @@
 //
 // Limits (docs/security.md): a connection limit, per client address and in all (at the limit a
 // new connection replaces an idle one, so that idle connections cannot lock clients out); only
-// the usual methods (others get 405 before any work); a deadline for the request headers, which
-// also ends idle keep-alive connections; a deadline and a size cap for the body, enforced while it
+// the usual methods (others get 405 before any work); a deadline for the request headers; an idle
+// deadline for kept-alive connections, longer than clients keep theirs (a server that closes first
+// races the client's next request); a deadline and a size cap for the body, enforced while it
 // streams; a websocket message cap checked on the frame header (`ws` closes with 1009 before
 // reading the payload). Errors from clients or from accept() are logged, never thrown.
 import { createServer } from "node:http";
@@ -252,14 +253,14 @@ export function serve(options: ServeOptions): Promise<RunningServer> {
   // Per connection: the deadline for the next request's headers (armed on connect and after
   // each response, cleared when a request or an upgrade has arrived).
   const deadlines = new Map<Socket, ReturnType<typeof setTimeout>>();
-  const arm = (socket: Socket) => {
+  const arm = (socket: Socket, ms = limits.headerTimeoutMs) => {
     clearTimeout(deadlines.get(socket));
     deadlines.set(
       socket,
       setTimeout(() => {
         deadlines.delete(socket);
         socket.destroy();
-      }, limits.headerTimeoutMs),
+      }, ms),
     );
   };
   const disarm = (socket: Socket) => {
@@ -271,7 +272,7 @@ export function serve(options: ServeOptions): Promise<RunningServer> {
     // Node enforces these itself; Deno's compatibility layer ignores them, hence `arm`.
     headersTimeout: limits.headerTimeoutMs,
     requestTimeout: limits.headerTimeoutMs + limits.bodyTimeoutMs,
-    keepAliveTimeout: Math.min(5000, limits.headerTimeoutMs),
+    keepAliveTimeout: limits.keepAliveMs,
     maxHeaderSize: 16 * 1024,
   };
   const bodies: BodyBudget = { held: 0, max: limits.maxBodyBytesTotal };
@@ -333,7 +334,7 @@ export function serve(options: ServeOptions): Promise<RunningServer> {
       if (draining) req.socket.end();
     });
     res.on("finish", () => {
-      if (!req.socket.destroyed) arm(req.socket);
+      if (!req.socket.destroyed) arm(req.socket, limits.keepAliveMs);
     });
     if (!METHODS.has(req.method ?? "")) {
       req.resume(); // a body, if any, is read and dropped; the connection stays usable

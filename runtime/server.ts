@@ -135,11 +135,16 @@ export interface ServerLimits {
    * tenth of `maxConnections`); more are closed at once.
    */
   maxConnectionsPerAddress: number;
-  /**
-   * Milliseconds to receive a request's headers, and to wait for the next request on a kept-alive
-   * connection (`server.header.timeout`, 10 s).
-   */
+  /** Milliseconds to receive a request's headers (`server.header.timeout`, 10 s). */
   headerTimeoutMs: number;
+  /**
+   * Milliseconds a kept-alive connection may wait for its next request
+   * (`server.keep.alive.timeout`, 120 s): longer than clients keep idle connections (Node's
+   * agent 5 s, undici 4 s, Deno's fetch and Go 90 s), so that the server does not close one
+   * just as a client reuses it (the client would see a reset). Idle connections are the first
+   * closed at `maxConnections`.
+   */
+  keepAliveMs: number;
   /** Milliseconds to receive a request's body (`server.body.timeout`, 30 s); then 408. */
   bodyTimeoutMs: number;
   /** Bytes of a request body (16 MiB); larger ones get 413 as soon as the limit is crossed. */
@@ -183,6 +188,7 @@ export const DEFAULT_LIMITS: Readonly<ServerLimits> = {
   maxConnections: 1000,
   maxConnectionsPerAddress: 100,
   headerTimeoutMs: 10_000,
+  keepAliveMs: 120_000,
   bodyTimeoutMs: 30_000,
   maxBodyBytes: 16 * 1024 * 1024,
   maxBodyBytesTotal: 64 * 1024 * 1024,
@@ -218,6 +224,7 @@ export function serverLimits(config: AppConfig, defaults: Partial<ServerLimits>)
       config.getNumber("server.max.connections.per.address", perAddress),
     ),
     headerTimeoutMs: seconds("server.header.timeout", base.headerTimeoutMs),
+    keepAliveMs: seconds("server.keep.alive.timeout", base.keepAliveMs),
     bodyTimeoutMs: seconds("server.body.timeout", base.bodyTimeoutMs),
   };
 }

@@ -243,6 +243,13 @@ function serverProperties(b: DevBroker, n: DevNode): string {
     "transaction.state.log.num.partitions": 1,
     "log.cleaner.dedupe.buffer.size": 2097152,
     "auto.create.topics.enable": "true",
+    // A broker that dies stays leader, and in every partition's in-sync replicas (so that no
+    // consumer sees new records: the high watermark waits for it), until the controller fences
+    // it: 9 s after its last heartbeat by default, which stalls the whole mesh, not only the
+    // partitions it led. 3 s (heartbeats every 0.5 s) keeps the stall under the usual 5 s
+    // request timeout; docs/reliability.md says what a production cluster should use.
+    "broker.session.timeout.ms": 3000,
+    "broker.heartbeat.interval.ms": 500,
   };
   if (!isV3(b.version)) {
     props["share.coordinator.state.topic.replication.factor"] = replicas;

@@ -30,6 +30,7 @@ export function testKafka(
     connectionTimeoutMs: 3000,
     requestTimeoutMs: 15000,
     retryBackoffMs: 200,
+    silenceMs: 1000,
     acks: 1,
     replicationFactor: 3,
     topics: "on-demand",

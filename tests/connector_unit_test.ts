@@ -10,6 +10,9 @@ import {
   toBlocks,
 } from "../internal.ts";
 import { stubMesh } from "./_helpers.ts";
+import { Delivery } from "../connector/delivery.ts";
+import { MemoryKafka, MemoryKafkaClient } from "../kafka/memory.ts";
+import type { InRecord } from "../kafka/client.ts";
 
 describe("RoutingTable", () => {
   it("takes turns among the origins serving a route", () => {
@@ -159,5 +162,36 @@ describe("requests waiting on a peer (what fails fast when it leaves)", () => {
     assert.equal(fromPeer(s), false, "an answered request takes no second reply");
     assert.deepEqual(inbox.waitingOn("peer-1"), []);
     assert.deepEqual(inbox.waitingOn("peer-2"), []);
+  });
+});
+
+describe("requests read after their caller's timeout", () => {
+  it("are dropped and counted; fresh requests and plain sends run", async () => {
+    const platform = new Platform({ args: ["-Dlog.level=error"] });
+    let ran = 0;
+    platform.register("late.work", () => {
+      ran++;
+      return "ok";
+    });
+    const kafka = new MemoryKafkaClient(new MemoryKafka(), ["memory:9092"]);
+    const delivery = new Delivery(platform, kafka, {}, 1000);
+    const record = (e: EventEnvelope, ageMs: number): InRecord => ({
+      topic: "t",
+      partition: 0,
+      offset: "0",
+      key: undefined,
+      headers: { _event_: "1" },
+      value: e.toBytes(),
+      timestamp: Date.now() - ageMs,
+    });
+    const request = () => new EventEnvelope({ to: "late.work", tags: { rpc: "3000" } });
+    delivery.onRecord(record(request(), 4500)); // 3 s timeout + 1 s skew passed: dropped
+    delivery.onRecord(record(request(), 3500)); // within the skew allowed: runs
+    delivery.onRecord(record(request(), 10)); // fresh
+    delivery.onRecord(record(new EventEnvelope({ to: "late.work" }), 60_000)); // a send: no deadline
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(delivery.stats.expired, 1);
+    assert.equal(ran, 3);
+    await platform.stop();
   });
 });

@@ -12,6 +12,7 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { startHttp } from "../actuator/mod.ts";
 import { EventEnvelope } from "../mod.ts";
+import { serverLimits } from "../runtime/server.ts";
 import type { RunningServer } from "../runtime/server.ts";
 import { captureLogs, sleep, testPlatform } from "./_helpers.ts";
 import { makeTestCertificates } from "../scripts/kafka_dev.ts";
@@ -235,3 +236,58 @@ function httpsStatus(port: number, ca: string): Promise<number> {
     req.on("error", () => resolve(0));
   });
 }
+
+describe("HTTP server: kept-alive connections", () => {
+  /** A raw HTTP/1.1 connection: `get` sends a request and resolves with the status line. */
+  function rawClient(port: number) {
+    const s = net.connect(port, "127.0.0.1");
+    s.on("error", () => {});
+    let waiting: ((line: string) => void) | undefined;
+    let buffered = "";
+    s.on("data", (d) => {
+      buffered += d.toString("latin1");
+      const end = buffered.indexOf("\r\n\r\n");
+      const length = Number(/content-length: (\d+)/i.exec(buffered)?.[1] ?? 0);
+      if (end >= 0 && buffered.length >= end + 4 + length) {
+        const line = buffered.slice(0, buffered.indexOf("\r\n"));
+        buffered = "";
+        waiting?.(line);
+      }
+    });
+    const closed = new Promise<void>((r) => s.on("close", () => r()));
+    return {
+      closed,
+      get(): Promise<string> {
+        return new Promise((resolve) => {
+          waiting = resolve;
+          s.write("GET /livenessprobe HTTP/1.1\r\nhost: x\r\n\r\n");
+        });
+      },
+      destroy: () => s.destroy(),
+    };
+  }
+
+  it("waits for the next request longer than for headers, then closes the idle connection", async () => {
+    const p = testPlatform({
+      args: ["-Dserver.header.timeout=1", "-Dserver.keep.alive.timeout=3"],
+    });
+    const server = await startHttp(p, { port: 0, hostname: "127.0.0.1" });
+    const c = rawClient(server.port);
+    try {
+      assert.match(await c.get(), /^HTTP\/1.1 200/);
+      await sleep(1600); // idle past the header timeout: still open
+      assert.match(await c.get(), /^HTTP\/1.1 200/, "reused after 1.6 s idle");
+      const t0 = performance.now();
+      await c.closed;
+      const idle = performance.now() - t0;
+      assert.ok(idle > 2500 && idle < 4500, `closed after ${Math.round(idle)} ms idle`);
+    } finally {
+      c.destroy();
+      await server.close();
+    }
+  });
+
+  it("keeps idle connections 120 s by default, longer than common clients keep theirs", () => {
+    assert.equal(serverLimits(testPlatform().config, {}).keepAliveMs, 120_000);
+  });
+});

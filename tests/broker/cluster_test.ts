@@ -89,7 +89,8 @@ describe("a 3-broker cluster, replication factor 3", () => {
       while (running) {
         inFlight++;
         try {
-          const r = await po.request({ to: "demo.echo", body: "x" }, { timeout: 15_000 });
+          // The examples' timeout: the failover must fit in it.
+          const r = await po.request({ to: "demo.echo", body: "x" }, { timeout: 5000 });
           if (r.isError) throw new Error(`${r.status} ${r.error}`);
           const now = Date.now();
           longestGap = Math.max(longestGap, now - lastOk);
@@ -112,8 +113,9 @@ describe("a 3-broker cluster, replication factor 3", () => {
     inFlightAtKill = inFlight;
     killedAt = Date.now();
     await endNode(node, "SIGKILL");
-    // Kafka fences a broker that stops heart-beating after broker.session.timeout.ms (9 s).
-    await new Promise((r) => setTimeout(r, 25_000));
+    // Kafka fences a broker that stops heart-beating after broker.session.timeout.ms (3 s in
+    // the dev cluster).
+    await new Promise((r) => setTimeout(r, 15_000));
     const okAfterKill = ok - okBefore;
     const newLeader = await leaderOf(appTopic);
     const okLate = ok;
@@ -129,8 +131,9 @@ describe("a 3-broker cluster, replication factor 3", () => {
     assert.notEqual(newLeader, leader);
     assert.ok(ok - okLate > 0, "requests are served after the failover");
     assert.ok(
-      failed <= inFlightAtKill,
-      `${failed} failed, more than the ${inFlightAtKill} in flight at the kill`,
+      failed <= inFlightAtKill && failed <= (ok + failed) / 100,
+      `${failed} failed of ${ok + failed}, more than the ${inFlightAtKill} in flight at the ` +
+        "kill, or than 1 %",
     );
   });
 });

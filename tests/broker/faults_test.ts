@@ -5,6 +5,7 @@
 // case re-formats. The figures go to docs/reliability.md.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import process from "node:process";
 import { AssignerProtocol, Kafka, logLevel } from "kafkajs";
 import type { Admin } from "kafkajs";
 import { PostOffice } from "../../mod.ts";
@@ -17,6 +18,7 @@ import type { MonitorProcess } from "../_presence.ts";
 import { spawnDeno, stopAll } from "../_processes.ts";
 import type { DenoProcess } from "../_processes.ts";
 import { freePort, sleep } from "../_helpers.ts";
+import { healAll, netFaultsUnavailable, silence } from "../_netfault.ts";
 
 const b = devBroker(undefined, 19_197);
 /** How long the long outage keeps the broker away: over the monitors' 15 s silence window. */
@@ -29,6 +31,7 @@ before(async () => {
 });
 
 after(async () => {
+  healAll();
   await Promise.all(members.map((c) => c.stop().catch(() => {})));
   try {
     await stopAll(processes);
@@ -394,6 +397,88 @@ describe("the delivery suite (real processes, a broker of its own)", () => {
     assert.ok(c.failed.every((o) => o.sentAt <= restartedAt + back + 100), c.summary);
     assert.deepEqual(c.lost, [], c.summary);
     assert.deepEqual(c.duplicated, [], c.summary);
+  });
+
+  it(
+    "a silent broker (its packets dropped for 20 s): 503 at once, served again soon after",
+    { skip: netFaultsUnavailable() },
+    async () => {
+      const mesh = await Mesh.create(1);
+      const receiver = await mesh.startReceiver("receiver");
+      await mesh.startSender();
+      await eventually(() => mesh.reaching(1), 10_000, "the receiver in the sender's table");
+      const s = stream(mesh.sender.po, "rpc");
+      await sleep(1500);
+      const silentAt = s.now();
+      const heal = silence(b.port);
+      try {
+        await sleep(OUTAGE_MS);
+      } finally {
+        heal();
+      }
+      const healedAt = s.now();
+      await mesh.servedAgain(30_000);
+      await sleep(3000);
+      const outcomes = await s.stop();
+      const c = count(outcomes, mesh.tallies());
+      const refused = outcomes.find((o) => o.sentAt >= silentAt && o.status === 503);
+      const failFast = Math.round((refused?.endedAt ?? Infinity) - silentAt);
+      const back = Math.round(servedAgainAt(outcomes, healedAt) - healedAt);
+      const timedOut = c.failed.filter((o) => o.status === 408);
+      const closed = [receiver, mesh.monitors[0]!].flatMap((p) =>
+        p.logs.filter((l) => /Lease lost|expired|1013|released by/i.test(l))
+      );
+      console.log(
+        `silent broker ${Math.round(healedAt - silentAt)} ms: ${c.summary}; the first 503 ` +
+          `${failFast} ms into the silence; served throughout from ${back} ms after it ended; ` +
+          `${timedOut.length} timed out (sent ${
+            timedOut.map((o) => Math.round(o.sentAt - silentAt))
+              .join(", ")
+          } ms into it)`,
+      );
+      assert.ok(failFast <= 1500, `the first 503 ${failFast} ms into the silence`);
+      assert.ok(back <= 3000, `served again ${back} ms after the silence`);
+      // Only what was on its way when the broker fell silent waits for its timeout.
+      assert.ok(timedOut.every((o) => o.sentAt <= silentAt + 1500), c.summary);
+      assert.ok(c.failed.every((o) => o.sentAt <= healedAt + back + 100), c.summary);
+      assert.deepEqual(closed, [], "no application closed, no monitor expired");
+      assert.deepEqual(c.lost, [], c.summary);
+      assert.deepEqual(c.duplicated, [], c.summary);
+    },
+  );
+
+  it("a frozen receiver (SIGSTOP 20 s, then SIGCONT) runs no request its caller gave up", async () => {
+    const mesh = await Mesh.create(1);
+    const [frozen] = [
+      await mesh.startReceiver("receiver-1"),
+      await mesh.startReceiver("receiver-2"),
+    ];
+    await mesh.startSender();
+    await eventually(() => mesh.reaching(2), 10_000, "both receivers in the sender's table");
+    const s = stream(mesh.sender.po, "rpc");
+    await sleep(1500);
+    // process.kill: a child's own kill() does not send SIGCONT under Deno.
+    process.kill(frozen.proc.pid!, "SIGSTOP");
+    try {
+      await sleep(20_000);
+    } finally {
+      process.kill(frozen.proc.pid!, "SIGCONT");
+    }
+    const before = frozen.logs.length;
+    await sleep(4000);
+    const outcomes = await s.stop();
+    const c = count(outcomes, mesh.tallies());
+    const status = new Map(outcomes.map((o) => [o.n, o.status]));
+    const late = frozen.logs.slice(before).map((l) => /^TALLY (\d+)$/.exec(l)?.[1])
+      .filter((n) => n !== undefined && status.get(Number(n)) !== 200);
+    const dropped = frozen.logs.filter((l) => /after its caller's timeout/.test(l)).length;
+    console.log(
+      `frozen receiver: ${c.summary}; after SIGCONT it ran ${late.length} requests whose ` +
+        `callers had given up; it logged ${dropped} drop line(s)`,
+    );
+    assert.deepEqual(late, [], "no abandoned request runs after SIGCONT");
+    assert.deepEqual(c.duplicated, [], c.summary);
+    assert.deepEqual(c.lost, [], c.summary);
   });
 
   // Last: it re-formats the broker under the other cases' topics.
