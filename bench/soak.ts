@@ -28,7 +28,7 @@ const url = (n: number) => `http://127.0.0.1:8083/api/pojo/mesh/${n}`;
 
 async function answers(): Promise<boolean> {
   try {
-    const res = await fetch(url(0), { signal: AbortSignal.timeout(2000) });
+    const res = await fetch(url(1), { signal: AbortSignal.timeout(2000) });
     await res.body?.cancel();
     return res.status === 200;
   } catch {

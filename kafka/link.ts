@@ -59,8 +59,6 @@ export interface KafkaLinkOptions extends Partial<Omit<KafkaClientConfig, "broke
   oauthBearer?: OAuthBearerProvider;
 }
 
-/** How long a fetch waits at the broker for a record. */
-const FETCH_WAIT_MS = 100;
 /** Batches whose last record's key a consumer remembers (about 10 s of a busy partition). */
 const SEEN_BATCHES = 4096;
 // What kafkajs's connection logs when the broker cannot be reached (network/connection.js).
@@ -188,8 +186,9 @@ export class KafkaLink implements KafkaClient {
    */
   constructor(options: KafkaLinkOptions) {
     this.brokers = options.brokers;
-    // kafkajs keeps its sockets to itself: a silent broker makes new sends fail at once, while
-    // what is on its way waits for kafkajs's own request timeout.
+    // kafkajs keeps its connections to itself (ending its sockets under it left consumers and
+    // `close()` hanging after a silence, measured): a silent broker makes new sends fail at
+    // once, while what is on its way waits for kafkajs's own request timeout.
     this.#health = new Availability(
       this.brokers,
       () => this.#brokerCount,
@@ -373,7 +372,7 @@ export class KafkaLink implements KafkaClient {
       // create it with its default count (one, usually).
       allowAutoTopicCreation: false,
       partitionAssigners: [singlePartition(topic, partition)],
-      maxWaitTimeInMs: FETCH_WAIT_MS,
+      maxWaitTimeInMs: 100,
       sessionTimeout: 10_000,
       heartbeatInterval: 1_000,
       // kafkajs restarts a crashed consumer when this says so; a stop that interrupted its
@@ -546,16 +545,9 @@ export class KafkaLink implements KafkaClient {
         await consumer.disconnect().catch(() => {});
       },
     };
-    let fetching: (() => void) | undefined;
-    consumer.on(consumer.events.FETCH_START, () => {
-      fetching?.();
-      fetching = this.#health.waiting(FETCH_WAIT_MS);
-    });
-    consumer.on(consumer.events.FETCH, () => {
-      fetching?.();
-      fetching = undefined;
-      this.#health.up();
-    });
+    // Not noted as requests on their way (for a silent broker): kafkajs reports no failed fetch,
+    // so one would wait forever, and Kafka would count as silent again and again.
+    consumer.on(consumer.events.FETCH, () => this.#health.up());
     this.#consumers.add(handle);
     start().catch((e) => {
       if (stopped) {

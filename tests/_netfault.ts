@@ -26,6 +26,10 @@ export function netFaultsUnavailable(): string | undefined {
  */
 export function silence(port: number): () => void {
   const chain = `port_${port}`;
+  const drop = (side: "daddr" | "saddr", which: "dport" | "sport") => {
+    const match = ["ip", side, "127.0.0.1", "tcp", which, String(port)];
+    return ["add", "rule", "inet", TABLE, chain, ...match, "drop"];
+  };
   const steps = [
     ["add", "table", "inet", TABLE],
     [
@@ -36,34 +40,8 @@ export function silence(port: number): () => void {
       chain,
       "{ type filter hook output priority 0; policy accept; }",
     ],
-    [
-      "add",
-      "rule",
-      "inet",
-      TABLE,
-      chain,
-      "ip",
-      "daddr",
-      "127.0.0.1",
-      "tcp",
-      "dport",
-      String(port),
-      "drop",
-    ],
-    [
-      "add",
-      "rule",
-      "inet",
-      TABLE,
-      chain,
-      "ip",
-      "saddr",
-      "127.0.0.1",
-      "tcp",
-      "sport",
-      String(port),
-      "drop",
-    ],
+    drop("daddr", "dport"),
+    drop("saddr", "sport"),
   ];
   for (const step of steps) {
     const r = nft(...step);

