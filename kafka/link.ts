@@ -373,7 +373,9 @@ export class KafkaLink implements KafkaClient {
       allowAutoTopicCreation: false,
       partitionAssigners: [singlePartition(topic, partition)],
       maxWaitTimeInMs: 100,
-      sessionTimeout: 10_000,
+      // The broker's least (group.min.session.timeout.ms): a consumer that restarts after Kafka
+      // was away joins as a new member, and its group waits for the old one to time out first.
+      sessionTimeout: 6_000,
       heartbeatInterval: 1_000,
       // kafkajs restarts a crashed consumer when this says so; a stop that interrupted its
       // start also crashes it, and that one must stay stopped.
