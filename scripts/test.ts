@@ -1,8 +1,9 @@
 /**
  * `deno task test`: runs the whole suite against a real Kafka broker.
  *
- * Without arguments it runs in two passes: everything on the default Kafka client, then the
- * tests that cross the broker on the other one (`kafka.client`). Uses the cluster in
+ * Without arguments it runs every test file and doc example on the default Kafka client, then the
+ * broker tests that are about the client on the other one (`kafka.client`), as jobs two at a
+ * time (`TEST_JOBS`). Uses the cluster in
  * `KAFKA_BROKERS` when set; otherwise starts the dev broker on
  * 127.0.0.1:9092 unless one already answers there, and stops only what it started. Extra
  * arguments go to `deno test` (for example a single test file). Ends with a plain
@@ -38,40 +39,106 @@ if (!(await waitForKafka(brokers, given ? 15_000 : 1_000))) {
   console.log(`Kafka ${broker.version} ready on ${brokers}; log: ${broker.logFile}`);
 }
 
-// Without arguments: the test files, plus every @example in the library's doc comments, on the
-// default Kafka client; then everything that crosses the broker again on the other client
-// (`kafka.client`), so that both stay whole. The tests that name their clients themselves (each
-// link's own, the mixed mesh) run in the first pass only.
-const LINK_TESTS = ["kafka_link_test.ts", "platformatic_link_test.ts", "mixed_clients_test.ts"];
+// Without arguments: the suite as jobs, two at a time (`TEST_JOBS`), each a `deno test` process:
+// every test file that needs no broker plus every @example in the library's doc comments; each
+// file of tests/broker on the default Kafka client; then the broker tests that are about the
+// client (reading, failover, security, topic administration) again on the other client, so that
+// both stay whole. Every other layer above the client is the same code on both and runs once; the
+// mixed mesh (mixed_clients_test.ts) and the reading policy's unit tests cover the second client
+// there. Jobs of one file never overlap (a file may run a broker of its own on a fixed port). A
+// job's output is printed whole when it ends.
+const OTHER_CLIENT_TESTS = [
+  "faults_test.ts",
+  "delivery_test.ts",
+  "cluster_test.ts",
+  "topics_test.ts",
+  "kafka_security_test.ts",
+  "connector_test.ts",
+  "kafka_smoke_test.ts",
+];
+// The slowest first, so that the last job to start is a short one.
+const SLOW_FIRST = [
+  "faults_test.ts",
+  "presence_test.ts",
+  "hostile_test.ts",
+  "cluster_test.ts",
+  "chaos_test.ts",
+  "topics_test.ts",
+  "npm_test.ts",
+  "kafka_security_test.ts",
+];
 const args = process.argv.slice(2);
 const other = CLIENT_LIBRARIES.find((c) => c !== DEFAULT_CLIENT)!;
-const passes: { client?: string; files: string[] }[] = args.length ? [{ files: args }] : [
-  { files: ["--doc", ...LIBRARY, "tests/"] },
+const brokerFiles = readdirSync("tests/broker").filter((f) => f.endsWith("_test.ts"))
+  .sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+type Job = { files: string[]; client?: string; key: string };
+const jobs: Job[] = args.length ? [{ files: args, key: "args" }] : [
+  ...brokerFiles.map((f) => ({ files: [`tests/broker/${f}`], key: f })),
   {
-    client: other,
-    files: readdirSync("tests/broker").filter((f) => f.endsWith("_test.ts"))
-      .filter((f) => !LINK_TESTS.includes(f)).map((f) => `tests/broker/${f}`),
+    files: [
+      "--doc",
+      ...LIBRARY,
+      ...readdirSync("tests").filter((f) => f.endsWith("_test.ts"))
+        .map((f) => `tests/${f}`),
+    ],
+    key: "unit",
   },
+  ...brokerFiles.filter((f) => OTHER_CLIENT_TESTS.includes(f))
+    .map((f) => ({ files: [`tests/broker/${f}`], client: other, key: f })),
 ];
+const width = Math.max(1, Number(process.env.TEST_JOBS) || 2);
 
 let passed = 0, failed = 0, skipped = 0, code = 0;
-for (const pass of passes) {
-  if (pass.client !== undefined) {
-    console.log(`\nThe tests that cross the broker again, on kafka.client=${pass.client}:\n`);
-  }
-  const result = await run(pass.files, pass.client);
-  passed += result.passed;
-  failed += result.failed;
-  skipped += result.skipped;
-  code ||= result.code;
-}
+const suiteStart = Date.now();
+const running = new Set<string>();
+const pending = [...jobs];
+await new Promise<void>((resolve) => {
+  const next = () => {
+    if (pending.length === 0 && running.size === 0) return resolve();
+    while (running.size < width) {
+      const i = pending.findIndex((j) => !running.has(j.key));
+      if (i < 0) break;
+      const [job] = pending.splice(i, 1);
+      running.add(job.key);
+      const label = (job.key === "unit" ? "unit tests and doc examples" : job.files.join(" ")) +
+        (job.client ? ` on kafka.client=${job.client}` : "");
+      console.log(`[${clock()}] start ${label}`);
+      const began = Date.now();
+      run(job.files, job.client, jobs.length > 1).then((result) => {
+        running.delete(job.key);
+        if (result.output) process.stdout.write(result.output);
+        console.log(
+          `[${clock()}] end   ${label}: ${result.passed} passed, ${result.failed} failed, ` +
+            `${result.skipped} skipped (${((Date.now() - began) / 1000).toFixed(0)} s)`,
+        );
+        passed += result.passed;
+        failed += result.failed;
+        skipped += result.skipped;
+        code ||= result.code;
+        next();
+      });
+    }
+  };
+  next();
+});
 
 if (started) await stopKafka(broker);
 console.log(`\n${passed} passed, ${failed} failed, ${skipped} skipped`);
 process.exit(code);
 
-// One `deno test` run; counts its leaf test cases.
-async function run(files: string[], client?: string) {
+function rank(file: string) {
+  const i = SLOW_FIRST.indexOf(file);
+  return i < 0 ? SLOW_FIRST.length : i;
+}
+
+function clock() {
+  const s = Math.round((Date.now() - suiteStart) / 1000);
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}
+
+// One `deno test` run; counts its leaf test cases. With `buffer`, its output is kept and
+// returned rather than streamed, so that jobs side by side do not interleave.
+async function run(files: string[], client: string | undefined, buffer: boolean) {
   const reportDir = mkdtempSync(join(tmpdir(), "minimesh-junit-"));
   const junit = join(reportDir, "report.xml");
   const env: Record<string, string | undefined> = {
@@ -80,16 +147,19 @@ async function run(files: string[], client?: string) {
     KAFKAJS_NO_PARTITIONER_WARNING: "1",
   };
   if (client !== undefined) env.KAFKA_CLIENT = client;
+  let output = "";
   const code = await new Promise<number>((resolve) => {
     const child = spawn(process.execPath, ["test", "-A", `--junit-path=${junit}`, ...files], {
-      stdio: "inherit",
+      stdio: buffer ? ["ignore", "pipe", "pipe"] : "inherit",
       env,
     });
+    child.stdout?.on("data", (d) => output += d);
+    child.stderr?.on("data", (d) => output += d);
     child.on("exit", (c, signal) => resolve(c ?? (signal ? 1 : 0)));
   });
   const counts = countCases(junit, code);
   rmSync(reportDir, { recursive: true, force: true });
-  return { code, ...counts };
+  return { code, output, ...counts };
 }
 
 // Counts leaf test cases from the JUnit report: a `describe` appears there as a test case too,
