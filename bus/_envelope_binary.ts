@@ -1,8 +1,11 @@
-import type { EventEnvelope, WireFormat } from "./envelope.ts";
 import { checkField, FIELDS, HEADERS, isEmpty, toPlain } from "./_envelope_fields.ts";
+import type { EnvelopeFields as EventEnvelope, WireFormat } from "./_envelope_fields.ts";
 import { ENCODER, MsgPackReader, MsgPackWriter, NONE } from "./_msgpack.ts";
 
-/** What the codec needs of the class that it cannot import (the class imports the codec). */
+/**
+ * What the codec needs of the envelope class, which it does not import (the class imports the
+ * codec): it works on the fields alone.
+ */
 export interface EnvelopeAccess {
   create(): EventEnvelope;
   peekAnnotations(e: EventEnvelope): Record<string, unknown> | undefined;

@@ -49,6 +49,9 @@ export interface EnvelopeInit<B = unknown> {
 }
 
 export type Field = keyof EnvelopeInit;
+
+/** The envelope's fields as the binary codec reads and writes them (the class has them all). */
+export type EnvelopeFields = { [K in Field]: EnvelopeInit[K] };
 export type Kind = "string" | "int" | "float" | "strmap" | "anymap" | "bytes" | "any";
 
 // [field, COMPACT key, STANDARD key, value kind]: the table of reference section 1.1.

@@ -10,7 +10,18 @@ import { actuatorHandler } from "../actuator/handler.ts";
 import { jsonError } from "../actuator/responses.ts";
 import { dashboardAsset } from "./dashboard_page.ts";
 import { clientAddress } from "../runtime/server.ts";
-import type { PresenceMonitor } from "./monitor.ts";
+import type { Platform } from "../bus/platform.ts";
+
+/** What the endpoints need of the monitor (which builds them, so they do not import it). */
+export interface MonitorEndpoints {
+  readonly platform: Platform;
+  readonly brokers: readonly string[];
+  readonly settings: { readonly kafka: { readonly topics: string } };
+  readonly ready: boolean;
+  loopback(): Promise<string>;
+  info(): Promise<Record<string, unknown>>;
+  dashboardStream(client?: string): Response;
+}
 
 /** The health route of the monitor (its `mandatory.health.dependencies`). */
 export const MONITOR_HEALTH_ROUTE = "cloud.connector.health";
@@ -22,7 +33,7 @@ export const MONITOR_HEALTH_ROUTE = "cloud.connector.health";
  * live dashboard is at `/` (its page, `dashboard.css`, `dashboard.js` and the state's event
  * stream `dashboard/events`), protected as the informational endpoints are.
  */
-export function monitorHandler(monitor: PresenceMonitor): (req: Request) => Promise<Response> {
+export function monitorHandler(monitor: MonitorEndpoints): (req: Request) => Promise<Response> {
   const p = monitor.platform;
   if (!p.hasRoute(MONITOR_HEALTH_ROUTE)) {
     p.registerPrivate(MONITOR_HEALTH_ROUTE, (headers) => {

@@ -2,8 +2,9 @@
  * `deno task check` runs this: the library's folders depend on each other in one direction.
  *
  * Reads the module graph (`deno info --json`) of every library file and fails when a module
- * imports from a folder above its own, when anything outside `kafka/` loads the Kafka client,
- * or when `mod.ts` (the dependency-light core) reaches beyond `bus/`. Prints which folder uses
+ * imports from a folder above its own, when files import each other in a loop (within a folder
+ * too), when anything outside `kafka/` loads the Kafka client, or when `mod.ts` (the
+ * dependency-light core) reaches beyond `bus/`. Prints which folder uses
  * which. The order, bottom first, and why, is in docs/architecture.md.
  *
  * @module
@@ -71,7 +72,49 @@ export function problems(modules: Module[]): { errors: string[]; uses: Map<strin
       }
     }
   }
+  errors.push(...loops(modules).map((l) => `file loop: ${l.join(" -> ")} -> ${l[0]}`));
   return { errors: [...new Set(errors)], uses };
+}
+
+/** The library's import loops (strongly connected files, Tarjan), each as a path of files. */
+export function loops(modules: Module[]): string[][] {
+  const edges = new Map<string, string[]>();
+  for (const m of modules) {
+    if (m.local === undefined || !m.specifier.startsWith("file:")) continue;
+    const from = relative(root, m.local);
+    const to = new Set<string>();
+    for (const d of m.dependencies ?? []) {
+      for (const spec of [d.code?.specifier, d.type?.specifier]) {
+        if (spec?.startsWith("file:")) to.add(relative(root, fileURLToPath(spec)));
+      }
+    }
+    edges.set(from, [...to]);
+  }
+  const index = new Map<string, number>(), low = new Map<string, number>();
+  const stack: string[] = [], onStack = new Set<string>(), found: string[][] = [];
+  const visit = (v: string) => {
+    index.set(v, index.size);
+    low.set(v, index.get(v)!);
+    stack.push(v);
+    onStack.add(v);
+    for (const w of edges.get(v) ?? []) {
+      if (!index.has(w)) {
+        visit(w);
+        low.set(v, Math.min(low.get(v)!, low.get(w)!));
+      } else if (onStack.has(w)) low.set(v, Math.min(low.get(v)!, index.get(w)!));
+    }
+    if (low.get(v) !== index.get(v)) return;
+    const component: string[] = [];
+    let w: string;
+    do {
+      w = stack.pop()!;
+      onStack.delete(w);
+      component.push(w);
+    } while (w !== v);
+    if (component.length > 1 || (edges.get(v) ?? []).includes(v)) found.push(component.reverse());
+  };
+  for (const v of [...edges.keys()].sort()) if (!index.has(v)) visit(v);
+  return found;
 }
 
 function libraryFiles(): string[] {
@@ -107,5 +150,5 @@ if (import.meta.main) {
     for (const e of errors) console.error(`layer check: ${e}`);
     process.exit(1);
   }
-  console.log(`Layers ok: ${LAYERS.join(" < ")}; no folder imports one above it.`);
+  console.log(`Layers ok: ${LAYERS.join(" < ")}; no folder imports one above it, no file loops.`);
 }

@@ -38,6 +38,20 @@ describe("the layer check", () => {
     assert.match(errors[2], /mod.ts imports connector/);
   });
 
+  it("refuses files that import each other, by way of any number of files", () => {
+    const { errors } = problems([
+      mod("bus/a.ts", "bus/b.ts"),
+      mod("bus/b.ts", "bus/c.ts"),
+      mod("bus/c.ts", "bus/a.ts"),
+      mod("bus/d.ts", "bus/d.ts"),
+      mod("bus/e.ts", "bus/a.ts"),
+    ]);
+    assert.deepEqual(errors, [
+      "file loop: bus/a.ts -> bus/b.ts -> bus/c.ts -> bus/a.ts",
+      "file loop: bus/d.ts -> bus/d.ts",
+    ]);
+  });
+
   it("passes on this repository", () => {
     const out = execFileSync(process.execPath, ["run", "-A", "scripts/check_layers.ts"], {
       cwd: fileURLToPath(root),
