@@ -16,14 +16,14 @@ export type { Deadline } from "./bus/_deadlines.ts";
 export { DEFAULT_LIMITS, serverLimits } from "./runtime/server.ts";
 export { serve, WebSocketClient } from "#runtime";
 export { INIT_HEADER, LOOPBACK_HEADER } from "./kafka/client.ts";
-export { KafkaLink } from "./kafka/link.ts";
-export type { KafkaLinkOptions } from "./kafka/link.ts";
+export { KafkaLink } from "./kafka/kafkajs/link.ts";
+export type { KafkaLinkOptions } from "./kafka/client.ts";
 export { MemoryKafka, MemoryKafkaClient } from "./kafka/memory.ts";
 export { eventOf, eventRecord, splitVirtualTopic } from "./kafka/records.ts";
 export { keepAliveMs, meshSettings } from "./kafka/settings.ts";
-export { ORIGINAL, patchKafkajs, patchRequestQueue } from "./kafka/_kafkajs_patch.ts";
+export { ORIGINAL, patchKafkajs, patchRequestQueue } from "./kafka/kafkajs/_patch.ts";
 export { json, jsonError } from "./actuator/responses.ts";
-export { elapsedText, isoSeconds } from "./actuator/format.ts";
+export { elapsedText, isoSeconds } from "./protocol/format.ts";
 export { BlockAssembler, isBlock, MAX_BLOCK, toBlocks } from "./connector/blocks.ts";
 export type { BlockLimits, BlockResult, DroppedSet } from "./connector/blocks.ts";
 export { LifeCycle } from "./connector/life_cycle.ts";
@@ -36,6 +36,7 @@ export {
   virtualTopics,
 } from "./presence/lease_table.ts";
 export type { ConnectionInfo, ControlMessage } from "./presence/lease_table.ts";
-export { CLOSE, controlEnvelope, parseControl, snapshotParts } from "./presence/protocol.ts";
-export type { MonitorMessage } from "./presence/protocol.ts";
+export { controlEnvelope, parseControl, snapshotParts } from "./presence/control.ts";
+export { CLOSE } from "./protocol/presence.ts";
+export type { MonitorMessage } from "./presence/control.ts";
 export { MAX_FRAME } from "./presence/sessions.ts";

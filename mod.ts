@@ -41,7 +41,6 @@ export {
   MinimeshError,
   RequestTimeoutError,
   RouteNotFoundError,
-  TimeoutError,
 } from "./bus/errors.ts";
 export type { ErrorCode, MinimeshErrorOptions } from "./bus/errors.ts";
 export { setupLogging } from "./bus/log.ts";

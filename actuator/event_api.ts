@@ -23,6 +23,7 @@
 import { incomingTrace } from "./tracing.ts";
 import { EventEnvelope } from "../bus/envelope.ts";
 import type { WireFormat } from "../bus/envelope.ts";
+import { REGISTRY } from "../protocol/registry.ts";
 import { logger, throttled } from "../bus/_log.ts";
 import { EnvelopeDecodeError } from "../bus/errors.ts";
 import { statusOf, TEMPORARY_INBOX } from "../bus/platform.ts";
@@ -82,7 +83,7 @@ function refusal(platform: Platform, to: string): [number, string] | undefined {
   return platform.mesh?.reaches(to) ? undefined : [404, `Route ${to} not found`];
 }
 
-const SYSTEM_ROUTES = new Set([TEMPORARY_INBOX, "system.service.registry"]);
+const SYSTEM_ROUTES = new Set([TEMPORARY_INBOX, REGISTRY]);
 
 /** The largest event `POST /api/event` takes: `event.api.max.bytes` (16 MiB). */
 export function eventApiMaxBytes(platform: Platform): number {
@@ -141,7 +142,7 @@ export function eventApi(platform: Platform): (req: Request) => Promise<Response
         );
       }
       const ttl = Math.max(100, Number(req.headers.get("x-ttl") ?? 30_000) || 30_000);
-      const reply = await po.request(event, ttl, { timeoutException: false });
+      const reply = await po.request(event, { timeout: ttl, timeoutException: false });
       return envelopeResponse(reply, format, reply.status === 408 ? 408 : 200);
     } catch (e) {
       // Our own errors name the problem for the client; anything else stays in the log.

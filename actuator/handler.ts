@@ -15,7 +15,7 @@ import { prometheusText } from "../bus/metrics.ts";
 import { eventApi } from "./event_api.ts";
 import { accessRule } from "./access.ts";
 import type { AuthorizeRequest } from "./access.ts";
-import { elapsedText } from "./format.ts";
+import { elapsedText } from "../protocol/format.ts";
 import { json, jsonError } from "./responses.ts";
 
 /** Options of {@link actuatorHandler}. */
@@ -81,7 +81,8 @@ export function actuatorHandler(
     const cached = infoCache.get(d.route);
     let info = cached && Date.now() - cached.at < 5000 ? cached.value : undefined;
     if (info === undefined) {
-      const r = await po.request({ to: d.route, headers: { type: "info" } }, 3000, {
+      const r = await po.request({ to: d.route, headers: { type: "info" } }, {
+        timeout: 3000,
         timeoutException: false,
       }).catch(() => undefined);
       if (r && !r.isError) {
@@ -91,7 +92,8 @@ export function actuatorHandler(
     }
     if (info && typeof info === "object" && !Array.isArray(info)) Object.assign(entry, info);
     try {
-      const r = await po.request({ to: d.route, headers: { type: "health" } }, 10_000, {
+      const r = await po.request({ to: d.route, headers: { type: "health" } }, {
+        timeout: 10_000,
         timeoutException: false,
       });
       entry.status_code = r.status;

@@ -18,7 +18,7 @@
 import process from "node:process";
 import { eventOf, KafkaLink } from "../internal.ts";
 import { BROKERS, connect, startMonitor, topicsFor } from "../tests/_presence.ts";
-import { credentialProtocols } from "../connector/credentials.ts";
+import { credentialProtocols } from "../protocol/credentials.ts";
 
 const NUMBERS = process.argv.filter((a) => /^\d+$/.test(a)).map(Number);
 const BURST = process.argv.includes("--burst");

@@ -409,7 +409,8 @@ export class EventEnvelope<B = unknown> {
    */
   static fromBytes(bytes: Uint8Array, options: DecodeOptions = {}): EventEnvelope {
     if (bytes instanceof Uint8Array) checkBudget(bytes, options.budget ?? DEFAULT_BUDGET);
-    const e = (decodeFast(bytes) as EventEnvelope | undefined) ?? EventEnvelope.fromMap(decodeMap(bytes));
+    const e = (decodeFast(bytes) as EventEnvelope | undefined) ??
+      EventEnvelope.fromMap(decodeMap(bytes));
     if (options.nulls === false && typeof e.body === "object" && e.body !== null) {
       e.body = withoutNullsInMaps(e.body);
     }

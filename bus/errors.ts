@@ -134,16 +134,6 @@ export class RequestTimeoutError extends MinimeshError {
 }
 
 /**
- * The former name of {@link RequestTimeoutError}.
- *
- * @deprecated Use {@link RequestTimeoutError}: `TimeoutError` is also the DOM's name for an
- * aborted `AbortSignal.timeout()`.
- */
-export const TimeoutError: typeof RequestTimeoutError = RequestTimeoutError;
-/** @deprecated Use {@link RequestTimeoutError}. */
-export type TimeoutError = RequestTimeoutError;
-
-/**
  * A route name breaks the naming rules (lowercase letters, digits, `.`, `_`, `-`; at least one dot;
  * no leading, trailing or doubled dots; no reserved file names).
  *

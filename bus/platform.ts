@@ -5,22 +5,23 @@
  * @module
  */
 import { FutureEvents } from "./_future_events.ts";
-import { readYaml, routeConfig } from "./route_config.ts";
+import { routeConfig } from "./route_config.ts";
 import type { RouteConfig } from "./route_config.ts";
 import type { FutureEvent } from "./_future_events.ts";
 import { Inbox } from "./_inbox.ts";
 import { ServiceQueue } from "./_service_queue.ts";
 import { AppConfig } from "./config.ts";
 import type { ConfigOptions } from "./config.ts";
-import { DEFAULT_BUDGET, EventEnvelope, peekHeaders, peekTags } from "./envelope.ts";
+import { DEFAULT_BUDGET } from "./envelope.ts";
+import type { EventEnvelope } from "./envelope.ts";
 import type { DecodeOptions } from "./envelope.ts";
-import { AppError, ConfigError, InvalidRouteError, RouteNotFoundError } from "./errors.ts";
+import { AppError, InvalidRouteError, RouteNotFoundError } from "./errors.ts";
 import { logger } from "./_log.ts";
 import { newOriginId, routeProblem, splitAddress, validateRoute } from "./route.ts";
-import { newSpanId } from "./trace.ts";
 import type { MetricFamily, MetricSource } from "./metrics.ts";
 import { Telemetry } from "./telemetry.ts";
-import type { Span } from "@opentelemetry/api";
+import { Executor } from "./_executor.ts";
+import { loadMulticast } from "./_multicast.ts";
 import type { LambdaFunction } from "./types.ts";
 import type { MeshTransport } from "./mesh.ts";
 
@@ -110,25 +111,6 @@ export interface StopOptions {
   gracePeriod?: number;
 }
 
-function round3(ms: number): number {
-  return Math.round(ms * 1000) / 1000;
-}
-
-/** The status an error becomes in a reply: its own `status` (400-599) or 500. */
-export function statusOf(error: unknown): number {
-  const s = (error as { status?: unknown } | null)?.status;
-  return typeof s === "number" && Number.isInteger(s) && s >= 400 && s <= 599 ? s : 500;
-}
-
-function stackOf(error: unknown, lines: number): string | undefined {
-  const stack = (error as { stack?: unknown } | null)?.stack;
-  if (typeof stack !== "string") return undefined;
-  const all = stack.split("\n");
-  return all.length <= lines
-    ? stack
-    : all.slice(0, lines).join("\n") + `\n...(${all.length - lines})`;
-}
-
 // One step of a graceful stop on each participant in turn; a failure is logged, never stops it.
 async function eachStep(
   participants: StopParticipant[],
@@ -148,7 +130,11 @@ async function eachStep(
   }
 }
 
+export { statusOf } from "./_executor.ts";
+
 let defaultPlatform: Platform | undefined;
+/** Platforms made so far (to warn when the default comes after others). */
+let made = 0;
 
 // The per-route counters and gauges of /metrics: name, help, type, and how to read them.
 type RouteFigure = [string, string, "counter" | "gauge", (q: ServiceQueue) => number];
@@ -181,7 +167,7 @@ export let routingOf: (platform: Platform) => RouteConfig;
  * assert(reply.body === "hello you");
  * ```
  */
-export class Platform {
+export class Platform implements AsyncDisposable {
   /** Where configuration values come from. */
   readonly config: AppConfig;
   /** This instance's origin id: `yyyyMMdd` + 32 hex. */
@@ -214,7 +200,6 @@ export class Platform {
   readonly #routing: RouteConfig;
   readonly #metricSources = new Set<MetricSource>();
   readonly #routes = new Map<string, ServiceQueue>();
-  readonly #stackLines: number;
   #mesh: MeshTransport | undefined;
   readonly #participants: StopParticipant[] = [];
   #stopped: Promise<void> | undefined;
@@ -222,12 +207,8 @@ export class Platform {
   readonly #queueLimit: number;
   /** `request.retry.routes`: routes whose requests are retried on another instance by default. */
   readonly #retryRoutes: ReadonlySet<string>;
-  // With a mesh, every execution is timed (a clock read is nothing next to a network hop).
-  #timed = false;
   readonly #telemetry = new Telemetry();
-  // Read once: it chooses each route's worker when the route is registered.
-  readonly #tracing = this.#telemetry.tracing;
-  readonly #metering = this.#telemetry.metering;
+  readonly #executor: Executor;
 
   /**
    * Reads the configuration and, when there is a `multicast.yaml`, sets up its relays.
@@ -259,12 +240,16 @@ export class Platform {
         ),
       },
     };
-    this.#stackLines = Math.max(3, this.config.getNumber("stack.trace.transport.size", 10));
+    this.#executor = new Executor({
+      origin: this.origin,
+      telemetry: this.#telemetry,
+      stackLines: Math.max(3, this.config.getNumber("stack.trace.transport.size", 10)),
+      deliver: (reply) => this.deliver(reply),
+    });
     this.#queueLimit = Math.max(1, this.config.getNumber("route.queue.limit", 10_000));
     this.#retryRoutes = new Set(this.config.getList("request.retry.routes"));
-    this.#timed = this.#metering;
     this.#telemetry.observe(() => this.metrics());
-    this.#loadMulticast();
+    loadMulticast(this);
     this.#routing = routeConfig(this.config);
     for (const [from, to] of this.#routing.substitutions) {
       log.info("Route substitution: {from} -> {to}", { from, to });
@@ -272,13 +257,14 @@ export class Platform {
     for (const [route, t] of this.#routing.httpTargets) {
       log.info("Event over HTTP: {route} -> {url}", { route, url: t.url });
     }
-    defaultPlatform ??= this;
+    made++;
   }
 
   /**
-   * The process-wide platform: the first one constructed, or else one created on first use
-   * from the process's arguments, environment and working folder. A {@link PostOffice} made
-   * without a platform uses it.
+   * The process-wide platform, created on first use from the process's arguments, environment
+   * and working folder (as the Java original's `Platform.getInstance()`). A {@link PostOffice}
+   * made without a platform uses it; a platform made with `new Platform()` is never it, so pass
+   * that one to its post office.
    *
    * @example
    * ```ts
@@ -288,7 +274,18 @@ export class Platform {
    * ```
    */
   static getInstance(): Platform {
-    return defaultPlatform ??= new Platform();
+    if (defaultPlatform !== undefined) return defaultPlatform;
+    const others = made;
+    defaultPlatform = new Platform();
+    if (others > 0) {
+      log.warn(
+        "Made the process's default platform while {n} other platform(s) exist: a PostOffice " +
+          "made without a platform uses the default, not those (pass yours: new PostOffice({}, " +
+          "platform))",
+        { n: others },
+      );
+    }
+    return defaultPlatform;
   }
 
   /**
@@ -372,7 +369,7 @@ export class Platform {
         fn,
         instances,
         isPrivate,
-        this.#tracing ? this.#invokeTraced : this.#invoke,
+        this.#executor.worker(),
         this.#queueLimit,
       ),
     );
@@ -405,7 +402,8 @@ export class Platform {
     if (!q.isPrivate) this.#mesh?.routeChanged(route, false);
     const left = q.release();
     for (const event of left) {
-      this.#reply(q.route, event, -1, undefined, new AppError(503, `Route ${route} was released`));
+      const released = new AppError(503, `Route ${route} was released`);
+      this.#executor.reply(q.route, event, -1, undefined, released);
     }
     log.info("{route} released", { route });
     return true;
@@ -481,6 +479,11 @@ export class Platform {
     return this.#stopped ??= this.#stop(
       options.gracePeriod ?? Math.max(0, this.config.getNumber("drain.grace.period", 10)) * 1000,
     );
+  }
+
+  /** Stops the platform with the default grace period (`await using`). */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.stop();
   }
 
   async #stop(grace: number): Promise<void> {
@@ -675,7 +678,7 @@ export class Platform {
    */
   attachMesh(mesh: MeshTransport | undefined): void {
     this.#mesh = mesh;
-    this.#timed = mesh !== undefined || this.#metering;
+    this.#executor.timed = mesh !== undefined || this.#telemetry.metering;
   }
 
   // Why nothing serves `to`: no route at all, a malformed route name, or an unknown one.
@@ -701,221 +704,5 @@ export class Platform {
     if (q !== undefined) return q;
     const { route, origin } = splitAddress(to);
     return origin === undefined || origin === this.origin ? this.#routes.get(route) : undefined;
-  }
-
-  // The worker: runs one event on one instance and sends the reply, if one is wanted.
-  // Execution time is measured for traced events (and always with a mesh): under Deno a clock
-  // read costs about a third of a whole in-memory request.
-  #invoke = (q: ServiceQueue, event: EventEnvelope, instance: number): void => {
-    const started = event.traceId === undefined && !this.#timed ? -1 : performance.now();
-    let result: unknown;
-    try {
-      result = q.fn(this.#headersView(q.route, event), event.body, instance, event);
-    } catch (e) {
-      return this.#finished(q, event, instance, started, undefined, e, true);
-    }
-    if (result !== null && typeof (result as Promise<unknown>)?.then === "function") {
-      // Promise.resolve adopts any thenable, even one whose `then` throws, without
-      // ever throwing here.
-      Promise.resolve(result).then(
-        (value) => this.#finished(q, event, instance, started, value, undefined, false),
-        (e) => this.#finished(q, event, instance, started, undefined, e, true),
-      );
-    } else {
-      this.#finished(q, event, instance, started, result, undefined, false);
-    }
-  };
-
-  // Replies, counts and frees the instance, with one clock read for both the reply's execution
-  // time and the route's latency.
-  #finished(
-    q: ServiceQueue,
-    event: EventEnvelope,
-    instance: number,
-    started: number,
-    value: unknown,
-    error: unknown,
-    failed: boolean,
-  ): void {
-    const ms = started < 0 ? -1 : performance.now() - started;
-    this.#reply(q.route, event, ms, value, error, failed);
-    this.#done(q, instance, ms, failed);
-  }
-
-  // The worker with an OpenTelemetry SDK: the execution is a span, ended with its outcome. (Its
-  // own method, so that the untraced worker above stays as lean as it was.)
-  #invokeTraced = (q: ServiceQueue, event: EventEnvelope, instance: number): void => {
-    const span = this.#span(q.route, event);
-    const started = performance.now();
-    const finish = (value: unknown, error: unknown, failed: boolean) => {
-      const ms = performance.now() - started;
-      this.#reply(q.route, event, ms, value, error, failed, span);
-      this.#telemetry.endExecution(
-        span,
-        failed ? (error as Error)?.message ?? String(error) : undefined,
-        failed ? statusOf(error) : 200,
-      );
-      this.#done(q, instance, ms, failed);
-    };
-    let result: unknown;
-    try {
-      result = q.fn(this.#headersView(q.route, event, span), event.body, instance, event);
-    } catch (e) {
-      return finish(undefined, e, true);
-    }
-    if (result !== null && typeof (result as Promise<unknown>)?.then === "function") {
-      Promise.resolve(result).then(
-        (value) => finish(value, undefined, false),
-        (e) => finish(undefined, e, true),
-      );
-    } else {
-      finish(result, undefined, false);
-    }
-  };
-
-  #span(route: string, event: EventEnvelope): Span | undefined {
-    return this.#telemetry.startExecution(
-      route,
-      event.replyTo !== undefined,
-      event.traceId,
-      event.spanId,
-      {
-        "minimesh.route": route,
-        "minimesh.origin": this.origin,
-        "minimesh.from": event.from ?? "",
-      },
-    );
-  }
-
-  // Counts the event for /metrics (its latency `ms` only when it was timed, otherwise -1) and
-  // frees the instance.
-  #done(q: ServiceQueue, instance: number, ms: number, failed: boolean): void {
-    q.handled++;
-    if (failed) q.failed++;
-    if (ms >= 0) {
-      q.latency.observe(ms);
-      if (this.#metering) this.#telemetry.recordDuration(q.route, ms, failed);
-    }
-    q.done(instance);
-  }
-
-  // What a function sees as headers: a copy with the read-only my_* keys set by the platform.
-  #headersView(route: string, event: EventEnvelope, span?: Span): Record<string, string> {
-    const view: Record<string, string> = {};
-    const src = peekHeaders(event);
-    if (src !== undefined) { for (const k in src) if (!k.startsWith("my_")) view[k] = src[k]; }
-    view.my_route = route;
-    const tags = peekTags(event);
-    if (event.traceId !== undefined) {
-      view.my_trace_id = event.traceId;
-      if (event.tracePath !== undefined) view.my_trace_path = event.tracePath;
-      const state = tags?.tracestate;
-      if (state !== undefined) view.my_tracestate = state;
-      // Calls the function makes are children of its span.
-      if (span !== undefined) view.my_span_id = span.spanContext().spanId;
-    }
-    const cid = tags?.my_cid;
-    if (cid !== undefined) view.my_correlation_id = cid;
-    return view;
-  }
-
-  #reply(
-    route: string,
-    event: EventEnvelope,
-    ms: number,
-    value: unknown,
-    error?: unknown,
-    failed = error !== undefined,
-    span?: Span,
-  ): void {
-    if (event.replyTo === undefined) {
-      if (failed) {
-        log.warn("{route} failed on event {id}: {message}", {
-          route,
-          id: event.id,
-          message: (error as Error)?.message ?? String(error),
-        });
-      }
-      return;
-    }
-    const reply = new EventEnvelope();
-    reply.to = event.replyTo;
-    reply.from = route;
-    reply.correlationId = event.correlationId;
-    const tags = peekTags(event);
-    if (tags !== undefined) reply.tags = tags;
-    reply.traceId = event.traceId;
-    reply.tracePath = event.tracePath;
-    // A traced reply names the span that answered, as the Java original's do.
-    if (event.traceId !== undefined) reply.spanId = span?.spanContext().spanId ?? newSpanId();
-    if (ms >= 0) reply.execTime = round3(ms);
-    if (failed) {
-      reply.status = statusOf(error);
-      reply.body = (error as Error)?.message ?? String(error);
-      reply.stack = stackOf(error, this.#stackLines);
-    } else if (value instanceof EventEnvelope) {
-      reply.status = value.status;
-      reply.headers = value.headers;
-      reply.body = value.body;
-      reply.type = value.type;
-      reply.annotations = value.annotations;
-    } else {
-      reply.body = value;
-    }
-    const undelivered = (e: unknown) =>
-      log.warn("Reply from {route} to {to} not delivered: {message}", {
-        route,
-        to: event.replyTo,
-        message: (e as Error).message,
-      });
-    try {
-      this.deliver(reply)?.catch(undelivered);
-    } catch (e) {
-      undelivered(e);
-    }
-  }
-
-  // multicast.yaml: each source route relays a copy of every event to its targets.
-  #loadMulticast(): void {
-    const doc = readYaml(this.config, "yaml.multicast", "multicast.yaml");
-    if (doc === undefined) return;
-    const file = this.config.getString("yaml.multicast") ?? "multicast.yaml";
-    const entries = (doc as { multicast?: unknown } | null)?.multicast;
-    if (!Array.isArray(entries)) {
-      throw new ConfigError(`${file}: multicast`, entries, "a list of {source, targets}");
-    }
-    entries.forEach((entry, i) => {
-      const source = entry?.source;
-      const targets = entry?.targets;
-      const where = `${file}: multicast[${i}]`;
-      if (typeof source !== "string" || !Array.isArray(targets) || targets.length === 0) {
-        throw new ConfigError(where, entry, "{source: route, targets: [route, ...]}");
-      }
-      for (const t of [source, ...targets]) {
-        try {
-          validateRoute(t);
-        } catch (e) {
-          throw new ConfigError(where, t, (e as Error).message);
-        }
-      }
-      if (targets.includes(source)) throw new ConfigError(where, source, "a source not in targets");
-      this.registerPrivate(source, (_headers, _body, _instance, event) => {
-        for (const target of targets as string[]) {
-          const copy = event.copy();
-          copy.to = target;
-          copy.replyTo = undefined; // the relay itself answers a request; targets only listen
-          try {
-            this.deliver(copy);
-          } catch (e) {
-            log.error("Multicast {source} -> {target} failed: {message}", {
-              source,
-              target,
-              message: (e as Error).message,
-            });
-          }
-        }
-      });
-      log.info("Multicast {source} -> {targets}", { source, targets: targets.join(", ") });
-    });
   }
 }

@@ -367,10 +367,10 @@ export class PostOffice {
    * back in request order, each carrying its request's correlation id ({@link forkJoin} yields
    * them as they arrive instead).
    *
-   * The timeout may also be given alone, as in the reference: `request(event, 5000)`.
+   * The timeout may also be given alone, as in the Java original: `request(event, 5000)`.
    *
    * @param event The request, or a list of requests for a fork-and-join.
-   * @param options `timeout` in ms; `signal` aborts; `timeoutException: false` resolves a timeout
+   * @param options `timeout` in ms (or the timeout alone); `signal` aborts; `timeoutException: false` resolves a timeout
    * with a 408 envelope (or, for a fork-and-join, with the replies that arrived) instead of
    * rejecting; `url` sends it as Event over HTTP.
    * @throws {RequestTimeoutError} (as a rejection) when no reply arrives in time.
@@ -405,43 +405,23 @@ export class PostOffice {
    */
   request<Res = unknown>(
     event: EventEnvelope | EnvelopeInit,
-    options: RequestOptions,
-  ): Promise<EventEnvelope<Res>>;
-  /** A request with the timeout given alone. */
-  request<Res = unknown>(
-    event: EventEnvelope | EnvelopeInit,
-    timeout: number,
-    options?: Omit<RequestOptions, "timeout">,
+    options: RequestOptions | number,
   ): Promise<EventEnvelope<Res>>;
   /** Fork-and-join: sends every event and resolves with the replies in request order. */
   request<Res = unknown>(
     events: readonly (EventEnvelope | EnvelopeInit)[],
-    options: RequestOptions,
-  ): Promise<EventEnvelope<Res>[]>;
-  /** Fork-and-join with the timeout given alone. */
-  request<Res = unknown>(
-    events: readonly (EventEnvelope | EnvelopeInit)[],
-    timeout: number,
-    options?: Omit<RequestOptions, "timeout">,
+    options: RequestOptions | number,
   ): Promise<EventEnvelope<Res>[]>;
   request(
     input: EventEnvelope | EnvelopeInit | readonly (EventEnvelope | EnvelopeInit)[],
-    timeoutOrOptions: number | RequestOptions,
-    more?: Omit<RequestOptions, "timeout">,
+    options: RequestOptions | number,
   ): Promise<EventEnvelope | EventEnvelope[]> {
     try {
-      let timeout: number;
-      let options: Omit<RequestOptions, "timeout"> | undefined;
-      if (typeof timeoutOrOptions === "number") {
-        timeout = timeoutOrOptions;
-        options = more;
-      } else {
-        timeout = timeoutOrOptions?.timeout;
-        options = timeoutOrOptions;
-      }
+      if (typeof options === "number") options = { timeout: options };
+      const timeout = options?.timeout;
       checkTimeout(timeout);
-      const timeoutException = options?.timeoutException !== false;
-      const signal = options?.signal;
+      const timeoutException = options.timeoutException !== false;
+      const signal = options.signal;
       signal?.throwIfAborted();
       if (Array.isArray(input)) {
         if (input.length === 0) return Promise.resolve([]);

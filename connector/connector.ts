@@ -23,7 +23,8 @@ import { splitVirtualTopic } from "../kafka/records.ts";
 import { describeKafka } from "../kafka/properties.ts";
 import { PROBLEM_SUMMARY, untilKafkaAccepts } from "../kafka/startup.ts";
 import { MAX_BLOCK } from "./blocks.ts";
-import { identitySecret, meshTokens } from "./credentials.ts";
+import { meshTokens } from "../protocol/credentials.ts";
+import { identitySecret } from "./identity.ts";
 import { webSocketTrusting } from "../runtime/tls_client.ts";
 import { Delivery } from "./delivery.ts";
 import type { ConnectorStats } from "./delivery.ts";
@@ -31,7 +32,7 @@ import { HEALTH_ROUTE, healthCheck } from "./health.ts";
 import { LifeCycle } from "./life_cycle.ts";
 import type { LifeCycleEvent, LifeCycleEventsOptions } from "./life_cycle.ts";
 import { Peers } from "./peers.ts";
-import { reporter } from "./report.ts";
+import { reporter } from "../protocol/report.ts";
 import { SERVICE_QUERY, serviceQuery } from "./service_query.ts";
 import { PresenceClient } from "./presence_client.ts";
 import type { WebSocketFactory } from "./presence_client.ts";
@@ -119,7 +120,7 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
     const s = this.settings = connectorSettings(platform.config);
     this.#kafka = options.kafka ??
       kafkaClient(s.kafka, `app-${platform.origin.slice(8, 16)}`, options.oauthBearer);
-    this.#lifeCycle = new LifeCycle(platform);
+    this.#lifeCycle = new LifeCycle();
     this.#delivery = new Delivery(platform, this.#kafka, {
       maxSets: s.blockMaxPendingSets,
       maxPendingBytes: s.blockMaxPendingBytes,
@@ -302,14 +303,11 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
     return this.stop();
   }
 
-  /** Calls `listener` on every join, leave, connect and disconnect; returns an unsubscribe. */
-  onLifeCycle(listener: (e: LifeCycleEvent) => void): () => void {
-    return this.#lifeCycle.on(listener);
-  }
-
   /**
-   * Life-cycle events from now on, as an async iterable, until `signal` aborts, the loop breaks
-   * or the connector stops.
+   * Life-cycle events from now on (`join` and `leave` of peers, `connected` and `disconnected`
+   * of this instance), as an async iterable, until `signal` aborts, the loop breaks or the
+   * connector stops. (The Java original's `subscribe_life_cycle(route)` is a loop that sends
+   * each event to the route.)
    *
    * @example
    * ```ts
@@ -323,19 +321,6 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
    */
   lifeCycle(options: LifeCycleEventsOptions = {}): AsyncIterableIterator<LifeCycleEvent> {
     return this.#lifeCycle.events(options);
-  }
-
-  /**
-   * Sends every life-cycle event to a local route (headers `type`, `origin`, `name`), as the
-   * reference's `subscribe_life_cycle` does.
-   */
-  subscribeLifeCycle(route: string): void {
-    this.#lifeCycle.subscribeRoute(route);
-  }
-
-  /** Stops sending life-cycle events to `route`. */
-  unsubscribeLifeCycle(route: string): void {
-    this.#lifeCycle.unsubscribeRoute(route);
   }
 
   // ---- MeshTransport ----
@@ -390,7 +375,7 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
         off();
         reject(new AppError(503, `Peer ${origin} is not known after ${ms} ms`));
       }, ms);
-      const off = this.onLifeCycle((e) => {
+      const off = this.#lifeCycle.on((e) => {
         if (e.type === "join" && e.origin === origin) {
           clearTimeout(timer);
           off();

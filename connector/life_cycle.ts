@@ -1,14 +1,12 @@
 /**
  * Life-cycle events of the mesh as this instance sees them (peers joining and leaving, this
- * instance connecting and disconnecting), told to listeners, to async iterators and to local
- * routes, as the reference's `subscribe_life_cycle` does.
+ * instance connecting and disconnecting), told to the connector's own listeners and to async
+ * iterators (`KafkaConnector.lifeCycle`).
  *
  * @module
  */
-import { EventEnvelope } from "../bus/envelope.ts";
 import { logger } from "../bus/_log.ts";
 import { AsyncQueue } from "../bus/_async_queue.ts";
-import type { Platform } from "../bus/platform.ts";
 
 const log = logger("connector");
 
@@ -32,15 +30,8 @@ export interface LifeCycleEventsOptions {
 
 /** Who hears of life-cycle events. */
 export class LifeCycle {
-  readonly #platform: Platform;
   readonly #listeners = new Set<(e: LifeCycleEvent) => void>();
-  readonly #routes = new Set<string>();
   readonly #readers = new Set<AsyncQueue<LifeCycleEvent>>();
-
-  /** Life-cycle events of `platform`'s mesh membership. */
-  constructor(platform: Platform) {
-    this.#platform = platform;
-  }
 
   /** Calls `listener` on every event; returns an unsubscribe. */
   on(listener: (e: LifeCycleEvent) => void): () => void {
@@ -73,40 +64,18 @@ export class LifeCycle {
     return queue;
   }
 
-  /** Sends every event to a local route (headers `type`, `origin`, `name`). */
-  subscribeRoute(route: string): void {
-    this.#routes.add(route);
-  }
-
-  /** Stops sending events to `route`. */
-  unsubscribeRoute(route: string): void {
-    this.#routes.delete(route);
-  }
-
   /** Ends every `events()` iteration (the connector stopped). */
   close(): void {
     for (const queue of [...this.#readers]) queue.end();
   }
 
-  /** Tells everyone; a listener or route that fails is logged, never thrown. */
+  /** Tells everyone; a listener that fails is logged, never thrown. */
   notify(e: LifeCycleEvent): void {
     for (const l of this.#listeners) {
       try {
         l(e);
       } catch (err) {
         log.warn("Life-cycle listener failed: {message}", { message: (err as Error).message });
-      }
-    }
-    for (const route of this.#routes) {
-      const headers: Record<string, string> = { type: e.type, origin: e.origin };
-      if (e.name) headers.name = e.name;
-      try {
-        this.#platform.deliverLocal(new EventEnvelope({ to: route, headers }));
-      } catch (err) {
-        log.warn("Life-cycle route {route}: {message}", {
-          route,
-          message: (err as Error).message,
-        });
       }
     }
   }

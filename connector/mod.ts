@@ -29,21 +29,3 @@ export type { WebSocketFactory } from "./presence_client.ts";
 export type { Peer, RoutingTable } from "./routing_table.ts";
 export { connectorSettings } from "./settings.ts";
 export type { ConnectorSettings, Personality } from "./settings.ts";
-export type { MeshSettings } from "../kafka/settings.ts";
-export { kafkaClientConfig } from "../kafka/properties.ts";
-export type {
-  ClientLibrary,
-  KafkaClientConfig,
-  OAuthBearerProvider,
-  SaslSettings,
-  SecurityProtocol,
-  TlsSettings,
-  TopicMode,
-} from "../kafka/properties.ts";
-export type {
-  InRecord,
-  KafkaClient,
-  OutRecord,
-  PartitionConsumer,
-  TrafficCounters,
-} from "../kafka/client.ts";

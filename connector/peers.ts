@@ -12,6 +12,8 @@ import { isOriginId, routeProblem } from "../bus/route.ts";
 import type { Platform } from "../bus/platform.ts";
 import type { InRecord, KafkaClient } from "../kafka/client.ts";
 import { eventRecord } from "../kafka/records.ts";
+import { isRegistry, registryMessage } from "../protocol/registry.ts";
+import type { RegistryType } from "../protocol/registry.ts";
 import type { LifeCycle } from "./life_cycle.ts";
 import type { RoutingTable } from "./routing_table.ts";
 import type { PeerState } from "./presence_client.ts";
@@ -33,8 +35,6 @@ function routeMap(body: unknown): Record<string, string> {
   return routes;
 }
 
-/** The registry's route; its messages go to `system.service.registry@monitor-<group>`. */
-export const REGISTRY = "system.service.registry";
 const STALL_MS = 90_000;
 
 /** What the peer registry needs of its connector. */
@@ -74,16 +74,15 @@ export class Peers {
   }
 
   // A registry message to the group.
-  #toGroup(headers: Record<string, string>, body?: unknown): Promise<void> {
+  #toGroup(type: RegistryType, headers: Record<string, string>, body?: unknown): Promise<void> {
     const { group, monitorTopic, kafka } = this.#c;
-    const e = new EventEnvelope({ to: `${REGISTRY}@monitor-${group}`, headers, body });
+    const e = registryMessage(group, type, headers, body);
     return kafka.send([eventRecord(monitorTopic, group, `monitor-${group}`, e)]);
   }
 
-  #identity(type: string): Record<string, string> {
+  #identity(): Record<string, string> {
     const p = this.#c.platform;
     return {
-      type,
       origin: p.origin,
       topic: this.#c.topic() ?? "",
       name: p.name,
@@ -93,7 +92,7 @@ export class Peers {
 
   /** Announces this instance's join (its public routes follow on the peers' exchange). */
   announceJoin(): Promise<void> {
-    return this.#toGroup(this.#identity("join"));
+    return this.#toGroup("join", this.#identity());
   }
 
   /**
@@ -102,7 +101,7 @@ export class Peers {
    */
   announceDrain(): Promise<void> {
     this.#drainSeen = false;
-    return this.#toGroup(this.#identity("drain"));
+    return this.#toGroup("drain", this.#identity());
   }
 
   /** Whether this instance's own `drain` came back on the group's partition (peers have it). */
@@ -113,7 +112,7 @@ export class Peers {
   /** Tells the group this instance is alive. */
   keepAlive(): void {
     if (this.#c.topic() === undefined) return;
-    this.#toGroup(this.#identity("keep-alive")).catch(() => {});
+    this.#toGroup("keep-alive", this.#identity()).catch(() => {});
   }
 
   /** Tells the group about a public route registered or released here. */
@@ -122,14 +121,10 @@ export class Peers {
     const { table, personality } = this.#c;
     if (added) table.addRoute(route, me, personality);
     else table.removeRoute(route, me);
-    const headers: Record<string, string> = {
-      type: added ? "add" : "unregister",
-      origin: me,
-      route,
-    };
+    const headers: Record<string, string> = { origin: me, route };
     if (added) headers.personality = personality;
     headers.final = "true";
-    this.#toGroup(headers).catch(() => {});
+    this.#toGroup(added ? "add" : "unregister", headers).catch(() => {});
   }
 
   // My public routes to the group, at most once per 100 ms; `exchange` asks peers for theirs.
@@ -139,12 +134,12 @@ export class Peers {
     this.#exchangeTimer = setTimeout(() => {
       this.#exchangeTimer = undefined;
       if (this.#c.topic() === undefined) return;
-      const headers = this.#identity("add");
+      const headers = this.#identity();
       if (this.#exchangeAsk) headers.exchange = "true";
       this.#exchangeAsk = false;
       const routes: Record<string, string> = {};
       for (const [route, p] of this.#c.table.routesOf(this.#me())) routes[route] = p;
-      this.#toGroup(headers, routes).catch(() => {});
+      this.#toGroup("add", headers, routes).catch(() => {});
     }, 100);
   }
 
@@ -167,7 +162,7 @@ export class Peers {
       });
       return;
     }
-    if (!e.to?.startsWith(REGISTRY)) return;
+    if (!isRegistry(e)) return;
     try {
       this.#onRegistry(e.headers, e.body);
     } catch (err) {
@@ -186,7 +181,8 @@ export class Peers {
       throw new TypeError(`invalid origin ${JSON.stringify(origin.slice(0, 60))}`);
     }
     const now = Date.now();
-    switch (h.type) {
+    // Checked against the protocol's types: a misspelt case does not compile.
+    switch (h.type as RegistryType | undefined) {
       case "join":
         if (origin === me) return;
         this.#meet(origin, h, now);

@@ -6,7 +6,7 @@
  * @module
  */
 import { EventEnvelope } from "../bus/envelope.ts";
-import { elapsedText, localTimestamp } from "../actuator/format.ts";
+import { elapsedText, localTimestamp } from "../protocol/format.ts";
 import { logger } from "../bus/_log.ts";
 import { WebSocketClient } from "#runtime";
 import type { WebSocketFactory } from "../runtime/server.ts";
@@ -16,9 +16,18 @@ import {
   MESH_PROTOCOL,
   NOT_OWNER,
   UNAUTHORIZED,
-} from "./credentials.ts";
-import { STATS_INTERVAL_MS } from "./report.ts";
-import type { AppReport } from "./report.ts";
+} from "../protocol/credentials.ts";
+import {
+  APP_MESSAGE,
+  appMessage,
+  MAX_PEERS_PER_QUERY,
+  peerList,
+  peerMessage,
+  readyTopic,
+  statsMessage,
+} from "../protocol/presence.ts";
+import { STATS_INTERVAL_MS } from "../protocol/report.ts";
+import type { AppReport } from "../protocol/report.ts";
 
 const log = logger("presence-client");
 
@@ -33,16 +42,8 @@ function settle(
 /** Close code the application uses when it could not join through its lease (application range). */
 export const CLOSE_JOIN_FAILED = 4000;
 
-/**
- * The message in which an application asks a minimesh monitor which peers are still in the
- * mesh (`id`, `origins`: comma-separated), and the monitor answers (`id`, `connected`: those of
- * them it holds a connection of).
- */
-export const PEER_QUERY = "peer";
-/** How long an application waits for the answer to a {@link PEER_QUERY}. */
+/** How long an application waits for the answer to a `peer` query (protocol/presence.ts). */
 const PEER_QUERY_MS = 2000;
-/** Peers one question names at most (1,000 origins are 41 KB, under the 64 KB frame limit). */
-export const MAX_PEERS_PER_QUERY = 1000;
 /** Questions go at most this often (a monitor closes a session over 20 frames a second). */
 const PEER_QUERY_INTERVAL_MS = 200;
 
@@ -181,8 +182,7 @@ export class PresenceClient {
     const id = String(++this.#queryId);
     this.#queries.set(id, batch);
     setTimeout(() => this.#answered(id, undefined), PEER_QUERY_MS);
-    const origins = [...batch.keys()].join(",");
-    ws.send(new EventEnvelope({ to: PEER_QUERY, headers: { id, origins } }).toBytes());
+    ws.send(peerMessage(id, { origins: [...batch.keys()] }).toBytes());
   }
 
   // The monitor's answer to question `id` (the origins it holds), or undefined when none came.
@@ -216,7 +216,7 @@ export class PresenceClient {
     const closed = new AbortController();
     ws.onopen = () => {
       log.info("Connected {origin}, {url}", { origin: this.#o.origin, url: base });
-      this.#send("info");
+      this.#send(APP_MESSAGE.INFO);
     };
     ws.onmessage = (m) => {
       if (typeof m.data === "string") return;
@@ -227,26 +227,25 @@ export class PresenceClient {
         log.warn("Monitor sent an invalid frame: {message}", { message: (err as Error).message });
         return;
       }
-      if (e.to === PEER_QUERY) {
-        const connected = (e.headers.connected ?? "").split(",").filter(Boolean);
-        return this.#answered(e.headers.id ?? "", new Set(connected));
+      if (e.to === APP_MESSAGE.PEER_QUERY) {
+        return this.#answered(e.headers.id ?? "", new Set(peerList(e, "connected")));
       }
-      if (e.to !== "ready" || !e.headers.topic) return;
+      const topic = readyTopic(e);
+      if (topic === undefined) return;
       if (joining || wasReady) {
-        log.warn("Ignoring a second ready ({topic}) on one connection", { topic: e.headers.topic });
+        log.warn("Ignoring a second ready ({topic}) on one connection", { topic });
         return;
       }
       joining = true;
-      const topic = e.headers.topic;
       this.#o.onReady(topic, base, closed.signal).then(() => {
         if (this.#ws !== ws) return;
         wasReady = true;
         this.#topic = topic;
         this.#attempt = 0;
-        this.#send("keep-alive");
+        this.#send(APP_MESSAGE.KEEP_ALIVE);
         clearInterval(this.#keepAlive);
         this.#keepAlive = setInterval(() => {
-          this.#send("keep-alive");
+          this.#send(APP_MESSAGE.KEEP_ALIVE);
           this.#o.onKeepAlive();
         }, this.#o.keepAliveMs);
         this.#startReports(ws);
@@ -335,7 +334,7 @@ export class PresenceClient {
     reports.reset();
     const report = () => {
       if (ws.readyState !== 1) return;
-      ws.send(new EventEnvelope({ to: "stats", body: reports.next() }).toBytes());
+      ws.send(statsMessage(reports.next()).toBytes());
     };
     report();
     this.#reporting = setInterval(report, STATS_INTERVAL_MS);
@@ -348,7 +347,7 @@ export class PresenceClient {
     this.#retry = setTimeout(() => this.#connect(), delay);
   }
 
-  #send(type: "info" | "keep-alive"): void {
+  #send(type: typeof APP_MESSAGE.INFO | typeof APP_MESSAGE.KEEP_ALIVE): void {
     const ws = this.#ws;
     if (ws === undefined || ws.readyState !== 1) return;
     // `created` and `elapsed` in the Java original's forms: a Java monitor shows them as they are.
@@ -357,7 +356,7 @@ export class PresenceClient {
       seq: String(++this.#seq),
       ...this.#o.info,
     };
-    if (type === "info") {
+    if (type === APP_MESSAGE.INFO) {
       const lease = this.#o.lease?.();
       if (lease !== undefined) headers.topic = lease;
       // Only a minimesh monitor keeps no more than a digest of it.
@@ -368,6 +367,6 @@ export class PresenceClient {
       headers.elapsed = elapsedText(Date.now() - this.#started.getTime());
       if (this.#topic) headers.topic = this.#topic;
     }
-    ws.send(new EventEnvelope({ to: type, headers }).toBytes());
+    ws.send(appMessage(type, headers).toBytes());
   }
 }

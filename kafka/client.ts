@@ -6,6 +6,7 @@
  * @module
  */
 import { randomHex32 } from "../bus/_ids.ts";
+import type { KafkaClientConfig, OAuthBearerProvider } from "./properties.ts";
 
 /** A record to write: an explicit partition, string headers, bytes or text. */
 export interface OutRecord {
@@ -149,4 +150,32 @@ export async function loopbackRoundTrip(
     waiting.delete(nonce);
   }
   return Math.round(performance.now() - t0);
+}
+
+/**
+ * Options of a Kafka link (either client): the brokers, a client id, and optionally the rest of a
+ * {@link KafkaClientConfig} (security, timeouts, acks, topic creation).
+ */
+export interface KafkaLinkOptions extends Partial<Omit<KafkaClientConfig, "brokers" | "clientId">> {
+  /** Bootstrap brokers, `host:port`. */
+  brokers: string[];
+  /** Client id prefix, shown in broker logs. */
+  clientId: string;
+  /** The token source when `sasl` is OAUTHBEARER: the application's hook. */
+  oauthBearer?: OAuthBearerProvider;
+  /**
+   * `@platformatic/kafka` only: produce and fetch with the library's own requests rather than
+   * the wire fast paths (kafka/wire/), as on a cluster that does not speak their versions. For
+   * tests, and a way around the fast paths should a library version break them.
+   */
+  libraryWire?: boolean;
+}
+
+/** The reason a consumer's `ready` rejects when it was stopped first. */
+export class ConsumerStopped extends Error {
+  /** The stopped consumer of `topic`-`partition`. */
+  constructor(topic: string, partition: number) {
+    super(`Consumer of ${topic}-${partition} stopped`);
+    this.name = "ConsumerStopped";
+  }
 }

@@ -4,8 +4,8 @@
  * @module
  */
 import type { KafkaClient } from "./client.ts";
-import { KafkaLink } from "./link.ts";
-import { PlatformaticLink } from "./platformatic.ts";
+import { KafkaLink } from "./kafkajs/link.ts";
+import { PlatformaticLink } from "./platformatic/link.ts";
 import type { KafkaClientConfig, OAuthBearerProvider } from "./properties.ts";
 
 /**

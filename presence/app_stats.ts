@@ -8,8 +8,8 @@
  *
  * @module
  */
-import { MAX_REPORTED_ROUTES } from "../connector/report.ts";
-import type { AppReport } from "../connector/report.ts";
+import { MAX_REPORTED_ROUTES } from "../protocol/report.ts";
+import type { AppReport } from "../protocol/report.ts";
 
 const MAX_ROUTE_LENGTH = 200;
 /** The most characters of route names one application's report may hold in all. */

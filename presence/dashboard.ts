@@ -5,8 +5,12 @@
  *
  * @module
  */
-import type { ConnectionInfo } from "./lease_table.ts";
-import type { AppStats } from "./app_stats.ts";
+import type { ConnectionInfo, LeaseTable } from "./lease_table.ts";
+import { AppStats } from "./app_stats.ts";
+import { statsMessages } from "./control.ts";
+import type { MonitorMessage } from "./control.ts";
+import type { AppReport } from "../protocol/report.ts";
+import { STATS_INTERVAL_MS } from "../protocol/report.ts";
 
 /** The most pages streaming at once; more get 503 (each costs a connection and a state a push). */
 export const MAX_VIEWERS = 32;
@@ -265,5 +269,102 @@ export class DashboardFeed {
     if (this.#viewers.size > 0) return;
     clearInterval(this.#heartbeat);
     this.#heartbeat = undefined;
+  }
+}
+
+/** One monitor's dashboard: its feed, and the figures the mesh's applications report. */
+export class MonitorDashboard {
+  readonly #me: string;
+  readonly #table: LeaseTable;
+  readonly #stats = new AppStats();
+  readonly #feed: DashboardFeed;
+  #lastShare = 0;
+
+  /**
+   * @param monitor The monitor it shows.
+   * @param monitors The monitors it knows.
+   * @param table Its table of connections.
+   */
+  constructor(
+    monitor: { origin: string; name: string; version: string },
+    monitors: DashboardInputs["monitors"],
+    table: LeaseTable,
+  ) {
+    this.#me = monitor.origin;
+    this.#table = table;
+    this.#feed = new DashboardFeed(() =>
+      dashboardState({
+        monitor,
+        monitors,
+        connections: table.connections(),
+        stats: this.#stats,
+        events: this.#feed.events,
+      })
+    );
+  }
+
+  /** The pages' stream (see {@link DashboardFeed.stream}). */
+  stream(client?: string): Response {
+    return this.#feed.stream(client);
+  }
+
+  /** Ends every page's stream. */
+  close(): void {
+    this.#feed.close();
+  }
+
+  /** The state changed: the pages get it within `within` ms. */
+  changed(within?: number): void {
+    this.#feed.changed(within);
+  }
+
+  /** A join or a leave, listed on the pages. */
+  record(kind: "join" | "leave", origin: string, c: ConnectionInfo | undefined, detail: string) {
+    this.#feed.record({
+      at: new Date().toISOString(),
+      kind,
+      origin,
+      name: c?.name ?? "",
+      version: c?.version ?? "",
+      detail,
+    });
+  }
+
+  /**
+   * A report of one of this monitor's sessions; an origin not in the table (yet) is ignored,
+   * so what is kept is bounded by the table.
+   */
+  report(origin: string, report: AppReport): void {
+    if (this.#table.connection(origin)?.monitor !== this.#me) return;
+    this.#stats.own(origin, report);
+    this.#feed.changed(FIGURES_DELAY_MS);
+  }
+
+  /** Another monitor's share: only what an application's own monitor says of it is taken. */
+  shared(monitor: string, apps: { origin: string; report: AppReport }[]): void {
+    if (monitor === this.#me) return;
+    for (const { origin, report } of apps) {
+      if (this.#table.connection(origin)?.monitor === monitor) this.#stats.update(origin, report);
+    }
+    this.#feed.changed(FIGURES_DELAY_MS);
+  }
+
+  /** A monitor started: the next share carries every application's routes. */
+  shareAllRoutes(): void {
+    this.#stats.shareAllRoutes();
+  }
+
+  /**
+   * Every {@link STATS_INTERVAL_MS}: what the sessions `joined` here reported, for the other
+   * monitors (routes only when they changed, or a monitor started).
+   */
+  share(now: number, joined: string[]): MonitorMessage[] {
+    if (now - this.#lastShare < STATS_INTERVAL_MS) return [];
+    this.#lastShare = now;
+    const apps = this.#stats.takeShare(
+      joined,
+      new Set(this.#table.connections().map((c) => c.origin)),
+    );
+    return statsMessages(this.#me, apps);
   }
 }

@@ -10,16 +10,28 @@ import { actuatorHandler } from "../actuator/handler.ts";
 import { jsonError } from "../actuator/responses.ts";
 import { dashboardAsset } from "./dashboard_page.ts";
 import { clientAddress } from "../runtime/server.ts";
+import type { WebSocketRefusal } from "../runtime/server.ts";
+import { UNAUTHORIZED } from "../protocol/credentials.ts";
+import { logger } from "../bus/_log.ts";
+
+const log = logger("presence");
 import type { Platform } from "../bus/platform.ts";
 
 /** What the endpoints need of the monitor (which builds them, so they do not import it). */
 export interface MonitorEndpoints {
+  /** The monitor's platform (its routes serve the endpoints). */
   readonly platform: Platform;
+  /** Kafka's address, for the health check's `type=info`. */
   readonly brokers: readonly string[];
+  /** Its settings: `kafka.topics` for `type=info`. */
   readonly settings: { readonly kafka: { readonly topics: string } };
+  /** Whether it accepts applications. */
   readonly ready: boolean;
+  /** The health check's loopback through Kafka. */
   loopback(): Promise<string>;
+  /** The `more` section of `/info`. */
   info(): Promise<Record<string, unknown>>;
+  /** The dashboard's event stream for the client at `client`. */
   dashboardStream(client?: string): Response;
 }
 
@@ -65,5 +77,38 @@ export function monitorHandler(monitor: MonitorEndpoints): (req: Request) => Pro
     const path = new URL(req.url).pathname;
     return (await dashboard(req, path)) ?? (await actuator(req)) ??
       jsonError(404, `Resource not found: ${path}`);
+  };
+}
+
+/**
+ * The websocket check of a monitor: with `mesh.tokens` set (`tokenOf` gives the position of
+ * the token a client offered, -1 for none), a websocket without one of them is closed before
+ * its session exists (refusals logged at most every 5 s, with their count, and counted by
+ * `refused`); without, the mesh is open as in the Java original, and the log says so once.
+ */
+export function tokenAuthorizer(
+  tokenOf: ((protocols: readonly string[]) => number) | undefined,
+  refused: () => void,
+): ((u: { protocols: string[] }) => WebSocketRefusal | undefined) | undefined {
+  if (tokenOf === undefined) {
+    log.warn(
+      "The mesh is open: any client that reaches this monitor can join it. Set mesh.tokens " +
+        "(or MESH_TOKENS) on the monitors and the applications to require a token",
+    );
+    return undefined;
+  }
+  let count = 0;
+  let loggedAt = 0;
+  return ({ protocols }) => {
+    if (tokenOf(protocols) >= 0) return undefined;
+    count++;
+    refused();
+    const now = Date.now();
+    if (now - loggedAt >= 5000) {
+      log.warn("Refused {n} websocket(s) without a valid mesh token", { n: count });
+      loggedAt = now;
+      count = 0;
+    }
+    return { code: UNAUTHORIZED, reason: "A valid mesh token is required" };
   };
 }

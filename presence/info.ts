@@ -4,9 +4,9 @@
  *
  * @module
  */
-import { elapsedText, isoSeconds } from "../actuator/format.ts";
+import { elapsedText, isoSeconds } from "../protocol/format.ts";
 import type { MetricFamily } from "../bus/metrics.ts";
-import { UNAUTHORIZED } from "../connector/credentials.ts";
+import { UNAUTHORIZED } from "../protocol/credentials.ts";
 import type { LeaseTable } from "./lease_table.ts";
 import type { Sessions } from "./sessions.ts";
 

@@ -19,7 +19,7 @@
  */
 import { EventEnvelope, headerOf } from "../bus/envelope.ts";
 import { isOriginId } from "../bus/route.ts";
-import { localTimestamp } from "../actuator/format.ts";
+import { localTimestamp } from "../protocol/format.ts";
 import type { ConnectionInfo } from "./lease_table.ts";
 
 const SERVICE = "presence.service@monitor-0";

@@ -9,7 +9,7 @@
  * replaces the reference's RSVP round (a timed grace period); see docs/presence.md.
  *
  * An origin belongs to the instance that first claimed it: a connection may carry a
- * `verifier` (see `identityVerifier` in connector/credentials.ts), and a later session of the
+ * `verifier` (see `identityVerifier` in protocol/credentials.ts), and a later session of the
  * same origin must carry the same one, while the record lives and for {@link IDENTITY_HOLD_MS}
  * after it went (so that nobody takes the origin while its instance reconnects).
  *

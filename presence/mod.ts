@@ -17,6 +17,7 @@
  * @module
  */
 export { MONITOR_HEALTH_ROUTE, monitorHandler } from "./http.ts";
+export type { MonitorEndpoints } from "./http.ts";
 export type {
   ConnectionInfo,
   ControlMessage,
@@ -30,29 +31,9 @@ export type { PresenceMonitorOptions } from "./monitor.ts";
 export { PRESENCE_PATH } from "./sessions.ts";
 export { monitorSettings } from "./settings.ts";
 export type { MonitorSettings } from "./settings.ts";
-export type { MeshSettings } from "../kafka/settings.ts";
-export { kafkaClientConfig } from "../kafka/properties.ts";
 export type {
-  ClientLibrary,
-  KafkaClientConfig,
-  OAuthBearerProvider,
-  SaslSettings,
-  SecurityProtocol,
-  TlsSettings,
-  TopicMode,
-} from "../kafka/properties.ts";
-export type {
-  InRecord,
-  KafkaClient,
-  OutRecord,
-  PartitionConsumer,
-  TrafficCounters,
-} from "../kafka/client.ts";
-export type {
-  RunningServer,
   ServeFunction,
   ServeOptions,
-  ServerLimits,
   ServerSocket,
   SocketHandlers,
   TlsFiles,

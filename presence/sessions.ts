@@ -9,14 +9,20 @@ import { EventEnvelope } from "../bus/envelope.ts";
 import { logger } from "../bus/_log.ts";
 import { randomHex32 } from "../bus/_ids.ts";
 import { isOriginId } from "../bus/route.ts";
-import { isoSeconds } from "../actuator/format.ts";
+import { isoSeconds } from "../protocol/format.ts";
 import type { ServerSocket, SocketHandlers } from "../runtime/server.ts";
 import type { ConnectionInfo } from "./lease_table.ts";
-import { CLOSE } from "./protocol.ts";
-import type { MonitorMessage } from "./protocol.ts";
+import type { MonitorMessage } from "./control.ts";
 import type { MonitorSettings } from "./settings.ts";
-import { IDENTITY_HEADER, identityVerifier, NOT_OWNER } from "../connector/credentials.ts";
-import { MAX_PEERS_PER_QUERY, PEER_QUERY } from "../connector/presence_client.ts";
+import { IDENTITY_HEADER, identityVerifier, NOT_OWNER } from "../protocol/credentials.ts";
+import {
+  APP_MESSAGE,
+  CLOSE,
+  isTextKeepAlive,
+  MAX_PEERS_PER_QUERY,
+  peerList,
+  peerMessage,
+} from "../protocol/presence.ts";
 
 const log = logger("presence");
 
@@ -228,15 +234,9 @@ export class Sessions {
       return this.drop(s, CLOSE.POLICY, `Too many frames (over ${maxFramesPerSecond} per second)`);
     }
     if (typeof data === "string") {
-      // Text frames are JSON keep-alives in the reference; anything else is garbage.
-      let json: unknown;
-      try {
-        json = JSON.parse(data);
-      } catch {
-        return this.drop(s, CLOSE.BAD_DATA, "Invalid text frame: not JSON");
-      }
-      if ((json as { type?: unknown } | null)?.type !== "keep-alive") {
-        return this.drop(s, CLOSE.BAD_DATA, "Invalid text frame: expected a keep-alive");
+      // Text frames are JSON keep-alives in the Java original; anything else is garbage.
+      if (!isTextKeepAlive(data)) {
+        return this.drop(s, CLOSE.BAD_DATA, "Invalid text frame: expected a JSON keep-alive");
       }
       return;
     }
@@ -247,8 +247,8 @@ export class Sessions {
       return this.drop(s, CLOSE.BAD_DATA, (err as Error).message.slice(0, 120));
     }
     s.seq++;
-    if (e.to === "info") return this.#onInfo(s, e.headers);
-    if (e.to === "keep-alive") {
+    if (e.to === APP_MESSAGE.INFO) return this.#onInfo(s, e.headers);
+    if (e.to === APP_MESSAGE.KEEP_ALIVE) {
       if (s.info === undefined) return this.drop(s, CLOSE.BAD_DATA, "keep-alive before info");
       // Coalesced: a flood of keep-alives must not become a flood of records.
       if (now - s.published < keepAlivePublishInterval * 1000) return;
@@ -257,7 +257,7 @@ export class Sessions {
       this.#c.publish([{ type: "put", info: s.info }]).catch(() => {});
       return;
     }
-    if (e.to === "stats") {
+    if (e.to === APP_MESSAGE.STATS) {
       if (s.info === undefined) return this.drop(s, CLOSE.BAD_DATA, "stats before info");
       // One a second at most is taken; an application sends one every five.
       if (now - (s.reported ?? 0) < 1000) return;
@@ -269,17 +269,20 @@ export class Sessions {
       }
       return;
     }
-    if (e.to === PEER_QUERY) {
+    if (e.to === APP_MESSAGE.PEER_QUERY) {
       // An application checks the `leave`s it read on Kafka, which anyone who can write there
       // could have forged, with the monitors that hold the table.
       if (s.info === undefined) return this.drop(s, CLOSE.BAD_DATA, "peer before info");
-      const { id, origins } = e.headers;
-      const asked = (origins ?? "").split(",");
-      if (!id || id.length > 40 || asked.length > MAX_PEERS_PER_QUERY || !asked.every(isOriginId)) {
+      const id = e.headers.id;
+      const asked = peerList(e, "origins");
+      if (
+        !id || id.length > 40 || asked.length === 0 || asked.length > MAX_PEERS_PER_QUERY ||
+        !asked.every(isOriginId)
+      ) {
         return this.drop(s, CLOSE.BAD_DATA, "Invalid peer query");
       }
-      const connected = asked.filter((o) => this.#c.connected(o)).join(",");
-      s.socket.send(new EventEnvelope({ to: PEER_QUERY, headers: { id, connected } }).toBytes());
+      const connected = asked.filter((o) => this.#c.connected(o));
+      s.socket.send(peerMessage(id, { connected }).toBytes());
       return;
     }
     this.drop(s, CLOSE.BAD_DATA, `Unknown message ${JSON.stringify(e.to ?? null).slice(0, 60)}`);

@@ -16,7 +16,15 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 
 /** The library's folders, bottom first: each may import only from folders before it. */
-export const LAYERS = ["bus", "runtime", "kafka", "actuator", "connector", "presence"] as const;
+export const LAYERS = [
+  "bus",
+  "runtime",
+  "kafka",
+  "protocol",
+  "actuator",
+  "connector",
+  "presence",
+] as const;
 const KAFKA_CLIENTS = ["kafkajs", "@platformatic/kafka"];
 
 const root = fileURLToPath(new URL("..", import.meta.url));

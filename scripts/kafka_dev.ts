@@ -17,7 +17,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { Kafka, logLevel } from "kafkajs";
 import type { KafkaConfig } from "kafkajs";
-import { patchKafkajs } from "../kafka/_kafkajs_patch.ts";
+import { patchKafkajs } from "../kafka/kafkajs/_patch.ts";
 
 /** The broker version used when `KAFKA_VERSION` is not set. */
 export const DEFAULT_KAFKA_VERSION = "4.1.1";

@@ -1,5 +1,5 @@
-// For the npm build only (tsc): the kafkajs internals that kafka/_kafkajs_patch.ts patches.
-// (Deno types the dynamic imports in kafka/_kafkajs_patch.ts by itself.)
+// For the npm build only (tsc): the kafkajs internals that kafka/kafkajs/_patch.ts patches.
+// (Deno types the dynamic imports in kafka/kafkajs/_patch.ts by itself.)
 declare module "kafkajs/src/network/requestQueue/index.js" {
   export default class RequestQueue {
     pending: unknown[];

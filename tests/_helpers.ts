@@ -7,6 +7,7 @@ import { configure, reset } from "@logtape/logtape";
 import type { LogRecord } from "@logtape/logtape";
 import { Platform } from "../mod.ts";
 import type { EventEnvelope, MeshTransport, PlatformOptions } from "../mod.ts";
+import type { LifeCycleEvent } from "../connector/mod.ts";
 
 /** A platform that reads no files, flags or environment unless the test gives them. */
 export function testPlatform(options: PlatformOptions = {}): Platform {
@@ -75,4 +76,18 @@ export function stubMesh(send: (e: EventEnvelope) => void): MeshTransport {
       return Promise.resolve();
     },
   };
+}
+
+/**
+ * Calls `fn` with each of the connector's life-cycle events from now on (until it stops), in
+ * the background: its async iterable, read by a loop of its own.
+ */
+export function onLifeCycle(
+  connector: { lifeCycle(): AsyncIterableIterator<LifeCycleEvent> },
+  fn: (e: LifeCycleEvent) => void,
+): void {
+  const events = connector.lifeCycle(); // subscribed now, read below
+  (async () => {
+    for await (const e of events) fn(e);
+  })();
 }

@@ -17,6 +17,15 @@ export const CLIENT: ClientLibrary = (() => {
   return named as ClientLibrary;
 })();
 
+/**
+ * `skip` for a case about the layers above the Kafka client (the same code on every client):
+ * `deno task test` runs the broker tests about the client on each client, and such a case on
+ * the default one only.
+ */
+export const ABOVE_THE_CLIENT: string | false = CLIENT === DEFAULT_CLIENT
+  ? false
+  : "about the layers above the Kafka client: runs on the default client";
+
 /** A client of the library under test, on `brokers` (the test broker by default). */
 export function testKafka(
   clientId: string,

@@ -1,4 +1,5 @@
 // Helpers for presence tests: real monitor processes and scripted websocket clients.
+import { onLifeCycle } from "./_helpers.ts";
 import process from "node:process";
 import { request } from "node:https";
 import { WebSocket as WsClient } from "ws";
@@ -104,9 +105,9 @@ export function connect(
     path?: string;
     /** false: a client that never answers pings, as a frozen process (the `ws` package's). */
     answerPings?: boolean;
-    /** Websocket subprotocols to offer (a mesh token, see connector/credentials.ts). */
+    /** Websocket subprotocols to offer (a mesh token, see protocol/credentials.ts). */
     protocols?: string[];
-    /** The identity secret sent in `info` (see connector/credentials.ts). */
+    /** The identity secret sent in `info` (see protocol/credentials.ts). */
     identity?: string;
     /** Connect with wss:// trusting this CA certificate (PEM text). */
     ca?: string;
@@ -206,7 +207,7 @@ export async function meshMember(
   });
   setup(platform);
   const connector = connectToCloud(platform)!;
-  if (listen) connector.onLifeCycle(listen);
+  if (listen) onLifeCycle(connector, listen);
   await connector.joined;
   return { platform, connector };
 }

@@ -4,7 +4,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { encode } from "@msgpack/msgpack";
-import { AppError, EventEnvelope, PostOffice, TimeoutError } from "../mod.ts";
+import { AppError, EventEnvelope, PostOffice, RequestTimeoutError } from "../mod.ts";
 import { actuatorHandler, startHttp } from "../actuator/mod.ts";
 import type { RunningServer } from "../actuator/mod.ts";
 import { testPlatform } from "./_helpers.ts";
@@ -278,8 +278,8 @@ describe("Event over HTTP: POST /api/event", () => {
     const po = new PostOffice({}, caller);
     const reply = await po.request(
       { to: "api.echo", body: "over http", correlationId: "c9" },
-      3000,
       {
+        timeout: 3000,
         url: `${base}/api/event`,
       },
     );
@@ -288,14 +288,17 @@ describe("Event over HTTP: POST /api/event", () => {
       "over http",
       "c9",
     ]);
-    const missing = await po.request({ to: "no.such.route" }, 3000, { url: `${base}/api/event` });
+    const missing = await po.request({ to: "no.such.route" }, {
+      timeout: 3000,
+      url: `${base}/api/event`,
+    });
     assert.deepEqual([missing.status, missing.error], [404, "Route no.such.route not found"]);
     await assert.rejects(
-      po.request({ to: "api.slow" }, 200, { url: `${base}/api/event` }),
-      TimeoutError,
+      po.request({ to: "api.slow" }, { timeout: 200, url: `${base}/api/event` }),
+      RequestTimeoutError,
     );
     await assert.rejects(
-      po.request({ to: "api.echo" }, 1000, { url: "http://127.0.0.1:1/api/event" }),
+      po.request({ to: "api.echo" }, { timeout: 1000, url: "http://127.0.0.1:1/api/event" }),
       /Event over HTTP to http:\/\/127.0.0.1:1\/api\/event failed/,
     );
   });

@@ -18,9 +18,9 @@ import {
   MAX_VIEWERS_PER_CLIENT,
 } from "../presence/dashboard.ts";
 import type { DashboardState } from "../presence/dashboard.ts";
-import { controlEnvelope, parseControl } from "../presence/protocol.ts";
-import type { MonitorMessage } from "../presence/protocol.ts";
-import { MAX_REPORTED_ROUTES } from "../connector/report.ts";
+import { controlEnvelope, parseControl } from "../presence/control.ts";
+import type { MonitorMessage } from "../presence/control.ts";
+import { MAX_REPORTED_ROUTES } from "../protocol/report.ts";
 import { serve } from "#runtime";
 import { sleep } from "./_helpers.ts";
 

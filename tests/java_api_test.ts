@@ -14,7 +14,7 @@ import {
 } from "../mod.ts";
 import type { Composable, MeshTransport } from "../mod.ts";
 import { SERVICE_QUERY, serviceQuery } from "../connector/service_query.ts";
-import { elapsedText, localTimestamp } from "../actuator/format.ts";
+import { elapsedText, localTimestamp } from "../protocol/format.ts";
 import { captureLogs, configDir, sleep, stubMesh, testPlatform } from "./_helpers.ts";
 import { actuatorHandler, eventApi } from "../actuator/mod.ts";
 import { serve } from "#runtime";

@@ -6,7 +6,6 @@ import { join } from "node:path";
 import { AppConfig, ConfigError, setupLogging } from "../mod.ts";
 import { connectorSettings } from "../connector/mod.ts";
 import { CLIENT_LIBRARIES, kafkaClientConfig, parseJaasConfig } from "../kafka/properties.ts";
-import { sameLog } from "../kafka/link.ts";
 import { kafkaClient } from "../kafka/factory.ts";
 import { explainKafkaError, missingTopics } from "../kafka/startup.ts";
 import { captureLogs, configDir } from "./_helpers.ts";
@@ -303,15 +302,5 @@ describe("start-up checks", () => {
       explainKafkaError(new Error("self-signed certificate in certificate chain"), c),
       /TLS to k:9092 failed.*ssl.truststore.location/,
     );
-  });
-});
-
-describe("sameLog (a rewind or a replaced log)", () => {
-  it("compares the keys at offsets seen before; undefined without one", () => {
-    const seen = new Map([["10", "aaa"], ["20", "bbb"]]);
-    const m = (offset: string, key: string) => ({ offset, key });
-    assert.equal(sameLog(seen, [m("19", "x"), m("20", "bbb")]), true);
-    assert.equal(sameLog(seen, [m("9", "x"), m("10", "zzz")]), false);
-    assert.equal(sameLog(seen, [m("11", "x"), m("12", "y")]), undefined);
   });
 });

@@ -11,7 +11,7 @@ import type { KafkaConnector, LifeCycleEvent } from "../connector/mod.ts";
 import { monitorSettings, PresenceMonitor } from "../presence/mod.ts";
 import { eventOf, eventRecord, MemoryKafka, splitVirtualTopic } from "../internal.ts";
 import { connect, eventually } from "./_presence.ts";
-import { freePort, sleep } from "./_helpers.ts";
+import { freePort, onLifeCycle, sleep } from "./_helpers.ts";
 import fc from "fast-check";
 
 const quiet = ["-Dmonitor.bootstrap.wait=100", "-Dmonitor.alive.interval=1"];
@@ -302,8 +302,8 @@ describe("the mesh over Kafka in memory", () => {
     await sees(b, a, "where.am.i");
     const topic = a.connector.topic;
     const seen: string[] = [];
-    a.connector.onLifeCycle((e) => seen.push(`a ${e.type}`));
-    b.connector.onLifeCycle((e) => seen.push(`b ${e.type}`));
+    onLifeCycle(a.connector, (e) => seen.push(`a ${e.type}`));
+    onLifeCycle(b.connector, (e) => seen.push(`b ${e.type}`));
     // Requests from b to a all through the handover.
     let stopped = false;
     const statuses: number[] = [];
@@ -459,7 +459,7 @@ describe("the mesh over Kafka in memory", () => {
     const connector = _c;
     await connector.joined;
     const left = new Promise<number>((resolve) => {
-      connector.onLifeCycle((e) => e.type === "disconnected" && resolve(Date.now()));
+      onLifeCycle(connector, (e) => e.type === "disconnected" && resolve(Date.now()));
     });
     const stoppedAt = Date.now();
     await monitor.stop();

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sleep } from "../_helpers.ts";
-import { credentialProtocols, NOT_OWNER, UNAUTHORIZED } from "../../connector/credentials.ts";
+import { credentialProtocols, NOT_OWNER, UNAUTHORIZED } from "../../protocol/credentials.ts";
 import { connect, eventually, meshArgs, startMonitor, topicsFor } from "../_presence.ts";
 import type { MonitorProcess } from "../_presence.ts";
 import { spawnDeno, stopAll } from "../_processes.ts";

@@ -118,15 +118,16 @@ describe("hostile clients: privacy", () => {
 
   it("an event from the mesh to a private route is refused with 404 and counted", async () => {
     const po = new PostOffice({}, tester);
-    const r = await po.request({ to: `demo.secret@${app.origin}` }, 5000, {
+    const r = await po.request({ to: `demo.secret@${app.origin}` }, {
+      timeout: 5000,
       timeoutException: false,
     });
     assert.equal(r.status, 404);
     assert.match(String(r.body), /Route demo.secret not found/);
     const h = await po.request(
       { to: `cloud.connector.health@${app.origin}`, headers: { type: "health" } },
-      5000,
       {
+        timeout: 5000,
         timeoutException: false,
       },
     );

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { PostOffice } from "../../mod.ts";
 import type { Platform } from "../../mod.ts";
 import type { KafkaConnector } from "../../connector/mod.ts";
-import { credentialProtocols, NOT_OWNER, UNAUTHORIZED } from "../../connector/credentials.ts";
+import { credentialProtocols, NOT_OWNER, UNAUTHORIZED } from "../../protocol/credentials.ts";
 import { makeTestCertificates } from "../../scripts/kafka_dev.ts";
 import type { TestCertificates } from "../../scripts/kafka_dev.ts";
 import {

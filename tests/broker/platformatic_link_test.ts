@@ -1,11 +1,13 @@
 // The @platformatic/kafka link against the real broker: what it does by itself, without consumer
-// groups (kafka/platformatic.ts): a record written twice with one key is handled once, a topic
+// groups (kafka/platformatic/): a record written twice with one key is handled once, a topic
 // deleted and created again is read from its start, records written with acks=0 (the library's
-// encoder, not ours) arrive whole, a reader stopped while it starts never reads.
+// encoder, not ours) arrive whole, the library's own requests (libraryWire) carry what the wire
+// fast paths carry, a reader stopped while it starts never reads.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Admin } from "@platformatic/kafka";
-import { PlatformaticLink } from "../../kafka/platformatic.ts";
+import { PlatformaticLink } from "../../kafka/platformatic/link.ts";
+import type { OutRecord } from "../../kafka/mod.ts";
 import { BROKERS, eventually } from "../_presence.ts";
 import { sleep } from "../_helpers.ts";
 
@@ -87,6 +89,57 @@ describe("the @platformatic/kafka link (real broker)", () => {
       assert.deepEqual(got[1].slice(1), ["bytes", { _event_: "1", other: "two" }]);
     } finally {
       await link.close();
+    }
+  });
+
+  it("the library's own requests (libraryWire, as on a cluster without produce v11 or fetch v17) carry the same records both ways", async () => {
+    const fast = new PlatformaticLink({ brokers, clientId: "wire-fast" });
+    const plain = new PlatformaticLink({ brokers, clientId: "wire-plain", libraryWire: true });
+    const topic = `minimesh.wire.${crypto.randomUUID()}`;
+    type Seen = [string | undefined, string, Record<string, string>];
+    const byFast: Seen[] = [], byPlain: Seen[] = [];
+    const keep =
+      (to: Seen[]) => (r: { key?: string; value: Uint8Array; headers: Record<string, string> }) =>
+        void to.push([r.key, text(r.value), r.headers]);
+    try {
+      await fast.ensureTopic(topic, 1);
+      await fast.consumePartition(topic, 0, keep(byFast)).ready;
+      await plain.consumePartition(topic, 0, keep(byPlain)).ready;
+      const twice = "t".repeat(32);
+      const records = (from: string): OutRecord[] => [
+        {
+          topic,
+          partition: 0,
+          key: twice.replace("t", from[0]),
+          value: `${from} é`,
+          headers: { _rx_: "x" },
+        },
+        {
+          topic,
+          partition: 0,
+          value: new TextEncoder().encode(`${from} bytes`),
+          headers: { a: "" },
+        },
+      ];
+      await fast.send(records("fast"));
+      await plain.send(records("plain"));
+      // Written again with its key, through the library's encoder: read once by either.
+      await plain.send([records("plain")[0]]);
+      await eventually(() => byFast.length >= 4 && byPlain.length >= 4, 10_000, "the records");
+      await sleep(300);
+      assert.deepEqual(byPlain, byFast);
+      assert.deepEqual(byFast.map(([, v]) => v), [
+        "fast é",
+        "fast bytes",
+        "plain é",
+        "plain bytes",
+      ]);
+      assert.deepEqual(byFast[0][2], { _rx_: "x" });
+      assert.deepEqual(byFast[1][2], { a: "" });
+      assert.equal(plain.counters.recordsRead, 5, "five read by the library's fetch, one skipped");
+    } finally {
+      await fast.close();
+      await plain.close();
     }
   });
 

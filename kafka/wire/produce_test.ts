@@ -2,8 +2,8 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { produceV11, Reader, readRecordsBatch } from "@platformatic/kafka";
-import { produceRequest } from "./_produce.ts";
-import type { ProduceRecord } from "./_produce.ts";
+import { produceRequest } from "./produce.ts";
+import type { ProduceRecord } from "./produce.ts";
 
 const NOW = 1_795_000_000_123;
 

@@ -22,7 +22,7 @@
  *
  * @module
  */
-import { logger } from "../bus/_log.ts";
+import { logger } from "../../bus/_log.ts";
 
 /** The shape of kafkajs's request queue that the patch relies on. */
 export interface RequestQueueClass {

@@ -5,8 +5,8 @@ import {
   patchConsumerGroup,
   patchRequestQueue,
   REFUSED_FETCH_PAUSE_MS,
-} from "./_kafkajs_patch.ts";
-import type { ConsumerGroupClass, RequestQueueClass } from "./_kafkajs_patch.ts";
+} from "./_patch.ts";
+import type { ConsumerGroupClass, RequestQueueClass } from "./_patch.ts";
 
 // The shape of kafkajs 2.2.4's request queue, reduced to what the patch reads.
 function fakeQueue() {

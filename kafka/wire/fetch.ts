@@ -16,7 +16,7 @@ import {
   Writer,
 } from "@platformatic/kafka";
 import type { Consumer, RecordsBatch } from "@platformatic/kafka";
-import { HEADER_NAMES, valueOf } from "./_bytes.ts";
+import { HEADER_NAMES, valueOf } from "../_bytes.ts";
 
 /** The fetch API version this module speaks. */
 export const FETCH_VERSION = 17;

@@ -2,8 +2,8 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { createRecordsBatch, fetchV17, Reader, readRecordsBatches } from "@platformatic/kafka";
-import { fetchRequest, readBatches, topicIdBytes } from "./_fetch.ts";
-import { produceRequest } from "./_produce.ts";
+import { fetchRequest, readBatches, topicIdBytes } from "./fetch.ts";
+import { produceRequest } from "./produce.ts";
 
 type Message = {
   topic: string;

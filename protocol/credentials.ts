@@ -11,7 +11,6 @@ import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 import type { AppConfig } from "../bus/config.ts";
 import { secretIndex } from "../bus/secrets.ts";
-import { defaultIdentityDir, keptIdentity } from "./_kept_identity.ts";
 
 /** The subprotocol a monitor selects (and that carries no secret). */
 export const MESH_PROTOCOL = "minimesh.v1";
@@ -67,22 +66,6 @@ export function tokenChecker(tokens: readonly string[]): (protocols: readonly st
 export const NOT_OWNER = 4403;
 /** The `info` header that carries an instance's identity secret to its monitor. */
 export const IDENTITY_HEADER = "identity";
-
-/**
- * This instance's identity secret: `mesh.identity.secret` (environment `MESH_IDENTITY_SECRET`)
- * when set. Else, for an instance with a fixed `appId`, the secret kept for it in
- * `mesh.identity.dir` (`~/.minimesh/identity` by default), so that the process started again
- * after a crash on the same machine takes its origin back at once; else 32 random bytes, new in
- * every process. Never logged.
- */
-export function identitySecret(config: AppConfig, appId?: string): string {
-  const given = config.getString("mesh.identity.secret");
-  if (given) return given;
-  const kept = appId === undefined
-    ? undefined
-    : keptIdentity(config.getString("mesh.identity.dir") ?? defaultIdentityDir(), appId);
-  return kept ?? Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64url");
-}
 
 /**
  * What monitors keep and share (on `service.monitor`) to recognise the instance that owns

@@ -1,30 +1,27 @@
 /**
- * The presence protocol on the wire: what apps and monitors say over the websocket, what
- * monitors say to each other on `service.monitor` partition 0, and the registry messages a
- * monitor sends to a closed user group's partition.
+ * What monitors say to each other on `service.monitor` partition 0: their lease table's changes,
+ * liveness, snapshots for a starting monitor, the applications' reports, and (through
+ * java_monitor.ts) the Java monitors' own messages. What applications and monitors say to each
+ * other is in protocol/.
  *
  * @module
  */
 import { EventEnvelope } from "../bus/envelope.ts";
 import type { ConnectionInfo, ControlMessage, Departed, TableSnapshot } from "./lease_table.ts";
-import type { AppReport } from "../connector/report.ts";
+import type { AppReport } from "../protocol/report.ts";
 import { parseReport } from "./app_stats.ts";
 import { javaEnvelope, OURS_HEADER } from "./java_monitor.ts";
 import type { JavaMessage } from "./java_monitor.ts";
 
-/** Websocket close codes a monitor uses. */
-export const CLOSE = {
-  /** The monitor is going away (shutdown). */
-  GOING_AWAY: 1001,
-  /** Bad data: undecodable frame, unknown message, text garbage, idle. */
-  BAD_DATA: 1003,
-  /** Not an acceptable identity (an invalid origin id). */
-  POLICY: 1008,
-  /** A frame over the size limit. */
-  TOO_BIG: 1009,
-  /** Try again later: starting up, busy, already connected, handshake not completed. */
-  TRY_AGAIN: 1013,
-} as const;
+/** What a monitor knows of another (or itself) from its messages. */
+export interface KnownMonitor {
+  /** When it was last heard (ms). */
+  lastSeen: number;
+  started: string;
+  version: string;
+  /** A Java monitor (heard in its own protocol). */
+  java?: boolean;
+}
 
 /** The route monitors address each other on partition 0. */
 export const CONTROL_ROUTE = "presence.monitor@monitor-0";
@@ -41,8 +38,6 @@ export function isControl(e: EventEnvelope): boolean {
   return e.to === CONTROL_ROUTE ||
     (e.to === QUIET_CONTROL_ROUTE && e.headers[OURS_HEADER] === QUIET_MARK);
 }
-/** The registry route of the apps (the mesh's distributed routing table). */
-export const REGISTRY_ROUTE = "system.service.registry";
 
 /** Messages that are not about the lease table. */
 export type MonitorMessage =
@@ -250,19 +245,6 @@ export function parseControl(e: EventEnvelope): MonitorMessage {
   }
 }
 
-/** The `ready` envelope that hands an app its virtual topic. */
-export function readyEnvelope(topic: string, monitorVersion: string): EventEnvelope {
-  return new EventEnvelope({ to: "ready", headers: { topic, version: monitorVersion } });
-}
-
-/** The registry `leave` of `origin`, for its closed user group. */
-export function leaveEnvelope(group: number, origin: string): EventEnvelope {
-  return new EventEnvelope({
-    to: `${REGISTRY_ROUTE}@monitor-${group}`,
-    headers: { type: "leave", origin },
-  });
-}
-
 /**
  * A table cut into parts of at most `perPart` entries (connections, then departures): a
  * connection's record is under 1 KB (its strings are capped), so a part stays far under Kafka's
@@ -278,4 +260,32 @@ export function snapshotParts(table: TableSnapshot, perPart = 400): TableSnapsho
     parts.push({ connections: [], departed: departed.slice(i, i + perPart) });
   }
   return parts.length > 0 ? parts : [{ connections: [], departed: [] }];
+}
+
+/** The most a `stats` record of a monitor holds (bytes, estimated from UTF-8 at worst). */
+const SHARE_BYTES = 256 * 1024;
+
+/**
+ * What a monitor's sessions reported, as `stats` messages to the other monitors: records of at
+ * most 100 applications and about 256 KiB, well under Kafka's 1 MiB (a report holds at most
+ * 16 K characters of route names).
+ */
+export function statsMessages(
+  monitor: string,
+  apps: { origin: string; report: AppReport }[],
+): MonitorMessage[] {
+  const out: MonitorMessage[] = [];
+  let batch: typeof apps = [], bytes = 0;
+  for (const app of apps) {
+    const size = 200 + (app.report.routes ?? []).reduce((n, r) => n + 3 * r.length + 2, 0);
+    if (batch.length === 100 || (batch.length > 0 && bytes + size > SHARE_BYTES)) {
+      out.push({ type: "stats", monitor, apps: batch });
+      batch = [];
+      bytes = 0;
+    }
+    batch.push(app);
+    bytes += size;
+  }
+  if (batch.length > 0) out.push({ type: "stats", monitor, apps: batch });
+  return out;
 }

@@ -1,0 +1,305 @@
+/**
+ * One partition read through kafkajs. kafkajs has no manual partition assignment (`assign`), so
+ * a reader uses a consumer group of its own (nobody else joins it, so no rebalance ever pauses
+ * anyone else) with an assigner that hands its single member exactly the wanted partition. It
+ * starts at the latest offset, and is ready once it has read back a token it wrote to that
+ * partition itself, so nothing written after `ready` can be missed. It commits what it has
+ * handled, so that a rejoin resumes there, and keeps to one log by the rules of
+ * `../_reading.ts`: across a broker restart every record is handled once.
+ *
+ * @module
+ */
+import { Buffer } from "node:buffer";
+import { AssignerProtocol } from "kafkajs";
+import type { Consumer, EachBatchPayload, IHeaders, Kafka, PartitionAssigner } from "kafkajs";
+import { logger } from "../../bus/_log.ts";
+import { randomHex32 } from "../../bus/_ids.ts";
+import { ConsumerStopped, INIT_HEADER, LOOPBACK_HEADER } from "../client.ts";
+import type { InRecord, OutRecord, PartitionConsumer, TrafficCounters } from "../client.ts";
+import { kindOf, PartitionLog } from "../_reading.ts";
+
+const log = logger("kafka");
+
+/** Batches whose last record's key a reader remembers (about 10 s of a busy partition). */
+const SEEN_BATCHES = 4096;
+
+/** What a {@link GroupReader} needs of its link. */
+export interface GroupReaderLink {
+  readonly counters: TrafficCounters;
+  readonly clientId: string;
+  /** Resolves once kafkajs is patched (before the first connection). */
+  readonly patched: Promise<unknown>;
+  send(records: OutRecord[]): Promise<void>;
+  /** A loopback record came back. */
+  loopedBack(nonce: string): void;
+  /** The broker answered a fetch. */
+  heard(): void;
+  /** The reader stopped. */
+  stopped(reader: GroupReader): void;
+}
+
+/** The reading of one partition through a consumer group of its own. */
+export class GroupReader implements PartitionConsumer {
+  /** The topic and partition it reads. */
+  readonly topic: string;
+  readonly partition: number;
+  /** Resolves once everything written from now on will be read. */
+  readonly ready: Promise<void>;
+  readonly #link: GroupReaderLink;
+  readonly #consumer: Consumer;
+  readonly #onRecord: (record: InRecord) => void | Promise<void>;
+  readonly #token = randomHex32();
+  readonly #readyNow: PromiseWithResolvers<void>;
+  #isReady = false;
+  #stopped = false;
+  readonly #log = new PartitionLog(SEEN_BATCHES);
+  /** The last offset the broker confirmed committing for this group (-1: none). */
+  #committed = -1;
+  /** How many times the log was found replaced (a commit made before is void). */
+  #replaced = 0;
+  #committedAt = 0;
+
+  /**
+   * Creates the reader; {@link GroupReader.start} starts it.
+   *
+   * @param kafka The link's kafkajs client.
+   * @param link What it reports to.
+   * @param topic The topic and partition to read.
+   * @param onRecord Called for each record, in order; an error is logged and the record skipped.
+   */
+  constructor(
+    kafka: Kafka,
+    link: GroupReaderLink,
+    topic: string,
+    partition: number,
+    onRecord: (record: InRecord) => void | Promise<void>,
+  ) {
+    this.topic = topic;
+    this.partition = partition;
+    this.#link = link;
+    this.#onRecord = onRecord;
+    this.#readyNow = Promise.withResolvers<void>();
+    this.ready = this.#readyNow.promise;
+    this.ready.catch(() => {}); // a caller that never awaits `ready` must not see it fail
+    this.#consumer = kafka.consumer({
+      groupId: `${link.clientId}.${topic}.${partition}.${this.#token.slice(0, 12)}`,
+      // A missing topic is the mesh's to create, with the partitions it needs; the broker would
+      // create it with its default count (one, usually).
+      allowAutoTopicCreation: false,
+      partitionAssigners: [singlePartition(topic, partition)],
+      maxWaitTimeInMs: 100,
+      // The broker's least (group.min.session.timeout.ms): a consumer that restarts after Kafka
+      // was away joins as a new member, and its group waits for the old one to time out first.
+      sessionTimeout: 6_000,
+      heartbeatInterval: 1_000,
+      // kafkajs restarts a crashed consumer when this says so; a stop that interrupted its
+      // start also crashes it, and that one must stay stopped.
+      retry: {
+        retries: 10,
+        initialRetryTime: 200,
+        maxRetryTime: 2000,
+        restartOnFailure: () => Promise.resolve(!this.#stopped),
+      },
+    });
+    // Not noted as requests on their way (for a silent broker): kafkajs reports no failed fetch,
+    // so one would wait forever, and Kafka would count as silent again and again.
+    this.#consumer.on(this.#consumer.events.FETCH, () => link.heard());
+  }
+
+  /** Joins its group and writes its token until it comes back. */
+  start(): void {
+    this.#start().catch((e) => {
+      if (this.#stopped) {
+        // It may have connected or joined after the stop's disconnect.
+        void this.#consumer.disconnect().catch(() => {});
+        return;
+      }
+      this.#readyNow.reject(e);
+      log.error("Consumer of {topic}-{partition} failed to start: {message}", {
+        topic: this.topic,
+        partition: this.partition,
+        message: (e as Error).message,
+      });
+    });
+  }
+
+  /** Stops reading and leaves the group. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#link.stopped(this);
+    this.#readyNow.reject(new ConsumerStopped(this.topic, this.partition));
+    // Its committed offsets stay until the broker expires them (`offsets.retention.minutes`
+    // after the group empties, 7 days by default); deleting them would need the broker when
+    // stopping, which may be when it is gone.
+    await this.#consumer.disconnect().catch(() => {});
+  }
+
+  // A stop while starting disconnects whatever step is in progress, but kafkajs would carry on
+  // with the next one (subscribe, run) and join the group after all: each step checks first.
+  #unlessStopped(): void {
+    if (this.#stopped) throw new ConsumerStopped(this.topic, this.partition);
+  }
+
+  async #start(): Promise<void> {
+    const { topic, partition } = this;
+    const consumer = this.#consumer;
+    await this.#link.patched;
+    this.#unlessStopped();
+    await consumer.connect();
+    this.#unlessStopped();
+    await consumer.subscribe({ topic, fromBeginning: false });
+    this.#unlessStopped();
+    await consumer.run({
+      // Committed by hand (#commit): kafkajs's auto-commit awaits a commit after every batch,
+      // which would add a round trip to every request.
+      autoCommit: false,
+      // Whole fetched batches are handled in one go, so the sends their handlers make are
+      // coalesced into one produce request (see `KafkaLink.send`).
+      eachBatch: (payload) => this.#batch(payload),
+    });
+    this.#unlessStopped();
+    // Write our token until it comes back: from then on nothing written can be missed.
+    const deadline = Date.now() + 60_000;
+    while (!this.#isReady && !this.#stopped) {
+      if (Date.now() > deadline) {
+        throw new Error(`Consumer of ${topic}-${partition} did not become ready in 60 s`);
+      }
+      await this.#link.send([{
+        topic,
+        partition,
+        headers: { [INIT_HEADER]: this.#token },
+        value: "init",
+      }]);
+      await Promise.race([this.ready, new Promise((r) => setTimeout(r, 250))]);
+    }
+  }
+
+  async #batch({ batch }: EachBatchPayload): Promise<void> {
+    const { topic, partition } = this;
+    const messages = batch.messages;
+    if (batch.partition !== partition || messages.length === 0) return;
+    const counters = this.#link.counters;
+    counters.batchesRead++;
+    counters.recordsRead += messages.length;
+    const log_ = this.#log;
+    const firstOffset = Number(messages[0].offset);
+    // A batch that starts before what was handled is either a rewind (a rejoin resumes at the
+    // last commit, which a broker failover can set back) or a replaced log (the topic was
+    // deleted and created again, or the broker lost everything: re-formatted).
+    if (log_.next >= 0 && firstOffset < log_.next) {
+      const verdict = log_.judge(
+        messages.map((m) => ({ offset: Number(m.offset), key: m.key })),
+        { logEnd: Number(batch.highWatermark), committed: this.#committed },
+      );
+      if (verdict === "replaced") {
+        log.warn(
+          "{topic}-{partition} was replaced (offset {next} handled, log ends at {end}): " +
+            "reading it from its start",
+          { topic, partition, next: String(log_.next), end: batch.highWatermark },
+        );
+        log_.replaced();
+        this.#committed = -1;
+        this.#replaced++;
+        if (firstOffset > 0) {
+          this.#consumer.seek({ topic, partition, offset: "0" });
+          return;
+        }
+      }
+    }
+    for (const message of messages) {
+      // Handled already (a rejoin hands back what was), or a record written twice.
+      if (!log_.take(Number(message.offset), message.key)) continue;
+      const headers = headersOf(message.headers);
+      const kind = kindOf(headers);
+      if (kind === "init") {
+        if (headers[INIT_HEADER] === this.#token && !this.#isReady) {
+          this.#isReady = true;
+          this.#readyNow.resolve();
+        }
+        continue;
+      }
+      if (kind === "loopback") {
+        this.#link.loopedBack(headers[LOOPBACK_HEADER]);
+        continue;
+      }
+      try {
+        const done = this.#onRecord({
+          topic,
+          partition,
+          offset: message.offset,
+          key: message.key?.toString(),
+          headers,
+          value: message.value ?? new Uint8Array(),
+          timestamp: Number(message.timestamp),
+        });
+        if (done !== undefined) await done;
+      } catch (e) {
+        log.error("Record {offset} of {topic}-{partition} failed: {message}", {
+          offset: message.offset,
+          topic,
+          partition,
+          message: (e as Error).message,
+        });
+      }
+    }
+    const last = messages[messages.length - 1];
+    log_.mark(Number(last.offset), last.key);
+    this.#commit();
+  }
+
+  // What it has handled is committed, at most once a second and without waiting, so that a
+  // rejoin (after the broker restarted, say) resumes there instead of at the end; what it then
+  // reads again it has handled already and skips.
+  #commit(): void {
+    const now = Date.now();
+    if (now - this.#committedAt < 1000) return;
+    this.#committedAt = now;
+    const { topic, partition } = this;
+    const offset = this.#log.next;
+    const epoch = this.#replaced;
+    this.#consumer.commitOffsets([{ topic, partition, offset: String(offset) }]).then(() => {
+      if (epoch === this.#replaced && offset > this.#committed) this.#committed = offset;
+    }, (e) =>
+      log.debug("Commit on {topic}-{partition} failed: {message}", {
+        topic,
+        partition,
+        message: (e as Error).message,
+      }));
+  }
+}
+
+function headersOf(h: IHeaders | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (h === undefined) return out;
+  for (const k in h) {
+    const v = h[k];
+    if (v === undefined) continue;
+    out[k] = Array.isArray(v) ? v.map(String).join(",") : v.toString();
+  }
+  return out;
+}
+
+// Hands the group's only member exactly one partition of one topic.
+function singlePartition(topic: string, partition: number): PartitionAssigner {
+  return () => ({
+    name: "minimesh-single-partition",
+    version: 1,
+    protocol: ({ topics }) => ({
+      name: "minimesh-single-partition",
+      metadata: AssignerProtocol.MemberMetadata.encode({
+        version: 1,
+        topics,
+        userData: Buffer.alloc(0),
+      }),
+    }),
+    assign: ({ members }) =>
+      Promise.resolve(members.map((m, i) => ({
+        memberId: m.memberId,
+        memberAssignment: AssignerProtocol.MemberAssignment.encode({
+          version: 1,
+          assignment: i === 0 ? { [topic]: [partition] } : {},
+          userData: Buffer.alloc(0),
+        }),
+      }))),
+  });
+}

@@ -1,0 +1,54 @@
+// What @platformatic/kafka's errors say: a network failure, a broker's error code, whether a
+// produce may be tried again, and the message with its nested causes.
+import { findErrorBy } from "@platformatic/kafka";
+
+/** Broker answers that say the records were not written, and that a later try may succeed. */
+const NOT_WRITTEN = [
+  "NOT_LEADER_OR_FOLLOWER",
+  "LEADER_NOT_AVAILABLE",
+  "UNKNOWN_TOPIC_OR_PARTITION",
+  "FENCED_LEADER_EPOCH",
+  "UNKNOWN_LEADER_EPOCH",
+  "NOT_ENOUGH_REPLICAS",
+  "KAFKA_STORAGE_ERROR",
+];
+
+/** Whether `e` (or an error it nests) is the library's network or timeout error. */
+export function isNetwork(e: unknown): boolean {
+  return findErrorBy(e as Error, "code", "PLT_KFK_NETWORK") !== null ||
+    findErrorBy(e as Error, "code", "PLT_KFK_TIMEOUT") !== null;
+}
+
+/**
+ * Whether a failed produce may succeed when tried again: the broker refused the records (a
+ * leader moved), or the connection failed (the broker restarts). A connection lost after the
+ * request went out may have written the records: tried again, they are there twice, with one
+ * key, which the reader skips (see `RecentKeys`).
+ */
+export function retriable(e: unknown): boolean {
+  return NOT_WRITTEN.some((id) => apiError(e, id)) || isNetwork(e);
+}
+
+/** Whether `e` (or an error it nests) is the broker's error `id`. */
+export function apiError(e: unknown, id: string): boolean {
+  return findErrorBy(e as Error, "apiId", id) !== null;
+}
+
+/**
+ * The error with its causes in its message: the library nests the one that says what happened
+ * (`connect ECONNREFUSED`, a TLS or SASL failure) under summaries ("Listing topics failed.").
+ */
+export function explained(e: unknown): Error {
+  if (!(e instanceof Error)) return new Error(String(e));
+  const chain = [e.message.replace(/\.$/, "")];
+  let at: unknown = e;
+  for (let depth = 0; depth < 8; depth++) {
+    const nested = (at as { errors?: unknown[] }).errors;
+    const next = nested?.[nested.length - 1] ?? (at as Error).cause;
+    if (!(next instanceof Error)) break;
+    const text = next.message.replace(/\.$/, "");
+    if (!chain.includes(text)) chain.push(text);
+    at = next;
+  }
+  return new Error(chain.join(": "), { cause: e });
+}
