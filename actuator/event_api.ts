@@ -1,5 +1,5 @@
 /**
- * Event over HTTP (reference section 2.4): `POST /api/event` takes a MsgPack envelope (STANDARD
+ * Event over HTTP (docs/wire.md, "HTTP"): `POST /api/event` takes a MsgPack envelope (STANDARD
  * or COMPACT) and delivers it to a public route, here or anywhere in the mesh, replying in the
  * caller's format.
  *

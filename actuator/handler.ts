@@ -1,5 +1,5 @@
 /**
- * Actuator endpoints as a plain `Request` → `Response` handler (reference section 7): `/info`,
+ * Actuator endpoints as a plain `Request` → `Response` handler (docs/wire.md, "HTTP"): `/info`,
  * `/info/lib`, `/info/routes`, `/env`, `/health`, `/livenessprobe`, `/metrics` (Prometheus
  * text; protected as the informational endpoints are), and Event over HTTP at
  * `POST /api/event`. No runtime-specific code: serve it with any server (see `server.ts`).

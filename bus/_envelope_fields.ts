@@ -1,4 +1,4 @@
-// The envelope's fields (the table of reference section 1.1) and the map-based codec: plain
+// The envelope's fields (the table in docs/wire.md, "Envelopes") and the map-based codec: plain
 // maps in either key set to and from envelope fields, with the checks that make every decoding
 // error an EnvelopeDecodeError naming the field. The fast binary codec (_envelope_binary.ts)
 // hands anything unusual to this one.
@@ -54,7 +54,7 @@ export type Field = keyof EnvelopeInit;
 export type EnvelopeFields = { [K in Field]: EnvelopeInit[K] };
 export type Kind = "string" | "int" | "float" | "strmap" | "anymap" | "bytes" | "any";
 
-// [field, COMPACT key, STANDARD key, value kind]: the table of reference section 1.1.
+// [field, COMPACT key, STANDARD key, value kind]: the table in docs/wire.md.
 // fieldValue and setField (the fast path, below) switch on these positions: keep them in step.
 export const FIELDS: ReadonlyArray<readonly [Field, string, string, Kind]> = [
   ["id", "0", "id", "string"],

@@ -1,4 +1,4 @@
-// Pending requests waiting for their replies (the reference's temporary inbox, section 2.3).
+// Pending requests waiting for their replies (the Java original's temporary inbox).
 // A reply finds its request by correlation id: the inbox id, or `<inbox id>-<n>` for the n-th
 // event of a fork-and-join.
 //

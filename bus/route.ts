@@ -1,6 +1,6 @@
 /**
- * Route names and origin ids: the naming rules of the reference (section 3.4) and the
- * `yyyyMMdd` + 32-hex origin id (section 3.5).
+ * Route names and origin ids: the Java original's naming rules and its `yyyyMMdd` + 32-hex
+ * origin id (docs/wire.md, "Names").
  *
  * @module
  */

@@ -1,5 +1,5 @@
 /**
- * Large events in blocks (the reference's section 4.4): an event whose bytes exceed 65,280 is
+ * Large events in blocks (docs/wire.md, "Records on Kafka"): an event whose bytes exceed 65,280 is
  * sent as numbered block envelopes `{id, headers {_id_, _blk_, _max_}, body: chunk}` with no
  * `to`, all to the same destination, and put back together on arrival. A set that does not
  * complete within its time to live is dropped and reported. Incomplete sets are capped in number

@@ -1,5 +1,5 @@
 /**
- * Events between instances (reference sections 4.3 and 4.4): an event for a peer is written to
+ * Events between instances (docs/wire.md, "Records on Kafka"): an event for a peer is written to
  * the peer's leased partition as one record, or in blocks when it is large; records read from
  * this instance's own partition are checked, reassembled and delivered to local routes. Every
  * record that cannot be delivered is counted and logged, never thrown.

@@ -1,5 +1,5 @@
 /**
- * The distributed routing table's upkeep (reference section 6.2): registry messages on the
+ * The distributed routing table's upkeep (docs/wire.md, "The routing table"): registry messages on the
  * closed user group's partition of `service.monitor` tell who joined, which public routes each
  * peer serves, who is alive and who left. This instance announces itself the same way.
  *

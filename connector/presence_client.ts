@@ -1,7 +1,7 @@
 /**
  * The application side of the presence protocol: a websocket to one of the presence monitors,
  * tried in turn, reconnecting with backoff; `info` on connect, keep-alives while connected,
- * and the `ready` that leases this instance its virtual topic (reference section 5.2).
+ * and the `ready` that leases this instance its virtual topic (docs/wire.md, "The presence websocket").
  *
  * @module
  */

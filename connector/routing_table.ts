@@ -1,7 +1,7 @@
 /**
  * The distributed routing table one application instance keeps: which peer instances exist,
  * where (which virtual topic) each listens, and which public routes each serves. It is filled
- * by the registry messages of the reference (section 6.2). Pure data, no I/O.
+ * by the registry messages (docs/wire.md, "The routing table"). Pure data, no I/O.
  *
  * @module
  */

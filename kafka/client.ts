@@ -1,7 +1,8 @@
 /**
  * The narrow interface between the mesh and Kafka: what the connector and the presence monitor
- * need, and nothing of kafkajs. {@link KafkaLink} implements it over a real cluster,
- * {@link MemoryKafka} in memory for unit tests.
+ * need, and nothing of either client library. `PlatformaticLink` (platformatic/, the default)
+ * and `KafkaLink` (kafkajs/) implement it over a real cluster, `MemoryKafka` (memory.ts) in
+ * memory for unit tests.
  *
  * @module
  */

@@ -1,5 +1,5 @@
 /**
- * Event records on Kafka, as the reference writes them (section 4.3): an explicit partition, a
+ * Event records on Kafka, as the Java original writes them (docs/wire.md): an explicit partition, a
  * unique 32-hex key, headers `_event_=1` and `_rx_=<recipient origin>`, and the COMPACT envelope as
  * the value.
  *

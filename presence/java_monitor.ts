@@ -1,6 +1,6 @@
 /**
- * The Java presence monitor's protocol on `service.monitor` partition 0 (the reference's sections
- * 5.3-5.5), so that Java and TypeScript monitors serve one mesh with one lease table:
+ * The Java presence monitor's protocol on `service.monitor` partition 0 (docs/wire.md,
+ * "The monitors' channel"), so that Java and TypeScript monitors serve one mesh with one lease table:
  *
  * - Java monitors say `monitor_alive` every 20 s (`init` when they start), ask for the
  *   connections with `download`, and publish their applications with `put` / `del`;

@@ -1,7 +1,7 @@
 /**
  * The Node adapter of {@link ServeFunction}: the shared `node:http` + `ws` server, and the `ws`
- * package's WebSocket client (Node 20 has no global one). It is what `#runtime` means in the npm
- * package.
+ * package's WebSocket client, so that a Node process runs one websocket implementation on both
+ * ends (Node's global one is undici's, another). It is what `#runtime` means in the npm package.
  *
  * @module
  */

@@ -113,7 +113,7 @@ describe("Java Mercury 4.11.10's registry messages, replayed", () => {
       )!;
       assert.equal(answer.to, "system.service.registry@monitor-1");
       // The replay holds Java's join too: to a join, an instance sends its whole table asking for
-      // the newcomer's (reference section 6.2); the exchange's own answer is folded into it.
+      // the newcomer's (docs/wire.md, "The routing table"); the exchange's own answer is folded into it.
       assert.equal(answer.headers.exchange, "true");
       assert.deepEqual(answer.body, { "ts.hello": "ts-app, APP" });
       // Java's init token (headers only, no event) is not a record to complain about.

@@ -571,7 +571,7 @@ describe("the mesh over Kafka in memory", () => {
     const java = `20261127${"a".repeat(32)}`;
     const javaApp = `20261127${"b".repeat(32)}`;
     const javaApp2 = `20261127${"c".repeat(32)}`;
-    // What a Java monitor (4.11) writes, as the reference's sections 5.3-5.5 give it.
+    // What a Java monitor (4.11) writes, as docs/wire.md describes it.
     const javaSays = (to: string, headers: Record<string, string>, body?: unknown) =>
       client.send([
         eventRecord("service.monitor", 0, "monitor-0", new EventEnvelope({ to, headers, body })),
