@@ -13,14 +13,14 @@
 // - Written twice: a produce tried again after its answer was lost writes its records twice, at
 //   new offsets; a key seen within the last 16-32 K records is such a copy and is skipped.
 import { INIT_HEADER, LOOPBACK_HEADER } from "./client.ts";
-import { RecentKeys } from "./_recent_keys.ts";
-import { sameBytes } from "./_bytes.ts";
+import { fingerprint, RecentKeys } from "./_recent_keys.ts";
 
 /** Keys a reader remembers: at most this, at least half (a retried produce lands within seconds). */
 const RECENT_KEYS = 32_768;
 /** Only keys this long are random enough to tell copies (the mesh's are 32 hex characters). */
 const MIN_KEY_BYTES = 16;
 const NO_KEY = new Uint8Array(0);
+const FP = new Int32Array(2);
 
 /** What a record is to a reader. */
 export type RecordKind = "event" | "init" | "loopback";
@@ -56,9 +56,14 @@ export type Verdict = "same" | "replaced" | "unknown";
 export class PartitionLog {
   /** The next offset to handle; -1 before the reader knows where it starts. */
   next = -1;
-  /** Offset -> key of the last record of recent batches (insertion order: oldest first). */
-  readonly #marks = new Map<number, Uint8Array>();
-  readonly #maxMarks: number;
+  // The last record of recent batches, in a ring: its offset and its key's fingerprint (no
+  // copy of the key, which would keep a fetched response alive; a Map of them cost a
+  // microsecond a batch).
+  readonly #offsets: Float64Array;
+  readonly #h1: Int32Array;
+  readonly #h2: Int32Array;
+  #last = -1; // the slot written last
+  #marked = 0;
   readonly #recent = new RecentKeys(RECENT_KEYS);
 
   /**
@@ -66,7 +71,10 @@ export class PartitionLog {
    * stopped, more for one that may be sent back to an older commit (a few seconds' worth).
    */
   constructor(marks = 1) {
-    this.#maxMarks = Math.max(1, marks);
+    const n = Math.max(1, marks);
+    this.#offsets = new Float64Array(n);
+    this.#h1 = new Int32Array(n);
+    this.#h2 = new Int32Array(n);
   }
 
   /**
@@ -74,7 +82,18 @@ export class PartitionLog {
    * compared; else (nothing handled yet, or the log was replaced) `next`.
    */
   resumeAt(): number {
-    return this.#marks.has(this.next - 1) ? this.next - 1 : this.next;
+    return this.#marked > 0 && this.#offsets[this.#last] === this.next - 1
+      ? this.next - 1
+      : this.next;
+  }
+
+  // The slot of a remembered offset, or -1.
+  #slotOf(offset: number): number {
+    const n = this.#offsets.length;
+    for (let i = 0, at = this.#last; i < this.#marked; i++, at = (at - 1 + n) % n) {
+      if (this.#offsets[at] === offset) return at;
+    }
+    return -1;
   }
 
   /**
@@ -86,9 +105,21 @@ export class PartitionLog {
    * reports a high watermark from a checkpoint seconds old); else `unknown`.
    */
   judge(records: readonly Placed[], evidence: Evidence = {}): Verdict {
-    for (const r of records) {
-      const key = this.#marks.get(r.offset);
-      if (key !== undefined) return sameBytes(r.key ?? NO_KEY, key) ? "same" : "replaced";
+    if (this.#marked > 0 && records.length > 0) {
+      // Only offsets between the oldest and newest mark can be marked.
+      let lo = Infinity, hi = -Infinity;
+      for (let i = 0; i < this.#marked; i++) {
+        const o = this.#offsets[i];
+        if (o < lo) lo = o;
+        if (o > hi) hi = o;
+      }
+      for (const r of records) {
+        if (r.offset < lo || r.offset > hi) continue;
+        const at = this.#slotOf(r.offset);
+        if (at < 0) continue;
+        fingerprint(r.key ?? NO_KEY, FP);
+        return FP[0] === this.#h1[at] && FP[1] === this.#h2[at] ? "same" : "replaced";
+      }
     }
     const { asked, logEnd, committed } = evidence;
     // Asked for a remembered offset, given records without it: it is gone.
@@ -103,7 +134,8 @@ export class PartitionLog {
   /** The log was replaced: it is read again from its start. */
   replaced(): void {
     this.next = 0;
-    this.#marks.clear();
+    this.#marked = 0;
+    this.#last = -1;
   }
 
   /**
@@ -116,14 +148,15 @@ export class PartitionLog {
     return key == null || key.length < MIN_KEY_BYTES || this.#recent.add(key);
   }
 
-  /**
-   * A batch ended with the record at `offset` (handled or not): its key is remembered, as a
-   * copy, since a view would keep the whole fetched response (up to 4 MiB) alive.
-   */
+  /** A batch ended with the record at `offset` (handled or not): its key is remembered. */
   mark(offset: number, key: Uint8Array | null | undefined): void {
     if (offset + 1 > this.next) this.next = offset + 1;
-    this.#marks.delete(offset);
-    this.#marks.set(offset, key ? key.slice() : NO_KEY);
-    if (this.#marks.size > this.#maxMarks) this.#marks.delete(this.#marks.keys().next().value!);
+    const n = this.#offsets.length;
+    const at = this.#last = (this.#last + 1) % n;
+    this.#offsets[at] = offset;
+    fingerprint(key ?? NO_KEY, FP);
+    this.#h1[at] = FP[0];
+    this.#h2[at] = FP[1];
+    if (this.#marked < n) this.#marked++;
   }
 }

@@ -25,17 +25,8 @@ export class RecentKeys {
 
   /** Remembers the key in `bytes`; false when it was remembered already. */
   add(bytes: Uint8Array): boolean {
-    let h1 = 0x811c9dc5 | 0; // FNV-1a
-    let h2 = 0x9747b28c | 0; // a multiply-xorshift of its own
-    for (let i = 0; i < bytes.length; i++) {
-      const b = bytes[i];
-      h1 = Math.imul(h1 ^ b, 16777619);
-      h2 = Math.imul(h2 ^ b, 0x5bd1e995);
-      h2 ^= h2 >>> 15;
-    }
-    h1 = mix(h1 ^ bytes.length);
-    h2 = mix(h2 ^ bytes.length);
-    if (h1 === 0) h1 = 1; // 0 marks an empty slot
+    fingerprint(bytes, FP);
+    const h1 = FP[0], h2 = FP[1];
     if (this.#current.has(h1, h2) || this.#previous.has(h1, h2)) return false;
     if (this.#current.size >= this.#half) {
       const older = this.#previous;
@@ -46,6 +37,27 @@ export class RecentKeys {
     this.#current.add(h1, h2);
     return true;
   }
+}
+
+const FP = new Int32Array(2);
+
+/**
+ * The 64-bit fingerprint of a key's bytes, as two 32-bit hashes written to `out` (the first is
+ * never 0, which marks an empty slot).
+ */
+export function fingerprint(bytes: Uint8Array, out: Int32Array): void {
+  let h1 = 0x811c9dc5 | 0; // FNV-1a
+  let h2 = 0x9747b28c | 0; // a multiply-xorshift of its own
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i];
+    h1 = Math.imul(h1 ^ b, 16777619);
+    h2 = Math.imul(h2 ^ b, 0x5bd1e995);
+    h2 ^= h2 >>> 15;
+  }
+  h1 = mix(h1 ^ bytes.length);
+  h2 = mix(h2 ^ bytes.length);
+  out[0] = h1 === 0 ? 1 : h1;
+  out[1] = h2;
 }
 
 // Murmur3's finaliser: every input bit changes about half the output bits.
