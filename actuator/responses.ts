@@ -1,5 +1,5 @@
 /**
- * JSON responses of the HTTP endpoints, errors in the reference's shape
+ * JSON responses of the HTTP endpoints, errors in the Java original's shape
  * (`{type: "error", status, message}`).
  *
  * @module
@@ -14,7 +14,7 @@ export function json(body: unknown, status = 200): Response {
 }
 
 /**
- * A JSON error in the reference's shape, `{type: "error", status, message}`, with that HTTP
+ * A JSON error in the Java original's shape, `{type: "error", status, message}`, with that HTTP
  * status: what the actuator endpoints and Event over HTTP answer, for applications' own routes
  * to answer alike.
  *

@@ -27,6 +27,22 @@ export const DEFAULT_BUDGET: Readonly<DecodeBudget> = {
 };
 
 /** Messages this short cannot cost much: at most this many values, nested this deep. */
+/**
+ * The budget `config` sets for events from outside the process: `event.decode.max.depth` (100,
+ * at least 1) and `event.decode.max.bytes` (40 MiB of estimated heap, at least 1 KiB).
+ */
+export function configuredBudget(
+  config: { getNumber(key: string, fallback: number): number },
+): DecodeBudget {
+  return {
+    maxDepth: Math.max(1, config.getNumber("event.decode.max.depth", DEFAULT_BUDGET.maxDepth)),
+    maxDecodedBytes: Math.max(
+      1024,
+      config.getNumber("event.decode.max.bytes", DEFAULT_BUDGET.maxDecodedBytes),
+    ),
+  };
+}
+
 export const UNCHECKED_BYTES = 2048;
 
 // Estimates of V8's heap per decoded value (measured with Deno 2.9 on x64, figures in

@@ -179,7 +179,7 @@ function fromWire(v: unknown): unknown {
 }
 
 /**
- * A value as MsgPack can carry it: Dates become ISO-8601 strings (as the reference does),
+ * A value as MsgPack can carry it: Dates become ISO-8601 strings (as the Java original does),
  * Maps become maps, Sets become lists, undefined map entries are left out, other objects keep
  * their own enumerable fields.
  */
@@ -199,7 +199,7 @@ export function toPlain(v: unknown): unknown {
   return out;
 }
 
-/** A header value as the reference stores it: a string, without CR/LF. */
+/** A header value as the Java original stores it: a string, without CR/LF. */
 export function headerValue(value: unknown): string {
   if (value === null || value === undefined) return "";
   const s = value instanceof Date ? value.toISOString() : String(value);

@@ -1,4 +1,4 @@
-// Event and inbox ids: 32 lowercase hex characters, like the reference's hyphen-less UUIDs.
+// Event and inbox ids: 32 lowercase hex characters, like the Java original's hyphen-less UUIDs.
 // A random per-process prefix plus a counter is unique and costs a fraction of randomUUID(),
 // which matters because every request creates two envelopes.
 

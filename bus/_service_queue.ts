@@ -1,6 +1,7 @@
 // One registered route: its function, its worker instances and the events waiting for a free
 // instance. `instances` is the concurrency limit; events beyond it wait in arrival order.
 import { Histogram } from "./metrics.ts";
+import type { MetricFamily } from "./metrics.ts";
 import type { EventEnvelope } from "./envelope.ts";
 import { AppError } from "./errors.ts";
 import type { LambdaFunction } from "./types.ts";
@@ -118,4 +119,36 @@ export class ServiceQueue {
       this.#free.push(instance);
     }
   }
+}
+
+// The per-route counters and gauges of /metrics: name, help, type, and how to read them.
+type RouteFigure = [string, string, "counter" | "gauge", (q: ServiceQueue) => number];
+const ROUTE_FIGURES: RouteFigure[] = [
+  ["minimesh_route_events_total", "Events the function finished.", "counter", (q) => q.handled],
+  ["minimesh_route_errors_total", "Events it threw or rejected on.", "counter", (q) => q.failed],
+  ["minimesh_route_queue_length", "Events waiting for an instance.", "gauge", (q) => q.backlog],
+  ["minimesh_route_busy_workers", "Instances running an event now.", "gauge", (q) => q.busy],
+];
+
+/**
+ * The per-route metrics of `queues`, sorted by route: events, errors, queue length, busy
+ * workers, and the latency of timed events (traced ones, and every event with a mesh).
+ */
+export function routeMetrics(queues: Iterable<ServiceQueue>): MetricFamily[] {
+  const qs = [...queues].sort((a, b) => a.route < b.route ? -1 : 1);
+  const perRoute = ([name, help, type, value]: RouteFigure): MetricFamily => ({
+    name,
+    help,
+    type,
+    samples: qs.map((q) => ({ labels: { route: q.route }, value: value(q) })),
+  });
+  return [
+    ...ROUTE_FIGURES.map(perRoute),
+    {
+      name: "minimesh_route_duration_seconds",
+      help: "Execution time of timed events (traced ones, and every event with a mesh).",
+      type: "histogram",
+      samples: qs.flatMap((q) => q.latency.samples({ route: q.route })),
+    },
+  ];
 }

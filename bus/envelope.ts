@@ -1,6 +1,6 @@
 /**
  * The event envelope: what every event, request and reply travels as. Its MsgPack wire format
- * (the reference's COMPACT and STANDARD key sets) lives in two codecs beside it: the fast
+ * (the Java original's COMPACT and STANDARD key sets) lives in two codecs beside it: the fast
  * binary one (`_envelope_binary.ts`) and the map-based one (`_envelope_fields.ts`).
  *
  * @module
@@ -285,7 +285,7 @@ export class EventEnvelope<B = unknown> {
 
   /**
    * Sets a header, turning the value into a string (null becomes "", a Date its ISO-8601
-   * form) and removing CR/LF, as the reference does. Returns this envelope.
+   * form) and removing CR/LF, as the Java original does. Returns this envelope.
    *
    * @example
    * ```ts
@@ -365,7 +365,7 @@ export class EventEnvelope<B = unknown> {
   }
 
   /**
-   * Builds an envelope from a decoded map in either key set (detected as the reference does:
+   * Builds an envelope from a decoded map in either key set (detected as the Java original does:
    * any key longer than one character means STANDARD). Unknown keys are ignored.
    *
    * @throws {EnvelopeDecodeError} When a field has the wrong type.

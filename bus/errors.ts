@@ -109,7 +109,7 @@ export class RouteNotFoundError extends MinimeshError {
 }
 
 /**
- * A request got no reply in time (status 408). The message is the reference's
+ * A request got no reply in time (status 408). The message is the Java original's
  * `Timeout for N ms`.
  *
  * @example

@@ -27,6 +27,6 @@ export interface MeshTransport {
   broadcast(event: EventEnvelope): Promise<void>;
   /** A public route was registered (`added`) or released here; peers must learn of it. */
   routeChanged(route: string, added: boolean): void;
-  /** The routing table for `/info/routes` (the reference's `network` section). */
+  /** The routing table for `/info/routes` (the Java original's `network` section). */
   describe(): Record<string, unknown>;
 }

@@ -9,10 +9,10 @@ import { routeConfig } from "./route_config.ts";
 import type { RouteConfig } from "./route_config.ts";
 import type { FutureEvent } from "./_future_events.ts";
 import { Inbox } from "./_inbox.ts";
-import { ServiceQueue } from "./_service_queue.ts";
+import { routeMetrics, ServiceQueue } from "./_service_queue.ts";
 import { AppConfig } from "./config.ts";
 import type { ConfigOptions } from "./config.ts";
-import { DEFAULT_BUDGET } from "./envelope.ts";
+import { configuredBudget } from "./_budget.ts";
 import type { EventEnvelope } from "./envelope.ts";
 import type { DecodeOptions } from "./envelope.ts";
 import { AppError, InvalidRouteError, RouteNotFoundError } from "./errors.ts";
@@ -21,6 +21,8 @@ import { newOriginId, routeProblem, splitAddress, validateRoute } from "./route.
 import type { MetricFamily, MetricSource } from "./metrics.ts";
 import { Telemetry } from "./telemetry.ts";
 import { Executor } from "./_executor.ts";
+import { stopInOrder } from "./_stop.ts";
+import type { StopOptions, StopParticipant } from "./_stop.ts";
 import { loadMulticast } from "./_multicast.ts";
 import type { LambdaFunction } from "./types.ts";
 import type { MeshTransport } from "./mesh.ts";
@@ -87,63 +89,20 @@ export interface RouteInfo {
 
 const MAX_INSTANCES = 10_000;
 
-/**
- * A part of an application that takes part in its graceful stop ({@link Platform.stop}): an
- * HTTP server, a mesh connector.
- */
-export interface StopParticipant {
-  /** Its name, for the log. */
-  name: string;
-  /** Stops taking new work; called on every participant first, in the order they were added. */
-  drain?(): void | Promise<void>;
-  /** How much work it still has in progress (0 when idle). */
-  pending?(): number;
-  /** Releases everything; called once all is idle (or the grace period is over), last added first. */
-  stop(): Promise<void>;
-}
-
-/** Options of {@link Platform.stop}. */
-export interface StopOptions {
-  /**
-   * Milliseconds to wait for work in progress before stopping anyway (default:
-   * `drain.grace.period` seconds, 10).
-   */
-  gracePeriod?: number;
-}
-
-// One step of a graceful stop on each participant in turn; a failure is logged, never stops it.
-async function eachStep(
-  participants: StopParticipant[],
-  step: string,
-  run: (p: StopParticipant) => void | Promise<void>,
-): Promise<void> {
-  for (const p of participants) {
-    try {
-      await run(p);
-    } catch (e) {
-      log.warn("{name} failed to {step}: {message}", {
-        name: p.name,
-        step,
-        message: (e as Error).message,
-      });
-    }
-  }
-}
-
 export { statusOf } from "./_executor.ts";
+
+// Why nothing serves `to`: no route at all, a malformed route name, or an unknown one.
+function notFound(to: string | undefined): Error {
+  if (!to) return new AppError(400, "Missing routing path (to)");
+  const { route } = splitAddress(to);
+  const problem = routeProblem(route);
+  return problem === undefined ? new RouteNotFoundError(to) : new InvalidRouteError(route, problem);
+}
+export type { StopOptions, StopParticipant } from "./_stop.ts";
 
 let defaultPlatform: Platform | undefined;
 /** Platforms made so far (to warn when the default comes after others). */
 let made = 0;
-
-// The per-route counters and gauges of /metrics: name, help, type, and how to read them.
-type RouteFigure = [string, string, "counter" | "gauge", (q: ServiceQueue) => number];
-const ROUTE_FIGURES: RouteFigure[] = [
-  ["minimesh_route_events_total", "Events the function finished.", "counter", (q) => q.handled],
-  ["minimesh_route_errors_total", "Events it threw or rejected on.", "counter", (q) => q.failed],
-  ["minimesh_route_queue_length", "Events waiting for an instance.", "gauge", (q) => q.backlog],
-  ["minimesh_route_busy_workers", "Instances running an event now.", "gauge", (q) => q.busy],
-];
 
 /** The pending-request inbox of a platform (for the PostOffice and the mesh connector; not part of the public API). */
 export let inboxOf: (platform: Platform) => Inbox;
@@ -227,19 +186,7 @@ export class Platform implements AsyncDisposable {
     this.origin = newOriginId(options.appId);
     this.inboxAddress = `${TEMPORARY_INBOX}@${this.origin}`;
     this.nullTransport = this.config.getBoolean("serializer.null.transport", false);
-    this.decodeOptions = {
-      nulls: this.nullTransport,
-      budget: {
-        maxDepth: Math.max(
-          1,
-          this.config.getNumber("event.decode.max.depth", DEFAULT_BUDGET.maxDepth),
-        ),
-        maxDecodedBytes: Math.max(
-          1024,
-          this.config.getNumber("event.decode.max.bytes", DEFAULT_BUDGET.maxDecodedBytes),
-        ),
-      },
-    };
+    this.decodeOptions = { nulls: this.nullTransport, budget: configuredBudget(this.config) };
     this.#executor = new Executor({
       origin: this.origin,
       telemetry: this.#telemetry,
@@ -487,17 +434,7 @@ export class Platform implements AsyncDisposable {
   }
 
   async #stop(grace: number): Promise<void> {
-    const participants = [...this.#participants];
-    log.info("Stopping: draining for up to {s} s", { s: grace / 1000 });
-    await eachStep(participants, "drain", (p) => p.drain?.());
-    const deadline = Date.now() + grace;
-    let left = this.pendingWork;
-    while (left > 0 && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 20));
-      left = this.pendingWork;
-    }
-    if (left > 0) log.warn("Grace period over with {n} unit(s) of work in progress", { n: left });
-    await eachStep(participants.reverse(), "stop", (p) => p.stop());
+    await stopInOrder([...this.#participants], grace, () => this.pendingWork);
     // In memory only, as in the Java original: what is still scheduled is not sent, and says so.
     const dropped = this.#future.clear();
     if (dropped > 0) {
@@ -608,22 +545,7 @@ export class Platform implements AsyncDisposable {
    * events, queue length, busy workers), then those of the sources added.
    */
   metrics(): MetricFamily[] {
-    const qs = [...this.#routes.values()].sort((a, b) => a.route < b.route ? -1 : 1);
-    const perRoute = ([name, help, type, value]: RouteFigure): MetricFamily => ({
-      name,
-      help,
-      type,
-      samples: qs.map((q) => ({ labels: { route: q.route }, value: value(q) })),
-    });
-    const families: MetricFamily[] = [
-      ...ROUTE_FIGURES.map(perRoute),
-      {
-        name: "minimesh_route_duration_seconds",
-        help: "Execution time of timed events (traced ones, and every event with a mesh).",
-        type: "histogram",
-        samples: qs.flatMap((q) => q.latency.samples({ route: q.route })),
-      },
-    ];
+    const families = routeMetrics(this.#routes.values());
     for (const source of this.#metricSources) families.push(...source());
     return families;
   }
@@ -647,7 +569,7 @@ export class Platform implements AsyncDisposable {
     const q = this.#queueOf(to);
     if (q !== undefined) return q.enqueue(event);
     if (to !== undefined && this.#mesh?.reaches(to)) return this.#mesh.send(event);
-    throw this.#notFound(to);
+    throw notFound(to);
   }
 
   /**
@@ -663,7 +585,7 @@ export class Platform implements AsyncDisposable {
       return;
     }
     const q = this.#queueOf(to);
-    if (q === undefined) throw this.#notFound(to);
+    if (q === undefined) throw notFound(to);
     q.enqueue(event);
   }
 
@@ -679,15 +601,6 @@ export class Platform implements AsyncDisposable {
   attachMesh(mesh: MeshTransport | undefined): void {
     this.#mesh = mesh;
     this.#executor.timed = mesh !== undefined || this.#telemetry.metering;
-  }
-
-  // Why nothing serves `to`: no route at all, a malformed route name, or an unknown one.
-  #notFound(to: string | undefined): Error {
-    if (!to) return new AppError(400, "Missing routing path (to)");
-    const { route } = splitAddress(to);
-    return routeProblem(route) === undefined
-      ? new RouteNotFoundError(to)
-      : new InvalidRouteError(route, routeProblem(route)!);
   }
 
   /**

@@ -4,34 +4,21 @@
  *
  * @module
  */
-import { EventEnvelope, headerOf } from "./envelope.ts";
+import { EventEnvelope } from "./envelope.ts";
 import type { EnvelopeInit } from "./envelope.ts";
-import { AppError, RequestTimeoutError } from "./errors.ts";
+import { AppError } from "./errors.ts";
 import { AsyncQueue } from "./_async_queue.ts";
 import type { Inbox, MultiWaiter, SingleWaiter } from "./_inbox.ts";
 import { futureOf, inboxOf, Platform, routingOf, telemetryOf } from "./platform.ts";
 import { substitute } from "./route_config.ts";
+import { httpDestination, overHttp } from "./_event_http.ts";
 import type { HttpTarget } from "./route_config.ts";
 import { logger } from "./_log.ts";
 import { splitAddress, validateRoute } from "./route.ts";
 import type { RequestOptions, SendOptions } from "./types.ts";
-import { formatTraceparent, newSpanId } from "./trace.ts";
+import { newSpanId } from "./trace.ts";
 
 const log = logger("post-office");
-
-// The trace of an event as HTTP headers: X-Trace-Id as the Java original sends it, and the W3C
-// traceparent (with tracestate) when the trace id is a W3C one.
-function traceHeaders(e: EventEnvelope): Record<string, string> {
-  if (e.traceId === undefined) return {};
-  const headers: Record<string, string> = { "x-trace-id": e.traceId };
-  const parent = e.spanId && formatTraceparent(e.traceId, e.spanId);
-  if (parent) {
-    headers.traceparent = parent;
-    const state = e.tags.tracestate;
-    if (state) headers.tracestate = state;
-  }
-  return headers;
-}
 
 // The rpc tag of nearly every request in a process repeats one timeout: keep its text.
 let lastTimeout = 0;
@@ -112,7 +99,7 @@ export class PostOffice {
   }
 
   // A copy of the caller's event (its maps are the caller's; tags get a fresh map) with the
-  // caller's route and trace filled in, as the reference's touch() does.
+  // caller's route and trace filled in, as the Java original's touch() does.
   #prepare(input: EventEnvelope | EnvelopeInit): EventEnvelope {
     if (input === null || typeof input !== "object") {
       throw new TypeError(`An event must be an EventEnvelope or an object, got ${input}`);
@@ -156,7 +143,7 @@ export class PostOffice {
   send(event: EventEnvelope | EnvelopeInit, options?: SendOptions): Promise<void> {
     try {
       const e = this.#prepare(event);
-      const http = this.#httpDestination(e, "send", options?.url, options?.httpHeaders);
+      const http = httpDestination(this.platform, e, "send", options?.url, options?.httpHeaders);
       if (http !== undefined) return this.#sendOverHttp(e, http, options);
       return this.platform.deliver(e) ?? Promise.resolve();
     } catch (e) {
@@ -168,27 +155,12 @@ export class PostOffice {
   // `yaml.event.over.http` target of its route. An event sent to such a target is marked
   // `x-event-api` (as the Java original marks it) so that an instance with the same setting that
   // receives it delivers it instead of forwarding it once more.
-  #httpDestination(
-    e: EventEnvelope,
-    kind: "send" | "asyncRequest",
-    url: string | undefined,
-    headers: Record<string, string> | undefined,
-  ): HttpTarget | undefined {
-    if (url !== undefined) return { url, headers: headers ?? {} };
-    const { httpTargets } = routingOf(this.platform);
-    if (httpTargets.size === 0 || headerOf(e.headers, "x-event-api") !== undefined) return;
-    const target = httpTargets.get(splitAddress(e.to!).route);
-    if (target === undefined) return;
-    e.headers = { ...e.headers, "x-event-api": kind };
-    return { url: target.url, headers: { ...target.headers, ...headers } };
-  }
-
   // Fire and forget over HTTP (`x-async: true`): the remote instance acknowledges with 202 once
   // it has handed the event on; anything else is the reason it did not.
   async #sendOverHttp(e: EventEnvelope, to: HttpTarget, options?: SendOptions): Promise<void> {
     const timeout = options?.timeout ?? 10_000;
     checkTimeout(timeout);
-    const ack = await this.#overHttp(e, timeout, true, to.url, {
+    const ack = await overHttp(this.platform, e, timeout, true, to.url, {
       ...to.headers,
       "x-async": "true",
     }, options?.signal);
@@ -428,9 +400,23 @@ export class PostOffice {
         return this.#fork(input, timeout, timeoutException, signal).promise;
       }
       const e = this.#prepare(input as EventEnvelope | EnvelopeInit);
-      const http = this.#httpDestination(e, "asyncRequest", options?.url, options?.httpHeaders);
+      const http = httpDestination(
+        this.platform,
+        e,
+        "asyncRequest",
+        options?.url,
+        options?.httpHeaders,
+      );
       if (http !== undefined) {
-        return this.#overHttp(e, timeout, timeoutException, http.url, http.headers, signal);
+        return overHttp(
+          this.platform,
+          e,
+          timeout,
+          timeoutException,
+          http.url,
+          http.headers,
+          signal,
+        );
       }
       const inbox = inboxOf(this.platform);
       const timed = e.traceId !== undefined || this.platform.mesh !== undefined;
@@ -506,59 +492,6 @@ export class PostOffice {
     }
     return queue;
   }
-  // Event over HTTP: POST the envelope (STANDARD) to a remote /api/event and decode the reply.
-  async #overHttp(
-    e: EventEnvelope,
-    timeout: number,
-    timeoutException: boolean,
-    url: string,
-    headers: Record<string, string> = {},
-    signal?: AbortSignal,
-  ): Promise<EventEnvelope> {
-    const started = performance.now();
-    let res: Response;
-    try {
-      res = await fetch(url, {
-        method: "POST",
-        body: e.toBytes("standard") as BodyInit,
-        headers: {
-          ...headers,
-          "content-type": "application/octet-stream",
-          "accept": "application/octet-stream",
-          "x-ttl": String(timeout),
-          ...traceHeaders(e),
-        },
-        signal: signal === undefined
-          ? AbortSignal.timeout(timeout)
-          : AbortSignal.any([signal, AbortSignal.timeout(timeout)]),
-      });
-    } catch (err) {
-      if (signal?.aborted) throw signal.reason;
-      // fetch rejects with the DOM's TimeoutError when AbortSignal.timeout fires.
-      if (err instanceof DOMException && err.name === "TimeoutError") {
-        if (timeoutException) throw new RequestTimeoutError(timeout);
-        return new EventEnvelope({ status: 408, body: `Timeout for ${timeout} ms` });
-      }
-      throw new AppError(503, `Event over HTTP to ${url} failed: ${(err as Error).message}`);
-    }
-    const bytes = new Uint8Array(await res.arrayBuffer());
-    let reply: EventEnvelope;
-    if (res.headers.get("content-type")?.startsWith("application/octet-stream")) {
-      reply = EventEnvelope.fromBytes(bytes, this.platform.decodeOptions);
-    } else {
-      const text = new TextDecoder().decode(bytes);
-      let message = text;
-      try {
-        message = JSON.parse(text).message ?? text;
-      } catch { /* not JSON */ }
-      reply = new EventEnvelope({ status: res.status >= 400 ? res.status : 500, body: message });
-    }
-    if (reply.status === 408 && timeoutException) throw new RequestTimeoutError(timeout);
-    reply.correlationId = e.correlationId;
-    reply.roundTrip = Math.round((performance.now() - started) * 1000) / 1000;
-    return reply;
-  }
-
   #fork(
     inputs: readonly (EventEnvelope | EnvelopeInit)[],
     timeout: number,

@@ -404,7 +404,7 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
     if (this.connected) this.#peers.routeChanged(route, added);
   }
 
-  /** The routing table as `/info/routes` shows it (the reference's `network` section). */
+  /** The routing table as `/info/routes` shows it (the Java original's `network` section). */
   describe(): Record<string, unknown> {
     const routes: Record<string, string[]> = {};
     for (const [route, byOrigin] of [...this.table.routes()].sort(([a], [b]) => a < b ? -1 : 1)) {

@@ -6,7 +6,7 @@
  * `service.monitor` partition 0), so every monitor holds the same table. A lease is granted
  * by a `claim` message, and only if the topic is still free when the claim is applied: two
  * monitors claiming one topic at the same moment cannot both win, whatever the timing. This
- * replaces the reference's RSVP round (a timed grace period); see docs/presence.md.
+ * replaces the Java original's RSVP round (a timed grace period); see docs/presence.md.
  *
  * An origin belongs to the instance that first claimed it: a connection may carry a
  * `verifier` (see `identityVerifier` in protocol/credentials.ts), and a later session of the

@@ -159,7 +159,7 @@ export class KafkaLink implements KafkaClient {
 
   #producer_(): Promise<Producer> {
     if (this.#producerReady === undefined) {
-      // Idempotence off and acks=1, as the reference; requests are pipelined, never awaited
+      // Idempotence off and acks=1, as the Java original; requests are pipelined, never awaited
       // one record at a time by the library.
       const producer = this.#kafka.producer({
         allowAutoTopicCreation: false,
