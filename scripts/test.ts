@@ -49,10 +49,10 @@ if (!(await waitForKafka(brokers, given ? 15_000 : 1_000))) {
 }
 
 // Without arguments: the suite as jobs, two at a time (`TEST_JOBS`), each a `deno test` process:
-// every test file that needs no broker plus every @example in the library's doc comments; each
-// file of tests/broker on the default Kafka client; then the broker tests that are about the
-// client (reading, failover, security, topic administration) again on the other client, so that
-// both stay whole. Every other layer above the client is the same code on both and runs once; the
+// every test file that needs no broker plus every @example in the library's doc comments (one
+// job, its files in parallel); each file of tests/broker on the default Kafka client; and the
+// broker tests that are about the client (reading, failover, security, topic administration) on
+// the other client too, so that both stay whole. Every other layer above the client is the same code on both and runs once; the
 // mixed mesh (mixed_clients_test.ts) and the reading policy's unit tests cover the second client
 // there. Jobs of one file never overlap (a file may run a broker of its own on a fixed port). A
 // job's output is printed whole when it ends.
@@ -83,21 +83,29 @@ const other = CLIENT_LIBRARIES.find((c) => c !== DEFAULT_CLIENT)!;
 const brokerFiles = readdirSync("tests/broker").filter((f) => f.endsWith("_test.ts"))
   .sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
 type Job = { files: string[]; client?: string; key: string; alone?: boolean };
+const unit: Job = {
+  files: [
+    "--parallel",
+    "--doc",
+    ...LIBRARY,
+    ...readdirSync("tests").filter((f) => f.endsWith("_test.ts")).map((f) => `tests/${f}`)
+      .filter((f) => !ALONE.includes(f)),
+  ],
+  key: "unit",
+};
+// Each broker file on the default client, the other client's run of it next in line (it starts
+// as soon as the first ends), the unit tests after the slow files.
 const jobs: Job[] = args.length ? [{ files: args, key: "args" }] : [
   ...ALONE.map((f) => ({ files: [f], key: f, alone: true })),
-  ...brokerFiles.map((f) => ({ files: [`tests/broker/${f}`], key: f })),
-  {
-    files: [
-      "--doc",
-      ...LIBRARY,
-      ...readdirSync("tests").filter((f) => f.endsWith("_test.ts")).map((f) => `tests/${f}`)
-        .filter((f) => !ALONE.includes(f)),
-    ],
-    key: "unit",
-  },
-  ...brokerFiles.filter((f) => OTHER_CLIENT_TESTS.includes(f))
-    .map((f) => ({ files: [`tests/broker/${f}`], client: other, key: f })),
+  ...brokerFiles.flatMap((f, i) => [
+    ...(i === SLOW_FIRST.length ? [unit] : []),
+    { files: [`tests/broker/${f}`], key: f },
+    ...(OTHER_CLIENT_TESTS.includes(f)
+      ? [{ files: [`tests/broker/${f}`], client: other, key: f }]
+      : []),
+  ]),
 ];
+if (!args.length && !jobs.includes(unit)) jobs.push(unit);
 const width = Math.max(1, Number(process.env.TEST_JOBS) || 2);
 
 let passed = 0, failed = 0, skipped = 0, code = 0;
