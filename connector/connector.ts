@@ -156,7 +156,7 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
         },
         keepAliveMs: s.keepAliveMs,
         lease: () => this.#topic,
-        onReady: (topic, _url, signal) => this.#join(topic, signal),
+        onReady: (topic, _url, signal, peers) => this.#join(topic, signal, peers),
         onLost: (code, reason) => this.#detach(`${code} ${reason || "no reason"}`),
         onKeepAlive: () => this.#peers.keepAlive(),
         webSocket: options.webSocket ??
@@ -190,7 +190,12 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
     return this.#topic;
   }
 
-  /** Resolves the first time this instance has joined the mesh. */
+  /**
+   * Resolves the first time this instance has joined the mesh, once it has heard the routes of
+   * the group's other instances (as many as its monitor said hold a lease, or, under a Java
+   * monitor, until their answers stop coming; 3 s at most): a request made then reaches a remote
+   * route that exists.
+   */
   get joined(): Promise<void> {
     return this.#firstJoin.promise;
   }
@@ -438,13 +443,13 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
   // and stops whatever that one left; a join whose monitor connection closes (`signal`) before it
   // is done undoes itself. A connection that closes after the join does not end the membership:
   // see #detach.
-  #join(topic: string, signal: AbortSignal): Promise<void> {
-    const joined = this.#joining.then(() => this.#joinNow(topic, signal));
+  #join(topic: string, signal: AbortSignal, peers?: number): Promise<void> {
+    const joined = this.#joining.then(() => this.#joinNow(topic, signal, peers));
     this.#joining = joined.catch(() => {});
     return joined;
   }
 
-  async #joinNow(topic: string, signal: AbortSignal): Promise<void> {
+  async #joinNow(topic: string, signal: AbortSignal, peers?: number): Promise<void> {
     const [physical, partition] = splitVirtualTopic(topic);
     if (!physical || !Number.isInteger(partition)) throw new Error(`Invalid topic ${topic}`);
     if (topic === this.#topic && this.#consumers.length > 0) return this.#rejoin(topic, signal);
@@ -485,6 +490,8 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
     this.platform.attachMesh(this);
     await this.#peers.announceJoin();
     this.#peers.keepAlive();
+    // Joined means the routing table is filled: the peers answer the join with their routes.
+    await this.#peers.heard(peers, signal);
     this.#lifeCycle.notify({ type: "connected", origin: me });
     this.#firstJoin.resolve();
   }

@@ -36,6 +36,10 @@ function routeMap(body: unknown): Record<string, string> {
 }
 
 const STALL_MS = 90_000;
+/** The longest a join waits for the peers' routes (a peer that died has not left yet). */
+const HEAR_MAX_MS = 3000;
+/** Without a count (a Java monitor): the join waits until no new peer answered for this long. */
+const HEAR_QUIET_MS = 400;
 
 /** What the peer registry needs of its connector. */
 export interface PeersContext {
@@ -63,6 +67,10 @@ export class Peers {
   readonly #named = new Set<string>();
   /** Peers whose `leave` is being checked with the monitors. */
   readonly #checking = new Set<string>();
+  /** Peers whose routes came (an `add`, empty for a peer without public routes). */
+  readonly #routesFrom = new Set<string>();
+  /** Called when a peer's routes came for the first time (see {@link Peers.heard}). */
+  readonly #onRoutes = new Set<() => void>();
 
   /** The registry of one connector. */
   constructor(context: PeersContext) {
@@ -107,6 +115,47 @@ export class Peers {
   /** Whether this instance's own `drain` came back on the group's partition (peers have it). */
   get drainSeen(): boolean {
     return this.#drainSeen;
+  }
+
+  /**
+   * Resolves once the routes of `expected` peers came (what the monitor said), or, without a
+   * count, once no new peer has answered for a moment; within 3 s in any case, or when `signal`
+   * aborts.
+   */
+  heard(expected: number | undefined, signal: AbortSignal): Promise<void> {
+    const from = this.#routesFrom;
+    if (expected !== undefined && from.size >= expected) return Promise.resolve();
+    return new Promise((resolve) => {
+      let quiet: ReturnType<typeof setTimeout> | undefined;
+      const done = () => {
+        clearTimeout(cap);
+        clearTimeout(quiet);
+        this.#onRoutes.delete(met);
+        signal.removeEventListener("abort", done);
+        resolve();
+      };
+      const met = () => {
+        if (expected !== undefined) {
+          if (from.size >= expected) done();
+          return;
+        }
+        clearTimeout(quiet);
+        quiet = setTimeout(done, HEAR_QUIET_MS);
+      };
+      const cap = setTimeout(() => {
+        if (expected !== undefined) {
+          log.info("Joined having heard the routes of {n} of {expected} peers in {s} s", {
+            n: from.size,
+            expected,
+            s: HEAR_MAX_MS / 1000,
+          });
+        }
+        done();
+      }, HEAR_MAX_MS);
+      if (expected === undefined) quiet = setTimeout(done, HEAR_QUIET_MS);
+      this.#onRoutes.add(met);
+      signal.addEventListener("abort", done, { once: true });
+    });
   }
 
   /** Tells the group this instance is alive. */
@@ -198,6 +247,10 @@ export class Peers {
         const routes = routeMap(h.route ? { [h.route]: h.personality ?? "" } : body);
         this.#meet(origin, h, now);
         for (const [route, p] of Object.entries(routes)) this.#addRoute(route, origin, p);
+        if (!this.#routesFrom.has(origin)) {
+          this.#routesFrom.add(origin);
+          for (const heard of [...this.#onRoutes]) heard();
+        }
         if (h.exchange === "true") this.#sendMyRoutes(false);
         return;
       }
@@ -278,6 +331,7 @@ export class Peers {
     if (peer === undefined) return;
     const routes = table.removePeer(origin);
     this.#named.delete(origin);
+    this.#routesFrom.delete(origin);
     if (!quiet) {
       log.info("Peer {origin} {why} ({name} {version})", {
         origin,
@@ -338,6 +392,7 @@ export class Peers {
     const peers = this.#c.table.peers();
     for (const peer of peers) this.#remove(peer.origin, why, true);
     this.#c.table.clear();
+    this.#routesFrom.clear();
     return peers.length;
   }
 

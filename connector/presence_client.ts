@@ -23,7 +23,7 @@ import {
   MAX_PEERS_PER_QUERY,
   peerList,
   peerMessage,
-  readyTopic,
+  readyOf,
   statsMessage,
 } from "../protocol/presence.ts";
 import { STATS_INTERVAL_MS } from "../protocol/report.ts";
@@ -68,10 +68,11 @@ export interface PresenceClientOptions {
   /** Milliseconds between keep-alives. */
   keepAliveMs: number;
   /**
-   * Called with the leased topic; a rejection closes the connection (and it retries). `signal`
-   * aborts when this connection closes first: the join must then undo what it started.
+   * Called with the leased topic, and how many peers of the group hold a lease (a minimesh
+   * monitor says; a Java one does not); a rejection closes the connection (and it retries).
+   * `signal` aborts when this connection closes first: the join must then undo what it started.
    */
-  onReady(topic: string, url: string, signal: AbortSignal): Promise<void>;
+  onReady(topic: string, url: string, signal: AbortSignal, peers?: number): Promise<void>;
   /** Called when a connection that was ready ends. */
   onLost(code: number, reason: string): void;
   /** Called on every keep-alive while ready. */
@@ -230,14 +231,15 @@ export class PresenceClient {
       if (e.to === APP_MESSAGE.PEER_QUERY) {
         return this.#answered(e.headers.id ?? "", new Set(peerList(e, "connected")));
       }
-      const topic = readyTopic(e);
-      if (topic === undefined) return;
+      const ready = readyOf(e);
+      if (ready === undefined) return;
+      const topic = ready.topic;
       if (joining || wasReady) {
         log.warn("Ignoring a second ready ({topic}) on one connection", { topic });
         return;
       }
       joining = true;
-      this.#o.onReady(topic, base, closed.signal).then(() => {
+      this.#o.onReady(topic, base, closed.signal, ready.peers).then(() => {
         if (this.#ws !== ws) return;
         wasReady = true;
         this.#topic = topic;

@@ -101,6 +101,16 @@ export class Leasing {
     return this.claimFor(s);
   }
 
+  // The other instances of the session's group that hold a lease: whose routes it will hear.
+  #peersOf(s: Session): number {
+    const group = s.info?.group;
+    let n = 0;
+    for (const c of this.#c.table.connections()) {
+      if (c.group === group && c.topic !== undefined && c.origin !== s.origin) n++;
+    }
+    return n;
+  }
+
   #sendReady(s: Session, topic: string): void {
     const [physical, partition] = splitVirtualTopic(topic);
     this.#c.prepare(physical).then((n) => {
@@ -108,7 +118,7 @@ export class Leasing {
       if (s.closing) return;
       // The app announces its own join once it reads its partitions; as in the Java original,
       // the monitor writes only leaves to the group.
-      s.socket.send(readyMessage(topic, this.#c.version).toBytes());
+      s.socket.send(readyMessage(topic, this.#c.version, this.#peersOf(s)).toBytes());
     }).catch((e) => {
       // The documented reason for too few partitions; Kafka's own errors stay in the log.
       const message = (e as Error).message;

@@ -74,14 +74,25 @@ export function peerList(e: EventEnvelope, key: "origins" | "connected"): string
   return (e.headers[key] ?? "").split(",").filter(Boolean);
 }
 
-/** The `ready` envelope that hands an application its virtual topic. */
-export function readyMessage(topic: string, monitorVersion: string): EventEnvelope {
-  return new EventEnvelope({ to: READY, headers: { topic, version: monitorVersion } });
+/**
+ * The `ready` envelope that hands an application its virtual topic. A minimesh monitor adds how
+ * many other instances of the application's group hold a lease (`peers`), so that the
+ * application knows when it has heard their routes (a Java monitor does not: then it waits for
+ * the answers to its join to stop coming).
+ */
+export function readyMessage(topic: string, monitorVersion: string, peers?: number): EventEnvelope {
+  const headers: Record<string, string> = { topic, version: monitorVersion };
+  if (peers !== undefined) headers.peers = String(peers);
+  return new EventEnvelope({ to: READY, headers });
 }
 
-/** The topic a `ready` envelope hands over, or undefined when `e` is no `ready`. */
-export function readyTopic(e: EventEnvelope): string | undefined {
-  return e.to === READY && e.headers.topic ? e.headers.topic : undefined;
+/** What a `ready` envelope hands over, or undefined when `e` is no `ready`. */
+export function readyOf(e: EventEnvelope): { topic: string; peers?: number } | undefined {
+  if (e.to !== READY || !e.headers.topic) return undefined;
+  const peers = Number(e.headers.peers);
+  return Number.isInteger(peers) && peers >= 0 && e.headers.peers !== undefined
+    ? { topic: e.headers.topic, peers }
+    : { topic: e.headers.topic };
 }
 
 /** Whether a text frame is a JSON keep-alive (the form of the Java original's older clients). */

@@ -10,7 +10,7 @@ import {
   peerList,
   peerMessage,
   readyMessage,
-  readyTopic,
+  readyOf,
 } from "./presence.ts";
 import { isRegistry, leaveMessage, REGISTRY, registryMessage } from "./registry.ts";
 
@@ -30,10 +30,20 @@ describe("the presence messages", () => {
     }));
   });
 
-  it("ready hands over its topic; nothing else does", () => {
-    assert.equal(readyTopic(wire(readyMessage("multiplex.0001-007", "1.0"))), "multiplex.0001-007");
-    assert.equal(readyTopic(new EventEnvelope({ to: "ready" })), undefined);
-    assert.equal(readyTopic(wire(appMessage(APP_MESSAGE.INFO, { topic: "x" }))), undefined);
+  it("ready hands over its topic and the peers to expect; nothing else does", () => {
+    assert.deepEqual(readyOf(wire(readyMessage("multiplex.0001-007", "1.0"))), {
+      topic: "multiplex.0001-007",
+    });
+    assert.deepEqual(readyOf(wire(readyMessage("multiplex.0001-007", "1.0", 3))), {
+      topic: "multiplex.0001-007",
+      peers: 3,
+    });
+    assert.deepEqual(
+      readyOf(new EventEnvelope({ to: "ready", headers: { topic: "t", peers: "x" } })),
+      { topic: "t" },
+    );
+    assert.equal(readyOf(new EventEnvelope({ to: "ready" })), undefined);
+    assert.equal(readyOf(wire(appMessage(APP_MESSAGE.INFO, { topic: "x" }))), undefined);
   });
 
   it("a text frame is a keep-alive only as the Java clients' JSON", () => {

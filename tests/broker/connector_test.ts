@@ -261,3 +261,23 @@ describe("Kafka connector", () => {
     assert.equal(r.body, "still fine");
   });
 });
+
+describe("Kafka connector: joining", () => {
+  it("joined means the routing table is filled: a remote route answers the first request after it", async () => {
+    // Any instance serving demo.echo will do (those the tests above started, or a new one).
+    if (!connector.reaches("demo.echo")) await startApp("app-first");
+    // As docs/mesh.md tells users: join, await joined, call a route another process serves.
+    for (let i = 0; i < 4; i++) {
+      const { platform, connector: c } = await meshMember(`newcomer-${i}`, common);
+      try {
+        const reply = await new PostOffice({}, platform).request(
+          { to: "demo.echo", body: i },
+          5000,
+        );
+        assert.deepEqual([reply.status, reply.body], [200, i], `newcomer ${i}`);
+      } finally {
+        await c.stop();
+      }
+    }
+  });
+});
