@@ -36,11 +36,43 @@ const log = logger("event-api");
 const warn = throttled(log, "warn");
 const error = throttled(log, "error");
 
-function envelopeResponse(e: EventEnvelope, format: WireFormat, status: number): Response {
+// The reply in the request's form: MsgPack in its key set, or JSON (STANDARD keys; bytes, such
+// as a Java exception, cannot be JSON and are left out).
+function envelopeResponse(e: EventEnvelope, format: WireFormat | "json", status: number): Response {
+  if (format === "json") {
+    const map = e.toMap("standard");
+    delete map.exception;
+    return Response.json(map, { status });
+  }
   return new Response(e.toBytes(format) as BodyInit, {
     status,
     headers: { "content-type": "application/octet-stream", "x-event-format": format },
   });
+}
+
+// An envelope from JSON text (STANDARD keys, as `toMap("standard")` writes them), nested no
+// deeper than `maxDepth`.
+function fromJson(bytes: Uint8Array, maxDepth: number): EventEnvelope {
+  let map: unknown;
+  try {
+    map = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+  } catch (e) {
+    throw new EnvelopeDecodeError(`malformed JSON (${(e as Error).message.slice(0, 80)})`);
+  }
+  if (map === null || typeof map !== "object" || Array.isArray(map)) {
+    throw new EnvelopeDecodeError("the JSON must be an object such as {\"to\": \"hello.world\"}");
+  }
+  if (depthOver(map, maxDepth)) {
+    throw new EnvelopeDecodeError(`the JSON is nested deeper than ${maxDepth}`);
+  }
+  return EventEnvelope.fromMap(map as Record<string, unknown>);
+}
+
+function depthOver(value: unknown, left: number): boolean {
+  if (value === null || typeof value !== "object") return false;
+  if (left <= 0) return true;
+  for (const v of Object.values(value)) if (depthOver(v, left - 1)) return true;
+  return false;
 }
 
 // Reads a body, giving up as soon as it crosses `max` bytes (the rest is never buffered).
@@ -104,12 +136,25 @@ export function eventApi(platform: Platform): (req: Request) => Promise<Response
       return jsonError(400, `Cannot read the request body: ${(e as Error).message}`);
     }
     if (bytes === "too large") return jsonError(413, `Event is over ${max} bytes`);
-    let event: EventEnvelope, format: WireFormat;
+    let event: EventEnvelope, format: WireFormat | "json";
     try {
-      // Within the platform's decoding budget first.
-      event = EventEnvelope.fromBytes(bytes, platform.decodeOptions);
-      format = EventEnvelope.formatOf(bytes);
+      if (req.headers.get("content-type")?.startsWith("application/json")) {
+        event = fromJson(bytes, platform.decodeOptions.budget?.maxDepth ?? 100);
+        format = "json";
+      } else {
+        // Within the platform's decoding budget first.
+        event = EventEnvelope.fromBytes(bytes, platform.decodeOptions);
+        format = EventEnvelope.formatOf(bytes);
+      }
     } catch (e) {
+      // Say what the endpoint takes when the body was neither.
+      if (e instanceof EnvelopeDecodeError && /malformed MsgPack/.test(e.message)) {
+        return jsonError(
+          400,
+          `${e.message.slice(0, 120)}: /api/event takes a MsgPack envelope ` +
+            `(application/octet-stream) or JSON (content-type: application/json)`,
+        );
+      }
       // A decoder's own failure (a RangeError, say) is not for the client to read.
       if (e instanceof EnvelopeDecodeError) return jsonError(400, e.message);
       warn("Undecodable event: {message}", { message: (e as Error).message });

@@ -14,7 +14,50 @@ import process from "node:process";
 import { Platform } from "../bus/platform.ts";
 import { logger } from "../bus/_log.ts";
 import { setupLogging } from "../bus/log.ts";
+import { VERSION } from "../bus/libraries.ts";
+import { runtimeProblem } from "../runtime/node_version.ts";
 import { PresenceMonitor } from "./monitor.ts";
+
+const USAGE = `minimesh presence monitor ${VERSION}
+
+Usage: minimesh-presence [-Dkey=value ...]     (or: deno run -A presence/main.ts ...)
+
+Leases each application of the mesh a Kafka partition and announces joins and leaves.
+Settings come from application.properties / application.yml in the working folder, the
+environment (SERVER_PORT for server.port), or -D flags:
+
+  server.port              8080            its HTTP and websocket port
+  server.host              0.0.0.0
+  bootstrap.servers        127.0.0.1:9092  Kafka (or cloud.client.properties: a kafka.properties)
+  kafka.topics             on-demand       or pre-allocated (an administrator creates them)
+  max.closed.user.groups   10
+  mesh.tokens                              tokens applications must present (comma-separated)
+  log.level                info            log.format=json for JSON lines
+
+  --help       this text
+  --version    the version
+
+Docs: https://jsr.io/@minimesh/core (docs/presence.md, docs/kafka.md)`;
+
+const args = process.argv.slice(2);
+if (args.includes("--help") || args.includes("-h")) {
+  console.log(USAGE);
+  process.exit(0);
+}
+if (args.includes("--version")) {
+  console.log(VERSION);
+  process.exit(0);
+}
+const stray = args.find((a) => !a.startsWith("-D"));
+if (stray !== undefined) {
+  console.error(`Unknown argument ${stray}: settings are -Dkey=value (see --help)`);
+  process.exit(2);
+}
+const problem = runtimeProblem();
+if (problem !== undefined) {
+  console.error(problem);
+  process.exit(1);
+}
 
 const platform = new Platform({
   defaults: {
@@ -42,6 +85,7 @@ try {
   await monitor.start();
 } catch (e) {
   log.fatal("Presence monitor cannot start: {message}", { message: (e as Error).message });
-  await monitor.stop().catch(() => {});
+  // Within a second: a monitor that never started has nothing to hand over.
+  await Promise.race([monitor.stop().catch(() => {}), new Promise((r) => setTimeout(r, 1000))]);
   process.exit(1);
 }

@@ -274,11 +274,15 @@ export class PresenceMonitor implements AsyncDisposable {
   async stop(): Promise<void> {
     if (this.#stopping) return;
     this.#stopping = true;
+    const served = this.#ready;
     this.#ready = false;
     clearInterval(this.#timer);
     // First the message, then the close: a monitor must know of the handover before the
-    // applications reach it, or it could take their sessions for the old ones' leftovers.
-    await this.#publish([{ type: "handover", monitor: this.platform.origin }]).catch(() => {});
+    // applications reach it, or it could take their sessions for the old ones' leftovers. A
+    // monitor that never became ready has nothing to hand over (and Kafka may be why).
+    if (served && this.#kafka.available) {
+      await this.#publish([{ type: "handover", monitor: this.platform.origin }]).catch(() => {});
+    }
     this.#sessions.closeAll("monitor shutting down");
     this.#dashboard.close();
     await this.#server?.close().catch(() => {});

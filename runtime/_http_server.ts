@@ -481,9 +481,10 @@ export function serve(options: ServeOptions): Promise<RunningServer> {
     });
   });
   return new Promise((resolve, reject) => {
-    server.once("error", reject);
+    const failed = (e: Error) => reject(listenError(e, options.port, options.hostname));
+    server.once("error", failed);
     server.listen(options.port, options.hostname ?? "0.0.0.0", () => {
-      server.off("error", reject);
+      server.off("error", failed);
       // From now on: accept() failures such as EMFILE. The server keeps listening.
       server.on(
         "error",
@@ -520,4 +521,20 @@ export function serve(options: ServeOptions): Promise<RunningServer> {
       });
     });
   });
+}
+
+// Why the server cannot listen, naming the setting to change (the cause kept).
+function listenError(e: Error, port: number, hostname: string | undefined): Error {
+  const code = (e as { code?: string }).code;
+  const where = `${hostname ?? "0.0.0.0"}:${port}`;
+  const message = code === "EADDRINUSE"
+    ? `Port ${port} is in use (server.port): stop what listens on ${where}, or set another ` +
+      `port (-Dserver.port=..., or SERVER_PORT)`
+    : code === "EACCES"
+    ? `Not allowed to listen on ${where} (server.port below 1024 needs privileges): set ` +
+      `server.port to 1024 or above`
+    : code === "EADDRNOTAVAIL"
+    ? `${hostname} is not an address of this machine (server.host)`
+    : `Cannot listen on ${where}: ${e.message}`;
+  return new Error(message, { cause: e });
 }

@@ -208,6 +208,34 @@ describe("Event over HTTP: POST /api/event", () => {
     assert.deepEqual((EventEnvelope.fromBytes(bytes).body as { body: number }).body, 2);
   });
 
+  it("takes JSON too (content-type: application/json) and answers in JSON", async () => {
+    const json = { "content-type": "application/json" };
+    const res = await post(
+      JSON.stringify({ to: "api.echo", headers: { a: "b" }, body: [1] }),
+      json,
+    );
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get("content-type") ?? "", /application\/json/);
+    const reply = await res.json();
+    assert.deepEqual(reply.body, { headers: { a: "b", my_route: "api.echo" }, body: [1] });
+    assert.equal(reply.status, 200);
+    const cases: [string, RegExp][] = [
+      ["{not json", /malformed JSON/],
+      ["[1]", /must be an object/],
+      [JSON.stringify({ to: "api.echo", status: "x" }), /status/],
+      ["{" + '"a":{'.repeat(200) + "}".repeat(201), /nested deeper/],
+    ];
+    for (const [body, message] of cases) {
+      const bad = await post(body, json);
+      assert.equal(bad.status, 400, body.slice(0, 30));
+      assert.match((await bad.json()).message, message);
+    }
+    // JSON sent without its content type is read as MsgPack: the error says what it takes.
+    const plain = await post(JSON.stringify({ to: "api.echo" }));
+    assert.equal(plain.status, 400);
+    assert.match((await plain.json()).message, /takes a MsgPack envelope .* or JSON/);
+  });
+
   it("answers 202 for x-async", async () => {
     const res = await post(new EventEnvelope({ to: "api.echo" }).toBytes() as BodyInit, {
       "x-async": "true",
