@@ -33,19 +33,101 @@ export interface ConfigOptions {
   defaults?: Readonly<Record<string, string | number | boolean>>;
 }
 
-/** Parses `key=value` lines (Java properties: `#`/`!` comments, `:` separators, `\` joins). */
+/**
+ * Parses a properties file as Java's `Properties.load` does: `#`/`!` comment lines, `=`, `:` or
+ * white space between key and value, a line ending in an odd number of `\\` continued on the
+ * next (its leading white space dropped), and the escapes `\\t`, `\\n`, `\\r`, `\\f`,
+ * `\\uXXXX` and `\\` before any other character (`key\\:x`, `sp\\ ace`) in keys and values.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert";
+ * import { parseProperties } from "./config.ts";
+ * const p = parseProperties("a=b\\nc\nkey\\:x = caf\\u00e9\nsp\\ ace: 1\nlong = one, \\\n    two");
+ * assert.deepEqual([...p], [["a", "b\nc"], ["key:x", "café"], ["sp ace", "1"], ["long", "one, two"]]);
+ * ```
+ */
 export function parseProperties(text: string): Map<string, string> {
   const out = new Map<string, string>();
-  const lines = text.split(/\r?\n/);
-  for (let i = 0; i < lines.length; i++) {
-    let line = lines[i].trim();
-    if (line === "" || line.startsWith("#") || line.startsWith("!")) continue;
-    while (line.endsWith("\\") && i + 1 < lines.length) {
-      line = line.slice(0, -1) + lines[++i].trim();
+  for (const line of logicalLines(text)) {
+    let at = 0;
+    while (at < line.length && !" \t\f=:".includes(line[at])) at += line[at] === "\\" ? 2 : 1;
+    const key = unescape(line.slice(0, Math.min(at, line.length)));
+    while (at < line.length && " \t\f".includes(line[at])) at++;
+    if (at < line.length && "=:".includes(line[at])) at++;
+    while (at < line.length && " \t\f".includes(line[at])) at++;
+    out.set(key, unescape(line.slice(at)));
+  }
+  return out;
+}
+
+// The logical lines of a properties file, as Java's LineReader reads them: leading white space
+// and blank lines skipped, comments only where a logical line starts, a line ending in an odd
+// number of backslashes joined to the next (whose leading white space goes).
+function* logicalLines(text: string): Generator<string> {
+  const n = text.length;
+  let i = 0;
+  for (;;) {
+    let line = "";
+    let skipSpace = true, joined = false, backslash = false;
+    for (;;) {
+      if (i >= n) {
+        if (line.length > 0) yield backslash ? line.slice(0, -1) : line;
+        return;
+      }
+      const c = text[i++];
+      if (skipSpace) {
+        if (c === " " || c === "\t" || c === "\f") continue;
+        if (!joined && (c === "\r" || c === "\n")) continue;
+        skipSpace = joined = false;
+      }
+      if (line.length === 0 && (c === "#" || c === "!")) {
+        while (i < n && text[i] !== "\r" && text[i] !== "\n") i++;
+        skipSpace = true;
+        continue;
+      }
+      if (c !== "\n" && c !== "\r") {
+        line += c;
+        backslash = c === "\\" ? !backslash : false;
+        continue;
+      }
+      if (line.length === 0) { // an empty line after a joined one
+        skipSpace = true;
+        continue;
+      }
+      if (i >= n) {
+        yield backslash ? line.slice(0, -1) : line;
+        return;
+      }
+      if (!backslash) {
+        yield line;
+        break;
+      }
+      line = line.slice(0, -1);
+      skipSpace = joined = true;
+      backslash = false;
+      if (c === "\r" && text[i] === "\n") i++;
     }
-    const m = /^([^=:\s]+)\s*[=:\s]\s*(.*)$/.exec(line);
-    if (m) out.set(m[1], m[2]);
-    else out.set(line, "");
+  }
+}
+
+const ESCAPES: Record<string, string> = { t: "\t", n: "\n", r: "\r", f: "\f" };
+
+// Java's escapes; a malformed \uXXXX is kept as written (Java would refuse the whole file).
+function unescape(s: string): string {
+  if (!s.includes("\\")) return s;
+  let out = "";
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i];
+    if (c !== "\\" || i + 1 >= s.length) {
+      out += c;
+      continue;
+    }
+    const e = s[++i];
+    if (e === "u" && /^[0-9a-fA-F]{4}$/.test(s.slice(i + 1, i + 5))) {
+      out += String.fromCharCode(parseInt(s.slice(i + 1, i + 5), 16));
+      i += 4;
+    } else out += ESCAPES[e] ?? e;
   }
   return out;
 }

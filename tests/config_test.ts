@@ -2,6 +2,13 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { AppConfig, ConfigError, Platform, PostOffice, setupLogging } from "../mod.ts";
 import { captureLogs, configDir, deferred, sleep, testPlatform } from "./_helpers.ts";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import fc from "fast-check";
+import { parseProperties } from "../bus/config.ts";
 
 describe("AppConfig", () => {
   const dir = configDir({
@@ -178,5 +185,62 @@ describe("multicast.yaml", () => {
 describe("logging", () => {
   it("rejects an unknown level by name", async () => {
     await assert.rejects(setupLogging("loud"), /Unknown log level "loud"/);
+  });
+});
+
+describe("properties files, read as Java reads them", () => {
+  it("parseProperties gives what java.util.Properties gives, on generated files", () => {
+    // Pieces with every rule of the format: escapes, separators, continuations, comments.
+    const pieces = [
+      "a",
+      "key",
+      "x.y",
+      "\\:",
+      "\\=",
+      "\\ ",
+      "\\\\",
+      "\\n",
+      "\\t",
+      "\\u00e9",
+      "\\u20ac",
+      "é",
+      " ",
+      "  ",
+      "=",
+      ":",
+      "\t",
+      "#",
+      "!",
+      "\\\n   ",
+      "\\\n",
+      "b\\",
+      "\\\\\\\n  ",
+      "v",
+    ];
+    const piece = fc.constantFrom(...pieces);
+    const line = fc.array(piece, { minLength: 1, maxLength: 8 }).map((p) => p.join(""));
+    const file = fc.array(line, { minLength: 1, maxLength: 6 }).map((l) => l.join("\n"));
+    const files = fc.sample(file, { numRuns: 150, seed: 31 });
+    const dir = mkdtempSync(join(tmpdir(), "minimesh-props-"));
+    try {
+      const paths = files.map((text, i) => {
+        const path = join(dir, `${i}.properties`);
+        writeFileSync(path, text);
+        return path;
+      });
+      const java = execFileSync("java", [
+        fileURLToPath(new URL("./fixtures/LoadProperties.java", import.meta.url)),
+        ...paths,
+      ], { encoding: "utf8" }).trim().split("\n");
+      assert.equal(java.length, files.length);
+      files.forEach((text, i) => {
+        const ours = Object.fromEntries(
+          [...parseProperties(text)].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0),
+        );
+        assert.deepEqual(ours, JSON.parse(java[i]), JSON.stringify(text));
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
