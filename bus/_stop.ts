@@ -29,28 +29,42 @@ export interface StopOptions {
   gracePeriod?: number;
 }
 
-// One step of a graceful stop on each participant in turn; a failure is logged, never stops it.
+// One step of a graceful stop on each participant in turn, until `deadline` (ms since the
+// epoch): a failure is logged, never stops it; a participant still busy at the deadline is left
+// to finish on its own (the process may exit), with a warning.
 async function eachStep(
   participants: StopParticipant[],
   step: string,
   run: (p: StopParticipant) => void | Promise<void>,
+  deadline: number,
 ): Promise<void> {
   for (const p of participants) {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<"late">((r) =>
+      timer = setTimeout(r, Math.max(0, deadline - Date.now()), "late")
+    );
     try {
-      await run(p);
+      const done = await Promise.race([Promise.resolve().then(() => run(p)), late]);
+      if (done === "late") {
+        log.warn("{name} did not {step} in time: going on without it", { name: p.name, step });
+      }
     } catch (e) {
       log.warn("{name} failed to {step}: {message}", {
         name: p.name,
         step,
         message: (e as Error).message,
       });
+    } finally {
+      clearTimeout(timer);
     }
   }
 }
 
 /**
- * Drains `participants`, waits up to `grace` ms while `pending()` says work is in progress,
- * then stops them, last added first.
+ * Drains `participants`, waits while `pending()` says work is in progress, then stops them,
+ * last added first; all of it within `grace` ms, whatever the participants wait for (a Kafka
+ * that does not answer, say): the last second of it (half, for a grace under 2 s) is kept for
+ * the stop step, which gets a second at least.
  */
 export async function stopInOrder(
   participants: StopParticipant[],
@@ -58,13 +72,14 @@ export async function stopInOrder(
   pending: () => number,
 ): Promise<void> {
   log.info("Stopping: draining for up to {s} s", { s: grace / 1000 });
-  await eachStep(participants, "drain", (p) => p.drain?.());
-  const deadline = Date.now() + grace;
+  const end = Date.now() + grace;
+  const deadline = end - Math.min(1000, grace / 2);
+  await eachStep(participants, "drain", (p) => p.drain?.(), deadline);
   let left = pending();
   while (left > 0 && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 20));
     left = pending();
   }
   if (left > 0) log.warn("Grace period over with {n} unit(s) of work in progress", { n: left });
-  await eachStep(participants.reverse(), "stop", (p) => p.stop());
+  await eachStep(participants.reverse(), "stop", (p) => p.stop(), Math.max(end, Date.now() + 1000));
 }

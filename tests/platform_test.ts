@@ -315,4 +315,22 @@ describe("Graceful stop", () => {
       logs.lines.join("\n"),
     );
   });
+
+  it("finishes within its grace period whatever a participant waits for", async () => {
+    const p = testPlatform();
+    const logs = await captureLogs();
+    const never = () => new Promise<void>(() => {});
+    const started = Date.now();
+    try {
+      p.onStop({ name: "stuck", drain: never, pending: () => 1, stop: never });
+      p.onStop({ name: "fine", stop: () => Promise.resolve() });
+      await p.stop({ gracePeriod: 2000 });
+    } finally {
+      await logs.stop();
+    }
+    const took = Date.now() - started;
+    assert.ok(took >= 1900 && took < 2400, `stopped after ${took} ms`);
+    assert.ok(logs.lines.some((l) => /stuck did not drain in time/.test(l)), logs.lines.join("\n"));
+    assert.ok(logs.lines.some((l) => /stuck did not stop in time/.test(l)), logs.lines.join("\n"));
+  });
 });
