@@ -21,6 +21,7 @@ import { newOriginId, routeProblem, splitAddress, validateRoute } from "./route.
 import type { MetricFamily, MetricSource } from "./metrics.ts";
 import { Telemetry } from "./telemetry.ts";
 import { Executor } from "./_executor.ts";
+import { misspeltKey } from "./_known_keys.ts";
 import { stopInOrder } from "./_stop.ts";
 import type { StopOptions, StopParticipant } from "./_stop.ts";
 import { loadMulticast } from "./_multicast.ts";
@@ -203,6 +204,16 @@ export class Platform implements AsyncDisposable {
     }
     for (const [route, t] of this.#routing.httpTargets) {
       log.info("Event over HTTP: {route} -> {url}", { route, url: t.url });
+    }
+    for (const key of this.config.keys()) {
+      const layer = this.config.layer(key);
+      const meant = layer === "file" || layer === "flag" ? misspeltKey(key) : undefined;
+      if (meant === undefined) continue;
+      log.warn("Unknown setting {key} ({where}), not used: did you mean {meant}?", {
+        key,
+        where: layer === "flag" ? `-D${key}` : this.config.sources.join(", "),
+        meant,
+      });
     }
     made++;
   }

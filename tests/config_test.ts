@@ -3,12 +3,13 @@ import assert from "node:assert/strict";
 import { AppConfig, ConfigError, Platform, PostOffice, setupLogging } from "../mod.ts";
 import { captureLogs, configDir, deferred, sleep, testPlatform } from "./_helpers.ts";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import { parseProperties } from "../bus/config.ts";
+import { KNOWN_KEYS } from "../bus/_known_keys.ts";
 
 describe("AppConfig", () => {
   const dir = configDir({
@@ -242,5 +243,50 @@ describe("properties files, read as Java reads them", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("misspelt settings", () => {
+  it("are named with the key they were likely meant to be; the application's own are not", async () => {
+    const logs = await captureLogs();
+    try {
+      testPlatform({
+        dir: configDir({ "application.properties": "cloud.conector=kafka\nmy.own.setting=1\n" }),
+        args: ["-Dserver.prot=8080", "-Dserver.port=8080", "-Dorders.max=3"],
+      });
+    } finally {
+      await logs.stop();
+    }
+    const warned = logs.lines.filter((l) => /Unknown setting/.test(l));
+    assert.equal(warned.length, 2, warned.join("\n"));
+    assert.match(
+      warned.join("\n"),
+      /cloud\.conector \(.*application\.properties\).*cloud\.connector\?/,
+    );
+    assert.match(warned.join("\n"), /server\.prot \(-Dserver\.prot\).*server\.port\?/);
+  });
+
+  it("the list of known keys holds every key the library reads by name", () => {
+    const root = new URL("..", import.meta.url);
+    const read = new Set<string>();
+    for (
+      const dir of ["bus", "runtime", "kafka", "protocol", "actuator", "connector", "presence"]
+    ) {
+      for (const e of readdirSync(new URL(dir, root), { recursive: true, withFileTypes: true })) {
+        if (!e.isFile() || !e.name.endsWith(".ts") || e.name.endsWith("_test.ts")) continue;
+        // Code only: doc comments' examples read keys of their own.
+        const text = readFileSync(join(e.parentPath, e.name), "utf8").split("\n")
+          .filter((l) => !/^\s*\*/.test(l)).join("\n");
+        for (
+          const m of text.matchAll(
+            /(?:config|c)\.get(?:String|Number|Boolean|List|Choice)\(\s*"([a-z][a-z0-9.-]*)"/g,
+          )
+        ) {
+          read.add(m[1]);
+        }
+      }
+    }
+    assert.ok(read.size > 40, `found ${read.size} keys`);
+    assert.deepEqual([...read].filter((k) => !KNOWN_KEYS.has(k)).sort(), []);
   });
 });
