@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { configure, getConsoleSink, getTextFormatter } from "@logtape/logtape";
+import { configure, getConsoleSink, getTextFormatter, jsonLinesFormatter } from "@logtape/logtape";
 import type { LogLevel } from "@logtape/logtape";
 
 const LOG_LEVELS: readonly LogLevel[] = [
@@ -21,6 +21,8 @@ const LOG_LEVELS: readonly LogLevel[] = [
  * `appCategory`) to the console at `level` and above: `trace`, `debug`, `info`, `warning`
  * (or `warn`), `error` or `fatal`. Call it once at start-up; calling it again replaces the
  * setup. Applications that configure LogTape themselves route the `minimesh` category instead.
+ * `format: "json"` writes one JSON object per line (as `log.format=json` asks of the monitor),
+ * for log collectors.
  *
  * @throws {RangeError} For a level that does not exist.
  * @example
@@ -29,7 +31,11 @@ const LOG_LEVELS: readonly LogLevel[] = [
  * await setupLogging("warning");
  * ```
  */
-export async function setupLogging(level: string = "info", appCategory = "app"): Promise<void> {
+export async function setupLogging(
+  level: string = "info",
+  appCategory = "app",
+  options: { format?: "text" | "json" } = {},
+): Promise<void> {
   const lowest = (level === "warn" ? "warning" : level) as LogLevel;
   if (!LOG_LEVELS.includes(lowest)) {
     throw new RangeError(`Unknown log level "${level}": use one of ${LOG_LEVELS.join(", ")}`);
@@ -38,7 +44,9 @@ export async function setupLogging(level: string = "info", appCategory = "app"):
     reset: true,
     sinks: {
       console: getConsoleSink({
-        formatter: getTextFormatter({ timestamp: "date-time-tz", category: ".", value: "bare" }),
+        formatter: options.format === "json"
+          ? jsonLinesFormatter
+          : getTextFormatter({ timestamp: "date-time-tz", category: ".", value: "bare" }),
       }),
     },
     loggers: [

@@ -67,7 +67,9 @@ const platform = new Platform({
     "mandatory.health.dependencies": "cloud.connector.health",
   },
 });
-await setupLogging(platform.config.getString("log.level", "info"));
+await setupLogging(platform.config.getString("log.level", "info"), "app", {
+  format: platform.config.getChoice("log.format", ["text", "json"] as const, "text"),
+});
 const log = logger("presence");
 const monitor = new PresenceMonitor(platform);
 

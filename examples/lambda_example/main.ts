@@ -18,7 +18,9 @@ import { onShutdown } from "../_shutdown.ts";
 import { startHttp } from "../../actuator/mod.ts";
 
 const platform = new Platform({ dir: import.meta.dirname });
-await setupLogging(platform.config.getString("log.level", "info"));
+await setupLogging(platform.config.getString("log.level", "info"), "app", {
+  format: platform.config.getChoice("log.format", ["text", "json"] as const, "text"),
+});
 
 platform.register("hello.world", (headers, body, instance) => ({
   headers,

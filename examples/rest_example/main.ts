@@ -23,7 +23,9 @@ import { onShutdown } from "../_shutdown.ts";
 import { incomingTrace, jsonError, startHttp } from "../../actuator/mod.ts";
 
 const platform = new Platform({ dir: import.meta.dirname });
-await setupLogging(platform.config.getString("log.level", "info"));
+await setupLogging(platform.config.getString("log.level", "info"), "app", {
+  format: platform.config.getChoice("log.format", ["text", "json"] as const, "text"),
+});
 const timeout = platform.config.getNumber("pojo.timeout", 5000);
 
 async function pojo(id: string, trace: Record<string, string>): Promise<Response> {
