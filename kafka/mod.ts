@@ -1,8 +1,10 @@
 /**
  * The Kafka types of the mesh: the `KafkaClient` interface that the connector and the presence
- * monitor take (`{ kafka }` in their options: Kafka in memory for tests, or a client of your
- * own), its records, and the Java client's properties (`kafka.properties`) as the mesh reads
- * them. Only kafka/ loads a Kafka client library; which one is `kafka.client` (docs/kafka.md).
+ * monitor take (`{ kafka }` in their options), its records, the Java client's properties
+ * (`kafka.properties`) as the mesh reads them, and `MemoryKafka`: Kafka in memory, to test an
+ * application's mesh without a broker (monitors and applications in one process, or several
+ * processes' worth of them). Only kafka/ loads a Kafka client library; which one is
+ * `kafka.client` (docs/kafka.md).
  *
  * @example
  * ```ts
@@ -10,6 +12,30 @@
  * import { kafkaClientConfig } from "@minimesh/core/kafka";
  * const config = kafkaClientConfig(new AppConfig({ args: ["-Dbootstrap.servers=k1:9092"], env: {} }));
  * console.log(config.brokers); // ["k1:9092"]
+ * ```
+ *
+ * @example A mesh in one process, without a broker
+ * ```ts
+ * import assert from "node:assert";
+ * import { Platform, PostOffice } from "@minimesh/core";
+ * import { connectToCloud } from "@minimesh/core/connector";
+ * import { MemoryKafka } from "@minimesh/core/kafka";
+ * import { PresenceMonitor } from "@minimesh/core/presence";
+ * const kafka = new MemoryKafka();
+ * const settings = ["-Dcloud.connector=kafka", "-Dserver.port=0", "-Dpresence.handover.grace=0"];
+ * const platform = (name: string, more: string[] = []) =>
+ *   new Platform({ dir: "/nonexistent", env: {}, args: [...settings, `-Dapplication.name=${name}`, ...more] });
+ * await using monitor = new PresenceMonitor(platform("monitor"), { kafka: kafka.client() });
+ * await monitor.start();
+ * const url = `-Dpresence.url=ws://127.0.0.1:${monitor.port}/ws/presence`;
+ * const a = platform("a", [url]), b = platform("b", [url]);
+ * a.register("hello.world", (_headers, body) => `hello ${body}`);
+ * await using ca = connectToCloud(a, { kafka: kafka.client() })!;
+ * await using cb = connectToCloud(b, { kafka: kafka.client() })!;
+ * await ca.joined;
+ * await cb.joined;
+ * const reply = await new PostOffice({}, b).request({ to: "hello.world", body: "mesh" }, 5000);
+ * assert.equal(reply.body, "hello mesh");
  * ```
  *
  * @module
@@ -32,3 +58,4 @@ export type {
   PartitionConsumer,
   TrafficCounters,
 } from "./client.ts";
+export { MemoryKafka, MemoryKafkaClient } from "./memory.ts";
