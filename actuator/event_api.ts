@@ -60,7 +60,7 @@ function fromJson(bytes: Uint8Array, maxDepth: number): EventEnvelope {
     throw new EnvelopeDecodeError(`malformed JSON (${(e as Error).message.slice(0, 80)})`);
   }
   if (map === null || typeof map !== "object" || Array.isArray(map)) {
-    throw new EnvelopeDecodeError("the JSON must be an object such as {\"to\": \"hello.world\"}");
+    throw new EnvelopeDecodeError('the JSON must be an object such as {"to": "hello.world"}');
   }
   if (depthOver(map, maxDepth)) {
     throw new EnvelopeDecodeError(`the JSON is nested deeper than ${maxDepth}`);

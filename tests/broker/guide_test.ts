@@ -4,7 +4,9 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { eventually, meshArgs, startMonitor, topicsFor } from "../_presence.ts";
 import type { MonitorProcess } from "../_presence.ts";
-import { spawnDeno, stopAll } from "../_processes.ts";
+import { spawnDeno, spawnProcess, stopAll } from "../_processes.ts";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import process from "node:process";
 import type { DenoProcess } from "../_processes.ts";
 
 interface App extends DenoProcess {
@@ -210,5 +212,45 @@ describe("the service-mesh guide", () => {
     });
     assert.ok(took < 1000, `clear error after ${took} ms`);
     await lambda.exited;
+  });
+});
+
+// Its log, for a failure's message.
+const LOGGED = 'import { setupLogging } from "@minimesh/core";\nawait setupLogging("info");\n';
+
+describe("docs/mesh.md's first example, run as written", () => {
+  it("reaches hello.pojo on lambda-example right after joined, every time", async () => {
+    const text = readFileSync(new URL("../../docs/mesh.md", import.meta.url), "utf8");
+    const code = /```ts\n([\s\S]*?)```/.exec(text)![1];
+    assert.match(code, /await connector\?\.joined;/);
+    // In the repository, so that `@minimesh/core` resolves to this package; one line added to
+    // show the reply.
+    const file = new URL(`../../.mesh_example_${process.pid}.ts`, import.meta.url);
+    // Its own lambda-example: a test above stops the first one.
+    const pojo = await startExample("examples/lambda_example/main.ts");
+    writeFileSync(
+      file,
+      `${LOGGED}${code}\nconsole.log("REPLY", JSON.stringify(reply.body));\nDeno.exit(0);\n`,
+    );
+    try {
+      for (let i = 0; i < 3; i++) {
+        const p = spawnProcess(
+          process.execPath,
+          ["run", "-A", file.pathname, ...mesh, "-Dcloud.connector=kafka"],
+          "docs/mesh.md example",
+        );
+        const line = await p.waitFor(/^REPLY /, 20_000);
+        const body = JSON.parse(line.slice(6));
+        assert.deepEqual([body.id, body.name, body.origin], [
+          1,
+          "Simple PoJo class",
+          pojo.origin,
+        ]);
+        await p.exited;
+      }
+    } finally {
+      rmSync(file, { force: true });
+      await stopAll([pojo]);
+    }
   });
 });
