@@ -134,6 +134,23 @@ function pom(version: string): string {
 /** Where start-up steps are reported (the CLI and the demo print them; tests stay quiet). */
 export type Progress = (line: string) => void;
 
+/**
+ * Throws, saying how to get it, unless a Java of 17 or later is on PATH (Kafka 4 needs 17).
+ */
+export function checkJava(): void {
+  const run = spawnSync("java", ["-version"], { encoding: "utf8" });
+  const how = "install a JDK or JRE 17+ (Debian: apt-get install openjdk-17-jre-headless; " +
+    "https://adoptium.net), or point the tests at a running cluster with KAFKA_BROKERS=host:port";
+  if (run.error !== undefined) {
+    throw new Error(`The dev broker needs Java 17 or later (java not found on PATH): ${how}`);
+  }
+  const m = /version "(\d+)(?:\.(\d+))?/.exec(`${run.stderr}${run.stdout}`);
+  const major = m === null ? 0 : Number(m[1]) === 1 ? Number(m[2]) : Number(m[1]);
+  if (major < 17) {
+    throw new Error(`The dev broker needs Java 17 or later (this is Java ${major || "?"}): ${how}`);
+  }
+}
+
 // Runs mvn with `args`, handing each line of its output to `line`; rejects on a non-zero exit.
 function mvn(args: string[], line: (text: string) => void): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -146,7 +163,16 @@ function mvn(args: string[], line: (text: string) => void): Promise<void> {
     };
     child.stdout.on("data", onData);
     child.stderr.on("data", onData);
-    child.on("error", reject);
+    child.on("error", (e: Error & { code?: string }) =>
+      reject(
+        e.code === "ENOENT"
+          ? new Error(
+            "Maven is needed once, to fetch the Kafka jars (mvn not found on PATH): install it " +
+              "(Debian: apt-get install maven; https://maven.apache.org), or point the tests at " +
+              "a running cluster with KAFKA_BROKERS=host:port",
+          )
+          : e,
+      ));
     child.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`exit ${code}`))));
   });
 }
@@ -169,21 +195,30 @@ export async function ensureJars(b: DevBroker, progress: Progress = console.log)
   const plugin = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1";
   progress(`Fetching Apache Kafka ${b.version} from Maven Central into ${b.libDir}`);
   const fail = (e: Error) => {
+    if (/mvn not found/.test(e.message)) throw e;
     throw new Error(
       `mvn could not fetch org.apache.kafka:kafka_2.13:${b.version} (${e.message})`,
       { cause: e },
     );
   };
-  // First the list of jars (only their poms are fetched for it), so that progress has a total.
+  // First the list of jars (only their poms are fetched for it), so that progress has a total;
+  // what it fetches is counted too (on a fresh machine, Maven's own plugins come first).
   const list = join(work, "jars.txt");
+  let fetched = 0, said = Date.now();
   await mvn([
-    "-q",
     "-f",
     pomFile,
     `${plugin}:tree`,
     "-Dscope=runtime",
     `-DoutputFile=${list}`,
-  ], () => {}).catch(fail);
+  ], (text) => {
+    if (!/^(\[INFO\] )?Downloaded from /.test(text)) return;
+    fetched++;
+    if (Date.now() - said >= 2000) {
+      said = Date.now();
+      progress(`  resolving the jars: ${fetched} files fetched (Maven's plugins, poms)`);
+    }
+  }).catch(fail);
   const total = readFileSync(list, "utf8").split("\n").filter((l) => /:jar:/.test(l)).length;
   progress(`  ${total} jars to fetch`);
   let jars = 0, bytes = 0, reported = 0;
@@ -564,6 +599,7 @@ export async function startKafka(
   if (existing) throw new Error(`a dev broker already runs on port ${b.port} (pid ${existing})`);
   const say = options.progress ?? (() => {});
   const t0 = Date.now();
+  checkJava();
   await ensureJars(b, options.progress);
   if (!options.keepData) rmSync(b.dataDir, { recursive: true, force: true });
   mkdirSync(b.dataDir, { recursive: true });
