@@ -38,6 +38,7 @@ const SOURCES = [
   "connector/**/*.ts",
   "presence/**/*.ts",
   "actuator/**/*.ts",
+  "cli/**/*.ts",
 ];
 
 rmSync(out, { recursive: true, force: true });
@@ -96,10 +97,11 @@ function fixDeclarations(dir: string): void {
 }
 fixDeclarations(join(out, "esm"));
 
-// The monitor's command.
-const main = join(out, "esm", "presence", "main.js");
-writeFileSync(main, "#!/usr/bin/env node\n" + readFileSync(main, "utf8"));
-chmodSync(main, 0o755);
+// The commands: the monitor and the CLI.
+for (const main of [join(out, "esm", "presence", "main.js"), join(out, "esm", "cli", "main.js")]) {
+  writeFileSync(main, "#!/usr/bin/env node\n" + readFileSync(main, "utf8"));
+  chmodSync(main, 0o755);
+}
 
 const entry = (ts: string) => {
   const base = ts.replace(/^\.\//, "./esm/").replace(/\.ts$/, "");
@@ -137,7 +139,7 @@ const pkg = {
   type: "module",
   exports: exportsMap,
   imports: { "#runtime": entry("./runtime/node.ts") },
-  bin: { "minimesh-presence": "./esm/presence/main.js" },
+  bin: { "minimesh-presence": "./esm/presence/main.js", "minimesh": "./esm/cli/main.js" },
   files: ["esm", "README.md", "LICENSE"],
   engines: { node: ">=22" },
   dependencies,

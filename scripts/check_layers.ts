@@ -24,6 +24,7 @@ export const LAYERS = [
   "actuator",
   "connector",
   "presence",
+  "cli",
 ] as const;
 const KAFKA_CLIENTS = ["kafkajs", "@platformatic/kafka"];
 

@@ -7,6 +7,7 @@ import type { MonitorProcess } from "../_presence.ts";
 import { spawnDeno, spawnProcess, stopAll } from "../_processes.ts";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import process from "node:process";
+import { VERSION } from "../../mod.ts";
 import type { DenoProcess } from "../_processes.ts";
 
 interface App extends DenoProcess {
@@ -251,6 +252,45 @@ describe("docs/mesh.md's first example, run as written", () => {
     } finally {
       rmSync(file, { force: true });
       await stopAll([pojo]);
+    }
+  });
+});
+
+describe("the minimesh CLI against the guide's mesh", () => {
+  const cli = async (...args: string[]) => {
+    const p = spawnProcess(process.execPath, ["run", "-A", "cli/main.ts", ...args], "minimesh");
+    await p.exited;
+    return { code: p.proc.exitCode ?? -1, out: p.logs.join("\n") };
+  };
+
+  it("lists routes, calls one with a JSON body, says why a call failed, checks health", async () => {
+    const lambda2 = await startExample("examples/lambda_example/main.ts");
+    try {
+      const routes = await cli("routes", ...mesh);
+      assert.equal(routes.code, 0, routes.out);
+      assert.match(
+        routes.out,
+        new RegExp(`hello\\.pojo +lambda-example 1\\.0\\.0 ${lambda2.origin}`),
+      );
+      const ok = await cli("call", `hello.world@${lambda2.origin}`, '{"n": 1}', ...mesh);
+      assert.equal(ok.code, 0, ok.out);
+      const reply = JSON.parse(ok.out.split("\n").find((l) => l.startsWith("{"))!);
+      assert.deepEqual([reply.status, reply.body.body], [200, { n: 1 }]);
+      const bad = await cli("call", "hello.pojo", ...mesh);
+      assert.equal(bad.code, 1, bad.out);
+      assert.match(bad.out, /"status":400/);
+      const json = await cli("call", "hello.world", "{oops", ...mesh);
+      assert.equal(json.code, 2, json.out);
+      assert.match(json.out, /The body is not JSON/);
+      const health = await cli("health", `http://127.0.0.1:${lambda2.port}`);
+      assert.equal(health.code, 0, health.out);
+      assert.match(health.out, /"status": "UP"/);
+      const help = await cli("call", "--help");
+      assert.match(help.out, /Usage: minimesh call <route> \[json\]/);
+      assert.equal((await cli("--version")).out.trim(), VERSION);
+      assert.equal((await cli("nonsense")).code, 2);
+    } finally {
+      await stopAll([lambda2]);
     }
   });
 });
