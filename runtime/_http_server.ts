@@ -442,10 +442,12 @@ export function serve(options: ServeOptions): Promise<RunningServer> {
     }
     const protocols = (req.headers["sec-websocket-protocol"] ?? "").split(",")
       .map((p) => p.trim()).filter(Boolean);
-    wss.handleUpgrade(req, socket, head, (ws) => {
+    // Every parameter typed here: an application that links this package without the `ws` types
+    // must not see implicit anys.
+    wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
       const refusal = options.authorize?.({ path, protocols });
       if (refusal !== undefined) {
-        ws.on("error", (e) => clientError(`websocket: ${e.message}`)); // never unhandled
+        ws.on("error", (e: Error) => clientError(`websocket: ${e.message}`)); // never unhandled
         ws.close(refusal.code, refusal.reason);
         return;
       }
@@ -459,11 +461,11 @@ export function serve(options: ServeOptions): Promise<RunningServer> {
           if (ws.readyState <= ws.OPEN) ws.close(code, reason);
         },
       };
-      ws.on("message", (data, isBinary) => {
+      ws.on("message", (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
         const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
         handlers.message(ps, isBinary ? new Uint8Array(buf) : buf.toString("utf8"));
       });
-      ws.on("close", (code, reason) => {
+      ws.on("close", (code: number, reason: Buffer) => {
         pinged?.delete(ws);
         handlers.close(ps, code, hung.has(ws) ? UNANSWERED_PINGS : reason.toString("utf8"));
       });
@@ -471,7 +473,7 @@ export function serve(options: ServeOptions): Promise<RunningServer> {
         pinged.set(ws, Date.now());
         ws.on("pong", () => pinged.has(ws) && pinged.set(ws, Date.now()));
       }
-      ws.on("error", (e) => {
+      ws.on("error", (e: Error) => {
         clientError(`websocket: ${e.message}`);
         // ws has sent its close frame (1009 for an oversized frame) and would go on reading the
         // rest of the payload only to discard it (it resumes the socket on the next tick).

@@ -24,6 +24,7 @@ import {
 import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { MIN_NODE } from "../runtime/node_version.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const out = join(root, "npm");
@@ -140,13 +141,18 @@ const pkg = {
   exports: exportsMap,
   imports: { "#runtime": entry("./runtime/node.ts") },
   bin: { "minimesh-presence": "./esm/presence/main.js", "minimesh": "./esm/cli/main.js" },
-  files: ["esm", "README.md", "LICENSE"],
-  engines: { node: ">=22" },
+  files: ["esm", "docs", "README.md", "LICENSE"],
+  engines: { node: `>=${MIN_NODE}` },
   dependencies,
   keywords: ["event bus", "service mesh", "kafka", "rpc", "deno"],
 };
 writeFileSync(join(out, "package.json"), JSON.stringify(pkg, null, 2) + "\n");
-copyFileSync(join(root, "README.md"), join(out, "README.md"));
+// Its own README (Node first, nothing that links outside the package), and the docs.
+copyFileSync(join(root, "npm_package", "README.md"), join(out, "README.md"));
+mkdirSync(join(out, "docs"), { recursive: true });
+for (const f of readdirSync(join(root, "docs")).filter((f) => f.endsWith(".md"))) {
+  copyFileSync(join(root, "docs", f), join(out, "docs", f));
+}
 copyFileSync(join(root, "LICENSE"), join(out, "LICENSE"));
 console.log(`Built ${pkg.name}@${pkg.version} in ${out}`);
 

@@ -6,7 +6,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import process from "node:process";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { EventEnvelope, Platform, PostOffice } from "../../mod.ts";
@@ -60,6 +60,41 @@ describe("the npm package", () => {
     assert.ok(esm.includes("node.js"));
     assert.ok(!esm.includes("deno.js"), "the Deno adapter is not shipped");
     assert.ok(readdirSync(join(project, "node_modules", ".bin")).includes("minimesh-presence"));
+  });
+
+  it("is made for npm: its own README, the docs, exact engines, the minimesh command", () => {
+    const dir = join(project, "node_modules", PACKAGE);
+    const pkg = JSON.parse(readFileSync(join(dir, "package.json"), "utf8"));
+    assert.equal(pkg.engines.node, ">=22.22.0");
+    const readme = readFileSync(join(dir, "README.md"), "utf8");
+    assert.match(readme, /^# @minimesh\/core for Node\.js/);
+    assert.doesNotMatch(readme, /\]\((?!https?:)[^)]+\)/, "no relative links");
+    assert.ok(readdirSync(join(dir, "docs")).includes("mesh.md"));
+    assert.ok(readdirSync(join(project, "node_modules", ".bin")).includes("minimesh"));
+    for (const v of NODES) {
+      const out = execFileSync(nodeBin[v], [join(dir, "esm", "cli", "main.js"), "--version"], {
+        encoding: "utf8",
+      });
+      assert.equal(out.trim(), pkg.version);
+    }
+  });
+
+  it("loads with require (CommonJS) as its README says, on Node 22 and 24", () => {
+    const file = join(project, "cjs.cjs");
+    writeFileSync(
+      file,
+      [
+        `const { Platform, PostOffice } = require("${PACKAGE}");`,
+        `const p = new Platform({ dir: "/nonexistent", args: [], env: {} });`,
+        `p.register("a.b", (_h, body) => body + 1);`,
+        `new PostOffice({}, p).request({ to: "a.b", body: 41 }, 1000)`,
+        `  .then((r) => { console.log("REPLY " + r.body); process.exit(0); });`,
+      ].join("\n"),
+    );
+    for (const v of NODES) {
+      const out = execFileSync(nodeBin[v], [file], { cwd: project, encoding: "utf8" });
+      assert.match(out, /REPLY 42/, `Node ${v}`);
+    }
   });
 
   for (const resolution of ["node16", "bundler"]) {
