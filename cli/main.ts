@@ -121,7 +121,7 @@ async function withMesh(job: (p: Platform, c: KafkaConnector) => Promise<void>):
   }
 }
 
-async function routes(_p: Platform, c: KafkaConnector): Promise<void> {
+function routes(_p: Platform, c: KafkaConnector): Promise<void> {
   const rows: string[][] = [["ROUTE", "INSTANCES"]];
   for (const [route, origins] of [...c.table.routes()].sort(([a], [b]) => a < b ? -1 : 1)) {
     const who = [...origins.keys()].map((o) => {
@@ -132,10 +132,11 @@ async function routes(_p: Platform, c: KafkaConnector): Promise<void> {
   }
   if (rows.length === 1) {
     console.log("No public routes in the mesh (closed user group %s)", c.settings.group);
-    return;
+    return Promise.resolve();
   }
   const width = Math.max(...rows.map((r) => r[0].length));
   for (const [route, who] of rows) console.log(`${route.padEnd(width)}  ${who}`);
+  return Promise.resolve();
 }
 
 async function call(p: Platform): Promise<void> {
