@@ -66,7 +66,7 @@ const OTHER_CLIENT_TESTS = [
   "kafka_smoke_test.ts",
 ];
 // What measures the capacity of a server runs with no other job beside it (it needs the CPU).
-const ALONE = ["tests/http_server_test.ts"];
+const ALONE = ["tests/capacity/http_server_test.ts"];
 // The slowest first, so that the last job to start is a short one.
 const SLOW_FIRST = [
   "faults_test.ts",

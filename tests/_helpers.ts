@@ -1,5 +1,6 @@
 // Shared test helpers: isolated platforms, temporary config folders, small waits, a stub mesh.
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import process from "node:process";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,9 +15,18 @@ export function testPlatform(options: PlatformOptions = {}): Platform {
   return new Platform({ dir: "/nonexistent-minimesh-config", args: [], env: {}, ...options });
 }
 
-/** A new temporary folder holding the given files. */
+// The folders configDir made, removed when the test process exits.
+const made: string[] = [];
+const removeMade = () => {
+  for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
+};
+process.once("exit", removeMade);
+globalThis.addEventListener?.("unload", removeMade); // Deno ends each test file's worker so
+
+/** A new temporary folder holding the given files (removed when the process exits). */
 export function configDir(files: Record<string, string>): string {
   const dir = mkdtempSync(join(tmpdir(), "minimesh-test-"));
+  made.push(dir);
   for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
   return dir;
 }

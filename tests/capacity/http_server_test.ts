@@ -10,12 +10,12 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
-import { startHttp } from "../actuator/mod.ts";
-import { EventEnvelope } from "../mod.ts";
-import { serverLimits } from "../runtime/server.ts";
-import type { RunningServer } from "../runtime/server.ts";
-import { captureLogs, sleep, testPlatform } from "./_helpers.ts";
-import { makeTestCertificates } from "../scripts/kafka_dev.ts";
+import { startHttp } from "../../actuator/mod.ts";
+import { EventEnvelope } from "../../mod.ts";
+import { serverLimits } from "../../runtime/server.ts";
+import type { RunningServer } from "../../runtime/server.ts";
+import { captureLogs, sleep, testPlatform } from "../_helpers.ts";
+import { makeTestCertificates } from "../../scripts/kafka_dev.ts";
 
 /**
  * Holds `perAddress` idle connections from each of `addresses` (127.0.0.2 up), reopening each

@@ -1,13 +1,14 @@
 // /metrics in the Prometheus text format, read back by a real parser of that format (the
-// the Prometheus project's own, expfmt): route counters and histograms move with traffic.
+// Prometheus project's own, expfmt, built with Go: so in the full suite, not test:unit): route
+// counters and histograms move with traffic.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { PostOffice } from "../mod.ts";
-import { actuatorHandler } from "../actuator/mod.ts";
-import { prometheusText } from "../internal.ts";
-import { testPlatform } from "./_helpers.ts";
-import { parsePrometheus, valueOf } from "./_prometheus.ts";
-import type { ParsedFamily } from "./_prometheus.ts";
+import { PostOffice } from "../../mod.ts";
+import { actuatorHandler } from "../../actuator/mod.ts";
+import { prometheusText } from "../../internal.ts";
+import { testPlatform } from "../_helpers.ts";
+import { parsePrometheus, valueOf } from "../_prometheus.ts";
+import type { ParsedFamily } from "../_prometheus.ts";
 
 async function scrape(
   get: (path: string) => Promise<Response | undefined>,

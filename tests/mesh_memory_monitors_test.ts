@@ -1,0 +1,162 @@
+// The mesh without a broker, its monitors: one consumer per partition through monitor flaps,
+// a starting monitor's table in parts, no lease given twice, the idle timeout, and Kafka going away or losing its topics (helpers in _mesh_memory.ts).
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { EventEnvelope, Platform } from "../mod.ts";
+import { connectorSettings } from "../connector/mod.ts";
+import { monitorSettings } from "../presence/mod.ts";
+import { MemoryKafka, splitVirtualTopic } from "../internal.ts";
+import { connect, eventually } from "./_presence.ts";
+import { sleep } from "./_helpers.ts";
+import { pingPong, startApp, startMonitor } from "./_mesh_memory.ts";
+
+describe("the mesh over Kafka in memory: monitors", () => {
+  it("keeps one consumer per partition when monitors close the socket during joins", async () => {
+    const kafka = new MemoryKafka();
+    kafka.consumerReadyMs = 300; // joins take a while, as with a real broker
+    const monitors = [
+      await startMonitor(kafka),
+      await startMonitor(kafka),
+      await startMonitor(kafka),
+    ];
+    await eventually(() => monitors[2].monitors().size === 3, 5000, "the monitors to meet");
+    await using a = startApp(kafka, monitors, "app-a");
+    // The first monitor leases a partition; it goes away while the app is still joining.
+    await eventually(() => monitors[0].table.leases().length === 1, 5000, "the first lease");
+    const first = monitors[0].table.leases()[0][0];
+    await monitors[0].stop();
+    await a.connector.joined;
+    const topic = a.connector.topic!;
+    await sleep(700); // whatever the superseded join started has had time to settle
+    const [t, p] = splitVirtualTopic(topic);
+    assert.equal(kafka.readers(t, p), 1, `one consumer on ${topic}`);
+    assert.equal(kafka.readers("service.monitor", 1), 1, "one consumer on the group's partition");
+    if (first !== topic) assert.equal(kafka.readers(...splitVirtualTopic(first)), 0);
+    // And again when the monitor it joined through goes too: it rejoins through the last one.
+    const origin = a.platform.origin;
+    const through = monitors[1].table.connection(origin)?.monitor;
+    const [gone, last] = monitors[1].platform.origin === through
+      ? [monitors[1], monitors[2]]
+      : [monitors[2], monitors[1]];
+    await using _last = last;
+    await gone.stop();
+    await eventually(
+      () =>
+        a.connector.connected && last.table.connection(origin)?.monitor === last.platform.origin,
+      10_000,
+      "app-a to rejoin through the last monitor",
+    );
+    await sleep(700);
+    const [t2, p2] = splitVirtualTopic(a.connector.topic!);
+    assert.equal(kafka.readers(t2, p2), 1);
+    assert.equal(kafka.readers("service.monitor", 1), 1);
+  });
+
+  it("gives a starting monitor a table of 450 connections in parts, whole", async () => {
+    const kafka = new MemoryKafka();
+    const topics = "-Dmax.virtual.topics=500";
+    await using first = await startMonitor(kafka, [
+      topics,
+      "-Dpresence.max.connections.per.address=1000",
+      "-Dserver.max.connections.per.address=1000",
+      "-Dpresence.max.pending=1000",
+      "-Dpresence.max.pending.per.address=1000",
+    ]);
+    const clients = Array.from({ length: 450 }, () => connect(first.port));
+    try {
+      await Promise.all(clients.map((c) => c.ready));
+      await using second = await startMonitor(kafka, [topics]);
+      assert.equal(second.table.connections().length, 450);
+      assert.deepEqual(second.table.leases(), first.table.leases());
+    } finally {
+      await Promise.all(clients.map((c) => c.close()));
+    }
+  });
+
+  it("never leases one partition twice when apps join through two monitors at once", async () => {
+    const kafka = new MemoryKafka();
+    await using m1 = await startMonitor(kafka);
+    await using m2 = await startMonitor(kafka);
+    await eventually(() => m1.monitors().size === 2, 5000, "the monitors to meet");
+    const apps = Array.from(
+      { length: 8 },
+      (_, i) => startApp(kafka, [i % 2 ? m2 : m1], `app-${i}`),
+    );
+    try {
+      await Promise.all(apps.map((a) => a.connector.joined));
+      const topics = apps.map((a) => a.connector.topic);
+      assert.equal(new Set(topics).size, 8, topics.join(" "));
+      await eventually(
+        () => m1.table.leases().length === 8 && m2.table.leases().length === 8,
+        5000,
+        "both monitors to know all 8 leases",
+      );
+      assert.deepEqual(m1.table.leases(), m2.table.leases());
+    } finally {
+      await Promise.all(apps.map((a) => a.connector.stop()));
+    }
+  });
+
+  it("agrees with the monitor on the idle timeout: keep-alives come well within it", () => {
+    const config = (args: string[]) => new Platform({ dir: "/nonexistent", env: {}, args }).config;
+    for (const idle of ["1", "2", "20", "60", "600"]) {
+      const args = [`-Dwebsocket.idle.timeout=${idle}`];
+      const app = connectorSettings(config(args));
+      const monitor = monitorSettings(config(args));
+      assert.equal(app.idleTimeout, monitor.idleTimeout, "one bound for both sides");
+      const platform = new Platform({ dir: "/nonexistent", env: {}, args });
+      assert.deepEqual(monitorSettings(platform), monitorSettings(platform.config));
+      assert.ok(app.keepAliveMs <= monitor.idleTimeout * 1000 / 2, `idle ${idle}`);
+      assert.ok(app.keepAliveMs > 0);
+    }
+  });
+
+  it("fails fast with 503 while Kafka is unreachable, and recovers", async () => {
+    const kafka = new MemoryKafka();
+    await using mesh = await pingPong(kafka);
+    const { b } = mesh;
+    kafka.available = false;
+    const t0 = performance.now();
+    await assert.rejects(
+      b.po.request({ to: "ping.pong" }, { timeout: 5000 }),
+      (e: Error & { status?: number }) => e.status === 503 && e.message === "Mesh unavailable",
+    );
+    assert.ok(performance.now() - t0 < 1000);
+    kafka.available = true;
+    const reply = await b.po.request({ to: "ping.pong" }, { timeout: 2000 });
+    assert.equal(reply.body, "pong");
+  });
+
+  it("recovers when Kafka loses every topic: DOWN until the monitor re-creates them", async () => {
+    const kafka = new MemoryKafka();
+    await using mesh = await pingPong(kafka);
+    const { monitor, a, b } = mesh;
+    const before = kafka.topics();
+    kafka.wipe();
+    await assert.rejects(monitor.loopback(), /does not host|is missing/);
+    const t0 = performance.now();
+    await eventually(
+      () =>
+        b.po.request({ to: "ping.pong" }, { timeout: 500 }).then(
+          (r) => r.body === "pong",
+          () => false,
+        ),
+      10_000,
+      "requests served again",
+    );
+    assert.ok(performance.now() - t0 < 5000, `${performance.now() - t0} ms`);
+    assert.deepEqual(kafka.topics(), before, "the same topics with the same partitions");
+    await eventually(() => monitor.loopback().then(() => true, () => false), 3000, "UP again");
+    // The monitor said what it holds: both leases, in one record.
+    const held = () =>
+      kafka.written.some((r) =>
+        r.topic === "service.monitor" && r.partition === 0 && typeof r.value !== "string" &&
+        EventEnvelope.fromBytes(r.value).headers.type === "held"
+      );
+    await eventually(held, 3000, "a held message");
+    assert.deepEqual(
+      monitor.table.leases().map(([, o]) => o).sort(),
+      [a.platform.origin, b.platform.origin].sort(),
+    );
+  });
+});
