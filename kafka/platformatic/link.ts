@@ -104,6 +104,9 @@ export class PlatformaticLink implements KafkaClient {
   readonly #health: Availability;
   /** What the partition readers report to the link. */
   readonly #libraryWire: boolean;
+  /** Connections that reached the SASL handshake (a failure after it is a refusal). */
+  readonly #handshook = new WeakSet<Connection>();
+  #refusalSaid = false;
   readonly #readerLink: ReaderLink = {
     counters: this.counters,
     libraryWire: false,
@@ -151,8 +154,22 @@ export class PlatformaticLink implements KafkaClient {
   }
 
   #watch<T extends Client>(client: T): T {
-    client.on("client:broker:failed", ({ broker }) => {
-      this.#health.down("connection failed", `${broker.host}:${broker.port}`);
+    client.on("client:broker:sasl:handshake", ({ connection }) => this.#handshook.add(connection));
+    client.on("client:broker:failed", ({ broker, connection }) => {
+      const at = `${broker.host}:${broker.port}`;
+      // A connection that got as far as SASL reached Kafka: its credentials were refused.
+      if (this.#handshook.has(connection)) {
+        if (!this.#refusalSaid) {
+          this.#refusalSaid = true;
+          log.warn(
+            "Kafka at {at} refused this client's credentials: check sasl.jaas.config and " +
+              "sasl.mechanism",
+            { at },
+          );
+        }
+        return;
+      }
+      this.#health.down("connection failed", at);
     });
     client.on("client:broker:connect", ({ connection }) => this.#connections.add(connection));
     client.on("client:broker:disconnect", ({ connection }) => this.#connections.delete(connection));

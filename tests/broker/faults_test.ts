@@ -279,6 +279,36 @@ describe("the delivery suite (real processes, a broker of its own)", () => {
     assert.deepEqual(c.duplicated, [], c.summary);
   });
 
+  it("SIGTERM while Kafka is dead: the application stops within drain.grace.period", {
+    skip: ABOVE_THE_CLIENT,
+  }, async () => {
+    const mesh = await Mesh.create(1);
+    // lambda-example stops as the examples do: platform.stop(), drain first (it announces the
+    // drain on Kafka, which is not there), with a 4 s grace here.
+    const app = spawnDeno("examples/lambda_example/main.ts", [
+      ...mesh.args,
+      "-Dserver.port=0",
+      "-Ddrain.grace.period=4",
+    ]);
+    processes.push(app);
+    await app.waitFor(/partition \d+ ready/, 60_000);
+    await killKafka(b);
+    try {
+      await sleep(500);
+      const t0 = Date.now();
+      app.proc.kill("SIGTERM");
+      const exited = await Promise.race([app.exited.then(() => true), sleep(30_000)]);
+      const took = Date.now() - t0;
+      console.log(`SIGTERM with Kafka dead: stopped after ${took} ms (grace 4 s)`);
+      assert.equal(exited, true, "it exited");
+      // (Deno reports a child that handled SIGTERM and exited as ended by the signal.)
+      assert.ok(took <= 5500, `stopped after ${took} ms`);
+      assert.ok(app.logs.some((l) => /Stopping: draining/.test(l)), "a graceful stop");
+    } finally {
+      await startKafka(b, { keepData: true });
+    }
+  });
+
   it("across a receiver's kill -9: each request answered or failed at once, none twice", {
     skip: ABOVE_THE_CLIENT,
   }, async () => {

@@ -144,6 +144,8 @@ describe("the mesh over SASL_SSL (a broker of its own, SCRAM and TLS)", () => {
     assert.ok(attempts >= 2 && attempts <= 5, `${attempts} attempts in ${Date.now() - t0} ms`);
     assert.ok(bad.proc.exitCode === null, "the application is still running");
     for (const line of bad.logs) assert.doesNotMatch(line, /not-the-password/);
+    // Never blamed on the network: Kafka answered, and said no.
+    for (const line of bad.logs) assert.doesNotMatch(line, /Kafka is unreachable/);
     // It took no lease: the monitor knows only the two genuine members.
     const info = await monitor.get("/info");
     assert.doesNotMatch(JSON.stringify(info.body), /wrong-password/);
@@ -161,8 +163,10 @@ describe("the mesh over SASL_SSL (a broker of its own, SCRAM and TLS)", () => {
     processes.push(bad);
     const line = await bad.waitFor(/cannot start/, 30_000);
     assert.match(line, /Kafka refused the credentials of alice \(SCRAM-SHA-512\)/);
+    const said = Date.now();
     await bad.exited;
     assert.equal(bad.proc.exitCode, 1);
+    assert.ok(Date.now() - said < 1500, `exited ${Date.now() - said} ms after saying why`);
     for (const l of bad.logs) assert.doesNotMatch(l, /not-the-password/);
   });
 });
