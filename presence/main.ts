@@ -37,7 +37,7 @@ environment (SERVER_PORT for server.port), or -D flags:
   --help       this text
   --version    the version
 
-Docs: https://jsr.io/@minimesh/core (docs/presence.md, docs/kafka.md)`;
+Docs: docs/presence.md and docs/kafka.md, in the package and the repository.`;
 
 const args = process.argv.slice(2);
 if (args.includes("--help") || args.includes("-h")) {
