@@ -121,13 +121,19 @@ const TEST_ONLY = [
   "@opentelemetry/sdk-metrics",
   "puppeteer-core",
 ];
+// The Kafka client libraries: optional peers, loaded only when the mesh uses them (an
+// application installs the one it uses: `@platformatic/kafka`, or `kafkajs` for
+// kafka.client=kafkajs; none for the bus alone).
+const KAFKA_CLIENTS = ["@platformatic/kafka", "kafkajs"];
 const dependencies: Record<string, string> = {};
+const peerDependencies: Record<string, string> = {};
 for (const [name, spec] of Object.entries(deno.imports as Record<string, string>)) {
   if (TEST_ONLY.includes(name)) continue;
   const m = /^npm:\/?((?:@[^/@]+\/)?[^/@]+)@([^/]+)\/?$/.exec(spec);
   if (!m || name.endsWith("/") || name === "typescript") continue;
   if (name.startsWith("@types/")) continue;
-  dependencies[m[1]] = m[2];
+  if (KAFKA_CLIENTS.includes(m[1])) peerDependencies[m[1]] = m[2];
+  else dependencies[m[1]] = m[2];
 }
 dependencies["@types/ws"] = (deno.imports["@types/ws"] as string).split("@").pop()!;
 
@@ -144,6 +150,8 @@ const pkg = {
   files: ["esm", "docs", "README.md", "LICENSE"],
   engines: { node: `>=${MIN_NODE}` },
   dependencies,
+  peerDependencies,
+  peerDependenciesMeta: Object.fromEntries(KAFKA_CLIENTS.map((n) => [n, { optional: true }])),
   keywords: ["event bus", "service mesh", "kafka", "rpc", "deno"],
 };
 writeFileSync(join(out, "package.json"), JSON.stringify(pkg, null, 2) + "\n");

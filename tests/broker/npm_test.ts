@@ -19,6 +19,11 @@ import { launchBrowser, noBrowser } from "../_browser.ts";
 import type { PageDocument } from "../_browser.ts";
 
 const NODES = ["22", "24"];
+const PLATFORMATIC = `@platformatic/kafka@${
+  (JSON.parse(readFileSync(new URL("../../deno.json", import.meta.url), "utf8")).imports[
+    "@platformatic/kafka"
+  ] as string).split("@").pop()
+}`;
 declare const document: PageDocument; // in the functions that run in the page
 const PACKAGE = "@minimesh/core";
 let project: string;
@@ -38,7 +43,8 @@ before(async () => {
   run("npm", ["pkg", "set", "type=module"], project);
   run(
     "npm",
-    ["install", "--no-audit", "--no-fund", tarball, "typescript@~5.9.3"],
+    // The mesh's Kafka client, as the README says (an optional peer of the package).
+    ["install", "--no-audit", "--no-fund", tarball, "typescript@~5.9.3", PLATFORMATIC],
     project,
   );
   for (const v of NODES) {
@@ -60,6 +66,17 @@ describe("the npm package", () => {
     assert.ok(esm.includes("node.js"));
     assert.ok(!esm.includes("deno.js"), "the Deno adapter is not shipped");
     assert.ok(readdirSync(join(project, "node_modules", ".bin")).includes("minimesh-presence"));
+  });
+
+  it("installs no Kafka client for the bus alone: the clients are optional peers", () => {
+    const dir = join(project, "node_modules", PACKAGE);
+    const pkg = JSON.parse(readFileSync(join(dir, "package.json"), "utf8"));
+    assert.deepEqual(Object.keys(pkg.peerDependencies).sort(), ["@platformatic/kafka", "kafkajs"]);
+    assert.equal(pkg.peerDependenciesMeta.kafkajs.optional, true);
+    assert.equal(pkg.dependencies.kafkajs, undefined);
+    assert.equal(pkg.dependencies["@platformatic/kafka"], undefined);
+    // This project installed @platformatic/kafka (the mesh's default), and not kafkajs.
+    assert.ok(!readdirSync(join(project, "node_modules")).includes("kafkajs"));
   });
 
   it("is made for npm: its own README, the docs, exact engines, the minimesh command", () => {
