@@ -124,7 +124,9 @@ export class Peers {
    */
   heard(expected: number | undefined, signal: AbortSignal): Promise<void> {
     const from = this.#routesFrom;
-    if (expected !== undefined && from.size >= expected) return Promise.resolve();
+    if (signal.aborted || (expected !== undefined && from.size >= expected)) {
+      return Promise.resolve();
+    }
     return new Promise((resolve) => {
       let quiet: ReturnType<typeof setTimeout> | undefined;
       const done = () => {

@@ -55,7 +55,9 @@ export class DeferredClient implements KafkaClient {
   }
 
   send(records: OutRecord[]): Promise<void> {
-    return this.#get().then((c) => c.send(records));
+    // Per event: straight to the client once it is there (no promise hop on the hot path).
+    const client = this.#client;
+    return client !== undefined ? client.send(records) : this.#get().then((c) => c.send(records));
   }
 
   consumePartition(

@@ -89,8 +89,8 @@ export function readyMessage(topic: string, monitorVersion: string, peers?: numb
 /** What a `ready` envelope hands over, or undefined when `e` is no `ready`. */
 export function readyOf(e: EventEnvelope): { topic: string; peers?: number } | undefined {
   if (e.to !== READY || !e.headers.topic) return undefined;
-  const peers = Number(e.headers.peers);
-  return Number.isInteger(peers) && peers >= 0 && e.headers.peers !== undefined
+  const peers = Number(e.headers.peers); // NaN when absent (a Java monitor's ready)
+  return Number.isInteger(peers) && peers >= 0
     ? { topic: e.headers.topic, peers }
     : { topic: e.headers.topic };
 }
