@@ -27,7 +27,7 @@ Usage: minimesh <command> [arguments] [-Dkey=value ...]
 Commands:
   routes                    the mesh's public routes, with the instances that serve them
   call <route> [json]       a request to a route (the body as JSON); prints the reply
-  watch                     joins and leaves of the mesh as they happen (Ctrl-C ends it)
+  watch                     joins, leaves and rates of the mesh as they happen (Ctrl-C ends it)
   info [url]                an instance's /info (default: the first monitor's)
   health [url]              an instance's /health (exit 1 when DOWN)
 
@@ -43,10 +43,12 @@ origin), and leaves.`,
 Joins the mesh and sends a request to <route> (route or route@origin) with the JSON body, if
 any; prints the reply as JSON (status, headers, body) and leaves. Exit code 0 for a reply
 with status 200-299, 1 otherwise. --timeout: milliseconds to wait (default 10000).`,
-  watch: `Usage: minimesh watch [-Dkey=value ...]
+  watch: `Usage: minimesh watch [--every s] [-Dkey=value ...]
 
 Joins the mesh and prints each join and leave of an instance (time, name, origin) until
-Ctrl-C, and every 10 s how many peers and routes it sees.`,
+Ctrl-C, and every 10 s (--every: seconds) how many peers and routes it sees with the mesh's event rate and the
+busiest applications' rates (from the first presence.url's monitor, GET /dashboard/state;
+with api.tokens set, the first token is sent).`,
   info: `Usage: minimesh info [url] [-Dkey=value ...]
 
 Prints GET <url>/info as JSON. Default url: the first presence.url's monitor
@@ -55,6 +57,9 @@ Prints GET <url>/info as JSON. Default url: the first presence.url's monitor
 
 Prints GET <url>/health as JSON; exit code 1 when it is not UP. Default url as for info.`,
 };
+
+/** Applications listed with their rates in each summary of `watch`, the busiest first. */
+const WATCH_RATES_SHOWN = 10;
 
 const argv = process.argv.slice(2);
 const flags = argv.filter((a) => a.startsWith("-D"));
@@ -160,13 +165,26 @@ async function call(p: Platform): Promise<void> {
   if (reply.status < 200 || reply.status > 299) process.exitCode = 1;
 }
 
-async function watch(_p: Platform, c: KafkaConnector): Promise<void> {
+async function watch(p: Platform, c: KafkaConnector): Promise<void> {
   const stop = new AbortController();
   process.once("SIGINT", () => stop.abort());
   process.once("SIGTERM", () => stop.abort());
   const seen = () => `${c.table.peers().length} peer(s), ${c.table.routes().size} route(s)`;
   console.log(`${new Date().toISOString()} watching: ${seen()}`);
-  const summary = setInterval(() => console.log(`${new Date().toISOString()} ${seen()}`), 10_000);
+  const at = argv.indexOf("--every");
+  const every = at >= 0 ? Number(argv[at + 1]) : 10;
+  if (!(every >= 1 && every <= 3600)) fail("--every takes seconds, 1 to 3600", 2);
+  const base = monitorBase(p);
+  // The rates come from the monitor's dashboard state (what the applications report to it).
+  const summary = setInterval(async () => {
+    let rates = "";
+    try {
+      rates = ratesLine(await getJson(p, `${base}/dashboard/state`) as WatchedState);
+    } catch (e) {
+      rates = ` (no rates: ${(e as Error).message})`;
+    }
+    console.log(`${new Date().toISOString()} ${seen()}${rates}`);
+  }, every * 1000);
   try {
     for await (const e of c.lifeCycle({ signal: stop.signal })) {
       if (e.type !== "join" && e.type !== "leave") continue;
@@ -179,22 +197,60 @@ async function watch(_p: Platform, c: KafkaConnector): Promise<void> {
   }
 }
 
-async function http(what: "info" | "health"): Promise<void> {
-  const given = words[1];
-  let base = given;
-  if (base === undefined) {
-    const config = new Platform({ args: flags }).config;
-    const first = (config.getString("presence.url") ?? "ws://127.0.0.1:8080/ws/presence")
-      .split(",")[0];
-    const url = new URL(first.trim());
-    base = `${url.protocol === "wss:" ? "https:" : "http:"}//${url.host}`;
-  }
-  let res: Response;
+interface WatchedState {
+  apps: { name: string; origin: string; rate: number | null; errorRate: number | null }[];
+}
+
+// ", 12.5 events/s (0.1 errors/s): app-a 10/s, app-b 2.5/s (0.1 err/s), ...".
+function ratesLine(state: WatchedState): string {
+  const round = (n: number) => Math.round(n * 10) / 10;
+  const busy = state.apps.filter((a) => (a.rate ?? 0) > 0)
+    .sort((a, b) => (b.rate ?? 0) - (a.rate ?? 0));
+  const total = busy.reduce((n, a) => n + (a.rate ?? 0), 0);
+  const errors = busy.reduce((n, a) => n + (a.errorRate ?? 0), 0);
+  const apps = busy.slice(0, WATCH_RATES_SHOWN).map((a) =>
+    `${a.name}@${a.origin} ${round(a.rate ?? 0)}/s` +
+    ((a.errorRate ?? 0) > 0 ? ` (${round(a.errorRate ?? 0)} err/s)` : "")
+  );
+  if (busy.length > WATCH_RATES_SHOWN) apps.push(`+${busy.length - WATCH_RATES_SHOWN} more`);
+  return `, ${round(total)} events/s (${round(errors)} errors/s)` +
+    (apps.length > 0 ? `: ${apps.join(", ")}` : "");
+}
+
+// The first presence.url's monitor as an HTTP address (ws://host:port/... -> http://host:port).
+function monitorBase(p: Platform): string {
+  const first = (p.config.getString("presence.url") ?? "ws://127.0.0.1:8080/ws/presence")
+    .split(",")[0];
+  const url = new URL(first.trim());
+  return `${url.protocol === "wss:" ? "https:" : "http:"}//${url.host}`;
+}
+
+// GET with the first of api.tokens as a bearer token, when set (protected endpoints need it).
+async function get(p: Platform, url: string): Promise<Response> {
+  const token = p.config.getList("api.tokens")[0];
   try {
-    res = await fetch(`${base.replace(/\/+$/, "")}/${what}`, { signal: AbortSignal.timeout(5000) });
+    return await fetch(url, {
+      signal: AbortSignal.timeout(5000),
+      headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
+    });
   } catch (e) {
-    throw new Error(`No answer from ${base}: ${(e as Error).message}`);
+    throw new Error(`No answer from ${url}: ${(e as Error).message}`);
   }
+}
+
+async function getJson(p: Platform, url: string): Promise<unknown> {
+  const res = await get(p, url);
+  if (!res.ok) {
+    await res.body?.cancel();
+    throw new Error(`${url} answered ${res.status}`);
+  }
+  return await res.json();
+}
+
+async function http(what: "info" | "health"): Promise<void> {
+  const p = new Platform({ args: flags });
+  const base = words[1] ?? monitorBase(p);
+  const res = await get(p, `${base.replace(/\/+$/, "")}/${what}`);
   const text = await res.text();
   try {
     console.log(JSON.stringify(JSON.parse(text), null, 2));

@@ -32,9 +32,13 @@ const HEARTBEAT_MS = 15_000;
 export interface MeshEvent {
   /** When this monitor saw it (ISO-8601). */
   at: string;
+  /** A lease granted, or a connection removed. */
   kind: "join" | "leave";
+  /** The instance's origin id. */
   origin: string;
+  /** Its application name. */
   name: string;
+  /** Its application version. */
   version: string;
   /** The lease for a join, the reason for a leave. */
   detail: string;
@@ -42,8 +46,11 @@ export interface MeshEvent {
 
 /** A monitor as the dashboard shows it. */
 export interface MonitorRow {
+  /** Its origin id. */
   origin: string;
+  /** Its version. */
   version: string;
+  /** When it started (ISO-8601). */
   started: string;
   /** When its last `alive` arrived (ISO-8601). */
   lastSeen: string;
@@ -53,10 +60,15 @@ export interface MonitorRow {
 
 /** An application as the dashboard shows it. */
 export interface AppRow {
+  /** Its origin id. */
   origin: string;
+  /** Its application name. */
   name: string;
+  /** Its application version. */
   version: string;
+  /** What it said it is (`APP`, or a Java instance's type). */
   type: string;
+  /** Its closed user group. */
   group: number;
   /** Its virtual topic, once leased. */
   lease: string | null;
@@ -66,10 +78,13 @@ export interface AppRow {
   started: string;
   /** Public routes, when it reports them (minimesh applications do, Java ones do not). */
   routes: string[] | null;
-  /** Events per second, errors per second and totals, when it reports them. */
+  /** Events per second its functions handled, between its last two reports. */
   rate: number | null;
+  /** Of those, the ones that failed, per second. */
   errorRate: number | null;
+  /** Events its functions handled since it started. */
   events: number | null;
+  /** Of those, the ones that failed. */
   errors: number | null;
 }
 
@@ -77,9 +92,13 @@ export interface AppRow {
 export interface DashboardState {
   /** The server's clock (ISO-8601): the page counts uptimes from it. */
   now: string;
+  /** The monitor serving it. */
   monitor: { origin: string; name: string; version: string };
+  /** The monitors it knows, itself included, by origin. */
   monitors: MonitorRow[];
+  /** The applications of the mesh, by name, version and origin. */
   apps: AppRow[];
+  /** The latest joins and leaves, oldest first. */
   events: MeshEvent[];
 }
 
@@ -169,6 +188,11 @@ export class DashboardFeed {
   /** The latest joins and leaves, oldest first. */
   get events(): readonly MeshEvent[] {
     return this.#events;
+  }
+
+  /** The state as it is now. */
+  state(): DashboardState {
+    return this.#state();
   }
 
   /** Pages streaming now. */
@@ -301,6 +325,11 @@ export class MonitorDashboard {
         events: this.#feed.events,
       })
     );
+  }
+
+  /** What the pages show now. */
+  state(): DashboardState {
+    return this.#feed.state();
   }
 
   /** The pages' stream (see {@link DashboardFeed.stream}). */

@@ -9,6 +9,7 @@ import { accessRule } from "../actuator/access.ts";
 import { actuatorHandler } from "../actuator/handler.ts";
 import { jsonError } from "../actuator/responses.ts";
 import { dashboardAsset } from "./dashboard_page.ts";
+import type { DashboardState } from "./dashboard.ts";
 import { clientAddress } from "../runtime/server.ts";
 import type { WebSocketRefusal } from "../runtime/server.ts";
 import { UNAUTHORIZED } from "../protocol/credentials.ts";
@@ -33,6 +34,8 @@ export interface MonitorEndpoints {
   info(): Promise<Record<string, unknown>>;
   /** The dashboard's event stream for the client at `client`. */
   dashboardStream(client?: string): Response;
+  /** The dashboard's state now. */
+  dashboardState(): DashboardState;
 }
 
 /** The health route of the monitor (its `mandatory.health.dependencies`). */
@@ -66,12 +69,16 @@ export function monitorHandler(monitor: MonitorEndpoints): (req: Request) => Pro
   const actuator = actuatorHandler(p, { personality: "RESOURCES", more: () => monitor.info() });
   const access = accessRule(p);
   const dashboard = async (req: Request, path: string) => {
-    const asset = path === "/dashboard/events" ? undefined : dashboardAsset(path);
-    if (asset === undefined && path !== "/dashboard/events") return undefined;
+    const live = path === "/dashboard/events" || path === "/dashboard/state";
+    const asset = live ? undefined : dashboardAsset(path);
+    if (asset === undefined && !live) return undefined;
     if (req.method !== "GET" && req.method !== "HEAD") {
       return jsonError(405, `Method ${req.method.slice(0, 20)} not allowed on ${path}`);
     }
-    return (await access(req, "info")) ?? asset ?? monitor.dashboardStream(clientAddress(req));
+    return (await access(req, "info")) ?? asset ??
+      (path === "/dashboard/state"
+        ? Response.json(monitor.dashboardState())
+        : monitor.dashboardStream(clientAddress(req)));
   };
   return async (req) => {
     const path = new URL(req.url).pathname;

@@ -16,6 +16,7 @@
  *
  * @module
  */
+export type { AppRow, DashboardState, MeshEvent, MonitorRow } from "./dashboard.ts";
 export { MONITOR_HEALTH_ROUTE, monitorHandler } from "./http.ts";
 export type { MonitorEndpoints } from "./http.ts";
 export type {

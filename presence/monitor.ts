@@ -34,6 +34,7 @@ import { controlEnvelope, isControl, parseControl, snapshotParts } from "./contr
 import { CLOSE } from "../protocol/presence.ts";
 import { leaveMessage } from "../protocol/registry.ts";
 import type { MonitorMessage } from "./control.ts";
+import type { DashboardState } from "./dashboard.ts";
 import { MAX_FRAME, PRESENCE_PATH, Sessions } from "./sessions.ts";
 import { monitorSettings } from "./settings.ts";
 import type { MonitorSettings } from "./settings.ts";
@@ -196,6 +197,11 @@ export class PresenceMonitor implements AsyncDisposable {
    */
   dashboardStream(client?: string): Response {
     return this.#dashboard.stream(client);
+  }
+
+  /** The dashboard's state now, as `GET /dashboard/state` answers it. */
+  dashboardState(): DashboardState {
+    return this.#dashboard.state();
   }
 
   /** Kafka's address, for the health check's `type=info`. */

@@ -4,7 +4,7 @@
  * dnt: the TypeScript compiler (from the npm registry) turns the library's sources into ESM
  * JavaScript and `.d.ts` files under `npm/esm/`, and `npm/package.json` is generated from
  * `deno.json` (version, exports, dependencies from the import map, `engines`, the presence
- * monitor's `bin`). `#runtime` maps to the Node adapter (`node:http` + `ws`).
+ * monitor's `bin`; `homepage` the JSR page, `repository` the clone's https origin, if any). `#runtime` maps to the Node adapter (`node:http` + `ws`).
  *
  * `--pack` also runs `npm pack` and prints the tarball's path.
  *
@@ -137,12 +137,32 @@ for (const [name, spec] of Object.entries(deno.imports as Record<string, string>
 }
 dependencies["@types/ws"] = (deno.imports["@types/ws"] as string).split("@").pop()!;
 
+// The package's pages: JSR's page of the same package always; the source repository when the
+// build runs in a clone whose origin is a public address (no address is invented).
+function originUrl(): string | undefined {
+  try {
+    const url = execFileSync("git", ["remote", "get-url", "origin"], {
+      cwd: root,
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"],
+    }).trim();
+    return /^https:\/\/[^\s]+$/.test(url) ? url.replace(/\.git$/, "") : undefined;
+  } catch {
+    return undefined;
+  }
+}
+const source = originUrl();
+
 const pkg = {
   name: deno.name,
   version: deno.version,
   description:
     "An in-memory event bus and, when an application opts in, a minimalist service mesh over Kafka",
   license: deno.license,
+  homepage: `https://jsr.io/${deno.name}`,
+  ...(source === undefined
+    ? {}
+    : { repository: { type: "git", url: `git+${source}.git` }, bugs: `${source}/issues` }),
   type: "module",
   exports: exportsMap,
   imports: { "#runtime": entry("./runtime/node.ts") },

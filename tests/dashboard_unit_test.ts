@@ -22,7 +22,8 @@ import { controlEnvelope, parseControl } from "../presence/control.ts";
 import type { MonitorMessage } from "../presence/control.ts";
 import { MAX_REPORTED_ROUTES } from "../protocol/report.ts";
 import { serve } from "#runtime";
-import { sleep } from "./_helpers.ts";
+import { sleep, testPlatform } from "./_helpers.ts";
+import { monitorHandler } from "../presence/http.ts";
 
 const STARTED = "2026-11-27T10:00:00.000Z";
 const ORIGIN = "20261127aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -286,5 +287,43 @@ describe("server-sent events through the runtime's server", () => {
     } finally {
       await server.close();
     }
+  });
+});
+
+describe("the monitor's dashboard endpoints", () => {
+  it("/dashboard/state answers the state as JSON, behind the same rule as the page", async () => {
+    const platform = testPlatform({
+      args: ["-Dprotect.info.endpoints=true", "-Dapi.tokens=t0ken"],
+    });
+    const now: DashboardState = {
+      now: STARTED,
+      monitor: { origin: ORIGIN, name: "m", version: "1" },
+      monitors: [],
+      apps: [],
+      events: [],
+    };
+    const handler = monitorHandler({
+      platform,
+      brokers: ["127.0.0.1:9092"],
+      settings: { kafka: { topics: "t" } },
+      ready: true,
+      loopback: () => Promise.resolve("ok"),
+      info: () => Promise.resolve({}),
+      dashboardStream: () => new Response("stream"),
+      dashboardState: () => now,
+    });
+    const get = (auth?: string, method = "GET") =>
+      handler(
+        new Request("http://x/dashboard/state", {
+          method,
+          headers: auth === undefined ? {} : { authorization: auth },
+        }),
+      );
+    assert.equal((await get()).status, 401);
+    assert.equal((await get("Bearer wrong")).status, 401);
+    const ok = await get("Bearer t0ken");
+    assert.equal(ok.status, 200);
+    assert.deepEqual(await ok.json(), now);
+    assert.equal((await get("Bearer t0ken", "POST")).status, 405);
   });
 });

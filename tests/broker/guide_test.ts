@@ -293,4 +293,29 @@ describe("the minimesh CLI against the guide's mesh", () => {
       await stopAll([lambda2]);
     }
   });
+
+  it("watches joins, leaves and the rates of the applications under load", async () => {
+    const watch = spawnProcess(
+      process.execPath,
+      ["run", "-A", "cli/main.ts", "watch", "--every", "1", ...mesh],
+      "minimesh watch",
+    );
+    try {
+      await watch.waitFor(/watching: \d+ peer/);
+      const lambda2 = await startExample("examples/lambda_example/main.ts");
+      await watch.waitFor(new RegExp(`join +lambda-example ${lambda2.origin}`));
+      // rest-example's /api/pojo/mesh/1 calls hello.pojo on a lambda-example: the callee's
+      // report (every 5 s) carries the rate.
+      const busy = new RegExp(`events/s \\([\\d.]+ errors/s\\): .*lambda-example@\\w+ [\\d.]+/s`);
+      const until = Date.now() + 20_000;
+      while (!watch.logs.some((l) => busy.test(l)) && Date.now() < until) {
+        await Promise.all(Array.from({ length: 10 }, () => get(rest.port, "/api/pojo/mesh/1")));
+      }
+      assert.ok(watch.logs.some((l) => busy.test(l)), watch.logs.slice(-5).join("\n"));
+      await stopAll([lambda2]);
+      await watch.waitFor(new RegExp(`leave +lambda-example ${lambda2.origin}`));
+    } finally {
+      await watch.stop();
+    }
+  });
 });

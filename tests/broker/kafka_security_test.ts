@@ -129,8 +129,11 @@ describe("the mesh over SASL_SSL (a broker of its own, SCRAM and TLS)", () => {
     ]);
     processes.push(bad);
     const port = Number(/^HTTP (\d+)/.exec(await bad.waitFor(/^HTTP \d+/))![1]);
+    const started = Date.now();
     const first = await bad.waitFor(/Kafka refused the credentials of alice/, 30_000);
     assert.match(first, /sasl\.jaas\.config/);
+    // The library's own tries go at once for refused credentials (6.5 s of back-off before).
+    assert.ok(Date.now() - started < 4000, `the reason after ${Date.now() - started} ms`);
     const t0 = Date.now();
     const res = await fetch(`http://127.0.0.1:${port}/health`);
     const health = await res.json();
@@ -161,7 +164,10 @@ describe("the mesh over SASL_SSL (a broker of its own, SCRAM and TLS)", () => {
       ...t.args,
     ]);
     processes.push(bad);
+    const spawned = Date.now();
     const line = await bad.waitFor(/cannot start/, 30_000);
+    // 2.1 s here, Deno's start included (5 s before the library's tries went at once).
+    assert.ok(Date.now() - spawned < 5000, `said why ${Date.now() - spawned} ms after its spawn`);
     assert.match(line, /Kafka refused the credentials of alice \(SCRAM-SHA-512\)/);
     const said = Date.now();
     await bad.exited;

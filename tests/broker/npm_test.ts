@@ -83,6 +83,7 @@ describe("the npm package", () => {
     const dir = join(project, "node_modules", PACKAGE);
     const pkg = JSON.parse(readFileSync(join(dir, "package.json"), "utf8"));
     assert.equal(pkg.engines.node, ">=22.22.0");
+    assert.equal(pkg.homepage, "https://jsr.io/@minimesh/core");
     const readme = readFileSync(join(dir, "README.md"), "utf8");
     assert.match(readme, /^# @minimesh\/core for Node\.js/);
     assert.doesNotMatch(readme, /\]\((?!https?:)[^)]+\)/, "no relative links");
