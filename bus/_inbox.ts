@@ -13,6 +13,19 @@ import { DeadlineTimer } from "./_deadlines.ts";
 import type { Deadline } from "./_deadlines.ts";
 import { EventEnvelope, peekTags, resetTags } from "./envelope.ts";
 import { RequestTimeoutError } from "./errors.ts";
+import { CallerStats } from "./caller_stats.ts";
+
+// A route as the caller's figures name it: without the `@origin` of a directed request.
+function routeOf(to: string): string {
+  const at = to.indexOf("@");
+  return at < 0 ? to : to.slice(0, at);
+}
+
+// The status a failed send stands for: the error's own (an AppError), else 500.
+function statusOf(error: Error): number {
+  const s = (error as { status?: unknown }).status;
+  return typeof s === "number" ? s : 500;
+}
 
 function round3(ms: number): number {
   return Math.round(ms * 1000) / 1000;
@@ -58,6 +71,8 @@ export class SingleWaiter implements Deadline {
   token: string | undefined = undefined;
   /** The request, while it may be sent to another instance if its peer leaves. */
   retry: EventEnvelope | undefined = undefined;
+  /** The route called, when the round trip is timed (the caller's figures count it). */
+  route: string | undefined = undefined;
   resolve!: (value: EventEnvelope) => void;
   reject!: (error: Error) => void;
   readonly promise: Promise<EventEnvelope>;
@@ -83,7 +98,9 @@ export class SingleWaiter implements Deadline {
     const resolve = this.resolve;
     this.resolve = this.reject = SETTLED;
     this.retry = undefined;
-    resolve(finish(reply, this.started, this.callerCid));
+    const done = finish(reply, this.started, this.callerCid);
+    if (this.route !== undefined) this.inbox.calls.record(this.route, done.status, done.roundTrip!);
+    resolve(done);
   }
 
   expire(): void {
@@ -91,6 +108,9 @@ export class SingleWaiter implements Deadline {
     const { resolve, reject } = this;
     this.resolve = this.reject = SETTLED;
     this.retry = undefined;
+    if (this.route !== undefined) {
+      this.inbox.calls.record(this.route, 408, performance.now() - this.started);
+    }
     if (this.timeoutException) reject(new RequestTimeoutError(this.timeout));
     else {
       const timeout = new EventEnvelope({ status: 408, body: `Timeout for ${this.timeout} ms` });
@@ -109,6 +129,8 @@ export class MultiWaiter implements Deadline {
   /** Those peers' tokens. */
   tokens: (string | undefined)[] | undefined = undefined;
   replies: (EventEnvelope | undefined)[] = [];
+  /** The route of each request (the caller's figures count them). */
+  routes: string[] = [];
   received = 0;
   /** Called with each reply as it arrives (fork-and-join as an async iterable). */
   each: ((reply: EventEnvelope) => void) | undefined = undefined;
@@ -134,6 +156,8 @@ export class MultiWaiter implements Deadline {
     if (!(index >= 1 && index <= n) || this.replies[index - 1] !== undefined) return;
     const finished = finish(reply, this.started, this.callerCids[index - 1]);
     this.replies[index - 1] = finished;
+    const route = this.routes[index - 1];
+    if (route !== undefined) this.inbox.calls.record(route, finished.status, finished.roundTrip!);
     this.each?.(finished);
     if (++this.received === n) {
       this.inbox.forget(this.id);
@@ -148,6 +172,10 @@ export class MultiWaiter implements Deadline {
     this.inbox.forget(this.id);
     const { resolve, reject } = this;
     this.resolve = this.reject = SETTLED;
+    const ms = performance.now() - this.started;
+    this.routes.forEach((route, i) => {
+      if (this.replies[i] === undefined) this.inbox.calls.record(route, 408, ms);
+    });
     if (this.timeoutException) reject(new RequestTimeoutError(this.timeout));
     else resolve(this.replies.filter((r): r is EventEnvelope => r !== undefined));
   }
@@ -162,6 +190,8 @@ export class Inbox {
   /** Mesh peer origin → the random token that prefixes the correlation ids it is given. */
   readonly #tokens = new Map<string, string>();
   readonly deadlines: DeadlineTimer = new DeadlineTimer();
+  /** What the requests that ended saw, per route and status. */
+  readonly calls: CallerStats = new CallerStats();
 
   /** Requests still waiting. */
   get pending(): number {
@@ -177,6 +207,14 @@ export class Inbox {
   fail(w: SingleWaiter | MultiWaiter, error: Error): void {
     if (this.#waiters.get(w.id) !== w) return;
     this.cancel(w);
+    const ms = performance.now() - w.started;
+    if (w instanceof SingleWaiter) {
+      if (w.route !== undefined) this.calls.record(w.route, statusOf(error), ms);
+    } else {
+      w.routes.forEach((route, i) => {
+        if (w.replies[i] === undefined) this.calls.record(route, statusOf(error), ms);
+      });
+    }
     const reject = w.reject;
     w.resolve = w.reject = SETTLED;
     reject(error);
@@ -199,9 +237,11 @@ export class Inbox {
     timeoutException: boolean,
     callerCid: string | undefined,
     timed: boolean,
+    route?: string,
   ): SingleWaiter {
     const w = new SingleWaiter(this, ++this.#next, timeout, timeoutException, timed);
     w.callerCid = callerCid;
+    if (timed) w.route = route === undefined ? undefined : routeOf(route);
     this.#waiters.add(w);
     this.deadlines.add(w);
     return w;
@@ -215,9 +255,11 @@ export class Inbox {
     timeout: number,
     timeoutException: boolean,
     callerCids: (string | undefined)[],
+    routes: (string | undefined)[] = [],
   ): MultiWaiter {
     const w = new MultiWaiter(this, ++this.#next, timeout, timeoutException);
     w.callerCids = callerCids;
+    w.routes = routes.map((r) => routeOf(r ?? ""));
     w.replies = new Array(callerCids.length);
     this.#waiters.add(w);
     this.deadlines.add(w);

@@ -10,6 +10,7 @@ import type { RouteConfig } from "./route_config.ts";
 import type { FutureEvent } from "./_future_events.ts";
 import { Inbox } from "./_inbox.ts";
 import { routeMetrics, ServiceQueue } from "./_service_queue.ts";
+import { processMetrics } from "./process_metrics.ts";
 import { AppConfig } from "./config.ts";
 import type { ConfigOptions } from "./config.ts";
 import { configuredBudget } from "./_budget.ts";
@@ -553,10 +554,12 @@ export class Platform implements AsyncDisposable {
 
   /**
    * The metrics of this instance, for `/metrics`: per route (events, errors, latency of timed
-   * events, queue length, busy workers), then those of the sources added.
+   * events, queue length, busy workers), the requests it made (per route and status, see
+   * `caller_stats.ts`), the process's (`process_metrics.ts`), then those of the sources added.
    */
   metrics(): MetricFamily[] {
     const families = routeMetrics(this.#routes.values());
+    families.push(...this.#inbox.calls.metrics(), ...processMetrics(this.startTime));
     for (const source of this.#metricSources) families.push(...source());
     return families;
   }

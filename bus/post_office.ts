@@ -420,7 +420,7 @@ export class PostOffice {
       }
       const inbox = inboxOf(this.platform);
       const timed = e.traceId !== undefined || this.platform.mesh !== undefined;
-      const w = inbox.single(timeout, timeoutException, e.correlationId, timed);
+      const w = inbox.single(timeout, timeoutException, e.correlationId, timed, e.to);
       e.correlationId = String(w.id);
       e.replyTo = this.platform.inboxAddress;
       e.tags.rpc = timeoutText(timeout);
@@ -503,7 +503,12 @@ export class PostOffice {
       if (!this.platform.hasDestination(e.to!)) this.platform.deliver(e); // throws the reason
     }
     const inbox = inboxOf(this.platform);
-    const w = inbox.multi(timeout, timeoutException, events.map((e) => e.correlationId));
+    const w = inbox.multi(
+      timeout,
+      timeoutException,
+      events.map((e) => e.correlationId),
+      events.map((e) => e.to),
+    );
     events.forEach((e, i) => {
       e.correlationId = `${w.id}-${i + 1}`;
       e.replyTo = this.platform.inboxAddress;

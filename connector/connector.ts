@@ -121,6 +121,11 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
     this.#kafka = options.kafka ??
       kafkaClient(s.kafka, `app-${platform.origin.slice(8, 16)}`, options.oauthBearer);
     this.#lifeCycle = new LifeCycle();
+    const seen = { joins: 0, leaves: 0 };
+    this.#lifeCycle.on((e) => {
+      if (e.type === "join") seen.joins++;
+      else if (e.type === "leave") seen.leaves++;
+    });
     this.#delivery = new Delivery(platform, this.#kafka, {
       maxSets: s.blockMaxPendingSets,
       maxPendingBytes: s.blockMaxPendingBytes,
@@ -131,6 +136,9 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
         traffic: this.#delivery.traffic,
         peers: this.table.peers().length,
         leased: this.#topic !== undefined,
+        kafkaUp: this.#kafka.available,
+        joins: seen.joins,
+        leaves: seen.leaves,
       })
     );
     this.#peers = new Peers({

@@ -1,6 +1,7 @@
 /**
- * The connector's figures for `/metrics`: records and bytes through Kafka, peers, the lease, and
- * the records skipped by reason (the counters of `delivery.ts`).
+ * The connector's figures for `/metrics`: records and bytes through Kafka, peers, the lease,
+ * the records skipped by reason (the counters of `delivery.ts`), whether Kafka is reachable,
+ * and the joins and leaves of peers.
  *
  * @module
  */
@@ -13,6 +14,11 @@ export interface ConnectorFigures {
   traffic: Readonly<Traffic>;
   peers: number;
   leased: boolean;
+  /** Whether the Kafka client reaches the broker (see `KafkaClient.available`). */
+  kafkaUp: boolean;
+  /** Peers that joined and left since this instance started. */
+  joins: number;
+  leaves: number;
 }
 
 /** The connector's metric families. */
@@ -51,6 +57,22 @@ export function connectorMetrics(f: ConnectorFigures): MetricFamily[] {
       help: "1 while this instance holds its partition (is in the mesh), else 0.",
       type: "gauge",
       samples: [{ value: f.leased ? 1 : 0 }],
+    },
+    {
+      name: "minimesh_kafka_up",
+      help:
+        "1 while the Kafka client reaches the broker, 0 from a failed connection until it does.",
+      type: "gauge",
+      samples: [{ value: f.kafkaUp ? 1 : 0 }],
+    },
+    {
+      name: "minimesh_mesh_peer_events_total",
+      help: "Peers this instance saw join or leave the mesh, by event.",
+      type: "counter",
+      samples: [
+        { labels: { event: "join" }, value: f.joins },
+        { labels: { event: "leave" }, value: f.leaves },
+      ],
     },
   ];
 }

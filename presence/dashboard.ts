@@ -347,8 +347,15 @@ export class MonitorDashboard {
     this.#feed.changed(within);
   }
 
+  /** Joins this monitor saw since it started. */
+  joins = 0;
+  /** Leaves this monitor saw since it started. */
+  leaves = 0;
+
   /** A join or a leave, listed on the pages. */
   record(kind: "join" | "leave", origin: string, c: ConnectionInfo | undefined, detail: string) {
+    if (kind === "join") this.joins++;
+    else this.leaves++;
     this.#feed.record({
       at: new Date().toISOString(),
       kind,

@@ -60,6 +60,7 @@ export function monitorMetrics(
   sessions: Sessions,
   monitors: number,
   unauthorized: number,
+  more: { kafkaUp: boolean; joins: number; leaves: number },
 ): MetricFamily[] {
   const gauge = (name: string, help: string, value: number): MetricFamily => ({
     name,
@@ -89,6 +90,20 @@ export function monitorMetrics(
       type: "counter",
       samples: [...closed].sort(([a], [b]) => a - b)
         .map(([code, value]) => ({ labels: { code: String(code) }, value })),
+    },
+    gauge(
+      "minimesh_kafka_up",
+      "1 while the Kafka client reaches the broker, 0 from a failed connection until it does.",
+      more.kafkaUp ? 1 : 0,
+    ),
+    {
+      name: "minimesh_monitor_mesh_events_total",
+      help: "Applications this monitor saw join (a lease granted) or leave the mesh, by event.",
+      type: "counter",
+      samples: [
+        { labels: { event: "join" }, value: more.joins },
+        { labels: { event: "leave" }, value: more.leaves },
+      ],
     },
   ];
 }

@@ -20,6 +20,7 @@ import type { OAuthBearerProvider } from "../kafka/properties.ts";
 import { eventOf, eventRecord } from "../kafka/records.ts";
 import { parseReport } from "./app_stats.ts";
 import { MonitorDashboard } from "./dashboard.ts";
+import { HttpMetrics } from "../actuator/http_metrics.ts";
 import { monitorHandler, tokenAuthorizer } from "./http.ts";
 import { isJavaRecord, parseJava } from "./java_monitor.ts";
 import { PeerMonitors } from "./peer_monitors.ts";
@@ -82,6 +83,8 @@ export class PresenceMonitor implements AsyncDisposable {
   readonly #serve: ServeFunction;
   #tls: TlsFiles | undefined;
   readonly #kafka: KafkaClient;
+  /** The HTTP endpoints' figures, for /metrics. */
+  readonly #http = new HttpMetrics();
   readonly #table: LeaseTable;
   readonly #sessions: Sessions;
   readonly #leasing: Leasing;
@@ -165,8 +168,13 @@ export class PresenceMonitor implements AsyncDisposable {
     });
     const tokens = meshTokens(platform.config);
     if (tokens.length) this.#tokenOf = tokenChecker(tokens);
+    platform.addMetricSource(() => this.#http.metrics());
     platform.addMetricSource(() =>
-      monitorMetrics(this.#table, this.#sessions, this.#monitors.known.size, this.#unauthorized)
+      monitorMetrics(this.#table, this.#sessions, this.#monitors.known.size, this.#unauthorized, {
+        kafkaUp: this.#kafka.available,
+        joins: this.#dashboard.joins,
+        leaves: this.#dashboard.leaves,
+      })
     );
   }
 
@@ -225,7 +233,7 @@ export class PresenceMonitor implements AsyncDisposable {
       port: s.port,
       hostname: s.host,
       wsPrefix: PRESENCE_PATH,
-      fetch: handler,
+      fetch: this.#http.measure(handler),
       limits: serverLimits(this.platform.config, {
         maxConnections: s.maxConnections + s.maxPending + 100, // sessions, pending ones, HTTP
         maxBodyBytes: 1024 * 1024,

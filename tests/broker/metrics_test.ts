@@ -3,8 +3,8 @@
 // counters and histograms move with traffic.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { PostOffice } from "../../mod.ts";
-import { actuatorHandler } from "../../actuator/mod.ts";
+import { PostOffice, VERSION } from "../../mod.ts";
+import { actuatorHandler, startHttp } from "../../actuator/mod.ts";
 import { prometheusText } from "../../internal.ts";
 import { testPlatform } from "../_helpers.ts";
 import { parsePrometheus, valueOf } from "../_prometheus.ts";
@@ -48,6 +48,61 @@ describe("/metrics", () => {
     assert.equal(ok.count, 5);
     assert.equal(ok.buckets?.["+Inf"], 5);
     assert.ok((ok.sum ?? -1) >= 0);
+
+    // The caller's side of the same requests, by route and status, and a timeout.
+    platform.register("m.slow", () => new Promise((r) => setTimeout(r, 300)));
+    await po.request({ to: "m.slow" }, { timeout: 30, timeoutException: false });
+    const calls = await scrape(get);
+    const requests = (route: string, status: string) =>
+      valueOf(calls, "minimesh_client_requests_total", { route, status });
+    assert.equal(requests("m.ok", "200"), 5);
+    assert.equal(requests("m.fail", "500"), 2);
+    assert.equal(requests("m.slow", "408"), 1);
+    assert.equal(valueOf(calls, "minimesh_client_request_timeouts_total", { route: "m.slow" }), 1);
+    const callerLatency = calls.find((f) => f.name === "minimesh_client_request_duration_seconds")!;
+    assert.equal(callerLatency.type, "HISTOGRAM");
+    assert.equal(callerLatency.metrics.find((m) => m.labels.route === "m.ok")!.count, 5);
+    // The process and the build.
+    assert.ok(Number(valueOf(calls, "process_cpu_seconds_total", {})) > 0);
+    assert.ok(Number(valueOf(calls, "process_resident_memory_bytes", {})) > 1e6);
+    assert.equal(calls.find((f) => f.name === "process_cpu_seconds_total")!.type, "COUNTER");
+    const build = calls.find((f) => f.name === "minimesh_build_info")!.metrics[0];
+    assert.equal(build.labels.version, VERSION);
+    assert.match(build.labels.runtime, /^(deno|node)$/);
+  });
+
+  it("counts the HTTP server's requests by method, path and status", async () => {
+    const platform = testPlatform();
+    const server = await startHttp(platform, {
+      port: 0,
+      hostname: "127.0.0.1",
+      routes: (req) =>
+        new URL(req.url).pathname.startsWith("/api/item/") ? new Response("item") : undefined,
+      pathLabel: (req) =>
+        new URL(req.url).pathname.startsWith("/api/item/") ? "/api/item/:id" : undefined,
+    });
+    try {
+      const get = async (path: string) => {
+        const res = await fetch(`http://127.0.0.1:${server.port}${path}`);
+        await res.body?.cancel();
+        return res.status;
+      };
+      for (const path of ["/health", "/health", "/nope-1", "/nope-2", "/api/item/1"]) {
+        await get(path);
+      }
+      await get("/api/item/2");
+      const res = await fetch(`http://127.0.0.1:${server.port}/metrics`);
+      const families = parsePrometheus(await res.text());
+      const http = (method: string, path: string, status: string) =>
+        valueOf(families, "minimesh_http_requests_total", { method, path, status });
+      assert.equal(http("GET", "/health", "200"), 2);
+      assert.equal(http("GET", "other", "404"), 2, "raw paths never become labels");
+      assert.equal(http("GET", "/api/item/:id", "200"), 2);
+      const duration = families.find((f) => f.name === "minimesh_http_request_duration_seconds")!;
+      assert.equal(duration.metrics.find((m) => m.labels.path === "/health")!.count, 2);
+    } finally {
+      await server.close();
+    }
   });
 
   it("escapes label values and writes special numbers as the format says", () => {
