@@ -80,6 +80,31 @@ export class Histogram {
   }
 }
 
+/** A counter family with one sample per value of one label (`{ join: 3, leave: 1 }`). */
+export function countersBy(
+  name: string,
+  help: string,
+  label: string,
+  counts: Record<string, number>,
+): MetricFamily {
+  return {
+    name,
+    help,
+    type: "counter",
+    samples: Object.entries(counts).map(([k, value]) => ({ labels: { [label]: k }, value })),
+  };
+}
+
+/** `minimesh_kafka_up`, served by applications and monitors alike. */
+export function kafkaUpFamily(up: boolean): MetricFamily {
+  return {
+    name: "minimesh_kafka_up",
+    help: "1 while the Kafka client reaches the broker, 0 from a failed connection until it does.",
+    type: "gauge",
+    samples: [{ value: up ? 1 : 0 }],
+  };
+}
+
 const escapeLabel = (v: string) =>
   v.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("\n", "\\n");
 const escapeHelp = (v: string) => v.replaceAll("\\", "\\\\").replaceAll("\n", "\\n");

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { countersBy, kafkaUpFamily } from "../bus/metrics.ts";
 import type { MetricFamily } from "../bus/metrics.ts";
 import type { ConnectorStats, Traffic } from "./delivery.ts";
 
@@ -58,21 +59,12 @@ export function connectorMetrics(f: ConnectorFigures): MetricFamily[] {
       type: "gauge",
       samples: [{ value: f.leased ? 1 : 0 }],
     },
-    {
-      name: "minimesh_kafka_up",
-      help:
-        "1 while the Kafka client reaches the broker, 0 from a failed connection until it does.",
-      type: "gauge",
-      samples: [{ value: f.kafkaUp ? 1 : 0 }],
-    },
-    {
-      name: "minimesh_mesh_peer_events_total",
-      help: "Peers this instance saw join or leave the mesh, by event.",
-      type: "counter",
-      samples: [
-        { labels: { event: "join" }, value: f.joins },
-        { labels: { event: "leave" }, value: f.leaves },
-      ],
-    },
+    kafkaUpFamily(f.kafkaUp),
+    countersBy(
+      "minimesh_mesh_peer_events_total",
+      "Peers this instance saw join or leave the mesh, by event.",
+      "event",
+      { join: f.joins, leave: f.leaves },
+    ),
   ];
 }

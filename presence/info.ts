@@ -5,6 +5,7 @@
  * @module
  */
 import { elapsedText, isoSeconds } from "../protocol/format.ts";
+import { countersBy, kafkaUpFamily } from "../bus/metrics.ts";
 import type { MetricFamily } from "../bus/metrics.ts";
 import { UNAUTHORIZED } from "../protocol/credentials.ts";
 import type { LeaseTable } from "./lease_table.ts";
@@ -91,19 +92,12 @@ export function monitorMetrics(
       samples: [...closed].sort(([a], [b]) => a - b)
         .map(([code, value]) => ({ labels: { code: String(code) }, value })),
     },
-    gauge(
-      "minimesh_kafka_up",
-      "1 while the Kafka client reaches the broker, 0 from a failed connection until it does.",
-      more.kafkaUp ? 1 : 0,
+    kafkaUpFamily(more.kafkaUp),
+    countersBy(
+      "minimesh_monitor_mesh_events_total",
+      "Applications this monitor saw join (a lease granted) or leave the mesh, by event.",
+      "event",
+      { join: more.joins, leave: more.leaves },
     ),
-    {
-      name: "minimesh_monitor_mesh_events_total",
-      help: "Applications this monitor saw join (a lease granted) or leave the mesh, by event.",
-      type: "counter",
-      samples: [
-        { labels: { event: "join" }, value: more.joins },
-        { labels: { event: "leave" }, value: more.leaves },
-      ],
-    },
   ];
 }
