@@ -89,6 +89,7 @@ export async function startHttp(
       close: () => {},
     },
   });
+  platform.httpPort = server.port;
   log.info("HTTP server running on port {port}{tls}", {
     port: server.port,
     tls: tls ? " (TLS)" : "",
@@ -103,6 +104,7 @@ export async function startHttp(
   const close = () => {
     off();
     offMetrics();
+    if (platform.httpPort === server.port) platform.httpPort = undefined;
     return server.close();
   };
   return {

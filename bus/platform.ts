@@ -143,6 +143,11 @@ export class Platform implements AsyncDisposable {
   readonly cloudConnector: CloudConnector;
   /** When this platform was created. */
   readonly startTime: Date = new Date();
+  /**
+   * The port of the HTTP server `startHttp` runs for this platform, while it runs: the monitor's
+   * dashboard links to its endpoints.
+   */
+  httpPort: number | undefined = undefined;
   /** The reply address of this instance's temporary inbox. */
   readonly inboxAddress: string;
   /**

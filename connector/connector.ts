@@ -171,7 +171,7 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
           (s.presenceCa !== undefined ? webSocketTrusting(s.presenceCa) : undefined),
         token: meshTokens(platform.config)[0],
         identity: identitySecret(platform.config, platform.appId),
-        reports: reporter(platform),
+        reports: reporter(platform, () => this.#kafka.available),
       });
     } catch (e) {
       throw new ConfigError("presence.url", s.presenceUrls.join(","), (e as Error).message);

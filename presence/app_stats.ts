@@ -8,14 +8,22 @@
  *
  * @module
  */
-import { MAX_REPORTED_ROUTES } from "../protocol/report.ts";
+import {
+  MAX_REPORTED_BUCKETS,
+  MAX_REPORTED_CALLS,
+  MAX_REPORTED_ROUTES,
+} from "../protocol/report.ts";
 import type { AppReport } from "../protocol/report.ts";
+import { FINE_BUCKETS } from "../bus/caller_stats.ts";
+import type { CallReport } from "../bus/caller_stats.ts";
 
 const MAX_ROUTE_LENGTH = 200;
 /** The most characters of route names one application's report may hold in all. */
 export const MAX_ROUTE_CHARS = 16 * 1024;
 /** An application's routes are taken again at most this often (they rarely change). */
 export const ROUTES_INTERVAL_MS = 30_000;
+/** Rates kept per application for its history: five minutes of reports. */
+export const HISTORY = 60;
 
 /** What a monitor knows of one application's figures. */
 export interface AppFigures {
@@ -31,6 +39,77 @@ export interface AppFigures {
   at: number;
   /** When its routes were last taken (ms). */
   routesAt: number;
+  /** Whether its Kafka client reaches the broker, if it says. */
+  kafka: boolean | null;
+  /** Its HTTP port, if it runs a server. */
+  http: number | null;
+  /** The address its connection comes from (its monitor's view). */
+  host: string | null;
+  /** Its rates of the last reports, oldest first. */
+  history: number[];
+}
+
+const isCount = (v: unknown): v is number =>
+  typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+
+// A report's `calls`, checked field by field (a hostile session sends anything).
+function parseCalls(v: unknown): AppReport["calls"] {
+  const c = v as { ms?: unknown; routes?: unknown } | null;
+  if (c === null || typeof c !== "object" || Array.isArray(c)) {
+    throw new TypeError("stats.calls must be a map");
+  }
+  if (typeof c.ms !== "number" || !(c.ms > 0) || c.ms > 3_600_000) {
+    throw new TypeError("stats.calls.ms must be a positive number of ms, at most an hour");
+  }
+  if (!Array.isArray(c.routes) || c.routes.length > MAX_REPORTED_CALLS) {
+    throw new TypeError(`stats.calls.routes must be a list of at most ${MAX_REPORTED_CALLS}`);
+  }
+  let buckets = 0;
+  const routes = c.routes.map((x): CallReport => {
+    const r = x as Record<string, unknown> | null;
+    if (
+      r === null || typeof r !== "object" || typeof r.route !== "string" ||
+      r.route.length > MAX_ROUTE_LENGTH || !isCount(r.calls) || !isCount(r.errors) ||
+      !isCount(r.timeouts) || !Array.isArray(r.latency)
+    ) throw new TypeError("stats.calls.routes holds a malformed entry");
+    if ((buckets += r.latency.length) > MAX_REPORTED_BUCKETS) {
+      throw new TypeError(`stats.calls holds more than ${MAX_REPORTED_BUCKETS} latency buckets`);
+    }
+    const latency = r.latency.map((p): [number, number] => {
+      if (
+        !Array.isArray(p) || p.length !== 2 || !isCount(p[0]) || p[0] >= FINE_BUCKETS ||
+        !isCount(p[1])
+      ) throw new TypeError("stats.calls latency buckets must be [bucket, count] pairs");
+      return [p[0], p[1]];
+    });
+    return { route: r.route, calls: r.calls, errors: r.errors, timeouts: r.timeouts, latency };
+  });
+  return { ms: c.ms, routes };
+}
+
+// Adds `b`'s calls into `a` (a session's reports between two shares go as one).
+function mergeCalls(a: AppReport["calls"], b: AppReport["calls"]): AppReport["calls"] {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  const byRoute = new Map(a.routes.map((r) => [r.route, { ...r, latency: [...r.latency] }]));
+  for (const r of b.routes) {
+    const into = byRoute.get(r.route);
+    if (into === undefined) {
+      if (byRoute.size < MAX_REPORTED_CALLS) byRoute.set(r.route, r);
+      continue;
+    }
+    into.calls += r.calls;
+    into.errors += r.errors;
+    into.timeouts += r.timeouts;
+    const buckets = new Map(into.latency);
+    for (const [k, n] of r.latency) buckets.set(k, (buckets.get(k) ?? 0) + n);
+    into.latency = [...buckets];
+  }
+  // Still within a frame's bounds: the busiest routes' buckets first.
+  let total = 0;
+  const routes = [...byRoute.values()].sort((x, y) => y.calls - x.calls)
+    .filter((r) => (total += r.latency.length) <= MAX_REPORTED_BUCKETS);
+  return { ms: a.ms + b.ms, routes };
 }
 
 /**
@@ -75,6 +154,23 @@ export function parseReport(body: unknown): AppReport {
     }
     report.routes = routes.sort();
   }
+  if (b.calls !== undefined) report.calls = parseCalls(b.calls);
+  if (b.kafka !== undefined) {
+    if (typeof b.kafka !== "boolean") throw new TypeError("stats.kafka must be true or false");
+    report.kafka = b.kafka;
+  }
+  if (b.http !== undefined) {
+    if (!isCount(b.http) || b.http < 1 || b.http > 65535) {
+      throw new TypeError("stats.http must be a port");
+    }
+    report.http = b.http;
+  }
+  if (b.host !== undefined) {
+    if (typeof b.host !== "string" || b.host.length > 100 || !/^[\w.:%-]+$/.test(b.host)) {
+      throw new TypeError("stats.host must be an address");
+    }
+    report.host = b.host;
+  }
   return report;
 }
 
@@ -84,6 +180,8 @@ export class AppStats {
   /** This monitor's own sessions that reported since the last share, and those whose routes changed. */
   readonly #reported = new Set<string>();
   readonly #routesChanged = new Set<string>();
+  /** Own sessions' calls not yet shared. */
+  readonly #calls = new Map<string, AppReport["calls"]>();
   /** A monitor started: the next share carries every route. */
   #shareAll = false;
 
@@ -107,15 +205,23 @@ export class AppStats {
     const seconds = last && last.started === report.started ? (now - last.at) / 1000 : 0;
     const per = (n: number, before: number) =>
       seconds > 0 && n >= before ? Math.round(((n - before) / seconds) * 10) / 10 : 0;
+    const rate = last ? per(report.events, last.events) : 0;
+    const history = last?.history ?? [];
+    history.push(rate);
+    if (history.length > HISTORY) history.shift();
     this.#apps.set(origin, {
       events: report.events,
       errors: report.errors,
       started: report.started,
       routes,
-      rate: last ? per(report.events, last.events) : 0,
+      rate,
       errorRate: last ? per(report.errors, last.errors) : 0,
       at: now,
       routesAt: fresh ? now : last?.routesAt ?? now,
+      kafka: report.kafka ?? null,
+      http: report.http ?? null,
+      host: report.host ?? null,
+      history,
     });
     return last === undefined || String(last.routes) !== String(routes);
   }
@@ -124,6 +230,9 @@ export class AppStats {
   own(origin: string, report: AppReport, now: number = Date.now()): void {
     if (this.update(origin, report, now)) this.#routesChanged.add(origin);
     this.#reported.add(origin);
+    if (report.calls !== undefined) {
+      this.#calls.set(origin, mergeCalls(this.#calls.get(origin), report.calls));
+    }
   }
 
   /** The next share carries every route of every own session (a monitor started). */
@@ -148,11 +257,17 @@ export class AppStats {
       if (f === undefined) continue;
       const report: AppReport = { events: f.events, errors: f.errors, started: f.started };
       if (all || this.#routesChanged.has(origin)) report.routes = f.routes;
+      const calls = this.#calls.get(origin);
+      if (calls !== undefined) report.calls = calls;
+      if (f.kafka !== null) report.kafka = f.kafka;
+      if (f.http !== null) report.http = f.http;
+      if (f.host !== null) report.host = f.host;
       apps.push({ origin, report });
     }
     this.#shareAll = false;
     this.#reported.clear();
     this.#routesChanged.clear();
+    this.#calls.clear();
     return apps;
   }
 

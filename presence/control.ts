@@ -268,7 +268,7 @@ const SHARE_BYTES = 256 * 1024;
 /**
  * What a monitor's sessions reported, as `stats` messages to the other monitors: records of at
  * most 100 applications and about 256 KiB, well under Kafka's 1 MiB (a report holds at most
- * 16 K characters of route names).
+ * 16 K characters of route names, and 50 called routes with 2,000 latency buckets).
  */
 export function statsMessages(
   monitor: string,
@@ -277,7 +277,11 @@ export function statsMessages(
   const out: MonitorMessage[] = [];
   let batch: typeof apps = [], bytes = 0;
   for (const app of apps) {
-    const size = 200 + (app.report.routes ?? []).reduce((n, r) => n + 3 * r.length + 2, 0);
+    const size = 200 + (app.report.routes ?? []).reduce((n, r) => n + 3 * r.length + 2, 0) +
+      (app.report.calls?.routes ?? []).reduce(
+        (n, c) => n + 3 * c.route.length + 40 + 12 * c.latency.length,
+        0,
+      );
     if (batch.length === 100 || (batch.length > 0 && bytes + size > SHARE_BYTES)) {
       out.push({ type: "stats", monitor, apps: batch });
       batch = [];

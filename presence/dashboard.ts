@@ -1,16 +1,26 @@
 /**
- * The monitor's live dashboard: the state it shows (monitors, applications with their leases,
- * routes and rates, recent joins and leaves) and the server-sent event stream that pushes it to
- * each open page whenever it changes. The page itself is in `dashboard_page.ts`.
+ * The monitor's live dashboard: the server-sent event stream that pushes each open page its
+ * state (`dashboard_state.ts` builds it) whenever it changes, and the figures behind it (the
+ * applications' reports, the callers' reports per route, departures, Kafka as this monitor
+ * reaches it). The page itself is in `dashboard_page.ts`.
  *
  * @module
  */
 import type { ConnectionInfo, LeaseTable } from "./lease_table.ts";
 import { AppStats } from "./app_stats.ts";
+import { RouteStats } from "./route_stats.ts";
 import { statsMessages } from "./control.ts";
 import type { MonitorMessage } from "./control.ts";
 import type { AppReport } from "../protocol/report.ts";
 import { STATS_INTERVAL_MS } from "../protocol/report.ts";
+import { dashboardState, plainReason } from "./dashboard_state.ts";
+import type {
+  DashboardInputs,
+  DashboardState,
+  DashboardView,
+  DepartedRow,
+  MeshEvent,
+} from "./dashboard_state.ts";
 
 /** The most pages streaming at once; more get 503 (each costs a connection and a state a push). */
 export const MAX_VIEWERS = 32;
@@ -27,144 +37,27 @@ const PUSH_DELAY_MS = 100;
  */
 export const FIGURES_DELAY_MS = 1000;
 const HEARTBEAT_MS = 15_000;
-
-/** A join or a leave, as the dashboard lists them. */
-export interface MeshEvent {
-  /** When this monitor saw it (ISO-8601). */
-  at: string;
-  /** A lease granted, or a connection removed. */
-  kind: "join" | "leave";
-  /** The instance's origin id. */
-  origin: string;
-  /** Its application name. */
-  name: string;
-  /** Its application version. */
-  version: string;
-  /** The lease for a join, the reason for a leave. */
-  detail: string;
-}
-
-/** A monitor as the dashboard shows it. */
-export interface MonitorRow {
-  /** Its origin id. */
-  origin: string;
-  /** Its version. */
-  version: string;
-  /** When it started (ISO-8601). */
-  started: string;
-  /** When its last `alive` arrived (ISO-8601). */
-  lastSeen: string;
-  /** Whether it is the monitor serving the page. */
-  me: boolean;
-}
-
-/** An application as the dashboard shows it. */
-export interface AppRow {
-  /** Its origin id. */
-  origin: string;
-  /** Its application name. */
-  name: string;
-  /** Its application version. */
-  version: string;
-  /** What it said it is (`APP`, or a Java instance's type). */
-  type: string;
-  /** Its closed user group. */
-  group: number;
-  /** Its virtual topic, once leased. */
-  lease: string | null;
-  /** The monitor it is connected through. */
-  monitor: string;
-  /** When it started (its own report), else when its connection opened (ISO-8601). */
-  started: string;
-  /** Public routes, when it reports them (minimesh applications do, Java ones do not). */
-  routes: string[] | null;
-  /** Events per second its functions handled, between its last two reports. */
-  rate: number | null;
-  /** Of those, the ones that failed, per second. */
-  errorRate: number | null;
-  /** Events its functions handled since it started. */
-  events: number | null;
-  /** Of those, the ones that failed. */
-  errors: number | null;
-}
-
-/** Everything the page shows. */
-export interface DashboardState {
-  /** The server's clock (ISO-8601): the page counts uptimes from it. */
-  now: string;
-  /** The monitor serving it. */
-  monitor: { origin: string; name: string; version: string };
-  /** The monitors it knows, itself included, by origin. */
-  monitors: MonitorRow[];
-  /** The applications of the mesh, by name, version and origin. */
-  apps: AppRow[];
-  /** The latest joins and leaves, oldest first. */
-  events: MeshEvent[];
-}
-
-/** The inputs of {@link dashboardState}. */
-export interface DashboardInputs {
-  monitor: { origin: string; name: string; version: string };
-  monitors: Map<string, { lastSeen: number; version: string; started: string }>;
-  connections: ConnectionInfo[];
-  stats: AppStats;
-  events: readonly MeshEvent[];
-}
-
-/** The most routes a row shows, and the longest name shown whole: every push carries them. */
-export const MAX_SHOWN_ROUTES = 50;
-const MAX_SHOWN_NAME = 80;
-
-// An application's routes as its row shows them: the first ones, names cut, and how many more.
-function shownRoutes(routes: string[]): string[] {
-  const shown = routes.slice(0, MAX_SHOWN_ROUTES)
-    .map((r) => r.length > MAX_SHOWN_NAME ? `${r.slice(0, MAX_SHOWN_NAME - 1)}…` : r);
-  if (routes.length > MAX_SHOWN_ROUTES) shown.push(`+${routes.length - MAX_SHOWN_ROUTES} more`);
-  return shown;
-}
-
-/** The state of the dashboard, applications sorted by name, version and origin. */
-export function dashboardState(i: DashboardInputs, now: number = Date.now()): DashboardState {
-  const apps = i.connections.map((c): AppRow => {
-    const s = i.stats.get(c.origin);
-    return {
-      origin: c.origin,
-      name: c.name,
-      version: c.version,
-      type: c.type,
-      group: c.group,
-      lease: c.topic ?? null,
-      monitor: c.monitor,
-      started: s?.started ?? c.created,
-      routes: s === undefined ? null : shownRoutes(s.routes),
-      rate: s?.rate ?? null,
-      errorRate: s?.errorRate ?? null,
-      events: s?.events ?? null,
-      errors: s?.errors ?? null,
-    };
-  }).sort((a, b) =>
-    `${a.name}\0${a.version}\0${a.origin}` < `${b.name}\0${b.version}\0${b.origin}` ? -1 : 1
-  );
-  const monitors = [...i.monitors].sort(([a], [b]) => a < b ? -1 : 1)
-    .map(([origin, m]): MonitorRow => ({
-      origin,
-      version: m.version,
-      started: m.started,
-      lastSeen: new Date(m.lastSeen).toISOString(),
-      me: origin === i.monitor.origin,
-    }));
-  return {
-    now: new Date(now).toISOString(),
-    monitor: i.monitor,
-    monitors,
-    apps,
-    events: [...i.events],
-  };
-}
+/** How often the health signature is checked while pages are open (Kafka, silent monitors). */
+const PULSE_MS = 1000;
+/** Departed applications are shown this long, at most this many. */
+export const DEPARTED_MS = 10 * 60_000;
+export const MAX_DEPARTED = 100;
 
 interface Viewer {
   controller: ReadableStreamDefaultController<Uint8Array>;
   client: string | undefined;
+  view: DashboardView;
+}
+
+/** A page's view from the query of its stream (`?routes=<filter>&app=<name>`). */
+export function viewOf(url: string): DashboardView {
+  const q = new URL(url, "http://x").searchParams;
+  const view: DashboardView = {};
+  const routes = q.get("routes");
+  const app = q.get("app");
+  if (routes) view.routes = routes.slice(0, 100);
+  if (app) view.app = app.slice(0, 200);
+  return view;
 }
 
 /**
@@ -172,7 +65,10 @@ interface Viewer {
  * pushes the new state to every page (at most every 100 ms); `record()` adds a join or a leave.
  */
 export class DashboardFeed {
-  readonly #state: () => DashboardState;
+  readonly #state: (view: DashboardView) => DashboardState;
+  readonly #pulse: () => string;
+  #pulseTimer: ReturnType<typeof setInterval> | undefined;
+  #lastPulse = "";
   readonly #viewers = new Set<Viewer>();
   readonly #events: MeshEvent[] = [];
   readonly #encoder = new TextEncoder();
@@ -180,9 +76,14 @@ export class DashboardFeed {
   #pushDue = 0;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
 
-  /** A feed of the states `state` builds. */
-  constructor(state: () => DashboardState) {
+  /**
+   * A feed of the states `state` builds for a view. While pages are open, `pulse` is read every
+   * second and a change of what it returns pushes at once (health that changes with no event,
+   * such as Kafka becoming unreachable).
+   */
+  constructor(state: (view: DashboardView) => DashboardState, pulse: () => string = () => "") {
     this.#state = state;
+    this.#pulse = pulse;
   }
 
   /** The latest joins and leaves, oldest first. */
@@ -190,9 +91,9 @@ export class DashboardFeed {
     return this.#events;
   }
 
-  /** The state as it is now. */
-  state(): DashboardState {
-    return this.#state();
+  /** The state as it is now, for `view`. */
+  state(view: DashboardView = {}): DashboardState {
+    return this.#state(view);
   }
 
   /** Pages streaming now. */
@@ -220,7 +121,7 @@ export class DashboardFeed {
     this.#pushDue = due;
     this.#push = setTimeout(() => {
       this.#push = undefined;
-      this.#broadcast(`data: ${JSON.stringify(this.#state())}\n\n`);
+      this.#pushStates();
     }, within);
   }
 
@@ -228,7 +129,7 @@ export class DashboardFeed {
    * A server-sent event stream of the state, the current one first, for a page at the address
    * `client`; 503 when too many are open, or 429 when that client has its share open.
    */
-  stream(client?: string): Response {
+  stream(client?: string, view: DashboardView = {}): Response {
     if (this.#viewers.size >= MAX_VIEWERS) {
       return Response.json(
         { type: "error", status: 503, message: `Too many dashboards open (${MAX_VIEWERS})` },
@@ -250,10 +151,16 @@ export class DashboardFeed {
     let viewer: Viewer;
     const body = new ReadableStream<Uint8Array>({
       start: (controller) => {
-        viewer = { controller, client };
+        viewer = { controller, client, view };
         this.#viewers.add(viewer);
         this.#heartbeat ??= setInterval(() => this.#broadcast(": ping\n\n"), HEARTBEAT_MS);
-        this.#send(viewer, `retry: 1000\ndata: ${JSON.stringify(this.#state())}\n\n`);
+        this.#lastPulse = this.#pulse();
+        this.#pulseTimer ??= setInterval(() => {
+          const now = this.#pulse();
+          if (now !== this.#lastPulse) this.changed(0);
+          this.#lastPulse = now;
+        }, PULSE_MS);
+        this.#send(viewer, `retry: 1000\ndata: ${JSON.stringify(this.#state(view))}\n\n`);
       },
       cancel: () => this.#remove(viewer),
     }, { highWaterMark: MAX_BEHIND, size: (chunk) => chunk.byteLength });
@@ -276,6 +183,19 @@ export class DashboardFeed {
     for (const v of [...this.#viewers]) this.#send(v, text);
   }
 
+  // Each page its view's state; pages with the same view share one.
+  #pushStates(): void {
+    const built = new Map<string, string>();
+    for (const v of [...this.#viewers]) {
+      const key = `${v.view.routes ?? ""}\0${v.view.app ?? ""}`;
+      let text = built.get(key);
+      if (text === undefined) {
+        built.set(key, text = `data: ${JSON.stringify(this.#state(v.view))}\n\n`);
+      }
+      this.#send(v, text);
+    }
+  }
+
   // A page that stopped reading is dropped: its backlog would otherwise grow without bound.
   #send(v: Viewer, text: string): void {
     if ((v.controller.desiredSize ?? 0) <= 0) {
@@ -293,7 +213,19 @@ export class DashboardFeed {
     if (this.#viewers.size > 0) return;
     clearInterval(this.#heartbeat);
     this.#heartbeat = undefined;
+    clearInterval(this.#pulseTimer);
+    this.#pulseTimer = undefined;
   }
+}
+
+/** What a {@link MonitorDashboard} reads of its monitor besides the table. */
+export interface DashboardSources {
+  /** Whether its Kafka client reaches the broker, and the brokers. */
+  kafka(): { up: boolean; brokers: string };
+  /** How often monitors say `alive` (ms). */
+  aliveMs: number;
+  /** The address of one of its own sessions. */
+  addressOf(origin: string): string | undefined;
 }
 
 /** One monitor's dashboard: its feed, and the figures the mesh's applications report. */
@@ -301,40 +233,77 @@ export class MonitorDashboard {
   readonly #me: string;
   readonly #table: LeaseTable;
   readonly #stats = new AppStats();
+  readonly #calls = new RouteStats();
+  readonly #departed: DepartedRow[] = [];
   readonly #feed: DashboardFeed;
+  readonly #sources: DashboardSources;
+  #kafka = { up: true, since: new Date().toISOString() };
   #lastShare = 0;
+  /** Joins this monitor saw since it started. */
+  joins = 0;
+  /** Leaves this monitor saw since it started. */
+  leaves = 0;
 
   /**
    * @param monitor The monitor it shows.
    * @param monitors The monitors it knows.
    * @param table Its table of connections.
+   * @param sources What else it reads of the monitor.
    */
   constructor(
     monitor: { origin: string; name: string; version: string },
     monitors: DashboardInputs["monitors"],
     table: LeaseTable,
+    sources: DashboardSources,
   ) {
     this.#me = monitor.origin;
     this.#table = table;
-    this.#feed = new DashboardFeed(() =>
-      dashboardState({
-        monitor,
-        monitors,
-        connections: table.connections(),
-        stats: this.#stats,
-        events: this.#feed.events,
-      })
+    this.#sources = sources;
+    this.#feed = new DashboardFeed(
+      (view) =>
+        dashboardState({
+          monitor,
+          monitors,
+          aliveMs: sources.aliveMs,
+          connections: table.connections(),
+          stats: this.#stats,
+          calls: this.#calls,
+          kafka: { ...this.#kafkaNow(), brokers: sources.kafka().brokers },
+          departed: this.#recentDepartures(),
+          events: this.#feed.events,
+          addressOf: sources.addressOf,
+        }, view),
+      () => {
+        const now = Date.now();
+        const silent = [...monitors].filter(([, m]) => now - m.lastSeen > 3 * sources.aliveMs)
+          .map(([o]) => o);
+        return `${this.#kafkaNow().up}|${silent.join(",")}`;
+      },
     );
   }
 
-  /** What the pages show now. */
-  state(): DashboardState {
-    return this.#feed.state();
+  // Kafka now, and since when it has been so.
+  #kafkaNow(): { up: boolean; since: string } {
+    const up = this.#sources.kafka().up;
+    if (up !== this.#kafka.up) this.#kafka = { up, since: new Date().toISOString() };
+    return this.#kafka;
+  }
+
+  #recentDepartures(now = Date.now()): DepartedRow[] {
+    while (
+      this.#departed.length > 0 && now - Date.parse(this.#departed[0].at) > DEPARTED_MS
+    ) this.#departed.shift();
+    return this.#departed;
+  }
+
+  /** What a page with `view` shows now. */
+  state(view: DashboardView = {}): DashboardState {
+    return this.#feed.state(view);
   }
 
   /** The pages' stream (see {@link DashboardFeed.stream}). */
-  stream(client?: string): Response {
-    return this.#feed.stream(client);
+  stream(client?: string, view?: DashboardView): Response {
+    return this.#feed.stream(client, view);
   }
 
   /** Ends every page's stream. */
@@ -347,17 +316,30 @@ export class MonitorDashboard {
     this.#feed.changed(within);
   }
 
-  /** Joins this monitor saw since it started. */
-  joins = 0;
-  /** Leaves this monitor saw since it started. */
-  leaves = 0;
-
-  /** A join or a leave, listed on the pages. */
+  /**
+   * A join or a leave, listed on the pages; an application that leaves stays listed as
+   * departed, with its reason, for ten minutes (or until it joins again).
+   */
   record(kind: "join" | "leave", origin: string, c: ConnectionInfo | undefined, detail: string) {
+    const at = new Date().toISOString();
+    const gone = this.#departed.findIndex((d) => d.origin === origin);
+    if (gone >= 0) this.#departed.splice(gone, 1);
     if (kind === "join") this.joins++;
-    else this.leaves++;
+    else {
+      this.leaves++;
+      this.#departed.push({
+        origin,
+        name: c?.name ?? "",
+        version: c?.version ?? "",
+        lease: c?.topic ?? null,
+        at,
+        reason: detail,
+        plain: plainReason(detail),
+      });
+      if (this.#departed.length > MAX_DEPARTED) this.#departed.shift();
+    }
     this.#feed.record({
-      at: new Date().toISOString(),
+      at,
       kind,
       origin,
       name: c?.name ?? "",
@@ -372,7 +354,11 @@ export class MonitorDashboard {
    */
   report(origin: string, report: AppReport): void {
     if (this.#table.connection(origin)?.monitor !== this.#me) return;
+    const host = this.#sources.addressOf(origin);
+    if (host === undefined) delete report.host;
+    else report.host = host;
     this.#stats.own(origin, report);
+    if (report.calls !== undefined) this.#calls.add(origin, report.calls.routes, report.calls.ms);
     this.#feed.changed(FIGURES_DELAY_MS);
   }
 
@@ -380,7 +366,11 @@ export class MonitorDashboard {
   shared(monitor: string, apps: { origin: string; report: AppReport }[]): void {
     if (monitor === this.#me) return;
     for (const { origin, report } of apps) {
-      if (this.#table.connection(origin)?.monitor === monitor) this.#stats.update(origin, report);
+      if (this.#table.connection(origin)?.monitor !== monitor) continue;
+      this.#stats.update(origin, report);
+      if (report.calls !== undefined) {
+        this.#calls.add(origin, report.calls.routes, report.calls.ms);
+      }
     }
     this.#feed.changed(FIGURES_DELAY_MS);
   }

@@ -8,8 +8,9 @@ import { AppError } from "../bus/errors.ts";
 import { accessRule } from "../actuator/access.ts";
 import { actuatorHandler } from "../actuator/handler.ts";
 import { jsonError } from "../actuator/responses.ts";
-import { dashboardAsset } from "./dashboard_page.ts";
-import type { DashboardState } from "./dashboard.ts";
+import { dashboardAsset, isDashboardAsset } from "./dashboard_page.ts";
+import type { DashboardState, DashboardView } from "./dashboard_state.ts";
+import { viewOf } from "./dashboard.ts";
 import { clientAddress } from "../runtime/server.ts";
 import type { WebSocketRefusal } from "../runtime/server.ts";
 import { UNAUTHORIZED } from "../protocol/credentials.ts";
@@ -32,10 +33,10 @@ export interface MonitorEndpoints {
   loopback(): Promise<string>;
   /** The `more` section of `/info`. */
   info(): Promise<Record<string, unknown>>;
-  /** The dashboard's event stream for the client at `client`. */
-  dashboardStream(client?: string): Response;
-  /** The dashboard's state now. */
-  dashboardState(): DashboardState;
+  /** The dashboard's event stream for the client at `client`, with its page's view. */
+  dashboardStream(client?: string, view?: DashboardView): Response;
+  /** The dashboard's state now, for a view. */
+  dashboardState(view?: DashboardView): DashboardState;
 }
 
 /** The health route of the monitor (its `mandatory.health.dependencies`). */
@@ -70,15 +71,16 @@ export function monitorHandler(monitor: MonitorEndpoints): (req: Request) => Pro
   const access = accessRule(p);
   const dashboard = async (req: Request, path: string) => {
     const live = path === "/dashboard/events" || path === "/dashboard/state";
-    const asset = live ? undefined : dashboardAsset(path);
-    if (asset === undefined && !live) return undefined;
+    if (!live && !isDashboardAsset(path)) return undefined;
     if (req.method !== "GET" && req.method !== "HEAD") {
       return jsonError(405, `Method ${req.method.slice(0, 20)} not allowed on ${path}`);
     }
-    return (await access(req, "info")) ?? asset ??
-      (path === "/dashboard/state"
-        ? Response.json(monitor.dashboardState())
-        : monitor.dashboardStream(clientAddress(req)));
+    const refused = await access(req, "info");
+    if (refused !== undefined) return refused;
+    const view = viewOf(req.url);
+    if (path === "/dashboard/state") return Response.json(monitor.dashboardState(view));
+    if (path === "/dashboard/events") return monitor.dashboardStream(clientAddress(req), view);
+    return dashboardAsset(path, path === "/" ? monitor.dashboardState(view) : undefined);
   };
   return async (req) => {
     const path = new URL(req.url).pathname;

@@ -16,7 +16,18 @@
  *
  * @module
  */
-export type { AppRow, DashboardState, MeshEvent, MonitorRow } from "./dashboard.ts";
+export type {
+  AppGroup,
+  AppRow,
+  DashboardState,
+  DashboardView,
+  DepartedRow,
+  KafkaState,
+  MeshEvent,
+  MeshHealth,
+  MonitorRow,
+  RouteRow,
+} from "./dashboard_state.ts";
 export { MONITOR_HEALTH_ROUTE, monitorHandler } from "./http.ts";
 export type { MonitorEndpoints } from "./http.ts";
 export type {

@@ -35,7 +35,7 @@ import { controlEnvelope, isControl, parseControl, snapshotParts } from "./contr
 import { CLOSE } from "../protocol/presence.ts";
 import { leaveMessage } from "../protocol/registry.ts";
 import type { MonitorMessage } from "./control.ts";
-import type { DashboardState } from "./dashboard.ts";
+import type { DashboardState, DashboardView } from "./dashboard_state.ts";
 import { MAX_FRAME, PRESENCE_PATH, Sessions } from "./sessions.ts";
 import { monitorSettings } from "./settings.ts";
 import type { MonitorSettings } from "./settings.ts";
@@ -143,7 +143,11 @@ export class PresenceMonitor implements AsyncDisposable {
       s.handoverGrace,
       () => this.#dashboard.changed(),
     );
-    this.#dashboard = new MonitorDashboard(platform, this.#monitors.known, this.#table);
+    this.#dashboard = new MonitorDashboard(platform, this.#monitors.known, this.#table, {
+      kafka: () => ({ up: this.#kafka.available, brokers: this.#kafka.brokers.join(",") }),
+      aliveMs: this.settings.aliveInterval * 1000,
+      addressOf: (origin) => this.#sessions.of(origin)?.socket.remoteAddress,
+    });
     this.#topics = new MeshTopics(this.#kafka, s, () => this.#table.leases().map(([vt]) => vt));
     this.#java = new JavaPeers({
       me: platform.origin,
@@ -203,13 +207,13 @@ export class PresenceMonitor implements AsyncDisposable {
    * current state at once, then each change; 503 when 32 pages stream already, 429 when the
    * client at address `client` has 4 open.
    */
-  dashboardStream(client?: string): Response {
-    return this.#dashboard.stream(client);
+  dashboardStream(client?: string, view?: DashboardView): Response {
+    return this.#dashboard.stream(client, view);
   }
 
   /** The dashboard's state now, as `GET /dashboard/state` answers it. */
-  dashboardState(): DashboardState {
-    return this.#dashboard.state();
+  dashboardState(view?: DashboardView): DashboardState {
+    return this.#dashboard.state(view);
   }
 
   /** Kafka's address, for the health check's `type=info`. */

@@ -1,17 +1,24 @@
 /**
  * What an application reports of itself to its monitor for the dashboard (see
- * presence/app_stats.ts): its public routes and how many events its functions handled and
- * failed. Sent as a `stats` frame every {@link STATS_INTERVAL_MS}, only to a monitor that
- * selected the `minimesh.v1` subprotocol.
+ * presence/app_stats.ts): its public routes, how many events its functions handled and
+ * failed, what its own requests saw per route since the last report (the dashboard's route
+ * view), whether its Kafka client reaches the broker, and its HTTP port. Sent as a `stats`
+ * frame every {@link STATS_INTERVAL_MS}, only to a monitor that selected the `minimesh.v1`
+ * subprotocol.
  *
  * @module
  */
 import type { Platform } from "../bus/platform.ts";
+import { inboxOf } from "../bus/platform.ts";
+import type { CallReport } from "../bus/caller_stats.ts";
 
 /** How often an application reports (milliseconds), and a monitor shares the reports. */
 export const STATS_INTERVAL_MS = 5000;
 /** The most routes a report carries: a 64 KB frame holds about as many. */
 export const MAX_REPORTED_ROUTES = 500;
+/** The most called routes a report carries (the busiest), and latency buckets in all. */
+export const MAX_REPORTED_CALLS = 50;
+export const MAX_REPORTED_BUCKETS = 2000;
 
 /** One application's report. */
 export interface AppReport {
@@ -23,14 +30,42 @@ export interface AppReport {
   started: string;
   /** Its public routes, sorted; absent when unchanged since its last report on a connection. */
   routes?: string[];
+  /** What its requests saw per route over the last `ms` (absent when it made none). */
+  calls?: { ms: number; routes: CallReport[] };
+  /** Whether its Kafka client reaches the broker. */
+  kafka?: boolean;
+  /** The port of its HTTP server (`startHttp`), if it runs one. */
+  http?: number;
+  /**
+   * The address its connection comes from: set by its monitor when it shares the report with
+   * the other monitors (what an application says here is replaced).
+   */
+  host?: string;
+}
+
+// The busiest routes' calls, within the report's bounds.
+function boundedCalls(calls: CallReport[]): CallReport[] {
+  const out: CallReport[] = [];
+  let buckets = 0;
+  for (const c of calls.sort((a, b) => b.calls - a.calls)) {
+    if (out.length >= MAX_REPORTED_CALLS) break;
+    if ((buckets += c.latency.length) > MAX_REPORTED_BUCKETS) break;
+    out.push(c);
+  }
+  return out;
 }
 
 /**
  * The reports of `platform`: `next()` gives the next one, with the routes only when they
  * changed since the last one; `reset()` (on a new connection) makes the next one carry them.
+ * `kafkaUp` says whether its Kafka client reaches the broker.
  */
-export function reporter(platform: Platform): { next(): AppReport; reset(): void } {
+export function reporter(
+  platform: Platform,
+  kafkaUp?: () => boolean,
+): { next(): AppReport; reset(): void } {
   let sent: string | undefined;
+  let last = performance.now();
   return {
     next() {
       let events = 0;
@@ -42,6 +77,14 @@ export function reporter(platform: Platform): { next(): AppReport; reset(): void
         if (!r.isPrivate && routes.length < MAX_REPORTED_ROUTES) routes.push(r.route);
       }
       const report: AppReport = { events, errors, started: platform.startTime.toISOString() };
+      const now = performance.now();
+      const calls = inboxOf(platform).calls.takeReport();
+      if (calls.length > 0) {
+        report.calls = { ms: Math.round(now - last), routes: boundedCalls(calls) };
+      }
+      last = now;
+      if (kafkaUp !== undefined) report.kafka = kafkaUp();
+      if (platform.httpPort !== undefined) report.http = platform.httpPort;
       const key = routes.join(",");
       if (key !== sent) {
         sent = key;

@@ -37,6 +37,13 @@ function throttled(message: string, level: "warn" | "error" = "warn"): (detail: 
   return (detail) => line(message, { detail });
 }
 
+// Errors of a client that closed its connection rather than sent anything wrong.
+function goneAway(e: Error): boolean {
+  const code = (e as { code?: string }).code;
+  return e.message === "aborted" || code === "ECONNRESET" || code === "EPIPE" ||
+    code === "ERR_STREAM_PREMATURE_CLOSE";
+}
+
 // The methods a handler may see; anything else (TRACE, CONNECT, made-up ones) gets 405 here.
 const METHODS = new Set(["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]);
 const ALLOW = [...METHODS].join(", ");
@@ -426,7 +433,9 @@ export function serve(options: ServeOptions): Promise<RunningServer> {
     );
   });
   server.on("clientError", (e: Error, socket: Socket) => {
-    clientError(e.message);
+    // A client that went away (a closed tab, a cancelled fetch) is not a bad client.
+    if (goneAway(e)) log.debug("Client went away: {detail}", { detail: e.message });
+    else clientError(e.message);
     if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n");
     socket.destroy();
   });

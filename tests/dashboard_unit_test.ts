@@ -17,7 +17,17 @@ import {
   MAX_VIEWERS,
   MAX_VIEWERS_PER_CLIENT,
 } from "../presence/dashboard.ts";
-import type { DashboardState } from "../presence/dashboard.ts";
+import {
+  dashboardState,
+  MAX_APP_ROWS,
+  MAX_GROUPS,
+  MAX_ROUTE_ROWS,
+  plainReason,
+} from "../presence/dashboard_state.ts";
+import { fineBucket } from "../bus/caller_stats.ts";
+import type { CallReport } from "../bus/caller_stats.ts";
+import type { DashboardState } from "../presence/dashboard_state.ts";
+import { MAX_ROUTES, RouteStats, SLOT_MS, SLOTS } from "../presence/route_stats.ts";
 import { controlEnvelope, parseControl } from "../presence/control.ts";
 import type { MonitorMessage } from "../presence/control.ts";
 import { MAX_REPORTED_ROUTES } from "../protocol/report.ts";
@@ -148,20 +158,29 @@ describe("application reports", () => {
 });
 
 function state(size = 10): DashboardState {
-  return {
-    now: new Date(0).toISOString(),
-    monitor: { origin: ORIGIN, name: "m", version: "1" },
-    monitors: [],
-    apps: [],
-    events: [{
-      at: "",
-      kind: "join",
-      origin: ORIGIN,
-      name: "x".repeat(size),
-      version: "",
-      detail: "",
-    }],
-  };
+  return dashboardState(
+    {
+      monitor: { origin: ORIGIN, name: "m", version: "1" },
+      monitors: new Map(),
+      aliveMs: 5000,
+      connections: [],
+      stats: new AppStats(),
+      calls: new RouteStats(),
+      kafka: { up: true, since: STARTED, brokers: "127.0.0.1:9092" },
+      departed: [],
+      events: [{
+        at: "",
+        kind: "join",
+        origin: ORIGIN,
+        name: "x".repeat(size),
+        version: "",
+        detail: "",
+      }],
+      addressOf: () => undefined,
+    },
+    {},
+    0,
+  );
 }
 
 // Reads server-sent events from a stream: the `data:` of each, parsed.
@@ -295,13 +314,7 @@ describe("the monitor's dashboard endpoints", () => {
     const platform = testPlatform({
       args: ["-Dprotect.info.endpoints=true", "-Dapi.tokens=t0ken"],
     });
-    const now: DashboardState = {
-      now: STARTED,
-      monitor: { origin: ORIGIN, name: "m", version: "1" },
-      monitors: [],
-      apps: [],
-      events: [],
-    };
+    const now = state();
     const handler = monitorHandler({
       platform,
       brokers: ["127.0.0.1:9092"],
@@ -325,5 +338,179 @@ describe("the monitor's dashboard endpoints", () => {
     assert.equal(ok.status, 200);
     assert.deepEqual(await ok.json(), now);
     assert.equal((await get("Bearer t0ken", "POST")).status, 405);
+  });
+});
+
+describe("the route view's figures (RouteStats)", () => {
+  const T0 = 1_000_000_000_000;
+  const call = (route: string, calls: number, ms: number[]): CallReport => {
+    const latency = new Map<number, number>();
+    for (const m of ms) latency.set(fineBucket(m), (latency.get(fineBucket(m)) ?? 0) + 1);
+    return { route, calls, errors: 1, timeouts: 0, latency: [...latency] };
+  };
+
+  it("adds the callers' rates, drops a caller gone silent, and keeps five minutes of history", () => {
+    const r = new RouteStats();
+    r.add("a", [call("x.y", 100, [2, 2, 4])], 5000, T0);
+    r.add("b", [call("x.y", 50, [8])], 5000, T0 + 1000);
+    const f = r.figures("x.y", T0 + 2000)!;
+    assert.equal(f.rate, 30, "20/s + 10/s");
+    assert.equal(f.errorRate, 0.4);
+    assert.equal(f.history.length, SLOTS);
+    assert.ok(Math.abs(f.p50! - 2) / 2 < 0.05, `p50 ${f.p50}`);
+    assert.ok(Math.abs(f.p99! - 8) / 8 < 0.05, `p99 ${f.p99}`);
+    // Caller b stops reporting: after 12.5 s it no longer counts.
+    r.add("a", [call("x.y", 100, [2])], 5000, T0 + 14_000);
+    assert.equal(r.figures("x.y", T0 + 14_000)!.rate, 20);
+    assert.equal(r.figures("x.y", T0 + SLOT_MS * SLOTS + 15_000), undefined, "five minutes on");
+  });
+
+  it("keeps at most MAX_ROUTES routes, the least recently called going first", () => {
+    const r = new RouteStats();
+    for (let i = 0; i < MAX_ROUTES + 10; i++) r.add("a", [call(`r.${i}`, 1, [1])], 5000, T0);
+    assert.equal(r.size, MAX_ROUTES);
+    assert.equal(r.figures("r.0", T0), undefined);
+    assert.ok(r.figures(`r.${MAX_ROUTES + 9}`, T0) !== undefined);
+  });
+
+  it("reads a report's calls strictly: anything else is a TypeError, never a crash", () => {
+    const ok = {
+      events: 1,
+      errors: 0,
+      started: STARTED,
+      calls: { ms: 5000, routes: [call("x.y", 3, [1, 2])] },
+      kafka: true,
+      http: 8080,
+    };
+    assert.deepEqual(parseReport(ok).calls, ok.calls);
+    fc.assert(
+      fc.property(fc.anything(), fc.anything(), fc.anything(), (calls, kafka, http) => {
+        try {
+          parseReport({ ...ok, calls, kafka, http });
+        } catch (e) {
+          assert.ok(e instanceof TypeError, String(e));
+        }
+      }),
+      { numRuns: 500 },
+    );
+    const tooMany = Array.from({ length: 51 }, (_, i) => call(`r.${i}`, 1, [1]));
+    assert.throws(
+      () => parseReport({ ...ok, calls: { ms: 5000, routes: tooMany } }),
+      /at most 50/,
+    );
+    assert.throws(
+      () =>
+        parseReport({
+          ...ok,
+          calls: { ms: 5000, routes: [{ ...call("x", 1, []), latency: [[9999, 1]] }] },
+        }),
+      /latency buckets/,
+    );
+  });
+
+  it("a monitor shares what its sessions called between two shares as one report", () => {
+    const stats = new AppStats();
+    stats.own(ORIGIN, {
+      events: 1,
+      errors: 0,
+      started: STARTED,
+      calls: { ms: 5000, routes: [call("x.y", 2, [1])] },
+    });
+    stats.own(ORIGIN, {
+      events: 2,
+      errors: 0,
+      started: STARTED,
+      calls: { ms: 4000, routes: [call("x.y", 3, [1]), call("z.w", 1, [5])] },
+    });
+    const [shared] = stats.takeShare([ORIGIN], new Set([ORIGIN]));
+    assert.equal(shared.report.calls!.ms, 9000);
+    const byRoute = new Map(shared.report.calls!.routes.map((r) => [r.route, r]));
+    assert.equal(byRoute.get("x.y")!.calls, 5);
+    assert.deepEqual(byRoute.get("x.y")!.latency, [[fineBucket(1), 2]]);
+    assert.equal(byRoute.get("z.w")!.calls, 1);
+    assert.equal(stats.takeShare([ORIGIN], new Set([ORIGIN])).length, 0, "shared once");
+  });
+});
+
+describe("the dashboard's state", () => {
+  const inputs = (n: number, names: string[]): Parameters<typeof dashboardState>[0] => {
+    const stats = new AppStats();
+    const connections = Array.from({ length: n }, (_, i) => {
+      const origin = `2026120500000000000000000000000000${String(i).padStart(6, "0")}`;
+      const name = names[i % names.length];
+      stats.update(origin, {
+        events: 10,
+        errors: 0,
+        started: STARTED,
+        routes: [`${name}.common`, `${name}.i${i}`],
+        kafka: i % 50 !== 7,
+        http: 8000 + i,
+      });
+      return {
+        origin,
+        name,
+        version: "1",
+        type: "APP",
+        group: 1,
+        monitor: ORIGIN,
+        session: String(i),
+        created: STARTED,
+        updated: STARTED,
+        seq: 1,
+        topic: `t-${i}`,
+      };
+    });
+    return {
+      monitor: { origin: ORIGIN, name: "m", version: "1" },
+      monitors: new Map([[ORIGIN, { lastSeen: Date.now(), version: "1", started: STARTED }]]),
+      aliveMs: 5000,
+      connections,
+      stats,
+      calls: new RouteStats(),
+      kafka: { up: true, since: STARTED, brokers: "k:9092" },
+      departed: [],
+      events: [],
+      addressOf: (o) => o.endsWith("1") ? "::ffff:10.0.0.1" : undefined,
+    };
+  };
+
+  it("stays bounded for any number of applications and names (generated)", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 400 }),
+        fc.array(fc.string({ minLength: 1, maxLength: 20 }), { minLength: 1, maxLength: 400 }),
+        fc.option(fc.string({ maxLength: 120 }), { nil: undefined }),
+        (n, names, filter) => {
+          const s = dashboardState(inputs(n, names), { routes: filter, app: names[0] });
+          assert.equal(s.appsTotal, n);
+          assert.ok(s.apps.length <= MAX_APP_ROWS);
+          if (n <= MAX_APP_ROWS) assert.equal(s.apps.length, n);
+          else assert.ok(s.apps.every((a) => a.name === names[0]));
+          assert.ok(s.routes.length <= MAX_ROUTE_ROWS && s.routesTotal >= s.routes.length);
+          assert.ok(s.groups.length <= MAX_GROUPS);
+          const distinct = new Set(Array.from({ length: n }, (_, i) => names[i % names.length]));
+          if (distinct.size <= MAX_GROUPS) {
+            assert.equal(s.groups.reduce((k, g) => k + g.instances, 0), n);
+          }
+          const down = Array.from({ length: n }, (_, i) => i).filter((i) => i % 50 === 7).length;
+          assert.equal(s.health.appsDown, down);
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it("puts what is wrong first, in plain language, and links an instance's endpoints", () => {
+    const i = inputs(3, ["a"]);
+    i.kafka = { up: false, since: STARTED, brokers: "k:9092" };
+    const s = dashboardState(i);
+    assert.match(s.health.problems[0], /Kafka \(k:9092\) is unreachable/);
+    assert.match(s.health.problems.join("\n"), /Only one monitor/);
+    const linked = s.apps.find((a) => a.origin.endsWith("1"))!;
+    assert.equal(linked.http, "http://[::ffff:10.0.0.1]:8001");
+    assert.equal(s.apps.find((a) => a.origin.endsWith("0"))!.http, null, "address unknown");
+    assert.match(plainReason("websocket closed (1006)"), /killed or crashed/);
+    assert.match(plainReason("monitor 2026abc is gone"), /its monitor stopped answering/);
+    assert.equal(plainReason("something new"), "something new");
   });
 });

@@ -59,6 +59,7 @@ describe("the dashboard in a headless Chromium", { skip }, () => {
       const through = meshArgs(name === "dash-a" ? monitor.port : other.port, t.args);
       const proc = spawnDeno("tests/fixtures/mesh_app.ts", [
         `-Dapplication.name=${name}`,
+        "-Dserver.port=0",
         ...through,
       ]);
       const origin = /JOINED (\w+)/.exec(await proc.waitFor(/^JOINED /, 60_000))![1];
@@ -103,10 +104,19 @@ describe("the dashboard in a headless Chromium", { skip }, () => {
         `${row(origin)} td.routes`,
         `${name}.whoami`,
       );
-      const routes = await cell(origin, 9);
+      const routes = await cell(origin, 12);
       assert.ok(routes.includes("demo.echo"), routes);
       assert.ok(!routes.includes("demo.secret"), "a private route is not listed");
     }
+    // Each instance links to its own endpoints (its HTTP port, from its reports).
+    const { proc, origin: a } = apps.get("dash-a")!;
+    const port = /^HTTP (\d+)/.exec(proc.logs.find((l) => /^HTTP \d+/.test(l)) ?? "")?.[1];
+    await page.waitForSelector(`${row(a)} td:nth-child(11) a`, { timeout: 15_000 });
+    const info = await page.$eval(`${row(a)} td:nth-child(11) a`, (l) => l.getAttribute("href"));
+    assert.match(info ?? "", new RegExp(`^http://[^/]+:${port}/info$`));
+    const res = await fetch((info ?? "").replace(/\[::ffff:([\d.]+)\]/, "$1"));
+    assert.equal(res.status, 200, `${info} answers`);
+    await res.body?.cancel();
     const status = await page.$eval("#status", (s) => s.textContent);
     assert.equal(status, "live");
   });
@@ -133,22 +143,36 @@ describe("the dashboard in a headless Chromium", { skip }, () => {
     await page.waitForFunction(
       (sel) => {
         const cells = document.querySelectorAll(sel);
-        return Number(cells[6]?.textContent) > 0 && Number(cells[7]?.textContent) > 0;
+        return Number(cells[7]?.textContent) > 0 && Number(cells[8]?.textContent) > 0;
       },
       { timeout: 20_000 },
       `${row(origin)} td`,
     );
-    const rate = Number(await cell(origin, 7));
-    const errors = Number(await cell(origin, 8));
+    const rate = Number(await cell(origin, 8));
+    const errors = Number(await cell(origin, 9));
     const file = process.env.DASHBOARD_SCREENSHOT ?? join(shots, "dashboard.png");
     await page.screenshot({ path: file as `${string}.png`, fullPage: true });
     console.log(`dashboard: dash-a ${rate} events/s, ${errors} errors/s (${sent} requests sent)`);
     assert.ok(errors < rate, `${errors} errors/s of ${rate} events/s`);
     assert.equal(
-      Number(await cell(apps.get("dash-b")!.origin, 8)) || 0,
+      Number(await cell(apps.get("dash-b")!.origin, 9)) || 0,
       0,
       "dash-b served nothing that failed",
     );
+  });
+
+  it("paints the state at once, and a closed tab is no warning", async () => {
+    const tab = await browser.newPage();
+    // No wait for the stream: the page as loaded already shows the mesh.
+    await tab.goto(`http://127.0.0.1:${monitor.port}/`, { waitUntil: "load" });
+    assert.equal(await tab.$eval("#status", (s) => s.textContent), "live");
+    assert.equal(await tab.$eval("#n-monitors", (s) => s.textContent), "2");
+    assert.match(await tab.$eval("#h-kafka", (s) => s.textContent ?? ""), /Kafka reachable/);
+    const warned = monitor.logs.length;
+    await tab.close();
+    await sleep(500);
+    const after = monitor.logs.slice(warned).filter((l) => /WRN|ERR/.test(l));
+    assert.deepEqual(after, [], "closing a tab logged a warning");
   });
 
   it("shows names as text, never as HTML", async () => {
@@ -178,6 +202,13 @@ describe("the dashboard in a headless Chromium", { skip }, () => {
     const took = Date.now() - killed;
     console.log(`dashboard: dash-b's leave shown ${took} ms after its kill -9`);
     assert.ok(took < 1000, `the leave took ${took} ms to show`);
+    // It stays listed, greyed, with the reason in plain language.
+    const gone = await page.$eval(
+      `#departed tr.gone[data-origin="${origin}"]`,
+      (tr) => tr.textContent ?? "",
+    );
+    assert.match(gone, /dash-b/);
+    assert.match(gone, /connection lost without a goodbye/);
     apps.delete("dash-b");
     await eventually(
       async () => (await page.$$("#apps tbody tr")).length === 3,
