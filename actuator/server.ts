@@ -13,6 +13,8 @@ import { actuatorHandler } from "./handler.ts";
 import { eventApiMaxBytes } from "./event_api.ts";
 import { jsonError } from "./responses.ts";
 import { HttpMetrics } from "./http_metrics.ts";
+import { openHttpTrace } from "./tracing.ts";
+import { telemetryOf } from "../bus/platform.ts";
 import type { ActuatorOptions } from "./handler.ts";
 
 const log = logger("http");
@@ -57,6 +59,7 @@ export async function startHttp(
 ): Promise<RunningServer> {
   const actuator = actuatorHandler(platform, options);
   const http = new HttpMetrics(options.pathLabel);
+  const telemetry = telemetryOf(platform);
   const offMetrics = platform.addMetricSource(() => http.metrics());
   const port = options.port ?? platform.config.getNumber("server.port", 8085);
   const tls = serverTls(platform.config);
@@ -70,9 +73,12 @@ export async function startHttp(
       maxFrameBytes: 1024, // no websocket service here
     }),
     fetch: http.measure(async (req) => {
+      const traced = openHttpTrace(req, `${req.method} ${http.pathOf(req)}`, telemetry);
       try {
-        return (await actuator(req)) ?? (await options.routes?.(req)) ??
-          jsonError(404, `Resource not found: ${new URL(req.url).pathname}`);
+        return traced(
+          (await actuator(req)) ?? (await options.routes?.(req)) ??
+            jsonError(404, `Resource not found: ${new URL(req.url).pathname}`),
+        );
       } catch (e) {
         // The detail is for the log; the client learns only that it failed.
         log.error("{method} {url} failed: {message}", {
@@ -80,7 +86,7 @@ export async function startHttp(
           url: req.url.slice(0, 200),
           message: (e as Error).message,
         });
-        return jsonError(500, "Internal error");
+        return traced(jsonError(500, "Internal error"));
       }
     }),
     handlers: {

@@ -8,7 +8,7 @@
  */
 import type { Span } from "@opentelemetry/api";
 import { EventEnvelope, peekHeaders, peekTags } from "./envelope.ts";
-import { logger } from "./_log.ts";
+import { inTrace, logger } from "./_log.ts";
 import { newSpanId } from "./trace.ts";
 import type { ServiceQueue } from "./_service_queue.ts";
 import type { Telemetry } from "./telemetry.ts";
@@ -71,7 +71,13 @@ export class Executor {
     const started = event.traceId === undefined && !this.timed ? -1 : performance.now();
     let result: unknown;
     try {
-      result = q.fn(this.#headersView(q.route, event), event.body, instance, event);
+      result = event.traceId === undefined
+        ? q.fn(this.#headersView(q.route, event), event.body, instance, event)
+        : inTrace(
+          event.traceId,
+          event.tracePath,
+          () => q.fn(this.#headersView(q.route, event), event.body, instance, event),
+        );
     } catch (e) {
       return this.#finished(q, event, instance, started, undefined, e, true);
     }
@@ -120,7 +126,8 @@ export class Executor {
     };
     let result: unknown;
     try {
-      result = q.fn(this.#headersView(q.route, event, span), event.body, instance, event);
+      const run = () => q.fn(this.#headersView(q.route, event, span), event.body, instance, event);
+      result = event.traceId === undefined ? run() : inTrace(event.traceId, event.tracePath, run);
     } catch (e) {
       return finish(undefined, e, true);
     }
@@ -196,6 +203,7 @@ export class Executor {
           route,
           id: event.id,
           message: (error as Error)?.message ?? String(error),
+          ...(event.traceId === undefined ? {} : { trace_id: event.traceId }),
         });
       }
       return;
@@ -229,6 +237,7 @@ export class Executor {
         route,
         to: event.replyTo,
         message: (e as Error).message,
+        ...(event.traceId === undefined ? {} : { trace_id: event.traceId }),
       });
     try {
       this.#c.deliver(reply)?.catch(undelivered);

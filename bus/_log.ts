@@ -1,6 +1,6 @@
 // The loggers of the library's modules. Kept apart from log.ts so that the public
 // declarations never mention LogTape's types (they need newer TypeScript libs than ours).
-import { getLogger } from "@logtape/logtape";
+import { getLogger, withContext } from "@logtape/logtape";
 import type { Logger } from "@logtape/logtape";
 
 /** The logger of one library module (internal; applications use LogTape's `getLogger`). */
@@ -38,4 +38,25 @@ export function throttled(
     log[level](`${message} ({left} more like it were not logged)`, { ...properties, left: w.left });
     w.left = 0;
   };
+}
+
+// Whether LogTape keeps implicit contexts (setupLogging, or an application's own configure with
+// contextLocalStorage): without, withContext would only warn.
+function contextKept(): boolean {
+  return (getLogger() as unknown as { contextLocalStorage?: unknown }).contextLocalStorage != null;
+}
+
+/**
+ * Runs `fn` with `trace_id` (and `trace_path`) in the implicit context of every log record it
+ * writes, when LogTape keeps contexts; otherwise just runs it.
+ */
+export function inTrace<T>(traceId: string, path: string | undefined, fn: () => T): T {
+  if (!contextKept()) return fn();
+  return withContext(
+    path === undefined ? { trace_id: traceId } : {
+      trace_id: traceId,
+      trace_path: path,
+    },
+    fn,
+  );
 }

@@ -2,10 +2,16 @@
  * Logging through LogTape. Library modules log under the category `["minimesh", ...]` and stay
  * silent until the application configures a sink, for example with {@link setupLogging}.
  *
+ * While a function handles a traced event, every log line written (by the library or by the
+ * function, through LogTape) carries the event's `trace_id` and `trace_path`: in JSON lines as
+ * properties, in text at the end of the line. Applications that configure LogTape themselves
+ * get the same by passing `contextLocalStorage: new AsyncLocalStorage()` to `configure`.
+ *
  * @module
  */
+import { AsyncLocalStorage } from "node:async_hooks";
 import { configure, getConsoleSink, getTextFormatter, jsonLinesFormatter } from "@logtape/logtape";
-import type { LogLevel } from "@logtape/logtape";
+import type { LogLevel, LogRecord } from "@logtape/logtape";
 
 const LOG_LEVELS: readonly LogLevel[] = [
   "trace",
@@ -42,11 +48,16 @@ export async function setupLogging(
   }
   await configure({
     reset: true,
+    contextLocalStorage: new AsyncLocalStorage(),
     sinks: {
       console: getConsoleSink({
-        formatter: options.format === "json"
-          ? jsonLinesFormatter
-          : getTextFormatter({ timestamp: "date-time-tz", category: ".", value: "bare" }),
+        formatter: options.format === "json" ? jsonLinesFormatter : getTextFormatter({
+          timestamp: "date-time-tz",
+          category: ".",
+          value: "bare",
+          format: ({ timestamp, level, category, message, record }) =>
+            `${timestamp} [${level}] ${category}: ${message}${traceSuffix(record)}`,
+        }),
       }),
     },
     loggers: [
@@ -55,4 +66,10 @@ export async function setupLogging(
       { category: ["logtape", "meta"], sinks: ["console"], lowestLevel: "warning" },
     ],
   });
+}
+
+// ` [trace 4bf9...]` for a line written while a traced event was handled, else nothing.
+function traceSuffix(record: LogRecord): string {
+  const id = record.properties.trace_id;
+  return typeof id === "string" ? ` [trace ${id}]` : "";
 }

@@ -18,7 +18,13 @@ import type { EventEnvelope } from "./envelope.ts";
 import type { DecodeOptions } from "./envelope.ts";
 import { AppError, InvalidRouteError, RouteNotFoundError } from "./errors.ts";
 import { logger } from "./_log.ts";
-import { newOriginId, routeProblem, splitAddress, validateRoute } from "./route.ts";
+import {
+  newOriginId,
+  routeProblem,
+  splitAddress,
+  TEMPORARY_INBOX,
+  validateRoute,
+} from "./route.ts";
 import type { MetricFamily, MetricSource } from "./metrics.ts";
 import { Telemetry } from "./telemetry.ts";
 import { Executor } from "./_executor.ts";
@@ -31,8 +37,7 @@ import type { MeshTransport } from "./mesh.ts";
 
 const log = logger("platform");
 
-/** The route of the temporary inbox that receives RPC replies. */
-export const TEMPORARY_INBOX = "temporary.inbox";
+export { TEMPORARY_INBOX } from "./route.ts";
 
 /** The mesh choices of `cloud.connector`. */
 export type CloudConnector = "none" | "kafka";

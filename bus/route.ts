@@ -8,6 +8,9 @@ import { createHash } from "node:crypto";
 import { randomHex32 } from "./_ids.ts";
 import { InvalidRouteError } from "./errors.ts";
 
+/** The route of the temporary inbox that receives RPC replies. */
+export const TEMPORARY_INBOX = "temporary.inbox";
+
 const RESERVED_EXTENSIONS = new Set([
   "con",
   "prn",

@@ -27,6 +27,7 @@ import type { EventEnvelope } from "./envelope.ts";
 import type { MetricFamily } from "./metrics.ts";
 import { VERSION } from "./libraries.ts";
 import { isSpanId, isTraceId } from "./trace.ts";
+import { TEMPORARY_INBOX } from "./route.ts";
 
 /** Whether a tracer provider (an SDK) is registered with the API. */
 function tracing(): boolean {
@@ -183,12 +184,17 @@ export function hopSpan(
 ): Span | undefined {
   // Per event sent: nothing is built unless spans are recorded and the event is traced.
   if (telemetry.tracer === undefined || event.traceId === undefined) return undefined;
+  const to = (event.to ?? "").split("@")[0];
+  // A reply goes to the caller's inbox: its hop is named after the route that answered.
+  const reply = to === TEMPORARY_INBOX;
   const span = telemetry.tracer.startSpan(
-    `send ${(event.to ?? "").split("@")[0]}`,
+    reply ? `reply ${event.from ?? ""}`.trimEnd() : `send ${to}`,
     {
       kind: SpanKind.PRODUCER,
       attributes: {
         "minimesh.peer": peer,
+        "minimesh.route": reply ? event.from ?? "" : to,
+        "minimesh.hop": reply ? "reply" : "request",
         "messaging.system": "kafka",
         "messaging.destination.name": topic,
       },

@@ -408,7 +408,8 @@ export function dashboardState(
     : rows.filter((a) => a.name === view.app).slice(0, MAX_APP_ROWS);
   return {
     now: new Date(now).toISOString(),
-    monitor: i.monitor,
+    // Only these three: the monitor given may be a whole Platform, which no page should see.
+    monitor: { origin: i.monitor.origin, name: i.monitor.name, version: i.monitor.version },
     health: {
       kafka: i.kafka,
       monitors: monitors.length,

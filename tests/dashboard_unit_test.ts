@@ -509,6 +509,13 @@ describe("the dashboard's state", () => {
     const linked = s.apps.find((a) => a.origin.endsWith("1"))!;
     assert.equal(linked.http, "http://[::ffff:10.0.0.1]:8001");
     assert.equal(s.apps.find((a) => a.origin.endsWith("0"))!.http, null, "address unknown");
+    // A Platform given as the monitor shows its name, version and origin only.
+    const leaky = { ...i.monitor, config: { secret: "s3cret" } };
+    assert.deepEqual(Object.keys(dashboardState({ ...i, monitor: leaky }).monitor).sort(), [
+      "name",
+      "origin",
+      "version",
+    ]);
     assert.match(plainReason("websocket closed (1006)"), /killed or crashed/);
     assert.match(plainReason("monitor 2026abc is gone"), /its monitor stopped answering/);
     assert.equal(plainReason("something new"), "something new");

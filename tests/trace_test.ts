@@ -7,6 +7,9 @@ import { EventEnvelope, formatTraceparent, parseTraceparent, PostOffice } from "
 import { actuatorHandler, incomingTrace, startHttp } from "../actuator/mod.ts";
 import type { RunningServer } from "../actuator/mod.ts";
 import { testPlatform } from "./_helpers.ts";
+import { AsyncLocalStorage } from "node:async_hooks";
+import { configure, getLogger } from "@logtape/logtape";
+import type { LogRecord } from "@logtape/logtape";
 
 const TRACE = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PARENT = "00f067aa0ba902b7";
@@ -127,5 +130,89 @@ describe("a trace across the bus and Event over HTTP", () => {
     assert.equal(sent?.spanId, PARENT);
     assert.equal(sent?.state, "vendor=opaque,b=2");
     assert.equal(seenHeaders?.get("x-trace-id"), TRACE);
+  });
+});
+
+describe("an HTTP request's trace in its response and in the log", () => {
+  it("answers with traceparent: the client's trace, this server's span", async () => {
+    const platform = testPlatform();
+    let seen: Record<string, string> = {};
+    platform.register("tr.seen", (h) => {
+      seen = h;
+      return "ok";
+    });
+    const server = await startHttp(platform, {
+      port: 0,
+      hostname: "127.0.0.1",
+      routes: async (req) => {
+        if (new URL(req.url).pathname !== "/go") return undefined;
+        const po = new PostOffice(incomingTrace(req, "GET /go"), platform);
+        return Response.json((await po.request({ to: "tr.seen" }, 1000)).body);
+      },
+    });
+    try {
+      const continued = await fetch(`http://127.0.0.1:${server.port}/go`, { headers: HEADERS });
+      await continued.body?.cancel();
+      const back = parseTraceparent(continued.headers.get("traceparent"), null);
+      assert.equal(back?.traceId, TRACE);
+      assert.notEqual(back?.spanId, PARENT, "this server's span, not the client's");
+      assert.equal(seen.my_trace_id, TRACE);
+      // Without a trace from the client, the one the request started.
+      const started = await fetch(`http://127.0.0.1:${server.port}/go`);
+      await started.body?.cancel();
+      assert.equal(
+        parseTraceparent(started.headers.get("traceparent"), null)?.traceId,
+        seen.my_trace_id,
+      );
+      // A request that traced nothing answers without one.
+      const health = await fetch(`http://127.0.0.1:${server.port}/health`);
+      await health.body?.cancel();
+      assert.equal(health.headers.get("traceparent"), null);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("puts the trace id on every log line written while a traced event is handled", async () => {
+    const records: LogRecord[] = [];
+    await configure({
+      reset: true,
+      contextLocalStorage: new AsyncLocalStorage(),
+      sinks: { memory: (r: LogRecord) => records.push(r) },
+      loggers: [
+        { category: ["minimesh"], sinks: ["memory"], lowestLevel: "info" },
+        { category: ["app"], sinks: ["memory"], lowestLevel: "info" },
+        { category: ["logtape", "meta"], sinks: [], lowestLevel: "warning" },
+      ],
+    });
+    try {
+      const platform = testPlatform();
+      platform.register("tr.logs", async () => {
+        getLogger(["app"]).info("before the wait");
+        await new Promise((r) => setTimeout(r, 5));
+        getLogger(["app"]).info("after the wait");
+        throw new Error("no");
+      });
+      await new PostOffice({ my_trace_id: TRACE, my_trace_path: "GET /x" }, platform)
+        .send({ to: "tr.logs" });
+      await new PostOffice({}, platform).send({ to: "tr.logs" });
+      for (let i = 0; i < 50 && records.length < 7; i++) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      const traced = records.filter((r) => r.properties.trace_id === TRACE);
+      assert.deepEqual(
+        traced.map((r) => r.category.join(".")),
+        ["app", "app", "minimesh.platform"].slice(0, traced.length),
+      );
+      assert.equal(traced.length, 3, records.map((r) => r.message.join("")).join("\n"));
+      assert.equal(traced[0].properties.trace_path, "GET /x");
+      const untraced = records.filter((r) =>
+        r.properties.trace_id === undefined &&
+        (r.category[0] === "app" || r.message.join("").includes("failed on event"))
+      );
+      assert.equal(untraced.length, 3, "the untraced event's lines have none");
+    } finally {
+      await configure({ reset: true, sinks: {}, loggers: [] });
+    }
   });
 });

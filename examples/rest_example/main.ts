@@ -49,9 +49,12 @@ async function pojo(id: string, trace: Record<string, string>): Promise<Response
 }
 
 connectToCloud(platform);
+const POJO_PATH = /^\/api\/pojo\/mesh\/([^/]+)$/;
 await startHttp(platform, {
+  // Its requests in /metrics and in spans, one label for every id.
+  pathLabel: (req) => POJO_PATH.test(new URL(req.url).pathname) ? "/api/pojo/mesh/{id}" : undefined,
   routes: (req) => {
-    const m = /^\/api\/pojo\/mesh\/([^/]+)$/.exec(new URL(req.url).pathname);
+    const m = POJO_PATH.exec(new URL(req.url).pathname);
     if (m === null) return undefined;
     if (req.method !== "GET") return jsonError(405, `Method ${req.method} not allowed`);
     let id: string;

@@ -410,10 +410,19 @@ describe("the delivery suite (real processes, a broker of its own)", () => {
     await sleep(1500);
     const killedAt = s.now();
     await killKafka(b);
-    await sleep(OUTAGE_MS);
+    // The monitors' dashboards say so (issue 33: they said "live" and all was well).
+    const kafkaShown = async (up: boolean) => {
+      const state = await mesh.monitors[0]!.get("/dashboard/state");
+      return (state.body as { health: { kafka: { up: boolean } } }).health.kafka.up === up;
+    };
+    await eventually(() => kafkaShown(false), 5000, "the dashboard showing Kafka down");
+    const shownDown = Math.round(s.now() - killedAt);
+    await sleep(Math.max(0, OUTAGE_MS - (s.now() - killedAt)));
     await startKafka(b, { keepData: true });
     const restartedAt = s.now();
     await mesh.servedAgain(30_000);
+    await eventually(() => kafkaShown(true), 10_000, "the dashboard showing Kafka back");
+    console.log(`the dashboard showed Kafka down ${shownDown} ms after the kill -9`);
     await sleep(6000); // past another silence window: a late expiry would show now
     const outcomes = await s.stop();
     const c = count(outcomes, mesh.tallies());

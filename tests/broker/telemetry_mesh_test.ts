@@ -59,7 +59,8 @@ describe("a trace across the mesh (OpenTelemetry)", () => {
     }
     const names = done.map((s) => `${s.name}/${s.kind}`).join(", ");
     const back = done.find((s) => s.spanContext().spanId === reply?.spanId);
-    assert.equal(back?.name, "send temporary.inbox", `spans: ${names}`);
+    assert.equal(back?.name, "reply hello.pojo", `spans: ${names}`);
+    assert.equal(back.attributes["minimesh.hop"], "reply");
     const byId = (id: string | undefined) => done.find((s) => s.spanContext().spanId === id);
     const exec = byId(back.parentSpanContext?.spanId);
     assert.equal(exec?.name, "hello.pojo", `the hop back's parent; spans: ${names}`);
@@ -121,6 +122,9 @@ describe("a trace through the guide's examples, as processes (OpenTelemetry)", (
       await new Promise((r) => setTimeout(r, 100));
     }
     assert.equal(res?.status, 200);
+    // The response names the server's span in the client's trace.
+    const answered = res!.headers.get("traceparent") ?? "";
+    assert.match(answered, new RegExp(`^00-${TRACE}-[0-9a-f]{16}-01$`));
     assert.equal((await res!.json()).id, 1);
     // rest-example's hop to lambda-example, then lambda-example's execution of it and its hop
     // back with the reply; attempts before the mesh was ready leave hops without an execution.
@@ -133,11 +137,16 @@ describe("a trace through the guide's examples, as processes (OpenTelemetry)", (
         if (hop === undefined || back === undefined) continue;
         assert.equal(hop.name, "send hello.pojo");
         assert.equal(hop.kind, SpanKind.PRODUCER);
-        assert.equal(hop.parentSpanId, CLIENT_SPAN, "the client's span is the hop's parent");
+        // The hop is a child of rest-example's HTTP span, itself the client's span's child.
+        const http = printed(rest.p).find((s) => s.spanId === hop.parentSpanId);
+        assert.equal(http?.name, "GET /api/pojo/mesh/{id}", "the HTTP span is the hop's parent");
+        assert.equal(http.kind, SpanKind.SERVER);
+        assert.equal(http.parentSpanId, CLIENT_SPAN, "the client's span is the HTTP span's parent");
+        assert.equal(http.attributes["http.response.status_code"], 200);
         assert.equal(hop.attributes["minimesh.peer"], lambda.origin);
         assert.equal(exec.kind, SpanKind.SERVER);
         assert.equal(exec.attributes["minimesh.origin"], lambda.origin);
-        assert.equal(back.name, "send temporary.inbox");
+        assert.equal(back.name, "reply hello.pojo");
         assert.equal(back.attributes["minimesh.peer"], rest.origin, "the reply goes back");
         chain = [hop, exec, back].map((s) => `${s.name} ${s.spanId}`).join(" -> ");
       }
