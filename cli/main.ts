@@ -46,8 +46,9 @@ with status 200-299, 1 otherwise. --timeout: milliseconds to wait (default 10000
   watch: `Usage: minimesh watch [--every s] [-Dkey=value ...]
 
 Joins the mesh and prints each join and leave of an instance (time, name, origin) until
-Ctrl-C, and every 10 s (--every: seconds) how many peers and routes it sees with the mesh's event rate and the
-busiest applications' rates (from the first presence.url's monitor, GET /dashboard/state;
+Ctrl-C, and every 10 s (--every: seconds) how many peers and routes it sees, the mesh's
+event rate, the busiest applications' rates and the busiest routes' (requests/s and p99 as
+their callers see them), from the first presence.url's monitor (GET /dashboard/state;
 with api.tokens set, the first token is sent).`,
   info: `Usage: minimesh info [url] [-Dkey=value ...]
 
@@ -198,23 +199,28 @@ async function watch(p: Platform, c: KafkaConnector): Promise<void> {
 }
 
 interface WatchedState {
-  apps: { name: string; origin: string; rate: number | null; errorRate: number | null }[];
+  mesh: { rate: number; errorRate: number };
+  groups: { name: string; instances: number; rate: number; errorRate: number }[];
+  routes: { route: string; rate: number | null; errorRate: number | null; p99: number | null }[];
 }
 
-// ", 12.5 events/s (0.1 errors/s): app-a 10/s, app-b 2.5/s (0.1 err/s), ...".
+// ", 12.5 events/s (0.1 errors/s); apps: a x2 10/s, ...; routes: a.b 8/s p99 3.1 ms, ...".
 function ratesLine(state: WatchedState): string {
   const round = (n: number) => Math.round(n * 10) / 10;
-  const busy = state.apps.filter((a) => (a.rate ?? 0) > 0)
-    .sort((a, b) => (b.rate ?? 0) - (a.rate ?? 0));
-  const total = busy.reduce((n, a) => n + (a.rate ?? 0), 0);
-  const errors = busy.reduce((n, a) => n + (a.errorRate ?? 0), 0);
-  const apps = busy.slice(0, WATCH_RATES_SHOWN).map((a) =>
-    `${a.name}@${a.origin} ${round(a.rate ?? 0)}/s` +
-    ((a.errorRate ?? 0) > 0 ? ` (${round(a.errorRate ?? 0)} err/s)` : "")
-  );
+  const errors = (n: number | null) => (n ?? 0) > 0 ? ` (${round(n ?? 0)} err/s)` : "";
+  const busy = state.groups.filter((g) => g.rate > 0).sort((a, b) => b.rate - a.rate);
+  const apps = busy.slice(0, WATCH_RATES_SHOWN)
+    .map((g) => `${g.name} x${g.instances} ${round(g.rate)}/s${errors(g.errorRate)}`);
   if (busy.length > WATCH_RATES_SHOWN) apps.push(`+${busy.length - WATCH_RATES_SHOWN} more`);
-  return `, ${round(total)} events/s (${round(errors)} errors/s)` +
-    (apps.length > 0 ? `: ${apps.join(", ")}` : "");
+  // The page's routes come busiest first.
+  const routes = state.routes.filter((r) => (r.rate ?? 0) > 0).slice(0, WATCH_RATES_SHOWN)
+    .map((r) =>
+      `${r.route} ${round(r.rate ?? 0)}/s${errors(r.errorRate)}` +
+      (r.p99 === null ? "" : ` p99 ${r.p99} ms`)
+    );
+  return `, ${round(state.mesh.rate)} events/s (${round(state.mesh.errorRate)} errors/s)` +
+    (apps.length > 0 ? `; apps: ${apps.join(", ")}` : "") +
+    (routes.length > 0 ? `; routes: ${routes.join(", ")}` : "");
 }
 
 // The first presence.url's monitor as an HTTP address (ws://host:port/... -> http://host:port).

@@ -306,7 +306,10 @@ describe("the minimesh CLI against the guide's mesh", () => {
       await watch.waitFor(new RegExp(`join +lambda-example ${lambda2.origin}`));
       // rest-example's /api/pojo/mesh/1 calls hello.pojo on a lambda-example: the callee's
       // report (every 5 s) carries the rate.
-      const busy = new RegExp(`events/s \\([\\d.]+ errors/s\\): .*lambda-example@\\w+ [\\d.]+/s`);
+      const busy = new RegExp(
+        `events/s \\([\\d.]+ errors/s\\); apps: .*lambda-example x\\d+ [\\d.]+/s.*; ` +
+          `routes: .*hello\\.pojo [\\d.]+/s`,
+      );
       const until = Date.now() + 20_000;
       while (!watch.logs.some((l) => busy.test(l)) && Date.now() < until) {
         await Promise.all(Array.from({ length: 10 }, () => get(rest.port, "/api/pojo/mesh/1")));
