@@ -181,6 +181,11 @@ mkdirSync(join(out, "docs"), { recursive: true });
 for (const f of readdirSync(join(root, "docs")).filter((f) => f.endsWith(".md"))) {
   copyFileSync(join(root, "docs", f), join(out, "docs", f));
 }
+// The ready-made Grafana dashboard and alert rules.
+mkdirSync(join(out, "docs", "grafana"), { recursive: true });
+for (const f of readdirSync(join(root, "docs", "grafana"))) {
+  copyFileSync(join(root, "docs", "grafana", f), join(out, "docs", "grafana", f));
+}
 copyFileSync(join(root, "LICENSE"), join(out, "LICENSE"));
 console.log(`Built ${pkg.name}@${pkg.version} in ${out}`);
 
