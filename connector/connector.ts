@@ -139,6 +139,9 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
         kafkaUp: this.#kafka.available,
         joins: seen.joins,
         leaves: seen.leaves,
+        lag: this.#consumers.flatMap((c) =>
+          c.lag === undefined ? [] : [{ topic: c.topic, partition: c.partition, lag: c.lag }]
+        ),
       })
     );
     this.#peers = new Peers({

@@ -20,6 +20,8 @@ export interface ConnectorFigures {
   /** Peers that joined and left since this instance started. */
   joins: number;
   leaves: number;
+  /** Per partition this instance reads: records written and not yet handled. */
+  lag: { topic: string; partition: number; lag: number }[];
 }
 
 /** The connector's metric families. */
@@ -60,6 +62,16 @@ export function connectorMetrics(f: ConnectorFigures): MetricFamily[] {
       samples: [{ value: f.leased ? 1 : 0 }],
     },
     kafkaUpFamily(f.kafkaUp),
+    {
+      name: "minimesh_mesh_consumer_lag_records",
+      help: "Records written to a partition this instance reads and not yet handled, as of its " +
+        "last fetch (what Kafka tools show as a consumer group's lag).",
+      type: "gauge",
+      samples: f.lag.map((l) => ({
+        labels: { topic: l.topic, partition: String(l.partition) },
+        value: l.lag,
+      })),
+    },
     countersBy(
       "minimesh_mesh_peer_events_total",
       "Peers this instance saw join or leave the mesh, by event.",

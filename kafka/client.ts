@@ -52,6 +52,11 @@ export interface PartitionConsumer {
   readonly partition: number;
   /** Resolves once every record written from then on will be seen. */
   readonly ready: Promise<void>;
+  /**
+   * Records written to the partition and not yet handled, as of the last fetch (a consumer
+   * group's lag), when the client knows the log's end.
+   */
+  readonly lag?: number;
   /** Stops reading. */
   stop(): Promise<void>;
 }

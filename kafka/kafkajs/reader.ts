@@ -45,6 +45,8 @@ export class GroupReader implements PartitionConsumer {
   readonly partition: number;
   /** Resolves once everything written from now on will be read. */
   readonly ready: Promise<void>;
+  /** Records written and not yet handled, as of the last batch. */
+  lag: number | undefined = undefined;
   readonly #link: GroupReaderLink;
   readonly #consumer: Consumer;
   readonly #onRecord: (record: InRecord) => void | Promise<void>;
@@ -244,6 +246,7 @@ export class GroupReader implements PartitionConsumer {
     }
     const last = messages[messages.length - 1];
     log_.mark(Number(last.offset), last.key);
+    this.lag = Math.max(0, Number(batch.highWatermark) - log_.next);
     this.#commit();
   }
 

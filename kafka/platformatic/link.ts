@@ -339,6 +339,9 @@ export class PlatformaticLink implements KafkaClient {
       topic,
       partition,
       ready: ready.promise,
+      get lag() {
+        return reader.lag;
+      },
       stop: async () => {
         if (stop.signal.aborted) return;
         stop.abort();

@@ -68,6 +68,8 @@ class Delivered implements InRecord {
 
 /** The fetch loop of one partition. */
 export class PartitionReader {
+  /** Records written and not yet handled, as of the last fetch. */
+  lag: number | undefined = undefined;
   readonly #link: ReaderLink;
   readonly #consumer: Consumer;
   readonly #topic: string;
@@ -201,6 +203,10 @@ export class PartitionReader {
       }
       resync = false;
       await this.#handle(batches);
+      // Records written and not yet handled (what a consumer group's lag would say).
+      if (response.highWatermark !== undefined) {
+        this.lag = Math.max(0, response.highWatermark - log_.next);
+      }
       // The next fetch waits for the end of the turn: the sends its records' handlers made (the
       // replies, the next requests) are written first, since they are what the other side waits
       // for (~10 % more requests per second at 64 in flight).
@@ -246,7 +252,11 @@ export class PartitionReader {
       minBytes: 1,
       maxBytes: FETCH_BYTES,
     });
-    return { batches: (response.responses[0]?.partitions[0]?.records ?? []).map(fromLibrary) };
+    const partition = response.responses[0]?.partitions[0];
+    return {
+      batches: (partition?.records ?? []).map(fromLibrary),
+      highWatermark: partition === undefined ? undefined : Number(partition.highWatermark),
+    };
   }
 
   async #handle(batches: FetchedBatch[]): Promise<void> {

@@ -169,6 +169,8 @@ export function readBatches(bytes: Uint8Array): FetchedBatch[] {
 export interface FetchedPartition {
   /** The record batches; empty when nothing was there before the wait ended. */
   batches: FetchedBatch[];
+  /** The partition's high watermark: the offset after the last record readers may see. */
+  highWatermark?: number;
 }
 
 // The response's fields before and around the records as the library reads them (its
@@ -192,7 +194,9 @@ function parseResponse(
         r.readInt32(); // partition index
         const code = r.readInt16();
         if (code !== 0) errors.push([`/responses/${i}/partitions/${j}`, [code, null]]);
-        r.skip(8 + 8 + 8); // high watermark, last stable offset, log start offset
+        const highWatermark = Number(r.readInt64());
+        if (i === 0 && j === 0) out.highWatermark = highWatermark;
+        r.skip(8 + 8); // last stable offset, log start offset
         r.readNullableArray((r) => r.skip(16)); // aborted transactions
         r.readInt32(); // preferred read replica
         const size = r.readUnsignedVarInt() - 1;

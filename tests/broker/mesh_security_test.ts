@@ -198,6 +198,11 @@ describe("a secured mesh under attack (TLS, mesh.tokens, owned identities, quota
     assert.ok(out >= ok, `records out ${out} for ${ok} requests`);
     assert.equal(valueOf(mine, "minimesh_mesh_lease"), 1);
     assert.ok((valueOf(mine, "minimesh_mesh_peers") ?? 0) >= 2);
+    assert.equal(valueOf(mine, "minimesh_kafka_up"), 1);
+    // Its own partition (the replies came there), and the group's once a fetch answered.
+    const lag = mine.find((f) => f.name === "minimesh_mesh_consumer_lag_records")!;
+    assert.ok(lag.metrics.length >= 1, JSON.stringify(lag.metrics));
+    assert.ok(lag.metrics.every((m) => Number(m.value) >= 0 && Number(m.value) < 1000));
     await eventually(
       async () => !(await connections(m1)).some((c) => c.version === "6.6.6"),
       10_000,
