@@ -4,11 +4,13 @@
  *
  * The lag is sampled only once `/metrics` has been read: a timer that wakes twice a second
  * (unref'd, so it never keeps a process alive) measures how late it fires; an instance that is
- * never scraped pays nothing.
+ * never scraped pays nothing. Garbage collections are counted likewise, where the runtime reports
+ * them (Node's `gc` performance entries; Deno reports none, so it serves no GC figures).
  *
  * @module
  */
 import process from "node:process";
+import { PerformanceObserver } from "node:perf_hooks";
 import type { MetricFamily } from "./metrics.ts";
 import { VERSION } from "./libraries.ts";
 
@@ -39,6 +41,32 @@ export function stopLagSampler(): void {
   lags.length = 0;
 }
 
+// Node's kinds of collection (perf_hooks constants NODE_PERFORMANCE_GC_*).
+const GC_KINDS: Record<number, string> = { 1: "minor", 2: "major", 4: "incremental", 8: "weakcb" };
+let gcObserver: PerformanceObserver | undefined | null;
+const gc = new Map<string, { count: number; seconds: number }>();
+let gcSeen = false;
+
+function startGcObserver(): void {
+  if (gcObserver !== undefined) return;
+  try {
+    gcObserver = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) {
+        const detail = (e as unknown as { detail?: { kind?: number } }).detail;
+        const kind = GC_KINDS[detail?.kind ?? 0] ?? "other";
+        const g = gc.get(kind) ?? { count: 0, seconds: 0 };
+        g.count++;
+        g.seconds += e.duration / 1000;
+        gc.set(kind, g);
+        gcSeen = true;
+      }
+    });
+    gcObserver.observe({ entryTypes: ["gc"] });
+  } catch {
+    gcObserver = null; // not reported by this runtime
+  }
+}
+
 /** The runtime this runs on, and its version. */
 export function runtime(): { name: string; version: string } {
   const deno = (globalThis as { Deno?: { version?: { deno?: string } } }).Deno;
@@ -49,6 +77,7 @@ export function runtime(): { name: string; version: string } {
 /** The process's families: CPU, memory, start time, event-loop lag, build. */
 export function processMetrics(startTime: Date): MetricFamily[] {
   startLagSampler();
+  startGcObserver();
   const cpu = process.cpuUsage();
   const memory = process.memoryUsage();
   const rt = runtime();
@@ -78,6 +107,23 @@ export function processMetrics(startTime: Date): MetricFamily[] {
       "The longest delay of a timer in the last 10 s: how long the event loop was blocked.",
       (lags.length === 0 ? 0 : Math.max(...lags)) / 1000,
     ),
+    // Only where collections are reported: a runtime that reports none serves no zeros.
+    ...(gcSeen
+      ? [
+        {
+          name: "minimesh_gc_collections_total",
+          help: "Garbage collections since the first scrape, by kind.",
+          type: "counter" as const,
+          samples: [...gc].map(([kind, g]) => ({ labels: { kind }, value: g.count })),
+        },
+        {
+          name: "minimesh_gc_seconds_total",
+          help: "Time spent in garbage collections since the first scrape, by kind.",
+          type: "counter" as const,
+          samples: [...gc].map(([kind, g]) => ({ labels: { kind }, value: g.seconds })),
+        },
+      ]
+      : []),
     {
       name: "minimesh_build_info",
       help: "Always 1; the labels say which minimesh and runtime this is.",

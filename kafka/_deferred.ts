@@ -77,6 +77,9 @@ export class DeferredClient implements KafkaClient {
       topic,
       partition,
       ready,
+      get lag() {
+        return inner?.lag;
+      },
       stop: async () => {
         stopped = true;
         await inner?.stop();

@@ -266,10 +266,20 @@ export class PresenceMonitor implements AsyncDisposable {
     const consumer = this.#kafka.consumePartition(s.monitorTopic, 0, (r) => this.#onRecord(r));
     await consumer.ready;
     log.info("{topic}, partition 0 ready", { topic: s.monitorTopic });
-    await this.#publish([
-      this.#aliveMessage(),
-      { type: "download", monitor: this.platform.origin },
-    ]);
+    // Kafka answered already: a write that fails now (a connection dropped as the cluster
+    // settles, under load) is tried again a few times before the start gives up.
+    for (let attempt = 1;; attempt++) {
+      try {
+        await this.#publish([
+          this.#aliveMessage(),
+          { type: "download", monitor: this.platform.origin },
+        ]);
+        break;
+      } catch (e) {
+        if (attempt >= 4 || this.#stopping) throw e;
+        await new Promise((r) => setTimeout(r, 500 * attempt));
+      }
+    }
     // A running monitor answers `download` with a snapshot within milliseconds; with no
     // answer in time (2 s) this monitor is the first and starts from an empty table.
     const timeout = setTimeout(() => this.#finishBootstrap(undefined), s.bootstrapWaitMs);

@@ -115,6 +115,30 @@ describe("the npm package", () => {
     }
   });
 
+  it("serves Node's garbage collections in /metrics (Deno reports none)", () => {
+    const file = join(project, "gc.mjs");
+    writeFileSync(
+      file,
+      [
+        `import { Platform } from "${PACKAGE}";`,
+        `const p = new Platform({ dir: "/nonexistent", args: [], env: {} });`,
+        "p.metrics(); // the first scrape starts the count",
+        "const junk = [];",
+        `for (let i = 0; i < 300000; i++) junk.push({ i, s: "x".repeat(20) });`,
+        "setTimeout(() => {",
+        `  const f = p.metrics().find((f) => f.name === "minimesh_gc_collections_total");`,
+        `  console.log("GC " + (f ? f.samples.reduce((n, s) => n + s.value, 0) : -1));`,
+        "  process.exit(0);",
+        "}, 300);",
+      ].join("\n"),
+    );
+    for (const v of NODES) {
+      const out = execFileSync(nodeBin[v], [file], { cwd: project, encoding: "utf8" });
+      const n = Number(/GC (-?\d+)/.exec(out)?.[1]);
+      assert.ok(n > 0, `Node ${v}: ${out}`);
+    }
+  });
+
   for (const resolution of ["node16", "bundler"]) {
     it(`type-checks for a TypeScript consumer with moduleResolution ${resolution}`, () => {
       const dir = mkdtempSync(join(project, `types-${resolution}-`));
