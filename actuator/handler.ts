@@ -11,6 +11,7 @@ import type { Platform } from "../bus/platform.ts";
 import { PostOffice } from "../bus/post_office.ts";
 import { statusOf } from "../bus/platform.ts";
 import { libraries } from "../bus/libraries.ts";
+import { runtime } from "../bus/process_metrics.ts";
 import { prometheusText } from "../bus/metrics.ts";
 import { eventApi } from "./event_api.ts";
 import { accessRule } from "./access.ts";
@@ -35,6 +36,17 @@ interface Dependency {
   route: string;
   required: boolean;
 }
+
+/** The informational endpoints an actuator serves (besides `/api/event`). */
+export const ACTUATOR_PATHS: readonly string[] = [
+  "/info",
+  "/info/lib",
+  "/info/routes",
+  "/env",
+  "/metrics",
+  "/health",
+  "/livenessprobe",
+];
 
 /**
  * The actuator handler of a platform. Returns `undefined` for paths it does not serve, so it
@@ -109,12 +121,7 @@ export function actuatorHandler(
     const url = new URL(req.url);
     const path = url.pathname.replace(/\/+$/, "") || "/";
     if (path === "/api/event") return (await access(req, "event")) ?? api(req);
-    if (
-      !["/info", "/info/lib", "/info/routes", "/env", "/metrics", "/health", "/livenessprobe"]
-        .includes(path)
-    ) {
-      return undefined;
-    }
+    if (!ACTUATOR_PATHS.includes(path)) return undefined;
     if (path !== "/health" && path !== "/livenessprobe") {
       const denied = await access(req, "info");
       if (denied) return denied;
@@ -189,14 +196,5 @@ export function actuatorHandler(
             headers: { "content-type": "text/plain" },
           });
     }
-  };
-}
-
-function runtime(): Record<string, string> {
-  const v = process.versions as Record<string, string | undefined>;
-  return v.deno ? { name: "deno", version: v.deno, v8: v.v8 ?? "" } : {
-    name: "node",
-    version: v.node ?? "",
-    v8: v.v8 ?? "",
   };
 }

@@ -8,23 +8,10 @@
  */
 import { Histogram } from "../bus/metrics.ts";
 import type { MetricFamily } from "../bus/metrics.ts";
+import { ACTUATOR_PATHS } from "./handler.ts";
 
-/** The library's own endpoints, each its own label. */
-const KNOWN = new Set([
-  "/",
-  "/api/event",
-  "/info",
-  "/info/lib",
-  "/info/routes",
-  "/env",
-  "/metrics",
-  "/health",
-  "/livenessprobe",
-  "/dashboard.css",
-  "/dashboard.js",
-  "/dashboard/events",
-  "/dashboard/state",
-]);
+/** The actuator's endpoints, each its own label (a monitor names its dashboard's by `pathLabel`). */
+const KNOWN = new Set(["/api/event", ...ACTUATOR_PATHS]);
 const METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
 /** Labels kept apart; an application's `pathLabel` giving more is counted as `other`. */
 const MAX_PATHS = 100;
@@ -66,17 +53,18 @@ export class HttpMetrics {
 
   /**
    * Wraps a handler so that every answer is counted (a handler that throws counts as 500; the
-   * duration is to the response's head, not the end of a streamed body).
+   * duration is to the response's head, not the end of a streamed body). The handler is given
+   * the request's path label too.
    */
   measure(
-    handler: (req: Request) => Response | Promise<Response>,
+    handler: (req: Request, path: string) => Response | Promise<Response>,
   ): (req: Request) => Promise<Response> {
     return async (req) => {
       const start = performance.now();
       const path = this.pathOf(req);
       let status = 500;
       try {
-        const res = await handler(req);
+        const res = await handler(req, path);
         status = res.status;
         return res;
       } finally {

@@ -72,8 +72,8 @@ export async function startHttp(
       maxBodyBytes: eventApiMaxBytes(platform),
       maxFrameBytes: 1024, // no websocket service here
     }),
-    fetch: http.measure(async (req) => {
-      const traced = openHttpTrace(req, `${req.method} ${http.pathOf(req)}`, telemetry);
+    fetch: http.measure(async (req, path) => {
+      const traced = openHttpTrace(req, `${req.method} ${path}`, telemetry);
       try {
         return traced(
           (await actuator(req)) ?? (await options.routes?.(req)) ??

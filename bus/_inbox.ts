@@ -14,18 +14,8 @@ import type { Deadline } from "./_deadlines.ts";
 import { EventEnvelope, peekTags, resetTags } from "./envelope.ts";
 import { RequestTimeoutError } from "./errors.ts";
 import { CallerStats } from "./caller_stats.ts";
-
-// A route as the caller's figures name it: without the `@origin` of a directed request.
-function routeOf(to: string): string {
-  const at = to.indexOf("@");
-  return at < 0 ? to : to.slice(0, at);
-}
-
-// The status a failed send stands for: the error's own (an AppError), else 500.
-function statusOf(error: Error): number {
-  const s = (error as { status?: unknown }).status;
-  return typeof s === "number" ? s : 500;
-}
+import { statusOf } from "./_executor.ts";
+import { splitAddress } from "./route.ts";
 
 function round3(ms: number): number {
   return Math.round(ms * 1000) / 1000;
@@ -241,7 +231,7 @@ export class Inbox {
   ): SingleWaiter {
     const w = new SingleWaiter(this, ++this.#next, timeout, timeoutException, timed);
     w.callerCid = callerCid;
-    if (timed) w.route = route === undefined ? undefined : routeOf(route);
+    if (timed && route !== undefined) w.route = splitAddress(route).route;
     this.#waiters.add(w);
     this.deadlines.add(w);
     return w;
@@ -259,7 +249,7 @@ export class Inbox {
   ): MultiWaiter {
     const w = new MultiWaiter(this, ++this.#next, timeout, timeoutException);
     w.callerCids = callerCids;
-    w.routes = routes.map((r) => routeOf(r ?? ""));
+    w.routes = routes.map((r) => splitAddress(r ?? "").route);
     w.replies = new Array(callerCids.length);
     this.#waiters.add(w);
     this.deadlines.add(w);

@@ -49,6 +49,11 @@ export function fineQuantile(buckets: Iterable<[number, number]>, q: number): nu
   return fineValue(sorted[sorted.length - 1][0]);
 }
 
+/** Adds `[bucket, count]` pairs into `into`. */
+export function addBuckets(into: Map<number, number>, pairs: Iterable<[number, number]>): void {
+  for (const [b, n] of pairs) into.set(b, (into.get(b) ?? 0) + n);
+}
+
 /** One route's calls since the last report, as an application reports them. */
 export interface CallReport {
   /** The route called. */
@@ -66,7 +71,6 @@ export interface CallReport {
 class Called {
   readonly byStatus = new Map<number, number>();
   readonly histogram = new Histogram();
-  timeouts = 0;
   // Since the last report.
   calls = 0;
   errors = 0;
@@ -78,8 +82,12 @@ class Called {
 export class CallerStats {
   readonly #routes = new Map<string, Called>();
 
-  /** A request to `route` ended with `status` after `ms` (408: it timed out). */
+  /**
+   * A request to `route` ended with `status` after `ms` (408: it timed out). A status outside
+   * 100-599 (a peer's reply may carry anything) counts as 500, so that labels stay bounded.
+   */
   record(route: string, status: number, ms: number): void {
+    if (!(Number.isInteger(status) && status >= 100 && status <= 599)) status = 500;
     let c = this.#routes.get(route);
     if (c === undefined) {
       const key = this.#routes.size < MAX_CALLED_ROUTES ? route : OTHER_ROUTES;
@@ -89,13 +97,9 @@ export class CallerStats {
     c.byStatus.set(status, (c.byStatus.get(status) ?? 0) + 1);
     c.histogram.observe(ms);
     c.calls++;
-    if (status === 408) {
-      c.timeouts++;
-      c.newTimeouts++;
-    }
+    if (status === 408) c.newTimeouts++;
     if (status >= 500 || status === 408) c.errors++;
-    const b = fineBucket(ms);
-    c.fine.set(b, (c.fine.get(b) ?? 0) + 1);
+    addBuckets(c.fine, [[fineBucket(ms), 1]]);
   }
 
   /** What changed since the last call, per route (routes without calls left out). */
@@ -140,7 +144,7 @@ export class CallerStats {
       for (const [status, value] of c.byStatus) {
         requests.samples.push({ labels: { route, status: String(status) }, value });
       }
-      timeouts.samples.push({ labels: { route }, value: c.timeouts });
+      timeouts.samples.push({ labels: { route }, value: c.byStatus.get(408) ?? 0 });
       duration.samples.push(...c.histogram.samples({ route }));
     }
     return [requests, timeouts, duration];

@@ -58,6 +58,11 @@ describe("CallerStats", () => {
       51,
       "the routes beyond the limit, counted together",
     );
+    // Whatever status a peer's reply carries, the labels stay within 100-599.
+    for (const odd of [12345, -1, 99, 600, 1.5, NaN]) stats.record("a.b", odd, 1);
+    const statuses = stats.metrics()[0].samples.filter((s) => s.labels?.route === "a.b")
+      .map((s) => s.labels?.status);
+    assert.deepEqual([...new Set(statuses)].sort(), ["200", "408", "500", "503"]);
   });
 
   it("counts a platform's requests by route (without @origin) and status, fork-and-join too", async () => {

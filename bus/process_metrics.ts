@@ -34,18 +34,10 @@ function startLagSampler(): void {
   (lagTimer as unknown as { unref?: () => void }).unref?.();
 }
 
-/** Stops the lag sampler (tests that check for leaked timers). */
-export function stopLagSampler(): void {
-  clearInterval(lagTimer);
-  lagTimer = undefined;
-  lags.length = 0;
-}
-
 // Node's kinds of collection (perf_hooks constants NODE_PERFORMANCE_GC_*).
 const GC_KINDS: Record<number, string> = { 1: "minor", 2: "major", 4: "incremental", 8: "weakcb" };
 let gcObserver: PerformanceObserver | undefined | null;
 const gc = new Map<string, { count: number; seconds: number }>();
-let gcSeen = false;
 
 function startGcObserver(): void {
   if (gcObserver !== undefined) return;
@@ -58,7 +50,6 @@ function startGcObserver(): void {
         g.count++;
         g.seconds += e.duration / 1000;
         gc.set(kind, g);
-        gcSeen = true;
       }
     });
     gcObserver.observe({ entryTypes: ["gc"] });
@@ -67,11 +58,12 @@ function startGcObserver(): void {
   }
 }
 
-/** The runtime this runs on, and its version. */
-export function runtime(): { name: string; version: string } {
-  const deno = (globalThis as { Deno?: { version?: { deno?: string } } }).Deno;
-  if (deno?.version?.deno !== undefined) return { name: "deno", version: deno.version.deno };
-  return { name: "node", version: process.versions.node ?? "unknown" };
+/** The runtime this runs on, its version and V8's (also `/info`'s `runtime`). */
+export function runtime(): { name: string; version: string; v8: string } {
+  const v = process.versions as Record<string, string | undefined>;
+  return v.deno
+    ? { name: "deno", version: v.deno, v8: v.v8 ?? "" }
+    : { name: "node", version: v.node ?? "", v8: v.v8 ?? "" };
 }
 
 /** The process's families: CPU, memory, start time, event-loop lag, build. */
@@ -108,7 +100,7 @@ export function processMetrics(startTime: Date): MetricFamily[] {
       (lags.length === 0 ? 0 : Math.max(...lags)) / 1000,
     ),
     // Only where collections are reported: a runtime that reports none serves no zeros.
-    ...(gcSeen
+    ...(gc.size > 0
       ? [
         {
           name: "minimesh_gc_collections_total",

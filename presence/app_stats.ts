@@ -14,7 +14,7 @@ import {
   MAX_REPORTED_ROUTES,
 } from "../protocol/report.ts";
 import type { AppReport } from "../protocol/report.ts";
-import { FINE_BUCKETS } from "../bus/caller_stats.ts";
+import { addBuckets, FINE_BUCKETS } from "../bus/caller_stats.ts";
 import type { CallReport } from "../bus/caller_stats.ts";
 
 const MAX_ROUTE_LENGTH = 200;
@@ -102,7 +102,7 @@ function mergeCalls(a: AppReport["calls"], b: AppReport["calls"]): AppReport["ca
     into.errors += r.errors;
     into.timeouts += r.timeouts;
     const buckets = new Map(into.latency);
-    for (const [k, n] of r.latency) buckets.set(k, (buckets.get(k) ?? 0) + n);
+    addBuckets(buckets, r.latency);
     into.latency = [...buckets];
   }
   // Still within a frame's bounds: the busiest routes' buckets first.

@@ -39,6 +39,9 @@ export interface MonitorEndpoints {
   dashboardState(view?: DashboardView): DashboardState;
 }
 
+/** The dashboard's live paths: its event stream and its state as JSON. */
+export const DASHBOARD_LIVE: readonly string[] = ["/dashboard/events", "/dashboard/state"];
+
 /** The health route of the monitor (its `mandatory.health.dependencies`). */
 export const MONITOR_HEALTH_ROUTE = "cloud.connector.health";
 
@@ -70,7 +73,7 @@ export function monitorHandler(monitor: MonitorEndpoints): (req: Request) => Pro
   const actuator = actuatorHandler(p, { personality: "RESOURCES", more: () => monitor.info() });
   const access = accessRule(p);
   const dashboard = async (req: Request, path: string) => {
-    const live = path === "/dashboard/events" || path === "/dashboard/state";
+    const live = DASHBOARD_LIVE.includes(path);
     if (!live && !isDashboardAsset(path)) return undefined;
     if (req.method !== "GET" && req.method !== "HEAD") {
       return jsonError(405, `Method ${req.method.slice(0, 20)} not allowed on ${path}`);

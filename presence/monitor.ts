@@ -21,7 +21,8 @@ import { eventOf, eventRecord } from "../kafka/records.ts";
 import { parseReport } from "./app_stats.ts";
 import { MonitorDashboard } from "./dashboard.ts";
 import { HttpMetrics } from "../actuator/http_metrics.ts";
-import { monitorHandler, tokenAuthorizer } from "./http.ts";
+import { DASHBOARD_LIVE, monitorHandler, tokenAuthorizer } from "./http.ts";
+import { isDashboardAsset } from "./dashboard_page.ts";
 import { isJavaRecord, parseJava } from "./java_monitor.ts";
 import { PeerMonitors } from "./peer_monitors.ts";
 import { Bootstrap } from "./bootstrap.ts";
@@ -83,8 +84,11 @@ export class PresenceMonitor implements AsyncDisposable {
   readonly #serve: ServeFunction;
   #tls: TlsFiles | undefined;
   readonly #kafka: KafkaClient;
-  /** The HTTP endpoints' figures, for /metrics. */
-  readonly #http = new HttpMetrics();
+  /** The HTTP endpoints' figures, for /metrics: the dashboard's paths are labels of their own. */
+  readonly #http = new HttpMetrics((req) => {
+    const path = new URL(req.url).pathname;
+    return isDashboardAsset(path) || DASHBOARD_LIVE.includes(path) ? path : undefined;
+  });
   readonly #table: LeaseTable;
   readonly #sessions: Sessions;
   readonly #leasing: Leasing;

@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { fineQuantile } from "../bus/caller_stats.ts";
+import { addBuckets, fineQuantile } from "../bus/caller_stats.ts";
 import type { CallReport } from "../bus/caller_stats.ts";
 
 /** Length of a slot (ms): the applications' report interval. */
@@ -102,7 +102,7 @@ export class RouteStats {
       r.calls[slot % SLOTS] += c.calls;
       let buckets = r.latency[slot % LATENCY_SLOTS];
       if (buckets === undefined) r.latency[slot % LATENCY_SLOTS] = buckets = new Map();
-      for (const [b, n] of c.latency) buckets.set(b, (buckets.get(b) ?? 0) + n);
+      addBuckets(buckets, c.latency);
     }
   }
 
@@ -131,9 +131,7 @@ export class RouteStats {
     const merged = new Map<number, number>();
     for (let s = slot - LATENCY_SLOTS + 1; s <= slot; s++) {
       if (s > r.slot || r.slot - s >= LATENCY_SLOTS) continue;
-      for (const [b, n] of r.latency[s % LATENCY_SLOTS] ?? []) {
-        merged.set(b, (merged.get(b) ?? 0) + n);
-      }
+      addBuckets(merged, r.latency[s % LATENCY_SLOTS] ?? []);
     }
     const q = (x: number) => {
       const v = fineQuantile(merged, x);
