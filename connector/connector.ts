@@ -42,6 +42,11 @@ import type { ConnectorSettings } from "./settings.ts";
 
 const log = logger("connector");
 const PEER_WAIT_MS = 5000;
+/**
+ * An instance given another partition reads its old one this long more: peers that have not yet
+ * heard of the move send there (the monitors hold it for the instance for a minute).
+ */
+const MOVE_READ_MS = 30_000;
 /** A draining instance waits this long without a record on its partition before it leaves. */
 const QUIET_MS = 250;
 
@@ -93,7 +98,10 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
   readonly #peers: Peers;
   readonly #delivery: Delivery;
   readonly #offMetrics: () => void;
+  /** Its own partition's consumer first, then its group's. */
   #consumers: PartitionConsumer[] = [];
+  /** Consumers of partitions it moved away from, read a while more (see {@link MOVE_READ_MS}). */
+  #retiring = new Map<PartitionConsumer, ReturnType<typeof setTimeout>>();
   /** The join or leave in progress; the next one starts after it. */
   #joining: Promise<void> = Promise.resolve();
   #topic: string | undefined;
@@ -464,19 +472,13 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
     const [physical, partition] = splitVirtualTopic(topic);
     if (!physical || !Number.isInteger(partition)) throw new Error(`Invalid topic ${topic}`);
     if (topic === this.#topic && this.#consumers.length > 0) return this.#rejoin(topic, signal);
-    // A different lease (the monitors released the old one): this instance was out meanwhile.
-    if (this.#topic !== undefined) await this.#leaveNow(`given another lease, ${topic}`);
+    if (this.#topic !== undefined && this.#consumers.length > 0) {
+      return this.#move(topic, physical, partition, signal);
+    }
     await this.#stopConsumers();
     signal.throwIfAborted();
     const s = this.settings;
-    const own = this.#kafka.consumePartition(
-      physical,
-      partition,
-      (r) => {
-        if (this.#draining) this.#lastRecordAt = Date.now(); // a clock read only while draining
-        return this.#delivery.onRecord(r);
-      },
-    );
+    const own = this.#consumeOwn(physical, partition);
     const group = this.#kafka.consumePartition(
       s.monitorTopic,
       s.group,
@@ -505,6 +507,46 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
     await this.#peers.heard(peers, signal);
     this.#lifeCycle.notify({ type: "connected", origin: me });
     this.#firstJoin.resolve();
+  }
+
+  #consumeOwn(physical: string, partition: number): PartitionConsumer {
+    return this.#kafka.consumePartition(physical, partition, (r) => {
+      if (this.#draining) this.#lastRecordAt = Date.now(); // a clock read only while draining
+      return this.#delivery.onRecord(r);
+    });
+  }
+
+  // Back with another lease while in the mesh: a Java monitor gives each application it takes
+  // over a new partition. The instance moves without leaving: it reads the new partition, tells
+  // its group (peers send there from then on), and reads the old one a while more, where peers
+  // that have not heard yet send requests and replies. Its peers, routing table and requests in
+  // flight stay.
+  async #move(topic: string, physical: string, partition: number, signal: AbortSignal) {
+    const own = this.#consumeOwn(physical, partition);
+    try {
+      await untilAborted(own.ready, signal);
+    } catch (e) {
+      await own.stop();
+      throw e;
+    }
+    const [old, ...group] = this.#consumers;
+    this.#consumers = [own, ...group];
+    this.#retiring.set(
+      old,
+      setTimeout(() => {
+        this.#retiring.delete(old);
+        old.stop().catch(() => {});
+      }, MOVE_READ_MS),
+    );
+    log.info(
+      "Moved from {from} to {topic}, given by the monitor: still in the mesh with {n} peer(s); " +
+        "reading {from} {s} s more",
+      { from: this.#topic, topic, n: this.table.peers().length, s: MOVE_READ_MS / 1000 },
+    );
+    this.#topic = topic;
+    this.#attached();
+    await this.#peers.announceJoin();
+    this.#peers.keepAlive();
   }
 
   // Back through a monitor with the lease it had: nothing changed for Kafka, the peers or the
@@ -547,8 +589,10 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
   }
 
   async #stopConsumers(): Promise<void> {
-    const consumers = this.#consumers;
+    const consumers = [...this.#consumers, ...this.#retiring.keys()];
+    this.#retiring.forEach(clearTimeout);
     this.#consumers = [];
+    this.#retiring.clear();
     await Promise.all(consumers.map((c) => c.stop()));
   }
 

@@ -3,6 +3,7 @@
 // uses (none for the bus alone), and `kafka.client=kafkajs` loads kafkajs only then.
 import { ConsumerStopped } from "./client.ts";
 import type {
+  ConsumeOptions,
   InRecord,
   KafkaClient,
   OutRecord,
@@ -64,12 +65,13 @@ export class DeferredClient implements KafkaClient {
     topic: string,
     partition: number,
     onRecord: (record: InRecord) => void | Promise<void>,
+    options?: ConsumeOptions,
   ): PartitionConsumer {
     let stopped = false;
     let inner: PartitionConsumer | undefined;
     const ready = this.#get().then((c) => {
       if (stopped) throw new ConsumerStopped(topic, partition);
-      inner = c.consumePartition(topic, partition, onRecord);
+      inner = c.consumePartition(topic, partition, onRecord, options);
       return inner.ready;
     });
     ready.catch(() => {}); // a caller that never awaits `ready` must not see it fail

@@ -73,6 +73,16 @@ export interface TrafficCounters {
   recordsRead: number;
 }
 
+/** Where {@link KafkaClient.consumePartition} starts. */
+export interface ConsumeOptions {
+  /**
+   * Start at the first record written at or after this time (ms since the epoch, the records'
+   * timestamps) instead of at the end: a reader that must know what was said lately (a starting
+   * presence monitor). With no record that recent, it starts at the end.
+   */
+  since?: number;
+}
+
 /** What the mesh needs from Kafka. */
 export interface KafkaClient {
   /** Bootstrap brokers (for `/health` info). */
@@ -87,13 +97,14 @@ export interface KafkaClient {
   /** Writes records, resolving when the broker has them; order is kept. */
   send(records: OutRecord[]): Promise<void>;
   /**
-   * Reads exactly one partition from its latest offset, calling `onRecord` for each record in
-   * order. A handler error is logged and the record skipped.
+   * Reads exactly one partition from its latest offset (or from `options.since`), calling
+   * `onRecord` for each record in order. A handler error is logged and the record skipped.
    */
   consumePartition(
     topic: string,
     partition: number,
     onRecord: (record: InRecord) => void | Promise<void>,
+    options?: ConsumeOptions,
   ): PartitionConsumer;
   /** Makes sure `topic` exists (creating it with `partitions`); returns its partition count. */
   ensureTopic(topic: string, partitions: number): Promise<number>;

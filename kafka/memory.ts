@@ -26,6 +26,7 @@ import { logger } from "../bus/_log.ts";
 import { randomHex32 } from "../bus/_ids.ts";
 import { LOOPBACK_HEADER, loopbackRoundTrip } from "./client.ts";
 import type {
+  ConsumeOptions,
   InRecord,
   KafkaClient,
   OutRecord,
@@ -44,7 +45,12 @@ interface Reader {
 
 interface Partition {
   next: number;
+  /** The latest records, for readers that start at a time (at most {@link KEPT} of them). */
+  kept: InRecord[];
 }
+
+/** Records each partition keeps for readers that start at a time. */
+const KEPT = 10_000;
 
 /** A Kafka cluster in memory. */
 export class MemoryKafka {
@@ -99,7 +105,7 @@ export class MemoryKafka {
   createTopic(topic: string, partitions: number): number {
     let p = this.#topics.get(topic);
     if (p === undefined) {
-      p = Array.from({ length: partitions }, () => ({ next: 0 }));
+      p = Array.from({ length: partitions }, () => ({ next: 0, kept: [] }));
       this.#topics.set(topic, p);
     }
     return p.length;
@@ -109,7 +115,7 @@ export class MemoryKafka {
   createPartitions(topic: string, count: number): void {
     const p = this.#topics.get(topic);
     if (p === undefined) throw new Error(`This server does not host this topic (${topic})`);
-    while (p.length < count) p.push({ next: 0 });
+    while (p.length < count) p.push({ next: 0, kept: [] });
   }
 
   /** @internal */
@@ -139,12 +145,16 @@ export class MemoryKafka {
       value: typeof r.value === "string" ? encoder.encode(r.value) : r.value,
       timestamp: Date.now(),
     };
-    for (const reader of this.readersOf(r.topic, r.partition)) {
-      const done = reader.chain.then(() => reader.client.handle(reader, record));
-      reader.chain = done;
-      this.#pending.add(done);
-      done.finally(() => this.#pending.delete(done));
-    }
+    if (p.kept.push(record) > KEPT) p.kept.shift();
+    for (const reader of this.readersOf(r.topic, r.partition)) this.deliver(reader, record);
+  }
+
+  /** @internal Hands `record` to `reader` after what it was handed before. */
+  deliver(reader: Reader, record: InRecord): void {
+    const done = reader.chain.then(() => reader.client.handle(reader, record));
+    reader.chain = done;
+    this.#pending.add(done);
+    done.finally(() => this.#pending.delete(done));
   }
 }
 
@@ -186,18 +196,23 @@ export class MemoryKafkaClient implements KafkaClient {
     });
   }
 
-  /** Reads one partition from now on. */
+  /** Reads one partition from now on (or from the records it keeps since `options.since`). */
   consumePartition(
     topic: string,
     partition: number,
     onRecord: (record: InRecord) => void | Promise<void>,
+    options: ConsumeOptions = {},
   ): PartitionConsumer {
     const reader: Reader = { onRecord, client: this, chain: Promise.resolve() };
     let ready: Promise<void>;
     let readers: Set<Reader> | undefined;
     try {
       this.#cluster.check();
-      this.#cluster.partition(topic, partition);
+      const p = this.#cluster.partition(topic, partition);
+      const since = options.since;
+      if (since !== undefined) {
+        for (const r of p.kept) if (r.timestamp! >= since) this.#cluster.deliver(reader, r);
+      }
       readers = this.#cluster.readersOf(topic, partition);
       readers.add(reader);
       const delay = this.#cluster.consumerReadyMs;

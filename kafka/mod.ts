@@ -52,6 +52,7 @@ export type {
   TopicMode,
 } from "./properties.ts";
 export type {
+  ConsumeOptions,
   InRecord,
   KafkaClient,
   OutRecord,

@@ -23,11 +23,12 @@ export interface KnownMonitor {
   java?: boolean;
 }
 
-/** The route monitors address each other on partition 0. */
+/** Where earlier monitors addressed each other on partition 0 (still read from them). */
 export const CONTROL_ROUTE = "presence.monitor@monitor-0";
 /**
- * Where they address each other while a Java monitor listens: Java's HouseKeeper ignores types
- * other than its own there, where a route it does not have costs an error line per record.
+ * Where monitors address each other on partition 0: Java's HouseKeeper route, whose handler
+ * ignores types other than its own. A route a Java monitor does not have costs an error line per
+ * record in its log, and a starting monitor cannot know whether a Java monitor listens.
  */
 export const QUIET_CONTROL_ROUTE = "presence.housekeeper@monitor-0";
 /** The `minimesh` header value that marks a monitor message sent to the quiet route. */
@@ -64,18 +65,13 @@ export type MonitorMessage =
   /** A message in the Java monitors' protocol (java_monitor.ts); `ours` when a TypeScript monitor wrote it. */
   | { type: "java"; java: JavaMessage; ours: boolean };
 
-/**
- * Encodes a monitor message as an envelope for partition 0; `quiet` while Java monitors listen
- * (see {@link QUIET_CONTROL_ROUTE}).
- */
-export function controlEnvelope(msg: MonitorMessage, quiet = false): EventEnvelope {
+/** Encodes a monitor message as an envelope for partition 0 (see {@link QUIET_CONTROL_ROUTE}). */
+export function controlEnvelope(msg: MonitorMessage): EventEnvelope {
   if (msg.type === "java") return javaEnvelope(msg.java);
-  const e = quiet
-    ? new EventEnvelope({
-      to: QUIET_CONTROL_ROUTE,
-      headers: { type: msg.type, [OURS_HEADER]: QUIET_MARK },
-    })
-    : new EventEnvelope({ to: CONTROL_ROUTE, headers: { type: msg.type } });
+  const e = new EventEnvelope({
+    to: QUIET_CONTROL_ROUTE,
+    headers: { type: msg.type, [OURS_HEADER]: QUIET_MARK },
+  });
   const h = e.headers;
   switch (msg.type) {
     case "put":

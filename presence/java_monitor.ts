@@ -240,6 +240,62 @@ export function fromJavaInfo(
   };
 }
 
+/** How long a Java monitor holds a partition for an origin after the last record naming both. */
+export const JAVA_TOPIC_EXPIRY_MS = 60_000;
+/** At most this many origins' partitions are remembered (a bound against hostile records). */
+const MAX_JAVA_ORIGINS = 10_000;
+
+/**
+ * The partitions Java monitors hold, as Java's topic controller keeps them: each record that maps
+ * a partition to an origin (`confirm_topic`, an application's `put` naming its topic, an answer to
+ * `download`) holds that partition for that origin until a minute after the last such record.
+ * Java keeps an application's old partition so after leasing it another, and its answers to
+ * `download` name the first of them in sorted order, often the old one: a partition held here
+ * may still be read by its application, and no other application may have it meanwhile.
+ */
+export class JavaTopics {
+  /** Partition → the origin the latest record mapped it to, and when. */
+  readonly #held = new Map<string, { origin: string; at: number }>();
+  /** Origin → the partition its latest own record (a lease, or its report) names. */
+  readonly #named = new Map<string, { topic: string; at: number }>();
+
+  /**
+   * A record mapped `topic` to `origin` at `at` (ms); `named` when it is the lease itself or the
+   * application's own report, not a monitor's answer to `download`.
+   */
+  map(topic: string, origin: string, at: number, named: boolean): void {
+    const held = this.#held.get(topic);
+    if (held === undefined || held.at <= at) this.#held.set(topic, { origin, at });
+    if (!named) return;
+    const last = this.#named.get(origin);
+    if (last !== undefined ? last.at <= at : this.#named.size < MAX_JAVA_ORIGINS) {
+      this.#named.set(origin, { topic, at });
+    }
+  }
+
+  /**
+   * Whether `topic` is held for an origin other than `origin` that `live` says is connected, as
+   * of `now`.
+   */
+  holds(topic: string, origin: string, now: number, live: (origin: string) => boolean): boolean {
+    const held = this.#held.get(topic);
+    return held !== undefined && held.origin !== origin && now - held.at < JAVA_TOPIC_EXPIRY_MS &&
+      live(held.origin);
+  }
+
+  /** The partition that the latest lease or report of `origin` named within the window. */
+  named(origin: string, now: number): string | undefined {
+    const n = this.#named.get(origin);
+    return n !== undefined && now - n.at < JAVA_TOPIC_EXPIRY_MS ? n.topic : undefined;
+  }
+
+  /** Forgets what expired by `now`. */
+  expire(now: number): void {
+    for (const [t, h] of this.#held) if (now - h.at >= JAVA_TOPIC_EXPIRY_MS) this.#held.delete(t);
+    for (const [o, n] of this.#named) if (now - n.at >= JAVA_TOPIC_EXPIRY_MS) this.#named.delete(o);
+  }
+}
+
 /**
  * The bids of the Java monitors' lease lock (Java's `TopicController`): every monitor records
  * every `rsvp` it reads, so all agree on who may assign next.

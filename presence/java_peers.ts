@@ -10,7 +10,9 @@ import { logger } from "../bus/_log.ts";
 import {
   fromJavaInfo,
   JAVA_ALIVE_INTERVAL_MS,
+  JAVA_MONITOR_SILENCE_MS,
   javaInfo,
+  JavaTopics,
   RsvpBids,
   writerOf,
 } from "./java_monitor.ts";
@@ -50,6 +52,8 @@ export class JavaPeers {
   /** The lock's bids, and the sessions waiting for it. */
   readonly #bids = new RsvpBids();
   readonly #waiting = new Set<Session>();
+  /** The partitions the Java monitors hold (for a minute after each record naming them). */
+  readonly #topics = new JavaTopics();
   #bidSentAt = 0;
   #bidInFlight = false;
   /** When this monitor's current round was sent (0: none). */
@@ -77,6 +81,49 @@ export class JavaPeers {
     return this.#c.monitors.get(monitor)?.java === true;
   }
 
+  /**
+   * Whether a Java monitor still holds `topic` for a connected application other than `origin`
+   * (see {@link JavaTopics}): such a partition may still be read, and is not to be given.
+   */
+  reserved(topic: string, origin: string): boolean {
+    return this.#topics.holds(
+      topic,
+      origin,
+      Date.now(),
+      (o) => this.#c.table.connection(o) !== undefined,
+    );
+  }
+
+  /**
+   * A Java message written before this monitor started (read back over the last minute): the
+   * partitions it maps are held as the Java monitors hold them, and its writer is a Java monitor
+   * that must answer this monitor's `init` before it is ready (see bootstrap.ts).
+   */
+  history(m: JavaMessage, ours: boolean, at: number): void {
+    this.#mapTopics(m, ours, at);
+    const writer = ours ? undefined : writerOf(m);
+    if (writer === undefined || writer === this.#c.me) return;
+    if (Date.now() - at < JAVA_MONITOR_SILENCE_MS && !this.#c.monitors.has(writer)) {
+      this.#c.monitors.set(writer, { lastSeen: at, version: "Java", started: "", java: true });
+    }
+  }
+
+  // The partitions a Java message maps to applications (see JavaTopics).
+  #mapTopics(m: JavaMessage, ours: boolean, at: number): void {
+    const map = (topic: unknown, origin: string, named: boolean) => {
+      if (typeof topic === "string" && this.#c.table.isVirtualTopic(topic)) {
+        this.#topics.map(topic, origin, at, named);
+      }
+    };
+    // Every confirm_topic counts, a TypeScript monitor's too: the Java monitors apply them all.
+    if (m.type === "confirm_topic") map(m.topic, m.origin, true);
+    else if (ours) return;
+    else if (m.type === "put") map(m.info.topic, m.origin, true);
+    else if (m.type === "puts") {
+      for (const [origin, info] of Object.entries(m.apps)) map(info.topic, origin, false);
+    }
+  }
+
   /** A session that waits for the lock before it claims (see {@link JavaPeers.round}). */
   wait(s: Session): void {
     this.#waiting.add(s);
@@ -100,6 +147,7 @@ export class JavaPeers {
   onMessage(m: JavaMessage, ours: boolean): void {
     const { me } = this.#c;
     const now = Date.now();
+    this.#mapTopics(m, ours, now);
     // The lock's messages count whoever wrote them: TypeScript monitors bid too.
     switch (m.type) {
       case "rsvp":
@@ -125,9 +173,11 @@ export class JavaPeers {
         if (this.#c.ready()) this.#publish([this.#puts()]);
         return;
       case "put":
-        return this.#applyRecord(m.origin, m.info, now);
+        return this.#applyRecord(m.origin, m.info, now, false);
       case "puts":
-        for (const [origin, info] of Object.entries(m.apps)) this.#applyRecord(origin, info, now);
+        for (const [origin, info] of Object.entries(m.apps)) {
+          this.#applyRecord(origin, info, now, true);
+        }
         return;
       case "del": {
         // Only a record that a Java monitor holds: its session closed there.
@@ -196,6 +246,7 @@ export class JavaPeers {
 
   /** Once a second: this monitor's `monitor_alive` for the Java monitors, and the lock. */
   tick(now: number): void {
+    this.#topics.expire(now);
     if (this.mixed && now - this.#lastAlive >= JAVA_ALIVE_INTERVAL_MS) {
       this.#lastAlive = now;
       this.#publish([{ type: "monitor_alive", origin: this.#c.me, apps: this.#origins() }]);
@@ -218,8 +269,15 @@ export class JavaPeers {
   }
 
   // A Java monitor's record of one of its applications (a record of an application that a
-  // TypeScript monitor holds is that monitor's to say).
-  #applyRecord(origin: string, info: Record<string, unknown>, now: number): void {
+  // TypeScript monitor holds is that monitor's to say). An `answer` to `download` may name an
+  // old partition (see JavaTopics): it moves no application the table places already, and one it
+  // does not place goes where its latest lease or report said.
+  #applyRecord(
+    origin: string,
+    info: Record<string, unknown>,
+    now: number,
+    answer: boolean,
+  ): void {
     let c: ConnectionInfo;
     try {
       c = fromJavaInfo(origin, info, now);
@@ -231,11 +289,15 @@ export class JavaPeers {
       return;
     }
     if (!this.isJava(c.monitor)) return;
+    const placed = this.#c.table.connection(origin)?.topic !== undefined;
+    const topic = !answer
+      ? c.topic
+      : placed
+      ? undefined
+      : this.#topics.named(origin, now) ?? c.topic;
     const effects = this.#c.apply({ type: "put", info: { ...c, topic: undefined }, foreign: true });
-    if (c.topic !== undefined) {
-      effects.push(
-        ...this.#c.apply({ type: "assign", origin, topic: c.topic, monitor: c.monitor }),
-      );
+    if (topic !== undefined) {
+      effects.push(...this.#c.apply({ type: "assign", origin, topic, monitor: c.monitor }));
     }
     if (effects.length) this.#c.changed();
   }

@@ -183,14 +183,19 @@ export class LeaseTable {
     return this.all.filter((t) => this.#owner.has(t)).map((t) => [t, this.#owner.get(t)!]);
   }
 
+  /** Whether `topic` is one of the virtual topics. */
+  isVirtualTopic(topic: string): boolean {
+    return this.#valid.has(topic);
+  }
+
   /** Whether `topic` is a virtual topic that nobody holds. */
   isFree(topic: string): boolean {
     return this.#valid.has(topic) && !this.#owner.has(topic);
   }
 
-  /** The first free virtual topic not in `skip`, or undefined when all are taken. */
-  nextFree(skip: ReadonlySet<string> = new Set()): string | undefined {
-    return this.all.find((t) => !this.#owner.has(t) && !skip.has(t));
+  /** The first free virtual topic that `usable` accepts, or undefined when none is. */
+  nextFree(usable: (topic: string) => boolean = () => true): string | undefined {
+    return this.all.find((t) => !this.#owner.has(t) && usable(t));
   }
 
   /** The table as a snapshot. */

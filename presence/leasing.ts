@@ -30,6 +30,8 @@ export interface LeasingContext {
   /** Whether a claim waits for the Java monitors' lock, and the wait itself. */
   mustWait(): boolean;
   wait(s: Session): void;
+  /** Whether a Java monitor still holds `topic` for another live application than `origin`. */
+  reserved(topic: string, origin: string): boolean;
 }
 
 /** The leases one monitor claims for its sessions. */
@@ -65,9 +67,10 @@ export class Leasing {
     const { table, me } = this.#c;
     const hint = s.hint;
     s.hint = undefined; // once: a rejected claim goes on with the first free topic
-    const topic = hint !== undefined && table.isFree(hint) && !this.#claiming.has(hint)
+    const usable = (t: string) => !this.#claiming.has(t) && !this.#c.reserved(t, s.origin);
+    const topic = hint !== undefined && table.isFree(hint) && usable(hint)
       ? hint
-      : table.nextFree(this.#claiming);
+      : table.nextFree(usable);
     if (topic === undefined) {
       this.#c.sessions.drop(
         s,

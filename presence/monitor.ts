@@ -23,9 +23,9 @@ import { MonitorDashboard } from "./dashboard.ts";
 import { HttpMetrics } from "../actuator/http_metrics.ts";
 import { DASHBOARD_LIVE, monitorHandler, tokenAuthorizer } from "./http.ts";
 import { isDashboardAsset } from "./dashboard_page.ts";
-import { isJavaRecord, parseJava } from "./java_monitor.ts";
+import { isJavaRecord, JAVA_TOPIC_EXPIRY_MS, parseJava } from "./java_monitor.ts";
 import { PeerMonitors } from "./peer_monitors.ts";
-import { Bootstrap } from "./bootstrap.ts";
+import { Bootstrap, JAVA_ANSWER_WAIT_MS } from "./bootstrap.ts";
 import { JavaPeers } from "./java_peers.ts";
 import { Leasing } from "./leasing.ts";
 import { MeshTopics } from "./topics.ts";
@@ -97,8 +97,16 @@ export class PresenceMonitor implements AsyncDisposable {
   #timer: ReturnType<typeof setInterval> | undefined;
   #ready = false;
   #stopping = false;
-  /** While starting: what is read before the table is in sync. */
-  #bootstrap: { reading: Bootstrap; done: () => void } | undefined;
+  /** While starting: what is read before the table is in sync (see bootstrap.ts). */
+  #bootstrap: {
+    reading: Bootstrap;
+    done: () => void;
+    /** The first complete table from a running TypeScript monitor. */
+    snapshot?: { table: TableSnapshot; asOf: bigint };
+    /** Waited long enough for a table, and for the Java monitors' answers. */
+    tableWaited?: boolean;
+    javaWaited?: boolean;
+  } | undefined;
   #lastAlive = 0;
   readonly #topics: MeshTopics;
   /** Kafka was away or lost topics: messages may be lost, so say what this monitor holds. */
@@ -173,6 +181,7 @@ export class PresenceMonitor implements AsyncDisposable {
       prepare: (physical) => this.#topics.prepare(physical),
       mustWait: () => this.#java.mixed,
       wait: (session) => this.#java.wait(session),
+      reserved: (topic, origin) => this.#java.reserved(topic, origin),
     });
     const tokens = meshTokens(platform.config);
     if (tokens.length) this.#tokenOf = tokenChecker(tokens);
@@ -267,16 +276,22 @@ export class PresenceMonitor implements AsyncDisposable {
     const synced = new Promise<void>((done) => (
       this.#bootstrap = { reading: new Bootstrap(this.platform.origin), done }
     ));
-    const consumer = this.#kafka.consumePartition(s.monitorTopic, 0, (r) => this.#onRecord(r));
+    // From a minute back: the partitions the Java monitors still hold (see JavaTopics).
+    const consumer = this.#kafka.consumePartition(s.monitorTopic, 0, (r) => this.#onRecord(r), {
+      since: Date.now() - JAVA_TOPIC_EXPIRY_MS - 5_000,
+    });
     await consumer.ready;
     log.info("{topic}, partition 0 ready", { topic: s.monitorTopic });
     // Kafka answered already: a write that fails now (a connection dropped as the cluster
     // settles, under load) is tried again a few times before the start gives up.
+    const me = this.platform.origin;
     for (let attempt = 1;; attempt++) {
       try {
         await this.#publish([
+          { type: "download", monitor: me },
           this.#aliveMessage(),
-          { type: "download", monitor: this.platform.origin },
+          { type: "java", java: { type: "init", origin: me }, ours: true },
+          { type: "java", java: { type: "download", origin: me }, ours: true },
         ]);
         break;
       } catch (e) {
@@ -285,10 +300,18 @@ export class PresenceMonitor implements AsyncDisposable {
       }
     }
     // A running monitor answers `download` with a snapshot within milliseconds; with no
-    // answer in time (2 s) this monitor is the first and starts from an empty table.
-    const timeout = setTimeout(() => this.#finishBootstrap(undefined), s.bootstrapWaitMs);
+    // answer in time (2 s) this monitor is the first and starts from an empty table. A Java
+    // monitor that died lately (heard in the history, silent since) is waited for 5 s at most.
+    const waited = (what: "tableWaited" | "javaWaited") => () => {
+      if (this.#bootstrap !== undefined) this.#bootstrap[what] = true;
+      this.#maybeSynced();
+    };
+    const timers = [
+      setTimeout(waited("tableWaited"), s.bootstrapWaitMs),
+      setTimeout(waited("javaWaited"), JAVA_ANSWER_WAIT_MS),
+    ];
     await synced;
-    clearTimeout(timeout);
+    timers.forEach(clearTimeout);
     this.#timer = setInterval(() => this.#tick(), 1000);
     this.#ready = true;
     log.info("Presence monitor {origin} ready: {n} connection(s) known", {
@@ -365,10 +388,9 @@ export class PresenceMonitor implements AsyncDisposable {
 
   async #publish(messages: MonitorMessage[]): Promise<void> {
     if (messages.length === 0) return;
-    const quiet = this.#java.mixed;
-    if (quiet) messages = messages.flatMap((m) => this.#java.twin(m));
+    if (this.#java.mixed) messages = messages.flatMap((m) => this.#java.twin(m));
     const records = messages.map((m) =>
-      eventRecord(this.settings.monitorTopic, 0, "monitor-0", controlEnvelope(m, quiet))
+      eventRecord(this.settings.monitorTopic, 0, "monitor-0", controlEnvelope(m))
     );
     try {
       await this.#kafka.send(records);
@@ -383,9 +405,13 @@ export class PresenceMonitor implements AsyncDisposable {
 
   #onRecord(r: InRecord): void {
     let msg: MonitorMessage;
+    const b = this.#bootstrap;
     try {
       const e = eventOf(r);
       if (e === undefined) return;
+      // History (see bootstrap.ts): of the TypeScript monitors' messages, only the own download.
+      const history = b !== undefined && !b.reading.started;
+      if (history && isControl(e) && e.headers.monitor !== this.platform.origin) return;
       if (isControl(e)) msg = parseControl(e);
       else if (isJavaRecord(e)) msg = { type: "java", ...parseJava(e) };
       else {
@@ -402,11 +428,24 @@ export class PresenceMonitor implements AsyncDisposable {
       });
       return;
     }
-    const b = this.#bootstrap;
     if (b === undefined) return this.#handle(msg, r.offset);
+    if (!b.reading.started) {
+      if (msg.type === "java") this.#java.history(msg.java, msg.ours, r.timestamp ?? Date.now());
+      b.reading.take(msg, BigInt(r.offset));
+      return this.#maybeSynced();
+    }
     if (msg.type === "alive") return this.#monitors.alive(msg);
-    const snapshot = b.reading.take(msg, BigInt(r.offset));
-    if (snapshot !== undefined) this.#finishBootstrap(snapshot.table, snapshot.asOf);
+    b.snapshot ??= b.reading.take(msg, BigInt(r.offset));
+    this.#maybeSynced();
+  }
+
+  // In sync once a table came (or none in time) and the Java monitors answered (or not in time).
+  #maybeSynced(): void {
+    const b = this.#bootstrap;
+    if (b === undefined) return;
+    if (b.snapshot === undefined && !b.tableWaited) return;
+    if (!b.reading.javaAnswered && !b.javaWaited) return;
+    this.#finishBootstrap(b.snapshot?.table, b.snapshot?.asOf);
   }
 
   /** The Java monitors heard within the last minute. */

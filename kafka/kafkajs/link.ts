@@ -13,6 +13,7 @@ import { randomHex32 } from "../../bus/_ids.ts";
 import { packageVersion, registerLibrary } from "../../bus/libraries.ts";
 import { loopbackRoundTrip } from "../client.ts";
 import type {
+  ConsumeOptions,
   InRecord,
   KafkaClient,
   OutRecord,
@@ -123,6 +124,10 @@ export class KafkaLink implements KafkaClient {
       loopedBack: (nonce) => this.#loopbacks.get(nonce)?.(),
       heard: () => this.#health.up(),
       stopped: (reader) => this.#consumers.delete(reader),
+      offsetAt: async (topic, partition, since) => {
+        const offsets = await (await this.#admin_()).fetchTopicOffsetsByTimestamp(topic, since);
+        return offsets.find((o) => o.partition === partition)?.offset;
+      },
     };
     this.#kafka = new Kafka({
       clientId: options.clientId,
@@ -286,8 +291,10 @@ export class KafkaLink implements KafkaClient {
     topic: string,
     partition: number,
     onRecord: (record: InRecord) => void | Promise<void>,
+    options: ConsumeOptions = {},
   ): PartitionConsumer {
     const reader = new GroupReader(this.#kafka, this.#readerLink, topic, partition, onRecord);
+    reader.since = options.since;
     this.#consumers.add(reader);
     reader.start();
     return reader;

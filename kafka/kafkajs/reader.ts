@@ -36,6 +36,8 @@ export interface GroupReaderLink {
   heard(): void;
   /** The reader stopped. */
   stopped(reader: GroupReader): void;
+  /** The offset of the first record written at or after `since` (ms), else the log's end. */
+  offsetAt(topic: string, partition: number, since: number): Promise<string | undefined>;
 }
 
 /** The reading of one partition through a consumer group of its own. */
@@ -45,6 +47,8 @@ export class GroupReader implements PartitionConsumer {
   readonly partition: number;
   /** Resolves once everything written from now on will be read. */
   readonly ready: Promise<void>;
+  /** Set before it starts: read from the first record written at or after this time (ms). */
+  since: number | undefined;
   /** Records written and not yet handled, as of the last batch. */
   lag: number | undefined = undefined;
   readonly #link: GroupReaderLink;
@@ -160,6 +164,11 @@ export class GroupReader implements PartitionConsumer {
       eachBatch: (payload) => this.#batch(payload),
     });
     this.#unlessStopped();
+    // Back to `since` before the first fetch comes back (kafkajs seeks only once running).
+    if (this.since !== undefined) {
+      const offset = await this.#link.offsetAt(topic, partition, this.since);
+      if (offset !== undefined && Number(offset) >= 0) consumer.seek({ topic, partition, offset });
+    }
     // Write our token until it comes back: from then on nothing written can be missed.
     const deadline = Date.now() + 60_000;
     while (!this.#isReady && !this.#stopped) {

@@ -20,6 +20,7 @@ import { tlsOptions, tokenSource } from "../_security.ts";
 import { packageVersion, registerLibrary } from "../../bus/libraries.ts";
 import { loopbackRoundTrip } from "../client.ts";
 import type {
+  ConsumeOptions,
   InRecord,
   KafkaClient,
   OutRecord,
@@ -308,13 +309,15 @@ export class PlatformaticLink implements KafkaClient {
   }
 
   /**
-   * Reads exactly one partition from its latest offset, calling `onRecord` for each record in
-   * order. A handler error is logged and the record skipped; it never stops the consumer.
+   * Reads exactly one partition from its latest offset (or `options.since`), calling `onRecord`
+   * for each record in order. A handler error is logged and the record skipped; it never stops
+   * the consumer.
    */
   consumePartition(
     topic: string,
     partition: number,
     onRecord: (record: InRecord) => void | Promise<void>,
+    options: ConsumeOptions = {},
   ): PartitionConsumer {
     const stop = new AbortController();
     const consumer = this.#watch(
@@ -334,6 +337,7 @@ export class PlatformaticLink implements KafkaClient {
       partition,
       onRecord,
       stop.signal,
+      options.since,
     );
     const handle: PartitionConsumer = {
       topic,

@@ -76,6 +76,8 @@ export class PartitionReader {
   readonly #partition: number;
   readonly #onRecord: (record: InRecord) => void | Promise<void>;
   readonly #signal: AbortSignal;
+  /** Where to start (a record time), instead of the end. */
+  readonly #since: number | undefined;
   /** Where it is in the log; it resumes where it stopped, so one mark is enough. */
   readonly #log = new PartitionLog(1);
   #topicId = "";
@@ -88,6 +90,7 @@ export class PartitionReader {
    * @param topic The topic and partition it reads.
    * @param onRecord Called for each record, in order.
    * @param signal Ends the loop.
+   * @param since Start at the first record written at or after this time (ms), not at the end.
    */
   constructor(
     link: ReaderLink,
@@ -96,6 +99,7 @@ export class PartitionReader {
     partition: number,
     onRecord: (record: InRecord) => void | Promise<void>,
     signal: AbortSignal,
+    since?: number,
   ) {
     this.#link = link;
     this.#consumer = consumer;
@@ -103,6 +107,7 @@ export class PartitionReader {
     this.#partition = partition;
     this.#onRecord = onRecord;
     this.#signal = signal;
+    this.#since = since;
   }
 
   // Where the partition's leader is, and the topic's id (a new id: the topic was replaced).
@@ -120,6 +125,15 @@ export class PartitionReader {
     return replaced;
   }
 
+  async #offsetAt(timestamp: bigint): Promise<bigint | undefined> {
+    const offsets = await this.#consumer.listOffsets({
+      topics: [this.#topic],
+      partitions: { [this.#topic]: [this.#partition] },
+      timestamp,
+    });
+    return offsets.get(this.#topic)?.[this.#partition];
+  }
+
   #replaced(why: string): void {
     log.warn("{topic}-{partition} was replaced ({why}): reading it from its start", {
       topic: this.#topic,
@@ -133,16 +147,15 @@ export class PartitionReader {
   async run(ready: () => void): Promise<void> {
     const signal = this.#signal;
     const log_ = this.#log;
-    // Start at the end; what is written from then on has a later offset.
+    // Start at the end (what is written from then on has a later offset), or at the first
+    // record of `since`: the broker answers -1 when none is that recent, and the end is next.
     for (let attempt = 1; log_.next < 0; attempt++) {
       try {
         await this.#locate();
-        const offsets = await this.#consumer.listOffsets({
-          topics: [this.#topic],
-          partitions: { [this.#topic]: [this.#partition] },
-          timestamp: ListOffsetTimestamps.LATEST,
-        });
-        log_.next = Number(offsets.get(this.#topic)![this.#partition]);
+        if (this.#since !== undefined) {
+          log_.next = Number((await this.#offsetAt(BigInt(this.#since))) ?? -1);
+        }
+        if (log_.next < 0) log_.next = Number(await this.#offsetAt(ListOffsetTimestamps.LATEST));
       } catch (e) {
         if (signal.aborted) return;
         if (attempt >= 120) throw e;

@@ -3,6 +3,8 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { KafkaLink, ORIGINAL } from "../../internal.ts";
+import { PlatformaticLink } from "../../kafka/platformatic/link.ts";
+import type { KafkaClient } from "../../kafka/mod.ts";
 import { BROKERS, eventually } from "../_presence.ts";
 import { sleep } from "../_helpers.ts";
 import { Kafka, logLevel } from "kafkajs";
@@ -98,6 +100,42 @@ describe("the Kafka link (real broker)", () => {
       await link.close();
     }
   });
+});
+
+describe("reading from a time (consumePartition's since), both clients (real broker)", () => {
+  const clients: [string, (id: string) => KafkaClient][] = [
+    ["kafkajs", (clientId) => new KafkaLink({ brokers: BROKERS.split(","), clientId })],
+    ["platformatic", (clientId) => new PlatformaticLink({ brokers: BROKERS.split(","), clientId })],
+  ];
+  for (const [name, make] of clients) {
+    it(`starts at the first record of that time, at the end without one (${name})`, async () => {
+      const link = make(`since-${name}`);
+      const topic = `minimesh.since.${crypto.randomUUID()}`;
+      const text = (v: Uint8Array) => new TextDecoder().decode(v);
+      try {
+        await link.ensureTopic(topic, 1);
+        const t0 = Date.now();
+        await link.send([{ topic, partition: 0, value: "a" }]);
+        await sleep(1500);
+        const t1 = Date.now();
+        await link.send([{ topic, partition: 0, value: "b" }]);
+        const read = async (since: number) => {
+          const got: string[] = [];
+          const c = link.consumePartition(topic, 0, (r) => void got.push(text(r.value)), { since });
+          await c.ready;
+          await link.send([{ topic, partition: 0, value: `after ${since}` }]);
+          await eventually(() => got.includes(`after ${since}`), 15_000, "the record after");
+          await c.stop();
+          return got.filter((v) => !v.startsWith("after ")); // earlier readers' markers too
+        };
+        assert.deepEqual(await read(t0 - 1000), ["a", "b"]);
+        assert.deepEqual(await read(t1 - 100), ["b"]);
+        assert.deepEqual(await read(Date.now() + 60_000), [], "none that recent: the end");
+      } finally {
+        await link.close();
+      }
+    });
+  }
 });
 
 // Members of the consumer groups a link with `clientId` created (its group ids start with it).
