@@ -105,7 +105,16 @@ export class JavaPeers {
     if (writer === undefined || writer === this.#c.me) return;
     if (Date.now() - at < JAVA_MONITOR_SILENCE_MS && !this.#c.monitors.has(writer)) {
       this.#c.monitors.set(writer, { lastSeen: at, version: "Java", started: "", java: true });
+      this.#registered(writer);
     }
+  }
+
+  #registered(origin: string): void {
+    log.info(
+      "Registered monitor (peer) {origin}, a Java monitor: leases are given under its " +
+        "RSVP lock from now on",
+      { origin },
+    );
   }
 
   // The partitions a Java message maps to applications (see JavaTopics).
@@ -309,11 +318,7 @@ export class JavaPeers {
     monitors.set(origin, { lastSeen: now, version: "Java", started: "", java: true });
     if (known !== undefined) return;
     this.#c.changed();
-    log.info(
-      "Registered monitor (peer) {origin}, a Java monitor: leases are given under its " +
-        "RSVP lock from now on",
-      { origin },
-    );
+    this.#registered(origin);
     this.#lastAlive = now;
     const me = this.#c.me;
     this.#publish([
