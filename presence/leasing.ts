@@ -51,6 +51,12 @@ export class Leasing {
    */
   claimFor(s: Session): MonitorMessage[] | undefined {
     s.claimed = true;
+    // An origin that holds a lease keeps it (it reconnects, its monitor gone): no partition is
+    // given, so there is no lock to wait for. The Java monitors map that partition to it already.
+    const held = this.#c.table.connection(s.origin)?.topic;
+    if (held !== undefined) {
+      return [{ type: "claim", origin: s.origin, session: s.id, topic: held, monitor: this.#c.me }];
+    }
     if (!this.#c.mustWait()) {
       const claim = this.nextClaim(s);
       return claim === undefined ? undefined : [claim];

@@ -30,7 +30,8 @@
  *
  * Environment: `MERCURY_HOME` (the checkout with the built jars; default `../mercury` beside
  * this repository), `JAVA` (a java >= 21; default `$JAVA_HOME/bin/java`, else the first
- * `/usr/lib/jvm/*25*`), `KAFKA_BROKERS` (default `127.0.0.1:9092`). Without a Mercury build it
+ * `/usr/lib/jvm/*25*`), `KAFKA_BROKERS` (default `127.0.0.1:9092`), `MINIMESH_DIR` (the minimesh
+ * checkout whose monitor and apps run, to compare versions; default this one). Without a Mercury build it
  * says so and exits 0 (CI has none: it cannot reach GitHub).
  *
  * @module
@@ -51,6 +52,8 @@ import { parseArgs } from "node:util";
 import { Platform, PostOffice } from "../mod.ts";
 
 const ROOT = resolve(import.meta.dirname!, "..");
+/** The minimesh checkout whose monitor and apps run (another version, to compare). */
+const UNDER_TEST = resolve(process.env.MINIMESH_DIR ?? ROOT);
 const MERCURY = resolve(process.env.MERCURY_HOME ?? join(ROOT, "..", "mercury"));
 const BROKERS = process.env.KAFKA_BROKERS ?? "127.0.0.1:9092";
 const JARS = {
@@ -94,7 +97,7 @@ interface Proc {
 
 const procs: Proc[] = [];
 
-function start(name: string, dir: string, cmd: string, args: string[], cwd = ROOT): Proc {
+function start(name: string, dir: string, cmd: string, args: string[], cwd = UNDER_TEST): Proc {
   const log = join(dir, `${name}.log`);
   const out = createWriteStream(log, { flags: "a" });
   const child = spawn(cmd, args, { cwd, stdio: ["ignore", "pipe", "pipe"] });
@@ -250,6 +253,19 @@ function runLoops(loops: Loop[], signal: AbortSignal): Promise<void> {
       await sleep(200);
     }
   })).then(() => {});
+}
+
+// Every loop answers three times in a row (each app knows the others: a Java app that joined
+// a moment ago drops replies to peers it has not heard yet).
+async function warm(loops: Loop[]): Promise<void> {
+  for (const l of loops) {
+    let streak = 0;
+    await until(
+      `loop ${l.name}`,
+      async () => (streak = (await l.call().catch(() => "no")) === undefined ? streak + 1 : 0) >= 3,
+      180_000,
+    );
+  }
 }
 
 async function until(what: string, check: () => Promise<boolean> | boolean, ms: number) {
@@ -427,12 +443,9 @@ async function scenarioRestart(java: string, out: string) {
         results: [],
       },
     ];
-    await until(
-      "the loop",
-      async () => (await loops[0].call().catch(() => "no")) === undefined,
-      60_000,
-    );
+    await warm(loops);
     const running = runLoops(loops, loopsStop.signal);
+    await sleep(5000);
     const before = [await tsTopic(PORTS.tsLambda), await tsTopic(PORTS.tsRest)];
     kill9(b);
     const killedAt = Date.now();
@@ -518,16 +531,7 @@ async function scenarioFailover(java: string, out: string, kind: "mixed" | "java
       },
       { name: "TS -> TS (demo.echo)", call: eventOk(PORTS.tsRest, "demo.echo"), results: [] },
     ];
-    // Warm: every loop answers three times in a row.
-    for (const l of loops) {
-      let streak = 0;
-      await until(
-        `loop ${l.name}`,
-        async () =>
-          (streak = (await l.call().catch(() => "no")) === undefined ? streak + 1 : 0) >= 3,
-        180_000,
-      );
-    }
+    await warm(loops);
     const running = runLoops(loops, loopsStop.signal);
     const samples: Samples = { shared: [] };
     const sampling = (async () => {
