@@ -124,9 +124,19 @@ export class KafkaLink implements KafkaClient {
       loopedBack: (nonce) => this.#loopbacks.get(nonce)?.(),
       heard: () => this.#health.up(),
       stopped: (reader) => this.#consumers.delete(reader),
+      // An admin of its own: kafkajs keeps asking for the metadata of every topic an admin
+      // looked up, and fails each later call of it while that topic is missing (a re-formatted
+      // broker), which would stop the link's admin from re-creating the topics.
       offsetAt: async (topic, partition, since) => {
-        const offsets = await (await this.#admin_()).fetchTopicOffsetsByTimestamp(topic, since);
-        return offsets.find((o) => o.partition === partition)?.offset;
+        await this.#patched;
+        const admin = this.#kafka.admin();
+        await admin.connect();
+        try {
+          const offsets = await admin.fetchTopicOffsetsByTimestamp(topic, since);
+          return offsets.find((o) => o.partition === partition)?.offset;
+        } finally {
+          await admin.disconnect().catch(() => {});
+        }
       },
     };
     this.#kafka = new Kafka({
