@@ -103,18 +103,23 @@ export class JavaPeers {
     this.#mapTopics(m, ours, at);
     const writer = ours ? undefined : writerOf(m);
     if (writer === undefined || writer === this.#c.me) return;
-    if (Date.now() - at < JAVA_MONITOR_SILENCE_MS && !this.#c.monitors.has(writer)) {
-      this.#c.monitors.set(writer, { lastSeen: at, version: "Java", started: "", java: true });
-      this.#registered(writer);
-    }
+    if (Date.now() - at < JAVA_MONITOR_SILENCE_MS) this.#note(writer, at);
   }
 
-  #registered(origin: string): void {
+  // Records the Java monitor `origin` as heard at `at`; true the first time (logged then). A
+  // TypeScript monitor's origin is left as it is.
+  #note(origin: string, at: number): boolean {
+    const monitors = this.#c.monitors;
+    const known = monitors.get(origin);
+    if (known !== undefined && !known.java) return false;
+    monitors.set(origin, { lastSeen: at, version: "Java", started: "", java: true });
+    if (known !== undefined) return false;
     log.info(
       "Registered monitor (peer) {origin}, a Java monitor: leases are given under its " +
         "RSVP lock from now on",
       { origin },
     );
+    return true;
   }
 
   // The partitions a Java message maps to applications (see JavaTopics).
@@ -312,13 +317,8 @@ export class JavaPeers {
   }
 
   #heard(origin: string, now: number): void {
-    const monitors = this.#c.monitors;
-    const known = monitors.get(origin);
-    if (known !== undefined && !known.java) return; // a TypeScript monitor
-    monitors.set(origin, { lastSeen: now, version: "Java", started: "", java: true });
-    if (known !== undefined) return;
+    if (!this.#note(origin, now)) return;
     this.#c.changed();
-    this.#registered(origin);
     this.#lastAlive = now;
     const me = this.#c.me;
     this.#publish([

@@ -54,9 +54,7 @@ export class Leasing {
     // An origin that holds a lease keeps it (it reconnects, its monitor gone): no partition is
     // given, so there is no lock to wait for. The Java monitors map that partition to it already.
     const held = this.#c.table.connection(s.origin)?.topic;
-    if (held !== undefined) {
-      return [{ type: "claim", origin: s.origin, session: s.id, topic: held, monitor: this.#c.me }];
-    }
+    if (held !== undefined) return [this.#claim(s, held)];
     if (!this.#c.mustWait()) {
       const claim = this.nextClaim(s);
       return claim === undefined ? undefined : [claim];
@@ -70,7 +68,7 @@ export class Leasing {
    * table is new: it goes on with the same partition), else the first free one.
    */
   nextClaim(s: Session): Claim | undefined {
-    const { table, me } = this.#c;
+    const { table } = this.#c;
     const hint = s.hint;
     s.hint = undefined; // once: a rejected claim goes on with the first free topic
     const usable = (t: string) => !this.#claiming.has(t) && !this.#c.reserved(t, s.origin);
@@ -87,7 +85,11 @@ export class Leasing {
     }
     s.claimed = true;
     this.#claiming.add(topic);
-    return { type: "claim", origin: s.origin, session: s.id, topic, monitor: me };
+    return this.#claim(s, topic);
+  }
+
+  #claim(s: Session, topic: string): Claim {
+    return { type: "claim", origin: s.origin, session: s.id, topic, monitor: this.#c.me };
   }
 
   /** A claim of this monitor's was granted: the session gets `ready` once its topic is there. */
