@@ -64,6 +64,8 @@ export class GroupReader implements PartitionConsumer {
   /** How many times the log was found replaced (a commit made before is void). */
   #replaced = 0;
   #committedAt = 0;
+  /** Where `since` starts, until the first record is read. */
+  #rewindTo: string | undefined;
 
   /**
    * Creates the reader; {@link GroupReader.start} starts it.
@@ -110,6 +112,19 @@ export class GroupReader implements PartitionConsumer {
     // Not noted as requests on their way (for a silent broker): kafkajs reports no failed fetch,
     // so one would wait forever, and Kafka would count as silent again and again.
     this.#consumer.on(this.#consumer.events.FETCH, () => link.heard());
+    // A consumer that crashed while starting (a topic just created has no leader yet) restarts
+    // with its group gone and with it any seek: each join seeks again until a record came.
+    this.#consumer.on(this.#consumer.events.GROUP_JOIN, () => this.#rewind());
+  }
+
+  /** Back to `since` before the first fetch comes back; kafkajs seeks only while running. */
+  #rewind(): void {
+    if (this.#rewindTo === undefined || this.#log.next >= 0 || this.#stopped) return;
+    try {
+      this.#consumer.seek({ topic: this.topic, partition: this.partition, offset: this.#rewindTo });
+    } catch {
+      // Between a crash and its restart there is no group to seek in; the next join seeks.
+    }
   }
 
   /** Joins its group and writes its token until it comes back. */
@@ -153,6 +168,11 @@ export class GroupReader implements PartitionConsumer {
     this.#unlessStopped();
     await consumer.connect();
     this.#unlessStopped();
+    if (this.since !== undefined) {
+      const offset = await this.#link.offsetAt(topic, partition, this.since);
+      if (offset !== undefined && Number(offset) >= 0) this.#rewindTo = offset;
+      this.#unlessStopped();
+    }
     await consumer.subscribe({ topic, fromBeginning: false });
     this.#unlessStopped();
     await consumer.run({
@@ -164,11 +184,7 @@ export class GroupReader implements PartitionConsumer {
       eachBatch: (payload) => this.#batch(payload),
     });
     this.#unlessStopped();
-    // Back to `since` before the first fetch comes back (kafkajs seeks only once running).
-    if (this.since !== undefined) {
-      const offset = await this.#link.offsetAt(topic, partition, this.since);
-      if (offset !== undefined && Number(offset) >= 0) consumer.seek({ topic, partition, offset });
-    }
+    this.#rewind();
     // Write our token until it comes back: from then on nothing written can be missed.
     const deadline = Date.now() + 60_000;
     while (!this.#isReady && !this.#stopped) {
