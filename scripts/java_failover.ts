@@ -255,6 +255,26 @@ function runLoops(loops: Loop[], signal: AbortSignal): Promise<void> {
   })).then(() => {});
 }
 
+/**
+ * The longest time without an answer in [from, to): from the start of the first failed request
+ * after an answer (or `from`) to the start of the next answered one. Unlike a count of failures
+ * it does not depend on how long each failure took.
+ */
+function longestOutage(results: Loop["results"], from: number, to: number): number {
+  let longest = 0;
+  let since: number | undefined;
+  for (const r of results) {
+    if (r.at >= to) break;
+    if (r.why !== undefined) {
+      if (since === undefined && r.at >= from) since = r.at;
+    } else if (since !== undefined) {
+      longest = Math.max(longest, r.at - since);
+      since = undefined;
+    }
+  }
+  return since === undefined ? longest : Math.max(longest, to - since);
+}
+
 // Every loop answers three times in a row (each app knows the others: a Java app that joined
 // a moment ago drops replies to peers it has not heard yet).
 async function warm(loops: Loop[]): Promise<void> {
@@ -542,11 +562,14 @@ async function scenarioFailover(java: string, out: string, kind: "mixed" | "java
     })();
     await sleep(5000);
     const windows: { killed: string; from: number; to: number }[] = [];
+    // A Java monitor hands out partitions on a 1-s tick (3 s after the last bid): where a kill
+    // falls against it decides up to five requests. A random phase makes runs comparable.
+    await sleep(Math.random() * 1000);
     kill9(monitors[0]);
     windows.push({ killed: "a", from: Date.now(), to: Date.now() + 30_000 });
     await sleep(30_000);
     monitors.push(monitor(m, kindA, "monitor-a2", P.a));
-    await sleep(20_000);
+    await sleep(20_000 + Math.random() * 1000);
     kill9(monitors[1]);
     windows.push({ killed: "b", from: Date.now(), to: Date.now() + 30_000 });
     await sleep(30_000);
@@ -563,6 +586,7 @@ async function scenarioFailover(java: string, out: string, kind: "mixed" | "java
             failed: inWindow.filter((r) => r.why).length,
             why: [...new Set(inWindow.flatMap((r) => r.why ? [r.why] : []))].slice(0, 5),
             requests: inWindow.length,
+            longestOutageMs: longestOutage(l.results, w.from, w.to),
           }];
         })),
       })),

@@ -29,6 +29,10 @@ export type DevSecurity = "none" | "sasl_ssl";
 export interface DevNode {
   /** `node.id`, from 1. */
   id: number;
+  /** The address it listens on: 127.0.0.1, or its host's in a multi-host test bed. */
+  host: string;
+  /** The network namespace it runs in (a test bed's host), or undefined for this one. */
+  netns?: string;
   /** The client port. */
   port: number;
   /** The controller (KRaft quorum) port. */
@@ -48,6 +52,8 @@ export interface DevBroker {
   /** The nodes (one by default). */
   nodes: DevNode[];
   security: DevSecurity;
+  /** `min.insync.replicas` (1 unless asked). */
+  minIsr: number;
   libDir: string;
   /** The cluster's folder (the first node's too, for a single node). */
   dataDir: string;
@@ -64,12 +70,18 @@ export const DEV_USERS = { admin: "admin-secret", alice: "alice-secret" } as con
 export function devBroker(
   version = process.env.KAFKA_VERSION || DEFAULT_KAFKA_VERSION,
   port = Number(process.env.KAFKA_PORT || 9092),
-  options: { nodes?: number; security?: DevSecurity } = {},
+  options: {
+    nodes?: number;
+    security?: DevSecurity;
+    /** One per node: the address it listens on and the network namespace it runs in. */
+    hosts?: { addr: string; netns: string }[];
+    minIsr?: number;
+  } = {},
 ): DevBroker {
   if (!/^\d+\.\d+\.\d+$/.test(version)) {
     throw new RangeError(`KAFKA_VERSION must look like 4.1.1, got "${version}"`);
   }
-  const count = options.nodes ?? 1;
+  const count = options.hosts?.length ?? options.nodes ?? 1;
   if (!Number.isInteger(count) || count < 1 || count > 5) {
     throw new RangeError(`a dev cluster has 1 to 5 nodes, not ${count}`);
   }
@@ -80,6 +92,8 @@ export function devBroker(
     const dir = count === 1 ? dataDir : join(dataDir, `node${i + 1}`);
     nodes.push({
       id: i + 1,
+      host: options.hosts?.[i].addr ?? "127.0.0.1",
+      netns: options.hosts?.[i].netns,
       port: port + i,
       // One node keeps the guide's 9092/9093; N nodes take N client ports, then N controllers.
       controllerPort: port + count + i,
@@ -91,9 +105,10 @@ export function devBroker(
   return {
     version,
     port,
-    brokers: nodes.map((n) => `127.0.0.1:${n.port}`).join(","),
+    brokers: nodes.map((n) => `${n.host}:${n.port}`).join(","),
     nodes,
     security: options.security ?? "none",
+    minIsr: options.minIsr ?? 1,
     libDir: join(cache, "kafka", version, "libs"),
     dataDir,
     logFile: nodes[0].logFile,
@@ -258,10 +273,10 @@ function serverProperties(b: DevBroker, n: DevNode): string {
   const props: Record<string, string | number> = {
     "process.roles": "broker,controller",
     "node.id": n.id,
-    "controller.quorum.voters": b.nodes.map((o) => `${o.id}@127.0.0.1:${o.controllerPort}`)
+    "controller.quorum.voters": b.nodes.map((o) => `${o.id}@${o.host}:${o.controllerPort}`)
       .join(","),
-    "listeners": `${listener}://127.0.0.1:${n.port},CONTROLLER://127.0.0.1:${n.controllerPort}`,
-    "advertised.listeners": `${listener}://127.0.0.1:${n.port}`,
+    "listeners": `${listener}://${n.host}:${n.port},CONTROLLER://${n.host}:${n.controllerPort}`,
+    "advertised.listeners": `${listener}://${n.host}:${n.port}`,
     "controller.listener.names": "CONTROLLER",
     "listener.security.protocol.map": `CONTROLLER:PLAINTEXT,${listener}:${listener}`,
     "inter.broker.listener.name": listener,
@@ -271,7 +286,7 @@ function serverProperties(b: DevBroker, n: DevNode): string {
     "transaction.state.log.replication.factor": replicas,
     "transaction.state.log.min.isr": 1,
     "default.replication.factor": replicas,
-    "min.insync.replicas": 1,
+    "min.insync.replicas": b.minIsr,
     "group.initial.rebalance.delay.ms": 0,
     // More than one node: group coordinators spread over the brokers, as in production.
     "offsets.topic.num.partitions": b.nodes.length === 1 ? 1 : 6,
@@ -568,7 +583,10 @@ export function startNode(
     format(b, n, props, logging.flag, options.clusterId ?? clusterId());
   }
   const out = openSync(n.logFile, "a");
-  const child = spawn("java", [
+  // In a test bed's host: `ip netns exec` enters the namespace and execs java (the same pid).
+  const [command, ...prefix] = n.netns ? ["ip", "netns", "exec", n.netns, "java"] : ["java"];
+  const child = spawn(command, [
+    ...prefix,
     "-Xms512m",
     "-Xmx512m",
     "-XX:+UseG1GC",

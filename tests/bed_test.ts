@@ -1,0 +1,137 @@
+// The multi-host test bed itself (tests/_bed.ts): hosts reach each other and the test process,
+// and each fault cuts exactly what it says, both ways or one way, until healed.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { execFile, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { createServer } from "node:net";
+import process from "node:process";
+import { Bed, bedUnavailable } from "./_bed.ts";
+import type { BedHost } from "./_bed.ts";
+
+const skip = bedUnavailable();
+let bed: Bed;
+const servers: ChildProcess[] = [];
+
+/** A TCP listener on `host`:7000 that answers each connection with its host's name. */
+function listen(host: BedHost): Promise<void> {
+  const code = `const l = Deno.listen({ hostname: "${host.addr}", port: 7000 }); console.log("up");
+    for await (const c of l) { await c.write(new TextEncoder().encode("${host.name}")); c.close(); }`;
+  const p = spawn(...bed.on(host, process.execPath, ["eval", code]), {
+    stdio: ["ignore", "pipe", "ignore"],
+  });
+  servers.push(p);
+  return new Promise((resolve) => p.stdout!.once("data", () => resolve()));
+}
+
+// Connects, reads what comes, prints it; gives up after 1.5 s in all.
+const CONNECT = (addr: string, port: number) =>
+  `setTimeout(() => Deno.exit(1), 1500);
+   const c = await Deno.connect({ hostname: "${addr}", port: ${port} });
+   const b = new Uint8Array(64); const n = await c.read(b);
+   console.log(new TextDecoder().decode(b.subarray(0, n ?? 0))); Deno.exit(0);`;
+
+/** What `from` reads from `addr`:`port` within 1.5 s ("" when nothing came). */
+function read(from: BedHost, addr: string, port: number): Promise<string> {
+  const [cmd, args] = bed.on(from, process.execPath, ["eval", CONNECT(addr, port)]);
+  return new Promise((resolve) =>
+    execFile(cmd, args, { encoding: "utf8" }, (e, out) => resolve(e ? "" : out.trim()))
+  );
+}
+
+const reach = (from: BedHost, to: BedHost) => read(from, to.addr, 7000);
+
+describe("the multi-host test bed", { skip }, () => {
+  before(async () => {
+    bed = Bed.create(["h1", "h2", "h3"]);
+    for (const h of bed.hosts) await listen(h);
+  });
+
+  after(() => {
+    for (const p of servers) p.kill("SIGKILL");
+    bed?.destroy();
+  });
+
+  it("joins every host to every other and to the test process", async () => {
+    const [h1, h2, h3] = bed.hosts;
+    assert.equal(await reach(h1, h2), "h2");
+    assert.equal(await reach(h2, h3), "h3");
+    assert.equal(await reach(h3, h1), "h1");
+    const server = createServer((c) => c.end("test")).listen(7001, bed.gateway);
+    await new Promise((r) => server.once("listening", r));
+    try {
+      assert.equal(await read(h1, bed.gateway, 7001), "test");
+    } finally {
+      server.close();
+    }
+  });
+
+  it("a host cut off reaches nobody and nobody reaches it, until healed", async () => {
+    const [h1, h2, h3] = bed.hosts;
+    const heal = bed.cut(h1);
+    try {
+      assert.equal(await reach(h1, h2), "");
+      assert.equal(await reach(h2, h1), "");
+      assert.equal(await reach(h2, h3), "h3", "the others still reach each other");
+    } finally {
+      heal();
+    }
+    assert.equal(await reach(h2, h1), "h1");
+  });
+
+  it("a partition cuts one side from the other, both ways or one way", async () => {
+    const [h1, h2, h3] = bed.hosts;
+    let heal = bed.partition([h1], [h2, h3]);
+    try {
+      assert.deepEqual([
+        await reach(h1, h2),
+        await reach(h1, h3),
+        await reach(h2, h1),
+        await reach(h2, h3),
+      ], [
+        "",
+        "",
+        "",
+        "h3",
+      ]);
+    } finally {
+      heal();
+    }
+    assert.equal(await reach(h1, h2), "h2");
+    // One way: what h1 sends to h2 is dropped (a TCP connection needs both ways, so none
+    // forms either way); h1 still reaches h3.
+    heal = bed.partition([h1], [h2], { oneWay: true });
+    try {
+      assert.equal(await reach(h1, h2), "");
+      assert.equal(await reach(h1, h3), "h3");
+    } finally {
+      heal();
+    }
+  });
+
+  it("a slow link delays and drops between one host and the named services only", async () => {
+    const [h1, h2, h3] = bed.hosts;
+    const timed = async (to: BedHost) => {
+      const t0 = performance.now();
+      assert.equal(await reach(h1, to), to.name);
+      return performance.now() - t0;
+    };
+    const fast = await timed(h3);
+    const heal = await bed.slow(h1, [{ addr: h2.addr, port: 7000 }], 400, 0);
+    try {
+      assert.ok(await timed(h2) >= fast + 180, "delayed to h2 (the reply, 200 ms)");
+      assert.ok(await timed(h3) < fast + 180, "not delayed to h3");
+    } finally {
+      heal();
+    }
+    assert.ok(await timed(h2) < fast + 180, "healed");
+    // All lost: nothing gets through, and the heal brings it back.
+    const cut = await bed.slow(h1, [{ addr: h2.addr, port: 7000 }], 0, 100);
+    try {
+      assert.equal(await reach(h1, h2), "");
+    } finally {
+      cut();
+    }
+    assert.equal(await reach(h1, h2), "h2");
+  });
+});
