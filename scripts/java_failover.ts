@@ -22,7 +22,8 @@
  *   (both rest apps' `GET /api/pojo/mesh/1`, whose `hello.pojo` either lambda-example serves; Event
  *   over HTTP through the TypeScript rest app to `hello.declarative`, which only Java serves, and
  *   to the probe's `demo.echo`: TypeScript to TypeScript); kill -9 of A, 30 s, A again, 20 s,
- *   kill -9 of B, 30 s.
+ *   kill -9 of B, 30 s (each kill up to a second later, at random). Per window: failed requests
+ *   and the longest time a loop went without an answer.
  *
  * In every scenario: a partition read by two apps shows as `Skipping record ... belongs to` in
  * an app's log (every app gets requests or replies all along), or as two apps naming one

@@ -23,10 +23,19 @@ export interface DenoProcess {
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
-/** Runs `deno run -A <file in this repo> ...args`. */
-export function spawnDeno(file: string, args: string[]): DenoProcess {
+/**
+ * Runs `deno run -A <file in this repo> ...args`; with `netns`, inside that network namespace
+ * (a host of tests/_bed.ts).
+ */
+export function spawnDeno(
+  file: string,
+  args: string[],
+  options: { netns?: string; name?: string } = {},
+): DenoProcess {
   const path = fileURLToPath(new URL(`../${file}`, import.meta.url));
-  return spawnProcess(process.execPath, ["run", "-A", path, ...args], file);
+  const deno = [process.execPath, "run", "-A", path, ...args];
+  const [command, ...rest] = options.netns ? ["ip", "netns", "exec", options.netns, ...deno] : deno;
+  return spawnProcess(command, rest, options.name ?? file);
 }
 
 /** Runs any program, with its log lines awaitable (`name` appears in error messages). */

@@ -1,0 +1,225 @@
+// The mesh across hosts, under faults of the network (issue 35): a bed of network namespaces
+// (tests/_bed.ts) holds a 3-broker KRaft cluster (replication 3, min ISR 2, acks=all), two
+// monitors, two workers and a caller, each on a host of its own. Under a steady load of requests
+// and events (tests/fixtures/bed_app.ts), one fault at a time: a host cut off, a broker host
+// lost, a monitor host lost, a minority partition, a one-way partition, a slow and lossy link, a
+// flapping link. The histories of every process are checked (tests/_history.ts): nothing
+// acknowledged lost, nothing executed or handled twice, no reply to a wrong caller, no lease
+// held twice, every routing table whole again within 10 s of the heal. The table it prints is
+// docs/scale.md's.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { devBroker, startKafka, stopKafka } from "../../scripts/kafka_dev.ts";
+import { Bed, bedUnavailable } from "../_bed.ts";
+import type { BedHost } from "../_bed.ts";
+import { check } from "../_history.ts";
+import type { Report } from "../_history.ts";
+import { topicsFor } from "../_presence.ts";
+import { spawnDeno, stopAll } from "../_processes.ts";
+import type { DenoProcess } from "../_processes.ts";
+import { sleep } from "../_helpers.ts";
+
+const skip = bedUnavailable();
+const MONITOR_PORT = 8080;
+const topics = topicsFor("hosts");
+let bed: Bed;
+let cluster: ReturnType<typeof devBroker>;
+const processes = new Map<string, DenoProcess>();
+/** The window each fault's row was checked over: what was sent from the fault to 3 s after it. */
+const windows = new Map<string, [number, number]>();
+const windowOf = (fault: string) => windows.get(fault)!;
+const rows: { fault: string; report: Report; healedAfterMs: number; tableAfterMs: number }[] = [];
+
+function hosts(...names: string[]): BedHost[] {
+  return names.map((n) => bed.host(n));
+}
+
+function common(): string[] {
+  const monitors = hosts("m1", "m2").map((m) => `ws://${m.addr}:${MONITOR_PORT}/ws/presence`);
+  return [
+    ...topics.args,
+    `-Dbootstrap.servers=${cluster.brokers}`,
+    "-Dkafka.replication.factor=3",
+    "-Dacks=all",
+    `-Dpresence.url=${monitors.join(",")}`,
+    "-Dlog.level=info",
+  ];
+}
+
+async function startMonitor(name: string): Promise<void> {
+  const h = bed.host(name);
+  const p = spawnDeno("presence/main.ts", [
+    ...common(),
+    `-Dserver.host=${h.addr}`,
+    `-Dserver.port=${MONITOR_PORT}`,
+  ], { netns: h.netns, name });
+  processes.set(name, p);
+  await p.waitFor(/Presence monitor \w+ ready/, 90_000);
+}
+
+async function startApp(name: string, role: "worker" | "caller"): Promise<void> {
+  const h = bed.host(name);
+  const p = spawnDeno("tests/fixtures/bed_app.ts", [
+    ...common(),
+    "-Dcloud.connector=kafka",
+    `-Dapplication.name=${name}`,
+    `-Dbed.role=${role}`,
+  ], { netns: h.netns, name });
+  processes.set(name, p);
+  await p.waitFor(/ JOINED /, 90_000);
+}
+
+const APPS = ["w1", "w2", "c1"];
+
+function histories() {
+  return [...processes].map(([name, p]) => ({ name, lines: p.logs }));
+}
+
+/** The origins of the workers (from their JOINED lines). */
+function workerOrigins(): string {
+  return ["w1", "w2"].map((w) =>
+    / JOINED (\w+)/.exec(processes.get(w)!.logs.find((l) => / JOINED /.test(l))!)![1]
+  ).sort().join(",");
+}
+
+/** The last TABLE line of `app` at or before `at`. */
+function tableAt(app: string, at: number): string | undefined {
+  let last: string | undefined;
+  for (const l of processes.get(app)!.logs) {
+    const m = /^(\d{13}) TABLE ?(.*)$/.exec(l);
+    if (m && Number(m[1]) <= at) last = m[2];
+  }
+  return last;
+}
+
+/** When every app's table shows both workers again (ms since `from`), or -1 within `ms`. */
+async function tablesWhole(from: number, ms: number): Promise<number> {
+  const want = workerOrigins();
+  for (const end = Date.now() + ms; Date.now() < end; await sleep(250)) {
+    if (APPS.every((a) => tableAt(a, Date.now()) === want)) {
+      // The first moment from which each app's table stayed whole.
+      const since = APPS.map((a) => {
+        let t = from;
+        for (const l of processes.get(a)!.logs) {
+          const m = /^(\d{13}) TABLE ?(.*)$/.exec(l);
+          if (m && Number(m[1]) > from && m[2] === want) t = Number(m[1]);
+          else if (m && Number(m[1]) > from) t = Infinity;
+        }
+        return t === Infinity ? Date.now() : t;
+      });
+      return Math.max(...since) - from;
+    }
+  }
+  return -1;
+}
+
+/** Applies a fault for `holdMs`, heals it, waits for the mesh to settle; records its window. */
+async function fault(
+  name: string,
+  apply: () => (() => void) | Promise<() => void>,
+  holdMs = 15_000,
+): Promise<void> {
+  await sleep(3000); // a calm stretch before: requests served, tables whole
+  const from = Date.now();
+  const heal = await apply();
+  await sleep(holdMs);
+  heal();
+  const healedAt = Date.now();
+  const tableAfterMs = await tablesWhole(healedAt, 30_000);
+  await sleep(5000); // requests sent right after the heal end (5 s timeout)
+  windows.set(name, [from, healedAt + 3000]);
+  const report = check(histories(), from, healedAt + 3000);
+  const healedAfterMs = report.servedFrom === undefined ? -1 : report.servedFrom - healedAt;
+  rows.push({ fault: name, report, healedAfterMs, tableAfterMs });
+  console.log(
+    `${name}: ${
+      JSON.stringify({ ...report, healedAfterMs, tableAfterMs }, (k, v) =>
+        Array.isArray(v) && k !== ""
+          ? (v.length > 5 ? [...v.slice(0, 5), `+${v.length - 5}`] : v)
+          : v)
+    }`,
+  );
+}
+
+describe("the mesh across hosts, under faults of the network", { skip }, () => {
+  before(async () => {
+    bed = Bed.create(["k1", "k2", "k3", "m1", "m2", "w1", "w2", "c1"]);
+    try {
+      cluster = devBroker(undefined, 19_440, {
+        hosts: hosts("k1", "k2", "k3").map((h) => ({ addr: h.addr, netns: h.netns })),
+        minIsr: 2,
+      });
+      await startKafka(cluster);
+      await Promise.all([startMonitor("m1"), startMonitor("m2")]);
+      await startApp("w1", "worker");
+      await startApp("w2", "worker");
+      await startApp("c1", "caller");
+      assert.ok((await tablesWhole(Date.now(), 30_000)) >= 0, "every table whole at the start");
+    } catch (e) {
+      await stopAll([...processes.values()]).catch(() => {});
+      if (cluster) await stopKafka(cluster);
+      bed.destroy();
+      throw e;
+    }
+  });
+
+  after(async () => {
+    bed?.healAll();
+    await stopAll([...processes.values()]).catch(() => {});
+    if (cluster) await stopKafka(cluster);
+    bed?.destroy();
+  });
+
+  it("a worker's host cut off", () => fault("worker host cut off", () => bed.cut(bed.host("w1"))));
+
+  it("a broker's host cut off", () => fault("broker host cut off", () => bed.cut(bed.host("k1"))));
+
+  it("a monitor's host cut off", () =>
+    fault("monitor host cut off", () => bed.cut(bed.host("m1"))));
+
+  it("a minority partition: a broker and a monitor cut from the rest", () =>
+    fault(
+      "minority partition (k3, m2)",
+      () => bed.partition(hosts("k3", "m2"), hosts("k1", "k2", "m1", "w1", "w2", "c1")),
+    ));
+
+  it("a one-way partition: a worker's packets to the brokers dropped", () =>
+    fault(
+      "one-way partition (w2 to brokers)",
+      () => bed.partition(hosts("w2"), hosts("k1", "k2", "k3"), { oneWay: true }),
+    ));
+
+  it("a slow, lossy link between the apps and the brokers (200 ms, 5 % loss)", () =>
+    fault("slow link (200 ms, 5 % loss)", async () => {
+      const brokers = cluster.nodes.map((n) => ({ addr: n.host, port: n.port }));
+      const heals = await Promise.all(hosts(...APPS).map((h) => bed.slow(h, brokers, 200, 5)));
+      return () => heals.forEach((heal) => heal());
+    }, 20_000));
+
+  it("a flapping link: a worker's host down 2 s, up 3 s, four times", () =>
+    fault("flapping link (w1)", async () => {
+      await bed.flap(bed.host("w1"), 2000, 3000, 4);
+      return () => {};
+    }, 0));
+
+  it("adds up: nothing lost, nothing twice, no wrong reply, no lease held twice", async () => {
+    await sleep(10_000); // late arrivals
+    const problems: string[] = [];
+    for (const r of rows) {
+      const again = check(histories(), ...windowOf(r.fault));
+      for (
+        const [what, list] of Object.entries({
+          lost: again.lost,
+          "executed twice": again.executedTwice,
+          "handled twice": again.handledTwice,
+          "wrong replies": again.wrong,
+          "leases held twice": again.leasesHeldTwice,
+        })
+      ) if (list.length) problems.push(`${r.fault}: ${list.length} ${what} (${list.slice(0, 3)})`);
+      if (r.tableAfterMs < 0 || r.tableAfterMs > 10_000) {
+        problems.push(`${r.fault}: tables whole ${r.tableAfterMs} ms after the heal`);
+      }
+    }
+    assert.deepEqual(problems, []);
+  });
+});
