@@ -2,9 +2,13 @@
 // every broker of a cluster) makes the mesh fail at once instead of waiting on retries; one
 // broker of several gone is a leader change, which Kafka settles by itself. A cluster that
 // stops answering without closing anything (packets dropped, a frozen host) is noticed too: a
-// request overdue while nothing at all was heard for `silenceMs`. While down, the broker is
-// asked once a second whether it is back; any answer marks it up.
-import { clearInterval, setInterval } from "node:timers";
+// request overdue while nothing at all was heard for `silenceMs`; with several brokers listed, only
+// if none of them takes a connection either (one silent broker of three is a leader change, not
+// an outage: its connections are renewed, so that what waits on it is asked again of the new
+// leader). While down, the broker is asked once a second whether it is back; any answer marks it
+// up.
+import { connect } from "node:net";
+import { clearInterval, clearTimeout, setImmediate, setInterval, setTimeout } from "node:timers";
 import { logger } from "../bus/_log.ts";
 
 const log = logger("kafka");
@@ -40,6 +44,9 @@ export class Availability {
   #lastAnswerAt = Date.now();
   #checkedAt = 0;
   #watch: ReturnType<typeof setInterval> | undefined;
+  /** While the other brokers are asked whether they answer, after a silence. */
+  #confirming = false;
+  #partlySaidAt = 0;
 
   /**
    * @param brokers The bootstrap brokers.
@@ -94,13 +101,22 @@ export class Availability {
       for (const w of this.#waiting) w.since += paused;
       return;
     }
-    if (!this.#available || now - this.#lastAnswerAt < this.#silenceMs) return;
+    if (!this.#available || this.#confirming || now - this.#lastAnswerAt < this.#silenceMs) return;
     for (const w of this.#waiting) {
       if (now - w.since < w.expectMs + this.#silenceMs) continue;
-      const ms = now - w.since;
+      const why = `no answer to a request for ${now - w.since} ms`;
       this.#waiting.clear();
       this.#onSilence();
-      this.down(`no answer to a request for ${ms} ms`);
+      if (this.#brokers.length < 2) return this.down(why);
+      this.#confirming = true;
+      void anyConnects(this.#brokers, this.#silenceMs * 2).then((answers) => {
+        this.#confirming = false;
+        if (!answers) return this.down(why);
+        this.#lastAnswerAt = Date.now();
+        if (this.#lastAnswerAt - this.#partlySaidAt < FAILING_MS) return;
+        this.#partlySaidAt = this.#lastAnswerAt;
+        log.warn("Kafka: {why}, but other brokers take connections: a broker is away", { why });
+      });
       return;
     }
   }
@@ -175,4 +191,32 @@ export class Availability {
     clearInterval(this.#watch);
     this.#waiting.clear();
   }
+}
+
+/** Whether a TCP connection to any of `brokers` (`host:port`) opens within `timeoutMs`. */
+export function anyConnects(brokers: readonly string[], timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    let left = brokers.length;
+    const sockets = brokers.map((b) => {
+      const i = b.lastIndexOf(":");
+      const socket = connect({
+        host: b.slice(0, i).replace(/^\[|\]$/g, ""),
+        port: Number(b.slice(i + 1)),
+      });
+      socket.on("connect", () => finish(true));
+      socket.on("error", () => --left === 0 && finish(false));
+      return socket;
+    });
+    // After a blocked event loop the timer may run before the connections' events that came
+    // meanwhile: those are read first (the poll phase comes before setImmediate's).
+    const timer = setTimeout(() => setImmediate(() => finish(false)), timeoutMs);
+    let done = false;
+    function finish(answer: boolean) {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      for (const s of sockets) s.destroy();
+      resolve(answer);
+    }
+  });
 }

@@ -1,5 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { createServer } from "node:net";
+import type { AddressInfo } from "node:net";
 import { Availability } from "./_availability.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -72,5 +74,53 @@ describe("Availability: a silent broker", () => {
     assert.equal(a.available, true);
     done();
     a.close();
+  });
+});
+
+describe("Availability: one silent broker of several", () => {
+  // A port nothing listens on: connections to it are refused at once.
+  const closedPort = async () => {
+    const s = createServer().listen(0, "127.0.0.1");
+    await new Promise((r) => s.once("listening", r));
+    const port = (s.address() as AddressInfo).port;
+    await new Promise((r) => s.close(r));
+    return `127.0.0.1:${port}`;
+  };
+
+  it("stays available, renewing its connections, while another broker takes connections", async () => {
+    const other = createServer((c) => c.destroy()).listen(0, "127.0.0.1");
+    await new Promise((r) => other.once("listening", r));
+    let dropped = 0;
+    const brokers = [await closedPort(), `127.0.0.1:${(other.address() as AddressInfo).port}`];
+    const a = new Availability(brokers, () => 2, () => new Promise(() => {}), {
+      ms: 100,
+      drop: () => dropped++,
+    });
+    try {
+      const done = a.waiting(0);
+      await sleep(400);
+      assert.equal(a.available, true);
+      assert.equal(dropped, 1, "the connections waiting on the silent broker were ended");
+      done();
+    } finally {
+      a.close();
+      other.close();
+    }
+  });
+
+  it("counts Kafka gone when no broker takes a connection", async () => {
+    const brokers = [await closedPort(), await closedPort()];
+    const a = new Availability(brokers, () => 2, () => new Promise(() => {}), {
+      ms: 100,
+      drop: () => {},
+    });
+    try {
+      const done = a.waiting(0);
+      await sleep(400);
+      assert.equal(a.available, false);
+      done();
+    } finally {
+      a.close();
+    }
   });
 });
