@@ -310,17 +310,21 @@ export class Peers {
   // A `leave` on Kafka may be forged by anyone who can write to the group's partition: it is
   // believed once the monitors, which hold the table, say the peer is gone (or cannot say). A
   // monitor that has not yet read the departure is asked again a second later; a peer still
-  // connected then is kept. One question per peer at a time, however many leaves arrive.
+  // connected then is kept. While this instance is between monitors (a leave read while its
+  // own monitor was cut off, say) the question waits for the next one, up to 3 s. One
+  // question per peer at a time, however many leaves arrive.
   #onLeave(origin: string): void {
     if (this.#c.table.peer(origin) === undefined || this.#checking.has(origin)) return;
     this.#checking.add(origin);
-    const ask = (again: boolean): Promise<void> =>
+    const later = (next: () => Promise<void>) => new Promise((r) => setTimeout(r, 1000)).then(next);
+    const ask = (again: boolean, waits: number): Promise<void> =>
       this.#c.peerState(origin).then((state) => {
+        if (state === "between" && waits < 3) return later(() => ask(again, waits + 1));
         if (state !== "connected") return this.#remove(origin, "left");
-        if (again) return new Promise((r) => setTimeout(r, 1000)).then(() => ask(false));
+        if (again) return later(() => ask(false, waits));
         log.warn("Ignored a leave of {origin}: the monitors say it is connected", { origin });
       });
-    ask(true).finally(() => this.#checking.delete(origin));
+    ask(true, 0).finally(() => this.#checking.delete(origin));
   }
 
   /**

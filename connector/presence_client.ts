@@ -46,9 +46,22 @@ export const CLOSE_JOIN_FAILED = 4000;
 const PEER_QUERY_MS = 2000;
 /** Questions go at most this often (a monitor closes a session over 20 frames a second). */
 const PEER_QUERY_INTERVAL_MS = 200;
+/**
+ * A minimesh monitor silent this long is asked a question (about this instance), whose answer
+ * shows it is there; silent for {@link MONITOR_SILENT_MS}, its connection counts as lost. A link
+ * cut without a close (a partition, a host gone) would otherwise hold the instance on a monitor
+ * that cannot hear it until TCP gives up, while that monitor drops it.
+ */
+const MONITOR_PROBE_MS = 2000;
+const MONITOR_SILENT_MS = 6000;
+/** Close code for a monitor that stopped answering (application range). */
+export const CLOSE_MONITOR_SILENT = 4008;
 
-/** A monitor's answer to {@link PresenceClient.peerState}. */
-export type PeerState = "connected" | "gone" | "unknown";
+/**
+ * A monitor's answer to {@link PresenceClient.peerState}; `between` when this instance has no
+ * monitor connection at the moment (it is reconnecting), so that one may answer soon.
+ */
+export type PeerState = "connected" | "gone" | "unknown" | "between";
 
 export type { WebSocketFactory };
 
@@ -106,6 +119,7 @@ export class PresenceClient {
   #retry: ReturnType<typeof setTimeout> | undefined;
   #keepAlive: ReturnType<typeof setInterval> | undefined;
   #reporting: ReturnType<typeof setInterval> | undefined;
+  #liveness: ReturnType<typeof setInterval> | undefined;
   /** Questions sent, by id: who waits for which origin. */
   #queries = new Map<string, Map<string, ((state: PeerState) => void)[]>>();
   /** Origins to ask about in the next question. */
@@ -140,22 +154,23 @@ export class PresenceClient {
     clearTimeout(this.#retry);
     clearInterval(this.#keepAlive);
     clearInterval(this.#reporting);
+    clearInterval(this.#liveness);
     try {
       this.#ws?.close(1000, "Application stopping");
     } catch { /* already closed */ }
   }
 
   /**
-   * Asks the monitor whether `origin` is still in the mesh: `unknown` when this instance is not
-   * connected to a minimesh monitor (a Java one has no such question), or no answer came in
-   * time. Questions asked together go as one message.
+   * Asks the monitor whether `origin` is still in the mesh: `unknown` when this instance's
+   * monitor is not a minimesh one (a Java one has no such question) or no answer came in time,
+   * `between` while it has no monitor connection. Questions asked together go as one message.
    */
   peerState(origin: string): Promise<PeerState> {
     const ws = this.#ws;
-    if (
-      ws === undefined || ws.readyState !== 1 || ws.protocol !== MESH_PROTOCOL ||
-      this.#topic === undefined
-    ) return Promise.resolve("unknown");
+    if (ws === undefined || ws.readyState !== 1 || this.#topic === undefined) {
+      return Promise.resolve(this.#stopped ? "unknown" : "between");
+    }
+    if (ws.protocol !== MESH_PROTOCOL) return Promise.resolve("unknown");
     return new Promise((resolve) => {
       const waiting = this.#toAsk.get(origin);
       if (waiting !== undefined) waiting.push(resolve);
@@ -214,12 +229,14 @@ export class PresenceClient {
     ws.binaryType = "arraybuffer";
     let wasReady = false;
     let joining = false;
+    let heardAt = Date.now();
     const closed = new AbortController();
     ws.onopen = () => {
       log.info("Connected {origin}, {url}", { origin: this.#o.origin, url: base });
       this.#send(APP_MESSAGE.INFO);
     };
     ws.onmessage = (m) => {
+      heardAt = Date.now();
       if (typeof m.data === "string") return;
       let e: EventEnvelope;
       try {
@@ -251,6 +268,7 @@ export class PresenceClient {
           this.#o.onKeepAlive();
         }, this.#o.keepAliveMs);
         this.#startReports(ws);
+        this.#watchMonitor(ws, () => heardAt, (why) => onClosed(CLOSE_MONITOR_SILENT, why));
       }).catch((err) => {
         log.error("Joining through {topic} failed: {message}", {
           topic,
@@ -267,11 +285,23 @@ export class PresenceClient {
       });
     };
     ws.onerror = () => {}; // the close event that follows says what happened
-    ws.onclose = (c) => {
+    // Once per connection: a silent monitor's connection is given up before its close event,
+    // which may come much later (or never, over a cut link).
+    let ended = false;
+    const onClosed = (code: number, reason: string) => {
+      if (ended) return;
+      ended = true;
+      if (code === CLOSE_MONITOR_SILENT) {
+        try {
+          ws.close(code, reason);
+        } catch { /* closing already */ }
+      }
+      const c = { code, reason };
       if (this.#ws === ws) this.#ws = undefined;
       closed.abort(new Error(`monitor connection closed (${c.code})`));
       clearInterval(this.#keepAlive);
       clearInterval(this.#reporting);
+      clearInterval(this.#liveness);
       this.#topic = undefined;
       for (const id of [...this.#queries.keys()]) this.#answered(id, undefined);
       if (this.#stopped) return;
@@ -293,9 +323,33 @@ export class PresenceClient {
           reason: c.reason || "no reason",
         },
       );
-      // A monitor that stops gracefully (1001) hands its sessions over: go to the next at once.
-      this.#scheduleRetry(c.code === 1001 && wasReady);
+      // A monitor that stops gracefully (1001) hands its sessions over, and a silent one is
+      // likely cut off: go to the next at once.
+      this.#scheduleRetry((c.code === 1001 || c.code === CLOSE_MONITOR_SILENT) && wasReady);
     };
+    ws.onclose = (c) => onClosed(c.code, c.reason);
+  }
+
+  // Asks a minimesh monitor that went quiet whether it holds this instance (any answer will
+  // do), and gives the connection up when nothing at all came for MONITOR_SILENT_MS. A Java
+  // monitor has no such question, and is not watched.
+  #watchMonitor(ws: WebSocket, heardAt: () => number, lost: (why: string) => void): void {
+    clearInterval(this.#liveness);
+    if (ws.protocol !== MESH_PROTOCOL) return;
+    let askedAt = 0;
+    this.#liveness = setInterval(() => {
+      const now = Date.now();
+      const silent = now - heardAt();
+      if (silent >= MONITOR_SILENT_MS) {
+        log.warn("Monitor silent for {s} s: trying another", { s: Math.round(silent / 1000) });
+        return lost(`monitor silent for ${silent} ms`);
+      }
+      if (silent < MONITOR_PROBE_MS || now - askedAt < MONITOR_PROBE_MS) return;
+      askedAt = now;
+      if (ws.readyState !== 1) return;
+      // Its answer is not awaited: any frame from the monitor counts.
+      ws.send(peerMessage(`live-${++this.#queryId}`, { origins: [this.#o.origin] }).toBytes());
+    }, 1000);
   }
 
   // Refused as another instance's origin: normal for a minute after this appId's previous

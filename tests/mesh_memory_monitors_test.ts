@@ -9,6 +9,7 @@ import { MemoryKafka, splitVirtualTopic } from "../internal.ts";
 import { connect, eventually } from "./_presence.ts";
 import { sleep } from "./_helpers.ts";
 import { pingPong, startApp, startMonitor } from "./_mesh_memory.ts";
+import { healAll, netFaultsUnavailable, silence } from "./_netfault.ts";
 
 describe("the mesh over Kafka in memory: monitors", () => {
   it("keeps one consumer per partition when monitors close the socket during joins", async () => {
@@ -159,4 +160,42 @@ describe("the mesh over Kafka in memory: monitors", () => {
       [a.platform.origin, b.platform.origin].sort(),
     );
   });
+
+  // A monitor cut off without a close (a partition, a host gone): its packets dropped. The app
+  // must move to the other monitor before this one drops it and announces its leave (issue 35:
+  // a caller held by a cut-off monitor for 17 s lost both its peers to the leaves that monitor
+  // wrote once the partition healed).
+  it(
+    "moves an app off a silent monitor within seconds, keeping its lease and its peers",
+    { skip: netFaultsUnavailable() },
+    async () => {
+      const kafka = new MemoryKafka();
+      const silent = await startMonitor(kafka);
+      const other = await startMonitor(kafka);
+      await using a = startApp(kafka, [silent, other], "app-a");
+      await using b = startApp(kafka, [other], "app-b");
+      try {
+        await a.connector.joined;
+        await b.connector.joined;
+        const origin = a.platform.origin;
+        const topic = a.connector.topic;
+        assert.equal(silent.table.connection(origin)?.monitor, silent.platform.origin);
+        const heal = silence(silent.port);
+        const t0 = Date.now();
+        await eventually(
+          () => other.table.connection(origin)?.monitor === other.platform.origin,
+          12_000,
+          "the app on the other monitor",
+        );
+        const ms = Date.now() - t0;
+        assert.ok(ms <= 9000, `moved after ${ms} ms`);
+        assert.equal(a.connector.topic, topic, "the same lease");
+        assert.ok(b.connector.table.peer(origin), "b still has a as its peer");
+        heal();
+      } finally {
+        healAll();
+        await Promise.all([silent.stop(), other.stop()]);
+      }
+    },
+  );
 });
