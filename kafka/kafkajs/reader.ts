@@ -169,7 +169,7 @@ export class GroupReader implements PartitionConsumer {
     await consumer.connect();
     this.#unlessStopped();
     if (this.since !== undefined) {
-      const offset = await this.#link.offsetAt(topic, partition, this.since);
+      const offset = await this.#offsetAt(this.since);
       if (offset !== undefined && Number(offset) >= 0) this.#rewindTo = offset;
       this.#unlessStopped();
     }
@@ -198,6 +198,32 @@ export class GroupReader implements PartitionConsumer {
         value: "init",
       }]);
       await Promise.race([this.ready, new Promise((r) => setTimeout(r, 250))]);
+    }
+  }
+
+  // Where `since` starts. A topic just created may have no leader known yet everywhere (a
+  // cluster: "not the leader for that topic-partition"), so the lookup is tried for about 10 s;
+  // then the reader starts at the end, saying so, rather than not at all.
+  async #offsetAt(since: number): Promise<string | undefined> {
+    for (let attempt = 1;; attempt++) {
+      try {
+        return await this.#link.offsetAt(this.topic, this.partition, since);
+      } catch (e) {
+        this.#unlessStopped();
+        if (attempt >= 20) {
+          log.warn(
+            "{topic}-{partition}: cannot find the offset at {since} ({message}): reading from the end",
+            {
+              topic: this.topic,
+              partition: this.partition,
+              since: new Date(since).toISOString(),
+              message: (e as Error).message,
+            },
+          );
+          return undefined;
+        }
+        await new Promise((r) => setTimeout(r, 500));
+      }
     }
   }
 
