@@ -33,12 +33,20 @@ for (let i = 0; i < count; i++) {
     }
   })();
 }
+let joined = 0;
+for (const c of connectors) c.joined.then(() => joined++);
+const joining = setInterval(() => console.error(`${name}: ${joined} of ${count} joined`), 10_000);
 await Promise.all(connectors.map((c) => c.joined));
+clearInterval(joining);
 console.log(`JOINED ${Date.now()}`);
+let ticks = 0;
 const watch = setInterval(() => {
-  if (connectors.every((c) => c.table.peers().length >= total - 1)) {
+  const fewest = Math.min(...connectors.map((c) => c.table.peers().length));
+  if (fewest >= total - 1) {
     console.log(`COMPLETE ${Date.now()}`);
     clearInterval(watch);
+  } else if (++ticks % 50 === 0) {
+    console.error(`${name}: the fewest peers a member knows: ${fewest}`);
   }
 }, 100);
 

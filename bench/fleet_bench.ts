@@ -3,12 +3,13 @@
  * lease and routing table) in P processes (`bench/_fleet_members.ts`) join one monitor at once.
  * Measured: join convergence (from the spawn, and from the last member's join, until every
  * member's table holds the N - 1 others), each idle member's CPU and memory (from /proc, over
- * 10 s, 5 s after convergence), the monitor's, and leave propagation (one process stopped with
+ * 10 s, 5 s after convergence), the monitor's and the dev broker's, and leave propagation (one process stopped with
  * SIGTERM: from the signal until each other member hears each of its members leave).
  *
  * `deno run -A bench/fleet_bench.ts [sizes, default 10,100,300] [processes, default 4]` with a
  * broker on KAFKA_BROKERS (default 127.0.0.1:9092). Over 288 members the monitor is given
- * `max.virtual.topics=320` (ten topics of 32 partitions).
+ * `max.virtual.topics=320` (ten topics of 32 partitions); all come from one address, so the
+ * monitor's limit of leases per address is lifted.
  *
  * @module
  */
@@ -18,6 +19,10 @@ import { readFileSync } from "node:fs";
 import process from "node:process";
 import { BROKERS, meshArgs, startMonitor, topicsFor } from "../tests/_presence.ts";
 import { cpuMs } from "./_cpu.ts";
+import { devBroker, runningPid } from "../scripts/kafka_dev.ts";
+
+/** The dev broker's pid when it runs here (its CPU is reported too), else undefined. */
+const BROKER = runningPid(devBroker());
 
 const SIZES = (process.argv[2] ?? "10,100,300").split(",").map(Number);
 const PROCESSES = Number(process.argv[3] ?? 4);
@@ -71,14 +76,24 @@ const at = (m: Member, word: string) =>
   Number(m.lines.find((l) => l.startsWith(`${word} `))?.split(" ")[1]);
 
 console.log(
-  "| members | processes | converged from spawn (s) | from the last join (s) | idle CPU per member (ms/s) | memory per member (MB) | monitor CPU (ms/s) | leave p50 / p99 / max (ms) |",
+  "| members | processes | converged from spawn (s) | from the last join (s) | idle CPU per member (ms/s) | memory per member (MB) | monitor CPU (ms/s) | broker CPU (ms/s) | leave p50 / p99 / max (ms) |",
 );
-console.log("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
+console.log("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
 for (const n of SIZES) {
   const t = topicsFor("fleet");
   const kafka = [`-Dbootstrap.servers=${BROKERS}`];
   const virtual = n > 288 ? ["-Dmax.virtual.topics=320"] : [];
-  const monitor = await startMonitor([...t.args, "-Dlog.level=warning", ...virtual], kafka);
+  // Every member comes from 127.0.0.1: the limits per address (18 leases, 220 connections)
+  // are lifted.
+  const monitor = await startMonitor(
+    [
+      ...t.args,
+      ...virtual,
+      "-Dpresence.max.connections.per.address=1000",
+      "-Dserver.max.connections.per.address=2000",
+    ],
+    kafka,
+  );
   const args = [...meshArgs(monitor.port, t.args, kafka), ...virtual];
   const procs = Math.min(PROCESSES, n);
   const members: Member[] = [];
@@ -88,15 +103,21 @@ for (const n of SIZES) {
       const count = Math.floor(n / procs) + (p < n % procs ? 1 : 0);
       members.push(spawnMembers(args, `fleet${p}`, count, n));
     }
-    await until("convergence", () => members.every((m) => at(m, "COMPLETE") > 0), 180_000);
+    await until("convergence", () => members.every((m) => at(m, "COMPLETE") > 0), 180_000)
+      .catch((e) => {
+        console.error(monitor.logs.filter((l) => !/ \[INF\] /.test(l)).slice(-30).join("\n"));
+        throw e;
+      });
     const lastJoin = Math.max(...members.map((m) => at(m, "JOINED")));
     const complete = Math.max(...members.map((m) => at(m, "COMPLETE")));
     await sleep(5000);
     const pids = members.map((m) => m.proc.pid!);
     const c0 = pids.map(cpuMs), m0 = cpuMs(monitor.proc.pid!);
+    const b0 = BROKER ? cpuMs(BROKER) : NaN;
     await sleep(10_000);
     const cpu = pids.reduce((s, pid, i) => s + cpuMs(pid) - c0[i], 0) / 10 / n;
     const monitorCpu = (cpuMs(monitor.proc.pid!) - m0) / 10;
+    const brokerCpu = BROKER ? (cpuMs(BROKER) - b0) / 10 : NaN;
     const memory = pids.reduce((s, pid) => s + rssMb(pid), 0) / n;
     // Leave propagation: the first process stops; every other member hears each of its members.
     const [gone, ...rest] = members;
@@ -113,7 +134,9 @@ for (const n of SIZES) {
     console.log(
       `| ${n} | ${procs} | ${((complete - t0) / 1000).toFixed(1)} | ${
         ((complete - lastJoin) / 1000).toFixed(1)
-      } | ${cpu.toFixed(2)} | ${memory.toFixed(1)} | ${monitorCpu.toFixed(1)} | ${leave} |`,
+      } | ${cpu.toFixed(2)} | ${memory.toFixed(1)} | ${monitorCpu.toFixed(1)} | ${
+        brokerCpu.toFixed(0)
+      } | ${leave} |`,
     );
   } finally {
     for (const m of members) m.proc.kill("SIGKILL");
