@@ -268,7 +268,11 @@ export class PresenceClient {
           this.#o.onKeepAlive();
         }, this.#o.keepAliveMs);
         this.#startReports(ws);
-        this.#watchMonitor(ws, () => heardAt, (why) => onClosed(CLOSE_MONITOR_SILENT, why));
+        this.#watchMonitor(
+          ws,
+          () => heardAt,
+          (reason) => onClosed({ code: CLOSE_MONITOR_SILENT, reason }),
+        );
       }).catch((err) => {
         log.error("Joining through {topic} failed: {message}", {
           topic,
@@ -288,15 +292,14 @@ export class PresenceClient {
     // Once per connection: a silent monitor's connection is given up before its close event,
     // which may come much later (or never, over a cut link).
     let ended = false;
-    const onClosed = (code: number, reason: string) => {
+    const onClosed = (c: { code: number; reason: string }) => {
       if (ended) return;
       ended = true;
-      if (code === CLOSE_MONITOR_SILENT) {
+      if (c.code === CLOSE_MONITOR_SILENT) {
         try {
-          ws.close(code, reason);
+          ws.close(c.code, c.reason);
         } catch { /* closing already */ }
       }
-      const c = { code, reason };
       if (this.#ws === ws) this.#ws = undefined;
       closed.abort(new Error(`monitor connection closed (${c.code})`));
       clearInterval(this.#keepAlive);
@@ -327,7 +330,7 @@ export class PresenceClient {
       // likely cut off: go to the next at once.
       this.#scheduleRetry((c.code === 1001 || c.code === CLOSE_MONITOR_SILENT) && wasReady);
     };
-    ws.onclose = (c) => onClosed(c.code, c.reason);
+    ws.onclose = onClosed;
   }
 
   // Asks a minimesh monitor that went quiet whether it holds this instance (any answer will

@@ -28,10 +28,14 @@ const topics = topicsFor("hosts");
 let bed: Bed;
 let cluster: ReturnType<typeof devBroker>;
 const processes = new Map<string, DenoProcess>();
-/** The window each fault's row was checked over: what was sent from the fault to 3 s after it. */
-const windows = new Map<string, [number, number]>();
-const windowOf = (fault: string) => windows.get(fault)!;
-const rows: { fault: string; report: Report; healedAfterMs: number; tableAfterMs: number }[] = [];
+/** Per fault: what was sent from the fault to 3 s after its heal (`window`), and what it cost. */
+const rows: {
+  fault: string;
+  window: [number, number];
+  report: Report;
+  healedAfterMs: number;
+  tableAfterMs: number;
+}[] = [];
 
 function hosts(...names: string[]): BedHost[] {
   return names.map((n) => bed.host(n));
@@ -133,10 +137,10 @@ async function fault(
   const healedAt = Date.now();
   const tableAfterMs = await tablesWhole(healedAt, 30_000);
   await sleep(5000); // requests sent right after the heal end (5 s timeout)
-  windows.set(name, [from, healedAt + 3000]);
-  const report = check(histories(), from, healedAt + 3000);
+  const window: [number, number] = [from, healedAt + 3000];
+  const report = check(histories(), ...window);
   const healedAfterMs = report.servedFrom === undefined ? -1 : report.servedFrom - healedAt;
-  rows.push({ fault: name, report, healedAfterMs, tableAfterMs });
+  rows.push({ fault: name, window, report, healedAfterMs, tableAfterMs });
   console.log(
     `${name}: ${
       JSON.stringify({ ...report, healedAfterMs, tableAfterMs }, (k, v) =>
@@ -218,7 +222,7 @@ describe("the mesh across hosts, under faults of the network", { skip }, () => {
     await sleep(10_000); // late arrivals
     const problems: string[] = [];
     for (const r of rows) {
-      const again = check(histories(), ...windowOf(r.fault));
+      const again = check(histories(), ...r.window);
       for (
         const [what, list] of Object.entries({
           lost: again.lost,
