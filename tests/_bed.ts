@@ -1,7 +1,7 @@
 // A multi-host test bed on this machine: each host a network namespace with an address of its
 // own on a private subnet, all joined by one bridge (whose address in this namespace lets the test
 // process reach every host), and faults of the network between them: a host cut off, a partition
-// (both ways or one way), a slow and lossy link, a flapping link. Needs root and `ip`, `nft`, `tc`;
+// (both ways or one way), a slow and lossy link, a flapping link. Needs root and `ip`, `nft`, `ss`;
 // `bedUnavailable` says why not otherwise. Only the bed's own addresses and interfaces are ever
 // touched, and `destroy` removes all of it (a crashed run's leftovers with the same names too).
 import { spawnSync } from "node:child_process";
@@ -56,7 +56,7 @@ function must(args: string[], netns?: string): void {
 /** Why the bed cannot be made here, or undefined when it can. */
 export function bedUnavailable(): string | undefined {
   if (process.getuid?.() !== 0) return "network namespaces need root";
-  for (const tool of [["ip", "netns", "list"], ["nft", "--version"], ["tc", "-V"]]) {
+  for (const tool of [["ip", "netns", "list"], ["nft", "--version"], ["ss", "-V"]]) {
     const r = run(tool);
     if (!r.ok) return `${tool[0]} does not work here: ${r.out}`;
   }
