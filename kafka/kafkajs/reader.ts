@@ -66,6 +66,8 @@ export class GroupReader implements PartitionConsumer {
   #committedAt = 0;
   /** Where `since` starts, until the first record is read. */
   #rewindTo: string | undefined;
+  /** A run (or kafkajs's restart of one) is joining the group. */
+  #joining = false;
 
   /**
    * Creates the reader; {@link GroupReader.start} starts it.
@@ -114,7 +116,15 @@ export class GroupReader implements PartitionConsumer {
     this.#consumer.on(this.#consumer.events.FETCH, () => link.heard());
     // A consumer that crashed while starting (a topic just created has no leader yet) restarts
     // with its group gone and with it any seek: each join seeks again until a record came.
-    this.#consumer.on(this.#consumer.events.GROUP_JOIN, () => this.#rewind());
+    this.#consumer.on(this.#consumer.events.GROUP_JOIN, () => {
+      this.#joining = false;
+      // Stopped while joining: the stop left the disconnect to now (see `stop`). Once the join
+      // returns, the runner counts as running, and a disconnect then leaves the group.
+      if (this.#stopped) setTimeout(() => void this.#consumer.disconnect().catch(() => {}), 0);
+      else this.#rewind();
+    });
+    // A crash that restarts joins again; one that does not has disconnected already.
+    this.#consumer.on(this.#consumer.events.CRASH, (e) => this.#joining = e.payload.restart);
   }
 
   /** Back to `since` before the first fetch comes back; kafkajs seeks only while running. */
@@ -149,6 +159,10 @@ export class GroupReader implements PartitionConsumer {
     this.#stopped = true;
     this.#link.stopped(this);
     this.#readyNow.reject(new ConsumerStopped(this.topic, this.partition));
+    // A disconnect that meets a runner while it joins makes kafkajs drop the runner, which then
+    // joins anyway and stays a member of the group, fetching, for good: that disconnect waits
+    // for the join (GROUP_JOIN above) or its crash (kafkajs disconnects then by itself).
+    if (this.#joining) return;
     // Its committed offsets stay until the broker expires them (`offsets.retention.minutes`
     // after the group empties, 7 days by default); deleting them would need the broker when
     // stopping, which may be when it is gone.
@@ -175,6 +189,7 @@ export class GroupReader implements PartitionConsumer {
     }
     await consumer.subscribe({ topic, fromBeginning: false });
     this.#unlessStopped();
+    this.#joining = true;
     await consumer.run({
       // Committed by hand (#commit): kafkajs's auto-commit awaits a commit after every batch,
       // which would add a round trip to every request.
@@ -230,7 +245,7 @@ export class GroupReader implements PartitionConsumer {
   async #batch({ batch }: EachBatchPayload): Promise<void> {
     const { topic, partition } = this;
     const messages = batch.messages;
-    if (batch.partition !== partition || messages.length === 0) return;
+    if (batch.partition !== partition || messages.length === 0 || this.#stopped) return;
     const counters = this.#link.counters;
     counters.batchesRead++;
     counters.recordsRead += messages.length;
