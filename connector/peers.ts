@@ -270,10 +270,28 @@ export class Peers {
         if (origin !== me) this.#onLeave(origin);
         return;
       case "drain":
-        if (origin === me) this.#drainSeen = true;
-        else if (this.#c.table.peer(origin) !== undefined && !this.#c.table.isDraining(origin)) {
+        if (origin === me) {
+          if (h.by !== "monitor") this.#drainSeen = true;
+        } else if (this.#c.table.peer(origin) !== undefined && !this.#c.table.isDraining(origin)) {
           this.#c.table.setDraining(origin);
-          log.info("Peer {origin} is draining: new requests go to other instances", { origin });
+          if (h.by !== "monitor") {
+            log.info("Peer {origin} is draining: new requests go to other instances", { origin });
+            return;
+          }
+          // Its monitor says it cannot reach Kafka: what waits on it and may go elsewhere does.
+          log.info("Peer {origin} cannot reach Kafka: new requests go to other instances", {
+            origin,
+          });
+          const name = this.#c.table.peer(origin)!.name;
+          for (const e of inboxOf(this.#c.platform).retriesFor(origin)) {
+            this.#retry(e, name, origin, "cannot reach Kafka");
+          }
+        }
+        return;
+      case "undrain":
+        if (origin !== me && this.#c.table.isDraining(origin)) {
+          this.#c.table.setDraining(origin, false);
+          log.info("Peer {origin} reaches Kafka again: it takes requests again", { origin });
         }
         return;
     }
@@ -348,7 +366,9 @@ export class Peers {
       for (const route of routes) log.info("{route} {origin} unregistered", { route, origin });
     }
     const inbox = inboxOf(platform);
-    if (!quiet) { for (const e of inbox.retriesFor(origin)) this.#retry(e, peer.name, origin); }
+    if (!quiet) {
+      for (const e of inbox.retriesFor(origin)) this.#retry(e, peer.name, origin, "left");
+    }
     for (const cid of inbox.waitingOn(origin)) {
       this.#unavailable(
         cid,
@@ -361,23 +381,27 @@ export class Peers {
     this.#c.lifeCycle.notify({ type: "leave", origin, name: peer.name || undefined });
   }
 
-  // A request whose instance left before replying goes once more, to another instance of its
-  // route (the table no longer has the one that left); with none, it fails as it would have.
-  #retry(event: EventEnvelope, name: string, origin: string): void {
+  // A request whose instance left (or cannot reach Kafka) before replying goes once more, to
+  // another instance of its route (the table no longer offers the first one); with none, it
+  // fails as it would have.
+  #retry(event: EventEnvelope, name: string, origin: string, why: string): void {
     const { platform } = this.#c;
     const cid = event.correlationId!;
     const fail = (e: unknown) =>
       this.#unavailable(
         cid,
-        `Peer ${origin} (${name}) left before replying, and the retry failed: ${
+        `Peer ${origin} (${name}) ${why} before replying, and the retry failed: ${
           (e as Error).message
         }`,
       );
-    log.info("Request {cid} to {route}: {origin} left before replying; trying another instance", {
+    log.info("Request {cid} to {route}: {origin} {why} before replying; trying another instance", {
       cid,
       route: event.to,
       origin,
+      why,
     });
+    // The function can tell a second attempt (the first may have run): see RequestOptions.retry.
+    event.tags.retry = "1";
     try {
       platform.deliver(event)?.catch(fail);
     } catch (e) {

@@ -27,9 +27,12 @@ import {
   statsMessage,
 } from "../protocol/presence.ts";
 import { STATS_INTERVAL_MS } from "../protocol/report.ts";
-import type { AppReport } from "../protocol/report.ts";
+import type { Reports } from "../protocol/report.ts";
 
 const log = logger("presence-client");
+
+/** How often a report that is due at once (see Reports.urgent) is looked for. */
+const URGENT_CHECK_MS = 250;
 
 // Answers everyone waiting on the origins of a question.
 function settle(
@@ -103,7 +106,7 @@ export interface PresenceClientOptions {
    * What this instance reports to a minimesh monitor for its dashboard, every
    * {@link STATS_INTERVAL_MS} while ready (see `report.ts`).
    */
-  reports?: { next(): AppReport; reset(): void };
+  reports?: Reports;
 }
 
 /** A connection to the presence monitors that keeps itself up. */
@@ -391,12 +394,19 @@ export class PresenceClient {
     clearInterval(this.#reporting);
     if (reports === undefined || ws.protocol !== MESH_PROTOCOL) return;
     reports.reset();
+    let last = 0;
     const report = () => {
       if (ws.readyState !== 1) return;
+      last = Date.now();
       ws.send(statsMessage(reports.next()).toBytes());
     };
     report();
-    this.#reporting = setInterval(report, STATS_INTERVAL_MS);
+    // A change of Kafka's reachability is reported at once, the rest every STATS_INTERVAL_MS;
+    // a monitor takes one report a second at most (by its clock: with a margin).
+    this.#reporting = setInterval(() => {
+      const since = Date.now() - last;
+      if (since >= STATS_INTERVAL_MS || (since >= 1250 && reports.urgent())) report();
+    }, URGENT_CHECK_MS);
   }
 
   #scheduleRetry(now = false): void {

@@ -90,12 +90,14 @@ export class RoutingTable {
   }
 
   /**
-   * Marks a peer as draining (it is stopping): new requests go to the other instances of its
-   * routes, and to it only where it is the last one.
+   * Marks a peer as draining (it is stopping, or cannot reach Kafka): new requests go to the
+   * other instances of its routes, and to it only where it is the last one. `false` takes it
+   * back.
    */
-  setDraining(origin: string): void {
-    if (this.#draining.has(origin)) return;
-    this.#draining.add(origin);
+  setDraining(origin: string, draining = true): void {
+    if (this.#draining.has(origin) === draining) return;
+    if (draining) this.#draining.add(origin);
+    else this.#draining.delete(origin);
     for (const [route, byOrigin] of this.#routes) {
       if (byOrigin.has(origin)) this.#listed(route, byOrigin);
     }

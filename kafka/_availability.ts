@@ -15,6 +15,8 @@ const log = logger("kafka");
 
 /** A broker counts as failing this long after its last connection error. */
 const FAILING_MS = 10_000;
+/** A fetch this many silences overdue, while others are answered, is on a dead connection. */
+const STUCK_FACTOR = 3;
 /** How often requests on their way are looked at for silence. */
 const SILENCE_CHECK_MS = 100;
 
@@ -101,7 +103,25 @@ export class Availability {
       for (const w of this.#waiting) w.since += paused;
       return;
     }
-    if (!this.#available || this.#confirming || now - this.#lastAnswerAt < this.#silenceMs) return;
+    if (!this.#available || this.#confirming) return;
+    if (now - this.#lastAnswerAt < this.#silenceMs) {
+      // Others are answered, but a fetch (which a working broker answers by its wait) is far
+      // overdue: its connection died without a word (a relay or NAT gone), and would hold the
+      // reader until the request timeout (15 s). The connections are renewed; the fetch fails
+      // and is made again.
+      for (const w of this.#waiting) {
+        if (w.expectMs === 0 || now - w.since < w.expectMs + STUCK_FACTOR * this.#silenceMs) {
+          continue;
+        }
+        this.#waiting.delete(w);
+        log.warn("Kafka: a fetch waited {ms} ms while other requests were answered: reconnecting", {
+          ms: now - w.since,
+        });
+        this.#onSilence();
+        return;
+      }
+      return;
+    }
     for (const w of this.#waiting) {
       if (now - w.since < w.expectMs + this.#silenceMs) continue;
       const why = `no answer to a request for ${now - w.since} ms`;

@@ -53,6 +53,31 @@ describe("Availability: a silent broker", () => {
     a.close();
   });
 
+  it("renews the connections for a fetch far overdue while others are answered (a dead connection)", async () => {
+    const { a, dropped } = silentAfter(100);
+    const produce = a.waiting(0); // a produce may wait long (acks=all): never counted as stuck
+    const fetch = a.waiting(100);
+    for (let i = 0; i < 6; i++) {
+      await sleep(50);
+      a.up();
+    }
+    assert.equal(dropped(), 0, "not within its wait and three silences");
+    for (let i = 0; i < 4; i++) {
+      await sleep(50);
+      a.up();
+    }
+    assert.equal(dropped(), 1, "renewed once");
+    assert.equal(a.available, true, "Kafka answers: not gone");
+    for (let i = 0; i < 6; i++) {
+      await sleep(50);
+      a.up();
+    }
+    assert.equal(dropped(), 1, "the produce alone is no reason");
+    fetch();
+    produce();
+    a.close();
+  });
+
   it("does not take its own pause (a blocked event loop) for Kafka's silence", async () => {
     const { a, dropped } = silentAfter(150);
     const done = a.waiting(0);

@@ -173,6 +173,8 @@ export class MemoryKafkaClient implements KafkaClient {
   readonly #consumers = new Set<PartitionConsumer>();
   readonly #loopbacks = new Map<string, () => void>();
   #closed = false;
+  /** Set while {@link MemoryKafkaClient.cutOff}: what it reads waits for it. */
+  #back: PromiseWithResolvers<void> | undefined;
 
   /** A client of `cluster`; {@link MemoryKafka.client} makes one. */
   constructor(cluster: MemoryKafka, brokers: readonly string[]) {
@@ -180,9 +182,24 @@ export class MemoryKafkaClient implements KafkaClient {
     this.brokers = brokers;
   }
 
-  /** False while the cluster is {@link MemoryKafka.available unavailable}. */
+  /** False while the cluster is {@link MemoryKafka.available unavailable}, or this client cut off. */
   get available(): boolean {
-    return this.#cluster.available;
+    return this.#cluster.available && this.#back === undefined;
+  }
+
+  /**
+   * True cuts this client alone off the cluster, as a host whose links to the brokers are
+   * down: its calls fail, and the records it reads wait until it is set back to false.
+   */
+  get cutOff(): boolean {
+    return this.#back !== undefined;
+  }
+  set cutOff(cut: boolean) {
+    if (cut) this.#back ??= Promise.withResolvers<void>();
+    else {
+      this.#back?.resolve();
+      this.#back = undefined;
+    }
   }
 
   /** Writes records in order; rejects (writing none) when one names a missing partition. */
@@ -237,6 +254,7 @@ export class MemoryKafkaClient implements KafkaClient {
 
   /** @internal Hands a record to one reader, as a consumer of this client. */
   async handle(reader: Reader, record: InRecord): Promise<void> {
+    if (this.#back !== undefined) await this.#back.promise;
     if (!this.#cluster.available) return;
     const loopback = record.headers[LOOPBACK_HEADER];
     if (loopback !== undefined) return void this.#loopbacks.get(loopback)?.();
@@ -271,6 +289,7 @@ export class MemoryKafkaClient implements KafkaClient {
   // A call to the cluster, failing (as a rejection) as an unreachable broker would.
   #call<T>(f: () => T): Promise<T> {
     try {
+      if (this.#back !== undefined) throw new Error("Connection error: memory broker unreachable");
       this.#cluster.check();
       return Promise.resolve(f());
     } catch (e) {

@@ -29,6 +29,7 @@ import { Bootstrap, JAVA_ANSWER_WAIT_MS } from "./bootstrap.ts";
 import { JavaPeers } from "./java_peers.ts";
 import { Leasing } from "./leasing.ts";
 import { MeshTopics } from "./topics.ts";
+import { KafkaReachability } from "./reachability.ts";
 import { monitorInfo, monitorMetrics } from "./info.ts";
 import { LeaseTable, virtualTopics } from "./lease_table.ts";
 import type { ConnectionInfo, ControlMessage, Effect, TableSnapshot } from "./lease_table.ts";
@@ -84,6 +85,7 @@ export class PresenceMonitor implements AsyncDisposable {
   readonly #serve: ServeFunction;
   #tls: TlsFiles | undefined;
   readonly #kafka: KafkaClient;
+  readonly #reachability: KafkaReachability;
   /** The HTTP endpoints' figures, for /metrics: the dashboard's paths are labels of their own. */
   readonly #http = new HttpMetrics((req) => {
     const path = new URL(req.url).pathname;
@@ -146,7 +148,11 @@ export class PresenceMonitor implements AsyncDisposable {
         const i = this.#tokenOf?.(protocols) ?? -1;
         return i < 0 ? undefined : `token ${i + 1}`;
       },
-      report: (session, body) => this.#dashboard.report(session.origin, parseReport(body)),
+      report: (session, body) => {
+        const report = parseReport(body);
+        this.#dashboard.report(session.origin, report);
+        if (session.info !== undefined) this.#reachability.report(session.info, report.kafka);
+      },
       connected: (origin) => this.#table.connection(origin) !== undefined,
     });
     this.#monitors = new PeerMonitors(
@@ -160,6 +166,7 @@ export class PresenceMonitor implements AsyncDisposable {
       aliveMs: this.settings.aliveInterval * 1000,
       addressOf: (origin) => this.#sessions.of(origin)?.socket.remoteAddress,
     });
+    this.#reachability = new KafkaReachability(this.#kafka, s.monitorTopic);
     this.#topics = new MeshTopics(this.#kafka, s, () => this.#table.leases().map(([vt]) => vt));
     this.#java = new JavaPeers({
       me: platform.origin,
@@ -548,6 +555,7 @@ export class PresenceMonitor implements AsyncDisposable {
         case "left": {
           this.#dashboard.record("leave", fx.info.origin, fx.info, fx.reason);
           if (fx.by === me) this.#announceLeave(fx.info);
+          this.#reachability.forget(fx.info.origin);
           const s = this.#sessions.of(fx.info.origin);
           // Our own session lost its record (another monitor expired us): let it reconnect.
           if (fx.info.monitor === me && s?.id === fx.info.session) {

@@ -26,6 +26,8 @@ export const REGISTRY_TYPES = [
   "leave",
   /** An instance stops taking new requests (minimesh only; Java peers ignore it). */
   "drain",
+  /** An instance drained by its monitor (it could not reach Kafka) takes requests again. */
+  "undrain",
 ] as const;
 /** A registry message type. */
 export type RegistryType = typeof REGISTRY_TYPES[number];

@@ -55,6 +55,19 @@ function boundedCalls(calls: CallReport[]): CallReport[] {
   return out;
 }
 
+/** An application's reports, one after the other (see {@link reporter}). */
+export interface Reports {
+  /** The next report. */
+  next(): AppReport;
+  /** Makes the next report carry the routes (a new connection). */
+  reset(): void;
+  /**
+   * Whether a report is due now, not at the next interval: Kafka turned unreachable or
+   * reachable again, which the monitor acts on (it drains an app that cannot reach Kafka).
+   */
+  urgent(): boolean;
+}
+
 /**
  * The reports of `platform`: `next()` gives the next one, with the routes only when they
  * changed since the last one; `reset()` (on a new connection) makes the next one carry them.
@@ -63,9 +76,10 @@ function boundedCalls(calls: CallReport[]): CallReport[] {
 export function reporter(
   platform: Platform,
   kafkaUp?: () => boolean,
-): { next(): AppReport; reset(): void } {
+): Reports {
   let sent: string | undefined;
   let last = performance.now();
+  let kafkaSent: boolean | undefined;
   return {
     next() {
       let events = 0;
@@ -83,7 +97,7 @@ export function reporter(
         report.calls = { ms: Math.round(now - last), routes: boundedCalls(calls) };
       }
       last = now;
-      if (kafkaUp !== undefined) report.kafka = kafkaUp();
+      if (kafkaUp !== undefined) report.kafka = kafkaSent = kafkaUp();
       if (platform.httpPort !== undefined) report.http = platform.httpPort;
       const key = routes.join(",");
       if (key !== sent) {
@@ -94,6 +108,9 @@ export function reporter(
     },
     reset() {
       sent = undefined;
+    },
+    urgent() {
+      return kafkaUp !== undefined && kafkaSent !== undefined && kafkaUp() !== kafkaSent;
     },
   };
 }

@@ -3,7 +3,7 @@ import { Platform, PostOffice } from "../mod.ts";
 import { connectToCloud } from "../connector/mod.ts";
 import type { KafkaConnector } from "../connector/mod.ts";
 import { PresenceMonitor } from "../presence/mod.ts";
-import type { MemoryKafka } from "../internal.ts";
+import type { MemoryKafka, MemoryKafkaClient } from "../internal.ts";
 import { eventually } from "./_presence.ts";
 
 export const quiet = ["-Dmonitor.bootstrap.wait=100", "-Dmonitor.alive.interval=1"];
@@ -33,6 +33,7 @@ export function startApp(
   monitors: PresenceMonitor[],
   name: string,
   args: string[] = [],
+  client: MemoryKafkaClient = kafka.client(),
 ): App {
   const urls = monitors.map((m) => `ws://127.0.0.1:${m.port}/ws/presence`).join(",");
   const platform = new Platform({
@@ -45,7 +46,7 @@ export function startApp(
       ...args,
     ],
   });
-  const connector = connectToCloud(platform, { kafka: kafka.client() })!;
+  const connector = connectToCloud(platform, { kafka: client })!;
   return {
     platform,
     connector,

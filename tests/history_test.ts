@@ -19,6 +19,7 @@ interface Planted {
   histories: History[];
   lost: string[];
   twice: string[];
+  retried: string[];
   wrong: string[];
   failed: number;
   handledTwice: string[];
@@ -32,6 +33,7 @@ function generate(seed: number, n: number, anomalies: boolean): Planted {
     histories: [],
     lost: [],
     twice: [],
+    retried: [],
     wrong: [],
     failed: 0,
     handledTwice: [],
@@ -55,6 +57,13 @@ function generate(seed: number, n: number, anomalies: boolean): Planted {
       worker.push(`${at + 3} EXEC ${id} c`);
       caller.push(`${at + 10} WRONG ${id} {"id":"c-1"}`);
       p.wrong.push(id);
+    } else if (roll < 0.13) {
+      // Retried on the other worker; the first one ran it too, before or after the retry.
+      const other = worker === w1 ? w2 : w1;
+      other.push(`${at + 4000} EXEC ${id} c retry`);
+      worker.push(`${at + (rnd() < 0.5 ? 3 : 20_000)} EXEC ${id} c`);
+      caller.push(`${at + 4010} OK ${id} w`);
+      p.retried.push(id);
     } else {
       worker.push(`${at + 3} EXEC ${id} c`);
       caller.push(`${at + 10} OK ${id} w`);
@@ -86,6 +95,7 @@ describe("the fault suite's checker", () => {
       const why = `seed ${seed}`;
       assert.equal(r.requests, 400, why);
       assert.deepEqual(r.executedTwice.sort(), p.twice.sort(), why);
+      assert.deepEqual(r.retriedTwice.sort(), p.retried.sort(), why);
       assert.deepEqual(r.wrong.map((w) => w.split(" ")[0]).sort(), p.wrong.sort(), why);
       assert.deepEqual(r.lost.sort(), p.lost.sort(), why);
       assert.deepEqual(r.handledTwice.sort(), p.handledTwice.sort(), why);
@@ -99,8 +109,8 @@ describe("the fault suite's checker", () => {
     const p = generate(7, 200, false);
     const r = check(p.histories);
     assert.deepEqual(
-      [r.wrong, r.executedTwice, r.lost, r.handledTwice, r.leasesHeldTwice],
-      [[], [], [], [], []],
+      [r.wrong, r.executedTwice, r.retriedTwice, r.lost, r.handledTwice, r.leasesHeldTwice],
+      [[], [], [], [], [], []],
     );
     assert.equal(r.servedFrom, 1_700_000_000_000 + 50);
   });

@@ -328,6 +328,66 @@ describe("the mesh over Kafka in memory", () => {
     assert.match(String(r2.body), /left before replying/);
   });
 
+  it("an instance that cannot reach Kafka is drained by its monitor, its retries go elsewhere, and it comes back", async () => {
+    const kafka = new MemoryKafka();
+    await using monitor = await startMonitor(kafka);
+    const cutClient = kafka.client();
+    const cut = startApp(kafka, [monitor], "app-a", [], cutClient);
+    await using _cut = cut;
+    await using other = startApp(kafka, [monitor], "app-a");
+    await using b = startApp(kafka, [monitor], "app-b");
+    cut.platform.register("may.retry", () => "from the cut one", 10);
+    await sees(b, cut, "may.retry");
+    const health = () =>
+      monitor.dashboardState().apps.find((a) => a.origin === cut.platform.origin)?.health;
+    await eventually(() => health() === "UP", 5000, "the first report of the one to cut");
+    cutClient.cutOff = true; // its host's links to the brokers go down
+    // Sent while only `cut` serves the route: it reaches Kafka, not `cut`.
+    const retried = b.po.request({ to: "may.retry" }, { timeout: 5000, retry: true });
+    const notRetried = b.po.request({ to: "may.retry" }, { timeout: 5000 });
+    const tags: (string | undefined)[] = [];
+    other.platform.register("may.retry", (_h, _b, _i, e) => {
+      tags.push(e.tags.retry);
+      return "from the other instance";
+    }, 10);
+    await sees(b, other, "may.retry");
+    const r1 = await retried;
+    assert.equal(r1.body, "from the other instance", "retried on the other instance");
+    assert.deepEqual(tags, ["1"], "the retry says so");
+    assert.ok(b.connector.table.isDraining(cut.platform.origin), "b sends it nothing new");
+    assert.equal(health(), "DOWN", "the dashboard shows it");
+    for (let i = 0; i < 10; i++) {
+      const r = await b.po.request({ to: "may.retry" }, { timeout: 2000 });
+      assert.equal(r.body, "from the other instance");
+    }
+    cutClient.cutOff = false;
+    // What waited for it is handled now: the request that did not ask for a retry too.
+    assert.equal((await notRetried).body, "from the cut one");
+    await eventually(
+      () => !b.connector.table.isDraining(cut.platform.origin),
+      5000,
+      "b takes it back",
+    );
+    const by = new Set<unknown>();
+    for (let i = 0; i < 10; i++) by.add((await b.po.request({ to: "may.retry" }, 2000)).body);
+    assert.deepEqual([...by].sort(), ["from the cut one", "from the other instance"]);
+  });
+
+  it("a cluster that nobody reaches drains nobody", async () => {
+    const kafka = new MemoryKafka();
+    await using monitor = await startMonitor(kafka);
+    await using a = startApp(kafka, [monitor], "app-a");
+    await using b = startApp(kafka, [monitor], "app-b");
+    a.platform.register("ping.pong", () => "pong");
+    await sees(b, a, "ping.pong");
+    kafka.available = false;
+    await sleep(1500); // a few urgent-report checks
+    kafka.available = true;
+    const r = await b.po.request({ to: "ping.pong" }, 2000);
+    assert.equal(r.body, "pong");
+    assert.equal(b.connector.table.isDraining(a.platform.origin), false);
+  });
+
   it("answers 503 busy to mesh requests beyond the route's queue limit", async () => {
     const kafka = new MemoryKafka();
     await using monitor = await startMonitor(kafka);

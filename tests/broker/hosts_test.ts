@@ -24,6 +24,8 @@ import { sleep } from "../_helpers.ts";
 
 const skip = bedUnavailable();
 const MONITOR_PORT = 8080;
+/** The caller's request timeout: the library's default, and the monitors' hung timeout. */
+const REQUEST_TIMEOUT_MS = 10_000;
 const topics = topicsFor("hosts");
 let bed: Bed;
 let cluster: ReturnType<typeof devBroker>;
@@ -71,6 +73,10 @@ async function startApp(name: string, role: "worker" | "caller"): Promise<void> 
     "-Dcloud.connector=kafka",
     `-Dapplication.name=${name}`,
     `-Dbed.role=${role}`,
+    // A silent host is dropped within presence.hung.timeout (10 s), with a fifth to spare:
+    // requests of that timeout waiting on it are retried on the other worker in time.
+    "-Dbed.retry=true",
+    `-Dbed.timeout.ms=${REQUEST_TIMEOUT_MS}`,
   ], { netns: h.netns, name });
   processes.set(name, p);
   await p.waitFor(/ JOINED /, 90_000);
@@ -136,14 +142,14 @@ async function fault(
   heal();
   const healedAt = Date.now();
   const tableAfterMs = await tablesWhole(healedAt, 30_000);
-  await sleep(5000); // requests sent right after the heal end (5 s timeout)
+  await sleep(REQUEST_TIMEOUT_MS); // requests sent right after the heal end
   const window: [number, number] = [from, healedAt + 3000];
   const report = check(histories(), ...window);
   const healedAfterMs = report.servedFrom === undefined ? -1 : report.servedFrom - healedAt;
   rows.push({ fault: name, window, report, healedAfterMs, tableAfterMs });
   console.log(
     `${name}: ${
-      JSON.stringify({ ...report, healedAfterMs, tableAfterMs }, (k, v) =>
+      JSON.stringify({ from, healedAt, ...report, healedAfterMs, tableAfterMs }, (k, v) =>
         Array.isArray(v) && k !== ""
           ? (v.length > 5 ? [...v.slice(0, 5), `+${v.length - 5}`] : v)
           : v)
