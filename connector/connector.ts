@@ -37,6 +37,7 @@ import { SERVICE_QUERY, serviceQuery } from "./service_query.ts";
 import { PresenceClient } from "./presence_client.ts";
 import type { WebSocketFactory } from "./presence_client.ts";
 import { RoutingTable } from "./routing_table.ts";
+import { Stalls } from "./stalls.ts";
 import { connectorSettings } from "./settings.ts";
 import type { ConnectorSettings } from "./settings.ts";
 
@@ -96,6 +97,7 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
   readonly #client: PresenceClient;
   readonly #lifeCycle: LifeCycle;
   readonly #peers: Peers;
+  readonly #stalls: Stalls;
   readonly #delivery: Delivery;
   readonly #offMetrics: () => void;
   /** Its own partition's consumer first, then its group's. */
@@ -162,6 +164,11 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
       personality: `${platform.name}, ${s.personality}`,
       topic: () => this.#topic,
       peerState: (origin) => this.#client?.peerState(origin) ?? Promise.resolve("unknown"),
+    });
+    this.#stalls = new Stalls({
+      table: this.table,
+      send: (records) => this.#kafka.send(records),
+      retryElsewhere: (origin, why) => this.#peers.retryElsewhere(origin, why),
     });
     try {
       this.#client = new PresenceClient({
@@ -315,6 +322,7 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
     clearInterval(this.#housekeeping);
     clearTimeout(this.#graceTimer);
     this.#peers.stop();
+    this.#stalls.close();
     this.#client.stop();
     await this.#leave("stopping");
     this.#lifeCycle.close();
@@ -453,7 +461,9 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
     if (!this.#kafka.available) return Promise.reject(new AppError(503, "Mesh unavailable"));
     const topic = origin === this.platform.origin ? this.#topic : this.table.peer(origin)?.topic;
     if (!topic) return Promise.reject(new AppError(503, `Peer ${origin} has no topic yet`));
-    return this.#delivery.send(origin, topic, event);
+    const sent = this.#delivery.send(origin, topic, event);
+    if (origin !== this.platform.origin) this.#stalls.watch(origin, sent);
+    return sent;
   }
 
   // ---- joining and leaving ----

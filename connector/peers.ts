@@ -272,9 +272,10 @@ export class Peers {
       case "drain":
         if (origin === me) {
           if (h.by !== "monitor") this.#drainSeen = true;
-        } else if (this.#c.table.peer(origin) !== undefined && !this.#c.table.isDraining(origin)) {
-          this.#c.table.setDraining(origin);
-          if (h.by !== "monitor") {
+        } else if (this.#c.table.peer(origin) !== undefined) {
+          const byMonitor = h.by === "monitor";
+          if (!this.#c.table.setDraining(origin, true, byMonitor ? "kafka" : "stopping")) return;
+          if (!byMonitor) {
             log.info("Peer {origin} is draining: new requests go to other instances", { origin });
             return;
           }
@@ -282,15 +283,11 @@ export class Peers {
           log.info("Peer {origin} cannot reach Kafka: new requests go to other instances", {
             origin,
           });
-          const name = this.#c.table.peer(origin)!.name;
-          for (const e of inboxOf(this.#c.platform).retriesFor(origin)) {
-            this.#retry(e, name, origin, "cannot reach Kafka");
-          }
+          this.retryElsewhere(origin, "cannot reach Kafka");
         }
         return;
       case "undrain":
-        if (origin !== me && this.#c.table.isDraining(origin)) {
-          this.#c.table.setDraining(origin, false);
+        if (origin !== me && this.#c.table.setDraining(origin, false, "kafka")) {
           log.info("Peer {origin} reaches Kafka again: it takes requests again", { origin });
         }
         return;
@@ -379,6 +376,15 @@ export class Peers {
     }
     inbox.forgetPeer(origin);
     this.#c.lifeCycle.notify({ type: "leave", origin, name: peer.name || undefined });
+  }
+
+  /**
+   * The requests waiting on `origin` that asked for a retry go once more, to another instance
+   * of their route (the table no longer offers `origin`): it `why`.
+   */
+  retryElsewhere(origin: string, why: string): void {
+    const name = this.#c.table.peer(origin)?.name ?? "";
+    for (const e of inboxOf(this.#c.platform).retriesFor(origin)) this.#retry(e, name, origin, why);
   }
 
   // A request whose instance left (or cannot reach Kafka) before replying goes once more, to

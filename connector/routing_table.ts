@@ -20,6 +20,12 @@ export interface Peer {
   lastSeen: number;
 }
 
+/**
+ * Why new requests avoid a peer: it is stopping (its own `drain`), its monitor says it cannot
+ * reach Kafka, or writes to its partition stall here.
+ */
+export type DrainReason = "stopping" | "kafka" | "stalled";
+
 /** The routing table. */
 export class RoutingTable {
   readonly #peers = new Map<string, Peer>();
@@ -31,7 +37,8 @@ export class RoutingTable {
   readonly #lists = new Map<string, string[]>();
   // route -> the origins new requests go to: those not draining, unless all are
   readonly #picks = new Map<string, string[]>();
-  readonly #draining = new Set<string>();
+  // origin -> why new requests avoid it (see DrainReason); absent: they do not
+  readonly #draining = new Map<string, Set<DrainReason>>();
 
   /** The peer with this origin, if known. */
   peer(origin: string): Peer | undefined {
@@ -90,22 +97,33 @@ export class RoutingTable {
   }
 
   /**
-   * Marks a peer as draining (it is stopping, or cannot reach Kafka): new requests go to the
-   * other instances of its routes, and to it only where it is the last one. `false` takes it
-   * back.
+   * Marks a peer as draining for `reason`: new requests go to the other instances of its
+   * routes, and to it only where it is the last one. `false` withdraws that reason; it takes
+   * requests again once no reason is left. Returns whether anything changed.
    */
-  setDraining(origin: string, draining = true): void {
-    if (this.#draining.has(origin) === draining) return;
-    if (draining) this.#draining.add(origin);
-    else this.#draining.delete(origin);
-    for (const [route, byOrigin] of this.#routes) {
-      if (byOrigin.has(origin)) this.#listed(route, byOrigin);
+  setDraining(origin: string, draining = true, reason: DrainReason = "stopping"): boolean {
+    const reasons = this.#draining.get(origin);
+    if ((reasons?.has(reason) ?? false) === draining) return false;
+    const before = reasons !== undefined;
+    if (draining) {
+      if (reasons === undefined) this.#draining.set(origin, new Set([reason]));
+      else reasons.add(reason);
+    } else {
+      reasons!.delete(reason);
+      if (reasons!.size === 0) this.#draining.delete(origin);
     }
+    if (before !== this.#draining.has(origin)) {
+      for (const [route, byOrigin] of this.#routes) {
+        if (byOrigin.has(origin)) this.#listed(route, byOrigin);
+      }
+    }
+    return true;
   }
 
-  /** Whether a peer is draining. */
-  isDraining(origin: string): boolean {
-    return this.#draining.has(origin);
+  /** Whether a peer is draining (for `reason`, or for any). */
+  isDraining(origin: string, reason?: DrainReason): boolean {
+    const reasons = this.#draining.get(origin);
+    return reason === undefined ? reasons !== undefined : reasons?.has(reason) ?? false;
   }
 
   /** Removes a peer and all its routes; returns the routes it served. */

@@ -118,6 +118,26 @@ export class MemoryKafka {
     while (p.length < count) p.push({ next: 0, kept: [] });
   }
 
+  readonly #stalls = new Map<string, PromiseWithResolvers<void>>();
+
+  /**
+   * Stalls writes to one partition (its leader away, say): they wait, unacknowledged, until
+   * `on` is false again; then they are written in order.
+   */
+  stall(topic: string, partition: number, on = true): void {
+    const key = `${topic}-${partition}`;
+    if (on && !this.#stalls.has(key)) this.#stalls.set(key, Promise.withResolvers<void>());
+    if (!on) {
+      this.#stalls.get(key)?.resolve();
+      this.#stalls.delete(key);
+    }
+  }
+
+  /** @internal Resolves when writes to the partition may go on (undefined: at once). */
+  stalled(topic: string, partition: number): Promise<void> | undefined {
+    return this.#stalls.size === 0 ? undefined : this.#stalls.get(`${topic}-${partition}`)?.promise;
+  }
+
   /** @internal */
   check(): void {
     if (!this.available) throw new Error("Connection error: memory broker unavailable");
@@ -205,6 +225,10 @@ export class MemoryKafkaClient implements KafkaClient {
   /** Writes records in order; rejects (writing none) when one names a missing partition. */
   send(records: OutRecord[]): Promise<void> {
     if (this.#closed) return Promise.reject(new Error("Kafka link is closed"));
+    for (const r of records) {
+      const stalled = this.#cluster.stalled(r.topic, r.partition);
+      if (stalled !== undefined) return stalled.then(() => this.send(records));
+    }
     return this.#call(() => {
       for (const r of records) this.#cluster.partition(r.topic, r.partition);
       this.counters.produceRequests++;

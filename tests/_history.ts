@@ -19,6 +19,8 @@ export interface Report {
   ok: number;
   /** Failed requests by status. */
   failed: Record<string, number>;
+  /** Each failed request: its id, when it was sent, its status. */
+  failures: { id: string; at: number; status: string }[];
   /** Requests still without an outcome. */
   pending: number;
   /** Replies that answered another request or another caller. */
@@ -104,12 +106,16 @@ export function check(histories: History[], from = 0, to = Infinity): Report {
     }
   }
   const failed: Record<string, number> = {};
+  const failures: Report["failures"] = [];
   let ok = 0, pending = 0;
-  for (const id of sentAt.keys()) {
+  for (const [id, at] of sentAt) {
     const o = outcome.get(id);
     if (o === undefined) pending++;
     else if (o === "ok") ok++;
-    else if (o !== "wrong") failed[o] = (failed[o] ?? 0) + 1;
+    else if (o !== "wrong") {
+      failed[o] = (failed[o] ?? 0) + 1;
+      failures.push({ id, at, status: o });
+    }
   }
   const acked = [...eventSent.keys()].filter((id) => eventOutcome.get(id) === "ACK");
   const twice = [...sentAt.keys()].filter((id) => (executed.get(id) ?? 0) > 1);
@@ -117,6 +123,7 @@ export function check(histories: History[], from = 0, to = Infinity): Report {
     requests: sentAt.size,
     ok,
     failed,
+    failures,
     pending,
     wrong,
     executedTwice: twice.filter((id) => !retried.has(id)),

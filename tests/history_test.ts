@@ -100,6 +100,8 @@ describe("the fault suite's checker", () => {
       assert.deepEqual(r.lost.sort(), p.lost.sort(), why);
       assert.deepEqual(r.handledTwice.sort(), p.handledTwice.sort(), why);
       assert.equal(r.failed["408"] ?? 0, p.failed, why);
+      assert.equal(r.failures.length, p.failed, why);
+      assert.ok(r.failures.every((f) => f.status === "408" && f.at > 0), why);
       assert.equal(r.ok + p.failed + p.wrong.length, 400, why);
       assert.deepEqual(r.leasesHeldTwice, [], why);
     }

@@ -373,6 +373,46 @@ describe("the mesh over Kafka in memory", () => {
     assert.deepEqual([...by].sort(), ["from the cut one", "from the other instance"]);
   });
 
+  it("a peer whose partition takes no write is avoided, its retries go elsewhere, and it comes back", async () => {
+    const kafka = new MemoryKafka();
+    await using monitor = await startMonitor(kafka);
+    await using stuck = startApp(kafka, [monitor], "app-a");
+    await using other = startApp(kafka, [monitor], "app-a");
+    await using b = startApp(kafka, [monitor], "app-b");
+    stuck.platform.register("may.retry", () => "from the stuck one", 10);
+    await sees(b, stuck, "may.retry");
+    const [topic, partition] = splitVirtualTopic(stuck.connector.topic!);
+    kafka.stall(topic, partition); // its partition's leader is away
+    const started = Date.now();
+    const retried = b.po.request({ to: "may.retry" }, { timeout: 8000, retry: true });
+    const notRetried = b.po.request({ to: "may.retry" }, { timeout: 8000 });
+    const tags: (string | undefined)[] = [];
+    other.platform.register("may.retry", (_h, _b, _i, e) => {
+      tags.push(e.tags.retry);
+      return "from the other instance";
+    }, 10);
+    await sees(b, other, "may.retry");
+    const r1 = await retried;
+    assert.equal(r1.body, "from the other instance", "retried on the other instance");
+    assert.deepEqual(tags, ["1"]);
+    const took = Date.now() - started;
+    assert.ok(took >= 1900 && took < 4000, `retried after the stall was noticed (${took} ms)`);
+    assert.ok(b.connector.table.isDraining(stuck.platform.origin, "stalled"));
+    for (let i = 0; i < 5; i++) {
+      assert.equal((await b.po.request({ to: "may.retry" }, 2000)).body, "from the other instance");
+    }
+    kafka.stall(topic, partition, false);
+    assert.equal((await notRetried).body, "from the stuck one", "written once the leader is back");
+    await eventually(
+      () => !b.connector.table.isDraining(stuck.platform.origin),
+      3000,
+      "b takes it back",
+    );
+    const by = new Set<unknown>();
+    for (let i = 0; i < 10; i++) by.add((await b.po.request({ to: "may.retry" }, 2000)).body);
+    assert.deepEqual([...by].sort(), ["from the other instance", "from the stuck one"]);
+  });
+
   it("a cluster that nobody reaches drains nobody", async () => {
     const kafka = new MemoryKafka();
     await using monitor = await startMonitor(kafka);

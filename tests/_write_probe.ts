@@ -1,0 +1,74 @@
+// Kafka's write availability as the mesh's partitions see it, measured from outside the mesh:
+// a write with the mesh's settings (acks=all) to each partition every PROBE_EVERY_MS, and when
+// it was acknowledged. The fault suite (tests/broker/hosts_test.ts) uses it to tell a request that
+// failed because Kafka could not take a write on its path in time (no provider was reachable
+// through Kafka) from one that failed although a path was there. The probe's records are start
+// tokens of nobody (INIT_HEADER), which every reader skips.
+import { INIT_HEADER } from "../kafka/client.ts";
+import type { KafkaClient } from "../kafka/client.ts";
+
+const PROBE_EVERY_MS = 200;
+
+/** One probe write: when it left, and when it was acknowledged (never: undefined). */
+interface Write {
+  sent: number;
+  acked?: number;
+  failed?: boolean;
+}
+
+/** Probes the partitions it is given (`topic-partition`) while started. */
+export class WriteProbe {
+  readonly #kafka: KafkaClient;
+  readonly #writes = new Map<string, Write[]>();
+  #timer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(kafka: KafkaClient) {
+    this.#kafka = kafka;
+  }
+
+  /** Starts writing to each of the partitions `partitions()` gives (`[topic, partition]`). */
+  start(partitions: () => Iterable<readonly [string, number]>): void {
+    this.stop();
+    this.#timer = setInterval(() => {
+      for (const [topic, partition] of partitions()) {
+        const key = `${topic}-${partition}`;
+        const w: Write = { sent: Date.now() };
+        let list = this.#writes.get(key);
+        if (list === undefined) this.#writes.set(key, list = []);
+        list.push(w);
+        this.#kafka.send([{ topic, partition, headers: { [INIT_HEADER]: "probe" }, value: "init" }])
+          .then(() => (w.acked = Date.now()), () => (w.failed = true));
+      }
+    }, PROBE_EVERY_MS);
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /**
+   * Whether a write to `partition` could not be made within (`from`, `to`): one that left in
+   * [from, to - 1000] failed, or was acknowledged only after `to` (or never).
+   */
+  blocked(partition: string, from: number, to: number): boolean {
+    for (const w of this.#writes.get(partition) ?? []) {
+      if (w.sent < from || w.sent > to - 1000) continue;
+      if (w.failed || w.acked === undefined || w.acked > to) return true;
+    }
+    return false;
+  }
+
+  /** The longest stretch (ms) in which no write left that was acknowledged within 1 s. */
+  longestOutage(partition: string, from: number, to: number): number {
+    let longest = 0, since = from;
+    for (const w of this.#writes.get(partition) ?? []) {
+      if (w.sent < from || w.sent > to) continue;
+      if (!w.failed && w.acked !== undefined && w.acked - w.sent <= 1000) {
+        longest = Math.max(longest, w.sent - since);
+        since = w.sent;
+      }
+    }
+    return Math.max(longest, to - since);
+  }
+}
