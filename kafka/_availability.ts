@@ -24,6 +24,8 @@ const SILENCE_CHECK_MS = 100;
 interface Waiting {
   since: number;
   expectMs: number;
+  /** What a broker that works answers within at the latest (0: no bound known). */
+  boundMs: number;
 }
 
 /** The availability of one client's cluster (see {@link KafkaClient.available}). */
@@ -73,11 +75,13 @@ export class Availability {
 
   /**
    * A request leaves that a working broker answers within `expectMs` (a fetch's wait; 0 for a
-   * produce). Call what it returns when it ends, answered or not.
+   * produce), and at the latest within `boundMs` (a fetch's wait; a produce's timeout, which the
+   * broker enforces even when it waits for replicas). Call what it returns when it ends,
+   * answered or not.
    */
-  waiting(expectMs: number): () => void {
+  waiting(expectMs: number, boundMs = expectMs): () => void {
     if (this.#silenceMs === Infinity || this.#closed) return () => {};
-    const w: Waiting = { since: Date.now(), expectMs };
+    const w: Waiting = { since: Date.now(), expectMs, boundMs };
     this.#waiting.add(w);
     if (this.#watch === undefined) {
       this.#checkedAt = w.since;
@@ -105,16 +109,17 @@ export class Availability {
     }
     if (!this.#available || this.#confirming) return;
     if (now - this.#lastAnswerAt < this.#silenceMs) {
-      // Others are answered, but a fetch (which a working broker answers by its wait) is far
-      // overdue: its connection died without a word (a relay or NAT gone), and would hold the
-      // reader until the request timeout (15 s). The connections are renewed; the fetch fails
-      // and is made again.
+      // Others are answered, but a request is far past the time within which a working
+      // broker answers it (a fetch: its wait; a produce: its timeout): its connection died
+      // without a word (a relay or NAT gone, TCP backing off after a partition), and would hold
+      // it until the request timeout (15 s). The connections are renewed; it fails and is made
+      // again.
       for (const w of this.#waiting) {
-        if (w.expectMs === 0 || now - w.since < w.expectMs + STUCK_FACTOR * this.#silenceMs) {
+        if (w.boundMs === 0 || now - w.since < w.boundMs + STUCK_FACTOR * this.#silenceMs) {
           continue;
         }
         this.#waiting.delete(w);
-        log.warn("Kafka: a fetch waited {ms} ms while other requests were answered: reconnecting", {
+        log.warn("Kafka: a request waited {ms} ms while others were answered: reconnecting", {
           ms: now - w.since,
         });
         this.#onSilence();

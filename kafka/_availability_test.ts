@@ -53,9 +53,9 @@ describe("Availability: a silent broker", () => {
     a.close();
   });
 
-  it("renews the connections for a fetch far overdue while others are answered (a dead connection)", async () => {
+  it("renews the connections for a request far past its bound while others are answered (a dead connection)", async () => {
     const { a, dropped } = silentAfter(100);
-    const produce = a.waiting(0); // a produce may wait long (acks=all): never counted as stuck
+    const produce = a.waiting(0, 2000); // a produce may wait for replicas up to its timeout
     const fetch = a.waiting(100);
     for (let i = 0; i < 6; i++) {
       await sleep(50);
@@ -72,9 +72,16 @@ describe("Availability: a silent broker", () => {
       await sleep(50);
       a.up();
     }
-    assert.equal(dropped(), 1, "the produce alone is no reason");
+    assert.equal(dropped(), 1, "the produce within its timeout is no reason");
     fetch();
     produce();
+    const late = a.waiting(0, 100); // its timeout and three silences: 400 ms
+    for (let i = 0; i < 10; i++) {
+      await sleep(50);
+      a.up();
+    }
+    assert.equal(dropped(), 2, "a produce past its timeout is");
+    late();
     a.close();
   });
 

@@ -30,7 +30,7 @@ import type {
 import { ConsumerStopped } from "../client.ts";
 import type { KafkaLinkOptions } from "../client.ts";
 import { SendQueue } from "../_send_queue.ts";
-import { produceDirect } from "../wire/mod.ts";
+import { PRODUCE_TIMEOUT_MS, produceDirect } from "../wire/mod.ts";
 import type { ProduceRecord } from "../wire/mod.ts";
 import { asBuffer, bytesOf, HEADER_NAMES, HeaderValues } from "../_bytes.ts";
 import { PartitionReader } from "./reader.ts";
@@ -287,7 +287,7 @@ export class PlatformaticLink implements KafkaClient {
     // a silent broker after broker.session.timeout.ms, 9 s by default), as the kafkajs client.
     const deadline = Date.now() + PRODUCE_RETRY_MS;
     for (let attempt = 1;; attempt++) {
-      const answered = this.#health.waiting(0);
+      const answered = this.#health.waiting(0, PRODUCE_TIMEOUT_MS);
       try {
         // Written by our encoder unless acks=0 or the cluster speaks another produce version.
         const direct = this.#acks !== 0 && !this.#libraryWire &&

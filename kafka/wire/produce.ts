@@ -27,7 +27,7 @@ export interface ProduceRecord {
 /** The produce API version whose request this module writes. */
 export const PRODUCE_VERSION = 11;
 /** How long the broker may wait for the replicas acks=-1 asks for (the library's default). */
-const PRODUCE_TIMEOUT_MS = 5000;
+export const PRODUCE_TIMEOUT_MS = 5000;
 
 // The library's produce v11 API (its response parser and errors), with our request body.
 const produceApi = createAPI<[Buffer], unknown>(

@@ -214,6 +214,7 @@ describe("the mesh across hosts, under faults of the network", { skip }, () => {
         brokers: cluster.brokers.split(","),
         clientId: "write-probe",
         acks: -1,
+        silenceMs: 1000, // as the apps' (kafka.silence.ms): what waits on a dead connection is renewed
       });
       probe = new WriteProbe(probeLink);
       probe.start(() =>
