@@ -26,6 +26,6 @@ export type { ConnectorStats } from "./delivery.ts";
 export { HEALTH_ROUTE } from "./health.ts";
 export type { LifeCycleEvent, LifeCycleEventsOptions } from "./life_cycle.ts";
 export type { WebSocketFactory } from "./presence_client.ts";
-export type { Peer, RoutingTable } from "./routing_table.ts";
+export type { DrainReason, Peer, RoutingTable } from "./routing_table.ts";
 export { connectorSettings } from "./settings.ts";
 export type { ConnectorSettings, Personality } from "./settings.ts";
