@@ -4,9 +4,16 @@
 //   JOINED <ms>            every member of this process has joined
 //   COMPLETE <ms>          every member's table holds `-Dfleet.total` - 1 peers (once)
 //   LEFT <origin> <ms>     a member heard that a peer left (each member, each peer)
-// Stops every member gracefully on SIGTERM.
+//   GOTB <id>              a member got the broadcast <id>
+//   LOAD <ok> <failed> <p50 ms> <p99 ms> <replaced> <statuses>   after a load phase
+// SIGUSR1 starts a load phase: for -Dfleet.load.ms (20,000), -Dfleet.load.rate requests a second
+// (50) from random members of this process to `fleet.echo` (served by every member: a random
+// pair, round-robin), with a retry and a 10-s timeout; from the second phase on, with
+// -Dfleet.churn.every.ms, one member is replaced (stopped gracefully, a new one started) that
+// often meanwhile. SIGUSR2: the first
+// member broadcasts to `fleet.bcast`. Stops every member gracefully on SIGTERM.
 import process from "node:process";
-import { Platform } from "../mod.ts";
+import { Platform, PostOffice } from "../mod.ts";
 import { connectToCloud } from "../connector/mod.ts";
 import type { KafkaConnector } from "../connector/mod.ts";
 
@@ -15,33 +22,46 @@ const flag = (name: string) =>
 const count = Number(flag("fleet.members") ?? 1);
 const total = Number(flag("fleet.total") ?? count);
 const name = flag("fleet.name") ?? "fleet";
+const loadMs = Number(flag("fleet.load.ms") ?? 20_000);
+const loadRate = Number(flag("fleet.load.rate") ?? 50);
+const churnEvery = Number(flag("fleet.churn.every.ms") ?? 0);
 const args = process.argv.slice(2).filter((a) => !a.startsWith("-Dfleet."));
 
-const connectors: KafkaConnector[] = [];
-for (let i = 0; i < count; i++) {
+interface Member {
+  platform: Platform;
+  connector: KafkaConnector;
+  po: PostOffice;
+  stopping?: boolean;
+}
+
+let made = 0;
+function member(): Member {
   const platform = new Platform({
     dir: "/nonexistent",
     env: {},
-    args: [`-Dapplication.name=${name}-${i}`, ...args],
+    args: [`-Dapplication.name=${name}-${made++}`, ...args],
   });
   platform.register("fleet.echo", (_h, body) => body);
+  platform.register("fleet.bcast", (_h, body) => void console.log(`GOTB ${body}`));
   const connector = connectToCloud(platform)!;
-  connectors.push(connector);
   (async () => {
     for await (const e of connector.lifeCycle()) {
       if (e.type === "leave") console.log(`LEFT ${e.origin} ${Date.now()}`);
     }
   })();
+  return { platform, connector, po: new PostOffice({}, platform) };
 }
+
+const members: Member[] = Array.from({ length: count }, member);
 let joined = 0;
-for (const c of connectors) c.joined.then(() => joined++);
+for (const m of members) m.connector.joined.then(() => joined++);
 const joining = setInterval(() => console.error(`${name}: ${joined} of ${count} joined`), 10_000);
-await Promise.all(connectors.map((c) => c.joined));
+await Promise.all(members.map((m) => m.connector.joined));
 clearInterval(joining);
 console.log(`JOINED ${Date.now()}`);
 let ticks = 0;
 const watch = setInterval(() => {
-  const fewest = Math.min(...connectors.map((c) => c.table.peers().length));
+  const fewest = Math.min(...members.map((m) => m.connector.table.peers().length));
   if (fewest >= total - 1) {
     console.log(`COMPLETE ${Date.now()}`);
     clearInterval(watch);
@@ -50,7 +70,62 @@ const watch = setInterval(() => {
   }
 }, 100);
 
+const pick = () => {
+  const ready = members.filter((m) => !m.stopping);
+  return ready[Math.floor(Math.random() * ready.length)];
+};
+
+// One member out (drained, then gone), a new one in.
+async function replace(): Promise<void> {
+  const old = pick();
+  old.stopping = true;
+  const fresh = member();
+  await Promise.all([old.platform.stop({ gracePeriod: 5000 }), fresh.connector.joined]);
+  members.splice(members.indexOf(old), 1, fresh);
+}
+
+let phases = 0;
+async function load(): Promise<void> {
+  const churnNow = ++phases > 1 && churnEvery > 0;
+  const latencies: number[] = [];
+  const statuses: Record<string, number> = {};
+  let failed = 0, replaced = 0;
+  const requests: Promise<void>[] = [];
+  const churns: Promise<void>[] = [];
+  const end = Date.now() + loadMs;
+  const churn = churnNow
+    ? setInterval(() => churns.push(replace().then(() => void replaced++)), churnEvery)
+    : undefined;
+  while (Date.now() < end) {
+    const t = performance.now();
+    requests.push(
+      pick().po.request({ to: "fleet.echo", body: "x" }, { timeout: 10_000, retry: true }).then(
+        () => void latencies.push(performance.now() - t),
+        (e: { status?: number }) => {
+          failed++;
+          statuses[e.status ?? 0] = (statuses[e.status ?? 0] ?? 0) + 1;
+        },
+      ),
+    );
+    await new Promise((r) => setTimeout(r, 1000 / loadRate));
+  }
+  clearInterval(churn);
+  await Promise.all([...requests, ...churns]);
+  latencies.sort((a, b) => a - b);
+  const q = (p: number) => Math.round(latencies[Math.floor(p * (latencies.length - 1))] ?? NaN);
+  console.log(
+    `LOAD ${latencies.length} ${failed} ${q(0.5)} ${q(0.99)} ${replaced} ${
+      JSON.stringify(statuses)
+    }`,
+  );
+}
+
+process.on("SIGUSR1", () => void load());
+process.on("SIGUSR2", () => {
+  members[0].po.broadcast({ to: "fleet.bcast", body: String(Date.now()) })
+    .catch((e) => console.error(`broadcast: ${(e as Error).message}`));
+});
 process.on("SIGTERM", () => {
   clearInterval(watch);
-  Promise.all(connectors.map((c) => c.stop())).finally(() => process.exit(0));
+  Promise.all(members.map((m) => m.connector.stop())).finally(() => process.exit(0));
 });

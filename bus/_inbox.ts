@@ -286,12 +286,14 @@ export class Inbox {
 
   /**
    * The requests waiting on the mesh peer `origin` that may go to another instance (each only
-   * once). They stop waiting on that peer; their events, returned, are to be sent again.
+   * once), of those `which` accepts. They stop waiting on that peer; their events, returned,
+   * are to be sent again.
    */
-  retriesFor(origin: string): EventEnvelope[] {
+  retriesFor(origin: string, which?: (event: EventEnvelope) => boolean): EventEnvelope[] {
     const events: EventEnvelope[] = [];
     for (const w of this.#waiters.values()) {
       if (!(w instanceof SingleWaiter) || w.peer !== origin || w.retry === undefined) continue;
+      if (which !== undefined && !which(w.retry)) continue;
       const e = w.retry;
       w.retry = w.peer = w.token = undefined;
       e.correlationId = String(w.id);

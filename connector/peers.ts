@@ -380,11 +380,17 @@ export class Peers {
 
   /**
    * The requests waiting on `origin` that asked for a retry go once more, to another instance
-   * of their route (the table no longer offers `origin`): it `why`.
+   * of their route that takes requests (`origin` is draining: it `why`); where there is none,
+   * they go on waiting for `origin`.
    */
   retryElsewhere(origin: string, why: string): void {
-    const name = this.#c.table.peer(origin)?.name ?? "";
-    for (const e of inboxOf(this.#c.platform).retriesFor(origin)) this.#retry(e, name, origin, why);
+    const { table, platform } = this.#c;
+    const name = table.peer(origin)?.name ?? "";
+    const elsewhere = (e: EventEnvelope) =>
+      table.origins(e.to!).some((o) => o !== origin && !table.isDraining(o));
+    for (const e of inboxOf(platform).retriesFor(origin, elsewhere)) {
+      this.#retry(e, name, origin, why);
+    }
   }
 
   // A request whose instance left (or cannot reach Kafka) before replying goes once more, to

@@ -478,6 +478,11 @@ export function runningPid(b: DevBroker): number | undefined {
   return nodePid(b.nodes[0]);
 }
 
+/** The pids of the cluster's running nodes. */
+export function runningPids(b: DevBroker): number[] {
+  return b.nodes.flatMap((n) => nodePid(n) ?? []);
+}
+
 function nodePid(n: DevNode): number | undefined {
   if (!existsSync(n.pidFile)) return undefined;
   const pid = Number(readFileSync(n.pidFile, "utf8").trim());

@@ -413,6 +413,29 @@ describe("the mesh over Kafka in memory", () => {
     assert.deepEqual([...by].sort(), ["from the other instance", "from the stuck one"]);
   });
 
+  it("a request to the only instance, whose partition stalls, waits for it instead of going there twice", async () => {
+    const kafka = new MemoryKafka();
+    await using monitor = await startMonitor(kafka);
+    await using only = startApp(kafka, [monitor], "app-a");
+    await using b = startApp(kafka, [monitor], "app-b");
+    const tags: (string | undefined)[] = [];
+    only.platform.register("may.retry", (_h, _b, _i, e) => void tags.push(e.tags.retry), 10);
+    await sees(b, only, "may.retry");
+    const [topic, partition] = splitVirtualTopic(only.connector.topic!);
+    kafka.stall(topic, partition);
+    const reply = b.po.request({ to: "may.retry" }, { timeout: 8000, retry: true });
+    await eventually(
+      () => b.connector.table.isDraining(only.platform.origin, "stalled"),
+      4000,
+      "the stall noticed",
+    );
+    await sleep(600);
+    kafka.stall(topic, partition, false);
+    assert.equal((await reply).status, 200);
+    await sleep(300);
+    assert.deepEqual(tags, [undefined], "run once, never as a retry");
+  });
+
   it("a cluster that nobody reaches drains nobody", async () => {
     const kafka = new MemoryKafka();
     await using monitor = await startMonitor(kafka);
