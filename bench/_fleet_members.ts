@@ -6,11 +6,11 @@
 //   LEFT <origin> <ms>     a member heard that a peer left (each member, each peer)
 //   GOTB <id>              a member got the broadcast <id>
 //   LOAD <ok> <failed> <p50 ms> <p99 ms> <replaced> <statuses>   after a load phase
-// SIGUSR1 starts a load phase: for -Dfleet.load.ms (20,000), -Dfleet.load.rate requests a second
-// (50) from random members of this process to `fleet.echo` (served by every member: a random
-// pair, round-robin), with a retry and a 10-s timeout; from the second phase on, with
+// SIGUSR2 starts a load phase: for -Dfleet.load.ms (20,000), -Dfleet.load.rate requests a second
+// (50) from random members of this process to random others (`fleet.echo.<name>`, each
+// member's own route; not to one draining), with a 10-s timeout; from the second phase on, with
 // -Dfleet.churn.every.ms, one member is replaced (stopped gracefully, a new one started) that
-// often meanwhile. SIGUSR2: the first
+// often meanwhile. SIGHUP: the first
 // member broadcasts to `fleet.bcast`. Stops every member gracefully on SIGTERM.
 import process from "node:process";
 import { Platform, PostOffice } from "../mod.ts";
@@ -41,7 +41,9 @@ function member(): Member {
     env: {},
     args: [`-Dapplication.name=${name}-${made++}`, ...args],
   });
-  platform.register("fleet.echo", (_h, body) => body);
+  // Its own route, so that a request to it crosses the mesh (a member calling a route it
+  // serves itself would stay local).
+  platform.register(`fleet.echo.${platform.name}`, (_h, body) => body);
   platform.register("fleet.bcast", (_h, body) => void console.log(`GOTB ${body}`));
   const connector = connectToCloud(platform)!;
   (async () => {
@@ -92,14 +94,19 @@ async function load(): Promise<void> {
   let failed = 0, replaced = 0;
   const requests: Promise<void>[] = [];
   const churns: Promise<void>[] = [];
-  const end = Date.now() + loadMs;
+  // A churn phase lasts a minute at least, so that its rate (a share a minute) applies.
+  const end = Date.now() + (churnNow ? Math.max(loadMs, 60_000) : loadMs);
   const churn = churnNow
     ? setInterval(() => churns.push(replace().then(() => void replaced++)), churnEvery)
     : undefined;
   while (Date.now() < end) {
+    const from = pick();
+    const table = from.connector.table;
+    const peers = table.peers().filter((p) => p.name && !table.isDraining(p.origin));
+    const to = peers[Math.floor(Math.random() * peers.length)];
     const t = performance.now();
     requests.push(
-      pick().po.request({ to: "fleet.echo", body: "x" }, { timeout: 10_000, retry: true }).then(
+      from.po.request({ to: `fleet.echo.${to.name}`, body: "x" }, 10_000).then(
         () => void latencies.push(performance.now() - t),
         (e: { status?: number }) => {
           failed++;
@@ -120,8 +127,11 @@ async function load(): Promise<void> {
   );
 }
 
-process.on("SIGUSR1", () => void load());
+// (Not SIGUSR1: it starts the inspector.)
 process.on("SIGUSR2", () => {
+  load().catch((e) => console.error(`load: ${(e as Error).stack}`));
+});
+process.on("SIGHUP", () => {
   members[0].po.broadcast({ to: "fleet.bcast", body: String(Date.now()) })
     .catch((e) => console.error(`broadcast: ${(e as Error).message}`));
 });

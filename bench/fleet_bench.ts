@@ -154,13 +154,21 @@ try {
     const monitors = await place.startMonitors([
       ...t.args,
       ...virtual,
-      "-Dlog.level=warning",
+      "-Dlog.level=info", // its "ready" line
       "-Dpresence.max.connections.per.address=1000",
       "-Dserver.max.connections.per.address=2000",
     ]);
+    let ending = false;
+    const ends: (() => void)[] = [];
+    for (const m of monitors.procs) {
+      m.exited.then(() => {
+        if (!ending) console.error(`a monitor exited:\n${m.logs.slice(-30).join("\n")}`);
+      });
+    }
+    const step = (what: string) => console.error(`${n} members: ${what}`);
     const procs = Math.min(PROCESSES, n);
     // 5 % of the members a minute, spread over the processes.
-    const churnEvery = Math.round(60_000 / Math.max(1, (0.05 * n) / procs));
+    const churnEvery = Math.round((60_000 * procs) / (0.05 * n));
     const members: DenoProcess[] = [];
     try {
       const t0 = Date.now();
@@ -179,6 +187,13 @@ try {
           ...virtual,
         ], { netns: place.netns(p), name: `fleet${p}` }));
       }
+      step("spawned");
+      const tail = setInterval(() => {
+        if (process.env.FLEET_DEBUG) {
+          for (const m of members) console.error(`  ${m.logs.slice(-2).join(" / ").slice(0, 300)}`);
+        }
+      }, 10_000);
+      ends.push(() => clearInterval(tail));
       await until("convergence", () => members.every((m) => at(m, "COMPLETE") > 0), 300_000)
         .catch((e) => {
           for (const m of monitors.procs) console.error(m.logs.slice(-20).join("\n"));
@@ -199,11 +214,12 @@ try {
       const brokerCpu = brokerPids.length ? (sum(brokerPids, cpuMs) - b0) / 10 : NaN;
       const memory = sum(pids, rssMb) / n;
       const monitorMemory = sum(monitorPids, rssMb);
-      // Requests between random members, steady, then with churn (the second SIGUSR1 of a
+      // Requests between random members, steady, then with churn (the second signal to a
       // process churns: its flag says how often, but only the second phase waits for it).
       const loads = async (): Promise<string[]> => {
         const before = members.map((m) => m.logs.filter((l) => l.startsWith("LOAD ")).length);
-        for (const m of members) m.proc.kill("SIGUSR1");
+        // process.kill: a ChildProcess sends a signal once only here (Deno's node:child_process).
+        for (const m of members) process.kill(m.proc.pid!, "SIGUSR2");
         await until(
           "the load",
           () =>
@@ -221,10 +237,13 @@ try {
         const replaced = parts.reduce((s, p) => s + Number(p[5]), 0);
         return { ok, failed, p50, p99, replaced, statuses: parts.map((p) => p[6]).join(" ") };
       };
+      step("converged; measuring the idle fleet, then loads");
       const steady = summary(await loads());
+      step("steady load done; with churn");
       const churned = summary(await loads());
+      step("churn done; a broadcast, then a leave");
       // A broadcast from one member: every member of the mesh gets it once.
-      members[0].proc.kill("SIGUSR2");
+      process.kill(members[0].proc.pid!, "SIGHUP");
       await sleep(5000);
       const ids = members.flatMap((m) => m.logs.filter((l) => l.startsWith("GOTB ")));
       const got = new Map<string, number>();
@@ -237,7 +256,7 @@ try {
       const heard = () =>
         rest.flatMap((m, i) => m.logs.slice(heardFrom[i]).filter((l) => l.startsWith("LEFT ")));
       const stopAt = Date.now();
-      gone.proc.kill("SIGTERM");
+      process.kill(gone.proc.pid!, "SIGTERM");
       const expected = goneCount * (n - goneCount);
       await until("the leaves", () => heard().length >= expected, 60_000).catch(() => {});
       const latencies = heard().map((l) => Number(l.split(" ")[2]) - stopAt);
@@ -255,7 +274,12 @@ try {
           churned.failed ? ` (${churned.statuses})` : ""
         }, ${churned.replaced} | ${broadcast} / ${n} | ${leave} |`,
       );
+    } catch (e) {
+      for (const m of members) console.error(`${m.logs.slice(-15).join("\n")}`);
+      throw e;
     } finally {
+      ending = true;
+      for (const end of ends) end();
       for (const m of members) m.proc.kill("SIGKILL");
       for (const m of monitors.procs) m.proc.kill("SIGKILL");
       await Promise.all([...members, ...monitors.procs].map((m) => m.exited));
