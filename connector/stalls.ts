@@ -1,6 +1,6 @@
 /**
  * Peers whose partition takes no write from here: a send that is not acknowledged within
- * {@link STALL_MS}, while nothing else to that peer was, means its partition's leader is away
+ * {@link WRITE_STALL_MS}, while nothing else to that peer was, means its partition's leader is away
  * (a broker lost, not yet replaced) or unreachable from here. New requests then go to the
  * route's other instances, and the requests waiting on it that asked for a retry go to another
  * one at once; a probe record (a start token of nobody, which readers skip) is written to its
@@ -18,7 +18,7 @@ import type { RoutingTable } from "./routing_table.ts";
 const log = logger("connector");
 
 /** How long an unacknowledged send to a peer, with no progress, counts as a stall. */
-export const STALL_MS = 2000;
+const WRITE_STALL_MS = 2000;
 /** How often the sends on their way are looked at, and a stalled peer's partition probed. */
 const CHECK_MS = 500;
 const PROBE_MS = 1000;
@@ -104,7 +104,7 @@ export class Stalls {
         this.#flows.delete(origin);
         continue;
       }
-      if (now - flow.progress < STALL_MS) continue;
+      if (now - flow.progress < WRITE_STALL_MS) continue;
       flow.stalledAt = now;
       table.setDraining(origin, true, "stalled");
       log.warn(

@@ -35,11 +35,6 @@ export class KafkaReachability {
     this.#monitorTopic = monitorTopic;
   }
 
-  /** How many apps are drained now. */
-  get drained(): number {
-    return this.#drained.size;
-  }
-
   /** An app's report said whether it reaches Kafka (`undefined`: it did not say). */
   report(app: Reporter, reaches: boolean | undefined): void {
     if (reaches === undefined) return;

@@ -6,6 +6,7 @@
 // tokens of nobody (INIT_HEADER), which every reader skips.
 import { INIT_HEADER } from "../kafka/client.ts";
 import type { KafkaClient } from "../kafka/client.ts";
+import { splitVirtualTopic } from "../kafka/records.ts";
 
 const PROBE_EVERY_MS = 200;
 
@@ -16,7 +17,7 @@ interface Write {
   failed?: boolean;
 }
 
-/** Probes the partitions it is given (`topic-partition`) while started. */
+/** Probes the virtual topics (partitions) it is given while started. */
 export class WriteProbe {
   readonly #kafka: KafkaClient;
   readonly #writes = new Map<string, Write[]>();
@@ -26,15 +27,15 @@ export class WriteProbe {
     this.#kafka = kafka;
   }
 
-  /** Starts writing to each of the partitions `partitions()` gives (`[topic, partition]`). */
-  start(partitions: () => Iterable<readonly [string, number]>): void {
+  /** Starts writing to each of the virtual topics (partitions) `leases()` gives. */
+  start(leases: () => Iterable<string>): void {
     this.stop();
     this.#timer = setInterval(() => {
-      for (const [topic, partition] of partitions()) {
-        const key = `${topic}-${partition}`;
+      for (const lease of leases()) {
+        const [topic, partition] = splitVirtualTopic(lease);
         const w: Write = { sent: Date.now() };
-        let list = this.#writes.get(key);
-        if (list === undefined) this.#writes.set(key, list = []);
+        let list = this.#writes.get(lease);
+        if (list === undefined) this.#writes.set(lease, list = []);
         list.push(w);
         this.#kafka.send([{ topic, partition, headers: { [INIT_HEADER]: "probe" }, value: "init" }])
           .then(() => (w.acked = Date.now()), () => (w.failed = true));
@@ -48,11 +49,11 @@ export class WriteProbe {
   }
 
   /**
-   * Whether a write to `partition` could not be made within (`from`, `to`): one that left in
-   * [from, to - 1000] failed, or was acknowledged only after `to` (or never).
+   * Whether a write to the virtual topic `lease` could not be made within (`from`, `to`): one
+   * that left in [from, to - 1000] failed, or was acknowledged only after `to` (or never).
    */
-  blocked(partition: string, from: number, to: number): boolean {
-    for (const w of this.#writes.get(partition) ?? []) {
+  blocked(lease: string, from: number, to: number): boolean {
+    for (const w of this.#writes.get(lease) ?? []) {
       if (w.sent < from || w.sent > to - 1000) continue;
       if (w.failed || w.acked === undefined || w.acked > to) return true;
     }
@@ -60,9 +61,9 @@ export class WriteProbe {
   }
 
   /** The longest stretch (ms) in which no write left that was acknowledged within 1 s. */
-  longestOutage(partition: string, from: number, to: number): number {
+  longestOutage(lease: string, from: number, to: number): number {
     let longest = 0, since = from;
-    for (const w of this.#writes.get(partition) ?? []) {
+    for (const w of this.#writes.get(lease) ?? []) {
       if (w.sent < from || w.sent > to) continue;
       if (!w.failed && w.acked !== undefined && w.acked - w.sent <= 1000) {
         longest = Math.max(longest, w.sent - since);

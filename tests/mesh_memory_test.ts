@@ -14,6 +14,26 @@ import { eventually } from "./_presence.ts";
 import { freePort, onLifeCycle, sleep } from "./_helpers.ts";
 import fc from "fast-check";
 import { pingPong, quiet, sees, startApp, startMonitor } from "./_mesh_memory.ts";
+import type { App } from "./_mesh_memory.ts";
+
+// `other` starts serving `may.retry` and `b` sees it; the list fills with each run's `retry` tag.
+async function alsoServes(b: App, other: App): Promise<(string | undefined)[]> {
+  const tags: (string | undefined)[] = [];
+  other.platform.register("may.retry", (_h, _b, _i, e) => {
+    tags.push(e.tags.retry);
+    return "from the other instance";
+  }, 10);
+  await sees(b, other, "may.retry");
+  return tags;
+}
+
+// `b` avoids `origin` no more: ten requests to `may.retry` reach both instances again.
+async function takenBack(b: App, origin: string, bodies: string[], ms: number): Promise<void> {
+  await eventually(() => !b.connector.table.isDraining(origin), ms, "b takes it back");
+  const by = new Set<unknown>();
+  for (let i = 0; i < 10; i++) by.add((await b.po.request({ to: "may.retry" }, 2000)).body);
+  assert.deepEqual([...by].sort(), bodies.sort());
+}
 
 describe("the mesh over Kafka in memory", () => {
   it("leases distinct partitions and carries typed requests both ways", async () => {
@@ -345,12 +365,7 @@ describe("the mesh over Kafka in memory", () => {
     // Sent while only `cut` serves the route: it reaches Kafka, not `cut`.
     const retried = b.po.request({ to: "may.retry" }, { timeout: 5000, retry: true });
     const notRetried = b.po.request({ to: "may.retry" }, { timeout: 5000 });
-    const tags: (string | undefined)[] = [];
-    other.platform.register("may.retry", (_h, _b, _i, e) => {
-      tags.push(e.tags.retry);
-      return "from the other instance";
-    }, 10);
-    await sees(b, other, "may.retry");
+    const tags = await alsoServes(b, other);
     const r1 = await retried;
     assert.equal(r1.body, "from the other instance", "retried on the other instance");
     assert.deepEqual(tags, ["1"], "the retry says so");
@@ -363,14 +378,7 @@ describe("the mesh over Kafka in memory", () => {
     cutClient.cutOff = false;
     // What waited for it is handled now: the request that did not ask for a retry too.
     assert.equal((await notRetried).body, "from the cut one");
-    await eventually(
-      () => !b.connector.table.isDraining(cut.platform.origin),
-      5000,
-      "b takes it back",
-    );
-    const by = new Set<unknown>();
-    for (let i = 0; i < 10; i++) by.add((await b.po.request({ to: "may.retry" }, 2000)).body);
-    assert.deepEqual([...by].sort(), ["from the cut one", "from the other instance"]);
+    await takenBack(b, cut.platform.origin, ["from the cut one", "from the other instance"], 5000);
   });
 
   it("a peer whose partition takes no write is avoided, its retries go elsewhere, and it comes back", async () => {
@@ -386,12 +394,7 @@ describe("the mesh over Kafka in memory", () => {
     const started = Date.now();
     const retried = b.po.request({ to: "may.retry" }, { timeout: 8000, retry: true });
     const notRetried = b.po.request({ to: "may.retry" }, { timeout: 8000 });
-    const tags: (string | undefined)[] = [];
-    other.platform.register("may.retry", (_h, _b, _i, e) => {
-      tags.push(e.tags.retry);
-      return "from the other instance";
-    }, 10);
-    await sees(b, other, "may.retry");
+    const tags = await alsoServes(b, other);
     const r1 = await retried;
     assert.equal(r1.body, "from the other instance", "retried on the other instance");
     assert.deepEqual(tags, ["1"]);
@@ -403,14 +406,12 @@ describe("the mesh over Kafka in memory", () => {
     }
     kafka.stall(topic, partition, false);
     assert.equal((await notRetried).body, "from the stuck one", "written once the leader is back");
-    await eventually(
-      () => !b.connector.table.isDraining(stuck.platform.origin),
+    await takenBack(
+      b,
+      stuck.platform.origin,
+      ["from the other instance", "from the stuck one"],
       3000,
-      "b takes it back",
     );
-    const by = new Set<unknown>();
-    for (let i = 0; i < 10; i++) by.add((await b.po.request({ to: "may.retry" }, 2000)).body);
-    assert.deepEqual([...by].sort(), ["from the other instance", "from the stuck one"]);
   });
 
   it("a request to the only instance, whose partition stalls, waits for it instead of going there twice", async () => {
