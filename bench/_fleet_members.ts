@@ -13,7 +13,7 @@
 // often meanwhile. SIGHUP: the first
 // member broadcasts to `fleet.bcast`. Stops every member gracefully on SIGTERM.
 import process from "node:process";
-import { Platform, PostOffice } from "../mod.ts";
+import { Platform, PostOffice, setupLogging } from "../mod.ts";
 import { connectToCloud } from "../connector/mod.ts";
 import type { KafkaConnector } from "../connector/mod.ts";
 
@@ -26,6 +26,20 @@ const loadMs = Number(flag("fleet.load.ms") ?? 20_000);
 const loadRate = Number(flag("fleet.load.rate") ?? 50);
 const churnEvery = Number(flag("fleet.churn.every.ms") ?? 0);
 const args = process.argv.slice(2).filter((a) => !a.startsWith("-Dfleet."));
+await setupLogging(flag("log.level") ?? "warning");
+if (process.env.FLEET_DEBUG) {
+  // The longest this process's event loop stood still in each 10 s.
+  let worst = 0, last = performance.now();
+  setInterval(() => {
+    const now = performance.now();
+    worst = Math.max(worst, now - last - 100);
+    last = now;
+  }, 100);
+  setInterval(() => {
+    console.error(`${name}: event loop held up to ${Math.round(worst)} ms`);
+    worst = 0;
+  }, 10_000);
+}
 
 interface Member {
   platform: Platform;

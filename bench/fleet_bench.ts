@@ -18,7 +18,7 @@
  *
  * @module
  */
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import process from "node:process";
 import { BROKERS, topicsFor } from "../tests/_presence.ts";
 import { spawnDeno } from "../tests/_processes.ts";
@@ -135,6 +135,24 @@ async function onTheBed(): Promise<Place> {
   };
 }
 
+// FLEET_DEBUG: each second, the CPU (ms) each monitor, broker and member process used in it.
+function traceCpu(monitors: DenoProcess[], members: DenoProcess[]): () => void {
+  const pids = () => [
+    ...monitors.map((m) => m.proc.pid!),
+    ...place.brokerPids(),
+    ...members.map((m) => m.proc.pid!),
+  ];
+  let last = new Map(pids().map((pid) => [pid, cpuMs(pid)]));
+  const t0 = Date.now();
+  const timer = setInterval(() => {
+    const now = new Map(pids().map((pid) => [pid, cpuMs(pid)]));
+    const used = [...now].map(([pid, ms]) => String(ms - (last.get(pid) ?? ms)).padStart(4));
+    console.error(`cpu ${((Date.now() - t0) / 1000).toFixed(0).padStart(3)} s: ${used.join(" ")}`);
+    last = now;
+  }, 1000);
+  return () => clearInterval(timer);
+}
+
 const place = ON_BED ? await onTheBed() : await onThisHost();
 console.log(
   `${ON_BED ? "On the bed (3 brokers, 2 monitors, a host per member process)" : "On this host"}:`,
@@ -149,13 +167,14 @@ try {
   for (const n of SIZES) {
     const t = topicsFor("fleet");
     const virtual = n > 288 ? ["-Dmax.virtual.topics=320"] : [];
-    // A process's members come from one address: the limits per address (18 leases, 220
-    // connections) are lifted.
+    // A process's members come from one address: the limits per address (18 leases, 25 pending,
+    // 220 connections) are lifted.
     const monitors = await place.startMonitors([
       ...t.args,
       ...virtual,
       "-Dlog.level=info", // its "ready" line
       "-Dpresence.max.connections.per.address=1000",
+      "-Dpresence.max.pending.per.address=1000",
       "-Dserver.max.connections.per.address=2000",
     ]);
     let ending = false;
@@ -179,7 +198,7 @@ try {
           `-Dfleet.total=${n}`,
           `-Dfleet.name=fleet${p}`,
           `-Dfleet.churn.every.ms=${churnEvery}`,
-          "-Dlog.level=warning",
+          `-Dlog.level=${process.env.FLEET_MEMBER_LOG ?? "warning"}`,
           "-Dcloud.connector=kafka",
           `-Dpresence.url=${monitors.urls.join(",")}`,
           ...t.args,
@@ -194,6 +213,7 @@ try {
         }
       }, 10_000);
       ends.push(() => clearInterval(tail));
+      if (process.env.FLEET_DEBUG) ends.push(traceCpu(monitors.procs, members));
       await until("convergence", () => members.every((m) => at(m, "COMPLETE") > 0), 300_000)
         .catch((e) => {
           for (const m of monitors.procs) console.error(m.logs.slice(-20).join("\n"));
@@ -283,6 +303,16 @@ try {
       for (const m of members) m.proc.kill("SIGKILL");
       for (const m of monitors.procs) m.proc.kill("SIGKILL");
       await Promise.all([...members, ...monitors.procs].map((m) => m.exited));
+      const logs = process.env.FLEET_LOGS; // a folder: every process's log lines, for a look after
+      if (logs) {
+        mkdirSync(logs, { recursive: true });
+        [...monitors.procs, ...members].forEach((m, i) =>
+          writeFileSync(
+            `${logs}/${n}-${i < monitors.procs.length ? "monitor" : "members"}-${i}.log`,
+            m.logs.join("\n"),
+          )
+        );
+      }
     }
   }
 } finally {

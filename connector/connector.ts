@@ -118,6 +118,8 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
   /** When the last record arrived on this instance's own partition (ms). */
   #lastRecordAt = 0;
   readonly #firstJoin = Promise.withResolvers<void>();
+  /** The current lease's join was announced and answered (see #announce). */
+  #announced = false;
 
   /**
    * Creates the connector from the platform's configuration; {@link KafkaConnector.start}
@@ -481,7 +483,9 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
   async #joinNow(topic: string, signal: AbortSignal, peers?: number): Promise<void> {
     const [physical, partition] = splitVirtualTopic(topic);
     if (!physical || !Number.isInteger(partition)) throw new Error(`Invalid topic ${topic}`);
-    if (topic === this.#topic && this.#consumers.length > 0) return this.#rejoin(topic, signal);
+    if (topic === this.#topic && this.#consumers.length > 0) {
+      return this.#rejoin(topic, signal, peers);
+    }
     if (this.#topic !== undefined && this.#consumers.length > 0) {
       return this.#move(topic, physical, partition, signal);
     }
@@ -511,11 +515,18 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
       if (!r.isPrivate) this.table.addRoute(r.route, me, personality);
     }
     this.platform.attachMesh(this);
+    await this.#announce(signal, peers);
+  }
+
+  // The join's last step, which a join that failed in it (its announcement not written: Kafka
+  // away) leaves to the next join through the same lease.
+  async #announce(signal: AbortSignal, peers?: number): Promise<void> {
     await this.#peers.announceJoin();
     this.#peers.keepAlive();
     // Joined means the routing table is filled: the peers answer the join with their routes.
     await this.#peers.heard(peers, signal);
-    this.#lifeCycle.notify({ type: "connected", origin: me });
+    this.#announced = true;
+    this.#lifeCycle.notify({ type: "connected", origin: this.platform.origin });
     this.#firstJoin.resolve();
   }
 
@@ -555,6 +566,7 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
     );
     this.#topic = topic;
     this.#attached();
+    if (!this.#announced) return this.#announce(signal);
     await this.#peers.announceJoin();
     this.#peers.keepAlive();
   }
@@ -562,10 +574,16 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
   // Back through a monitor with the lease it had: nothing changed for Kafka, the peers or the
   // routing table. The join is announced again, so that peers that missed something (or
   // dropped this instance meanwhile) exchange routes with it.
-  async #rejoin(topic: string, signal: AbortSignal): Promise<void> {
+  async #rejoin(topic: string, signal: AbortSignal, peers?: number): Promise<void> {
     signal.throwIfAborted();
-    log.info("Reconnected with the same lease {topic}: still in the mesh", { topic });
     this.#attached();
+    if (!this.#announced) {
+      log.info("Back with the lease {topic} of a join that did not finish: finishing it", {
+        topic,
+      });
+      return this.#announce(signal, peers);
+    }
+    log.info("Reconnected with the same lease {topic}: still in the mesh", { topic });
     await this.#peers.announceJoin();
     this.#peers.keepAlive();
   }
@@ -617,6 +635,7 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
     this.#attached(); // no grace period left to wait for
     const wasConnected = this.connected;
     this.#topic = undefined;
+    this.#announced = false;
     await this.#stopConsumers();
     if (!wasConnected) return;
     this.platform.attachMesh(undefined);

@@ -8,6 +8,8 @@
 import { EventEnvelope } from "../bus/envelope.ts";
 import { elapsedText, localTimestamp } from "../protocol/format.ts";
 import { logger } from "../bus/_log.ts";
+import { everyTick } from "../bus/_on_time.ts";
+import type { TickTimer } from "../bus/_on_time.ts";
 import { WebSocketClient } from "#runtime";
 import type { WebSocketFactory } from "../runtime/server.ts";
 import {
@@ -122,7 +124,7 @@ export class PresenceClient {
   #retry: ReturnType<typeof setTimeout> | undefined;
   #keepAlive: ReturnType<typeof setInterval> | undefined;
   #reporting: ReturnType<typeof setInterval> | undefined;
-  #liveness: ReturnType<typeof setInterval> | undefined;
+  #liveness: TickTimer | undefined;
   /** Questions sent, by id: who waits for which origin. */
   #queries = new Map<string, Map<string, ((state: PeerState) => void)[]>>();
   /** Origins to ask about in the next question. */
@@ -343,9 +345,11 @@ export class PresenceClient {
     clearInterval(this.#liveness);
     if (ws.protocol !== MESH_PROTOCOL) return;
     let askedAt = 0;
-    this.#liveness = setInterval(() => {
-      const now = Date.now();
-      const silent = now - heardAt();
+    // From the end of the join: the monitor had nothing to say while this instance joined.
+    const since = Date.now();
+    this.#liveness = everyTick(1000, (now, onTime) => {
+      if (!onTime) return; // this process stood still: the monitor's frames are unread yet
+      const silent = now - Math.max(heardAt(), since);
       if (silent >= MONITOR_SILENT_MS) {
         log.warn("Monitor silent for {s} s: trying another", { s: Math.round(silent / 1000) });
         return lost(`monitor silent for ${silent} ms`);
@@ -355,7 +359,7 @@ export class PresenceClient {
       if (ws.readyState !== 1) return;
       // Its answer is not awaited: any frame from the monitor counts.
       ws.send(peerMessage(`live-${++this.#queryId}`, { origins: [this.#o.origin] }).toBytes());
-    }, 1000);
+    });
   }
 
   // Refused as another instance's origin: normal for a minute after this appId's previous
@@ -410,8 +414,9 @@ export class PresenceClient {
   }
 
   #scheduleRetry(now = false): void {
-    // 0.5 s, 1 s, 2 s, 4 s, then every 5 s, cycling through the monitors.
-    const delay = now ? 0 : Math.min(5000, 500 * 2 ** this.#attempt++);
+    // 0.5 s, 1 s, 2 s, 4 s, then every 5 s, cycling through the monitors; each from half to
+    // all of it at random, so that a fleet refused at once does not come back at once.
+    const delay = now ? 0 : Math.min(5000, 500 * 2 ** this.#attempt++) * (0.5 + Math.random() / 2);
     clearTimeout(this.#retry);
     this.#retry = setTimeout(() => this.#connect(), delay);
   }

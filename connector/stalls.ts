@@ -10,6 +10,8 @@
  * @module
  */
 import { logger } from "../bus/_log.ts";
+import { everyTick } from "../bus/_on_time.ts";
+import type { TickTimer } from "../bus/_on_time.ts";
 import { INIT_HEADER } from "../kafka/client.ts";
 import type { OutRecord } from "../kafka/client.ts";
 import { splitVirtualTopic } from "../kafka/records.ts";
@@ -46,7 +48,7 @@ export interface StallsContext {
 export class Stalls {
   readonly #c: StallsContext;
   readonly #flows = new Map<string, Flow>();
-  #timer: ReturnType<typeof setInterval> | undefined;
+  #timer: TickTimer | undefined;
   #closed = false;
 
   constructor(c: StallsContext) {
@@ -60,7 +62,7 @@ export class Stalls {
     let flow = this.#flows.get(origin);
     if (flow === undefined) this.#flows.set(origin, flow = { pending: 0, progress: now });
     if (flow.pending++ === 0 && flow.stalledAt === undefined) flow.progress = now;
-    this.#timer ??= setInterval(() => this.#check(), CHECK_MS);
+    this.#timer ??= everyTick(CHECK_MS, (now, onTime) => this.#check(now, onTime));
     const f = flow;
     sent.then(() => {
       f.pending--;
@@ -85,8 +87,7 @@ export class Stalls {
     }
   }
 
-  #check(): void {
-    const now = Date.now();
+  #check(now: number, onTime: boolean): void {
     const { table } = this.#c;
     for (const [origin, flow] of this.#flows) {
       const peer = table.peer(origin);
@@ -104,7 +105,7 @@ export class Stalls {
         this.#flows.delete(origin);
         continue;
       }
-      if (now - flow.progress < WRITE_STALL_MS) continue;
+      if (!onTime || now - flow.progress < WRITE_STALL_MS) continue;
       flow.stalledAt = now;
       table.setDraining(origin, true, "stalled");
       log.warn(

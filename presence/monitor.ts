@@ -8,6 +8,8 @@
  * @module
  */
 import { logger } from "../bus/_log.ts";
+import { everyTick } from "../bus/_on_time.ts";
+import type { TickTimer } from "../bus/_on_time.ts";
 import type { Platform } from "../bus/platform.ts";
 import { serve as serveHere } from "#runtime";
 import { serverLimits, serverTls } from "../runtime/server.ts";
@@ -96,7 +98,7 @@ export class PresenceMonitor implements AsyncDisposable {
   readonly #leasing: Leasing;
   readonly #monitors: PeerMonitors;
   #server: RunningServer | undefined;
-  #timer: ReturnType<typeof setInterval> | undefined;
+  #timer: TickTimer | undefined;
   #ready = false;
   #stopping = false;
   /** While starting: what is read before the table is in sync (see bootstrap.ts). */
@@ -319,7 +321,7 @@ export class PresenceMonitor implements AsyncDisposable {
     ];
     await synced;
     timers.forEach(clearTimeout);
-    this.#timer = setInterval(() => this.#tick(), 1000);
+    this.#timer = everyTick(1000, (now, onTime) => this.#tick(now, onTime));
     this.#ready = true;
     log.info("Presence monitor {origin} ready: {n} connection(s) known", {
       origin: this.platform.origin,
@@ -619,10 +621,10 @@ export class PresenceMonitor implements AsyncDisposable {
 
   // ---- housekeeping, once a second ----
 
-  #tick(): void {
-    const now = Date.now();
+  #tick(now: number, onTime: boolean): void {
     const s = this.settings;
-    this.#sessions.tick(now);
+    // Late (this process stood still): the sessions' messages are still unread.
+    if (onTime) this.#sessions.tick(now);
     this.#topics.check();
     const out: MonitorMessage[] = [];
     // Kafka was away or lost topics: messages may be lost, so say what this monitor holds.
@@ -635,7 +637,7 @@ export class PresenceMonitor implements AsyncDisposable {
     out.push(...this.#dashboard.share(now, this.#sessions.joined().map((s) => s.origin)));
     // A monitor that does not hear itself cannot tell a dead peer from its own outage (Kafka
     // away, silent, or its reader stuck): it expires nobody until it hears itself again.
-    const judging = this.#kafka.available && this.#monitors.hearsItself(now);
+    const judging = onTime && this.#kafka.available && this.#monitors.hearsItself(now);
     for (const origin of this.#monitors.gone(now, judging)) {
       if (this.#table.connections().some((c) => c.monitor === origin)) {
         out.push({ type: "release_monitor", dead: origin, monitor: this.platform.origin });

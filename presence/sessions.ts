@@ -31,6 +31,12 @@ export const PRESENCE_PATH = "/ws/presence/";
 /** The largest websocket frame a monitor reads. */
 export const MAX_FRAME = 65_536;
 const PERSONALITIES = new Set(["APP", "REST", "RESOURCES"]);
+/**
+ * Over a limit of sessions without `info`, the oldest of them is closed only once it has waited
+ * this long; a newer one is likely an application whose `info` is on its way, and the newcomer
+ * is refused instead (1013: it tries again later).
+ */
+const PENDING_PATIENCE_MS = 1000;
 
 /** One application's websocket. */
 export interface Session {
@@ -204,6 +210,11 @@ export class Sessions {
       ? this.#pending.values().next().value
       : undefined;
     if (oldest !== undefined) {
+      // In a join storm the oldest is an application whose `info` is on its way: closing it
+      // would throw away the work closest to done, and each retry would close another.
+      if (now - oldest.opened < PENDING_PATIENCE_MS) {
+        return refuse(CLOSE.TRY_AGAIN, "Too many sessions starting at once: try again");
+      }
       this.#pending.delete(oldest);
       this.drop(oldest, CLOSE.TRY_AGAIN, "handshake not completed (too many pending sessions)");
     }

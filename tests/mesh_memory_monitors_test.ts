@@ -98,6 +98,44 @@ describe("the mesh over Kafka in memory: monitors", () => {
     }
   });
 
+  it("does not count a long join as its monitor's silence", async () => {
+    const kafka = new MemoryKafka();
+    await using monitor = await startMonitor(kafka);
+    kafka.consumerReadyMs = 7000; // longer than an application waits for a silent monitor
+    await using a = startApp(kafka, [monitor], "app-a");
+    await a.connector.joined;
+    const session = monitor.table.connection(a.platform.origin)?.session;
+    assert.ok(session);
+    await sleep(2500); // past the first check, the monitor quiet all along
+    assert.equal(monitor.table.connection(a.platform.origin)?.session, session, "same session");
+  });
+
+  it("over the pending limit, refuses a newcomer rather than close a session just opened", async () => {
+    const kafka = new MemoryKafka();
+    await using monitor = await startMonitor(kafka, [
+      "-Dpresence.max.pending=3",
+      "-Dpresence.max.pending.per.address=3",
+    ]);
+    // Sessions that have not sent `info` yet: in a join storm, applications whose `info` is on
+    // its way.
+    const starting = [0, 1, 2].map(() => connect(monitor.port, { info: false }));
+    await Promise.all(starting.map((c) => new Promise((r) => (c.ws.onopen = r))));
+    const newcomer = connect(monitor.port, { info: false });
+    const refused = await Promise.race([
+      newcomer.closed,
+      sleep(3000).then(() => ({ code: 0, reason: "still open after 3 s" })),
+    ]);
+    assert.equal(refused.code, 1013);
+    assert.match(refused.reason, /Too many sessions starting at once/);
+    assert.ok(starting.every((c) => c.ws.readyState === WebSocket.OPEN), "none of them closed");
+    // Past the patience, the oldest is what the limit is for: a connection that never speaks.
+    await sleep(1100);
+    const later = connect(monitor.port);
+    assert.match((await starting[0].closed).reason, /handshake not completed/);
+    await later.ready;
+    await Promise.all([...starting, later].map((c) => c.close()));
+  });
+
   it("agrees with the monitor on the idle timeout: keep-alives come well within it", () => {
     const config = (args: string[]) => new Platform({ dir: "/nonexistent", env: {}, args }).config;
     for (const idle of ["1", "2", "20", "60", "600"]) {

@@ -61,6 +61,34 @@ describe("the mesh over Kafka in memory", () => {
     assert.deepEqual(got.sort(), [2, 4, 6]);
   });
 
+  it("finishes a join whose announcement failed when it comes back with the same lease", async () => {
+    const kafka = new MemoryKafka();
+    await using monitor = await startMonitor(kafka);
+    await using a = startApp(kafka, [monitor], "app-a");
+    a.platform.register("a.echo", (_h, body) => body);
+    await a.connector.joined;
+    // b's first write to its group (the join's announcement) fails, as with Kafka away a moment.
+    const client = kafka.client();
+    const send = client.send.bind(client);
+    let failed = 0;
+    client.send = (records) =>
+      failed === 0 && records.some((r) => r.topic === "service.monitor" && r.partition > 0)
+        ? Promise.reject(new Error(`Cannot connect to any broker (${++failed})`))
+        : send(records);
+    await using b = startApp(kafka, [monitor], "app-b", [], client);
+    let joined = false;
+    b.connector.joined.then(() => (joined = true));
+    await eventually(() => joined, 10_000, "b joined");
+    assert.equal(failed, 1, "the first announcement failed");
+    const r = await b.po.request({ to: "a.echo", body: "hi" }, 2000);
+    assert.equal(r.body, "hi");
+    await eventually(
+      () => a.connector.table.peer(b.platform.origin) !== undefined,
+      3000,
+      "a hears b",
+    );
+  });
+
   it("refuses private routes from the mesh, and drops forged replies", async () => {
     const kafka = new MemoryKafka();
     await using monitor = await startMonitor(kafka);
