@@ -2,7 +2,7 @@
  * A fleet of mesh members (issue 35): for each size N, N full members (each its own connector,
  * lease and routing table) in P processes (`bench/_fleet_members.ts`) join at once. Measured: join
  * convergence (from the spawn, and from the last member's join, until every member's table holds
- * the N - 1 others), each idle member's CPU and memory (from /proc, over 10 s, 5 s after
+ * the N - 1 others), each idle member's CPU and memory (from /proc, over 10 s, 20 s after
  * convergence), the monitors' and the brokers'; then requests between random members for 20 s,
  * steady and with churn (5 % of the members replaced a minute, each drained, then a new one
  * joining), a broadcast (every member must get it once), and leave propagation (one process
@@ -142,10 +142,18 @@ function traceCpu(monitors: DenoProcess[], members: DenoProcess[]): () => void {
     ...place.brokerPids(),
     ...members.map((m) => m.proc.pid!),
   ];
-  let last = new Map(pids().map((pid) => [pid, cpuMs(pid)]));
+  // A process that exited (the leave at the end) reads as NaN.
+  const read = (pid: number) => {
+    try {
+      return cpuMs(pid);
+    } catch {
+      return NaN;
+    }
+  };
+  let last = new Map(pids().map((pid) => [pid, read(pid)]));
   const t0 = Date.now();
   const timer = setInterval(() => {
-    const now = new Map(pids().map((pid) => [pid, cpuMs(pid)]));
+    const now = new Map(pids().map((pid) => [pid, read(pid)]));
     const used = [...now].map(([pid, ms]) => String(ms - (last.get(pid) ?? ms)).padStart(4));
     console.error(`cpu ${((Date.now() - t0) / 1000).toFixed(0).padStart(3)} s: ${used.join(" ")}`);
     last = now;
@@ -221,7 +229,8 @@ try {
         });
       const lastJoin = Math.max(...members.map((m) => at(m, "JOINED")));
       const complete = Math.max(...members.map((m) => at(m, "COMPLETE")));
-      await sleep(5000);
+      // The join storm's after-effects (leaves checked, routes exchanged again) settle first.
+      await sleep(20_000);
       const pids = members.map((m) => m.proc.pid!);
       const monitorPids = monitors.procs.map((m) => m.proc.pid!);
       const brokerPids = place.brokerPids();

@@ -1,7 +1,8 @@
 /**
  * Peers whose partition takes no write from here: a send that is not acknowledged within
- * {@link WRITE_STALL_MS}, while nothing else to that peer was, means its partition's leader is away
- * (a broker lost, not yet replaced) or unreachable from here. New requests then go to the
+ * {@link WRITE_STALL_MS} (or four times the usual acknowledgement, when the whole cluster is slow:
+ * an overloaded cluster is not a stalled partition), while nothing else to that peer was, means
+ * its partition's leader is away (a broker lost, not yet replaced) or unreachable from here. New requests then go to the
  * route's other instances, and the requests waiting on it that asked for a retry go to another
  * one at once; a probe record (a start token of nobody, which readers skip) is written to its
  * partition every second until one is acknowledged, and then it takes requests again. Nothing
@@ -24,6 +25,8 @@ const WRITE_STALL_MS = 2000;
 /** How often the sends on their way are looked at, and a stalled peer's partition probed. */
 const CHECK_MS = 500;
 const PROBE_MS = 1000;
+/** A stall is this many times the usual acknowledgement at least (see the module). */
+const SLOW_FACTOR = 4;
 
 /** Sends on their way to one peer. */
 interface Flow {
@@ -50,6 +53,8 @@ export class Stalls {
   readonly #flows = new Map<string, Flow>();
   #timer: TickTimer | undefined;
   #closed = false;
+  /** The usual time to an acknowledgement, over every peer (a moving average, ms). */
+  #ackMs = 0;
 
   constructor(c: StallsContext) {
     this.#c = c;
@@ -66,6 +71,8 @@ export class Stalls {
     const f = flow;
     sent.then(() => {
       f.pending--;
+      const took = Date.now() - now;
+      this.#ackMs = this.#ackMs === 0 ? took : this.#ackMs + (took - this.#ackMs) / 16;
       this.#progressed(origin, f);
     }, () => f.pending--);
   }
@@ -105,7 +112,8 @@ export class Stalls {
         this.#flows.delete(origin);
         continue;
       }
-      if (!onTime || now - flow.progress < WRITE_STALL_MS) continue;
+      const bound = Math.max(WRITE_STALL_MS, SLOW_FACTOR * this.#ackMs);
+      if (!onTime || now - flow.progress < bound) continue;
       flow.stalledAt = now;
       table.setDraining(origin, true, "stalled");
       log.warn(

@@ -17,6 +17,11 @@ const log = logger("kafka");
 const FAILING_MS = 10_000;
 /** A fetch this many silences overdue, while others are answered, is on a dead connection. */
 const STUCK_FACTOR = 3;
+/**
+ * Nor is a request a dead connection's before this many times the usual answer time: when every
+ * request is slow (an overloaded cluster), renewing the connections would only add to it.
+ */
+const SLOW_FACTOR = 4;
 /** How often requests on their way are looked at for silence. */
 const SILENCE_CHECK_MS = 100;
 
@@ -45,6 +50,8 @@ export class Availability {
   readonly #silenceMs: number;
   readonly #onSilence: () => void;
   #waiting = new Set<Waiting>();
+  /** The usual time from a request to its end (a moving average, ms). */
+  #typicalMs = 0;
   #lastAnswerAt = Date.now();
   #checkedAt = 0;
   #watch: ReturnType<typeof setInterval> | undefined;
@@ -88,7 +95,12 @@ export class Availability {
       this.#watch = setInterval(() => this.#checkSilence(), SILENCE_CHECK_MS).unref();
     }
     return () => {
-      this.#waiting.delete(w);
+      if (this.#waiting.delete(w)) {
+        const took = Date.now() - w.since;
+        this.#typicalMs = this.#typicalMs === 0
+          ? took
+          : this.#typicalMs + (took - this.#typicalMs) / 16;
+      }
       if (this.#waiting.size === 0) {
         clearInterval(this.#watch);
         this.#watch = undefined;
@@ -113,11 +125,11 @@ export class Availability {
       // broker answers it (a fetch: its wait; a produce: its timeout): its connection died
       // without a word (a relay or NAT gone, TCP backing off after a partition), and would hold
       // it until the request timeout (15 s). The connections are renewed; it fails and is made
-      // again.
+      // again. (Unless every request takes about as long: then the cluster is slow.)
+      const usual = SLOW_FACTOR * this.#typicalMs;
       for (const w of this.#waiting) {
-        if (w.boundMs === 0 || now - w.since < w.boundMs + STUCK_FACTOR * this.#silenceMs) {
-          continue;
-        }
+        const stuck = Math.max(w.boundMs + STUCK_FACTOR * this.#silenceMs, usual);
+        if (w.boundMs === 0 || now - w.since < stuck) continue;
         this.#waiting.delete(w);
         log.warn("Kafka: a request waited {ms} ms while others were answered: reconnecting", {
           ms: now - w.since,

@@ -75,13 +75,44 @@ describe("Availability: a silent broker", () => {
     assert.equal(dropped(), 1, "the produce within its timeout is no reason");
     fetch();
     produce();
-    const late = a.waiting(0, 100); // its timeout and three silences: 400 ms
-    for (let i = 0; i < 10; i++) {
+    // Its timeout and three silences (400 ms), and four times the usual time (the produce
+    // that took ~0.9 s made the usual time).
+    const late = a.waiting(0, 100);
+    const since = Date.now();
+    while (dropped() < 2 && Date.now() - since < 6000) {
       await sleep(50);
       a.up();
     }
     assert.equal(dropped(), 2, "a produce past its timeout is");
+    assert.ok(Date.now() - since >= 2500, `not before four usual times (${Date.now() - since} ms)`);
     late();
+    a.close();
+  });
+
+  it("does not renew the connections when every request is as slow (an overloaded cluster)", async () => {
+    const { a, dropped } = silentAfter(100);
+    // Requests answered after 300 ms each, one after another: the usual time.
+    for (let i = 0; i < 4; i++) {
+      const done = a.waiting(0, 100);
+      for (let j = 0; j < 6; j++) {
+        await sleep(50);
+        a.up();
+      }
+      done();
+    }
+    // One at 600 ms: past its timeout and three silences (400 ms), within four usual times.
+    const slow = a.waiting(0, 100);
+    for (let i = 0; i < 12; i++) {
+      await sleep(50);
+      a.up();
+    }
+    assert.equal(dropped(), 0, "a slow cluster is no dead connection");
+    for (let i = 0; i < 20; i++) {
+      await sleep(50);
+      a.up();
+    }
+    assert.equal(dropped(), 1, "far past the usual time it is");
+    slow();
     a.close();
   });
 

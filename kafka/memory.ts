@@ -60,6 +60,8 @@ export class MemoryKafka {
   readonly written: OutRecord[] = [];
   /** Milliseconds a new consumer takes to become ready (a real one takes a group join). */
   consumerReadyMs = 0;
+  /** Milliseconds each send waits before it is written (a slow, overloaded cluster). */
+  sendLatencyMs = 0;
   readonly #topics = new Map<string, Partition[]>();
   // By "topic partition": consumers outlive their topic, as a kafkajs consumer waits for it.
   readonly #readers = new Map<string, Set<Reader>>();
@@ -229,6 +231,15 @@ export class MemoryKafkaClient implements KafkaClient {
       const stalled = this.#cluster.stalled(r.topic, r.partition);
       if (stalled !== undefined) return stalled.then(() => this.send(records));
     }
+    const latency = this.#cluster.sendLatencyMs;
+    if (latency > 0) {
+      return new Promise((r) => setTimeout(r, latency)).then(() => this.#write(records));
+    }
+    return this.#write(records);
+  }
+
+  #write(records: OutRecord[]): Promise<void> {
+    if (this.#closed) return Promise.reject(new Error("Kafka link is closed"));
     return this.#call(() => {
       for (const r of records) this.#cluster.partition(r.topic, r.partition);
       this.counters.produceRequests++;

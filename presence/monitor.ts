@@ -169,7 +169,12 @@ export class PresenceMonitor implements AsyncDisposable {
       addressOf: (origin) => this.#sessions.of(origin)?.socket.remoteAddress,
     });
     this.#reachability = new KafkaReachability(this.#kafka, s.monitorTopic);
-    this.#topics = new MeshTopics(this.#kafka, s, () => this.#table.leases().map(([vt]) => vt));
+    this.#topics = new MeshTopics(
+      this.#kafka,
+      s,
+      () => this.#table.leases().map(([vt]) => vt),
+      this.#table.all,
+    );
     this.#java = new JavaPeers({
       me: platform.origin,
       table: this.#table,

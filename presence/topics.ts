@@ -1,8 +1,9 @@
 /**
  * The mesh's Kafka topics as a monitor keeps them: `service.monitor` with a partition per closed
- * user group (checked at start), each leased topic prepared before its lease is handed over,
- * and every second a look for topics that went missing or shrank, repaired while `/health`
- * says what is wrong.
+ * user group (checked at start), each leased topic prepared before its lease is handed over
+ * (and the next one in lease order meanwhile, so that a join storm does not wait for each
+ * topic's creation in turn), and every second a look for topics that went missing or shrank,
+ * repaired while `/health` says what is wrong.
  *
  * @module
  */
@@ -25,20 +26,25 @@ export class MeshTopics {
   #checking = false;
   /** Each app topic's last look or creation (see prepare); `at` 0 while it runs. */
   readonly #preparing = new Map<string, { p: Promise<number>; at: number }>();
+  /** The physical topics in lease order. */
+  readonly #order: readonly string[];
 
   /**
    * @param kafka The monitor's client.
    * @param settings Its settings (topic names and partition counts).
    * @param leased The virtual topics leased now.
+   * @param all Every virtual topic, in lease order.
    */
   constructor(
     kafka: KafkaClient,
     settings: MonitorSettings,
     leased: () => Iterable<string>,
+    all: readonly string[] = [],
   ) {
     this.#kafka = kafka;
     this.#settings = settings;
     this.#leased = leased;
+    this.#order = [...new Set(all.map((vt) => splitVirtualTopic(vt)[0]))];
   }
 
   /** What is wrong with the topics (for `/health`), or undefined. */
@@ -88,6 +94,12 @@ export class MeshTopics {
    * afterwards is found by {@link MeshTopics.check}.
    */
   prepare(physical: string): Promise<number> {
+    const next = this.#order[this.#order.indexOf(physical) + 1];
+    if (next !== undefined && !this.#preparing.has(next)) this.#ensure(next).catch(() => {});
+    return this.#ensure(physical);
+  }
+
+  #ensure(physical: string): Promise<number> {
     const known = this.#preparing.get(physical);
     if (known !== undefined && (known.at === 0 || Date.now() - known.at < 1000)) return known.p;
     const entry = {

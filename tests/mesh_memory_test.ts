@@ -442,6 +442,32 @@ describe("the mesh over Kafka in memory", () => {
     );
   });
 
+  it("a cluster slow for everyone is not a stalled partition", async () => {
+    const kafka = new MemoryKafka();
+    await using monitor = await startMonitor(kafka);
+    await using a = startApp(kafka, [monitor], "app-a");
+    await using b = startApp(kafka, [monitor], "app-b");
+    a.platform.register("a.echo", (_h, body) => body);
+    await sees(b, a, "a.echo");
+    kafka.sendLatencyMs = 1000; // every write takes a second: the usual acknowledgement
+    for (let i = 0; i < 3; i++) await b.po.request({ to: "a.echo", body: i }, 8000);
+    kafka.sendLatencyMs = 2500; // slower still, past the fixed bound, for every partition alike
+    let drained = false;
+    const watch = setInterval(() => {
+      drained ||= b.connector.table.isDraining(a.platform.origin, "stalled");
+    }, 100);
+    try {
+      const replies = await Promise.all(
+        [0, 1, 2, 3].map((i) => b.po.request({ to: "a.echo", body: i }, 8000)),
+      );
+      assert.deepEqual(replies.map((r) => r.body), [0, 1, 2, 3]);
+      assert.ok(!drained, "a was never taken for stalled");
+    } finally {
+      clearInterval(watch);
+      kafka.sendLatencyMs = 0;
+    }
+  });
+
   it("a request to the only instance, whose partition stalls, waits for it instead of going there twice", async () => {
     const kafka = new MemoryKafka();
     await using monitor = await startMonitor(kafka);
