@@ -22,6 +22,7 @@ import {
 import {
   APP_MESSAGE,
   appMessage,
+  CLOSE_MONITOR_SILENT,
   MAX_PEERS_PER_QUERY,
   peerList,
   peerMessage,
@@ -59,8 +60,6 @@ const PEER_QUERY_INTERVAL_MS = 200;
  */
 const MONITOR_PROBE_MS = 2000;
 const MONITOR_SILENT_MS = 6000;
-/** Close code for a monitor that stopped answering (application range). */
-export const CLOSE_MONITOR_SILENT = 4008;
 
 /**
  * A monitor's answer to {@link PresenceClient.peerState}; `between` when this instance has no

@@ -18,6 +18,7 @@ import { IDENTITY_HEADER, identityVerifier, NOT_OWNER } from "../protocol/creden
 import {
   APP_MESSAGE,
   CLOSE,
+  CLOSE_MONITOR_SILENT,
   isTextKeepAlive,
   MAX_PEERS_PER_QUERY,
   peerList,
@@ -37,6 +38,12 @@ const PERSONALITIES = new Set(["APP", "REST", "RESOURCES"]);
  * is refused instead (1013: it tries again later).
  */
 const PENDING_PATIENCE_MS = 1000;
+/**
+ * An application that closes with {@link CLOSE_MONITOR_SILENT} goes to another monitor with its
+ * lease: its record is released this much later, by when its new session has replaced it (a
+ * release of a replaced session changes nothing), so that no leave goes to its peers.
+ */
+const MOVING_GRACE_MS = 5000;
 
 /** One application's websocket. */
 export interface Session {
@@ -372,8 +379,12 @@ export class Sessions {
     }
     log.info("Member {origin} left ({code} {reason})", { origin: s.origin, code, reason });
     if (s.info && !this.#stopping) {
-      this.#c.publish([this.del(s, `websocket closed (${code}${reason ? ` ${reason}` : ""})`)])
-        .catch(() => {});
+      const del = this.del(s, `websocket closed (${code}${reason ? ` ${reason}` : ""})`);
+      const release = () => {
+        if (!this.#stopping) this.#c.publish([del]).catch(() => {});
+      };
+      if (code === CLOSE_MONITOR_SILENT) setTimeout(release, MOVING_GRACE_MS);
+      else release();
     }
   }
 

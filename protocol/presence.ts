@@ -45,6 +45,12 @@ export const CLOSE = {
   TRY_AGAIN: 1013,
 } as const;
 
+/**
+ * The close code of an application that found its monitor silent and goes to another with its
+ * lease (application range): it is not leaving the mesh.
+ */
+export const CLOSE_MONITOR_SILENT = 4008;
+
 /** An application's `info` or `keep-alive`, with its headers. */
 export function appMessage(
   type: typeof APP_MESSAGE.INFO | typeof APP_MESSAGE.KEEP_ALIVE,

@@ -121,6 +121,27 @@ describe("the mesh over Kafka in memory: monitors", () => {
     assert.equal(monitor.table.connection(a.platform.origin)?.session, session, "same session");
   });
 
+  it("announces no leave for an application that left a silent monitor for another", async () => {
+    const kafka = new MemoryKafka();
+    await using monitor = await startMonitor(kafka);
+    const moving = connect(monitor.port);
+    const leaving = connect(monitor.port);
+    await Promise.all([moving.ready, leaving.ready]);
+    // The monitor writes only leaves to a group's partition.
+    const leaves = () =>
+      kafka.written.filter((r) => r.topic === "service.monitor" && r.partition === 1).length;
+    const before = leaves();
+    moving.ws.close(4008, "monitor silent for 6000 ms");
+    leaving.ws.close(1000, "Application stopping");
+    await eventually(() => leaves() === before + 1, 3000, "the leave of the one that stopped");
+    const back = connect(monitor.port, { origin: moving.origin }); // its new session
+    await back.ready;
+    await sleep(5500);
+    assert.equal(leaves(), before + 1, "none for the one that moved");
+    assert.ok(monitor.table.connection(moving.origin), "it holds its record");
+    await back.close();
+  });
+
   it("over the pending limit, refuses a newcomer rather than close a session just opened", async () => {
     const kafka = new MemoryKafka();
     await using monitor = await startMonitor(kafka, [
