@@ -300,6 +300,9 @@ function serverProperties(b: DevBroker, n: DevNode): string {
     // request timeout; docs/reliability.md says what a production cluster should use.
     "broker.session.timeout.ms": 3000,
     "broker.heartbeat.interval.ms": 500,
+    // Connections not yet accepted that a broker's socket holds (50 by default): a fleet joining
+    // at once opens a thousand, and the ones over it wait for TCP to try again (1 s, 3 s, ...).
+    "socket.listen.backlog.size": 1024,
   };
   if (!isV3(b.version)) {
     props["share.coordinator.state.topic.replication.factor"] = replicas;
