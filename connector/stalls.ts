@@ -1,9 +1,8 @@
 /**
  * Peers whose partition takes no write from here: a send that is not acknowledged within
- * {@link WRITE_STALL_MS} (and four times the usual acknowledgement), while nothing else to that
- * peer was and a send to another peer that left later was, means its partition's leader is away
- * (a broker lost, not yet replaced) or unreachable from here. (When every write is slow, the
- * cluster is overloaded: no partition of it is to be avoided.) New requests then go to the
+ * {@link WRITE_STALL_MS} (or four times the usual acknowledgement, when the whole cluster is slow:
+ * an overloaded cluster is not a stalled partition), while nothing else to that peer was, means
+ * its partition's leader is away (a broker lost, not yet replaced) or unreachable from here. New requests then go to the
  * route's other instances, and the requests waiting on it that asked for a retry go to another
  * one at once; a probe record (a start token of nobody, which readers skip) is written to its
  * partition every second until one is acknowledged, and then it takes requests again. Nothing
@@ -56,8 +55,6 @@ export class Stalls {
   #closed = false;
   /** The usual time to an acknowledgement, over every peer (a moving average, ms). */
   #ackMs = 0;
-  /** When the newest send that was acknowledged left. */
-  #newestAcked = 0;
 
   constructor(c: StallsContext) {
     this.#c = c;
@@ -75,7 +72,6 @@ export class Stalls {
     sent.then(() => {
       f.pending--;
       const took = Date.now() - now;
-      if (now > this.#newestAcked) this.#newestAcked = now;
       this.#ackMs = this.#ackMs === 0 ? took : this.#ackMs + (took - this.#ackMs) / 16;
       this.#progressed(origin, f);
     }, () => f.pending--);
@@ -117,7 +113,7 @@ export class Stalls {
         continue;
       }
       const bound = Math.max(WRITE_STALL_MS, SLOW_FACTOR * this.#ackMs);
-      if (!onTime || now - flow.progress < bound || this.#newestAcked <= flow.progress) continue;
+      if (!onTime || now - flow.progress < bound) continue;
       flow.stalledAt = now;
       table.setDraining(origin, true, "stalled");
       log.warn(

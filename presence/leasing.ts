@@ -26,7 +26,7 @@ export interface LeasingContext {
   readonly table: LeaseTable;
   readonly sessions: Sessions;
   /** Prepares a physical topic; gives its partition count. */
-  prepare(physical: string): Promise<number>;
+  prepare(physical: string, partition: number): Promise<number>;
   /** Whether a claim waits for the Java monitors' lock, and the wait itself. */
   mustWait(): boolean;
   wait(s: Session): void;
@@ -124,7 +124,7 @@ export class Leasing {
 
   #sendReady(s: Session, topic: string): void {
     const [physical, partition] = splitVirtualTopic(topic);
-    this.#c.prepare(physical).then((n) => {
+    this.#c.prepare(physical, partition).then((n) => {
       if (n <= partition) throw new Error(`Insufficient partitions in ${physical} (${n})`);
       if (s.closing) return;
       // The app announces its own join once it reads its partitions; as in the Java original,

@@ -33,12 +33,6 @@ export const PRESENCE_PATH = "/ws/presence/";
 export const MAX_FRAME = 65_536;
 const PERSONALITIES = new Set(["APP", "REST", "RESOURCES"]);
 /**
- * Over a limit of sessions without `info`, the oldest of them is closed only once it has waited
- * this long; a newer one is likely an application whose `info` is on its way, and the newcomer
- * is refused instead (1013: it tries again later).
- */
-const PENDING_PATIENCE_MS = 1000;
-/**
  * An application that closes with {@link CLOSE_MONITOR_SILENT} goes to another monitor with its
  * lease: its record is released this much later, by when its new session has replaced it (a
  * release of a replaced session changes nothing), so that no leave goes to its peers.
@@ -217,11 +211,6 @@ export class Sessions {
       ? this.#pending.values().next().value
       : undefined;
     if (oldest !== undefined) {
-      // In a join storm the oldest is an application whose `info` is on its way: closing it
-      // would throw away the work closest to done, and each retry would close another.
-      if (now - oldest.opened < PENDING_PATIENCE_MS) {
-        return refuse(CLOSE.TRY_AGAIN, "Too many sessions starting at once: try again");
-      }
       this.#pending.delete(oldest);
       this.drop(oldest, CLOSE.TRY_AGAIN, "handshake not completed (too many pending sessions)");
     }

@@ -1,8 +1,8 @@
 /**
  * The mesh's Kafka topics as a monitor keeps them: `service.monitor` with a partition per closed
  * user group (checked at start), each leased topic prepared before its lease is handed over
- * (and the next one in lease order meanwhile, so that a join storm does not wait for each
- * topic's creation in turn), and every second a look for topics that went missing or shrank,
+ * (and the next one in lease order once it is half leased, so that a join storm does not wait
+ * for each topic's creation in turn), and every second a look for topics that went missing or shrank,
  * repaired while `/health` says what is wrong.
  *
  * @module
@@ -91,11 +91,15 @@ export class MeshTopics {
    * creation) per physical topic at a time, and its answer for a second after: a burst of
    * leases in one topic asks Kafka once, not once per lease (a look is a metadata request for
    * every topic; 288 of them made 288 leases take two seconds). A topic that goes missing
-   * afterwards is found by {@link MeshTopics.check}.
+   * afterwards is found by {@link MeshTopics.check}. From the lease in its second half on
+   * (`partition`), the next topic in lease order is made too, in the background.
    */
-  prepare(physical: string): Promise<number> {
+  prepare(physical: string, partition = 0): Promise<number> {
     const next = this.#order[this.#order.indexOf(physical) + 1];
-    if (next !== undefined && !this.#preparing.has(next)) this.#ensure(next).catch(() => {});
+    const half = partition >= this.#settings.partitionsPerTopic / 2;
+    if (half && next !== undefined && !this.#preparing.has(next)) {
+      this.#ensure(next).catch(() => {});
+    }
     return this.#ensure(physical);
   }
 
