@@ -2,8 +2,8 @@
  * Peers whose partition takes no write from here: a send that is not acknowledged within
  * {@link WRITE_STALL_MS} (or four times the usual acknowledgement, when the whole cluster is slow:
  * an overloaded cluster is not a stalled partition), while nothing else to that peer was, means
- * its partition's leader is away (a broker lost, not yet replaced) or unreachable from here. New requests then go to the
- * route's other instances, and the requests waiting on it that asked for a retry go to another
+ * its partition's leader is away (a broker lost, not yet replaced) or unreachable from here. New
+ * requests then go to the route's other instances, and the requests waiting on it that asked for a retry go to another
  * one at once; a probe record (a start token of nobody, which readers skip) is written to its
  * partition every second until one is acknowledged, and then it takes requests again. Nothing
  * is said to the rest of the mesh: another instance may reach that partition.
@@ -12,6 +12,7 @@
  */
 import { logger } from "../bus/_log.ts";
 import { everyTick } from "../bus/_on_time.ts";
+import { UsualTime } from "../bus/_usual.ts";
 import type { TickTimer } from "../bus/_on_time.ts";
 import { INIT_HEADER } from "../kafka/client.ts";
 import type { OutRecord } from "../kafka/client.ts";
@@ -53,8 +54,8 @@ export class Stalls {
   readonly #flows = new Map<string, Flow>();
   #timer: TickTimer | undefined;
   #closed = false;
-  /** The usual time to an acknowledgement, over every peer (a moving average, ms). */
-  #ackMs = 0;
+  /** The usual time to an acknowledgement, over every peer. */
+  readonly #acks = new UsualTime();
 
   constructor(c: StallsContext) {
     this.#c = c;
@@ -71,9 +72,9 @@ export class Stalls {
     const f = flow;
     sent.then(() => {
       f.pending--;
-      const took = Date.now() - now;
-      this.#ackMs = this.#ackMs === 0 ? took : this.#ackMs + (took - this.#ackMs) / 16;
-      this.#progressed(origin, f);
+      const at = Date.now();
+      this.#acks.add(at - now);
+      this.#progressed(origin, f, at);
     }, () => f.pending--);
   }
 
@@ -85,8 +86,8 @@ export class Stalls {
     this.#flows.clear();
   }
 
-  #progressed(origin: string, flow: Flow): void {
-    flow.progress = Date.now();
+  #progressed(origin: string, flow: Flow, at = Date.now()): void {
+    flow.progress = at;
     if (flow.stalledAt === undefined) return;
     flow.stalledAt = undefined;
     if (this.#c.table.setDraining(origin, false, "stalled")) {
@@ -112,7 +113,7 @@ export class Stalls {
         this.#flows.delete(origin);
         continue;
       }
-      const bound = Math.max(WRITE_STALL_MS, SLOW_FACTOR * this.#ackMs);
+      const bound = Math.max(WRITE_STALL_MS, SLOW_FACTOR * this.#acks.ms);
       if (!onTime || now - flow.progress < bound) continue;
       flow.stalledAt = now;
       table.setDraining(origin, true, "stalled");

@@ -10,6 +10,7 @@
 import { connect } from "node:net";
 import { clearInterval, clearTimeout, setImmediate, setInterval, setTimeout } from "node:timers";
 import { logger } from "../bus/_log.ts";
+import { UsualTime } from "../bus/_usual.ts";
 
 const log = logger("kafka");
 
@@ -50,8 +51,8 @@ export class Availability {
   readonly #silenceMs: number;
   readonly #onSilence: () => void;
   #waiting = new Set<Waiting>();
-  /** The usual time from a request to its end (a moving average, ms). */
-  #typicalMs = 0;
+  /** The usual time from a request to its end. */
+  readonly #usual = new UsualTime();
   #lastAnswerAt = Date.now();
   #checkedAt = 0;
   #watch: ReturnType<typeof setInterval> | undefined;
@@ -95,12 +96,7 @@ export class Availability {
       this.#watch = setInterval(() => this.#checkSilence(), SILENCE_CHECK_MS).unref();
     }
     return () => {
-      if (this.#waiting.delete(w)) {
-        const took = Date.now() - w.since;
-        this.#typicalMs = this.#typicalMs === 0
-          ? took
-          : this.#typicalMs + (took - this.#typicalMs) / 16;
-      }
+      if (this.#waiting.delete(w)) this.#usual.add(Date.now() - w.since);
       if (this.#waiting.size === 0) {
         clearInterval(this.#watch);
         this.#watch = undefined;
@@ -126,7 +122,7 @@ export class Availability {
       // without a word (a relay or NAT gone, TCP backing off after a partition), and would hold
       // it until the request timeout (15 s). The connections are renewed; it fails and is made
       // again. (Unless every request takes about as long: then the cluster is slow.)
-      const usual = SLOW_FACTOR * this.#typicalMs;
+      const usual = SLOW_FACTOR * this.#usual.ms;
       for (const w of this.#waiting) {
         const stuck = Math.max(w.boundMs + STUCK_FACTOR * this.#silenceMs, usual);
         if (w.boundMs === 0 || now - w.since < stuck) continue;
