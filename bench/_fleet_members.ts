@@ -13,6 +13,7 @@
 // often meanwhile. SIGHUP: the first
 // member broadcasts to `fleet.bcast`. Stops every member gracefully on SIGTERM.
 import process from "node:process";
+import { configure, getConsoleSink } from "@logtape/logtape";
 import { Platform, PostOffice, setupLogging } from "../mod.ts";
 import { connectToCloud } from "../connector/mod.ts";
 import type { KafkaConnector } from "../connector/mod.ts";
@@ -27,6 +28,20 @@ const loadRate = Number(flag("fleet.load.rate") ?? 50);
 const churnEvery = Number(flag("fleet.churn.every.ms") ?? 0);
 const args = process.argv.slice(2).filter((a) => !a.startsWith("-Dfleet."));
 await setupLogging(flag("log.level") ?? "warning");
+if (process.env.FLEET_DEBUG && (flag("log.level") ?? "warning") === "warning") {
+  // Warnings, and each join's line that says where its time went.
+  await configure({
+    reset: true,
+    sinks: { console: getConsoleSink() },
+    filters: {
+      joins: (r) => r.level !== "info" || String(r.rawMessage).startsWith("Joined:"),
+    },
+    loggers: [
+      { category: ["minimesh"], sinks: ["console"], filters: ["joins"], lowestLevel: "info" },
+      { category: ["logtape", "meta"], sinks: ["console"], lowestLevel: "warning" },
+    ],
+  });
+}
 if (process.env.FLEET_DEBUG) {
   // The longest this process's event loop stood still in each 10 s.
   let worst = 0, last = performance.now();
@@ -71,6 +86,30 @@ function member(): Member {
 const members: Member[] = Array.from({ length: count }, member);
 let joined = 0;
 for (const m of members) m.connector.joined.then(() => joined++);
+if (process.env.FLEET_DEBUG) {
+  // When each member's partitions were read (its topic set) and when it joined (its peers'
+  // routes heard), from this process's start: where a join storm's time goes.
+  const start = Date.now();
+  const stages = members.map(() => ({ read: 0, joined: 0 }));
+  members.forEach((m, i) => m.connector.joined.then(() => stages[i].joined = Date.now() - start));
+  const poll = setInterval(() => {
+    members.forEach((m, i) => {
+      if (!stages[i].read && m.connector.topic !== undefined) stages[i].read = Date.now() - start;
+    });
+  }, 100);
+  Promise.all(members.map((m) => m.connector.joined)).then(() => {
+    clearInterval(poll);
+    const q = (xs: number[], f: number) =>
+      xs.sort((a, b) => a - b)[Math.floor(f * (xs.length - 1))];
+    const read = stages.map((s) => s.read), join = stages.map((s) => s.joined - s.read);
+    console.error(
+      `${name}: partitions read at p10/p50/p90/max ${
+        [0.1, 0.5, 0.9, 1].map((f) => q(read, f))
+      } ms; ` +
+        `then joined after ${[0.1, 0.5, 0.9, 1].map((f) => q(join, f))} ms`,
+    );
+  });
+}
 const joining = setInterval(() => console.error(`${name}: ${joined} of ${count} joined`), 10_000);
 await Promise.all(members.map((m) => m.connector.joined));
 clearInterval(joining);

@@ -36,10 +36,18 @@ function routeMap(body: unknown): Record<string, string> {
 }
 
 const STALL_MS = 90_000;
+/** The waits before asking the monitors again about a peer a leave names and they hold. */
+const LEAVE_RECHECK_MS = [250, 500, 1000];
 /** The longest a join waits for the peers' routes (a peer that died has not left yet). */
 const HEAR_MAX_MS = 3000;
 /** Without a count (a Java monitor): the join waits until no new peer answered for this long. */
 const HEAR_QUIET_MS = 400;
+/** The least time between two of this instance's route messages (the Java original's). */
+const EXCHANGE_MIN_MS = 100;
+/** The most, so that a join storm's answers stay few however large the group. */
+const EXCHANGE_MAX_MS = 1000;
+/** How much longer the wait grows per peer (4 ms: 100 peers, 400 ms; 250 or more, 1 s). */
+const EXCHANGE_PER_PEER_MS = 4;
 
 /** What the peer registry needs of its connector. */
 export interface PeersContext {
@@ -62,6 +70,13 @@ export class Peers {
   readonly #c: PeersContext;
   #exchangeTimer: ReturnType<typeof setTimeout> | undefined;
   #exchangeAsk = false;
+  /**
+   * Peers met since this instance last sent its routes: they may lack them. (A peer met before
+   * read that message, which came after the peer's first record, hence after it began reading.)
+   */
+  readonly #uncovered = new Set<string>();
+  /** This instance's own join or keep-alive came back since it last sent its routes. */
+  #owesRoutes = false;
   #drainSeen = false;
   /** Peers whose join was logged (once their name and version were known). */
   readonly #named = new Set<string>();
@@ -178,20 +193,38 @@ export class Peers {
     this.#toGroup(added ? "add" : "unregister", headers).catch(() => {});
   }
 
-  // My public routes to the group, at most once per 100 ms; `exchange` asks peers for theirs.
+  // My public routes to the group; `exchange` asks peers for theirs. One message answers every
+  // join and exchange that came meanwhile, and everyone reads it: at most one per 100 ms, and per
+  // up to a second in a large group (each message is read by every peer, so a join storm of N
+  // would otherwise cost N x 10 messages a second, each read N times).
   #sendMyRoutes(exchange: boolean): void {
     this.#exchangeAsk ||= exchange;
     if (this.#exchangeTimer !== undefined) return;
+    const wait = Math.min(
+      EXCHANGE_MAX_MS,
+      Math.max(EXCHANGE_MIN_MS, this.#c.table.peerCount * EXCHANGE_PER_PEER_MS),
+    );
     this.#exchangeTimer = setTimeout(() => {
       this.#exchangeTimer = undefined;
       if (this.#c.topic() === undefined) return;
       const headers = this.#identity();
       if (this.#exchangeAsk) headers.exchange = "true";
       this.#exchangeAsk = false;
+      this.#uncovered.clear();
+      this.#owesRoutes = false;
       const routes: Record<string, string> = {};
       for (const [route, p] of this.#c.table.routesOf(this.#me())) routes[route] = p;
       this.#toGroup("add", headers, routes).catch(() => {});
-    }, 100);
+    }, wait);
+  }
+
+  // An exchange asks for my routes. The Java original always answers; in a group every
+  // member's answer to a join carries an exchange, and each answer of each other member to
+  // it is one more message read by all. An exchange from a peer that read my routes since it
+  // met me needs none, unless my own join or keep-alive made it (it dropped me and met me
+  // again by that record).
+  #onExchange(origin: string): void {
+    if (this.#owesRoutes || this.#uncovered.has(origin)) this.#sendMyRoutes(false);
   }
 
   /** Stops the pending route exchange. */
@@ -235,7 +268,10 @@ export class Peers {
     // Checked against the protocol's types: a misspelt case does not compile.
     switch (h.type as RegistryType | undefined) {
       case "join":
-        if (origin === me) return;
+        if (origin === me) {
+          this.#owesRoutes = true;
+          return;
+        }
         this.#meet(origin, h, now);
         this.#sendMyRoutes(true);
         // A Java peer records an origin from a join or keep-alive, or from routes it adds: an
@@ -253,7 +289,7 @@ export class Peers {
           this.#routesFrom.add(origin);
           for (const heard of [...this.#onRoutes]) heard();
         }
-        if (h.exchange === "true") this.#sendMyRoutes(false);
+        if (h.exchange === "true") this.#onExchange(origin);
         return;
       }
       case "unregister":
@@ -263,7 +299,10 @@ export class Peers {
         }
         return;
       case "keep-alive":
-        if (origin === me) return this.#removeStalled(now);
+        if (origin === me) {
+          this.#owesRoutes = true;
+          return this.#removeStalled(now);
+        }
         if (this.#meet(origin, h, now)) this.#sendMyRoutes(true);
         return;
       case "leave":
@@ -312,7 +351,10 @@ export class Peers {
         version: p.version,
       });
     }
-    if (isNew) this.#c.lifeCycle.notify({ type: "join", origin, name: p.name || undefined });
+    if (isNew) {
+      this.#uncovered.add(origin);
+      this.#c.lifeCycle.notify({ type: "join", origin, name: p.name || undefined });
+    }
     return isNew;
   }
 
@@ -324,22 +366,25 @@ export class Peers {
 
   // A `leave` on Kafka may be forged by anyone who can write to the group's partition: it is
   // believed once the monitors, which hold the table, say the peer is gone (or cannot say). A
-  // monitor that has not yet read the departure is asked again a second later; a peer still
-  // connected then is kept. While this instance is between monitors (a leave read while its
-  // own monitor was cut off, say) the question waits for the next one, up to 3 s. One
-  // question per peer at a time, however many leaves arrive.
+  // monitor that has not yet read the departure (the peer left through the other one) is asked
+  // again 0.25, 0.75 and 1.75 s later (most know by the first); a peer still connected then is
+  // kept. While this instance is between monitors (a leave read while its own monitor was cut
+  // off, say) the question waits for the next one, up to 3 s. One question per peer at a time,
+  // however many leaves arrive.
   #onLeave(origin: string): void {
     if (this.#c.table.peer(origin) === undefined || this.#checking.has(origin)) return;
     this.#checking.add(origin);
-    const later = (next: () => Promise<void>) => new Promise((r) => setTimeout(r, 1000)).then(next);
-    const ask = (again: boolean, waits: number): Promise<void> =>
+    const later = (ms: number, next: () => Promise<void>) =>
+      new Promise((r) => setTimeout(r, ms)).then(next);
+    const ask = (again: number, waits: number): Promise<void> =>
       this.#c.peerState(origin).then((state) => {
-        if (state === "between" && waits < 3) return later(() => ask(again, waits + 1));
+        if (state === "between" && waits < 3) return later(1000, () => ask(again, waits + 1));
         if (state !== "connected") return this.#remove(origin, "left");
-        if (again) return later(() => ask(false, waits));
+        const wait = LEAVE_RECHECK_MS[again];
+        if (wait !== undefined) return later(wait, () => ask(again + 1, waits));
         log.warn("Ignored a leave of {origin}: the monitors say it is connected", { origin });
       });
-    ask(true, 0).finally(() => this.#checking.delete(origin));
+    ask(0, 0).finally(() => this.#checking.delete(origin));
   }
 
   /**
@@ -435,6 +480,7 @@ export class Peers {
     for (const peer of peers) this.#remove(peer.origin, why, true);
     this.#c.table.clear();
     this.#routesFrom.clear();
+    this.#uncovered.clear();
     return peers.length;
   }
 

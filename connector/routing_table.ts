@@ -50,6 +50,11 @@ export class RoutingTable {
     return [...this.#peers.values()];
   }
 
+  /** How many peers are known. */
+  get peerCount(): number {
+    return this.#peers.size;
+  }
+
   /** Records (or refreshes) a peer. Returns true when it was new. */
   upsertPeer(p: Omit<Peer, "lastSeen">, now: number): boolean {
     const old = this.#peers.get(p.origin);

@@ -61,6 +61,10 @@ export class DeferredClient implements KafkaClient {
     return client !== undefined ? client.send(records) : this.#get().then((c) => c.send(records));
   }
 
+  prepareSend(topic: string, partition: number): Promise<void> {
+    return this.#get().then((c) => c.prepareSend?.(topic, partition), () => {});
+  }
+
   consumePartition(
     topic: string,
     partition: number,

@@ -81,6 +81,13 @@ export interface ConsumeOptions {
    * presence monitor). With no record that recent, it starts at the end.
    */
   since?: number;
+  /**
+   * After a fetch that brought records, wait this long before the next (0: none; a function is
+   * asked each time). A partition that hundreds read (a group's registry) is then fetched in
+   * fewer, fuller answers while it is busy; an idle one is not fetched more often. Its records
+   * come up to this much later. Clients without their own fetch loop (kafkajs) ignore it.
+   */
+  lingerMs?: number | (() => number);
 }
 
 /** What the mesh needs from Kafka. */
@@ -96,6 +103,12 @@ export interface KafkaClient {
   readonly available: boolean;
   /** Writes records, resolving when the broker has them; order is kept. */
   send(records: OutRecord[]): Promise<void>;
+  /**
+   * Connects the producer to the leader of `topic`'s `partition` ahead of the first send to it
+   * (a join does this while its readers start, so that its first write does not wait for
+   * connections on a busy cluster). Optional; a send does it anyway. Never rejects.
+   */
+  prepareSend?(topic: string, partition: number): Promise<void>;
   /**
    * Reads exactly one partition from its latest offset (or from `options.since`), calling
    * `onRecord` for each record in order. A handler error is logged and the record skipped.

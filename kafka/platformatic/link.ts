@@ -260,12 +260,29 @@ export class PlatformaticLink implements KafkaClient {
     return this.#sends.send(records);
   }
 
+  #producer_(): Producer {
+    return this.#producer ??= this.#watch(
+      new Producer({ ...this.#base, retries: 0, idempotent: false }),
+    );
+  }
+
+  /** See {@link KafkaClient.prepareSend}. */
+  async prepareSend(topic: string, partition: number): Promise<void> {
+    if (this.#closed) return;
+    try {
+      const producer = this.#producer_();
+      const meta = await producer.metadata({ topics: [topic] });
+      const leader = meta.topics.get(topic)?.partitions[partition]?.leader;
+      if (leader !== undefined && leader >= 0) await producer.connectToBrokers([leader]);
+    } catch {
+      // The send that follows tries again and says what failed.
+    }
+  }
+
   async #write(records: OutRecord[]): Promise<void> {
     // Retried here, not by the library: with the metadata asked again before each try, and
     // only for what may succeed (see `retriable`).
-    const producer = this.#producer ??= this.#watch(
-      new Producer({ ...this.#base, retries: 0, idempotent: false }),
-    );
+    const producer = this.#producer_();
     this.counters.produceRequests++;
     this.counters.recordsSent += records.length;
     const messages: ProduceRecord[] = records.map((r) => {
@@ -337,7 +354,7 @@ export class PlatformaticLink implements KafkaClient {
       partition,
       onRecord,
       stop.signal,
-      options.since,
+      options,
     );
     const handle: PartitionConsumer = {
       topic,

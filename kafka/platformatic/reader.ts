@@ -11,7 +11,7 @@ import { setImmediate } from "node:timers";
 import { ListOffsetTimestamps } from "@platformatic/kafka";
 import type { Consumer } from "@platformatic/kafka";
 import { logger } from "../../bus/_log.ts";
-import type { InRecord, TrafficCounters } from "../client.ts";
+import type { ConsumeOptions, InRecord, TrafficCounters } from "../client.ts";
 import { LOOPBACK_HEADER } from "../client.ts";
 import { textOf } from "../_bytes.ts";
 import { kindOf, PartitionLog } from "../_reading.ts";
@@ -78,6 +78,8 @@ export class PartitionReader {
   readonly #signal: AbortSignal;
   /** Where to start (a record time), instead of the end. */
   readonly #since: number | undefined;
+  /** The wait after a fetch that brought records (see `ConsumeOptions.lingerMs`). */
+  readonly #lingerMs: number | (() => number);
   /** Where it is in the log; it resumes where it stopped, so one mark is enough. */
   readonly #log = new PartitionLog(1);
   #topicId = "";
@@ -90,7 +92,7 @@ export class PartitionReader {
    * @param topic The topic and partition it reads.
    * @param onRecord Called for each record, in order.
    * @param signal Ends the loop.
-   * @param since Start at the first record written at or after this time (ms), not at the end.
+   * @param options Where to start (`since`) and how long to linger after records came.
    */
   constructor(
     link: ReaderLink,
@@ -99,7 +101,7 @@ export class PartitionReader {
     partition: number,
     onRecord: (record: InRecord) => void | Promise<void>,
     signal: AbortSignal,
-    since?: number,
+    options: ConsumeOptions = {},
   ) {
     this.#link = link;
     this.#consumer = consumer;
@@ -107,7 +109,8 @@ export class PartitionReader {
     this.#partition = partition;
     this.#onRecord = onRecord;
     this.#signal = signal;
-    this.#since = since;
+    this.#since = options.since;
+    this.#lingerMs = options.lingerMs ?? 0;
   }
 
   // Where the partition's leader is, and the topic's id (a new id: the topic was replaced).
@@ -223,7 +226,11 @@ export class PartitionReader {
       // The next fetch waits for the end of the turn: the sends its records' handlers made (the
       // replies, the next requests) are written first, since they are what the other side waits
       // for (~10 % more requests per second at 64 in flight).
-      if (batches.length) await new Promise((r) => setImmediate(r));
+      if (batches.length) {
+        await new Promise((r) => setImmediate(r));
+        const linger = typeof this.#lingerMs === "number" ? this.#lingerMs : this.#lingerMs();
+        if (linger > 0) await sleep(linger, signal);
+      }
     }
   }
 

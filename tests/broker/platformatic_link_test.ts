@@ -2,7 +2,8 @@
 // groups (kafka/platformatic/): a record written twice with one key is handled once, a topic
 // deleted and created again is read from its start, records written with acks=0 (the library's
 // encoder, not ours) arrive whole, the library's own requests (libraryWire) carry what the wire
-// fast paths carry, a reader stopped while it starts never reads.
+// fast paths carry, a reader stopped while it starts never reads, a reader that lingers after
+// records (a group's registry, read by every member) fetches less often while they come.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Admin } from "@platformatic/kafka";
@@ -33,6 +34,48 @@ describe("the @platformatic/kafka link (real broker)", () => {
     } finally {
       await link.close();
     }
+  });
+
+  it("lingers after a fetch that brought records (lingerMs), and only then", async () => {
+    const link = new PlatformaticLink({ brokers, clientId: "linger-test" });
+    const topic = `minimesh.linger.${crypto.randomUUID()}`;
+    const at = new Map<string, number>();
+    try {
+      await link.ensureTopic(topic, 1);
+      await link.consumePartition(topic, 0, (r) => void at.set(text(r.value), Date.now()), {
+        lingerMs: () => 400,
+      }).ready;
+      // An idle reader takes the first record at once (its fetch waits at the broker).
+      const t0 = Date.now();
+      await link.send([{ topic, partition: 0, value: "first" }]);
+      await eventually(() => at.has("first"), 10_000, "the first record");
+      assert.ok(at.get("first")! - t0 < 300, `first after ${at.get("first")! - t0} ms`);
+      // The next fetch leaves 400 ms after it: a record written meanwhile waits for it.
+      await link.send([{ topic, partition: 0, value: "second" }]);
+      await eventually(() => at.has("second"), 10_000, "the second record");
+      const gap = at.get("second")! - at.get("first")!;
+      assert.ok(gap >= 380, `second ${gap} ms after the first`);
+    } finally {
+      await link.close();
+    }
+  });
+
+  it("connects to a partition's leader ahead of the first send (prepareSend), never failing", async () => {
+    const link = new PlatformaticLink({ brokers, clientId: "prepare-test" });
+    const topic = `minimesh.prepare.${crypto.randomUUID()}`;
+    const got: string[] = [];
+    try {
+      await link.ensureTopic(topic, 2);
+      await link.consumePartition(topic, 1, (r) => void got.push(text(r.value))).ready;
+      await link.prepareSend(topic, 1);
+      await link.prepareSend(`minimesh.missing.${crypto.randomUUID()}`, 0); // resolves all the same
+      await link.send([{ topic, partition: 1, value: "after" }]);
+      await eventually(() => got.length === 1, 10_000, "the record");
+      assert.deepEqual(got, ["after"]);
+    } finally {
+      await link.close();
+    }
+    await link.prepareSend(topic, 1); // closed: resolves, does nothing
   });
 
   it("reads a topic deleted and created again from its start", async () => {
