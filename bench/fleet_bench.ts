@@ -27,6 +27,8 @@ import { Bed } from "../tests/_bed.ts";
 import { cpuMs } from "./_cpu.ts";
 import { devBroker, runningPids, startKafka, stopKafka } from "../scripts/kafka_dev.ts";
 
+// Under FLEET_DEBUG the monitors also report their event loop's holds and slowest console write.
+const MONITOR_MAIN = process.env.FLEET_DEBUG ? "bench/_traced_monitor.ts" : "presence/main.ts";
 const positional = process.argv.slice(2).filter((a) => !a.startsWith("--"));
 const SIZES = (positional[0] ?? "10,100,300").split(",").map(Number);
 const PROCESSES = Number(positional[1] ?? 4);
@@ -73,7 +75,7 @@ function onThisHost(): Place {
     kafkaArgs: [`-Dbootstrap.servers=${BROKERS}`],
     netns: () => undefined,
     async startMonitors(args) {
-      const p = spawnDeno("presence/main.ts", [
+      const p = spawnDeno(MONITOR_MAIN, [
         "-Dserver.port=0",
         "-Dserver.host=127.0.0.1",
         `-Dbootstrap.servers=${BROKERS}`,
@@ -115,7 +117,7 @@ async function onTheBed(): Promise<Place> {
     async startMonitors(args) {
       const procs = await Promise.all(["m1", "m2"].map(async (name) => {
         const h = bed.host(name);
-        const p = spawnDeno("presence/main.ts", [
+        const p = spawnDeno(MONITOR_MAIN, [
           ...kafkaArgs,
           `-Dserver.host=${h.addr}`,
           `-Dserver.port=${MONITOR_PORT}`,

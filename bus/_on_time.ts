@@ -33,3 +33,32 @@ export function everyTick(
     tick(now, onTime);
   }, ms);
 }
+
+/**
+ * Calls `tick(silentMs, now)` every `ms` with how long another party has been silent: since
+ * `heardAt()`, the start, or the last tick more than `lateMs` late, whichever is latest. A late
+ * tick means this process stood still, and what the other party said meanwhile may be queued
+ * behind everything else that came: its silence is counted again from then.
+ *
+ * @example
+ * ```ts
+ * import { watchSilence } from "./_on_time.ts";
+ * const heardAt = Date.now();
+ * const timer = watchSilence(1000, 500, () => heardAt, (silent) => {
+ *   if (silent > 6000) console.log("silent");
+ * });
+ * clearInterval(timer);
+ * ```
+ */
+export function watchSilence(
+  ms: number,
+  lateMs: number,
+  heardAt: () => number,
+  tick: (silentMs: number, now: number) => void,
+): TickTimer {
+  let since = Date.now();
+  return everyTick(ms, (now, onTime) => {
+    if (!onTime) since = now;
+    else tick(now - Math.max(heardAt(), since), now);
+  }, lateMs);
+}

@@ -8,7 +8,7 @@
 import { EventEnvelope } from "../bus/envelope.ts";
 import { elapsedText, localTimestamp } from "../protocol/format.ts";
 import { logger } from "../bus/_log.ts";
-import { everyTick } from "../bus/_on_time.ts";
+import { watchSilence } from "../bus/_on_time.ts";
 import type { TickTimer } from "../bus/_on_time.ts";
 import { WebSocketClient } from "#runtime";
 import type { WebSocketFactory } from "../runtime/server.ts";
@@ -60,6 +60,8 @@ const PEER_QUERY_INTERVAL_MS = 200;
  */
 const MONITOR_PROBE_MS = 2000;
 const MONITOR_SILENT_MS = 6000;
+/** A check of the monitor's silence this late counts it again (see #watchMonitor). */
+const LATE_TICK_MS = 500;
 
 /**
  * A monitor's answer to {@link PresenceClient.peerState}; `between` when this instance has no
@@ -344,11 +346,11 @@ export class PresenceClient {
     clearInterval(this.#liveness);
     if (ws.protocol !== MESH_PROTOCOL) return;
     let askedAt = 0;
-    // From the end of the join: the monitor had nothing to say while this instance joined.
-    const since = Date.now();
-    this.#liveness = everyTick(1000, (now, onTime) => {
-      if (!onTime) return; // this process stood still: the monitor's frames are unread yet
-      const silent = now - Math.max(heardAt(), since);
+    // From the end of the join (the monitor had nothing to say while this instance joined), and
+    // again after this process stood still: the monitor's frames may be unread yet, behind
+    // everything else that came meanwhile (a fleet of 75 members in one overloaded process
+    // gave up a monitor that answered).
+    this.#liveness = watchSilence(1000, LATE_TICK_MS, heardAt, (silent, now) => {
       if (silent >= MONITOR_SILENT_MS) {
         log.warn("Monitor silent for {s} s: trying another", { s: Math.round(silent / 1000) });
         return lost(`monitor silent for ${silent} ms`);
