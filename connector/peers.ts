@@ -210,11 +210,16 @@ export class Peers {
       const headers = this.#identity();
       if (this.#exchangeAsk) headers.exchange = "true";
       this.#exchangeAsk = false;
+      const covered = [...this.#uncovered];
       this.#uncovered.clear();
       this.#owesRoutes = false;
       const routes: Record<string, string> = {};
       for (const [route, p] of this.#c.table.routesOf(this.#me())) routes[route] = p;
-      this.#toGroup("add", headers, routes).catch(() => {});
+      this.#toGroup("add", headers, routes).catch(() => {
+        // Not written (Kafka away): whoever it would have told may still ask.
+        for (const origin of covered) this.#uncovered.add(origin);
+        this.#owesRoutes = true;
+      });
     }, wait);
   }
 

@@ -15,11 +15,16 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function peersOf(platform: Platform) {
   const written: Record<string, string>[] = [];
+  const refuse = { nextAdd: false };
   const kafka = {
     send(records: OutRecord[]) {
-      for (const r of records) {
-        written.push(EventEnvelope.fromBytes(r.value as Uint8Array).headers);
+      const headers = records.map((r) => EventEnvelope.fromBytes(r.value as Uint8Array).headers);
+      // The next route message is refused (as with Kafka away).
+      if (refuse.nextAdd && headers.some((h) => h.type === "add")) {
+        refuse.nextAdd = false;
+        return Promise.reject(new Error("Kafka away"));
       }
+      written.push(...headers);
       return Promise.resolve();
     },
   } as unknown as KafkaClient;
@@ -55,7 +60,7 @@ function peersOf(platform: Platform) {
         }, body).toBytes(),
       } satisfies InRecord,
     );
-  return { peers, written, read };
+  return { peers, written, read, refuse };
 }
 
 describe("the route exchange", () => {
@@ -93,6 +98,24 @@ describe("the route exchange", () => {
       read("add", q, { exchange: "true" }, { "q.route": "q, APP" });
       await sleep(150);
       assert.equal(adds().length, 4);
+    } finally {
+      peers.stop();
+    }
+  });
+
+  it("answers the next exchange when its routes could not be written", async () => {
+    const platform = new Platform({ dir: "/nonexistent", env: {}, args: [] });
+    const p = "20261205dddddddddddddddddddddddddddddddd";
+    const { peers, written, read, refuse } = peersOf(platform);
+    const adds = () => written.filter((h) => h.type === "add");
+    try {
+      refuse.nextAdd = true;
+      read("join", p); // answered, but the answer is refused
+      await sleep(150);
+      assert.equal(adds().length, 0);
+      read("add", p, { exchange: "true" }, { "p.route": "p, APP" });
+      await sleep(150);
+      assert.equal(adds().length, 1, "p never got my routes: its exchange is answered");
     } finally {
       peers.stop();
     }
