@@ -60,7 +60,8 @@ function peersOf(platform: Platform) {
         }, body).toBytes(),
       } satisfies InRecord,
     );
-  return { peers, written, read, refuse };
+  const adds = () => written.filter((h) => h.type === "add");
+  return { peers, adds, read, refuse };
 }
 
 describe("the route exchange", () => {
@@ -69,8 +70,7 @@ describe("the route exchange", () => {
     const me = platform.origin;
     const p = "20261205aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     const q = "20261205bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
-    const { peers, written, read } = peersOf(platform);
-    const adds = () => written.filter((h) => h.type === "add");
+    const { peers, adds, read } = peersOf(platform);
     try {
       // p joins: answered with my routes and an exchange.
       read("join", p);
@@ -106,8 +106,7 @@ describe("the route exchange", () => {
   it("answers the next exchange when its routes could not be written", async () => {
     const platform = new Platform({ dir: "/nonexistent", env: {}, args: [] });
     const p = "20261205dddddddddddddddddddddddddddddddd";
-    const { peers, written, read, refuse } = peersOf(platform);
-    const adds = () => written.filter((h) => h.type === "add");
+    const { peers, adds, read, refuse } = peersOf(platform);
     try {
       refuse.nextAdd = true;
       read("join", p); // answered, but the answer is refused
@@ -123,11 +122,11 @@ describe("the route exchange", () => {
 
   it("answers many joins with one message", async () => {
     const platform = new Platform({ dir: "/nonexistent", env: {}, args: [] });
-    const { peers, written, read } = peersOf(platform);
+    const { peers, adds, read } = peersOf(platform);
     try {
       for (let i = 0; i < 20; i++) read("join", `20261205${String(i).padStart(32, "c")}`);
       await sleep(250);
-      assert.equal(written.filter((h) => h.type === "add").length, 1);
+      assert.equal(adds().length, 1);
     } finally {
       peers.stop();
     }

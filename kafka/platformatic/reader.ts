@@ -79,7 +79,7 @@ export class PartitionReader {
   /** Where to start (a record time), instead of the end. */
   readonly #since: number | undefined;
   /** The wait after a fetch that brought records (see `ConsumeOptions.lingerMs`). */
-  readonly #lingerMs: number | (() => number);
+  readonly #linger: () => number;
   /** Where it is in the log; it resumes where it stopped, so one mark is enough. */
   readonly #log = new PartitionLog(1);
   #topicId = "";
@@ -110,7 +110,8 @@ export class PartitionReader {
     this.#onRecord = onRecord;
     this.#signal = signal;
     this.#since = options.since;
-    this.#lingerMs = options.lingerMs ?? 0;
+    const linger = options.lingerMs ?? 0;
+    this.#linger = typeof linger === "number" ? () => linger : linger;
   }
 
   // Where the partition's leader is, and the topic's id (a new id: the topic was replaced).
@@ -228,7 +229,7 @@ export class PartitionReader {
       // for (~10 % more requests per second at 64 in flight).
       if (batches.length) {
         await new Promise((r) => setImmediate(r));
-        const linger = typeof this.#lingerMs === "number" ? this.#lingerMs : this.#lingerMs();
+        const linger = this.#linger();
         if (linger > 0) await sleep(linger, signal);
       }
     }
