@@ -37,4 +37,29 @@ describe("WaiterTable", () => {
     for (let id = 1; id <= 10_000; id++) assert.ok(many.delete(id));
     assert.equal(many.size, 0);
   });
+
+  it("lists exactly what is pending, whatever the order of adds and deletes (generated)", () => {
+    for (let run = 0; run < 50; run++) {
+      const t = new WaiterTable<{ id: number }>();
+      const pending = new Set<number>();
+      let next = 1;
+      for (let step = 0; step < 3000; step++) {
+        if (pending.size === 0 || Math.random() < 0.55) {
+          t.add({ id: next });
+          pending.add(next++);
+        } else {
+          const ids = [...pending];
+          const id =
+            ids[Math.floor(Math.random() * Math.min(ids.length, run % 2 ? 3 : ids.length))];
+          assert.ok(t.delete(id));
+          pending.delete(id);
+        }
+        if (step % 97 === 0) {
+          assert.deepEqual(new Set([...t.values()].map((w) => w.id)), pending, `run ${run}`);
+        }
+      }
+      assert.deepEqual(new Set([...t.values()].map((w) => w.id)), pending, `run ${run}`);
+      assert.equal(t.size, pending.size);
+    }
+  });
 });

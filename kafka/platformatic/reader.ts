@@ -22,7 +22,7 @@ import { apiError, isNetwork } from "./_errors.ts";
 
 const log = logger("kafka");
 
-/** How long a fetch waits at the broker for a record (a stop ends it at once). */
+/** How long a fetch waits at the broker for a record, unless told (a stop ends it at once). */
 const FETCH_WAIT_MS = 500;
 const FETCH_BYTES = 4 * 1024 * 1024;
 const CONTROL_BATCH = 0x20;
@@ -80,6 +80,8 @@ export class PartitionReader {
   readonly #since: number | undefined;
   /** The wait after a fetch that brought records (see `ConsumeOptions.lingerMs`). */
   readonly #linger: () => number;
+  /** How long a fetch waits at the broker (see `ConsumeOptions.maxWaitMs`). */
+  readonly #waitMs: number;
   /** Where it is in the log; it resumes where it stopped, so one mark is enough. */
   readonly #log = new PartitionLog(1);
   #topicId = "";
@@ -112,6 +114,7 @@ export class PartitionReader {
     this.#since = options.since;
     const linger = options.lingerMs ?? 0;
     this.#linger = typeof linger === "number" ? () => linger : linger;
+    this.#waitMs = options.maxWaitMs ?? FETCH_WAIT_MS;
   }
 
   // Where the partition's leader is, and the topic's id (a new id: the topic was replaced).
@@ -238,7 +241,7 @@ export class PartitionReader {
   // Our fetch (views of one buffer per response); the library's when the cluster does not speak
   // fetch v17.
   async #fetch(from: number): Promise<FetchedPartition> {
-    const answered = this.#link.waiting(FETCH_WAIT_MS);
+    const answered = this.#link.waiting(this.#waitMs);
     try {
       return await this.#fetchOnce(from);
     } finally {
@@ -253,7 +256,7 @@ export class PartitionReader {
       partition: this.#partition,
       leader: this.#leader,
       offset: from,
-      maxWaitMs: FETCH_WAIT_MS,
+      maxWaitMs: this.#waitMs,
       maxBytes: FETCH_BYTES,
     });
     if (ours !== undefined) return ours;
@@ -269,7 +272,7 @@ export class PartitionReader {
           lastFetchedEpoch: -1,
         }],
       }],
-      maxWaitTime: FETCH_WAIT_MS,
+      maxWaitTime: this.#waitMs,
       minBytes: 1,
       maxBytes: FETCH_BYTES,
     });

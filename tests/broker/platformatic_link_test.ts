@@ -3,11 +3,15 @@
 // deleted and created again is read from its start, records written with acks=0 (the library's
 // encoder, not ours) arrive whole, the library's own requests (libraryWire) carry what the wire
 // fast paths carry, a reader stopped while it starts never reads, a reader that lingers after
-// records (a group's registry, read by every member) fetches less often while they come.
+// records (a group's registry, read by every member) fetches less often while they come, a
+// reader told to wait longer at the broker (maxWaitMs) fetches an idle partition less often and
+// takes a record as soon.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { Admin } from "@platformatic/kafka";
+import { Admin, Consumer } from "@platformatic/kafka";
 import { PlatformaticLink } from "../../kafka/platformatic/link.ts";
+import { PartitionReader } from "../../kafka/platformatic/reader.ts";
+import type { ReaderLink } from "../../kafka/platformatic/reader.ts";
 import type { OutRecord } from "../../kafka/mod.ts";
 import { BROKERS, eventually } from "../_presence.ts";
 import { sleep } from "../_helpers.ts";
@@ -56,6 +60,62 @@ describe("the @platformatic/kafka link (real broker)", () => {
       const gap = at.get("second")! - at.get("first")!;
       assert.ok(gap >= 380, `second ${gap} ms after the first`);
     } finally {
+      await link.close();
+    }
+  });
+
+  it("fetches an idle partition once per maxWaitMs, and takes a record at once", async () => {
+    const link = new PlatformaticLink({ brokers, clientId: "wait-test" });
+    const topic = `minimesh.wait.${crypto.randomUUID()}`;
+    const stop = new AbortController();
+    const consumers: Consumer[] = [];
+    // Two readers of one idle partition, counting their fetches' answers: one at the usual wait
+    // (500 ms), one told 2 s.
+    const reader = (maxWaitMs: number | undefined, got: Map<string, number>) => {
+      const counted = { answers: 0 };
+      const readerLink: ReaderLink = {
+        counters: { produceRequests: 0, recordsSent: 0, batchesRead: 0, recordsRead: 0 },
+        libraryWire: false,
+        answered: () => void counted.answers++,
+        waiting: () => () => {},
+        loopedBack: () => {},
+        backoff: () => 100,
+      };
+      const consumer = new Consumer({
+        clientId: "wait-test-reader",
+        bootstrapBrokers: brokers,
+        groupId: `wait-test.${crypto.randomUUID()}`,
+      });
+      consumers.push(consumer);
+      const r = new PartitionReader(
+        readerLink,
+        consumer,
+        topic,
+        0,
+        (rec) => void got.set(text(rec.value), Date.now()),
+        stop.signal,
+        { maxWaitMs },
+      );
+      const ready = new Promise<void>((resolve, reject) => r.run(resolve).catch(reject));
+      return { counted, ready };
+    };
+    try {
+      await link.ensureTopic(topic, 1);
+      const gotUsual = new Map<string, number>(), gotLong = new Map<string, number>();
+      const usual = reader(undefined, gotUsual), long = reader(2000, gotLong);
+      await Promise.all([usual.ready, long.ready]);
+      const [u0, l0] = [usual.counted.answers, long.counted.answers];
+      await sleep(3000);
+      const u = usual.counted.answers - u0, l = long.counted.answers - l0;
+      assert.ok(u >= 4, `the usual reader's fetches answered in 3 s: ${u}`);
+      assert.ok(l <= 2, `the long-waiting reader's fetches answered in 3 s: ${l}`);
+      const t0 = Date.now();
+      await link.send([{ topic, partition: 0, value: "now" }]);
+      await eventually(() => gotLong.has("now") && gotUsual.has("now"), 10_000, "the record");
+      assert.ok(gotLong.get("now")! - t0 < 400, `taken after ${gotLong.get("now")! - t0} ms`);
+    } finally {
+      stop.abort();
+      await Promise.all(consumers.map((c) => c.close(true).catch(() => {})));
       await link.close();
     }
   });
