@@ -51,9 +51,10 @@ const MOVE_READ_MS = 30_000;
 /** The longest the group's reader waits after records came (see ConsumeOptions.lingerMs). */
 const GROUP_LINGER_MAX_MS = 150;
 /**
- * How long a fetch of this instance's own partition waits at the broker for a request or reply
- * (no later for either: the broker answers when one comes). Idle, it is a fetch per wait at both
- * ends: at 500 ms, 300 idle members made the brokers spend a third of a core.
+ * How long a fetch of this instance's idle partition (after a fetch that brought nothing) waits at
+ * the broker for a request or reply (no later for either: the broker answers when one comes).
+ * Idle, it is a fetch per wait at both ends: at 500 ms, 300 idle members made the brokers spend a
+ * third of a core.
  */
 const OWN_FETCH_WAIT_MS = 3000;
 /** A draining instance waits this long without a record on its partition before it leaves. */

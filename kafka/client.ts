@@ -89,11 +89,12 @@ export interface ConsumeOptions {
    */
   lingerMs?: number | (() => number);
   /**
-   * How long one fetch may wait at the broker for a record (500 ms when unset). An idle
-   * partition costs a fetch per wait at both ends; a longer wait costs nothing in latency (the
-   * broker answers as soon as a record comes) but delays the notice of a broker that went silent
-   * under this reader alone (the client's other readers still notice a silent cluster). Clients
-   * without their own fetch loop (kafkajs) ignore it.
+   * How long a fetch that follows one without records may wait at the broker for a record (500
+   * ms when unset, as every other fetch). An idle partition costs a fetch per wait at both ends;
+   * a longer wait costs nothing in latency (the broker answers as soon as a record comes) but
+   * delays the notice of a broker that went silent under this reader alone (the client's other
+   * readers still notice a silent cluster). Clients without their own fetch loop (kafkajs)
+   * ignore it.
    */
   maxWaitMs?: number;
 }

@@ -80,8 +80,10 @@ export class PartitionReader {
   readonly #since: number | undefined;
   /** The wait after a fetch that brought records (see `ConsumeOptions.lingerMs`). */
   readonly #linger: () => number;
-  /** How long a fetch waits at the broker (see `ConsumeOptions.maxWaitMs`). */
-  readonly #waitMs: number;
+  /** How long a fetch of the idle partition waits at the broker (`ConsumeOptions.maxWaitMs`). */
+  readonly #idleWaitMs: number;
+  /** The wait of the next fetch: the usual one while records come, the idle one after none. */
+  #waitMs = FETCH_WAIT_MS;
   /** Where it is in the log; it resumes where it stopped, so one mark is enough. */
   readonly #log = new PartitionLog(1);
   #topicId = "";
@@ -114,7 +116,7 @@ export class PartitionReader {
     this.#since = options.since;
     const linger = options.lingerMs ?? 0;
     this.#linger = typeof linger === "number" ? () => linger : linger;
-    this.#waitMs = options.maxWaitMs ?? FETCH_WAIT_MS;
+    this.#idleWaitMs = options.maxWaitMs ?? FETCH_WAIT_MS;
   }
 
   // Where the partition's leader is, and the topic's id (a new id: the topic was replaced).
@@ -203,6 +205,7 @@ export class PartitionReader {
           });
         }
         this.#leader = -1; // a leader change, a broker restart: ask again
+        this.#waitMs = FETCH_WAIT_MS; // and soon know whether the new connection answers
         resync = true;
         await sleep(this.#link.backoff(attempt), signal);
         continue;
@@ -211,6 +214,8 @@ export class PartitionReader {
       this.#link.answered();
       if (signal.aborted) return;
       const batches = response.batches;
+      // Busy, the fetches are as they always were; idle, they wait longer (maxWaitMs).
+      this.#waitMs = batches.length ? FETCH_WAIT_MS : this.#idleWaitMs;
       if (resync && from < log_.next) {
         const verdict = log_.judge(placed(batches[0]), { asked: from });
         // Nothing came back yet (the broker is still loading the log): ask again.

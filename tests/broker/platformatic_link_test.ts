@@ -4,8 +4,8 @@
 // encoder, not ours) arrive whole, the library's own requests (libraryWire) carry what the wire
 // fast paths carry, a reader stopped while it starts never reads, a reader that lingers after
 // records (a group's registry, read by every member) fetches less often while they come, a
-// reader told to wait longer at the broker (maxWaitMs) fetches an idle partition less often and
-// takes a record as soon.
+// reader told to wait longer at the broker (maxWaitMs) fetches an idle partition less often, takes
+// a record as soon, and fetches a busy one as usual.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Admin, Consumer } from "@platformatic/kafka";
@@ -64,7 +64,7 @@ describe("the @platformatic/kafka link (real broker)", () => {
     }
   });
 
-  it("fetches an idle partition once per maxWaitMs, and takes a record at once", async () => {
+  it("fetches an idle partition once per maxWaitMs, takes a record at once, then fetches as usual", async () => {
     const link = new PlatformaticLink({ brokers, clientId: "wait-test" });
     const topic = `minimesh.wait.${crypto.randomUUID()}`;
     const stop = new AbortController();
@@ -113,6 +113,11 @@ describe("the @platformatic/kafka link (real broker)", () => {
       await link.send([{ topic, partition: 0, value: "now" }]);
       await eventually(() => gotLong.has("now") && gotUsual.has("now"), 10_000, "the record");
       assert.ok(gotLong.get("now")! - t0 < 400, `taken after ${gotLong.get("now")! - t0} ms`);
+      // After a fetch that brought records, the next waits the usual 500 ms: a busy partition's
+      // fetches are as they always were.
+      const l1 = long.counted.answers;
+      await sleep(1200);
+      assert.ok(long.counted.answers - l1 >= 1, "the fetch after the record waited 500 ms");
     } finally {
       stop.abort();
       await Promise.all(consumers.map((c) => c.close(true).catch(() => {})));
