@@ -157,21 +157,19 @@ async function load(): Promise<void> {
     const table = from.connector.table;
     const peers = table.peers().filter((p) => p.name && !table.isDraining(p.origin));
     const to = peers[Math.floor(Math.random() * peers.length)];
-    if (to === undefined) {
-      // Every peer draining (or taken for stalled) just now: none to ask this tick.
-      await new Promise((r) => setTimeout(r, 1000 / loadRate));
-      continue;
+    // (None when every peer is draining, or taken for stalled, just now: this tick asks nobody.)
+    if (to !== undefined) {
+      const t = performance.now();
+      requests.push(
+        from.po.request({ to: `fleet.echo.${to.name}`, body: "x" }, 10_000).then(
+          () => void latencies.push(performance.now() - t),
+          (e: { status?: number }) => {
+            failed++;
+            statuses[e.status ?? 0] = (statuses[e.status ?? 0] ?? 0) + 1;
+          },
+        ),
+      );
     }
-    const t = performance.now();
-    requests.push(
-      from.po.request({ to: `fleet.echo.${to.name}`, body: "x" }, 10_000).then(
-        () => void latencies.push(performance.now() - t),
-        (e: { status?: number }) => {
-          failed++;
-          statuses[e.status ?? 0] = (statuses[e.status ?? 0] ?? 0) + 1;
-        },
-      ),
-    );
     await new Promise((r) => setTimeout(r, 1000 / loadRate));
   }
   clearInterval(churn);
