@@ -180,6 +180,7 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
       table: this.table,
       send: (records) => this.#kafka.send(records),
       retryElsewhere: (origin, why) => this.#peers.retryElsewhere(origin, why),
+      retryOnReturn: (origin) => this.#peers.retryOnReturn(origin),
     });
     try {
       this.#client = new PresenceClient({

@@ -333,6 +333,7 @@ export class Peers {
       case "undrain":
         if (origin !== me && this.#c.table.setDraining(origin, false, "kafka")) {
           log.info("Peer {origin} reaches Kafka again: it takes requests again", { origin });
+          this.retryOnReturn(origin);
         }
         return;
     }
@@ -440,6 +441,20 @@ export class Peers {
       table.origins(e.to!).some((o) => o !== origin && !table.isDraining(o));
     for (const e of inboxOf(platform).retriesFor(origin, elsewhere)) {
       this.#retry(e, name, origin, why);
+    }
+  }
+
+  /**
+   * `back` takes requests again. A request that asked for a retry and waits on a peer that cannot
+   * serve it (its partition takes no writes, or it cannot reach Kafka) stayed there while no other
+   * instance could take it; it goes to another one now, within its timeout.
+   */
+  retryOnReturn(back: string): void {
+    const { table } = this.#c;
+    for (const { origin } of table.peers()) {
+      if (origin === back) continue;
+      if (table.isDraining(origin, "stalled")) this.retryElsewhere(origin, "takes no writes");
+      else if (table.isDraining(origin, "kafka")) this.retryElsewhere(origin, "cannot reach Kafka");
     }
   }
 

@@ -3,10 +3,11 @@
  * {@link WRITE_STALL_MS} (or four times the usual acknowledgement, when the whole cluster is slow:
  * an overloaded cluster is not a stalled partition), while nothing else to that peer was, means
  * its partition's leader is away (a broker lost, not yet replaced) or unreachable from here. New
- * requests then go to the route's other instances, and the requests waiting on it that asked for a retry go to another
- * one at once; a probe record (a start token of nobody, which readers skip) is written to its
- * partition every second until one is acknowledged, and then it takes requests again. Nothing
- * is said to the rest of the mesh: another instance may reach that partition.
+ * requests then go to the route's other instances, and the requests waiting on it that asked for
+ * a retry go to another one at once; a probe record (a start token of nobody, which readers skip)
+ * is written to its partition every second until one is acknowledged, and then it takes requests
+ * again, and those waiting on a peer still stalled (sent while every instance was) go to it.
+ * Nothing is said to the rest of the mesh: another instance may reach that partition.
  *
  * @module
  */
@@ -46,6 +47,8 @@ export interface StallsContext {
   send(records: OutRecord[]): Promise<void>;
   /** The requests waiting on `origin` that may go elsewhere do. */
   retryElsewhere(origin: string, why: string): void;
+  /** `origin` takes requests again: what waits on a stalled peer may go to it. */
+  retryOnReturn(origin: string): void;
 }
 
 /** Watches the sends to peers for stalls (see the module). */
@@ -92,6 +95,7 @@ export class Stalls {
     flow.stalledAt = undefined;
     if (this.#c.table.setDraining(origin, false, "stalled")) {
       log.info("Peer {origin}'s partition takes writes again: it takes requests again", { origin });
+      this.#c.retryOnReturn(origin);
     }
   }
 

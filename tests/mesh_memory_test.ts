@@ -9,7 +9,7 @@ import { EventEnvelope, Platform } from "../mod.ts";
 import { connectorSettings, connectToCloud } from "../connector/mod.ts";
 import type { LifeCycleEvent } from "../connector/mod.ts";
 import { PresenceMonitor } from "../presence/mod.ts";
-import { eventRecord, MemoryKafka, splitVirtualTopic } from "../internal.ts";
+import { eventRecord, inboxOf, MemoryKafka, splitVirtualTopic } from "../internal.ts";
 import { eventually } from "./_presence.ts";
 import { freePort, onLifeCycle, sleep } from "./_helpers.ts";
 import fc from "fast-check";
@@ -440,6 +440,49 @@ describe("the mesh over Kafka in memory", () => {
       ["from the other instance", "from the stuck one"],
       3000,
     );
+  });
+
+  it("a retry that waits on a stalled instance goes to the first one whose partition takes writes again", async () => {
+    const kafka = new MemoryKafka();
+    await using monitor = await startMonitor(kafka);
+    await using x = startApp(kafka, [monitor], "app-a");
+    await using y = startApp(kafka, [monitor], "app-a");
+    await using b = startApp(kafka, [monitor], "app-b");
+    const ran = new Map<string, (string | undefined)[]>([["x", []], ["y", []]]);
+    for (const [name, app] of [["x", x], ["y", y]] as const) {
+      app.platform.register("may.retry", (_h, _b, _i, e) => {
+        ran.get(name)!.push(e.tags.retry);
+        return `from ${name}`;
+      }, 10);
+      await sees(b, app, "may.retry");
+    }
+    // A broker lost with the leaders of both instances' partitions: b notices both stalls.
+    const partitionOf = (app: App) => splitVirtualTopic(app.connector.topic!);
+    for (const app of [x, y]) {
+      kafka.stall(...partitionOf(app));
+      b.po.request({ to: "may.retry" }, { timeout: 1000 }).catch(() => {});
+    }
+    await eventually(
+      () => [x, y].every((a) => b.connector.table.isDraining(a.platform.origin, "stalled")),
+      4000,
+      "both stalls noticed",
+    );
+    // Sent now, it waits on one of them (no other instance takes requests).
+    const reply = b.po.request({ to: "may.retry" }, { timeout: 8000, retry: true });
+    await sleep(100);
+    const waitsOn = [x, y].find((a) => inboxOf(b.platform).waitingOn(a.platform.origin).length)!;
+    const [other, otherName] = waitsOn === x ? [y, "y"] : [x, "x"];
+    const started = Date.now();
+    kafka.stall(...partitionOf(other), false); // the other's partition has a leader again
+    const r = await reply;
+    assert.equal(r.body, `from ${otherName}`, "retried on the instance that came back");
+    assert.ok(
+      Date.now() - started < 3000,
+      `within the probe's second (${Date.now() - started} ms)`,
+    );
+    // (Besides the requests that showed the stall, written once its partition took writes.)
+    assert.deepEqual(ran.get(otherName)!.filter((t) => t), ["1"], "as a second attempt");
+    kafka.stall(...partitionOf(waitsOn), false);
   });
 
   it("a cluster slow for everyone is not a stalled partition", async () => {
