@@ -435,8 +435,12 @@ export class PostOffice {
         inbox.cancel(w);
         throw err;
       }
-      // A mesh send that fails ends the request at once, with the reason.
-      sent?.catch((err) => inbox.fail(w, err));
+      // A mesh send that fails ends the request at once, with the reason, unless the request
+      // went to another instance meanwhile (its peer stalled): that attempt answers.
+      const retryable = w.retry !== undefined;
+      sent?.catch((err) => {
+        if (!retryable || w.retry !== undefined) inbox.fail(w, err);
+      });
       if (signal !== undefined) abortWith(signal, inbox, w);
       return w.promise;
     } catch (e) {

@@ -202,6 +202,17 @@ export class Availability {
     }, 1000);
   }
 
+  /** Whether a connection to `broker` (`host:port`) failed lately, none opening since. */
+  failing(broker: string): boolean {
+    const at = this.#failing.get(broker);
+    return at !== undefined && Date.now() - at < FAILING_MS;
+  }
+
+  /** A connection to `broker` (`host:port`) opened. */
+  reached(broker: string): void {
+    this.#failing.delete(broker);
+  }
+
   /**
    * The broker answered (a fetch, a produce): cheap when nothing changes. An answer within a
    * second of a connection error may be one that was in flight when the broker went, so it does
@@ -224,6 +235,21 @@ export class Availability {
     clearInterval(this.#watch);
     this.#waiting.clear();
   }
+}
+
+/** How long a leader's host has to take a connection after a failure (see {@link leaderAnswers}). */
+export const LEADER_CHECK_MS = 1000;
+/** The wait before the cluster is asked again for a leader that took no connection. */
+export const LEADER_AWAY_WAIT_MS = 250;
+
+/**
+ * Whether the leader at `host:port` takes a TCP connection within {@link LEADER_CHECK_MS}: asked
+ * by a client about to connect again after a failure. A broker whose host is gone (its packets
+ * dropped) stays the named leader until the cluster fences it, and each try to connect to it
+ * would wait for the whole connection timeout (3 s) while the cluster names another meanwhile.
+ */
+export function leaderAnswers(leader: { host: string; port: number }): Promise<boolean> {
+  return anyConnects([`${leader.host}:${leader.port}`], LEADER_CHECK_MS);
 }
 
 /** Whether a TCP connection to any of `brokers` (`host:port`) opens within `timeoutMs`. */

@@ -2,7 +2,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:net";
 import type { AddressInfo } from "node:net";
-import { Availability } from "./_availability.ts";
+import { Availability, LEADER_CHECK_MS, leaderAnswers } from "./_availability.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -141,15 +141,6 @@ describe("Availability: a silent broker", () => {
 });
 
 describe("Availability: one silent broker of several", () => {
-  // A port nothing listens on: connections to it are refused at once.
-  const closedPort = async () => {
-    const s = createServer().listen(0, "127.0.0.1");
-    await new Promise((r) => s.once("listening", r));
-    const port = (s.address() as AddressInfo).port;
-    await new Promise((r) => s.close(r));
-    return `127.0.0.1:${port}`;
-  };
-
   it("stays available, renewing its connections, while another broker takes connections", async () => {
     const other = createServer((c) => c.destroy()).listen(0, "127.0.0.1");
     await new Promise((r) => other.once("listening", r));
@@ -187,3 +178,44 @@ describe("Availability: one silent broker of several", () => {
     }
   });
 });
+
+describe("Availability: a failing broker", () => {
+  it("says a broker fails from its connection's failure until a connection to it opens", () => {
+    const a = new Availability(["b1:9092", "b2:9092"], () => 2, () => new Promise(() => {}));
+    try {
+      assert.equal(a.failing("b1:9092"), false);
+      a.down("connection failed", "b1:9092");
+      assert.equal(a.failing("b1:9092"), true);
+      assert.equal(a.failing("b2:9092"), false, "only the one that failed");
+      assert.equal(a.available, true, "one broker of two");
+      a.reached("b1:9092");
+      assert.equal(a.failing("b1:9092"), false);
+    } finally {
+      a.close();
+    }
+  });
+
+  it("tells a leader that takes connections from one that refuses them, at once", async () => {
+    const open = createServer((c) => c.destroy()).listen(0, "127.0.0.1");
+    await new Promise((r) => open.once("listening", r));
+    try {
+      const port = (open.address() as AddressInfo).port;
+      assert.equal(await leaderAnswers({ host: "127.0.0.1", port }), true);
+      const closed = Number((await closedPort()).split(":")[1]);
+      const t0 = Date.now();
+      assert.equal(await leaderAnswers({ host: "127.0.0.1", port: closed }), false);
+      assert.ok(Date.now() - t0 < LEADER_CHECK_MS, "a refusal is not waited out");
+    } finally {
+      open.close();
+    }
+  });
+});
+
+/** A port nothing listens on: connections to it are refused at once. */
+async function closedPort(): Promise<string> {
+  const s = createServer().listen(0, "127.0.0.1");
+  await new Promise((r) => s.once("listening", r));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return `127.0.0.1:${port}`;
+}

@@ -485,6 +485,74 @@ describe("the mesh over Kafka in memory", () => {
     kafka.stall(...partitionOf(waitsOn), false);
   });
 
+  it("a retry that waits on an instance cut from Kafka goes to the first one that reaches Kafka again", async () => {
+    const kafka = new MemoryKafka();
+    await using monitor = await startMonitor(kafka);
+    const clients = [kafka.client(), kafka.client()];
+    await using x = startApp(kafka, [monitor], "app-a", [], clients[0]);
+    await using y = startApp(kafka, [monitor], "app-a", [], clients[1]);
+    await using b = startApp(kafka, [monitor], "app-b");
+    const ran = new Map<App, (string | undefined)[]>([[x, []], [y, []]]);
+    for (const app of [x, y]) {
+      app.platform.register("may.retry", (_h, _b, _i, e) => {
+        ran.get(app)!.push(e.tags.retry);
+        return app === x ? "from x" : "from y";
+      }, 10);
+      await sees(b, app, "may.retry");
+    }
+    const health = (app: App) =>
+      monitor.dashboardState().apps.find((a) => a.origin === app.platform.origin)?.health;
+    await eventually(() => health(x) === "UP" && health(y) === "UP", 5000, "the first reports");
+    for (const c of clients) c.cutOff = true; // both hosts' links to the brokers go down
+    await eventually(
+      () => [x, y].every((a) => b.connector.table.isDraining(a.platform.origin, "kafka")),
+      8000,
+      "both drained by the monitor",
+    );
+    // Sent now, it waits on one of them (no other instance takes requests).
+    const reply = b.po.request({ to: "may.retry" }, { timeout: 15_000, retry: true });
+    await sleep(100);
+    const waitsOn = [x, y].find((a) => inboxOf(b.platform).waitingOn(a.platform.origin).length)!;
+    const other = waitsOn === x ? y : x;
+    clients[other === x ? 0 : 1].cutOff = false; // the other's links come back
+    const r = await reply;
+    assert.equal(r.body, other === x ? "from x" : "from y", "retried on the one that came back");
+    assert.deepEqual(ran.get(other), ["1"], "as a second attempt");
+    assert.deepEqual(ran.get(waitsOn), [], "the first, still cut off, did not run it");
+    clients[waitsOn === x ? 0 : 1].cutOff = false;
+  });
+
+  it("a retry sent elsewhere is not failed by its first write failing later", async () => {
+    const kafka = new MemoryKafka();
+    await using monitor = await startMonitor(kafka);
+    await using stuck = startApp(kafka, [monitor], "app-a");
+    await using other = startApp(kafka, [monitor], "app-a");
+    const bClient = kafka.client();
+    await using b = startApp(kafka, [monitor], "app-b", [], bClient);
+    stuck.platform.register("may.retry", () => "from the stuck one", 10);
+    await sees(b, stuck, "may.retry");
+    const [topic, partition] = splitVirtualTopic(stuck.connector.topic!);
+    kafka.stall(topic, partition);
+    const reply = b.po.request({ to: "may.retry" }, { timeout: 8000, retry: true });
+    // The other instance answers the retry a second after it comes (its stall noticed at 2 s).
+    let retried = 0;
+    other.platform.register("may.retry", async () => {
+      retried++;
+      await sleep(1000);
+      return "from the other instance";
+    }, 10);
+    await sees(b, other, "may.retry");
+    await eventually(() => retried === 1, 5000, "the retry on the other instance");
+    // Meanwhile the first write fails (the stall ends while b cannot reach Kafka for a moment).
+    bClient.cutOff = true;
+    kafka.stall(topic, partition, false);
+    await sleep(10);
+    bClient.cutOff = false;
+    const r = await reply;
+    assert.equal(r.status, 200);
+    assert.equal(r.body, "from the other instance");
+  });
+
   it("a cluster slow for everyone is not a stalled partition", async () => {
     const kafka = new MemoryKafka();
     await using monitor = await startMonitor(kafka);

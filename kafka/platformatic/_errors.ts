@@ -13,9 +13,22 @@ const NOT_WRITTEN = [
   "KAFKA_STORAGE_ERROR",
 ];
 
+/**
+ * The leader the cluster names for a partition takes no connection (its host is gone, and the
+ * cluster has not yet named another): said before a client's connection timeout would.
+ */
+export class LeaderAway extends Error {
+  /** @param leader The leader's `host:port`. */
+  constructor(leader: string) {
+    super(`Partition leader ${leader} takes no connection`);
+    this.name = "LeaderAway";
+  }
+}
+
 /** Whether `e` (or an error it nests) is the library's network or timeout error. */
 export function isNetwork(e: unknown): boolean {
-  return findErrorBy(e as Error, "code", "PLT_KFK_NETWORK") !== null ||
+  return e instanceof LeaderAway ||
+    findErrorBy(e as Error, "code", "PLT_KFK_NETWORK") !== null ||
     findErrorBy(e as Error, "code", "PLT_KFK_TIMEOUT") !== null;
 }
 

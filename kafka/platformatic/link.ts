@@ -12,7 +12,7 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import { Admin, Consumer, Producer } from "@platformatic/kafka";
+import { Admin, Consumer, kGetBootstrapConnection, Producer } from "@platformatic/kafka";
 import type { BaseOptions, Connection, MessageToProduce } from "@platformatic/kafka";
 import { logger } from "../../bus/_log.ts";
 import { randomHex32 } from "../../bus/_ids.ts";
@@ -35,8 +35,8 @@ import type { ProduceRecord } from "../wire/mod.ts";
 import { asBuffer, bytesOf, HEADER_NAMES, HeaderValues } from "../_bytes.ts";
 import { PartitionReader } from "./reader.ts";
 import type { ReaderLink } from "./reader.ts";
-import { apiError, explained, retriable } from "./_errors.ts";
-import { Availability } from "../_availability.ts";
+import { apiError, explained, LeaderAway, retriable } from "./_errors.ts";
+import { Availability, LEADER_AWAY_WAIT_MS, leaderAnswers } from "../_availability.ts";
 import { ensureTopic, growTopic } from "../_topics.ts";
 import type { TopicAdmin } from "../_topics.ts";
 import type { TopicMode } from "../properties.ts";
@@ -115,6 +115,7 @@ export class PlatformaticLink implements KafkaClient {
     waiting: (expectMs) => this.#health.waiting(expectMs),
     loopedBack: (nonce) => this.#loopbacks.get(nonce)?.(),
     backoff: (attempt) => this.#backoff(attempt),
+    leaderAnswers: (leader) => this.#leaderAnswers(leader),
   };
 
   /**
@@ -176,7 +177,18 @@ export class PlatformaticLink implements KafkaClient {
       }
       this.#health.down("connection failed", at);
     });
-    client.on("client:broker:connect", ({ connection }) => this.#connections.add(connection));
+    client.on("client:broker:connect", ({ broker, connection }) => {
+      this.#connections.add(connection);
+      this.#health.reached(`${broker.host}:${broker.port}`);
+    });
+    // The library asks its bootstrap brokers for metadata in their order, and one whose host is
+    // gone holds each ask for the whole connection timeout: the first that did not fail lately
+    // is asked first (its turn taken by the library's own rotation, which starts at `attempt`).
+    const ask = client[kGetBootstrapConnection].bind(client);
+    client[kGetBootstrapConnection] = (callback, attempt = 0) => {
+      const first = attempt === 0 ? this.brokers.findIndex((b) => !this.#health.failing(b)) : 0;
+      ask(callback, first > 0 ? first : attempt);
+    };
     client.on("client:broker:disconnect", ({ connection }) => this.#connections.delete(connection));
     return client;
   }
@@ -186,6 +198,14 @@ export class PlatformaticLink implements KafkaClient {
   #dropConnections(): void {
     for (const c of this.#connections) c.socket?.destroy();
     this.#connections.clear();
+  }
+
+  // A leader that takes no TCP connection within a second counts as failing (see `leaderAnswers`).
+  async #leaderAnswers(leader: { host: string; port: number }): Promise<boolean> {
+    const at = `${leader.host}:${leader.port}`;
+    if (await leaderAnswers(leader)) return true;
+    this.#health.down("no connection within a second", at);
+    return false;
   }
 
   #admin_(): Admin {
@@ -306,6 +326,7 @@ export class PlatformaticLink implements KafkaClient {
     for (let attempt = 1;; attempt++) {
       const answered = this.#health.waiting(0, PRODUCE_TIMEOUT_MS);
       try {
+        if (attempt > 1) await this.#leadersAnswer(producer, messages);
         // Written by our encoder unless acks=0 or the cluster speaks another produce version.
         const direct = this.#acks !== 0 && !this.#libraryWire &&
           await produceDirect(producer, messages, this.#acks as 1 | -1);
@@ -317,12 +338,36 @@ export class PlatformaticLink implements KafkaClient {
           throw explained(e);
         }
         producer.clearMetadata(); // a new leader, a new partition: ask again
-        await new Promise((r) => setTimeout(r, this.#backoff(attempt)));
+        // (The leaders' check took its time already: the cluster is asked again soon.)
+        const wait = e instanceof LeaderAway ? LEADER_AWAY_WAIT_MS : this.#backoff(attempt);
+        await new Promise((r) => setTimeout(r, wait));
       } finally {
         answered();
       }
     }
     this.#health.up();
+  }
+
+  /**
+   * Before a produce is tried again: the leaders of its partitions take connections, or it is
+   * not tried now (see `leaderAnswers`).
+   *
+   * @throws {LeaderAway} Naming the first that took none.
+   */
+  async #leadersAnswer(producer: Producer, messages: ProduceRecord[]): Promise<void> {
+    const topics = [...new Set(messages.map((m) => m.topic))];
+    const meta = await producer.metadata({ topics });
+    const leaders = new Set<number>();
+    for (const m of messages) {
+      const leader = meta.topics.get(m.topic)?.partitions[m.partition ?? 0]?.leader;
+      if (leader !== undefined && leader >= 0) leaders.add(leader);
+    }
+    await Promise.all([...leaders].map(async (id) => {
+      const at = meta.brokers.get(id);
+      if (at !== undefined && !(await this.#leaderAnswers(at))) {
+        throw new LeaderAway(`${at.host}:${at.port}`);
+      }
+    }));
   }
 
   /**

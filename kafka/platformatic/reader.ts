@@ -18,7 +18,8 @@ import { kindOf, PartitionLog } from "../_reading.ts";
 import type { Placed } from "../_reading.ts";
 import { fetchPartition, fromLibrary, topicIdBytes } from "../wire/mod.ts";
 import type { FetchedBatch, FetchedPartition, FetchedRecord } from "../wire/mod.ts";
-import { apiError, isNetwork } from "./_errors.ts";
+import { apiError, isNetwork, LeaderAway } from "./_errors.ts";
+import { LEADER_AWAY_WAIT_MS } from "../_availability.ts";
 
 const log = logger("kafka");
 
@@ -40,6 +41,8 @@ export interface ReaderLink {
   loopedBack(nonce: string): void;
   /** The wait before try `attempt`. */
   backoff(attempt: number): number;
+  /** Whether a leader takes a connection now (asked after a failure: see `leaderAnswers`). */
+  leaderAnswers(leader: { host: string; port: number }): Promise<boolean>;
 }
 
 /** A record handed to `onRecord`: its key and offset become strings only when asked for. */
@@ -89,6 +92,7 @@ export class PartitionReader {
   #topicId = "";
   #topicIdBytes: Uint8Array = new Uint8Array(16);
   #leader = -1;
+  #leaderAddress: { host: string; port: number } | undefined;
 
   /**
    * @param link What it reports to.
@@ -131,6 +135,7 @@ export class PartitionReader {
     if (t.id !== this.#topicId) this.#topicIdBytes = topicIdBytes(t.id);
     this.#topicId = t.id;
     this.#leader = p.leader;
+    this.#leaderAddress = meta.brokers.get(p.leader);
     return replaced;
   }
 
@@ -180,8 +185,15 @@ export class PartitionReader {
       let from = -1;
       let response: FetchedPartition;
       try {
-        if (this.#leader < 0 && (await this.#locate())) {
-          this.#replaced("it has a new topic id");
+        if (this.#leader < 0) {
+          if (await this.#locate()) this.#replaced("it has a new topic id");
+          // After a failure: a leader whose host is gone is asked again after the next look
+          // at the cluster, not after a connection timeout.
+          const at = this.#leaderAddress;
+          if (attempt > 0 && at !== undefined && !(await this.#link.leaderAnswers(at))) {
+            this.#leader = -1;
+            throw new LeaderAway(`${at.host}:${at.port}`);
+          }
         }
         // After a break the last record handled is fetched again, to compare its key (the
         // offset is taken after `#locate`, which may have sent the reader back to the start).
@@ -207,7 +219,11 @@ export class PartitionReader {
         this.#leader = -1; // a leader change, a broker restart: ask again
         this.#waitMs = FETCH_WAIT_MS; // and soon know whether the new connection answers
         resync = true;
-        await sleep(this.#link.backoff(attempt), signal);
+        // (The leader's check took its time already: the cluster is asked again soon.)
+        await sleep(
+          e instanceof LeaderAway ? LEADER_AWAY_WAIT_MS : this.#link.backoff(attempt),
+          signal,
+        );
         continue;
       }
       attempt = 0;

@@ -14,7 +14,8 @@ import { PartitionReader } from "../../kafka/platformatic/reader.ts";
 import type { ReaderLink } from "../../kafka/platformatic/reader.ts";
 import type { OutRecord } from "../../kafka/mod.ts";
 import { BROKERS, eventually } from "../_presence.ts";
-import { sleep } from "../_helpers.ts";
+import { freePort, sleep } from "../_helpers.ts";
+import { netFaultsUnavailable, silence } from "../_netfault.ts";
 
 const brokers = BROKERS.split(",");
 const text = (v: Uint8Array) => new TextDecoder().decode(v);
@@ -80,6 +81,7 @@ describe("the @platformatic/kafka link (real broker)", () => {
         waiting: () => () => {},
         loopedBack: () => {},
         backoff: () => 100,
+        leaderAnswers: () => Promise.resolve(true),
       };
       const consumer = new Consumer({
         clientId: "wait-test-reader",
@@ -248,6 +250,32 @@ describe("the @platformatic/kafka link (real broker)", () => {
     } finally {
       await fast.close();
       await plain.close();
+    }
+  });
+
+  it("asks a bootstrap broker whose host went silent last, once a connection to it failed", {
+    skip: netFaultsUnavailable(),
+  }, async () => {
+    // A port whose packets are dropped: what a broker whose host is gone looks like.
+    const gone = await freePort();
+    const heal = silence(gone);
+    const link = new PlatformaticLink({
+      brokers: [`127.0.0.1:${gone}`, ...brokers],
+      clientId: "gone-first-test",
+      connectionTimeoutMs: 2000,
+    });
+    try {
+      let t0 = Date.now();
+      await link.topicPartitions();
+      const first = Date.now() - t0;
+      assert.ok(first >= 1900, `the first ask waited out the connection timeout (${first} ms)`);
+      t0 = Date.now();
+      await link.topicPartitions();
+      const second = Date.now() - t0;
+      assert.ok(second < 1000, `the next asks a broker that answers first (${second} ms)`);
+    } finally {
+      heal();
+      await link.close();
     }
   });
 
