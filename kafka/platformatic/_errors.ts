@@ -33,13 +33,20 @@ export function isNetwork(e: unknown): boolean {
 }
 
 /**
+ * Broker answers that say the records may be written (the leader has them; its followers did not
+ * confirm in time), and that a later try may succeed.
+ */
+const MAYBE_WRITTEN = ["REQUEST_TIMED_OUT", "NOT_ENOUGH_REPLICAS_AFTER_APPEND"];
+
+/**
  * Whether a failed produce may succeed when tried again: the broker refused the records (a
- * leader moved), or the connection failed (the broker restarts). A connection lost after the
- * request went out may have written the records: tried again, they are there twice, with one
- * key, which the reader skips (see `RecentKeys`).
+ * leader moved), the connection failed (the broker restarts), or the followers did not confirm
+ * in time (`acks=all` while a broker rejoins). The last two may have written the records: tried
+ * again, they are there twice, with one key, which the reader skips (see `RecentKeys`).
  */
 export function retriable(e: unknown): boolean {
-  return NOT_WRITTEN.some((id) => apiError(e, id)) || isNetwork(e);
+  return NOT_WRITTEN.some((id) => apiError(e, id)) ||
+    MAYBE_WRITTEN.some((id) => apiError(e, id)) || isNetwork(e);
 }
 
 /** Whether `e` (or an error it nests) is the broker's error `id`. */
