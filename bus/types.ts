@@ -70,13 +70,13 @@ export interface RequestOptions {
    * When the mesh instance serving the request leaves (or is dropped as hung) before it
    * replies, send the request once more to another instance of the route, instead of failing
    * at once with 503; likewise when its partition takes no writes or it cannot reach Kafka, as
-   * soon as another instance can take the request. For requests that are safe to run twice: the instance that left may have
-   * run it, or may run it when it comes back (a host cut off runs what was queued for it), so
-   * the request can be executed twice; the second attempt carries the tag `retry` ("1") in its
-   * envelope, which the function sees (`event.tags.retry`). A host that goes silent is dropped
-   * within the monitors' `presence.hung.timeout`: a request whose timeout is longer is retried
-   * before it times out. Default: whether `request.retry.routes` lists the route. A request to
-   * `route@origin` is never retried.
+   * soon as another instance can take the request. For requests that are safe to run twice: the
+   * instance that left may have run it, or may run it when it comes back (a host cut off runs
+   * what was queued for it), so the request can be executed twice; the second attempt carries
+   * the tag `retry` ("1") in its envelope, which the function sees (`event.tags.retry`). A host
+   * that goes silent is dropped within the monitors' `presence.hung.timeout`: a request whose
+   * timeout is longer is retried before it times out. Default: whether `request.retry.routes`
+   * lists the route. A request to `route@origin` is never retried.
    */
   retry?: boolean;
 }

@@ -16,15 +16,25 @@ import fc from "fast-check";
 import { pingPong, quiet, sees, startApp, startMonitor } from "./_mesh_memory.ts";
 import type { App } from "./_mesh_memory.ts";
 
-// `other` starts serving `may.retry` and `b` sees it; the list fills with each run's `retry` tag.
-async function alsoServes(b: App, other: App): Promise<(string | undefined)[]> {
+// `other` starts serving `may.retry` (answering `body`) and `b` sees it; the list fills with
+// each run's `retry` tag.
+async function alsoServes(
+  b: App,
+  other: App,
+  body = "from the other instance",
+): Promise<(string | undefined)[]> {
   const tags: (string | undefined)[] = [];
   other.platform.register("may.retry", (_h, _b, _i, e) => {
     tags.push(e.tags.retry);
-    return "from the other instance";
+    return body;
   }, 10);
   await sees(b, other, "may.retry");
   return tags;
+}
+
+// Which of `apps` the one request `b` sent waits on.
+function waitedOn(b: App, apps: App[]): App {
+  return apps.find((a) => inboxOf(b.platform).waitingOn(a.platform.origin).length)!;
 }
 
 // `b` avoids `origin` no more: ten requests to `may.retry` reach both instances again.
@@ -448,14 +458,10 @@ describe("the mesh over Kafka in memory", () => {
     await using x = startApp(kafka, [monitor], "app-a");
     await using y = startApp(kafka, [monitor], "app-a");
     await using b = startApp(kafka, [monitor], "app-b");
-    const ran = new Map<string, (string | undefined)[]>([["x", []], ["y", []]]);
-    for (const [name, app] of [["x", x], ["y", y]] as const) {
-      app.platform.register("may.retry", (_h, _b, _i, e) => {
-        ran.get(name)!.push(e.tags.retry);
-        return `from ${name}`;
-      }, 10);
-      await sees(b, app, "may.retry");
-    }
+    const ran = new Map([[x, await alsoServes(b, x, "from x")], [
+      y,
+      await alsoServes(b, y, "from y"),
+    ]]);
     // A broker lost with the leaders of both instances' partitions: b notices both stalls.
     const partitionOf = (app: App) => splitVirtualTopic(app.connector.topic!);
     for (const app of [x, y]) {
@@ -470,18 +476,18 @@ describe("the mesh over Kafka in memory", () => {
     // Sent now, it waits on one of them (no other instance takes requests).
     const reply = b.po.request({ to: "may.retry" }, { timeout: 8000, retry: true });
     await sleep(100);
-    const waitsOn = [x, y].find((a) => inboxOf(b.platform).waitingOn(a.platform.origin).length)!;
-    const [other, otherName] = waitsOn === x ? [y, "y"] : [x, "x"];
+    const waitsOn = waitedOn(b, [x, y]);
+    const other = waitsOn === x ? y : x;
     const started = Date.now();
     kafka.stall(...partitionOf(other), false); // the other's partition has a leader again
     const r = await reply;
-    assert.equal(r.body, `from ${otherName}`, "retried on the instance that came back");
+    assert.equal(r.body, other === x ? "from x" : "from y", "retried on the one that came back");
     assert.ok(
       Date.now() - started < 3000,
       `within the probe's second (${Date.now() - started} ms)`,
     );
     // (Besides the requests that showed the stall, written once its partition took writes.)
-    assert.deepEqual(ran.get(otherName)!.filter((t) => t), ["1"], "as a second attempt");
+    assert.deepEqual(ran.get(other)!.filter((t) => t), ["1"], "as a second attempt");
     kafka.stall(...partitionOf(waitsOn), false);
   });
 
@@ -492,14 +498,10 @@ describe("the mesh over Kafka in memory", () => {
     await using x = startApp(kafka, [monitor], "app-a", [], clients[0]);
     await using y = startApp(kafka, [monitor], "app-a", [], clients[1]);
     await using b = startApp(kafka, [monitor], "app-b");
-    const ran = new Map<App, (string | undefined)[]>([[x, []], [y, []]]);
-    for (const app of [x, y]) {
-      app.platform.register("may.retry", (_h, _b, _i, e) => {
-        ran.get(app)!.push(e.tags.retry);
-        return app === x ? "from x" : "from y";
-      }, 10);
-      await sees(b, app, "may.retry");
-    }
+    const ran = new Map([[x, await alsoServes(b, x, "from x")], [
+      y,
+      await alsoServes(b, y, "from y"),
+    ]]);
     const health = (app: App) =>
       monitor.dashboardState().apps.find((a) => a.origin === app.platform.origin)?.health;
     await eventually(() => health(x) === "UP" && health(y) === "UP", 5000, "the first reports");
@@ -512,7 +514,7 @@ describe("the mesh over Kafka in memory", () => {
     // Sent now, it waits on one of them (no other instance takes requests).
     const reply = b.po.request({ to: "may.retry" }, { timeout: 15_000, retry: true });
     await sleep(100);
-    const waitsOn = [x, y].find((a) => inboxOf(b.platform).waitingOn(a.platform.origin).length)!;
+    const waitsOn = waitedOn(b, [x, y]);
     const other = waitsOn === x ? y : x;
     clients[other === x ? 0 : 1].cutOff = false; // the other's links come back
     const r = await reply;

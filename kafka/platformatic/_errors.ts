@@ -37,6 +37,7 @@ export function isNetwork(e: unknown): boolean {
  * confirm in time), and that a later try may succeed.
  */
 const MAYBE_WRITTEN = ["REQUEST_TIMED_OUT", "NOT_ENOUGH_REPLICAS_AFTER_APPEND"];
+const TRIED_AGAIN = [...NOT_WRITTEN, ...MAYBE_WRITTEN];
 
 /**
  * Whether a failed produce may succeed when tried again: the broker refused the records (a
@@ -45,8 +46,7 @@ const MAYBE_WRITTEN = ["REQUEST_TIMED_OUT", "NOT_ENOUGH_REPLICAS_AFTER_APPEND"];
  * again, they are there twice, with one key, which the reader skips (see `RecentKeys`).
  */
 export function retriable(e: unknown): boolean {
-  return NOT_WRITTEN.some((id) => apiError(e, id)) ||
-    MAYBE_WRITTEN.some((id) => apiError(e, id)) || isNetwork(e);
+  return TRIED_AGAIN.some((id) => apiError(e, id)) || isNetwork(e);
 }
 
 /** Whether `e` (or an error it nests) is the broker's error `id`. */

@@ -191,8 +191,7 @@ export class PartitionReader {
           // at the cluster, not after a connection timeout.
           const at = this.#leaderAddress;
           if (attempt > 0 && at !== undefined && !(await this.#link.leaderAnswers(at))) {
-            this.#leader = -1;
-            throw new LeaderAway(`${at.host}:${at.port}`);
+            throw new LeaderAway(`${at.host}:${at.port}`); // (the leader is asked again below)
           }
         }
         // After a break the last record handled is fetched again, to compare its key (the
