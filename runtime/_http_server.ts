@@ -291,17 +291,29 @@ export function serve(options: ServeOptions): Promise<RunningServer> {
     if (n > 0) perAddress.set(c.address, n);
     else perAddress.delete(c.address);
   };
-  // Closes the oldest connection that never carried a request, else the one idle longest;
-  // false when every connection is busy.
-  const evictIdle = (): boolean => {
+  // Makes room for a connection from `address`: closes an idle connection of the address that
+  // holds the most (its oldest that never carried a request, else its idle longest), so that
+  // strangers who fill the server close each other's connections, not a genuine client's few
+  // (one slow to finish its TLS handshake among them). An address that already holds some
+  // takes room only from one that holds at least two more: attackers at par are refused at
+  // once instead of closing each other's in turn. False when no connection may go.
+  const evictIdle = (address: string): boolean => {
+    const mine = perAddress.get(address) ?? 0;
     let victim: Connection | undefined;
+    let victimHolds = 0;
     for (const c of connections.values()) {
       if (c.busy > 0) continue;
-      if (!c.used) {
+      const holds = perAddress.get(c.address) ?? 0;
+      if (mine > 0 && holds < mine + 2) continue;
+      // Oldest first: a later one replaces the choice only by holding more, or as the first
+      // unused one of the same count.
+      if (
+        victim === undefined || holds > victimHolds ||
+        (holds === victimHolds && victim.used && !c.used)
+      ) {
         victim = c;
-        break;
+        victimHolds = holds;
       }
-      victim ??= c;
     }
     if (victim === undefined) return false;
     evicting(`${victim.address} (${victim.used ? "kept alive" : "no request"})`);
@@ -402,7 +414,7 @@ export function serve(options: ServeOptions): Promise<RunningServer> {
       refused(`${address} ${overAddress}`);
       return void socket.destroy();
     }
-    if (connections.size >= limits.maxConnections && !evictIdle()) {
+    if (connections.size >= limits.maxConnections && !evictIdle(address)) {
       refused(over);
       return void socket.destroy();
     }

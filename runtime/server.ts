@@ -126,8 +126,9 @@ export const UNANSWERED_PINGS = "no answer to pings";
 export interface ServerLimits {
   /**
    * Open TCP connections (`server.max.connections`, 1000). At the limit a new connection
-   * replaces the oldest one that never sent a request (then the one idle longest); when every
-   * connection is busy, it is closed at once.
+   * replaces an idle one of the address that holds the most (its oldest that never sent a
+   * request, then its idle longest); an address that holds some already replaces only one of
+   * an address holding at least two more. Otherwise the new connection is closed at once.
    */
   maxConnections: number;
   /**

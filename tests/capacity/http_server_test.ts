@@ -56,6 +56,39 @@ function holdIdle(
   };
 }
 
+/**
+ * A raw HTTP/1.1 connection from 127.0.0.1: `get` sends a request and resolves with the status
+ * line ("" when the server closed the connection instead).
+ */
+function rawClient(port: number) {
+  const s = net.connect(port, "127.0.0.1");
+  s.on("error", () => {});
+  let waiting: ((line: string) => void) | undefined;
+  let buffered = "";
+  s.on("data", (d) => {
+    buffered += d.toString("latin1");
+    const end = buffered.indexOf("\r\n\r\n");
+    const length = Number(/content-length: (\d+)/i.exec(buffered)?.[1] ?? 0);
+    if (end >= 0 && buffered.length >= end + 4 + length) {
+      const line = buffered.slice(0, buffered.indexOf("\r\n"));
+      buffered = "";
+      waiting?.(line);
+    }
+  });
+  const closed = new Promise<void>((r) => s.on("close", () => (waiting?.(""), r())));
+  return {
+    closed,
+    get(): Promise<string> {
+      return new Promise((resolve) => {
+        if (s.destroyed) return resolve("");
+        waiting = resolve;
+        s.write("GET /livenessprobe HTTP/1.1\r\nhost: x\r\n\r\n");
+      });
+    },
+    destroy: () => s.destroy(),
+  };
+}
+
 /** `n` sequential genuine requests; how many were answered 200. */
 async function genuine(url: string, n: number, init: RequestInit = {}): Promise<number> {
   let ok = 0;
@@ -106,6 +139,34 @@ describe("HTTP server: connections cost a stranger its own quota", () => {
       assert.ok(served >= 198, `${served} of 200 served`);
     } finally {
       attack.stop();
+    }
+  });
+
+  it("a genuine client's connection outlives strangers' churn at the limit (slow to send, as a slow TLS handshake is)", async () => {
+    // Generated attacks: how many addresses, and how many connections each tries to hold.
+    const attacks = fc.sample(
+      fc.record({
+        addresses: fc.integer({ min: 11, max: 40 }),
+        each: fc.integer({ min: 8, max: 100 }),
+      }),
+      { numRuns: 4, seed: Date.now() },
+    );
+    for (const { addresses, each } of attacks) {
+      const attack = holdIdle(server.port, addresses, each);
+      try {
+        await sleep(500);
+        // Opened while the server is full, then silent for a while before its request: the
+        // oldest connection without a request by then, but its address holds only this one.
+        const slow = rawClient(server.port);
+        await sleep(1500);
+        const opened = attack.opened();
+        assert.match(await slow.get(), /^HTTP\/1\.1 200/, `${addresses} x ${each}`);
+        slow.destroy();
+        assert.ok(opened > addresses * each, "the strangers kept reconnecting");
+      } finally {
+        attack.stop();
+      }
+      await sleep(200);
     }
   });
 
@@ -238,35 +299,6 @@ function httpsStatus(port: number, ca: string): Promise<number> {
 }
 
 describe("HTTP server: kept-alive connections", () => {
-  /** A raw HTTP/1.1 connection: `get` sends a request and resolves with the status line. */
-  function rawClient(port: number) {
-    const s = net.connect(port, "127.0.0.1");
-    s.on("error", () => {});
-    let waiting: ((line: string) => void) | undefined;
-    let buffered = "";
-    s.on("data", (d) => {
-      buffered += d.toString("latin1");
-      const end = buffered.indexOf("\r\n\r\n");
-      const length = Number(/content-length: (\d+)/i.exec(buffered)?.[1] ?? 0);
-      if (end >= 0 && buffered.length >= end + 4 + length) {
-        const line = buffered.slice(0, buffered.indexOf("\r\n"));
-        buffered = "";
-        waiting?.(line);
-      }
-    });
-    const closed = new Promise<void>((r) => s.on("close", () => r()));
-    return {
-      closed,
-      get(): Promise<string> {
-        return new Promise((resolve) => {
-          waiting = resolve;
-          s.write("GET /livenessprobe HTTP/1.1\r\nhost: x\r\n\r\n");
-        });
-      },
-      destroy: () => s.destroy(),
-    };
-  }
-
   it("waits for the next request longer than for headers, then closes the idle connection", async () => {
     const p = testPlatform({
       args: ["-Dserver.header.timeout=1", "-Dserver.keep.alive.timeout=3"],
