@@ -14,9 +14,11 @@
  * hosts (replication 3, min ISR 2, acks=all), two monitors on two more, each member process on a
  * host of its own. Over 288 members the monitors are given `max.virtual.topics=320` (ten topics of
  * 32 partitions); a process's members come from one address, so the monitors' limits per address
- * are lifted. `FLEET_HUNG=<s>` sets the monitors' `presence.hung.timeout` (10 s by default): a
- * process of 75 members stands still for seconds in a storm, and the monitors close sessions
- * whose pongs come late (docs/scale.md).
+ * are lifted, and the monitors make the topics the fleet will lease at their start
+ * (`presence.topics.ahead`, as docs/scale.md advises for a fleet; `FLEET_TOPICS_AHEAD=0` leaves
+ * them to be made in the storm, one ahead of the leases). `FLEET_HUNG=<s>` sets the monitors'
+ * `presence.hung.timeout` (10 s by default): a process of 75 members stands still for seconds in
+ * a storm, and the monitors close sessions whose pongs come late (docs/scale.md).
  *
  * @module
  */
@@ -191,6 +193,7 @@ try {
       "-Dpresence.max.pending.per.address=1000",
       "-Dserver.max.connections.per.address=2000",
       ...(process.env.FLEET_HUNG ? [`-Dpresence.hung.timeout=${process.env.FLEET_HUNG}`] : []),
+      `-Dpresence.topics.ahead=${process.env.FLEET_TOPICS_AHEAD ?? Math.ceil(n / 32)}`,
     ]);
     let ending = false;
     const ends: (() => void)[] = [];

@@ -287,6 +287,7 @@ export class PresenceMonitor implements AsyncDisposable {
       throw new Error(explainKafkaError(e, s.kafka), { cause: e });
     });
     await this.#topics.prepareMonitorTopic(topics, this.#table.all);
+    await this.#topics.prepareAhead();
     const synced = new Promise<void>((done) => (
       this.#bootstrap = { reading: new Bootstrap(this.platform.origin), done }
     ));

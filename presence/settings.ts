@@ -67,6 +67,14 @@ export interface MonitorSettings extends MeshSettings {
    * from the mesh. 0 turns the pings off.
    */
   hungTimeout: number;
+  /**
+   * `presence.topics.ahead` (0): how many of the mesh's topics, in lease order, are made ahead
+   * of the leases: at the monitor's start the first ones, and with each topic's first lease the
+   * ones after it. A fleet that joins at once then waits for no topic's creation (a fresh
+   * cluster's metadata takes seconds to show new topics under load). With 0, the next topic is
+   * made once a topic is half leased, so that a small mesh has the one topic it uses.
+   */
+  topicsAhead: number;
 }
 
 /**
@@ -123,5 +131,6 @@ export function monitorSettings(source: AppConfig | { config: AppConfig }): Moni
     bootstrapWaitMs: Math.max(0, config.getNumber("monitor.bootstrap.wait", 2000)),
     handoverGrace: Math.max(0, config.getNumber("presence.handover.grace", 15)),
     hungTimeout: Math.max(0, config.getNumber("presence.hung.timeout", 10)),
+    topicsAhead: Math.max(0, Math.floor(config.getNumber("presence.topics.ahead", 0))),
   };
 }

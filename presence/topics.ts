@@ -1,9 +1,10 @@
 /**
  * The mesh's Kafka topics as a monitor keeps them: `service.monitor` with a partition per closed
  * user group (checked at start), each leased topic prepared before its lease is handed over
- * (and the next one in lease order once it is half leased, so that a join storm does not wait
- * for each topic's creation in turn), and every second a look for topics that went missing or shrank,
- * repaired while `/health` says what is wrong.
+ * (and the next one in lease order once it is half leased, or `presence.topics.ahead` of them
+ * from the start, so that a join storm does not wait for each topic's creation in turn), and
+ * every second a look for topics that went missing or shrank, repaired while `/health` says what
+ * is wrong.
  *
  * @module
  */
@@ -91,16 +92,37 @@ export class MeshTopics {
    * creation) per physical topic at a time, and its answer for a second after: a burst of
    * leases in one topic asks Kafka once, not once per lease (a look is a metadata request for
    * every topic; 288 of them made 288 leases take two seconds). A topic that goes missing
-   * afterwards is found by {@link MeshTopics.check}. From the lease in its second half on
-   * (`partition`), the next topic in lease order is made too, in the background.
+   * afterwards is found by {@link MeshTopics.check}. The topics after it in lease order are made
+   * too, in the background: `presence.topics.ahead` of them, or with 0 the next one from the
+   * lease in its second half on (`partition`).
    */
   prepare(physical: string, partition = 0): Promise<number> {
-    const next = this.#order[this.#order.indexOf(physical) + 1];
-    const half = partition >= this.#settings.partitionsPerTopic / 2;
-    if (half && next !== undefined && !this.#preparing.has(next)) {
-      this.#ensure(next).catch(() => {});
+    const at = this.#order.indexOf(physical);
+    const ahead = this.#settings.topicsAhead;
+    const next = ahead > 0
+      ? this.#order.slice(at + 1, at + 1 + ahead)
+      : partition >= this.#settings.partitionsPerTopic / 2
+      ? this.#order.slice(at + 1, at + 2)
+      : [];
+    for (const t of next) {
+      if (!this.#preparing.has(t)) this.#ensure(t).catch(() => {});
     }
     return this.#ensure(physical);
+  }
+
+  /**
+   * At start, with `presence.topics.ahead`: the first topics in lease order, made before the
+   * monitor takes applications (with `kafka.topics=pre-allocated` they exist already).
+   */
+  async prepareAhead(): Promise<void> {
+    const s = this.#settings;
+    if (s.topicsAhead === 0 || s.kafka.topics === "pre-allocated") return;
+    const first = this.#order.slice(0, s.topicsAhead);
+    await Promise.all(first.map((t) => this.#ensure(t)));
+    log.info("{n} of the mesh's topics made ahead (presence.topics.ahead={ahead})", {
+      n: first.length,
+      ahead: s.topicsAhead,
+    });
   }
 
   #ensure(physical: string): Promise<number> {

@@ -117,6 +117,34 @@ describe("the mesh over Kafka in memory: monitors", () => {
     assert.ok(!kafka.topics().has("multiplex.0003"), "one ahead, not all");
   });
 
+  it("with presence.topics.ahead, makes that many topics before the first lease, and as many after each leased one", async () => {
+    const kafka = new MemoryKafka();
+    const appTopics = () =>
+      [...kafka.topics().keys()].filter((t) => t.startsWith("multiplex")).sort();
+    await using monitor = await startMonitor(kafka, [
+      "-Dapp.partitions.per.topic=2",
+      "-Dmax.virtual.topics=12",
+      "-Dpresence.topics.ahead=2",
+    ]);
+    assert.deepEqual(appTopics(), ["multiplex.0001", "multiplex.0002"], "made at start");
+    const apps = ["a", "b", "c"].map((n) => startApp(kafka, [monitor], `app-${n}`));
+    try {
+      for (const app of apps) await app.connector.joined;
+      // The third lease is the first of multiplex.0002: 0003 and 0004 follow it.
+      assert.deepEqual(apps.map((a) => a.connector.topic).sort(), [
+        "multiplex.0001-000",
+        "multiplex.0001-001",
+        "multiplex.0002-000",
+      ]);
+      await eventually(() => appTopics().length === 4, 3000, "two topics after multiplex.0002");
+      assert.deepEqual(appTopics().slice(2), ["multiplex.0003", "multiplex.0004"]);
+      await sleep(200);
+      assert.equal(appTopics().length, 4, "not more than asked");
+    } finally {
+      await Promise.all(apps.map((a) => a.connector.stop()));
+    }
+  });
+
   it("does not count a long join as its monitor's silence", async () => {
     const kafka = new MemoryKafka();
     await using monitor = await startMonitor(kafka);
