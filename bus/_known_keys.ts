@@ -53,6 +53,7 @@ export const KNOWN_KEYS: ReadonlySet<string> = new Set([
   "presence.max.pending.per.address",
   "presence.reconnect.grace",
   "presence.tls.ca",
+  "presence.topics.ahead",
   "presence.url",
   "protect.info.endpoints",
   "request.retry.routes",
