@@ -15,7 +15,6 @@
  *
  * @module
  */
-import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
@@ -29,6 +28,7 @@ import { BROKERS, meshArgs, startMonitor, topicsFor } from "../tests/_presence.t
 import type { MonitorProcess } from "../tests/_presence.ts";
 import { platformaticPingPong } from "./platformatic_pingpong.ts";
 import { cpuMs, cpuOfSides } from "./_cpu.ts";
+import { child, median } from "./_child.ts";
 
 const counts = process.argv.slice(2).filter((a) => /^\d+$/.test(a));
 const SEQ = Number(counts[0] ?? 1500);
@@ -36,29 +36,6 @@ const CONC = Number(counts[1] ?? 120_000);
 const TOKEN = process.argv.includes("--token") ? ["-Dmesh.tokens=mesh-bench-token"] : [];
 const IN_FLIGHT = 64;
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
-
-function child(args: string[], readyLine: RegExp): Promise<{ proc: ChildProcess; line: string }> {
-  const proc = spawn(process.execPath, ["run", "-A", ...args], {
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, NO_COLOR: "1" },
-  });
-  return new Promise((resolve, reject) => {
-    let out = "";
-    const onData = (d: Uint8Array) => {
-      out += new TextDecoder().decode(d);
-      const m = out.split("\n").find((l) => readyLine.test(l));
-      if (m) resolve({ proc, line: m });
-    };
-    proc.stdout!.on("data", onData);
-    proc.stderr!.on("data", onData);
-    proc.on("exit", (code) => reject(new Error(`child exited ${code}:\n${out}`)));
-  });
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return (s[Math.floor((s.length - 1) / 2)] + s[Math.ceil((s.length - 1) / 2)]) / 2;
-}
 
 function pct(xs: number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b);
