@@ -51,13 +51,15 @@ try {
     }
   }
   const po = new PostOffice({}, platform);
-  // `total` requests to `route`, `IN_FLIGHT` at a time; requests per second.
-  const run = async (route: string, total: number) => {
+  // `total` requests to `route`, `IN_FLIGHT` at a time, each reply's body (the instance's
+  // origin) to `served`; requests per second.
+  const run = async (route: string, total: number, served?: (origin: string) => void) => {
     const t0 = performance.now();
     await Promise.all(Array.from({ length: IN_FLIGHT }, async () => {
       for (let i = 0; i < total / IN_FLIGHT; i++) {
         const reply = await po.request({ to: route }, 10_000);
         if (reply.status !== 200) throw new Error(`${route}: ${reply.status}`);
+        served?.(String(reply.body));
       }
     }));
     return total / ((performance.now() - t0) / 1000);
@@ -65,14 +67,8 @@ try {
   // Which instances served one round of each route: the load is shared, not sent to one.
   const shares: Record<string, Map<string, number>> = {};
   for (const [name] of TIERS) {
-    const by = new Map<string, number>();
-    await Promise.all(Array.from({ length: IN_FLIGHT }, async () => {
-      for (let i = 0; i < 3000 / IN_FLIGHT; i++) {
-        const o = String((await po.request({ to: `${name}.whoami` }, 10_000)).body);
-        by.set(o, (by.get(o) ?? 0) + 1);
-      }
-    }));
-    shares[name] = by;
+    const by = shares[name] = new Map<string, number>();
+    await run(`${name}.whoami`, 3000, (o) => by.set(o, (by.get(o) ?? 0) + 1));
   }
   for (let w = 0; w < 4; w++) for (const [name] of TIERS) await run(`${name}.whoami`, 3000);
   const rates: Record<string, number[]> = { one: [], two: [], four: [] };

@@ -97,14 +97,11 @@ export class MeshTopics {
    * lease in its second half on (`partition`).
    */
   prepare(physical: string, partition = 0): Promise<number> {
+    const { topicsAhead, partitionsPerTopic } = this.#settings;
+    const half = partition >= partitionsPerTopic / 2;
+    const ahead = topicsAhead > 0 ? topicsAhead : half ? 1 : 0;
     const at = this.#order.indexOf(physical);
-    const ahead = this.#settings.topicsAhead;
-    const next = ahead > 0
-      ? this.#order.slice(at + 1, at + 1 + ahead)
-      : partition >= this.#settings.partitionsPerTopic / 2
-      ? this.#order.slice(at + 1, at + 2)
-      : [];
-    for (const t of next) {
+    for (const t of this.#order.slice(at + 1, at + 1 + ahead)) {
       if (!this.#preparing.has(t)) this.#ensure(t).catch(() => {});
     }
     return this.#ensure(physical);
