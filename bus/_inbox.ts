@@ -179,6 +179,8 @@ export class Inbox {
   #next = 0;
   /** Mesh peer origin → the random token that prefixes the correlation ids it is given. */
   readonly #tokens = new Map<string, string>();
+  /** Mesh peer origin → how many requests wait on its replies (the connector's balancer reads it). */
+  readonly #waitingOn = new Map<string, number>();
   readonly deadlines: DeadlineTimer = new DeadlineTimer();
   /** What the requests that ended saw, per route and status. */
   readonly calls: CallerStats = new CallerStats();
@@ -188,9 +190,38 @@ export class Inbox {
     return this.#waiters.size;
   }
 
+  /** How many requests wait on replies from the mesh peer `origin`. */
+  waiting(origin: string): number {
+    return this.#waitingOn.get(origin) ?? 0;
+  }
+
   /** Drops a waiter without settling it (used when it expires or completes). */
   forget(id: number): void {
+    const w = this.#waiters.get(id);
+    if (w !== undefined) this.#release(w);
     this.#waiters.delete(id);
+  }
+
+  #count(origin: string, by: number): void {
+    const n = (this.#waitingOn.get(origin) ?? 0) + by;
+    if (n > 0) this.#waitingOn.set(origin, n);
+    else this.#waitingOn.delete(origin);
+  }
+
+  // The waiter's requests no longer wait on their peers (it settled, or they go elsewhere).
+  #release(w: SingleWaiter | MultiWaiter): void {
+    if (w instanceof SingleWaiter) {
+      if (w.peer !== undefined) this.#count(w.peer, -1);
+      w.peer = undefined;
+    } else if (w.peers !== undefined) {
+      w.peers.forEach((peer, i) => this.#releaseOne(w, i, peer));
+    }
+  }
+
+  #releaseOne(w: MultiWaiter, i: number, peer: string | undefined): void {
+    if (peer === undefined) return;
+    this.#count(peer, -1);
+    w.peers![i] = undefined;
   }
 
   /** Ends a request with an error (its event could not be sent). */
@@ -212,7 +243,7 @@ export class Inbox {
 
   /** Withdraws a request whose event could not be sent. */
   cancel(w: { id: number } & Deadline): void {
-    this.#waiters.delete(w.id);
+    this.forget(w.id);
     this.deadlines.settle(w);
   }
 
@@ -266,16 +297,21 @@ export class Inbox {
     const id = cid.length > TOKEN ? cid.slice(TOKEN) : cid;
     const found = this.#slot(id);
     if (found === undefined) return cid;
+    const [w, i] = found;
+    // An answered part of a fork-and-join waits no more: nothing for a peer to complete.
+    if (w instanceof MultiWaiter && w.replies[i] !== undefined) return cid;
     let token = this.#tokens.get(origin);
     if (token === undefined) this.#tokens.set(origin, token = randomHex32());
-    const [w, i] = found;
     if (w instanceof SingleWaiter) {
+      this.#release(w);
       w.peer = origin;
       w.token = token;
     } else {
+      this.#releaseOne(w, i, w.peers?.[i]);
       (w.peers ??= [])[i] = origin;
       (w.tokens ??= [])[i] = token;
     }
+    this.#count(origin, 1);
     return token + id;
   }
 
@@ -295,7 +331,8 @@ export class Inbox {
       if (!(w instanceof SingleWaiter) || w.peer !== origin || w.retry === undefined) continue;
       if (which !== undefined && !which(w.retry)) continue;
       const e = w.retry;
-      w.retry = w.peer = w.token = undefined;
+      this.#release(w);
+      w.retry = w.token = undefined;
       e.correlationId = String(w.id);
       events.push(e);
     }
@@ -369,11 +406,15 @@ export class Inbox {
     const token = (w instanceof SingleWaiter ? w.token : w.tokens?.[i]) ?? "";
     if (cid.length !== token.length + id.length || !cid.startsWith(token)) return false;
     if (w instanceof SingleWaiter) this.#settle(w.id, w, reply);
-    else w.onReply(reply, i + 1);
+    else {
+      this.#releaseOne(w, i, w.peers?.[i]);
+      w.onReply(reply, i + 1);
+    }
     return true;
   }
 
   #settle(key: number, w: SingleWaiter, reply: EventEnvelope): void {
+    if (w.peer !== undefined) this.#release(w);
     this.#waiters.delete(key);
     this.deadlines.settle(w);
     w.onReply(reply);

@@ -10,6 +10,7 @@
  */
 import { Histogram } from "./metrics.ts";
 import type { MetricFamily } from "./metrics.ts";
+import { UsualTime } from "./_usual.ts";
 
 /** Routes kept apart; requests to further routes are counted under {@link OTHER_ROUTES}. */
 export const MAX_CALLED_ROUTES = 1000;
@@ -70,6 +71,8 @@ export interface CallReport {
 
 class Called {
   readonly byStatus = new Map<number, number>();
+  /** How long its requests usually take (the mesh's balancer reads it). */
+  readonly usual = new UsualTime();
   readonly histogram = new Histogram();
   // Since the last report.
   calls = 0;
@@ -96,10 +99,19 @@ export class CallerStats {
     }
     c.byStatus.set(status, (c.byStatus.get(status) ?? 0) + 1);
     c.histogram.observe(ms);
+    c.usual.add(ms);
     c.calls++;
     if (status === 408) c.newTimeouts++;
     if (status >= 500 || status === 408) c.errors++;
     addBuckets(c.fine, [[fineBucket(ms), 1]]);
+  }
+
+  /**
+   * How long requests to `route` usually take (ms): a moving average of what the last few dozen
+   * took, timeouts included; 0 before the first ends (or past the routes kept apart).
+   */
+  usualTime(route: string): number {
+    return this.#routes.get(route)?.usual.ms ?? 0;
   }
 
   /** What changed since the last call, per route (routes without calls left out). */

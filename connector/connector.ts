@@ -13,7 +13,7 @@ import type { EventEnvelope } from "../bus/envelope.ts";
 import { logger } from "../bus/_log.ts";
 import { splitAddress } from "../bus/route.ts";
 import type { MeshTransport } from "../bus/mesh.ts";
-import { TEMPORARY_INBOX } from "../bus/platform.ts";
+import { inboxOf, TEMPORARY_INBOX } from "../bus/platform.ts";
 import type { Platform } from "../bus/platform.ts";
 import { AppError, ConfigError } from "../bus/errors.ts";
 import type { KafkaClient, PartitionConsumer, TrafficCounters } from "../kafka/client.ts";
@@ -37,6 +37,7 @@ import { SERVICE_QUERY, serviceQuery } from "./service_query.ts";
 import { PresenceClient } from "./presence_client.ts";
 import type { WebSocketFactory } from "./presence_client.ts";
 import { RoutingTable } from "./routing_table.ts";
+import { Balancer } from "./_balancer.ts";
 import { Stalls } from "./stalls.ts";
 import { connectorSettings } from "./settings.ts";
 import type { ConnectorSettings } from "./settings.ts";
@@ -108,6 +109,8 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
   readonly #peers: Peers;
   readonly #stalls: Stalls;
   readonly #delivery: Delivery;
+  /** Which instance of a route each event goes to. */
+  readonly #balancer: Balancer;
   readonly #offMetrics: () => void;
   /** Its own partition's consumer first, then its group's. */
   #consumers: PartitionConsumer[] = [];
@@ -146,6 +149,11 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
     this.#lifeCycle.on((e) => {
       if (e.type === "join") seen.joins++;
       else if (e.type === "leave") seen.leaves++;
+    });
+    const inbox = inboxOf(platform);
+    this.#balancer = new Balancer({
+      waiting: (origin) => inbox.waiting(origin),
+      usualTime: (route) => inbox.calls.usualTime(route),
     });
     this.#delivery = new Delivery(platform, this.#kafka, {
       maxSets: s.blockMaxPendingSets,
@@ -392,16 +400,17 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
     return this.table.origins(route).filter((o) => o !== this.platform.origin);
   }
 
-  /** Sends to one instance serving the route (round-robin) or to `route@origin`. */
+  /** Sends to one instance serving the route (the least loaded, see Balancer) or to `route@origin`. */
   send(event: EventEnvelope): Promise<void> {
     const to = event.to!;
     const { route, origin } = splitAddress(to);
-    let dest = origin;
-    if (dest === undefined) {
-      dest = this.table.pick(route);
-      // Our own public routes are in the table too; a local route never gets here, so skip us.
-      if (dest === this.platform.origin) dest = this.table.pick(route);
-    }
+    // Our own public routes are in the table too; a local route never gets here, so skip us.
+    const dest = origin ?? this.#balancer.pick(
+      route,
+      this.table.takers(route),
+      this.platform.origin,
+      event.replyTo === this.platform.inboxAddress,
+    );
     if (dest === undefined || dest === this.platform.origin) {
       return Promise.reject(new RouteNotFoundError(to));
     }

@@ -31,8 +31,6 @@ export class RoutingTable {
   readonly #peers = new Map<string, Peer>();
   // route -> origin -> personality ("<app name>, <TYPE>")
   readonly #routes = new Map<string, Map<string, string>>();
-  // route -> next index for round-robin
-  readonly #next = new Map<string, number>();
   // route -> its origins as a list, rebuilt when they change (read on every request)
   readonly #lists = new Map<string, string[]>();
   // route -> the origins new requests go to: those not draining, unless all are
@@ -87,7 +85,6 @@ export class RoutingTable {
     if (byOrigin === undefined || !byOrigin.delete(origin)) return false;
     if (byOrigin.size === 0) {
       this.#routes.delete(route);
-      this.#next.delete(route);
       this.#lists.delete(route);
       this.#picks.delete(route);
     } else this.#listed(route, byOrigin);
@@ -163,22 +160,17 @@ export class RoutingTable {
   }
 
   /**
-   * The next origin for `route`, taking turns (round-robin) among those not draining, or
-   * undefined when none serves it.
+   * The origins new requests for `route` go to: those not draining, unless all are. The list is
+   * the same object until they change (do not modify it).
    */
-  pick(route: string): string | undefined {
-    const origins = this.#picks.get(route);
-    if (origins === undefined || origins.length === 0) return undefined;
-    const i = (this.#next.get(route) ?? 0) % origins.length;
-    this.#next.set(route, i + 1);
-    return origins[i];
+  takers(route: string): readonly string[] {
+    return this.#picks.get(route) ?? [];
   }
 
   /** Forgets every peer and route. */
   clear(): void {
     this.#peers.clear();
     this.#routes.clear();
-    this.#next.clear();
     this.#lists.clear();
     this.#picks.clear();
     this.#draining.clear();

@@ -15,14 +15,18 @@ import { MemoryKafka, MemoryKafkaClient } from "../kafka/memory.ts";
 import type { InRecord } from "../kafka/client.ts";
 
 describe("RoutingTable", () => {
-  it("takes turns among the origins serving a route", () => {
+  it("lists the origins that take a route's requests, the draining ones only as a last resort", () => {
     const t = new RoutingTable();
     t.addRoute("a.b", "o1", "app, APP");
     t.addRoute("a.b", "o2", "app, APP");
     t.addRoute("c.d", "o2", "app, APP");
-    const picks = Array.from({ length: 6 }, () => t.pick("a.b"));
-    assert.deepEqual(picks, ["o1", "o2", "o1", "o2", "o1", "o2"]);
-    assert.equal(t.pick("x.y"), undefined);
+    assert.deepEqual(t.takers("a.b"), ["o1", "o2"]);
+    assert.equal(t.takers("a.b"), t.takers("a.b"), "the same list until it changes");
+    t.setDraining("o1");
+    assert.deepEqual(t.takers("a.b"), ["o2"]);
+    t.setDraining("o2");
+    assert.deepEqual(t.takers("a.b"), ["o1", "o2"]);
+    assert.deepEqual(t.takers("x.y"), []);
   });
 
   it("removes a peer with all its routes", () => {

@@ -143,6 +143,16 @@ describe("Kafka connector", () => {
     assert.equal(shares[0] + shares[1], 1);
   });
 
+  it("spreads a fork-and-join to a slow route over every instance, each time", async () => {
+    const instances = connector.origins("demo.slow");
+    assert.ok(instances.length >= 3, `instances ${instances}`);
+    for (let round = 0; round < 2; round++) {
+      const slow = instances.map(() => ({ to: "demo.slow", headers: { ms: "300" } }));
+      const replies = await po().request(slow, 10_000);
+      assert.deepEqual(replies.map((r) => r.body).sort(), [...instances].sort(), `round ${round}`);
+    }
+  });
+
   it("broadcast reaches every instance exactly once, the sender included", async () => {
     await po().broadcast({ to: "demo.bcast" });
     await eventually(
