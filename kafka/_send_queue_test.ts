@@ -1,6 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { REQUEST_BYTES, SendQueue } from "./_send_queue.ts";
+import fc from "fast-check";
+import { REQUEST_BYTES, REQUESTS_IN_FLIGHT, SendQueue } from "./_send_queue.ts";
 import type { OutRecord } from "./client.ts";
 
 const record = (value: string | Uint8Array): OutRecord => ({ topic: "t", partition: 0, value });
@@ -46,5 +47,48 @@ describe("SendQueue", () => {
     const down = new SendQueue(() => Promise.resolve(), () => Promise.reject(new Error("down")));
     const both = [down.send([record("a")]), down.send([record("b")])];
     for (const p of both) await assert.rejects(p, /down/);
+  });
+
+  it("keeps a turn's requests in flight together, within the bound, and each caller waits for all of its own (generated)", async () => {
+    // Callers of 0-6 records of 0-300 KiB in one turn; each request answers after 0-3 ms, or fails.
+    const callers = fc.array(
+      fc.array(fc.integer({ min: 0, max: 300 * 1024 }), { maxLength: 6 }),
+      { minLength: 1, maxLength: 12 },
+    );
+    await fc.assert(
+      fc.asyncProperty(callers, fc.array(fc.boolean(), { maxLength: 40 }), async (sizes, fails) => {
+        let inFlight = 0;
+        let most = 0;
+        const requests: { values: string[]; ok: boolean }[] = [];
+        const q = new SendQueue(async (records) => {
+          const ok = !(fails[requests.length] ?? false);
+          requests.push({ values: records.map((r) => String(r.key)), ok });
+          most = Math.max(most, ++inFlight);
+          await new Promise((r) => setTimeout(r, requests.length % 4));
+          inFlight--;
+          if (!ok) throw new Error("broker says no");
+        }, () => Promise.resolve());
+        const outcomes = await Promise.allSettled(sizes.map((s, c) =>
+          q.send(s.map((n, i) => ({
+            topic: "t",
+            partition: 0,
+            key: `${c}.${i}`,
+            value: new Uint8Array(n),
+          })))
+        ));
+        assert.ok(most <= REQUESTS_IN_FLIGHT, `${most} in flight`);
+        const all = sizes.flatMap((s, c) => s.map((_, i) => `${c}.${i}`));
+        assert.deepEqual(requests.flatMap((r) => r.values), all, "every record once, in order");
+        sizes.forEach((_, c) => {
+          const mine = requests.filter((r) => r.values.some((v) => v.startsWith(`${c}.`)));
+          const expected = mine.every((r) => r.ok) ? "fulfilled" : "rejected";
+          assert.equal(outcomes[c].status, expected, `caller ${c}`);
+        });
+        if (requests.length > REQUESTS_IN_FLIGHT && fails.every((f) => !f)) {
+          assert.ok(most > 1, "requests overlap");
+        }
+      }),
+      { numRuns: 60 },
+    );
   });
 });
