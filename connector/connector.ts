@@ -209,7 +209,11 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
           (s.presenceCa !== undefined ? webSocketTrusting(s.presenceCa) : undefined),
         token: meshTokens(platform.config)[0],
         identity: identitySecret(platform.config, platform.appId),
-        reports: reporter(platform, () => this.#kafka.available),
+        reports: reporter(
+          platform,
+          () => this.#kafka.available,
+          this.#kafka.onAvailability?.bind(this.#kafka),
+        ),
       });
     } catch (e) {
       throw new ConfigError("presence.url", s.presenceUrls.join(","), (e as Error).message);

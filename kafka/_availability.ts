@@ -23,7 +23,11 @@ const STUCK_FACTOR = 3;
  * request is slow (an overloaded cluster), renewing the connections would only add to it.
  */
 const SLOW_FACTOR = 4;
-/** How often requests on their way are looked at for silence. */
+/**
+ * How often requests on their way are looked at for silence once one is overdue. Before that the
+ * check sleeps until the first could be (an idle client's fetches wait 0.5-3 s: ten checks a
+ * second cost it 1.5 ms of CPU a second, bench/idle_bench.ts).
+ */
 const SILENCE_CHECK_MS = 100;
 
 /** A request on its way, answered within `expectMs` by a broker that works. */
@@ -54,11 +58,13 @@ export class Availability {
   /** The usual time from a request to its end. */
   readonly #usual = new UsualTime();
   #lastAnswerAt = Date.now();
-  #checkedAt = 0;
-  #watch: ReturnType<typeof setInterval> | undefined;
+  #watch: ReturnType<typeof setTimeout> | undefined;
+  /** When the check is due (ms; Infinity: none). */
+  #dueAt = Infinity;
   /** While the other brokers are asked whether they answer, after a silence. */
   #confirming = false;
   #partlySaidAt = 0;
+  readonly #listeners = new Set<() => void>();
 
   /**
    * @param brokers The bootstrap brokers.
@@ -91,30 +97,45 @@ export class Availability {
     if (this.#silenceMs === Infinity || this.#closed) return () => {};
     const w: Waiting = { since: Date.now(), expectMs, boundMs };
     this.#waiting.add(w);
-    if (this.#watch === undefined) {
-      this.#checkedAt = w.since;
-      this.#watch = setInterval(() => this.#checkSilence(), SILENCE_CHECK_MS).unref();
-    }
+    this.#arm(w.since + expectMs + this.#silenceMs, w.since);
     return () => {
       if (this.#waiting.delete(w)) this.#usual.add(Date.now() - w.since);
       if (this.#waiting.size === 0) {
-        clearInterval(this.#watch);
+        clearTimeout(this.#watch);
         this.#watch = undefined;
+        this.#dueAt = Infinity;
       }
     };
   }
 
+  // The check, due at `at` (the earliest a request on its way can be overdue), at the soonest
+  // SILENCE_CHECK_MS after `now`.
+  #arm(at: number, now: number): void {
+    at = Math.max(at, now + SILENCE_CHECK_MS);
+    if (this.#watch !== undefined && this.#dueAt <= at) return;
+    clearTimeout(this.#watch);
+    this.#dueAt = at;
+    this.#watch = setTimeout(() => this.#checkSilence(), at - now).unref();
+  }
+
   #checkSilence(): void {
     const now = Date.now();
+    const late = now - this.#dueAt;
+    this.#watch = undefined;
+    this.#dueAt = Infinity;
     // This process itself stood still (blocked, or stopped by SIGSTOP): the answers may wait
-    // unread in its sockets, so the pause is nobody's silence but its own.
-    const paused = now - this.#checkedAt - SILENCE_CHECK_MS;
-    this.#checkedAt = now;
-    if (paused > SILENCE_CHECK_MS) {
-      this.#lastAnswerAt += paused;
-      for (const w of this.#waiting) w.since += paused;
-      return;
-    }
+    // unread in its sockets, so the pause is nobody's silence but its own; they are read before
+    // the next check.
+    if (late > SILENCE_CHECK_MS) {
+      this.#lastAnswerAt += late;
+      for (const w of this.#waiting) w.since += late;
+    } else this.#check(now);
+    let next = Infinity;
+    for (const w of this.#waiting) next = Math.min(next, w.since + w.expectMs + this.#silenceMs);
+    if (next < Infinity) this.#arm(next, now);
+  }
+
+  #check(now: number): void {
     if (!this.#available || this.#confirming) return;
     if (now - this.#lastAnswerAt < this.#silenceMs) {
       // Others are answered, but a request is far past the time within which a working
@@ -159,6 +180,22 @@ export class Availability {
     return this.#available;
   }
 
+  /** Calls `listener` whenever {@link available} changes; returns what stops it. */
+  onChange(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #changed(): void {
+    for (const l of this.#listeners) {
+      try {
+        l();
+      } catch (e) {
+        log.error("An availability listener failed: {message}", { message: (e as Error).message });
+      }
+    }
+  }
+
   /** Aborted when the broker turns unavailable. */
   get signal(): AbortSignal {
     return this.#down.signal;
@@ -190,6 +227,7 @@ export class Availability {
     this.#available = false;
     this.#down.abort(new Error("Kafka is unreachable"));
     log.warn("Kafka is unreachable: {why}", { why });
+    this.#changed();
     // Nothing is sent meanwhile and consumers reconnect at their own pace.
     this.#probe ??= setInterval(() => {
       if (this.#available || this.#closed) {
@@ -226,14 +264,16 @@ export class Availability {
     this.#failing.clear();
     this.#down = new AbortController();
     log.info("Kafka answers again");
+    this.#changed();
   }
 
   /** Stops asking. */
   close(): void {
     this.#closed = true;
     clearInterval(this.#probe);
-    clearInterval(this.#watch);
+    clearTimeout(this.#watch);
     this.#waiting.clear();
+    this.#listeners.clear();
   }
 }
 

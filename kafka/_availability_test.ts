@@ -180,6 +180,30 @@ describe("Availability: one silent broker of several", () => {
 });
 
 describe("Availability: a failing broker", () => {
+  it("tells its listeners each time it turns unavailable or available, and only then", async () => {
+    const a = new Availability(["b1:9092", "b2:9092"], () => 2, () => new Promise(() => {}));
+    const seen: boolean[] = [];
+    const off = a.onChange(() => seen.push(a.available));
+    try {
+      a.down("connection failed", "b1:9092"); // one of two: a leader change
+      a.up();
+      assert.deepEqual(seen, []);
+      a.down("connection failed", "b2:9092"); // both
+      a.down("connection failed"); // still down
+      a.up(); // an answer that may have been on its way: not yet
+      assert.deepEqual(seen, [false]);
+      await sleep(1050);
+      a.up();
+      a.up();
+      assert.deepEqual(seen, [false, true]);
+      off();
+      a.down("connection failed");
+      assert.deepEqual(seen, [false, true], "not after it stopped listening");
+    } finally {
+      a.close();
+    }
+  });
+
   it("says a broker fails from its connection's failure until a connection to it opens", () => {
     const a = new Availability(["b1:9092", "b2:9092"], () => 2, () => new Promise(() => {}));
     try {

@@ -55,6 +55,25 @@ export class DeferredClient implements KafkaClient {
     return this.#client?.available ?? true;
   }
 
+  /** See {@link KafkaClient.onAvailability}: the loaded client's, once it is there. */
+  onAvailability(listener: () => void): () => void {
+    let off: (() => void) | undefined;
+    let stopped = false;
+    this.#get().then((c) => {
+      if (stopped) return;
+      // A client without it: its watcher has nothing to go by, so it is told every second.
+      if (c.onAvailability !== undefined) off = c.onAvailability(listener);
+      else {
+        const timer = setInterval(listener, 1000);
+        off = () => clearInterval(timer);
+      }
+    }, () => {});
+    return () => {
+      stopped = true;
+      off?.();
+    };
+  }
+
   send(records: OutRecord[]): Promise<void> {
     // Per event: straight to the client once it is there (no promise hop on the hot path).
     const client = this.#client;

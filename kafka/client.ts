@@ -110,6 +110,11 @@ export interface KafkaClient {
    * mesh then fails at once instead of waiting on retries.
    */
   readonly available: boolean;
+  /**
+   * Calls `listener` whenever {@link KafkaClient.available} changes; returns what stops it.
+   * Optional: without it, a watcher has to look at `available` now and then.
+   */
+  onAvailability?(listener: () => void): () => void;
   /** Writes records, resolving when the broker has them; order is kept. */
   send(records: OutRecord[]): Promise<void>;
   /**

@@ -66,16 +66,23 @@ export interface Reports {
    * reachable again, which the monitor acts on (it drains an app that cannot reach Kafka).
    */
   urgent(): boolean;
+  /**
+   * Calls `listener` when a report may have turned urgent; returns what stops it. Absent:
+   * {@link Reports.urgent} has to be looked at now and then.
+   */
+  onUrgent?(listener: () => void): () => void;
 }
 
 /**
  * The reports of `platform`: `next()` gives the next one, with the routes only when they
  * changed since the last one; `reset()` (on a new connection) makes the next one carry them.
- * `kafkaUp` says whether its Kafka client reaches the broker.
+ * `kafkaUp` says whether its Kafka client reaches the broker; `onKafka`, when given, calls its
+ * listener whenever that changes.
  */
 export function reporter(
   platform: Platform,
   kafkaUp?: () => boolean,
+  onKafka?: (listener: () => void) => () => void,
 ): Reports {
   let sent: string | undefined;
   let last = performance.now();
@@ -112,5 +119,6 @@ export function reporter(
     urgent() {
       return kafkaUp !== undefined && kafkaSent !== undefined && kafkaUp() !== kafkaSent;
     },
+    onUrgent: onKafka,
   };
 }

@@ -209,6 +209,11 @@ export class KafkaLink implements KafkaClient {
     return this.#health.available;
   }
 
+  /** See {@link KafkaClient.onAvailability}. */
+  onAvailability(listener: () => void): () => void {
+    return this.#health.onChange(listener);
+  }
+
   /** Topic name → partition count, for every topic in the cluster. */
   async topicPartitions(): Promise<Map<string, number>> {
     const admin = await this.#admin_();
