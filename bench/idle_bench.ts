@@ -1,6 +1,7 @@
 /**
  * CPU of an idle mesh application and of its monitor, per Kafka client: each joins a mesh of its
- * own, waits 3 s, then its CPU time over 10 s is read from `/proc` (Linux; 10 ms ticks).
+ * own, waits 3 s, then its CPU time over 30 s is read from `/proc` (Linux; 10 ms ticks, so the
+ * figures are exact to 0.33 ms/s).
  *
  * `deno run -A bench/idle_bench.ts [rounds]` (default 2, alternating the clients) with a broker
  * on KAFKA_BROKERS (default 127.0.0.1:9092).
@@ -14,6 +15,7 @@ import { CLIENT_LIBRARIES } from "../kafka/properties.ts";
 import { cpuMs } from "./_cpu.ts";
 
 const ROUNDS = Number(process.argv[2] ?? 2);
+const WINDOW_S = 30;
 console.log("| client | idle application (ms/s) | idle monitor (ms/s) |\n| --- | ---: | ---: |");
 for (let r = 0; r < ROUNDS; r++) {
   for (const client of CLIENT_LIBRARIES) {
@@ -35,9 +37,11 @@ for (let r = 0; r < ROUNDS; r++) {
     });
     await new Promise((r) => setTimeout(r, 3000));
     const a0 = cpuMs(app.pid!), m0 = cpuMs(monitor.proc.pid!);
-    await new Promise((r) => setTimeout(r, 10_000));
+    await new Promise((r) => setTimeout(r, WINDOW_S * 1000));
     console.log(
-      `| ${client} | ${(cpuMs(app.pid!) - a0) / 10} | ${(cpuMs(monitor.proc.pid!) - m0) / 10} |`,
+      `| ${client} | ${((cpuMs(app.pid!) - a0) / WINDOW_S).toFixed(2)} | ${
+        ((cpuMs(monitor.proc.pid!) - m0) / WINDOW_S).toFixed(2)
+      } |`,
     );
     app.kill("SIGTERM");
     await monitor.stop();
