@@ -120,8 +120,8 @@ export class DeferredClient implements KafkaClient {
     return this.#get().then((c) => c.createPartitions(topic, count));
   }
 
-  topicPartitions(): Promise<Map<string, number>> {
-    return this.#get().then((c) => c.topicPartitions());
+  topicPartitions(only?: readonly string[]): Promise<Map<string, number>> {
+    return this.#get().then((c) => c.topicPartitions(only));
   }
 
   loopback(topic: string, partition: number, timeoutMs?: number): Promise<number> {

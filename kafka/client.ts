@@ -137,8 +137,11 @@ export interface KafkaClient {
   ensureTopic(topic: string, partitions: number): Promise<number>;
   /** Grows an existing topic to `count` partitions (one that has as many already is left). */
   createPartitions(topic: string, count: number): Promise<void>;
-  /** Topic name → partition count, for every topic. */
-  topicPartitions(): Promise<Map<string, number>>;
+  /**
+   * Topic name → partition count, for every topic; with `only`, for those of them that exist
+   * (at least: a client may list more).
+   */
+  topicPartitions(only?: readonly string[]): Promise<Map<string, number>>;
   /**
    * Writes a loopback record to a partition this client consumes and waits until it is read
    * back; returns the round trip in ms.

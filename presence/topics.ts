@@ -158,7 +158,7 @@ export class MeshTopics {
       // creation finished, while it is on its way must not look missing.
       const need = [...this.#needed()];
       const creating = this.#inPreparation();
-      const have = await this.#kafka.topicPartitions();
+      const have = await this.#kafka.topicPartitions(need.map(([topic]) => topic));
       const still = this.#inPreparation();
       const wrong = need.filter(([topic, n]) =>
         !((have.get(topic) ?? 0) >= n) && !creating.has(topic) && !still.has(topic)

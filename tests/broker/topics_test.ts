@@ -7,6 +7,8 @@ import { Kafka, logLevel } from "kafkajs";
 import { BROKERS, meshArgs, startMonitor, topicsFor } from "../_presence.ts";
 import { spawnDeno, stopAll } from "../_processes.ts";
 import type { DenoProcess } from "../_processes.ts";
+import { testKafka } from "../_kafka.ts";
+import { CLIENT_LIBRARIES } from "../../kafka/properties.ts";
 
 const admin = new Kafka({
   clientId: "topics-test",
@@ -76,4 +78,28 @@ describe("kafka.topics=pre-allocated", () => {
       .sort();
     assert.deepEqual(ours, [`${t.prefix}.0001`, `${t.prefix}.0002`, t.monitorTopic].sort());
   });
+});
+
+describe("KafkaClient.topicPartitions(only)", () => {
+  for (const client of CLIENT_LIBRARIES) {
+    it(`${client}: gives the topics asked for, every topic when one is missing, and creates none`, async () => {
+      const kafka = testKafka(`only-${client}`, BROKERS.split(","), { client });
+      try {
+        const prefix = topicsFor("only").prefix;
+        const [a, b, missing] = [`${prefix}.a`, `${prefix}.b`, `${prefix}.missing`];
+        await kafka.ensureTopic(a, 3);
+        await kafka.ensureTopic(b, 2);
+        const some = await kafka.topicPartitions([a, b]);
+        assert.equal(some.get(a), 3);
+        assert.equal(some.get(b), 2);
+        const withMissing = await kafka.topicPartitions([a, missing]);
+        assert.equal(withMissing.get(a), 3);
+        assert.equal(withMissing.has(missing), false);
+        assert.ok(withMissing.has(b), "a missing topic lists them all");
+        assert.equal((await kafka.topicPartitions()).has(missing), false, "nothing was created");
+      } finally {
+        await kafka.close();
+      }
+    });
+  }
 });
