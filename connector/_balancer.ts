@@ -75,21 +75,13 @@ export class Balancer {
     const usual = this.#loads.usualTime(route);
     const fast = usual > 0 && usual <= FAST_MS;
     let min = Infinity;
-    let n = 0;
-    for (const o of origins) {
-      if (o === except) continue;
-      const load = this.#load(o);
-      n++;
-      if (load < min) min = load;
-    }
-    if (n === 0) return undefined;
+    for (const o of origins) if (o !== except) min = Math.min(min, this.#load(o));
+    if (min === Infinity) return undefined;
     let s = this.#choices.get(origins);
     if (s === undefined) this.#choices.set(origins, s = { last: "", turn: -1, next: 0 });
     let chosen: string | undefined;
-    if (
-      s.turn === this.#turn && origins.includes(s.last) &&
-      (fast || this.#load(s.last) === min)
-    ) chosen = s.last;
+    // (The list is the key: the instance chosen last from it is in it.)
+    if (s.turn === this.#turn && (fast || this.#load(s.last) === min)) chosen = s.last;
     else {
       // The next instance in turn (of the least loaded, unless the route is fast).
       for (let k = 0; k < len && chosen === undefined; k++) {
