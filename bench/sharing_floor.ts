@@ -1,0 +1,105 @@
+/**
+ * The floor under `sharing_bench.ts`: the same sharing without the mesh. This process sends
+ * records of the mesh's shape at 64 in flight over the mesh's Kafka client to partitions 1..N of
+ * one topic, each read by its own echo process (`_pingpong_peer.ts`, as a consumer group of N
+ * gives each member one partition), which writes every record back to partition 0 for this
+ * process. N = 1, 2, 4; the partition chosen per record in turn (what a producer's round-robin
+ * partitioner does) or per turn of the event loop (one partition a turn, the next turn the next).
+ * Rounds rotate the order; each rate is compared with N = 1 of the same round.
+ *
+ * `deno run -A bench/sharing_floor.ts [rounds, default 8] [records a round, default 6000]` with a
+ * broker on KAFKA_BROKERS (default 127.0.0.1:9092).
+ *
+ * @module
+ */
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+import type { ChildProcess } from "node:child_process";
+import { testKafka } from "../tests/_kafka.ts";
+import { BROKERS } from "../tests/_presence.ts";
+import { child, median } from "./_child.ts";
+
+const counts = process.argv.slice(2).filter((a) => /^\d+$/.test(a)).map(Number);
+const ROUNDS = counts[0] ?? 8;
+const PER_ROUND = counts[1] ?? 6000;
+const IN_FLIGHT = 64;
+const topic = `share.${crypto.randomUUID().slice(0, 8)}`;
+const link = testKafka("sharing-floor", BROKERS.split(","));
+await link.ensureTopic(topic, 5);
+const peers: ChildProcess[] = [];
+const peer = fileURLToPath(new URL("./_pingpong_peer.ts", import.meta.url));
+try {
+  for (let p = 1; p <= 4; p++) {
+    peers.push((await child([peer, BROKERS, topic, "platformatic", String(p)], /PEER READY/)).proc);
+  }
+  const waiting = new Map<string, () => void>();
+  await link.consumePartition(topic, 0, (r) => waiting.get(r.key!)?.()).ready;
+  const value = new Uint8Array(160);
+  let n = 0;
+  let turn = 0;
+  let turnEnds = false;
+  // One record to partition `p`, resolving when it is back.
+  const ping = (p: number) => {
+    const key = String(++n).padStart(32, "0");
+    const back = new Promise<void>((r) => waiting.set(key, r));
+    link.send([{ topic, partition: p, key, headers: { _event_: "1", _rx_: "x" + key }, value }]);
+    return back.then(() => void waiting.delete(key));
+  };
+  // The partition of the next record among `parts`: in turn per record, or per turn.
+  const chooser = (parts: number, perTurn: boolean) => {
+    let i = 0;
+    let seen = -1;
+    return () => {
+      if (!turnEnds) {
+        turnEnds = true;
+        queueMicrotask(() => {
+          turn++;
+          turnEnds = false;
+        });
+      }
+      if (!perTurn) return 1 + (i++ % parts);
+      if (seen !== turn) {
+        seen = turn;
+        i++;
+      }
+      return 1 + (i % parts);
+    };
+  };
+  const run = async (parts: number, perTurn: boolean, total: number) => {
+    const next = chooser(parts, perTurn);
+    const t0 = performance.now();
+    await Promise.all(Array.from({ length: IN_FLIGHT }, async () => {
+      for (let k = 0; k < total / IN_FLIGHT; k++) await ping(next());
+    }));
+    return total / ((performance.now() - t0) / 1000);
+  };
+  const CASES = [[1, false], [2, false], [4, false], [2, true], [4, true]] as const;
+  for (const [parts, perTurn] of CASES) await run(parts, perTurn, 3000); // warm up
+  const rates = CASES.map(() => [] as number[]);
+  for (let r = 0; r < ROUNDS; r++) {
+    for (let k = 0; k < CASES.length; k++) {
+      const i = (k + r) % CASES.length;
+      rates[i].push(await run(CASES[i][0], CASES[i][1], PER_ROUND));
+    }
+  }
+  console.log(
+    `Deno ${process.versions.deno}, broker ${BROKERS}, ${ROUNDS} rotating rounds of ` +
+      `${PER_ROUND} records at ${IN_FLIGHT} in flight, ${navigator.hardwareConcurrency} cores\n`,
+  );
+  console.log(
+    "| partitions (echo processes) | chosen | rate, median of rounds (/s) | / 1 (median of rounds) |",
+  );
+  console.log("| ---: | --- | ---: | ---: |");
+  CASES.forEach(([parts, perTurn], i) => {
+    const ratio = median(rates[i].map((x, r) => x / rates[0][r]));
+    console.log(
+      `| ${parts} | ${perTurn ? "per turn" : "per record"} | ${Math.round(median(rates[i]))} | ${
+        ratio.toFixed(2)
+      } |`,
+    );
+  });
+} finally {
+  for (const p of peers) p.kill("SIGTERM");
+  await link.close();
+}
+process.exit(0);
