@@ -144,10 +144,10 @@ describe("Kafka connector", () => {
   });
 
   it("spreads a fork-and-join to a slow route over every instance, each time", async () => {
-    const instances = connector.origins("demo.slow");
+    const instances = connector.origins("demo.slow.origin");
     assert.ok(instances.length >= 3, `instances ${instances}`);
     for (let round = 0; round < 2; round++) {
-      const slow = instances.map(() => ({ to: "demo.slow", headers: { ms: "300" } }));
+      const slow = instances.map(() => ({ to: "demo.slow.origin", headers: { ms: "300" } }));
       const replies = await po().request(slow, 10_000);
       assert.deepEqual(replies.map((r) => r.body).sort(), [...instances].sort(), `round ${round}`);
     }
