@@ -404,7 +404,7 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
     return this.table.origins(route).filter((o) => o !== this.platform.origin);
   }
 
-  /** Sends to one instance serving the route (the least loaded, see Balancer) or to `route@origin`. */
+  /** Sends to one instance serving the route (chosen by the Balancer) or to `route@origin`. */
   send(event: EventEnvelope): Promise<void> {
     const to = event.to!;
     const { route, origin } = splitAddress(to);

@@ -54,10 +54,11 @@ export class SendQueue {
       for (const q of queue) q.reject(e as Error);
       return;
     }
-    // The turn's records cut into requests; the last request that holds each caller's records.
+    // The turn's records cut into requests. A caller whose records one request holds (nearly
+    // every caller) hears from that request's ending; one whose records span several, from all.
     const requests: OutRecord[][] = [];
-    const last: number[] = [];
-    const first: number[] = [];
+    const callersOf: Pending[][] = [];
+    const spanning: { q: Pending; from: number; to: number }[] = [];
     let chunk: OutRecord[] = [];
     let size = 0;
     for (const q of queue) {
@@ -73,24 +74,28 @@ export class SendQueue {
         chunk.push(r);
         size += n;
       }
-      first.push(from);
-      last.push(requests.length);
+      if (from < 0) q.resolve(); // nothing to write
+      else if (from === requests.length) (callersOf[from] ??= []).push(q);
+      else spanning.push({ q, from, to: requests.length });
     }
     if (chunk.length > 0) requests.push(chunk);
     const written: Promise<void>[] = [];
-    let caller = 0;
+    let next = 0;
     for (let i = 0; i < requests.length; i++) {
       if (i >= REQUESTS_IN_FLIGHT) await written[i - REQUESTS_IN_FLIGHT].catch(() => {});
+      const callers = callersOf[i] ?? [];
       const w = this.#write(requests[i]);
-      w.catch(() => {}); // its callers hear of a failure; they may only come to it after a wait
+      // Handled here at once, so a failure is never unhandled while spanning callers wait.
+      w.then(() => {
+        for (const q of callers) q.resolve();
+      }, (e) => {
+        for (const q of callers) q.reject(e as Error);
+      });
       written.push(w);
-      // Callers whose records are all written or on their way hear when their requests are.
-      for (; caller < queue.length && last[caller] <= i; caller++) {
-        const q = queue[caller];
-        if (q.records.length === 0) q.resolve();
-        else Promise.all(written.slice(first[caller], last[caller] + 1)).then(q.resolve, q.reject);
+      for (; next < spanning.length && spanning[next].to <= i; next++) {
+        const { q, from, to } = spanning[next];
+        Promise.all(written.slice(from, to + 1)).then(() => q.resolve(), q.reject);
       }
     }
-    for (; caller < queue.length; caller++) queue[caller].resolve(); // without records
   }
 }
