@@ -1,36 +1,56 @@
 // Coalesced produce, shared by the Kafka clients: records sent in the same turn of the event
 // loop share produce requests (pipelining many small events), each request at most
 // REQUEST_BYTES, because the broker refuses a batch over its `message.max.bytes` (1 MiB by
-// default). A turn's requests go out REQUESTS_IN_FLIGHT at a time rather than one after the other's
-// answer: a large event's blocks span several requests, and waiting for each answer capped large
-// payloads at one request per round trip. Each caller resolves when all the requests that hold
-// its records are answered. The broker handles one connection's requests in order, so order is
-// kept, except where a request is tried again after a failure: it then lands after those behind
-// it (turns already overlapped so: the next turn's requests never waited for this one's).
+// default). At most REQUESTS_IN_FLIGHT requests holding a partition's records are unanswered at
+// once; that partition's later records wait, in order, and go together in the next request when
+// one is answered. So a large event's blocks are pipelined (waiting for each answer capped large
+// payloads at one request per round trip), and a partition that takes no writes for a while (its
+// leader away, its replicas catching up) holds a few requests, not one per turn: the broker
+// handles one connection's requests in order, so hundreds of small ones would drain one by one
+// after it comes back, seconds in which requests time out. Other partitions are not held up.
+// Each caller resolves when all the requests that hold its records are answered. Order within a
+// partition is kept, except where a request is tried again after a failure: it then lands after
+// those behind it.
 import type { OutRecord } from "./client.ts";
 
 /** The most a produce request carries. */
 export const REQUEST_BYTES = 512 * 1024;
 
-/** A turn's produce requests unanswered at once (a 5 MB event is ten). */
+/** Produce requests holding one partition's records unanswered at once (a 5 MB event is ten). */
 export const REQUESTS_IN_FLIGHT = 4;
 
+/** One `send` call: resolved once each of its records is in an answered request. */
 interface Pending {
-  records: OutRecord[];
   resolve: () => void;
   reject: (e: Error) => void;
+  /** Its records not yet in a request. */
+  unsent: number;
+  /** The requests holding its records, unanswered. */
+  requests: number;
+  failed: boolean;
 }
 
-/** Queues records and writes what one turn of the event loop queued with `write`. */
+/** A record queued, with the call that sent it. */
+interface Queued {
+  record: OutRecord;
+  key: string;
+  owner: Pending;
+}
+
+/** Queues records and writes them with `write`, coalesced per turn and per busy partition. */
 export class SendQueue {
-  #queue: Pending[] = [];
+  /** Records waiting, oldest first: a turn's, and those of partitions at their bound. */
+  #queue: Queued[] = [];
+  #flushing = false;
+  /** Requests unanswered per partition (`topic:partition`). */
+  readonly #inFlight = new Map<string, number>();
   readonly #write: (records: OutRecord[]) => Promise<void>;
   readonly #ready: () => Promise<unknown>;
 
   /**
    * @param write Writes one request's records (any topics), resolving when the broker has them.
    * @param ready Resolves when writing can start (the producer connected); a rejection fails
-   * the turn's callers with it.
+   * the waiting callers with it.
    */
   constructor(write: (records: OutRecord[]) => Promise<void>, ready: () => Promise<unknown>) {
     this.#write = write;
@@ -39,63 +59,104 @@ export class SendQueue {
 
   /** Queues `records`; resolves when the broker has them all. */
   send(records: OutRecord[]): Promise<void> {
+    if (records.length === 0) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      this.#queue.push({ records, resolve, reject });
-      if (this.#queue.length === 1) queueMicrotask(() => this.#flush());
+      const owner: Pending = {
+        resolve,
+        reject,
+        unsent: records.length,
+        requests: 0,
+        failed: false,
+      };
+      for (const record of records) {
+        this.#queue.push({ record, key: `${record.topic}:${record.partition}`, owner });
+      }
+      this.#schedule();
     });
   }
 
+  #schedule(): void {
+    if (this.#flushing) return;
+    this.#flushing = true;
+    queueMicrotask(() => this.#flush());
+  }
+
   async #flush(): Promise<void> {
-    const queue = this.#queue;
-    this.#queue = [];
     try {
       await this.#ready();
     } catch (e) {
-      for (const q of queue) q.reject(e as Error);
+      const queue = this.#queue;
+      this.#queue = [];
+      this.#flushing = false;
+      for (const q of queue) this.#fail(q.owner, e as Error);
       return;
     }
-    // The turn's records cut into requests. A caller whose records one request holds (nearly
-    // every caller) hears from that request's ending; one whose records span several, from all.
-    const requests: OutRecord[][] = [];
-    const callersOf: Pending[][] = [];
-    const spanning: { q: Pending; from: number; to: number }[] = [];
+    this.#flushing = false;
+    const queue = this.#queue;
+    this.#queue = [];
+    // Partitions whose records wait from here on (at their bound, or an earlier record waits).
+    const held = new Set<string>();
     let chunk: OutRecord[] = [];
+    let owners = new Set<Pending>();
+    let keys = new Set<string>();
     let size = 0;
     for (const q of queue) {
-      let from = -1;
-      for (const r of q.records) {
-        const n = typeof r.value === "string" ? r.value.length * 3 : r.value.byteLength;
-        if (chunk.length > 0 && size + n > REQUEST_BYTES) {
-          requests.push(chunk);
-          chunk = [];
-          size = 0;
-        }
-        if (from < 0) from = requests.length;
-        chunk.push(r);
-        size += n;
+      if (q.owner.failed) continue; // its caller heard already: the rest is not written
+      const n = typeof q.record.value === "string"
+        ? q.record.value.length * 3
+        : q.record.value.byteLength;
+      if (chunk.length > 0 && size + n > REQUEST_BYTES) {
+        this.#send(chunk, owners, keys);
+        chunk = [];
+        owners = new Set();
+        keys = new Set();
+        size = 0;
       }
-      if (from < 0) q.resolve(); // nothing to write
-      else if (from === requests.length) (callersOf[from] ??= []).push(q);
-      else spanning.push({ q, from, to: requests.length });
-    }
-    if (chunk.length > 0) requests.push(chunk);
-    const written: Promise<void>[] = [];
-    let next = 0;
-    for (let i = 0; i < requests.length; i++) {
-      if (i >= REQUESTS_IN_FLIGHT) await written[i - REQUESTS_IN_FLIGHT].catch(() => {});
-      const callers = callersOf[i] ?? [];
-      const w = this.#write(requests[i]);
-      // Handled here at once, so a failure is never unhandled while spanning callers wait.
-      w.then(() => {
-        for (const q of callers) q.resolve();
-      }, (e) => {
-        for (const q of callers) q.reject(e as Error);
-      });
-      written.push(w);
-      for (; next < spanning.length && spanning[next].to <= i; next++) {
-        const { q, from, to } = spanning[next];
-        Promise.all(written.slice(from, to + 1)).then(() => q.resolve(), q.reject);
+      if (
+        !keys.has(q.key) &&
+        (held.has(q.key) || (this.#inFlight.get(q.key) ?? 0) >= REQUESTS_IN_FLIGHT)
+      ) {
+        held.add(q.key);
+        this.#queue.push(q);
+        continue;
       }
+      if (!keys.has(q.key)) {
+        keys.add(q.key);
+        this.#inFlight.set(q.key, (this.#inFlight.get(q.key) ?? 0) + 1);
+      }
+      chunk.push(q.record);
+      owners.add(q.owner);
+      q.owner.unsent--;
+      size += n;
     }
+    if (chunk.length > 0) this.#send(chunk, owners, keys);
+  }
+
+  // Writes one request; its callers hear when it ends, and waiting records of its partitions go.
+  #send(records: OutRecord[], owners: Set<Pending>, keys: Set<string>): void {
+    for (const o of owners) o.requests++;
+    this.#write(records).then(() => {
+      for (const o of owners) {
+        if (--o.requests === 0 && o.unsent === 0 && !o.failed) o.resolve();
+      }
+    }, (e) => {
+      for (const o of owners) {
+        o.requests--;
+        this.#fail(o, e as Error);
+      }
+    }).finally(() => {
+      for (const k of keys) {
+        const n = this.#inFlight.get(k)! - 1;
+        if (n === 0) this.#inFlight.delete(k);
+        else this.#inFlight.set(k, n);
+      }
+      if (this.#queue.length > 0) this.#schedule();
+    });
+  }
+
+  #fail(owner: Pending, e: Error): void {
+    if (owner.failed) return;
+    owner.failed = true;
+    owner.reject(e);
   }
 }

@@ -1,6 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
+import { setImmediate } from "node:timers";
 import { REQUEST_BYTES, REQUESTS_IN_FLIGHT, SendQueue } from "./_send_queue.ts";
 import type { OutRecord } from "./client.ts";
 
@@ -78,10 +79,13 @@ describe("SendQueue", () => {
         ));
         assert.ok(most <= REQUESTS_IN_FLIGHT, `${most} in flight`);
         const all = sizes.flatMap((s, c) => s.map((_, i) => `${c}.${i}`));
-        assert.deepEqual(requests.flatMap((r) => r.values), all, "every record once, in order");
-        sizes.forEach((_, c) => {
+        const written = requests.flatMap((r) => r.values);
+        // In order, each once; a failed caller's records not yet written are dropped.
+        assert.deepEqual(written, all.filter((v) => written.includes(v)), "in order, each once");
+        sizes.forEach((s, c) => {
           const mine = requests.filter((r) => r.values.some((v) => v.startsWith(`${c}.`)));
-          const expected = mine.every((r) => r.ok) ? "fulfilled" : "rejected";
+          const whole = s.every((_, i) => written.includes(`${c}.${i}`));
+          const expected = whole && mine.every((r) => r.ok) ? "fulfilled" : "rejected";
           assert.equal(outcomes[c].status, expected, `caller ${c}`);
         });
         if (requests.length > REQUESTS_IN_FLIGHT && fails.every((f) => !f)) {
@@ -89,6 +93,82 @@ describe("SendQueue", () => {
         }
       }),
       { numRuns: 60 },
+    );
+  });
+  it("holds a partition's records while REQUESTS_IN_FLIGHT requests hold it, and sends them together; other partitions go", async () => {
+    const writes: string[][] = [];
+    const answers: (() => void)[] = [];
+    const q = new SendQueue((records) => {
+      writes.push(records.map((r) => `${r.partition}${r.value}`));
+      if (records.every((r) => r.partition === 1)) return Promise.resolve();
+      return new Promise<void>((r) => answers.push(r));
+    }, () => Promise.resolve());
+    const on = (partition: number, value: string) => q.send([{ topic: "t", partition, value }]);
+    const sent: Promise<void>[] = [];
+    // A partition that takes no writes: one request per turn until the bound, then they wait.
+    for (let turn = 0; turn < 10; turn++) {
+      sent.push(on(0, `a${turn}`));
+      await new Promise((r) => setTimeout(r, 0));
+    }
+    assert.equal(writes.length, REQUESTS_IN_FLIGHT);
+    await on(1, "b"); // another partition is not held up
+    assert.deepEqual(writes.at(-1), ["1b"]);
+    answers.shift()!();
+    await new Promise((r) => setTimeout(r, 0));
+    // The six that waited, in one request, in order.
+    assert.deepEqual(writes.at(-1), ["0a4", "0a5", "0a6", "0a7", "0a8", "0a9"]);
+    for (const a of answers) a();
+    await Promise.all(sent);
+  });
+
+  it("keeps each partition's order and bound over turns, under failures (generated)", async () => {
+    // Turns of sends of 1-3 records to partitions 0-2; requests answer after 0-12 ms, or fail.
+    const turns = fc.array(
+      fc.array(fc.array(fc.integer({ min: 0, max: 2 }), { minLength: 1, maxLength: 3 }), {
+        maxLength: 4,
+      }),
+      { minLength: 1, maxLength: 12 },
+    );
+    await fc.assert(
+      fc.asyncProperty(turns, fc.array(fc.boolean(), { maxLength: 60 }), async (plan, fails) => {
+        const inFlight = [0, 0, 0];
+        const most = [0, 0, 0];
+        const written: string[] = [];
+        let n = 0;
+        const q = new SendQueue(async (records) => {
+          const ok = !(fails[n++] ?? false);
+          const parts = [...new Set(records.map((r) => r.partition))];
+          for (const p of parts) most[p] = Math.max(most[p], ++inFlight[p]);
+          written.push(...records.map((r) => String(r.key)));
+          await new Promise((r) => setTimeout(r, (n % 5) * 3));
+          for (const p of parts) inFlight[p]--;
+          if (!ok) throw new Error("broker says no");
+        }, () => Promise.resolve());
+        const sends: { keys: string[]; done: Promise<void> }[] = [];
+        let id = 0;
+        for (const turn of plan) {
+          for (const parts of turn) {
+            const records = parts.map((p) => ({ topic: "t", partition: p, key: `${p}.${id++}` }));
+            const done = q.send(records.map((r) => ({ ...r, value: "x" })));
+            done.catch(() => {});
+            sends.push({ keys: records.map((r) => r.key), done });
+          }
+          await new Promise((r) => setImmediate(r)); // the next turn
+        }
+        const outcomes = await Promise.allSettled(sends.map((s) => s.done));
+        for (const p of [0, 1, 2]) {
+          assert.ok(most[p] <= REQUESTS_IN_FLIGHT, `partition ${p}: ${most[p]} in flight`);
+          const mine = written.filter((k) => k.startsWith(`${p}.`)).map((k) => Number(k.slice(2)));
+          assert.deepEqual(mine, [...mine].sort((a, b) => a - b), `partition ${p} in order`);
+          assert.equal(new Set(mine).size, mine.length, `partition ${p}: each once`);
+        }
+        sends.forEach((s, i) => {
+          if (outcomes[i].status === "fulfilled") {
+            for (const k of s.keys) assert.ok(written.includes(k), `${k} written`);
+          }
+        });
+      }),
+      { numRuns: 80 },
     );
   });
 });

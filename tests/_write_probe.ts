@@ -11,7 +11,7 @@ import { splitVirtualTopic } from "../kafka/records.ts";
 const PROBE_EVERY_MS = 200;
 
 /** One probe write: when it left, and when it was acknowledged (never: undefined). */
-interface Write {
+export interface Write {
   sent: number;
   acked?: number;
   failed?: boolean;
@@ -43,6 +43,11 @@ export class WriteProbe {
     }, PROBE_EVERY_MS);
   }
 
+  /** Every write made, per virtual topic (for a run's logs). */
+  history(): Record<string, readonly Write[]> {
+    return Object.fromEntries(this.#writes);
+  }
+
   stop(): void {
     clearInterval(this.#timer);
     this.#timer = undefined;
@@ -58,6 +63,18 @@ export class WriteProbe {
       if (w.failed || w.acked === undefined || w.acked > to) return true;
     }
     return false;
+  }
+
+  /**
+   * When the virtual topic `lease` took a write again after `from`: the earliest acknowledgement
+   * of a write that left at or after it (Infinity: none was).
+   */
+  openedAt(lease: string, from: number): number {
+    let at = Infinity;
+    for (const w of this.#writes.get(lease) ?? []) {
+      if (w.sent >= from && !w.failed && w.acked !== undefined) at = Math.min(at, w.acked);
+    }
+    return at;
   }
 
   /** The longest stretch (ms) in which no write left that was acknowledged within 1 s. */
