@@ -112,17 +112,16 @@ export class SendQueue {
         keys = new Set();
         size = 0;
       }
-      if (
-        !keys.has(q.key) &&
-        (held.has(q.key) || (this.#inFlight.get(q.key) ?? 0) >= REQUESTS_IN_FLIGHT)
-      ) {
-        held.add(q.key);
-        this.#queue.push(q);
-        continue;
-      }
       if (!keys.has(q.key)) {
+        // The partition's first record in this request: it goes if the partition has room.
+        const inFlight = this.#inFlight.get(q.key) ?? 0;
+        if (held.has(q.key) || inFlight >= REQUESTS_IN_FLIGHT) {
+          held.add(q.key);
+          this.#queue.push(q);
+          continue;
+        }
         keys.add(q.key);
-        this.#inFlight.set(q.key, (this.#inFlight.get(q.key) ?? 0) + 1);
+        this.#inFlight.set(q.key, inFlight + 1);
       }
       chunk.push(q.record);
       owners.add(q.owner);

@@ -8,7 +8,8 @@
 // held twice, no request executed twice unless it was retried (the caller asks for retries), no
 // failed request unless Kafka took no write on its way within its timeout, or opened it too late
 // for a round trip (a probe writes to the apps' partitions from outside the mesh,
-// tests/_write_probe.ts), and every routing table whole within 10 s of the heal. The table it prints is docs/scale.md's.
+// tests/_write_probe.ts), and every routing table whole within 10 s of the heal. The table it
+// prints is docs/scale.md's.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, writeFileSync } from "node:fs";
