@@ -4,7 +4,9 @@
  * (`two`) or four (`four`); all seven processes run throughout, on the same cores as the caller
  * and the broker. Rounds rotate which route goes first; each round's rate of 2 and 4 instances
  * is compared with the rate of 1 in the same round (the figures are medians of those ratios,
- * the machine's throughput drifting within a run).
+ * the machine's throughput drifting within a run). Each instance serves as many requests before
+ * the rounds. Beside the rates: CPU per request of the caller, of the route's instances together
+ * and of the broker, and how many requests the caller's produce requests and fetched batches held.
  *
  * `deno run -A bench/sharing_bench.ts [rounds, default 12] [requests a round, default 6000]` with
  * a broker on KAFKA_BROKERS (default 127.0.0.1:9092), e.g. after `deno task kafka start`.
@@ -18,11 +20,13 @@ import { Platform, PostOffice } from "../mod.ts";
 import { connectToCloud } from "../connector/mod.ts";
 import { BROKERS, meshArgs, startMonitor, topicsFor } from "../tests/_presence.ts";
 import { child, median } from "./_child.ts";
+import { cpuMs, cpuOfSides } from "./_cpu.ts";
 
 const counts = process.argv.slice(2).filter((a) => /^\d+$/.test(a)).map(Number);
 const ROUNDS = counts[0] ?? 12;
 const PER_ROUND = counts[1] ?? 6000;
 const IN_FLIGHT = 64;
+const WARM_PER_INSTANCE = 20_000;
 const TIERS = [["one", 1], ["two", 2], ["four", 4]] as const;
 
 const fixture = fileURLToPath(new URL("../tests/fixtures/mesh_app.ts", import.meta.url));
@@ -40,9 +44,13 @@ const platform = new Platform({
 const connector = connectToCloud(platform)!;
 try {
   await connector.joined;
+  const tierProcs: Record<string, ChildProcess[]> = {};
   for (const [name, n] of TIERS) {
+    tierProcs[name] = [];
     for (let i = 0; i < n; i++) {
-      procs.push(await responder([`-Dapplication.name=${name}`, ...common, "-Dlog.level=warning"]));
+      const p = await responder([`-Dapplication.name=${name}`, ...common, "-Dlog.level=warning"]);
+      procs.push(p);
+      tierProcs[name].push(p);
     }
   }
   for (const [name, n] of TIERS) {
@@ -70,11 +78,29 @@ try {
     const by = shares[name] = new Map<string, number>();
     await run(`${name}.whoami`, 3000, (o) => by.set(o, (by.get(o) ?? 0) + 1));
   }
-  for (let w = 0; w < 4; w++) for (const [name] of TIERS) await run(`${name}.whoami`, 3000);
+  // Warm-up: every instance serves WARM_PER_INSTANCE requests first, so that the instances of
+  // each route are as warm as the one of `one` (V8 optimizes a process's code as it runs it).
+  // With the same warm-up per route, each of four instances had run a quarter as much: together
+  // they cost 22.8 µs of CPU a request over the rounds, 15.8 after this warm-up.
+  for (const [name, n] of TIERS) await run(`${name}.whoami`, WARM_PER_INSTANCE * n);
   const rates: Record<string, number[]> = { one: [], two: [], four: [] };
+  // CPU (ms) of the caller, of the route's instances together and of the broker, over the rounds.
+  const cpu: Record<string, number[]> = { one: [0, 0, 0], two: [0, 0, 0], four: [0, 0, 0] };
+  // The caller's produce requests and fetched batches, over the rounds: how whole its batches are.
+  const traffic: Record<string, number[]> = { one: [0, 0], two: [0, 0], four: [0, 0] };
+  const calls = () => [connector.traffic.produceRequests, connector.traffic.batchesRead];
+  const sides = (name: string) => {
+    const [caller, , broker] = cpuOfSides(tierProcs[name][0].pid!);
+    return [caller, tierProcs[name].reduce((sum, p) => sum + cpuMs(p.pid!), 0), broker];
+  };
   for (let r = 0; r < ROUNDS; r++) {
     const order = TIERS.map((_, i) => TIERS[(i + r) % TIERS.length]);
-    for (const [name] of order) rates[name].push(await run(`${name}.whoami`, PER_ROUND));
+    for (const [name] of order) {
+      const before = sides(name), counted = calls();
+      rates[name].push(await run(`${name}.whoami`, PER_ROUND));
+      sides(name).forEach((ms, i) => cpu[name][i] += ms - before[i]);
+      calls().forEach((c, i) => traffic[name][i] += c - counted[i]);
+    }
   }
   const ratio = (name: string) => median(rates[name].map((x, i) => x / rates.one[i]));
   console.log(
@@ -82,13 +108,15 @@ try {
       `${PER_ROUND} requests at ${IN_FLIGHT} in flight, ${navigator.hardwareConcurrency} cores\n`,
   );
   console.log(
-    "| instances | rate, median of rounds (/s) | / 1 instance (median of rounds) | share of each instance (3,000 requests) |",
+    "| instances | rate, median of rounds (/s) | / 1 instance (median of rounds) | share of each instance (3,000 requests) | CPU µs per request: caller, instances, broker | caller's requests per produce, per fetched batch |",
   );
-  console.log("| ---: | ---: | ---: | --- |");
+  console.log("| ---: | ---: | ---: | --- | --- | --- |");
   for (const [name, n] of TIERS) {
     const share = [...shares[name].values()].sort((a, b) => b - a).join(" / ");
     console.log(
-      `| ${n} | ${Math.round(median(rates[name]))} | ${ratio(name).toFixed(2)} | ${share} |`,
+      `| ${n} | ${Math.round(median(rates[name]))} | ${ratio(name).toFixed(2)} | ${share} | ${
+        cpu[name].map((ms) => (ms * 1000 / (ROUNDS * PER_ROUND)).toFixed(1)).join(", ")
+      } | ${traffic[name].map((c) => (ROUNDS * PER_ROUND / c).toFixed(1)).join(", ")} |`,
     );
   }
 } finally {

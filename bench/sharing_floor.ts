@@ -74,7 +74,9 @@ try {
     return total / ((performance.now() - t0) / 1000);
   };
   const CASES = [[1, false], [2, false], [4, false], [2, true], [4, true]] as const;
-  for (const [parts, perTurn] of CASES) await run(parts, perTurn, 3000); // warm up
+  // Warm-up: each echo process serves 20,000 records first (as each instance in sharing_bench.ts).
+  await run(4, false, 4 * 20_000);
+  for (const [parts, perTurn] of CASES) await run(parts, perTurn, 3000);
   const rates = CASES.map(() => [] as number[]);
   for (let r = 0; r < ROUNDS; r++) {
     for (let k = 0; k < CASES.length; k++) {
