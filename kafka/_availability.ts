@@ -35,7 +35,7 @@ interface Waiting {
   since: number;
   expectMs: number;
   /** What a broker that works answers within at the latest (0: no bound known). */
-  boundMs: number;
+  boundMs: () => number;
 }
 
 /** The availability of one client's cluster (see {@link KafkaClient.available}). */
@@ -90,12 +90,14 @@ export class Availability {
   /**
    * A request leaves that a working broker answers within `expectMs` (a fetch's wait; 0 for a
    * produce), and at the latest within `boundMs` (a fetch's wait; a produce's timeout, which the
-   * broker enforces even when it waits for replicas). Call what it returns when it ends,
-   * answered or not.
+   * broker enforces even when it waits for replicas; a function when the bound is known only
+   * later, as for a produce queued behind others on its connection). Call what it returns when
+   * it ends, answered or not.
    */
-  waiting(expectMs: number, boundMs = expectMs): () => void {
+  waiting(expectMs: number, boundMs: number | (() => number) = expectMs): () => void {
     if (this.#silenceMs === Infinity || this.#closed) return () => {};
-    const w: Waiting = { since: Date.now(), expectMs, boundMs };
+    const bound = typeof boundMs === "number" ? () => boundMs : boundMs;
+    const w: Waiting = { since: Date.now(), expectMs, boundMs: bound };
     this.#waiting.add(w);
     this.#arm(w.since + expectMs + this.#silenceMs, w.since);
     return () => {
@@ -145,8 +147,9 @@ export class Availability {
       // again. (Unless every request takes about as long: then the cluster is slow.)
       const usual = SLOW_FACTOR * this.#usual.ms;
       for (const w of this.#waiting) {
-        const stuck = Math.max(w.boundMs + STUCK_FACTOR * this.#silenceMs, usual);
-        if (w.boundMs === 0 || now - w.since < stuck) continue;
+        const bound = w.boundMs();
+        const stuck = Math.max(bound + STUCK_FACTOR * this.#silenceMs, usual);
+        if (bound === 0 || now - w.since < stuck) continue;
         this.#waiting.delete(w);
         log.warn("Kafka: a request waited {ms} ms while others were answered: reconnecting", {
           ms: now - w.since,

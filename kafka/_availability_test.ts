@@ -89,6 +89,28 @@ describe("Availability: a silent broker", () => {
     a.close();
   });
 
+  it("gives a produce queued behind others on its connection their timeouts too", async () => {
+    const { a, dropped } = silentAfter(100);
+    // Three requests before it on its connection, each of which may take the whole timeout
+    // (200 ms): its bound is four of them, then three silences (1,100 ms in all).
+    let ahead = 0;
+    const queued = a.waiting(0, () => 200 * (1 + ahead));
+    ahead = 3;
+    // Other requests are answered meanwhile: the cluster is not silent.
+    const othersAnswered = async (ms: number) => {
+      for (const end = Date.now() + ms; Date.now() < end;) {
+        await sleep(50);
+        a.up();
+      }
+    };
+    await othersAnswered(700);
+    assert.equal(dropped(), 0, "answered in order after the three: not stuck at 700 ms");
+    await othersAnswered(800);
+    assert.equal(dropped(), 1, "past all four timeouts it is");
+    queued();
+    a.close();
+  });
+
   it("does not renew the connections when every request is as slow (an overloaded cluster)", async () => {
     const { a, dropped } = silentAfter(100);
     // Requests answered after 300 ms each, one after another: the usual time.

@@ -337,12 +337,16 @@ export class PlatformaticLink implements KafkaClient {
     // a silent broker after broker.session.timeout.ms, 9 s by default), as the kafkajs client.
     const deadline = Date.now() + PRODUCE_RETRY_MS;
     for (let attempt = 1;; attempt++) {
-      const answered = this.#health.waiting(0, PRODUCE_TIMEOUT_MS);
+      // A produce behind others on its connection is answered after them: each may take the
+      // whole timeout while the cluster waits for replicas (not a dead connection).
+      let ahead = 0;
+      const answered = this.#health.waiting(0, () => PRODUCE_TIMEOUT_MS * (1 + ahead));
+      const queued = (n: number) => void (ahead = Math.max(ahead, n));
       try {
         if (attempt > 1) await this.#leadersAnswer(producer, messages);
         // Written by our encoder unless acks=0 or the cluster speaks another produce version.
         const direct = this.#acks !== 0 && !this.#libraryWire &&
-          await produceDirect(producer, messages, this.#acks as 1 | -1);
+          await produceDirect(producer, messages, this.#acks as 1 | -1, queued);
         if (!direct) await producer.send({ messages: messages.map(forLibrary), acks: this.#acks });
         break;
       } catch (e) {

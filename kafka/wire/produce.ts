@@ -216,16 +216,23 @@ function unknownPartition(topic: string, partition: number): Error {
   });
 }
 
+// Produce requests sent on each connection and not answered yet. A broker handles a
+// connection's requests one at a time, in order: one that waits for replicas up to its timeout
+// holds those behind it as long.
+const unanswered = new WeakMap<object, number>();
+
 /**
  * Writes `records` with `producer`'s metadata and connections: one request per partition leader,
  * resolving when every leader has its records (acks 1 or -1). Resolves `false`, writing nothing,
  * when the cluster does not speak produce v11 (the caller then lets the library encode).
- * Errors are the library's (`ResponseError`, `NetworkError`).
+ * Errors are the library's (`ResponseError`, `NetworkError`). `queued` hears, for each request
+ * sent, how many produce requests were unanswered on its connection before it.
  */
 export function produceDirect(
   producer: Producer,
   records: ProduceRecord[],
   acks: 1 | -1,
+  queued?: (ahead: number) => void,
 ): Promise<boolean> {
   return new Promise((resolve, reject) => {
     producer[kGetApi]("Produce", (error, api) => {
@@ -259,7 +266,13 @@ export function produceDirect(
           if (broker === undefined) return done(unknownPartition(list[0].topic, list[0].partition));
           producer[kGetConnection](broker, (error, connection) => {
             if (error) return done(error);
-            produceApi(connection!, produceRequest(list, acks, PRODUCE_TIMEOUT_MS), done);
+            const ahead = unanswered.get(connection!) ?? 0;
+            unanswered.set(connection!, ahead + 1);
+            queued?.(ahead);
+            produceApi(connection!, produceRequest(list, acks, PRODUCE_TIMEOUT_MS), (error) => {
+              unanswered.set(connection!, unanswered.get(connection!)! - 1);
+              done(error);
+            });
           });
         }
       });

@@ -1,18 +1,20 @@
 // The @platformatic/kafka link against the real broker: what it does by itself, without consumer
 // groups (kafka/platformatic/): a record written twice with one key is handled once, a topic
 // deleted and created again is read from its start, records written with acks=0 (the library's
-// encoder, not ours) arrive whole, the library's own requests (libraryWire) carry what the wire
+// encoder, not ours) arrive whole, produce requests queued on a connection are counted, the
+// library's own requests (libraryWire) carry what the wire
 // fast paths carry, a reader stopped while it starts never reads, a reader that lingers after
 // records (a group's registry, read by every member) fetches less often while they come, a
 // reader told to wait longer at the broker (maxWaitMs) fetches an idle partition less often, takes
 // a record as soon, and fetches a busy one as usual.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { Admin, Consumer } from "@platformatic/kafka";
+import { Admin, Consumer, Producer } from "@platformatic/kafka";
 import { PlatformaticLink } from "../../kafka/platformatic/link.ts";
 import { PartitionReader } from "../../kafka/platformatic/reader.ts";
 import type { ReaderLink } from "../../kafka/platformatic/reader.ts";
 import type { OutRecord } from "../../kafka/mod.ts";
+import { produceDirect } from "../../kafka/wire/mod.ts";
 import { BROKERS, eventually } from "../_presence.ts";
 import { freePort, sleep } from "../_helpers.ts";
 import { netFaultsUnavailable, silence } from "../_netfault.ts";
@@ -37,6 +39,37 @@ describe("the @platformatic/kafka link (real broker)", () => {
       assert.deepEqual(got, ["first", "other"]);
       assert.equal(link.counters.recordsRead, 3, "all three were read; one was skipped");
     } finally {
+      await link.close();
+    }
+  });
+
+  it("tells how many produce requests wait before each on its connection (produceDirect)", async () => {
+    const link = new PlatformaticLink({ brokers, clientId: "queued-test" });
+    const producer = new Producer({ clientId: "queued-test", bootstrapBrokers: brokers });
+    const topic = `minimesh.queued.${crypto.randomUUID()}`;
+    const record = (v: string) => ({
+      topic,
+      partition: 0,
+      key: new TextEncoder().encode(crypto.randomUUID()),
+      value: new TextEncoder().encode(v),
+      headers: [],
+    });
+    try {
+      await link.ensureTopic(topic, 1);
+      assert.equal(await produceDirect(producer, [record("warm")], 1), true);
+      // Sent in one turn, so none is answered before the last leaves: each waits behind those
+      // before it (the broker answers a connection's requests in order).
+      const aheads: number[] = [];
+      const sent = ["a", "b", "c"].map((v) =>
+        produceDirect(producer, [record(v)], 1, (n) => void aheads.push(n))
+      );
+      assert.deepEqual(await Promise.all(sent), [true, true, true]);
+      assert.deepEqual(aheads.sort(), [0, 1, 2]);
+      // Answered, they no longer count.
+      await produceDirect(producer, [record("d")], 1, (n) => void aheads.push(n));
+      assert.equal(aheads.at(-1), 0);
+    } finally {
+      await producer.close();
       await link.close();
     }
   });
