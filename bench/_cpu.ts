@@ -13,11 +13,12 @@ export function cpuMs(pid: number): number {
 const BROKER = runningPid(devBroker());
 
 /**
- * CPU time (ms) used so far by this process, by `peerPid`, and by the development broker
- * (`deno task kafka start`; NaN when it does not run here). Differences of two readings tell
- * what each process spent in between.
+ * CPU time (ms) used so far by this process, by the peers `peerPids` together, and by the
+ * development broker (`deno task kafka start`; NaN when it does not run here). Differences of
+ * two readings tell what each side spent in between.
  */
-export function cpuOfSides(peerPid: number): [number, number, number] {
+export function cpuOfSides(...peerPids: number[]): [number, number, number] {
   const self = process.cpuUsage();
-  return [(self.user + self.system) / 1000, cpuMs(peerPid), BROKER ? cpuMs(BROKER) : NaN];
+  const peers = peerPids.reduce((sum, pid) => sum + cpuMs(pid), 0);
+  return [(self.user + self.system) / 1000, peers, BROKER ? cpuMs(BROKER) : NaN];
 }

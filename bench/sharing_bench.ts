@@ -20,7 +20,7 @@ import { Platform, PostOffice } from "../mod.ts";
 import { connectToCloud } from "../connector/mod.ts";
 import { BROKERS, meshArgs, startMonitor, topicsFor } from "../tests/_presence.ts";
 import { child, median } from "./_child.ts";
-import { cpuMs, cpuOfSides } from "./_cpu.ts";
+import { cpuOfSides } from "./_cpu.ts";
 
 const counts = process.argv.slice(2).filter((a) => /^\d+$/.test(a)).map(Number);
 const ROUNDS = counts[0] ?? 12;
@@ -89,10 +89,7 @@ try {
   // The caller's produce requests and fetched batches, over the rounds: how whole its batches are.
   const traffic: Record<string, number[]> = { one: [0, 0], two: [0, 0], four: [0, 0] };
   const calls = () => [connector.traffic.produceRequests, connector.traffic.batchesRead];
-  const sides = (name: string) => {
-    const [caller, , broker] = cpuOfSides(tierProcs[name][0].pid!);
-    return [caller, tierProcs[name].reduce((sum, p) => sum + cpuMs(p.pid!), 0), broker];
-  };
+  const sides = (name: string) => cpuOfSides(...tierProcs[name].map((p) => p.pid!));
   for (let r = 0; r < ROUNDS; r++) {
     const order = TIERS.map((_, i) => TIERS[(i + r) % TIERS.length]);
     for (const [name] of order) {

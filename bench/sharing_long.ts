@@ -19,7 +19,7 @@ import { Platform, PostOffice } from "../mod.ts";
 import { connectToCloud } from "../connector/mod.ts";
 import { BROKERS, meshArgs, startMonitor, topicsFor } from "../tests/_presence.ts";
 import { child, median } from "./_child.ts";
-import { cpuMs } from "./_cpu.ts";
+import { cpuOfSides } from "./_cpu.ts";
 
 const [INSTANCES = 1, CHUNKS = 40, PER_CHUNK = 50_000] = process.argv.slice(2).map(Number);
 const IN_FLIGHT = 64;
@@ -45,11 +45,7 @@ try {
     await new Promise((r) => setTimeout(r, 20));
   }
   const po = new PostOffice({}, platform);
-  const served = () => instances.reduce((sum, p) => sum + cpuMs(p.pid!), 0);
-  const caller = () => {
-    const u = process.cpuUsage();
-    return (u.user + u.system) / 1000;
-  };
+  const sides = () => cpuOfSides(...instances.map((p) => p.pid!));
   console.log(
     `Deno ${process.versions.deno}, broker ${BROKERS}, ${INSTANCES} instance(s), ${CHUNKS} ` +
       `chunks of ${PER_CHUNK} at ${IN_FLIGHT} in flight, ${navigator.hardwareConcurrency} cores\n`,
@@ -58,7 +54,7 @@ try {
   console.log("| ---: | ---: | --- |");
   const rows: [number, number, number][] = [];
   for (let c = 0; c < CHUNKS; c++) {
-    const s0 = served(), c0 = caller(), t0 = performance.now();
+    const [c0, s0] = sides(), t0 = performance.now();
     await Promise.all(Array.from({ length: IN_FLIGHT }, async () => {
       for (let i = 0; i < PER_CHUNK / IN_FLIGHT; i++) {
         const reply = await po.request({ to: "served.whoami" }, 10_000);
@@ -66,10 +62,11 @@ try {
       }
     }));
     const rate = PER_CHUNK / ((performance.now() - t0) / 1000);
+    const [c1, s1] = sides();
     const row: [number, number, number] = [
       rate,
-      (served() - s0) * 1000 / PER_CHUNK,
-      (caller() - c0) * 1000 / PER_CHUNK,
+      (s1 - s0) * 1000 / PER_CHUNK,
+      (c1 - c0) * 1000 / PER_CHUNK,
     ];
     rows.push(row);
     console.log(

@@ -35,7 +35,7 @@ interface Waiting {
   since: number;
   expectMs: number;
   /** What a broker that works answers within at the latest (0: no bound known). */
-  boundMs: () => number;
+  boundMs: number | (() => number);
 }
 
 /** The availability of one client's cluster (see {@link KafkaClient.available}). */
@@ -96,8 +96,7 @@ export class Availability {
    */
   waiting(expectMs: number, boundMs: number | (() => number) = expectMs): () => void {
     if (this.#silenceMs === Infinity || this.#closed) return () => {};
-    const bound = typeof boundMs === "number" ? () => boundMs : boundMs;
-    const w: Waiting = { since: Date.now(), expectMs, boundMs: bound };
+    const w: Waiting = { since: Date.now(), expectMs, boundMs };
     this.#waiting.add(w);
     this.#arm(w.since + expectMs + this.#silenceMs, w.since);
     return () => {
@@ -147,7 +146,8 @@ export class Availability {
       // again. (Unless every request takes about as long: then the cluster is slow.)
       const usual = SLOW_FACTOR * this.#usual.ms;
       for (const w of this.#waiting) {
-        const bound = w.boundMs();
+        // (Read only here, when a request is late: known by then.)
+        const bound = typeof w.boundMs === "number" ? w.boundMs : w.boundMs();
         const stuck = Math.max(bound + STUCK_FACTOR * this.#silenceMs, usual);
         if (bound === 0 || now - w.since < stuck) continue;
         this.#waiting.delete(w);
