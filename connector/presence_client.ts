@@ -58,13 +58,14 @@ const PEER_QUERY_MS = 2000;
 /** Questions go at most this often (a monitor closes a session over 20 frames a second). */
 const PEER_QUERY_INTERVAL_MS = 200;
 /**
- * A minimesh monitor silent this long is asked a question (about this instance), whose answer
- * shows it is there; silent for {@link MONITOR_SILENT_MS}, its connection counts as lost. A link
- * cut without a close (a partition, a host gone) would otherwise hold the instance on a monitor
- * that cannot hear it until TCP gives up, while that monitor drops it.
+ * Every this long, a minimesh monitor silent for half of it is asked a question (about this
+ * instance), whose answer shows it is there; silent for {@link MONITOR_SILENT_MS}, its connection
+ * counts as lost (5-7 s after its last frame). A link cut without a close (a partition, a host
+ * gone) would otherwise hold the instance on a monitor that cannot hear it until TCP gives up,
+ * while that monitor drops it.
  */
 const MONITOR_PROBE_MS = 2000;
-const MONITOR_SILENT_MS = 6000;
+const MONITOR_SILENT_MS = 5000;
 /** A check of the monitor's silence this late counts it again (see #watchMonitor). */
 const LATE_TICK_MS = 500;
 
@@ -346,22 +347,22 @@ export class PresenceClient {
 
   // Asks a minimesh monitor that went quiet whether it holds this instance (any answer will
   // do), and gives the connection up when nothing at all came for MONITOR_SILENT_MS. A Java
-  // monitor has no such question, and is not watched.
+  // monitor has no such question, and is not watched. Idle, the question and its answer are the
+  // connection's only frames (the monitor pings no one it hears from): one wake-up each way per
+  // MONITOR_PROBE_MS.
   #watchMonitor(ws: WebSocket, heardAt: () => number, lost: (why: string) => void): void {
     clearInterval(this.#liveness);
     if (ws.protocol !== MESH_PROTOCOL) return;
-    let askedAt = 0;
     // From the end of the join (the monitor had nothing to say while this instance joined), and
     // again after this process stood still: the monitor's frames may be unread yet, behind
     // everything else that came meanwhile (a fleet of 75 members in one overloaded process
     // gave up a monitor that answered).
-    this.#liveness = watchSilence(1000, LATE_TICK_MS, heardAt, (silent, now) => {
+    this.#liveness = watchSilence(MONITOR_PROBE_MS, LATE_TICK_MS, heardAt, (silent) => {
       if (silent >= MONITOR_SILENT_MS) {
         log.warn("Monitor silent for {s} s: trying another", { s: Math.round(silent / 1000) });
         return lost(`monitor silent for ${silent} ms`);
       }
-      if (silent < MONITOR_PROBE_MS || now - askedAt < MONITOR_PROBE_MS) return;
-      askedAt = now;
+      if (silent < MONITOR_PROBE_MS / 2) return;
       if (ws.readyState !== 1) return;
       // Its answer is not awaited: any frame from the monitor counts.
       ws.send(peerMessage(`live-${++this.#queryId}`, { origins: [this.#o.origin] }).toBytes());

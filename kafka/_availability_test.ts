@@ -40,6 +40,21 @@ describe("Availability: a silent broker", () => {
     a.close();
   });
 
+  it("still finds the silence of an idle client's later fetch once its earlier one is answered", async () => {
+    const { a, dropped } = silentAfter(100);
+    const early = a.waiting(50);
+    const late = a.waiting(300);
+    await sleep(30);
+    early(); // answered: the check follows the late fetch, due at 400 ms
+    await sleep(250);
+    assert.equal(a.available, true, "not before the late fetch's wait and the silence");
+    await sleep(250);
+    assert.equal(a.available, false);
+    assert.equal(dropped(), 1);
+    late();
+    a.close();
+  });
+
   it("is not silence while other answers arrive (a slow partition, not a silent broker)", async () => {
     const { a, dropped } = silentAfter(100);
     const done = a.waiting(0);

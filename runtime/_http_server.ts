@@ -239,13 +239,15 @@ export function serve(options: ServeOptions): Promise<RunningServer> {
   let draining = false;
   // Sockets with a request in progress, or a websocket: a drain leaves them to finish.
   const inUse = new Set<Socket>();
-  // Websocket → when it last answered a ping (or opened), while pings are on.
+  // Websocket → when it last sent a frame or answered a ping (or opened), while pings are on.
   const timeout = options.pingTimeoutMs ?? 0;
   const pinged = timeout > 0 ? new Map<WebSocket, number>() : undefined;
   const hung = new WeakSet<WebSocket>();
-  // A ping every fifth of the timeout; a socket silent for three fifths of it (three pings
-  // unanswered) is dropped, so that one that froze just after its last answer is dropped within
-  // the timeout with a fifth to spare for the leave to reach its peers.
+  // Every fifth of the timeout, a ping to each socket silent since the last look (one that sends
+  // shows it is there: an idle mesh member asks its monitor something every two seconds, and a
+  // ping beside it would wake both ends once more); a socket silent for three fifths of it
+  // (three pings unanswered) is dropped, so that one that froze just after its last frame is
+  // dropped within the timeout with a fifth to spare for the leave to reach its peers.
   const every = Math.max(50, timeout / 5);
   const pinger = pinged === undefined ? undefined : setInterval(() => {
     const now = Date.now();
@@ -254,7 +256,7 @@ export function serve(options: ServeOptions): Promise<RunningServer> {
         pinged.delete(ws);
         hung.add(ws);
         ws.terminate();
-      } else if (ws.readyState === ws.OPEN) ws.ping();
+      } else if (now - at >= every && ws.readyState === ws.OPEN) ws.ping();
     }
   }, every);
   // Per connection: the deadline for the next request's headers (armed on connect and after
@@ -483,6 +485,7 @@ export function serve(options: ServeOptions): Promise<RunningServer> {
         },
       };
       ws.on("message", (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
+        if (pinged?.has(ws)) pinged.set(ws, Date.now());
         const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
         handlers.message(ps, isBinary ? new Uint8Array(buf) : buf.toString("utf8"));
       });
