@@ -121,7 +121,6 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
   #topic: string | undefined;
   /** While the monitor connection is down after a join: the end of the grace period. */
   #graceTimer: ReturnType<typeof setTimeout> | undefined;
-  #housekeeping: ReturnType<typeof setInterval> | undefined;
   #offStop: (() => void) | undefined;
   #draining = false;
   /** Set by start: aborted by stop, which ends a check of Kafka still going on. */
@@ -277,8 +276,6 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
     log.info("Automatic segmentation when event payload exceeds {max}", {
       max: MAX_BLOCK.toLocaleString("en-US"),
     });
-    clearInterval(this.#housekeeping);
-    this.#housekeeping = setInterval(() => this.#delivery.expireBlocks(Date.now()), 5000);
     this.#offStop ??= this.platform.onStop({
       name: "mesh connector",
       drain: () => this.#drain(),
@@ -343,7 +340,7 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
     this.#checking?.abort();
     this.#offStop?.();
     this.#offStop = undefined;
-    clearInterval(this.#housekeeping);
+    this.#delivery.close();
     clearTimeout(this.#graceTimer);
     this.#peers.stop();
     this.#stalls.close();

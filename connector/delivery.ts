@@ -23,6 +23,8 @@ import type { BlockLimits } from "./blocks.ts";
 const log = logger("connector");
 // Whoever can write to a partition chooses how often these happen.
 const warn = throttled(log, "warn", 10);
+/** How often block sets waiting for more blocks are looked at for expiry (see BlockLimits.ttlMs). */
+const EXPIRY_CHECK_MS = 5000;
 
 /** Counters of records that were skipped, by reason. */
 export interface ConnectorStats {
@@ -81,6 +83,8 @@ export class Delivery {
   readonly #blocks: BlockAssembler;
   readonly #telemetry: Telemetry;
   readonly #clockSkewMs: number;
+  /** Looks for expired block sets while some wait (none idle: no wake-up for nothing). */
+  #expiry: ReturnType<typeof setInterval> | undefined;
 
   /**
    * Delivery for `platform` through `kafka`, holding incomplete block sets within `limits`;
@@ -141,6 +145,7 @@ export class Delivery {
         return;
       }
       if (result.kind === "partial") {
+        this.#expiry ??= setInterval(() => this.expireBlocks(Date.now()), EXPIRY_CHECK_MS);
         for (const [id, got, max] of result.dropped) {
           this.stats.droppedBlockSets++;
           warn("Block set {id} dropped with {got} of {max} blocks: over the pending caps", {
@@ -164,6 +169,13 @@ export class Delivery {
       this.stats.expiredBlockSets++;
       warn("Block set {id} expired with {got} of {max} blocks", { id, got, max });
     }
+    if (this.#blocks.pending === 0) this.close();
+  }
+
+  /** Stops looking for expired block sets (until a block comes again). */
+  close(): void {
+    clearInterval(this.#expiry);
+    this.#expiry = undefined;
   }
 
   // A request read after its caller gave up (the `rpc` tag is its timeout; the record's time is

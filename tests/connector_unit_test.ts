@@ -169,6 +169,39 @@ describe("requests waiting on a peer (what fails fast when it leaves)", () => {
   });
 });
 
+describe("block sets read in part", () => {
+  it("expire after their time to live, and a whole set later is delivered", async () => {
+    const platform = new Platform({ args: ["-Dlog.level=error"] });
+    const got: number[] = [];
+    platform.register("big.work", (_h, body: Uint8Array) => void got.push(body.length));
+    const kafka = new MemoryKafkaClient(new MemoryKafka(), ["memory:9092"]);
+    const delivery = new Delivery(platform, kafka, { ttlMs: 1000 }, 1000);
+    let offset = 0;
+    const record = (b: EventEnvelope): InRecord => ({
+      topic: "t",
+      partition: 0,
+      offset: String(offset++),
+      key: undefined,
+      headers: { _event_: "1" },
+      value: b.toBytes(),
+      timestamp: Date.now(),
+    });
+    const event = (n: number) =>
+      new EventEnvelope({ to: "big.work", body: new Uint8Array(MAX_BLOCK * 2 + n) });
+    const [first] = toBlocks("part", event(1).toBytes());
+    delivery.onRecord(record(first));
+    delivery.expireBlocks(Date.now()); // within its time to live
+    assert.equal(delivery.stats.expiredBlockSets, 0);
+    delivery.expireBlocks(Date.now() + 1001);
+    assert.equal(delivery.stats.expiredBlockSets, 1);
+    for (const b of toBlocks("whole", event(2).toBytes())) delivery.onRecord(record(b));
+    for (let i = 0; i < 50 && got.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(got, [MAX_BLOCK * 2 + 2]);
+    delivery.close();
+    await platform.stop();
+  });
+});
+
 describe("requests read after their caller's timeout", () => {
   it("are dropped and counted; fresh requests and plain sends run", async () => {
     const platform = new Platform({ args: ["-Dlog.level=error"] });

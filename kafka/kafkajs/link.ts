@@ -27,7 +27,7 @@ import type { GroupReaderLink } from "./reader.ts";
 import { SendQueue } from "../_send_queue.ts";
 import { asBuffer } from "../_bytes.ts";
 import { Availability } from "../_availability.ts";
-import { ensureTopic, growTopic } from "../_topics.ts";
+import { growTopic, TopicCreations } from "../_topics.ts";
 import type { TopicAdmin } from "../_topics.ts";
 import type { TopicMode } from "../properties.ts";
 import { tlsOptions, tokenSource } from "../_security.ts";
@@ -84,6 +84,7 @@ export class KafkaLink implements KafkaClient {
   #producer: Producer | undefined;
   #producerReady: Promise<Producer> | undefined;
   #admin: Promise<Admin> | undefined;
+  #creations: TopicCreations | undefined;
   #consumers = new Set<PartitionConsumer>();
   readonly #readerLink: GroupReaderLink;
   readonly #sends = new SendQueue(
@@ -241,7 +242,8 @@ export class KafkaLink implements KafkaClient {
    * `kafka.topics=pre-allocated` a missing topic is an error: nothing is created.
    */
   ensureTopic(topic: string, partitions: number): Promise<number> {
-    return ensureTopic(this.#topicAdmin(), topic, partitions);
+    this.#creations ??= new TopicCreations(this.#topicAdmin());
+    return this.#creations.ensure(topic, partitions);
   }
 
   #topicAdmin(): TopicAdmin {
@@ -250,10 +252,10 @@ export class KafkaLink implements KafkaClient {
       replicationFactor: this.#replicationFactor,
       partitions: () => this.topicPartitions(),
       brokers: () => this.#brokerCount!, // known since partitions()
-      create: async (topic, partitions, replicationFactor) => {
+      create: async (topics, partitions, replicationFactor) => {
         await (await this.#admin_()).createTopics({
           waitForLeaders: true,
-          topics: [{ topic, numPartitions: partitions, replicationFactor }],
+          topics: topics.map((topic) => ({ topic, numPartitions: partitions, replicationFactor })),
         });
       },
       grow: async (topic, count) => {

@@ -37,7 +37,7 @@ import { PartitionReader } from "./reader.ts";
 import type { ReaderLink } from "./reader.ts";
 import { apiError, explained, LeaderAway, retriable } from "./_errors.ts";
 import { Availability, LEADER_AWAY_WAIT_MS, leaderAnswers } from "../_availability.ts";
-import { ensureTopic, growTopic } from "../_topics.ts";
+import { growTopic, TopicCreations } from "../_topics.ts";
 import type { TopicAdmin } from "../_topics.ts";
 import type { TopicMode } from "../properties.ts";
 
@@ -98,6 +98,7 @@ export class PlatformaticLink implements KafkaClient {
   #brokerCount: number | undefined;
   #producer: Producer | undefined;
   #admin: Admin | undefined;
+  #creations: TopicCreations | undefined;
   #consumers = new Set<PartitionConsumer>();
   /** Every open broker connection of this link's clients. */
   #connections = new Set<Connection>();
@@ -259,7 +260,8 @@ export class PlatformaticLink implements KafkaClient {
    * partition count. With `kafka.topics=pre-allocated` a missing topic is an error.
    */
   ensureTopic(topic: string, partitions: number): Promise<number> {
-    return ensureTopic(this.#topicAdmin(), topic, partitions);
+    this.#creations ??= new TopicCreations(this.#topicAdmin());
+    return this.#creations.ensure(topic, partitions);
   }
 
   #topicAdmin(): TopicAdmin {
@@ -269,8 +271,8 @@ export class PlatformaticLink implements KafkaClient {
       partitions: () => this.topicPartitions(),
       brokers: () => this.#brokerCount ?? 1, // known since partitions()
       // Errors with their causes in the message, except the one `exists` looks for.
-      create: (topic, partitions, replicas) =>
-        this.#admin_().createTopics({ topics: [topic], partitions, replicas }).then(
+      create: (topics, partitions, replicas) =>
+        this.#admin_().createTopics({ topics, partitions, replicas }).then(
           () => {},
           (e) => {
             throw apiError(e, "TOPIC_ALREADY_EXISTS") ? e : explained(e);
