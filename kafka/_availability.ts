@@ -29,8 +29,6 @@ const SLOW_FACTOR = 4;
  * second cost it 1.5 ms of CPU a second, bench/idle_bench.ts).
  */
 const SILENCE_CHECK_MS = 100;
-/** Up to this many requests on their way, the check follows the earliest (see #rearm). */
-const FEW_WAITING = 4;
 
 /** A request on its way, answered within `expectMs` by a broker that works. */
 interface Waiting {
@@ -107,21 +105,8 @@ export class Availability {
         clearTimeout(this.#watch);
         this.#watch = undefined;
         this.#dueAt = Infinity;
-      } else if (this.#waiting.size <= FEW_WAITING) this.#rearm();
+      }
     };
-  }
-
-  // An idle client's few fetches, each answered before the check it armed: the check moves to
-  // the next one due instead of waking for nothing (an idle member's fetches would each wake it
-  // once more). Under load the check wakes at most every SILENCE_CHECK_MS, and this is skipped.
-  #rearm(): void {
-    let next = Infinity;
-    for (const x of this.#waiting) next = Math.min(next, x.since + x.expectMs + this.#silenceMs);
-    if (next <= this.#dueAt) return;
-    clearTimeout(this.#watch);
-    this.#watch = undefined;
-    this.#dueAt = Infinity;
-    this.#arm(next, Date.now());
   }
 
   // The check, due at `at` (the earliest a request on its way can be overdue), at the soonest

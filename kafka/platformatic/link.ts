@@ -44,8 +44,6 @@ import type { TopicMode } from "../properties.ts";
 const log = logger("kafka");
 registerLibrary("@platformatic/kafka", packageVersion("@platformatic/kafka", import.meta.url));
 
-/** How long a partition reader's client keeps the cluster's metadata (see consumePartition). */
-const CONSUMER_METADATA_MAX_AGE_MS = 300_000;
 /** How long a produce is tried again while its partition has no reachable leader. */
 const PRODUCE_RETRY_MS = 35_000;
 type Client = Admin | Producer | Consumer;
@@ -409,10 +407,6 @@ export class PlatformaticLink implements KafkaClient {
         // Never joins it: fetches name their partition and offset.
         groupId: `${this.#base.clientId}.${topic}.${partition}`,
         retries: 0,
-        // The reader looks the leader up itself when a fetch fails (a leader change, a broker
-        // back at another address); the library's own refresh every 5 s (its default) was a
-        // metadata request per partition read every 5 s, a third of an idle member's requests.
-        metadataMaxAge: CONSUMER_METADATA_MAX_AGE_MS,
       }),
     );
     const ready = Promise.withResolvers<void>();
