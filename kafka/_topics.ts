@@ -46,10 +46,11 @@ export async function growTopic(admin: TopicAdmin, topic: string, count: number)
 /**
  * See {@link KafkaClient.ensureTopic}: creates missing topics with replication factor
  * min(`kafka.replication.factor`, number of brokers); with `kafka.topics=pre-allocated` a missing
- * topic is an error. The topics asked for while a creation is on its way go together in the next
- * one: a monitor whose join storm needs nine new topics asked for them one request at a time, each
- * waiting for the cluster's controller (30-40 ms) and delaying the metadata requests that look
- * for the topics made before (288 joins on a fresh broker: p99 1.0-1.6 s).
+ * topic is an error. The topics asked for while a creation (or its look at the metadata) is on
+ * its way go together in the next one: a monitor whose join storm needs nine new topics asked for
+ * them one request at a time, each waiting for the cluster's controller (30-40 ms) and delaying
+ * the metadata requests that look for the topics made before (288 joins on a fresh broker: p99
+ * 1.0-1.6 s).
  *
  * @example
  * ```ts
@@ -101,12 +102,15 @@ export class TopicCreations {
     this.#running = true;
     try {
       while (this.#queued.size > 0) {
+        // The look first, then the batch: the topics asked for during the look go with it (a
+        // topic made meanwhile by another process is then refused as existing, which is fine).
+        const have = await this.#admin.partitions().catch((e: unknown) => e as Error);
         const batch = this.#queued;
         this.#queued = new Map();
-        const settled = await this.#ensureAll(
+        const settled = await (have instanceof Error ? Promise.reject(have) : this.#ensureAll(
           new Map([...batch].map(([t, q]) => [t, q.partitions])),
-        )
-          .catch((e: unknown) => new Map([...batch.keys()].map((t) => [t, e as Error])));
+          have,
+        )).catch((e: unknown) => new Map([...batch.keys()].map((t) => [t, e as Error])));
         for (const [topic, q] of batch) {
           const r = settled.get(topic);
           for (const w of q.waiters) typeof r === "number" ? w.resolve(r) : w.reject(r);
@@ -118,10 +122,12 @@ export class TopicCreations {
   }
 
   // Each topic's partition count, or why it cannot be had.
-  async #ensureAll(wanted: Map<string, number>): Promise<Map<string, number | Error>> {
+  async #ensureAll(
+    wanted: Map<string, number>,
+    have: Map<string, number>,
+  ): Promise<Map<string, number | Error>> {
     const admin = this.#admin;
     const out = new Map<string, number | Error>();
-    let have = await admin.partitions();
     const missing = new Map<string, number>();
     for (const [topic, partitions] of wanted) {
       const n = have.get(topic);

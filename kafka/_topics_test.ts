@@ -7,13 +7,18 @@ import type { TopicMode } from "./properties.ts";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // A cluster whose creations take `createMs` and show in the metadata `showMs` after.
-function cluster(o: { mode?: TopicMode; createMs?: number; showMs?: number; fail?: string } = {}) {
+function cluster(
+  o: { mode?: TopicMode; createMs?: number; showMs?: number; fail?: string; lookMs?: number } = {},
+) {
   const have = new Map<string, number>();
   const requests: string[][] = [];
   const admin: TopicAdmin = {
     mode: o.mode ?? "on-demand",
     replicationFactor: 3,
-    partitions: () => Promise.resolve(new Map(have)),
+    partitions: async () => {
+      if (o.lookMs) await sleep(o.lookMs);
+      return new Map(have);
+    },
     brokers: () => 1,
     create: async (topics, partitions) => {
       requests.push([...topics]);
@@ -41,6 +46,15 @@ describe("TopicCreations", () => {
     const rest = ["t2", "t3", "t4", "t2"].map((t) => topics.ensure(t, 4));
     assert.deepEqual(await Promise.all([first, ...rest]), [4, 4, 4, 4, 4]);
     assert.deepEqual(c.requests, [["t1"], ["t2", "t3", "t4"]]);
+  });
+
+  it("sends the topics asked for during its look at the metadata with the first", async () => {
+    const c = cluster({ lookMs: 40 });
+    const topics = new TopicCreations(c.admin);
+    const first = topics.ensure("t1", 2);
+    await sleep(10);
+    assert.deepEqual(await Promise.all([first, topics.ensure("t2", 2)]), [2, 2]);
+    assert.deepEqual(c.requests, [["t1", "t2"]]);
   });
 
   it("waits until the metadata shows a topic just created", async () => {
