@@ -4,6 +4,8 @@ import { logger } from "../bus/_log.ts";
 import type { TopicMode } from "./properties.ts";
 
 const log = logger("kafka");
+/** The looks at the metadata (25 ms apart) for a topic whose request was refused. */
+const REFUSED_LOOKS = 20;
 
 /** What a client does for {@link TopicCreations} and {@link growTopic}. */
 export interface TopicAdmin {
@@ -104,13 +106,13 @@ export class TopicCreations {
       while (this.#queued.size > 0) {
         // The look first, then the batch: the topics asked for during the look go with it (a
         // topic made meanwhile by another process is then refused as existing, which is fine).
-        const have = await this.#admin.partitions().catch((e: unknown) => e as Error);
+        const look = this.#admin.partitions();
+        await look.then(() => {}, () => {}); // (its failure is the batch's, below)
         const batch = this.#queued;
         this.#queued = new Map();
-        const settled = await (have instanceof Error ? Promise.reject(have) : this.#ensureAll(
-          new Map([...batch].map(([t, q]) => [t, q.partitions])),
-          have,
-        )).catch((e: unknown) => new Map([...batch.keys()].map((t) => [t, e as Error])));
+        const wanted = new Map([...batch].map(([t, q]) => [t, q.partitions]));
+        const settled = await this.#ensureAll(wanted, look)
+          .catch((e: unknown) => new Map([...batch.keys()].map((t) => [t, e as Error])));
         for (const [topic, q] of batch) {
           const r = settled.get(topic);
           for (const w of q.waiters) typeof r === "number" ? w.resolve(r) : w.reject(r);
@@ -124,10 +126,11 @@ export class TopicCreations {
   // Each topic's partition count, or why it cannot be had.
   async #ensureAll(
     wanted: Map<string, number>,
-    have: Map<string, number>,
+    look: Promise<Map<string, number>>,
   ): Promise<Map<string, number | Error>> {
     const admin = this.#admin;
     const out = new Map<string, number | Error>();
+    let have = await look;
     const missing = new Map<string, number>();
     for (const [topic, partitions] of wanted) {
       const n = have.get(topic);
@@ -145,15 +148,23 @@ export class TopicCreations {
     if (missing.size === 0) return out;
     // One request per partition count (one, in a mesh).
     const byCount = new Map<number, string[]>();
-    for (const [topic, n] of missing) byCount.set(n, [...(byCount.get(n) ?? []), topic]);
+    for (const [topic, n] of missing) {
+      const same = byCount.get(n);
+      if (same) same.push(topic);
+      else byCount.set(n, [topic]);
+    }
+    // A refused request may have made some of its topics (Kafka answers per topic): the
+    // metadata tells which, and the others fail with the refusal.
+    const refused = new Map<string, Error>();
     await Promise.all([...byCount].map(([n, topics]) =>
       this.#create(topics, n).catch((e) => {
-        for (const t of topics) out.set(t, e as Error);
+        for (const t of topics) refused.set(t, e as Error);
       })
     ));
     // Shown in the metadata: a topic just created may not be yet (a broker shows it once it made
     // its partitions, tens of milliseconds after the controller's answer). Looked for often at
-    // first, since leases wait for it, then every 100 ms, for 5 s in all.
+    // first, since leases wait for it, then every 100 ms, for 5 s in all; a refused one, for the
+    // first half second.
     for (let i = 0; i < 60; i++) {
       const waiting = [...missing.keys()].filter((t) => !out.has(t));
       if (waiting.length === 0) return out;
@@ -162,6 +173,7 @@ export class TopicCreations {
       for (const t of waiting) {
         const n = have.get(t);
         if (n !== undefined) out.set(t, n);
+        else if (refused.has(t) && i >= REFUSED_LOOKS) out.set(t, refused.get(t)!);
       }
     }
     for (const t of missing.keys()) {

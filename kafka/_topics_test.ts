@@ -1,5 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import { TopicCreations } from "./_topics.ts";
 import type { TopicAdmin } from "./_topics.ts";
 import type { TopicMode } from "./properties.ts";
@@ -23,11 +24,12 @@ function cluster(
     create: async (topics, partitions) => {
       requests.push([...topics]);
       await sleep(o.createMs ?? 0);
-      if (topics.includes(o.fail ?? "")) throw new Error(`cannot create ${o.fail}`);
+      // As Kafka: per topic, the others of a request made even when one is refused.
       const exists = topics.filter((t) => have.has(t));
       setTimeout(() => {
-        for (const t of topics) if (!have.has(t)) have.set(t, partitions);
+        for (const t of topics) if (!have.has(t) && t !== o.fail) have.set(t, partitions);
       }, o.showMs ?? 0);
+      if (topics.includes(o.fail ?? "")) throw new Error(`cannot create ${o.fail}`);
       if (exists.length) throw new Error(`TOPIC_ALREADY_EXISTS ${exists}`);
     },
     grow: () => Promise.resolve(),
@@ -103,5 +105,38 @@ describe("TopicCreations", () => {
     const next = topics.ensure("good", 1);
     await assert.rejects(first, /cannot create bad/);
     assert.equal(await next, 1);
+  });
+
+  it("over generated interleavings: each caller gets its topic's count or the cluster's refusal, and no topic is asked for twice", async () => {
+    const name = fc.constantFrom("a", "b", "c", "d", "e", "f");
+    const call = fc.record({ topic: name, delayMs: fc.integer({ min: 0, max: 30 }) });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(call, { minLength: 1, maxLength: 12 }),
+        fc.subarray(["a", "b", "c", "d", "e", "f"]), // there before
+        fc.option(name, { nil: undefined }), // refused by the cluster
+        fc.integer({ min: 0, max: 20 }), // the controller's time
+        fc.integer({ min: 0, max: 20 }), // the look's time
+        async (calls, existing, fail, createMs, lookMs) => {
+          const c = cluster({ createMs, lookMs, fail });
+          for (const t of existing) c.have.set(t, 9);
+          const topics = new TopicCreations(c.admin);
+          const results = await Promise.all(calls.map(async ({ topic, delayMs }) => {
+            await sleep(delayMs);
+            return topics.ensure(topic, 2).then((n) => n, (e: Error) => e);
+          }));
+          calls.forEach(({ topic }, i) => {
+            const r = results[i];
+            if (existing.includes(topic)) assert.equal(r, 9, topic);
+            else if (topic === fail) assert.match(String(r), /cannot create/);
+            else assert.equal(r, 2, topic);
+          });
+          const asked = c.requests.flat().filter((t) => t !== fail);
+          assert.equal(new Set(asked).size, asked.length, `asked twice: ${c.requests}`);
+          assert.ok(asked.every((t) => !existing.includes(t)), "an existing topic was created");
+        },
+      ),
+      { numRuns: 40 },
+    );
   });
 });
