@@ -10,6 +10,15 @@ export function cpuMs(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
+/**
+ * How often the main thread of process `pid` was put back to work after waiting: its voluntary
+ * context switches (Linux), one for each wait for a timer or a socket that ended.
+ */
+export function wakes(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/task/${pid}/status`, "utf8");
+  return Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? NaN);
+}
+
 const BROKER = runningPid(devBroker());
 
 /**

@@ -25,8 +25,12 @@ export interface LeasingContext {
   readonly version: string;
   readonly table: LeaseTable;
   readonly sessions: Sessions;
-  /** Prepares a physical topic; gives its partition count. */
-  prepare(physical: string, partition: number): Promise<number>;
+  /**
+   * Prepares a physical topic for a lease of `partition`; gives its partition count. `waiting`:
+   * how many more leases this monitor is about to give (claims on their way, sessions that have
+   * yet to ask), whose topics come next.
+   */
+  prepare(physical: string, partition: number, waiting: number): Promise<number>;
   /** Whether a claim waits for the Java monitors' lock, and the wait itself. */
   mustWait(): boolean;
   wait(s: Session): void;
@@ -124,7 +128,8 @@ export class Leasing {
 
   #sendReady(s: Session, topic: string): void {
     const [physical, partition] = splitVirtualTopic(topic);
-    this.#c.prepare(physical, partition).then((n) => {
+    const waiting = this.#claiming.size + this.#c.sessions.unannounced;
+    this.#c.prepare(physical, partition, waiting).then((n) => {
       if (n <= partition) throw new Error(`Insufficient partitions in ${physical} (${n})`);
       if (s.closing) return;
       // The app announces its own join once it reads its partitions; as in the Java original,

@@ -192,7 +192,7 @@ export class PresenceMonitor implements AsyncDisposable {
       version: platform.version,
       table: this.#table,
       sessions: this.#sessions,
-      prepare: (physical, partition) => this.#topics.prepare(physical, partition),
+      prepare: (physical, partition, waiting) => this.#topics.prepare(physical, partition, waiting),
       mustWait: () => this.#java.mixed,
       wait: (session) => this.#java.wait(session),
       reserved: (topic, origin) => this.#java.reserved(topic, origin),

@@ -117,6 +117,11 @@ export class Sessions {
     return this.#byOrigin.get(origin);
   }
 
+  /** Open sessions that have not sent their `info` yet (each will ask for a lease). */
+  get unannounced(): number {
+    return this.#pending.size;
+  }
+
   /** The open sessions that have sent their `info`. */
   joined(): Session[] {
     return [...this.#bySocket.values()].filter((s) => s.info !== undefined && !s.closing);

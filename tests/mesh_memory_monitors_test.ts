@@ -2,10 +2,14 @@
 // a starting monitor's table in parts, no lease given twice, the idle timeout, and Kafka going away or losing its topics (helpers in _mesh_memory.ts).
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import { EventEnvelope, Platform } from "../mod.ts";
 import { connectorSettings } from "../connector/mod.ts";
 import { monitorSettings } from "../presence/mod.ts";
 import { MemoryKafka, splitVirtualTopic } from "../internal.ts";
+import type { KafkaClient } from "../kafka/client.ts";
+import { MeshTopics } from "../presence/topics.ts";
+import { virtualTopics } from "../presence/lease_table.ts";
 import { connect, eventually } from "./_presence.ts";
 import { sleep } from "./_helpers.ts";
 import { pingPong, startApp, startMonitor } from "./_mesh_memory.ts";
@@ -143,6 +147,47 @@ describe("the mesh over Kafka in memory: monitors", () => {
     } finally {
       await Promise.all(apps.map((a) => a.connector.stop()));
     }
+  });
+
+  it("asks with a lease for the topics of the leases about to follow it, and for no more", () => {
+    // A monitor's topics with a client that only notes what it is asked to make.
+    const settings = monitorSettings(
+      new Platform({ dir: "/nonexistent", env: {}, args: ["-Dmax.virtual.topics=288"] }).config,
+    );
+    const per = settings.partitionsPerTopic;
+    const all = virtualTopics("multiplex", per, 288);
+    const order = [...new Set(all.map((vt) => splitVirtualTopic(vt)[0]))];
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: order.length - 1 }),
+        fc.integer({ min: 0, max: per - 1 }),
+        fc.integer({ min: 0, max: 400 }),
+        (at, partition, waiting) => {
+          const asked: string[] = [];
+          const kafka = {
+            ensureTopic: (t: string, n: number) => (asked.push(t), Promise.resolve(n)),
+          } as unknown as KafkaClient;
+          void new MeshTopics(kafka, settings, () => [], all).prepare(
+            order[at],
+            partition,
+            waiting,
+          );
+          // The leases given in order after this one fill this topic, then the next ones; from
+          // the second half of a topic on, the next one is made anyway.
+          const last = Math.max(
+            at + Math.floor((partition + waiting) / per),
+            at + (partition >= per / 2 ? 1 : 0),
+          );
+          const want = order.slice(at, Math.min(order.length, last + 1));
+          assert.deepEqual(
+            [...asked].sort(),
+            want,
+            `lease ${partition} of ${order[at]}, ${waiting} waiting`,
+          );
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 
   it("does not count a long join as its monitor's silence", async () => {

@@ -17,6 +17,12 @@
  * coordinator without stopping the fetches (the group only keeps offsets for the mesh's
  * consumers), so the consumer follows the new leader as soon as Kafka elects it.
  *
+ * Each connection's request queue also checks its requests for their timeout every 100 ms, for
+ * as long as the connection is open, although an idle consumer's only request is a fetch that
+ * waits at the broker for seconds: 60 wake-ups a second for an idle mesh member's six
+ * connections, 21-23 ms of CPU a second (`bench/idle_bench.ts`). {@link patchRequestTimeouts}
+ * checks once, when the earliest request on its way is due.
+ *
  * The patches touch internals, so each is checked first: a kafkajs whose classes look different
  * is left alone, with a warning.
  *
@@ -31,6 +37,36 @@ export interface RequestQueueClass {
   new (...args: any[]): { pending: unknown[]; throttledUntil: number };
 }
 
+type Proto = Record<string | symbol, unknown>;
+
+/**
+ * The guard every patch shares: applied once per class (`marker`), and only to a class whose
+ * methods look as expected (`fits`); otherwise it is left alone and `unfit` is logged.
+ */
+function patchOnce(
+  cls: { prototype: unknown } | undefined,
+  marker: symbol,
+  fits: (proto: Proto) => boolean,
+  unfit: string,
+  apply: (proto: Proto) => void,
+): string {
+  const proto = cls?.prototype as Proto | undefined;
+  if (proto?.[marker]) return "already";
+  if (!proto || !fits(proto)) {
+    logger("kafka").warn(unfit);
+    return "skipped";
+  }
+  apply(proto);
+  proto[marker] = true;
+  return "applied";
+}
+
+// The source of `proto[name]` when it is a function ("" otherwise), for the shape checks.
+function sourceOf(proto: Proto, name: string): string {
+  const f = proto[name];
+  return typeof f === "function" ? f.toString() : "";
+}
+
 const PATCHED = Symbol.for("minimesh.kafkajs.idle-timer-patch");
 /** Where the patched prototype keeps kafkajs's own scheduler (for the test that compares). */
 export const ORIGINAL: unique symbol = Symbol.for("minimesh.kafkajs.original-scheduler");
@@ -40,29 +76,121 @@ export const ORIGINAL: unique symbol = Symbol.for("minimesh.kafkajs.original-sch
  * when the class is not the expected one.
  */
 export function patchRequestQueue(queue: RequestQueueClass | undefined): string {
-  const proto = queue?.prototype as Record<string | symbol, unknown> | undefined;
-  if (proto?.[PATCHED]) return "already";
-  const original = proto?.scheduleCheckPendingRequests;
-  const source = typeof original === "function" ? original.toString() : "";
-  if (
-    !proto || typeof proto.checkPendingRequests !== "function" ||
-    !source.includes("this.pending") || !source.includes("this.throttledUntil")
-  ) {
-    logger("kafka").warn(
-      "kafkajs's request queue is not the one the idle-timer patch expects: not patched " +
-        "(idle connections may wake every millisecond)",
-    );
-    return "skipped";
+  return patchOnce(
+    queue,
+    PATCHED,
+    (proto) => {
+      const source = sourceOf(proto, "scheduleCheckPendingRequests");
+      return typeof proto.checkPendingRequests === "function" &&
+        source.includes("this.pending") && source.includes("this.throttledUntil");
+    },
+    "kafkajs's request queue is not the one the idle-timer patch expects: not patched " +
+      "(idle connections may wake every millisecond)",
+    (proto) => {
+      const original = proto.scheduleCheckPendingRequests as () => void;
+      proto.scheduleCheckPendingRequests = function (
+        this: { pending: unknown[]; throttledUntil: number },
+      ) {
+        if (this.pending.length === 0 && !(this.throttledUntil > Date.now())) return;
+        original.call(this);
+      };
+      proto[ORIGINAL] = original;
+    },
+  );
+}
+
+/** A request on its way, as kafkajs's request queue keeps it. */
+interface Inflight {
+  sentAt: number;
+  requestTimeout: number;
+  timeoutRequest(): void;
+}
+
+/** The shape of kafkajs's request queue that the timeout patch relies on. */
+export interface TimeoutQueueClass {
+  prototype: { scheduleRequestTimeoutCheck?: unknown; push?: unknown; destroy?: unknown };
+  // deno-lint-ignore no-explicit-any
+  new (...args: any[]): unknown;
+}
+
+/** What the timeout patch uses of a request queue (kafkajs's own fields, and one of ours). */
+interface TimeoutQueue {
+  enforceRequestTimeout: boolean;
+  requestTimeout: number;
+  inflight: Map<number, Inflight>;
+  pending: unknown[];
+  /** kafkajs's field for its 100-ms interval; the patch keeps its timer there, so `destroy` ends it. */
+  requestTimeoutIntervalId: ReturnType<typeof setTimeout> | null;
+  isConnected(): boolean;
+  destroy(): void;
+  [TIMEOUT_DUE]?: number;
+}
+
+const TIMEOUTS_PATCHED = Symbol.for("minimesh.kafkajs.request-timeout-patch");
+/** When the queue's timeout check is due (ms since the epoch; absent: none armed). */
+const TIMEOUT_DUE = Symbol.for("minimesh.kafkajs.request-timeout-due");
+
+// The check at `at`, unless one is armed as early already.
+function armTimeoutCheck(q: TimeoutQueue, at: number): void {
+  const due = q[TIMEOUT_DUE];
+  if (due !== undefined && due <= at) return;
+  clearTimeout(q.requestTimeoutIntervalId ?? undefined);
+  q[TIMEOUT_DUE] = at;
+  q.requestTimeoutIntervalId = setTimeout(() => checkTimeouts(q), Math.max(0, at - Date.now()));
+}
+
+// What kafkajs's interval did on each tick: time out the requests past their timeout, and stop
+// once the connection is closed; then wait for the next request's timeout.
+function checkTimeouts(q: TimeoutQueue): void {
+  q[TIMEOUT_DUE] = undefined;
+  q.requestTimeoutIntervalId = null;
+  const now = Date.now();
+  let next = Infinity;
+  for (const request of [...q.inflight.values()]) {
+    const due = request.sentAt + request.requestTimeout;
+    if (now > due) request.timeoutRequest();
+    else next = Math.min(next, due + 1);
   }
-  proto.scheduleCheckPendingRequests = function (
-    this: { pending: unknown[]; throttledUntil: number },
-  ) {
-    if (this.pending.length === 0 && !(this.throttledUntil > Date.now())) return;
-    (original as () => void).call(this);
-  };
-  proto[PATCHED] = true;
-  proto[ORIGINAL] = original;
-  return "applied";
+  if (!q.isConnected()) return q.destroy();
+  // A request still waiting to be sent (throttled) is timed from when it is.
+  if (q.pending.length > 0) next = Math.min(next, now + q.requestTimeout);
+  if (next < Infinity) armTimeoutCheck(q, next);
+}
+
+/**
+ * Patches kafkajs's request queue so that requests are checked for their timeout when the
+ * earliest is due (armed by `push`, since a request's timeout is at least the queue's), instead
+ * of every 100 ms for the life of the connection. Returns `"applied"`, `"already"`, or
+ * `"skipped"` (logged) when the class is not the expected one.
+ */
+export function patchRequestTimeouts(queue: TimeoutQueueClass | undefined): string {
+  return patchOnce(
+    queue,
+    TIMEOUTS_PATCHED,
+    (proto) => {
+      const source = sourceOf(proto, "scheduleRequestTimeoutCheck");
+      return typeof proto.push === "function" && typeof proto.destroy === "function" &&
+        source.includes("this.inflight") && source.includes("requestTimeoutIntervalId") &&
+        source.includes("timeoutRequest");
+    },
+    "kafkajs's request queue is not the one the request-timeout patch expects: not patched " +
+      "(each connection checks its requests every 100 ms)",
+    (proto) => {
+      const push = proto.push as (...a: unknown[]) => unknown;
+      proto.scheduleRequestTimeoutCheck = function (this: TimeoutQueue) {
+        if (!this.enforceRequestTimeout) return;
+        this.destroy();
+        this[TIMEOUT_DUE] = undefined;
+        if (this.inflight.size > 0) armTimeoutCheck(this, Date.now() + this.requestTimeout);
+      };
+      proto.push = function (this: TimeoutQueue, ...args: unknown[]) {
+        const r = push.apply(this, args);
+        // (Sent now or later, it times out no sooner than this: the check then finds when.)
+        if (this.enforceRequestTimeout) armTimeoutCheck(this, Date.now() + this.requestTimeout);
+        return r;
+      };
+    },
+  );
 }
 
 /** The shape of kafkajs's consumer group that the fetch patch relies on. */
@@ -95,47 +223,43 @@ interface GroupInternals {
  * Returns `"applied"`, `"already"`, or `"skipped"` (logged).
  */
 export function patchConsumerGroup(group: ConsumerGroupClass | undefined): string {
-  const proto = group?.prototype as Record<string | symbol, unknown> | undefined;
-  if (proto?.[FETCH_PATCHED]) return "already";
-  const recover = proto?.recoverFromFetch;
-  const heartbeat = proto?.heartbeat;
-  const source = typeof recover === "function" ? recover.toString() : "";
-  if (
-    !proto || !source.includes("KafkaJSBrokerNotFound") || !source.includes("refreshMetadata") ||
-    typeof heartbeat !== "function"
-  ) {
-    logger("kafka").warn(
-      "kafkajs's consumer group is not the one the refused-fetch patch expects: not patched " +
-        "(a consumer may take long to follow a new partition leader)",
-    );
-    return "skipped";
-  }
-  proto.recoverFromFetch = async function (this: GroupInternals, e: Error) {
-    if (e?.name !== "KafkaJSConnectionError") {
-      return (recover as (e: Error) => Promise<void>).call(this, e);
-    }
-    await new Promise((r) => setTimeout(r, REFUSED_FETCH_PAUSE_MS));
-    await this.cluster.refreshMetadata().catch(() => {});
-  };
-  proto.heartbeat = async function (this: GroupInternals, args: unknown) {
-    try {
-      return await (heartbeat as (a: unknown) => Promise<void>).call(this, args);
-    } catch (e) {
-      if ((e as Error)?.name !== "KafkaJSConnectionError") throw e;
-      this.lastRequest = Date.now(); // the next try after the heartbeat interval
-      if (this[FINDING]) return;
-      this[FINDING] = true;
-      // Not awaited: kafkajs retries the lookup for seconds, and fetches must go on meanwhile.
-      // Until Kafka moves the coordinator this finds the same broker, and the next refused
-      // heartbeat looks again.
-      this.cluster.findGroupCoordinator({ groupId: this.groupId }).then(
-        (c) => (this.coordinator = c),
-        () => {},
-      ).finally(() => (this[FINDING] = false));
-    }
-  };
-  proto[FETCH_PATCHED] = true;
-  return "applied";
+  return patchOnce(
+    group,
+    FETCH_PATCHED,
+    (proto) => {
+      const source = sourceOf(proto, "recoverFromFetch");
+      return source.includes("KafkaJSBrokerNotFound") && source.includes("refreshMetadata") &&
+        typeof proto.heartbeat === "function";
+    },
+    "kafkajs's consumer group is not the one the refused-fetch patch expects: not patched " +
+      "(a consumer may take long to follow a new partition leader)",
+    (proto) => {
+      const recover = proto.recoverFromFetch as (e: Error) => Promise<void>;
+      const heartbeat = proto.heartbeat as (a: unknown) => Promise<void>;
+      proto.recoverFromFetch = async function (this: GroupInternals, e: Error) {
+        if (e?.name !== "KafkaJSConnectionError") return recover.call(this, e);
+        await new Promise((r) => setTimeout(r, REFUSED_FETCH_PAUSE_MS));
+        await this.cluster.refreshMetadata().catch(() => {});
+      };
+      proto.heartbeat = async function (this: GroupInternals, args: unknown) {
+        try {
+          return await heartbeat.call(this, args);
+        } catch (e) {
+          if ((e as Error)?.name !== "KafkaJSConnectionError") throw e;
+          this.lastRequest = Date.now(); // the next try after the heartbeat interval
+          if (this[FINDING]) return;
+          this[FINDING] = true;
+          // Not awaited: kafkajs retries the lookup for seconds, and fetches must go on
+          // meanwhile. Until Kafka moves the coordinator this finds the same broker, and the next
+          // refused heartbeat looks again.
+          this.cluster.findGroupCoordinator({ groupId: this.groupId }).then(
+            (c) => (this.coordinator = c),
+            () => {},
+          ).finally(() => (this[FINDING] = false));
+        }
+      };
+    },
+  );
 }
 
 let loading: Promise<string> | undefined;
@@ -152,12 +276,17 @@ function skipped(what: string) {
 
 /**
  * Loads kafkajs's request queue and consumer group and patches them; the first call does it,
- * later ones wait. Resolves with both results, e.g. `applied,applied`.
+ * later ones wait. Resolves with the three results, e.g. `applied,applied,applied`.
  */
 export function patchKafkajs(): Promise<string> {
   loading ??= Promise.all([
     import("kafkajs/src/network/requestQueue/index.js").then(
-      (m) => patchRequestQueue((m.default ?? m) as RequestQueueClass),
+      (m) => {
+        const queue = m.default ?? m;
+        return `${patchRequestQueue(queue as RequestQueueClass)},${
+          patchRequestTimeouts(queue as TimeoutQueueClass)
+        }`;
+      },
       skipped("request queue"),
     ),
     import("kafkajs/src/consumer/consumerGroup.js").then(

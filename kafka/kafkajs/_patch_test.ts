@@ -4,9 +4,10 @@ import {
   ORIGINAL,
   patchConsumerGroup,
   patchRequestQueue,
+  patchRequestTimeouts,
   REFUSED_FETCH_PAUSE_MS,
 } from "./_patch.ts";
-import type { ConsumerGroupClass, RequestQueueClass } from "./_patch.ts";
+import type { ConsumerGroupClass, RequestQueueClass, TimeoutQueueClass } from "./_patch.ts";
 
 // The shape of kafkajs 2.2.4's request queue, reduced to what the patch reads.
 function fakeQueue() {
@@ -55,6 +56,112 @@ describe("the kafkajs idle-timer patch", () => {
     assert.equal(patchRequestQueue(Other as RequestQueueClass), "skipped");
     assert.equal(Other.prototype.scheduleCheckPendingRequests, before);
     assert.equal(patchRequestQueue(undefined), "skipped");
+  });
+});
+
+describe("the kafkajs request-timeout patch", () => {
+  // kafkajs 2.2.4's own request queue, with a timer census: the callbacks of the timers it sets.
+  async function queue(o: { timeoutMs: number; connected?: () => boolean }) {
+    const m = await import("kafkajs/src/network/requestQueue/index.js");
+    // deno-lint-ignore no-explicit-any
+    const Queue = (m.default ?? m) as any;
+    // Both patches of the request queue, as `patchKafkajs` applies them.
+    assert.match(patchRequestQueue(Queue as RequestQueueClass), /applied|already/);
+    assert.match(patchRequestTimeouts(Queue as TimeoutQueueClass), /applied|already/);
+    const silent = () => {};
+    const q = new Queue({
+      requestTimeout: o.timeoutMs,
+      enforceRequestTimeout: true,
+      clientId: "test",
+      broker: "127.0.0.1:1",
+      logger: { debug: silent, info: silent, warn: silent, error: silent },
+      isConnected: o.connected ?? (() => true),
+    });
+    // deno-lint-ignore no-explicit-any
+    const request = (correlationId: number, settled: (r: string) => void): any => ({
+      entry: {
+        correlationId,
+        apiName: "Fetch",
+        apiKey: 1,
+        apiVersion: 11,
+        resolve: () => settled("answered"),
+        reject: (e: Error) => settled(e.name),
+      },
+      expectResponse: true,
+      sendRequest: () => {},
+    });
+    return { q, request };
+  }
+
+  // Runs `body` counting the timer callbacks that run meanwhile (kafkajs and the patch use the
+  // global timers).
+  async function counting(body: () => Promise<void>): Promise<number> {
+    const { setTimeout: st, setInterval: si } = globalThis;
+    let fired = 0;
+    // deno-lint-ignore no-explicit-any
+    const wrap = (orig: any) => (fn: () => void, ms?: number) => orig(() => (fired++, fn()), ms);
+    // deno-lint-ignore no-explicit-any
+    const g = globalThis as any;
+    g.setTimeout = wrap(st);
+    g.setInterval = wrap(si);
+    try {
+      await body();
+    } finally {
+      g.setTimeout = st;
+      g.setInterval = si;
+    }
+    return fired;
+  }
+
+  it("times out a request when it is due, without looking every 100 ms meanwhile", async () => {
+    const { q, request } = await queue({ timeoutMs: 600 });
+    const outcomes: [string, number][] = [];
+    const t0 = Date.now();
+    const fired = await counting(async () => {
+      q.scheduleRequestTimeoutCheck(); // as kafkajs on connect
+      await new Promise<void>((done) => {
+        q.push(request(1, (r: string) => (outcomes.push([r, Date.now() - t0]), done())));
+      });
+    });
+    assert.equal(outcomes[0][0], "KafkaJSRequestTimeoutError");
+    assert.ok(
+      outcomes[0][1] >= 600 && outcomes[0][1] < 900,
+      `timed out after ${outcomes[0][1]} ms`,
+    );
+    // kafkajs's own interval: six checks before this one (fails without the patch).
+    assert.ok(fired <= 2, `${fired} timer callbacks for one request's 600 ms`);
+    q.destroy();
+  });
+
+  it("answered requests leave no check behind, and a later one is timed from its own start", async () => {
+    const { q, request } = await queue({ timeoutMs: 300 });
+    q.scheduleRequestTimeoutCheck();
+    const first: string[] = [];
+    q.push(request(1, (r: string) => first.push(r)));
+    q.fulfillRequest({ correlationId: 1, payload: null, size: 0 });
+    assert.deepEqual(first, ["answered"]);
+    await new Promise((r) => setTimeout(r, 200));
+    const t1 = Date.now();
+    const second = await new Promise<[string, number]>((done) => {
+      q.push(request(2, (r: string) => done([r, Date.now() - t1])));
+    });
+    assert.equal(second[0], "KafkaJSRequestTimeoutError");
+    assert.ok(second[1] >= 300, `timed out ${second[1]} ms after it was sent`);
+    q.destroy();
+  });
+
+  it("leaves a request queue of another shape alone", () => {
+    class Other {
+      scheduleRequestTimeoutCheck() {
+        return "something else";
+      }
+      push() {}
+      destroy() {}
+    }
+    const before = Other.prototype.scheduleRequestTimeoutCheck;
+    assert.equal(patchRequestTimeouts(Other as TimeoutQueueClass), "skipped");
+    assert.equal(Other.prototype.scheduleRequestTimeoutCheck, before);
+    assert.equal(patchRequestTimeouts(undefined), "skipped");
   });
 });
 
