@@ -177,10 +177,15 @@ export function patchRequestTimeouts(queue: TimeoutQueueClass | undefined): stri
       "(each connection checks its requests every 100 ms)",
     (proto) => {
       const push = proto.push as (...a: unknown[]) => unknown;
+      const destroy = proto.destroy as () => void;
+      // kafkajs's `destroy` clears the timer (a disconnect, a reconnect): no check is armed then.
+      proto.destroy = function (this: TimeoutQueue) {
+        this[TIMEOUT_DUE] = undefined;
+        destroy.call(this);
+      };
       proto.scheduleRequestTimeoutCheck = function (this: TimeoutQueue) {
         if (!this.enforceRequestTimeout) return;
         this.destroy();
-        this[TIMEOUT_DUE] = undefined;
         if (this.inflight.size > 0) armTimeoutCheck(this, Date.now() + this.requestTimeout);
       };
       proto.push = function (this: TimeoutQueue, ...args: unknown[]) {

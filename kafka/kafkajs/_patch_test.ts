@@ -150,6 +150,20 @@ describe("the kafkajs request-timeout patch", () => {
     q.destroy();
   });
 
+  it("a queue destroyed with a check armed (a disconnect) still times out what it takes next", async () => {
+    const { q, request } = await queue({ timeoutMs: 200 });
+    q.scheduleRequestTimeoutCheck();
+    q.push(request(1, () => {}));
+    q.destroy(); // as kafkajs on disconnect: the armed check is cleared
+    const t0 = Date.now();
+    const r = await new Promise<[string, number]>((done) => {
+      q.push(request(2, (x: string) => done([x, Date.now() - t0])));
+    });
+    assert.equal(r[0], "KafkaJSRequestTimeoutError");
+    assert.ok(r[1] >= 200 && r[1] < 600, `timed out after ${r[1]} ms`);
+    q.destroy();
+  });
+
   it("leaves a request queue of another shape alone", () => {
     class Other {
       scheduleRequestTimeoutCheck() {
