@@ -58,6 +58,17 @@ const GROUP_LINGER_MAX_MS = 150;
  * third of a core.
  */
 const OWN_FETCH_WAIT_MS = 3000;
+/** The group's idle fetch while the instance has traffic (see {@link QUIET_AFTER_MS}). */
+const GROUP_FETCH_WAIT_MS = 500;
+/**
+ * An instance that sent and received nothing over Kafka this long is quiet: both its partitions
+ * are then fetched once per QUIET_FETCH_WAIT_MS (an idle member's CPU is mostly its wake-ups,
+ * bench/idle_bench.ts). Its first record in or out ends the quiet at each reader's next fetch
+ * (a record also ends a fetch's wait at once). Quiet, a broker gone silent is noticed within
+ * that wait and `kafka.silence.ms`, instead of 0.5 s and it; nothing of the instance waits on it.
+ */
+const QUIET_AFTER_MS = 10_000;
+const QUIET_FETCH_WAIT_MS = 10_000;
 /** A draining instance waits this long without a record on its partition before it leaves. */
 const QUIET_MS = 250;
 
@@ -128,6 +139,9 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
   #kafkaProblem: string | undefined;
   /** When the last record arrived on this instance's own partition (ms). */
   #lastRecordAt = 0;
+  /** The traffic counted when the group's reader last looked, and when that count changed. */
+  #trafficSeen = -1;
+  #trafficAt = 0;
   readonly #firstJoin = Promise.withResolvers<void>();
   /** The current lease's join was announced and answered (see #announce). */
   #announced = false;
@@ -522,7 +536,10 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
       (r) => this.#peers.onRecord(r),
       // Every member reads it: in a join storm, fewer and fuller fetches (0.5 ms a peer, up to
       // 150 ms; a group of 10 waits 5 ms).
-      { lingerMs: () => Math.min(GROUP_LINGER_MAX_MS, this.table.peerCount / 2) },
+      {
+        lingerMs: () => Math.min(GROUP_LINGER_MAX_MS, this.table.peerCount / 2),
+        maxWaitMs: () => this.#quiet() ? QUIET_FETCH_WAIT_MS : GROUP_FETCH_WAIT_MS,
+      },
     );
     this.#consumers = [own, group];
     log.info("Subscribed {topic}.{partition}", { topic: physical, partition });
@@ -567,15 +584,25 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
     this.#firstJoin.resolve();
   }
 
-  // An idle instance's partition is fetched once per OWN_FETCH_WAIT_MS; the group's reader, at
-  // the usual 500 ms, is what tells the client soon that the whole cluster went silent, and finds
-  // a connection to a broker cut off soon (its fetch overdue while others are answered): with 3 s
-  // there, the multi-host fault suite's broker-host cut lost requests that Kafka does not explain.
+  // While the instance has traffic, its group's reader fetches every 500 ms when idle: it is what
+  // tells the client soon that the whole cluster went silent, and finds a connection to a broker
+  // cut off soon (its fetch overdue while others are answered); with 3 s there, the multi-host
+  // fault suite's broker-host cut lost requests that Kafka does not explain. Quiet (no record in
+  // or out for QUIET_AFTER_MS), no request of the instance waits on Kafka.
+  #quiet(): boolean {
+    const t = this.#delivery.traffic;
+    const seen = t.recordsIn + t.recordsOut;
+    const now = Date.now();
+    if (seen !== this.#trafficSeen) [this.#trafficSeen, this.#trafficAt] = [seen, now];
+    return now - this.#trafficAt >= QUIET_AFTER_MS;
+  }
+
+  // An idle instance's partition is fetched once per OWN_FETCH_WAIT_MS (quiet: see #quiet).
   #consumeOwn(physical: string, partition: number): PartitionConsumer {
     return this.#kafka.consumePartition(physical, partition, (r) => {
       if (this.#draining) this.#lastRecordAt = Date.now(); // a clock read only while draining
       return this.#delivery.onRecord(r);
-    }, { maxWaitMs: OWN_FETCH_WAIT_MS });
+    }, { maxWaitMs: () => this.#quiet() ? QUIET_FETCH_WAIT_MS : OWN_FETCH_WAIT_MS });
   }
 
   // Back with another lease while in the mesh: a Java monitor gives each application it takes

@@ -29,6 +29,11 @@ const SLOW_FACTOR = 4;
  * second cost it 1.5 ms of CPU a second, bench/idle_bench.ts).
  */
 const SILENCE_CHECK_MS = 100;
+/**
+ * Nothing heard for this many silences, a late produce is checked with a question first (see
+ * #check): a busy client hears answers every 0.5 s at least, so its silence counts at once.
+ */
+const IDLE_GAP = 2.5;
 
 /** A request on its way, answered within `expectMs` by a broker that works. */
 interface Waiting {
@@ -58,6 +63,8 @@ export class Availability {
   /** The usual time from a request to its end. */
   readonly #usual = new UsualTime();
   #lastAnswerAt = Date.now();
+  /** What was last heard is the answer to a question of #check (see there), not to a request. */
+  #heardAsking = false;
   #watch: ReturnType<typeof setTimeout> | undefined;
   /** When the check is due (ms; Infinity: none). */
   #dueAt = Infinity;
@@ -159,23 +166,46 @@ export class Availability {
       }
       return;
     }
+    let late: Waiting | undefined;
     for (const w of this.#waiting) {
       if (now - w.since < w.expectMs + this.#silenceMs) continue;
-      const why = `no answer to a request for ${now - w.since} ms`;
-      this.#waiting.clear();
-      this.#onSilence();
-      if (this.#brokers.length < 2) return this.down(why);
+      late = w;
+      if (w.expectMs > 0) break; // a fetch: a working broker answers it at the end of its wait
+    }
+    if (late === undefined) return;
+    const why = `no answer to a request for ${now - late.since} ms`;
+    const idle = this.#heardAsking || now - this.#lastAnswerAt >= IDLE_GAP * this.#silenceMs;
+    if (late.expectMs === 0 && idle) {
+      // A produce late while nothing was heard for long because nothing was due (a quiet
+      // member's fetches wait 10 s) may be a slow answer (one waiting for replicas), which a busy
+      // client tells by its other answers. Kafka is asked something first, and again each
+      // silence while only its questions are answered.
       this.#confirming = true;
-      void anyConnects(this.#brokers, this.#silenceMs * 2).then((answers) => {
+      void answersWithin(this.#ask, this.#silenceMs * 2).then((answered) => {
         this.#confirming = false;
-        if (!answers) return this.down(why);
-        this.#lastAnswerAt = Date.now();
-        if (this.#lastAnswerAt - this.#partlySaidAt < FAILING_MS) return;
-        this.#partlySaidAt = this.#lastAnswerAt;
-        log.warn("Kafka: {why}, but other brokers take connections: a broker is away", { why });
+        if (answered) [this.#lastAnswerAt, this.#heardAsking] = [Date.now(), true];
+        else if (!this.#closed) this.#silent(why);
       });
       return;
     }
+    this.#silent(why);
+  }
+
+  // No answer within the silence while nothing else was heard: Kafka, or with several brokers
+  // maybe one of them, is gone.
+  #silent(why: string): void {
+    this.#waiting.clear();
+    this.#onSilence();
+    if (this.#brokers.length < 2) return this.down(why);
+    this.#confirming = true;
+    void anyConnects(this.#brokers, this.#silenceMs * 2).then((answers) => {
+      this.#confirming = false;
+      if (!answers) return this.down(why);
+      this.#lastAnswerAt = Date.now();
+      if (this.#lastAnswerAt - this.#partlySaidAt < FAILING_MS) return;
+      this.#partlySaidAt = this.#lastAnswerAt;
+      log.warn("Kafka: {why}, but other brokers take connections: a broker is away", { why });
+    });
   }
 
   /** False while the broker is unreachable. */
@@ -262,6 +292,7 @@ export class Availability {
   up(): void {
     const now = Date.now();
     this.#lastAnswerAt = now;
+    this.#heardAsking = false;
     if (this.#available || now - this.#lastErrorAt < 1000) return;
     this.#available = true;
     this.#failing.clear();
@@ -293,6 +324,14 @@ export const LEADER_AWAY_WAIT_MS = 250;
  */
 export function leaderAnswers(leader: { host: string; port: number }): Promise<boolean> {
   return anyConnects([`${leader.host}:${leader.port}`], LEADER_CHECK_MS);
+}
+
+/** Whether `ask` resolves within `timeoutMs`. */
+function answersWithin(ask: () => Promise<unknown>, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => setImmediate(() => resolve(false)), timeoutMs);
+    ask().then(() => resolve(true), () => resolve(false)).finally(() => clearTimeout(timer));
+  });
 }
 
 /** Whether a TCP connection to any of `brokers` (`host:port`) opens within `timeoutMs`. */

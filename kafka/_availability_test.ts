@@ -55,6 +55,38 @@ describe("Availability: a silent broker", () => {
     a.close();
   });
 
+  it("asks Kafka before it counts one late answer of an idle client as silence", async () => {
+    let asked = 0;
+    let dropped = 0;
+    const a = new Availability(["b:9092"], () => 1, () => (asked++, Promise.resolve()), {
+      ms: 100,
+      drop: () => dropped++,
+    });
+    await sleep(300); // idle: nothing was due, nothing heard
+    const done = a.waiting(0); // a produce waiting for replicas
+    await sleep(250);
+    assert.ok(asked >= 1, "asked");
+    assert.equal(a.available, true, "Kafka answered the question");
+    assert.equal(dropped, 0, "no connection ended");
+    await sleep(150); // still unanswered, but Kafka was heard since: not silence
+    assert.equal(a.available, true);
+    done();
+    a.close();
+  });
+
+  it("counts an idle client's late answer as silence when Kafka answers no question either", async () => {
+    const { a, dropped } = silentAfter(100);
+    await sleep(300);
+    const done = a.waiting(0);
+    await sleep(150);
+    assert.equal(a.available, true, "not before the question's time is up");
+    await sleep(250);
+    assert.equal(a.available, false);
+    assert.equal(dropped(), 1);
+    done();
+    a.close();
+  });
+
   it("is not silence while other answers arrive (a slow partition, not a silent broker)", async () => {
     const { a, dropped } = silentAfter(100);
     const done = a.waiting(0);

@@ -93,10 +93,10 @@ export interface ConsumeOptions {
    * ms when unset, as every other fetch). An idle partition costs a fetch per wait at both ends;
    * a longer wait costs nothing in latency (the broker answers as soon as a record comes) but
    * delays the notice of a broker that went silent under this reader alone (the client's other
-   * readers still notice a silent cluster). Clients without their own fetch loop (kafkajs)
-   * ignore it.
+   * readers still notice a silent cluster). A function is asked before each such fetch.
+   * Clients without their own fetch loop (kafkajs) ignore it.
    */
-  maxWaitMs?: number;
+  maxWaitMs?: number | (() => number);
 }
 
 /** What the mesh needs from Kafka. */

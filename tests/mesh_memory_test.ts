@@ -71,6 +71,49 @@ describe("the mesh over Kafka in memory", () => {
     assert.deepEqual(got.sort(), [2, 4, 6]);
   });
 
+  it("fetches its partitions rarely while it has no traffic, and as usual again once it has", async () => {
+    const kafka = new MemoryKafka();
+    // The memory client ignores the fetch wait: what the connector asks of a real reader is
+    // caught here, and asked as that reader would, once per idle fetch.
+    const client = kafka.client();
+    const waits = new Map<number, () => number>();
+    const consume = client.consumePartition.bind(client);
+    client.consumePartition = (topic, partition, onRecord, options) => {
+      const wait = options?.maxWaitMs;
+      if (typeof wait === "function") waits.set(topic.endsWith("monitor") ? -1 : partition, wait);
+      return consume(topic, partition, onRecord, options);
+    };
+    await using monitor = await startMonitor(kafka);
+    await using a = startApp(kafka, [monitor], "app-a", [], client);
+    await using b = startApp(kafka, [monitor], "app-b");
+    a.platform.register("math.double", (_h, n: number) => n * 2);
+    await sees(b, a, "math.double");
+    assert.equal(waits.size, 2, "its own partition and its group's");
+    const group = waits.get(-1)!;
+    const own = [...waits.values()].find((w) => w !== group)!;
+    const both = () => [own(), group()];
+    // A clock moved ahead instead of waiting (its jump looks like a pause of this process to the
+    // checks that judge silence, which judge nothing from it).
+    const realNow = Date.now;
+    let ahead = 0;
+    Date.now = () => realNow() + ahead;
+    try {
+      assert.deepEqual(both(), [3000, 500], "just joined");
+      ahead = 9_000;
+      assert.deepEqual(both(), [3000, 500], "9 s without traffic");
+      ahead = 10_500;
+      assert.deepEqual(both(), [10_000, 10_000], "quiet");
+      assert.equal((await b.po.request({ to: "math.double", body: 2 }, 2000)).body, 4);
+      assert.deepEqual(both(), [3000, 500], "a request served ends the quiet");
+      ahead = 21_000;
+      assert.deepEqual(both(), [10_000, 10_000], "quiet again");
+      await a.po.request({ to: "math.double", body: 1 }, 2000); // local: not through Kafka
+      assert.deepEqual(both(), [10_000, 10_000], "a local request is not mesh traffic");
+    } finally {
+      Date.now = realNow;
+    }
+  });
+
   it("finishes a join whose announcement failed when it comes back with the same lease", async () => {
     const kafka = new MemoryKafka();
     await using monitor = await startMonitor(kafka);

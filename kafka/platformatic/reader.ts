@@ -26,6 +26,12 @@ const log = logger("kafka");
 /** How long a fetch waits at the broker for a record, unless told (a stop ends it at once). */
 const FETCH_WAIT_MS = 500;
 const FETCH_BYTES = 4 * 1024 * 1024;
+/**
+ * A fetch waiting this long or more asks for the leader's address (the library's metadata) when
+ * it is three such waits old, instead of 5 s (the library's `metadataMaxAge`): else each fetch of
+ * a quiet member would be two requests.
+ */
+const LONG_WAIT_MS = 5000;
 const CONTROL_BATCH = 0x20;
 
 /** What a {@link PartitionReader} reports to its link. */
@@ -84,7 +90,7 @@ export class PartitionReader {
   /** The wait after a fetch that brought records (see `ConsumeOptions.lingerMs`). */
   readonly #linger: () => number;
   /** How long a fetch of the idle partition waits at the broker (`ConsumeOptions.maxWaitMs`). */
-  readonly #idleWaitMs: number;
+  readonly #idleWaitMs: () => number;
   /** The wait of the next fetch: the usual one while records come, the idle one after none. */
   #waitMs = FETCH_WAIT_MS;
   /** Where it is in the log; it resumes where it stopped, so one mark is enough. */
@@ -120,7 +126,8 @@ export class PartitionReader {
     this.#since = options.since;
     const linger = options.lingerMs ?? 0;
     this.#linger = typeof linger === "number" ? () => linger : linger;
-    this.#idleWaitMs = options.maxWaitMs ?? FETCH_WAIT_MS;
+    const idle = options.maxWaitMs ?? FETCH_WAIT_MS;
+    this.#idleWaitMs = typeof idle === "number" ? () => idle : idle;
   }
 
   // Where the partition's leader is, and the topic's id (a new id: the topic was replaced).
@@ -230,7 +237,7 @@ export class PartitionReader {
       if (signal.aborted) return;
       const batches = response.batches;
       // Busy, the fetches are as they always were; idle, they wait longer (maxWaitMs).
-      this.#waitMs = batches.length ? FETCH_WAIT_MS : this.#idleWaitMs;
+      this.#waitMs = batches.length ? FETCH_WAIT_MS : this.#idleWaitMs();
       if (resync && from < log_.next) {
         const verdict = log_.judge(placed(batches[0]), { asked: from });
         // Nothing came back yet (the broker is still loading the log): ask again.
@@ -278,6 +285,7 @@ export class PartitionReader {
       offset: from,
       maxWaitMs: this.#waitMs,
       maxBytes: FETCH_BYTES,
+      metadataMaxAgeMs: this.#waitMs >= LONG_WAIT_MS ? 3 * this.#waitMs : undefined,
     });
     if (ours !== undefined) return ours;
     const response = await this.#consumer.fetch({

@@ -237,6 +237,11 @@ export interface FetchOptions {
   offset: number;
   maxWaitMs: number;
   maxBytes: number;
+  /**
+   * How old the client's cached metadata (the leader's address) may be before this fetch asks
+   * for it again (the client's `metadataMaxAge`, 5 s, when unset).
+   */
+  metadataMaxAgeMs?: number;
 }
 
 const REQUEST_SIZE = 4 + 4 + 4 + 1 + 4 + 4 + 1 + 16 + 1 + 4 + 4 + 8 + 4 + 8 + 4 + 1 + 1 + 1 + 1 + 1;
@@ -295,7 +300,8 @@ export function fetchPartition(
     consumer[kGetApi]("Fetch", (error, api) => {
       if (error) return reject(error);
       if (api?.version !== FETCH_VERSION) return resolve(undefined);
-      consumer[kMetadata]({ topics: [o.topic] }, (error, metadata) => {
+      const ask = { topics: [o.topic], metadataMaxAge: o.metadataMaxAgeMs };
+      consumer[kMetadata](ask, (error, metadata) => {
         if (error) return reject(error);
         const broker = metadata!.brokers.get(o.leader);
         if (broker === undefined) return reject(new Error(`Broker ${o.leader} is not known`));

@@ -1,8 +1,16 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { createRecordsBatch, fetchV17, Reader, readRecordsBatches } from "@platformatic/kafka";
-import { fetchRequest, readBatches, topicIdBytes } from "./fetch.ts";
+import {
+  createRecordsBatch,
+  fetchV17,
+  kGetApi,
+  kMetadata,
+  Reader,
+  readRecordsBatches,
+} from "@platformatic/kafka";
+import type { Consumer } from "@platformatic/kafka";
+import { FETCH_VERSION, fetchPartition, fetchRequest, readBatches, topicIdBytes } from "./fetch.ts";
 import { produceRequest } from "./produce.ts";
 
 type Message = {
@@ -185,6 +193,31 @@ describe("fetchRequest", () => {
         assert.deepEqual(fetchRequest(o), library(o, id), `offset ${offset}, topic ${id}`);
       }
     }
+  });
+
+  it("asks the library for metadata as old as the fetch allows", async () => {
+    const asked: unknown[] = [];
+    // A client that speaks fetch v17 and fails the metadata step, after noting what it was asked.
+    const consumer = {
+      [kGetApi]: (_name: string, cb: (e: Error | null, api: unknown) => void) =>
+        cb(null, { version: FETCH_VERSION }),
+      [kMetadata]: (options: { metadataMaxAge?: number }, cb: (e: Error) => void) => {
+        asked.push(options.metadataMaxAge);
+        cb(new Error("no metadata here"));
+      },
+    } as unknown as Consumer;
+    const o = {
+      topic: "t",
+      topicId: topicIdBytes(crypto.randomUUID()),
+      partition: 0,
+      leader: 1,
+      offset: 0,
+      maxWaitMs: 500,
+      maxBytes: 1 << 20,
+    };
+    await assert.rejects(fetchPartition(consumer, o), /no metadata here/);
+    await assert.rejects(fetchPartition(consumer, { ...o, metadataMaxAgeMs: 30_000 }));
+    assert.deepEqual(asked, [undefined, 30_000], "the client's own age, then the one given");
   });
 
   it("names a topic id that is not one", () => {
