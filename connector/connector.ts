@@ -70,7 +70,7 @@ const GROUP_FETCH_WAIT_MS = 500;
 const QUIET_AFTER_MS = 10_000;
 const QUIET_FETCH_WAIT_MS = 10_000;
 /** A draining instance waits this long without a record on its partition before it leaves. */
-const QUIET_MS = 250;
+const DRAIN_QUIET_MS = 250;
 
 /** Options of a {@link KafkaConnector}. */
 export interface KafkaConnectorOptions {
@@ -139,7 +139,7 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
   #kafkaProblem: string | undefined;
   /** When the last record arrived on this instance's own partition (ms). */
   #lastRecordAt = 0;
-  /** The traffic counted when the group's reader last looked, and when that count changed. */
+  /** The mesh records counted when a reader last asked (see #quiet), and when that count changed. */
   #trafficSeen = -1;
   #trafficAt = 0;
   readonly #firstJoin = Promise.withResolvers<void>();
@@ -343,7 +343,8 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
   // in their queue) and no record arrived for a moment (what they sent before is here).
   #drainPending(): number {
     if (!this.#draining || !this.connected) return 0;
-    return (this.#peers.drainSeen ? 0 : 1) + (Date.now() - this.#lastRecordAt < QUIET_MS ? 1 : 0);
+    return (this.#peers.drainSeen ? 0 : 1) +
+      (Date.now() - this.#lastRecordAt < DRAIN_QUIET_MS ? 1 : 0);
   }
 
   /**
