@@ -66,6 +66,20 @@ export class WriteProbe {
   }
 
   /**
+   * Whether every write to the virtual topic `lease` that left in [from, to] was acknowledged
+   * within a second (and at least one left): Kafka takes writes there as usual.
+   */
+  prompt(lease: string, from: number, to: number): boolean {
+    let seen = false;
+    for (const w of this.#writes.get(lease) ?? []) {
+      if (w.sent < from || w.sent > to) continue;
+      if (w.failed || w.acked === undefined || w.acked - w.sent > 1000) return false;
+      seen = true;
+    }
+    return seen;
+  }
+
+  /**
    * When the virtual topic `lease` took a write again after `from`: the earliest acknowledgement
    * of a write that left at or after it (Infinity: none was).
    */

@@ -43,13 +43,21 @@ let cluster: ReturnType<typeof devBroker>;
 let probeLink: PlatformaticLink | undefined;
 let probe: WriteProbe | undefined;
 const processes = new Map<string, DenoProcess>();
-/** Per fault: what was sent from the fault to 3 s after its heal (`window`), and what it cost. */
+/**
+ * Per fault: what was sent from the end of the previous window to when the mesh was calm again
+ * after its heal (`window`; see fault()), and what it cost.
+ */
 const rows: {
   fault: string;
+  /** When the fault began. */
+  from: number;
   window: [number, number];
   report: Report;
+  healedAt: number;
   healedAfterMs: number;
   tableAfterMs: number;
+  /** From the heal to the start of the calm stretch that ends the window; -1: none came. */
+  calmAfterMs: number;
 }[] = [];
 
 function hosts(...names: string[]): BedHost[] {
@@ -170,7 +178,59 @@ async function tablesWhole(from: number, ms: number): Promise<number> {
   return -1;
 }
 
-/** Applies a fault for `holdMs`, heals it, waits for the mesh to settle; records its window. */
+/**
+ * How long the mesh must have been calm before a fault starts, and before a fault's window ends
+ * after its heal: every probe write of that stretch (but its last second) acknowledged within a
+ * second, and every request the caller sent in it answered within a second.
+ */
+const CALM_MS = 3000;
+/** A mesh not calm this long after a heal fails the suite (and the next fault does not start). */
+const CALM_WITHIN_MS = 60_000;
+
+/** Whether the CALM_MS before `now` were calm (see CALM_MS). */
+function calmBefore(now: number): boolean {
+  const [from, to] = [now - CALM_MS, now - 1000];
+  for (const vt of new Set(APPS.flatMap((a) => leaseAt(a, now) ?? []))) {
+    if (!probe!.prompt(vt, from, to)) return false;
+  }
+  const okAt = new Map<string, number>();
+  let answered = 0;
+  const logs = processes.get("c1")!.logs;
+  // Newest first (a request's OK comes before its REQ), back to the stretch's start.
+  for (let i = logs.length - 1; i >= 0; i--) {
+    const m = /^(\d{13}) (REQ|OK) (\S+)/.exec(logs[i]);
+    if (m === null) continue;
+    const at = Number(m[1]);
+    if (at < from) break;
+    if (m[2] === "OK") okAt.set(m[3], at);
+    else if (at <= to) {
+      const ok = okAt.get(m[3]);
+      if (ok === undefined || ok - at > 1000) return false;
+      answered++;
+    }
+  }
+  return answered > 0;
+}
+
+/**
+ * Waits until the mesh was calm for CALM_MS, all of it after `since`; when it became so, or -1
+ * after CALM_WITHIN_MS.
+ */
+async function calm(since = Date.now()): Promise<number> {
+  await sleep(since + CALM_MS - Date.now());
+  for (const end = Date.now() + CALM_WITHIN_MS; Date.now() < end; await sleep(250)) {
+    if (calmBefore(Date.now())) return Date.now();
+  }
+  return -1;
+}
+
+/**
+ * Applies a fault for `holdMs`, heals it, waits for the mesh to settle; records its window: from
+ * the end of the previous fault's (the first: from its fault) to when the mesh is calm again
+ * after the heal, so that every request sent from the first fault on is in one window. (A
+ * cluster that took no writes for 12 s after a minority partition healed once failed requests
+ * of the next fault's first second: the next fault starts only once the mesh is calm.)
+ */
 async function fault(
   name: string,
   apply: () => (() => void) | Promise<() => void>,
@@ -179,24 +239,41 @@ async function fault(
   // HOSTS_FAULTS=<words>: only the faults whose names contain one of them (to study one).
   const only = process.env.HOSTS_FAULTS?.split(",");
   if (only && !only.some((w) => name.includes(w))) return;
-  await sleep(3000); // a calm stretch before: requests served, tables whole
+  assert.ok((await calm()) >= 0, `the mesh calm within ${CALM_WITHIN_MS / 1000} s before ${name}`);
   const from = Date.now();
   const heal = await apply();
   await sleep(holdMs);
   heal();
   const healedAt = Date.now();
   const tableAfterMs = await tablesWhole(healedAt, 30_000);
-  await sleep(REQUEST_TIMEOUT_MS); // requests sent right after the heal end
-  const window: [number, number] = [from, healedAt + 3000];
+  const calmAt = await calm(healedAt);
+  const window: [number, number] = [
+    rows.at(-1)?.window[1] ?? from,
+    calmAt < 0 ? Date.now() : calmAt,
+  ];
+  await sleep(REQUEST_TIMEOUT_MS); // requests sent up to the window's end end
   const report = check(histories(), ...window);
   const healedAfterMs = report.servedFrom === undefined ? -1 : report.servedFrom - healedAt;
-  rows.push({ fault: name, window, report, healedAfterMs, tableAfterMs });
+  const calmAfterMs = calmAt < 0 ? -1 : calmAt - CALM_MS - healedAt;
+  rows.push({
+    fault: name,
+    from,
+    window,
+    report,
+    healedAt,
+    healedAfterMs,
+    tableAfterMs,
+    calmAfterMs,
+  });
   console.log(
     `${name}: ${
-      JSON.stringify({ from, healedAt, ...report, healedAfterMs, tableAfterMs }, (k, v) =>
-        Array.isArray(v) && k !== ""
-          ? (v.length > 5 ? [...v.slice(0, 5), `+${v.length - 5}`] : v)
-          : v)
+      JSON.stringify(
+        { from, healedAt, ...report, healedAfterMs, tableAfterMs, calmAfterMs },
+        (k, v) =>
+          Array.isArray(v) && k !== ""
+            ? (v.length > 5 ? [...v.slice(0, 5), `+${v.length - 5}`] : v)
+            : v,
+      )
     }`,
   );
 }
@@ -299,7 +376,7 @@ describe("the mesh across hosts, under faults of the network", { skip }, () => {
       const unexplained: string[] = [];
       for (const f of again.failures) {
         const why = kafkaBlocked(f.at);
-        if (why === undefined) unexplained.push(`${f.id} ${f.status} at +${f.at - r.window[0]} ms`);
+        if (why === undefined) unexplained.push(`${f.id} ${f.status} at ${f.at - r.from} ms`);
         else explained.set(why, (explained.get(why) ?? 0) + 1);
       }
       if (unexplained.length) {
@@ -310,7 +387,7 @@ describe("the mesh across hosts, under faults of the network", { skip }, () => {
       }
       if (r.tableAfterMs < 0 || r.tableAfterMs > 10_000) {
         // What each app's table said after the heal, to tell which peer was missing and when.
-        const healedAt = r.window[1] - 3000;
+        const healedAt = r.healedAt;
         for (const a of APPS) {
           const lines = processes.get(a)!.logs.filter((l) =>
             / TABLE /.test(l) && Number(l.slice(0, 13)) > healedAt
@@ -318,6 +395,11 @@ describe("the mesh across hosts, under faults of the network", { skip }, () => {
           console.log(`${r.fault}: ${a} after the heal: ${lines.join(" | ") || "no change"}`);
         }
         problems.push(`${r.fault}: routing tables whole only after ${r.tableAfterMs} ms`);
+      }
+      if (r.calmAfterMs < 0) {
+        problems.push(
+          `${r.fault}: the mesh not calm within ${CALM_WITHIN_MS / 1000} s of the heal`,
+        );
       }
       const outage = Math.max(
         ...new Set(APPS.flatMap((a) => leaseAt(a, r.window[0]) ?? [])).values()
@@ -330,7 +412,7 @@ describe("the mesh across hosts, under faults of the network", { skip }, () => {
           `${again.executedTwice.length} | ${again.retriedTwice.length} | ` +
           `${again.handledTwice.length} | ${again.wrong.length} | ` +
           `${again.leasesHeldTwice.length} | ${(outage / 1000).toFixed(1)} s | ` +
-          `${(r.tableAfterMs / 1000).toFixed(1)} s |`,
+          `${(r.tableAfterMs / 1000).toFixed(1)} s | ${(r.calmAfterMs / 1000).toFixed(1)} s |`,
       );
     }
     assert.deepEqual(problems, []);
