@@ -137,10 +137,23 @@ function leaseAt(app: string, at: number): string | undefined {
 }
 
 /**
+ * When Kafka took a write again (probe) after `at` on a request's way (the first of the workers'
+ * partitions) and on its reply's (the caller's partition).
+ */
+function waysOpened(at: number): { request: number; reply: number } {
+  const opened = (p: string | undefined) => p === undefined ? Infinity : probe!.openedAt(p, at);
+  return {
+    request: Math.min(...["w1", "w2"].map((w) => opened(leaseAt(w, at)))),
+    reply: opened(leaseAt("c1", at)),
+  };
+}
+
+/**
  * Why a request sent at `at` may fail although the mesh did all it could, as measured by the
  * probe: Kafka took no write within its timeout on the caller's partition (the reply's way) or
- * on every worker's (the request's way); or the request's way opened again less than
- * RESUME_MS before its timeout. Undefined: a way was there.
+ * on every worker's (the request's way); or the two ways were not both open RESUME_MS before
+ * its timeout (a reply goes out once the request is in, and only once its own way is open too).
+ * Undefined: a way was there.
  */
 function kafkaBlocked(at: number): string | undefined {
   const to = at + REQUEST_TIMEOUT_MS;
@@ -150,11 +163,19 @@ function kafkaBlocked(at: number): string | undefined {
   if (workers.every((p) => p !== undefined && probe!.blocked(p, at, to))) {
     return "every worker's partition";
   }
-  const opened = Math.min(
-    ...workers.map((p) => p === undefined ? Infinity : probe!.openedAt(p, at)),
-  );
-  if (opened + RESUME_MS > to) return "way open too late for a round trip";
+  const { request, reply } = waysOpened(at);
+  if (Math.max(request, reply) + RESUME_MS > to) return "way open too late for a round trip";
   return undefined;
+}
+
+/** Where and when (ms after `at`) request `id` ran, as "w1 +4200, w2 +4900 retry". */
+function executions(id: string, at: number): string {
+  return ["w1", "w2"].flatMap((w) =>
+    processes.get(w)!.logs.flatMap((l) => {
+      const m = /^(\d{13}) EXEC (\S+) \S+( retry)?/.exec(l);
+      return m && m[2] === id ? [`${w} +${Number(m[1]) - at}${m[3] ?? ""}`] : [];
+    })
+  ).join(", ");
 }
 
 /** When every app's table shows both workers again (ms since `from`), or -1 within `ms`. */
@@ -376,8 +397,14 @@ describe("the mesh across hosts, under faults of the network", { skip }, () => {
       const unexplained: string[] = [];
       for (const f of again.failures) {
         const why = kafkaBlocked(f.at);
-        if (why === undefined) unexplained.push(`${f.id} ${f.status} at ${f.at - r.from} ms`);
-        else explained.set(why, (explained.get(why) ?? 0) + 1);
+        if (why === undefined) {
+          // When each way opened again after it (to study the case from CI's log).
+          const { request, reply } = waysOpened(f.at);
+          unexplained.push(
+            `${f.id} ${f.status} at ${f.at - r.from} ms (request's way open +${request - f.at} ` +
+              `ms, reply's +${reply - f.at} ms; ${executions(f.id, f.at) || "not run"})`,
+          );
+        } else explained.set(why, (explained.get(why) ?? 0) + 1);
       }
       if (unexplained.length) {
         problems.push(
