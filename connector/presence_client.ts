@@ -274,17 +274,27 @@ export class PresenceClient {
         this.#topic = topic;
         this.#attempt = 0;
         this.#send(APP_MESSAGE.KEEP_ALIVE);
-        clearInterval(this.#keepAlive);
-        this.#keepAlive = setInterval(() => {
+        let keptAt = Date.now();
+        const keepAlive = () => {
+          keptAt = Date.now();
           this.#send(APP_MESSAGE.KEEP_ALIVE);
           this.#o.onKeepAlive();
-        }, this.#o.keepAliveMs);
-        this.#startReports(ws);
-        this.#watchMonitor(
-          ws,
-          () => heardAt,
-          (reason) => onClosed({ code: CLOSE_MONITOR_SILENT, reason }),
-        );
+        };
+        clearInterval(this.#keepAlive);
+        const reportDue = this.#startReports(ws);
+        if (ws.protocol === MESH_PROTOCOL) {
+          // One timer for all a minimesh monitor gets: an idle member's CPU is mostly its
+          // wake-ups (bench/idle_bench.ts). Its keep-alive goes at the check before it is due.
+          this.#watchMonitor(
+            ws,
+            () => heardAt,
+            (reason) => onClosed({ code: CLOSE_MONITOR_SILENT, reason }),
+            (now) => {
+              if (now - keptAt >= this.#o.keepAliveMs - MONITOR_PROBE_MS) keepAlive();
+              reportDue?.(now);
+            },
+          );
+        } else this.#keepAlive = setInterval(keepAlive, this.#o.keepAliveMs);
       }).catch((err) => {
         log.error("Joining through {topic} failed: {message}", {
           topic,
@@ -350,20 +360,27 @@ export class PresenceClient {
   // monitor has no such question, and is not watched. Idle, the question and its answer are the
   // connection's only frames (the monitor pings no one it hears from): one wake-up each way per
   // MONITOR_PROBE_MS.
-  #watchMonitor(ws: WebSocket, heardAt: () => number, lost: (why: string) => void): void {
+  // `tick` runs on each check that came on time (as the keep-alive and the report do).
+  #watchMonitor(
+    ws: WebSocket,
+    heardAt: () => number,
+    lost: (why: string) => void,
+    tick: (now: number) => void,
+  ): void {
     clearInterval(this.#liveness);
     if (ws.protocol !== MESH_PROTOCOL) return;
     // From the end of the join (the monitor had nothing to say while this instance joined), and
     // again after this process stood still: the monitor's frames may be unread yet, behind
     // everything else that came meanwhile (a fleet of 75 members in one overloaded process
     // gave up a monitor that answered).
-    this.#liveness = watchSilence(MONITOR_PROBE_MS, LATE_TICK_MS, heardAt, (silent) => {
+    this.#liveness = watchSilence(MONITOR_PROBE_MS, LATE_TICK_MS, heardAt, (silent, now) => {
       if (silent >= MONITOR_SILENT_MS) {
         log.warn("Monitor silent for {s} s: trying another", { s: Math.round(silent / 1000) });
         return lost(`monitor silent for ${silent} ms`);
       }
-      if (silent < MONITOR_PROBE_MS / 2) return;
       if (ws.readyState !== 1) return;
+      tick(now);
+      if (silent < MONITOR_PROBE_MS / 2) return;
       // Its answer is not awaited: any frame from the monitor counts.
       ws.send(peerMessage(`live-${++this.#queryId}`, { origins: [this.#o.origin] }).toBytes());
     });
@@ -399,8 +416,9 @@ export class PresenceClient {
   }
 
   // Reports for the dashboard go only to a minimesh monitor (a Java one would close the
-  // connection on an unknown message), the first at once, with the routes.
-  #startReports(ws: WebSocket): void {
+  // connection on an unknown message), the first at once, with the routes. Returns what the
+  // monitor check calls to send the regular ones, unless they have a timer of their own.
+  #startReports(ws: WebSocket): ((now: number) => void) | undefined {
     const reports = this.#o.reports;
     this.#stopReports();
     if (reports === undefined || ws.protocol !== MESH_PROTOCOL) return;
@@ -425,19 +443,25 @@ export class PresenceClient {
     };
     report();
     const off = reports.onUrgent?.(urgent);
-    // Told of urgent reports, it wakes only for the regular ones (an idle member's timer 4 times a
-    // second cost it 1.2 ms of CPU a second); else it looks for them every URGENT_CHECK_MS.
-    const timer = setInterval(() => {
-      const since = Date.now() - last;
-      if (off !== undefined ? since >= REPORT_GAP_MS : since >= STATS_INTERVAL_MS) report();
-      else if (off === undefined) urgent();
-    }, off !== undefined ? STATS_INTERVAL_MS : URGENT_CHECK_MS);
+    // Told of urgent reports, the regular ones go with the first monitor check STATS_INTERVAL_MS
+    // after the last report (every 6 s; a timer of their own woke an idle member once more, and
+    // one 4 times a second cost it 1.2 ms of CPU a second); else it looks for them every
+    // URGENT_CHECK_MS.
+    const timer = off !== undefined ? undefined : setInterval(() => {
+      if (Date.now() - last >= STATS_INTERVAL_MS) report();
+      else urgent();
+    }, URGENT_CHECK_MS);
     this.#stopReports = () => {
       clearInterval(timer);
       clearTimeout(soon);
       off?.();
       this.#stopReports = () => {};
     };
+    if (off !== undefined) {
+      return (now) => {
+        if (now - last >= STATS_INTERVAL_MS) report();
+      };
+    }
   }
 
   #scheduleRetry(now = false): void {

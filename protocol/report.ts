@@ -3,7 +3,8 @@
  * presence/app_stats.ts): its public routes, how many events its functions handled and
  * failed, what its own requests saw per route since the last report (the dashboard's route
  * view), whether its Kafka client reaches the broker, and its HTTP port. Sent as a `stats`
- * frame every {@link STATS_INTERVAL_MS}, only to a monitor that selected the `minimesh.v1`
+ * frame at the first look at its monitor (every 2 s) {@link STATS_INTERVAL_MS} after the last
+ * (so every 6 s), only to a monitor that selected the `minimesh.v1`
  * subprotocol.
  *
  * @module
@@ -12,7 +13,10 @@ import type { Platform } from "../bus/platform.ts";
 import { inboxOf } from "../bus/platform.ts";
 import type { CallReport } from "../bus/caller_stats.ts";
 
-/** How often an application reports (milliseconds), and a monitor shares the reports. */
+/**
+ * The least time between an application's regular reports (milliseconds), and how often a monitor
+ * shares the reports.
+ */
 export const STATS_INTERVAL_MS = 5000;
 /** The most routes a report carries: a 64 KB frame holds about as many. */
 export const MAX_REPORTED_ROUTES = 500;
