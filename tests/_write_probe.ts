@@ -80,6 +80,21 @@ export class WriteProbe {
   }
 
   /**
+   * When the last write to the virtual topic `lease` that left in [from, to] and was not
+   * acknowledged within a second ended (acknowledged, or failed a second after it left); `from`
+   * when every one was prompt: when Kafka's stall there ended.
+   */
+  slowUntil(lease: string, from: number, to: number): number {
+    let until = from;
+    for (const w of this.#writes.get(lease) ?? []) {
+      if (w.sent < from || w.sent > to) continue;
+      if (w.failed || w.acked === undefined) until = Math.max(until, w.sent + 1000);
+      else if (w.acked - w.sent > 1000) until = Math.max(until, w.acked);
+    }
+    return until;
+  }
+
+  /**
    * When the virtual topic `lease` took a write again after `from`: the earliest acknowledgement
    * of a write that left at or after it (Infinity: none was).
    */

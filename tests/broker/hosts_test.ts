@@ -412,7 +412,16 @@ describe("the mesh across hosts, under faults of the network", { skip }, () => {
             `(${unexplained.slice(0, 3)})`,
         );
       }
-      if (r.tableAfterMs < 0 || r.tableAfterMs > 10_000) {
+      // Whole within 10 s of the heal, or of the end of Kafka's own stall after it: the tables
+      // are exchanged through Kafka (after a minority partition the cluster took writes slowly
+      // for 11 s, and the tables were once whole 12.3 s after the heal).
+      const wholeAt = r.healedAt + r.tableAfterMs;
+      const kafkaBack = Math.max(
+        ...new Set(APPS.flatMap((a) => leaseAt(a, r.healedAt) ?? [])).values()
+          .map((vt) => probe!.slowUntil(vt, r.healedAt, wholeAt)),
+        r.healedAt,
+      );
+      if (r.tableAfterMs < 0 || wholeAt - kafkaBack > 10_000) {
         // What each app's table said after the heal, to tell which peer was missing and when.
         const healedAt = r.healedAt;
         for (const a of APPS) {
@@ -421,7 +430,10 @@ describe("the mesh across hosts, under faults of the network", { skip }, () => {
           );
           console.log(`${r.fault}: ${a} after the heal: ${lines.join(" | ") || "no change"}`);
         }
-        problems.push(`${r.fault}: routing tables whole only after ${r.tableAfterMs} ms`);
+        problems.push(
+          `${r.fault}: routing tables whole only after ${r.tableAfterMs} ms (Kafka prompt again ` +
+            `${kafkaBack - r.healedAt} ms after the heal)`,
+        );
       }
       if (r.calmAfterMs < 0) {
         problems.push(
