@@ -9,6 +9,12 @@ import type { KafkaClient } from "../kafka/client.ts";
 import { splitVirtualTopic } from "../kafka/records.ts";
 
 const PROBE_EVERY_MS = 200;
+/** A write acknowledged within this is prompt: Kafka takes writes there as usual. */
+const PROMPT_MS = 1000;
+
+function isPrompt(w: Write): boolean {
+  return !w.failed && w.acked !== undefined && w.acked - w.sent <= PROMPT_MS;
+}
 
 /** One probe write: when it left, and when it was acknowledged (never: undefined). */
 export interface Write {
@@ -70,13 +76,9 @@ export class WriteProbe {
    * within a second (and at least one left): Kafka takes writes there as usual.
    */
   prompt(lease: string, from: number, to: number): boolean {
-    let seen = false;
-    for (const w of this.#writes.get(lease) ?? []) {
-      if (w.sent < from || w.sent > to) continue;
-      if (w.failed || w.acked === undefined || w.acked - w.sent > 1000) return false;
-      seen = true;
-    }
-    return seen;
+    const writes = this.#writes.get(lease) ?? [];
+    return writes.some((w) => w.sent >= from && w.sent <= to) &&
+      this.slowUntil(lease, from, to) === from;
   }
 
   /**
@@ -88,8 +90,8 @@ export class WriteProbe {
     let until = from;
     for (const w of this.#writes.get(lease) ?? []) {
       if (w.sent < from || w.sent > to) continue;
-      if (w.failed || w.acked === undefined) until = Math.max(until, w.sent + 1000);
-      else if (w.acked - w.sent > 1000) until = Math.max(until, w.acked);
+      if (isPrompt(w)) continue;
+      until = Math.max(until, w.failed || w.acked === undefined ? w.sent + PROMPT_MS : w.acked);
     }
     return until;
   }
@@ -111,7 +113,7 @@ export class WriteProbe {
     let longest = 0, since = from;
     for (const w of this.#writes.get(lease) ?? []) {
       if (w.sent < from || w.sent > to) continue;
-      if (!w.failed && w.acked !== undefined && w.acked - w.sent <= 1000) {
+      if (isPrompt(w)) {
         longest = Math.max(longest, w.sent - since);
         since = w.sent;
       }

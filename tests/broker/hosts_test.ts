@@ -136,6 +136,11 @@ function leaseAt(app: string, at: number): string | undefined {
   return lease;
 }
 
+/** The virtual topics the apps held at `at`. */
+function leasesAt(at: number): Set<string> {
+  return new Set(APPS.flatMap((a) => leaseAt(a, at) ?? []));
+}
+
 /**
  * When Kafka took a write again (probe) after `at` on a request's way (the first of the workers'
  * partitions) and on its reply's (the caller's partition).
@@ -211,7 +216,7 @@ const CALM_WITHIN_MS = 60_000;
 /** Whether the CALM_MS before `now` were calm (see CALM_MS). */
 function calmBefore(now: number): boolean {
   const [from, to] = [now - CALM_MS, now - 1000];
-  for (const vt of new Set(APPS.flatMap((a) => leaseAt(a, now) ?? []))) {
+  for (const vt of leasesAt(now)) {
     if (!probe!.prompt(vt, from, to)) return false;
   }
   const okAt = new Map<string, number>();
@@ -320,7 +325,7 @@ describe("the mesh across hosts, under faults of the network", { skip }, () => {
         silenceMs: 1000, // as the apps' (kafka.silence.ms): what waits on a dead connection is renewed
       });
       probe = new WriteProbe(probeLink);
-      probe.start(() => new Set(APPS.flatMap((a) => leaseAt(a, Date.now()) ?? [])));
+      probe.start(() => leasesAt(Date.now()));
     } catch (e) {
       await stopAll([...processes.values()]).catch(() => {});
       if (cluster) await stopKafka(cluster);
@@ -417,7 +422,7 @@ describe("the mesh across hosts, under faults of the network", { skip }, () => {
       // for 11 s, and the tables were once whole 12.3 s after the heal).
       const wholeAt = r.healedAt + r.tableAfterMs;
       const kafkaBack = Math.max(
-        ...new Set(APPS.flatMap((a) => leaseAt(a, r.healedAt) ?? [])).values()
+        ...[...leasesAt(r.healedAt)]
           .map((vt) => probe!.slowUntil(vt, r.healedAt, wholeAt)),
         r.healedAt,
       );
@@ -441,7 +446,7 @@ describe("the mesh across hosts, under faults of the network", { skip }, () => {
         );
       }
       const outage = Math.max(
-        ...new Set(APPS.flatMap((a) => leaseAt(a, r.window[0]) ?? [])).values()
+        ...[...leasesAt(r.window[0])]
           .map((vt) => probe!.longestOutage(vt, r.window[0], r.window[1])),
       );
       console.log(
