@@ -36,11 +36,22 @@ const SILENCE_CHECK_MS = 100;
 const IDLE_GAP = 2.5;
 
 /** A request on its way, answered within `expectMs` by a broker that works. */
-interface Waiting {
+interface Waiting extends WaitingOptions {
   since: number;
   expectMs: number;
-  /** What a broker that works answers within at the latest (0: no bound known). */
-  boundMs: number | (() => number);
+}
+
+/** What is known of a request on its way (see {@link Availability.waiting}). */
+export interface WaitingOptions {
+  /**
+   * What a broker that works answers it within at the latest (0: no bound known): a fetch's
+   * wait; a produce's timeout, which the broker enforces even when it waits for replicas; a
+   * function when the bound is known only later, as for a produce queued behind others on its
+   * connection. `expectMs` when not given.
+   */
+  boundMs?: number | (() => number);
+  /** The brokers (`host:port`) a produce went to, once known. */
+  brokers?: () => readonly string[];
 }
 
 /** The availability of one client's cluster (see {@link KafkaClient.available}). */
@@ -71,6 +82,9 @@ export class Availability {
   /** While the other brokers are asked whether they answer, after a silence. */
   #confirming = false;
   #partlySaidAt = 0;
+  /** Brokers asked whether they take a connection, with when (Infinity: on its way). */
+  readonly #brokersAsked = new Map<string, number>();
+  readonly #dropBroker: (broker: string) => void;
   readonly #listeners = new Set<() => void>();
 
   /**
@@ -79,31 +93,34 @@ export class Availability {
    * @param ask Asks the broker something (a metadata request), while it is down.
    * @param silence After `ms` without any answer while a request is overdue, Kafka counts as
    *   gone, and `drop` is called first to end the connections that wait in vain (their requests
-   *   then fail at once, and no timeout of theirs fires after Kafka is back).
+   *   then fail at once, and no timeout of theirs fires after Kafka is back). `dropBroker`
+   *   ends the connections to one broker (see {@link WaitingOptions.brokers}).
    */
   constructor(
     brokers: readonly string[],
     clusterSize: () => number | undefined,
     ask: () => Promise<unknown>,
-    silence: { ms: number; drop: () => void } = { ms: Infinity, drop: () => {} },
+    silence: { ms: number; drop: () => void; dropBroker?: (broker: string) => void } = {
+      ms: Infinity,
+      drop: () => {},
+    },
   ) {
     this.#brokers = brokers;
     this.#clusterSize = clusterSize;
     this.#ask = ask;
     this.#silenceMs = silence.ms;
     this.#onSilence = silence.drop;
+    this.#dropBroker = silence.dropBroker ?? (() => silence.drop());
   }
 
   /**
    * A request leaves that a working broker answers within `expectMs` (a fetch's wait; 0 for a
-   * produce), and at the latest within `boundMs` (a fetch's wait; a produce's timeout, which the
-   * broker enforces even when it waits for replicas; a function when the bound is known only
-   * later, as for a produce queued behind others on its connection). Call what it returns when
-   * it ends, answered or not.
+   * produce), and at the latest within `options.boundMs`. Call what it returns when it ends,
+   * answered or not.
    */
-  waiting(expectMs: number, boundMs: number | (() => number) = expectMs): () => void {
+  waiting(expectMs: number, options: WaitingOptions = {}): () => void {
     if (this.#silenceMs === Infinity || this.#closed) return () => {};
-    const w: Waiting = { since: Date.now(), expectMs, boundMs };
+    const w: Waiting = { since: Date.now(), expectMs, ...options };
     this.#waiting.add(w);
     this.#arm(w.since + expectMs + this.#silenceMs, w.since);
     return () => {
@@ -154,8 +171,15 @@ export class Availability {
       const usual = SLOW_FACTOR * this.#usual.ms;
       for (const w of this.#waiting) {
         // (Read only here, when a request is late: known by then.)
-        const bound = typeof w.boundMs === "number" ? w.boundMs : w.boundMs();
+        const bound = w.boundMs === undefined
+          ? w.expectMs
+          : typeof w.boundMs === "number"
+          ? w.boundMs
+          : w.boundMs();
         const stuck = Math.max(bound + STUCK_FACTOR * this.#silenceMs, usual);
+        if (w.expectMs === 0 && w.brokers && now - w.since >= this.#silenceMs) {
+          this.#askBrokers(w.brokers(), now);
+        }
         if (bound === 0 || now - w.since < stuck) continue;
         this.#waiting.delete(w);
         log.warn("Kafka: a request waited {ms} ms while others were answered: reconnecting", {
@@ -189,6 +213,27 @@ export class Availability {
       return;
     }
     this.#silent(why);
+  }
+
+  // A produce late while others are answered may wait on a broker whose host is gone (its
+  // packets dropped): the cluster names another leader within seconds, but the produce would
+  // wait on the old one's connection for its whole bound. A broker that takes no TCP connection
+  // within two silences (a lost SYN is sent again after one) has its connections ended: what
+  // waits on them is tried again, on the leader named then. Each broker is asked at most once
+  // every two silences; not with a single broker, which no other can stand in for.
+  #askBrokers(brokers: readonly string[], now: number): void {
+    if (Math.max(this.#brokers.length, this.#clusterSize() ?? 0) < 2) return;
+    const waitMs = 2 * this.#silenceMs;
+    for (const broker of brokers) {
+      if (now - (this.#brokersAsked.get(broker) ?? -Infinity) < waitMs) continue;
+      this.#brokersAsked.set(broker, Infinity);
+      void anyConnects([broker], waitMs).then((answers) => {
+        this.#brokersAsked.set(broker, Date.now());
+        if (answers || this.#closed) return;
+        this.down(`no connection within ${waitMs} ms while a produce waits on it`, broker);
+        this.#dropBroker(broker);
+      });
+    }
   }
 
   // No answer within the silence while nothing else was heard: Kafka, or with several brokers

@@ -98,7 +98,7 @@ describe("Availability: a silent broker", () => {
 
   it("renews the connections for a request far past its bound while others are answered (a dead connection)", async () => {
     const { a, dropped } = silentAfter(100);
-    const produce = a.waiting(0, 2000); // a produce may wait for replicas up to its timeout
+    const produce = a.waiting(0, { boundMs: 2000 }); // a produce may wait for replicas up to its timeout
     const fetch = a.waiting(100);
     for (let i = 0; i < 6; i++) {
       await sleep(50);
@@ -120,7 +120,7 @@ describe("Availability: a silent broker", () => {
     produce();
     // Its timeout and three silences (400 ms), and four times the usual time (the produce
     // that took ~0.9 s made the usual time).
-    const late = a.waiting(0, 100);
+    const late = a.waiting(0, { boundMs: 100 });
     const since = Date.now();
     while (dropped() < 2 && Date.now() - since < 6000) {
       await sleep(50);
@@ -132,25 +132,79 @@ describe("Availability: a silent broker", () => {
     a.close();
   });
 
-  it("gives a produce queued behind others on its connection their timeouts too", async () => {
+  it("gives a produce queued behind others on its connection a timeout from its connection's last answer", async () => {
     const { a, dropped } = silentAfter(100);
-    // Three requests before it on its connection, each of which may take the whole timeout
-    // (200 ms): its bound is four of them, then three silences (1,100 ms in all).
-    let ahead = 0;
-    const queued = a.waiting(0, () => 200 * (1 + ahead));
-    ahead = 3;
+    // Its bound is 200 ms from when its connection last answered (here: as it left); the
+    // connection answers the requests before it one by one, each within 200 ms.
+    let progressAt = Date.now();
+    const since = progressAt;
+    const queued = a.waiting(0, { boundMs: () => progressAt - since + 200 });
     // Other requests are answered meanwhile: the cluster is not silent.
-    const othersAnswered = async (ms: number) => {
+    const othersAnswered = async (ms: number, progress: boolean) => {
       for (const end = Date.now() + ms; Date.now() < end;) {
         await sleep(50);
         a.up();
+        if (progress && Date.now() - progressAt >= 150) progressAt = Date.now();
       }
     };
-    await othersAnswered(700);
-    assert.equal(dropped(), 0, "answered in order after the three: not stuck at 700 ms");
-    await othersAnswered(800);
-    assert.equal(dropped(), 1, "past all four timeouts it is");
+    await othersAnswered(1000, true);
+    assert.equal(dropped(), 0, "its connection answers the ones before it: not stuck at 1 s");
+    // The connection answers nothing more, however many wait on it: its timeout and three
+    // silences (500 ms) after its last answer it counts as dead.
+    await othersAnswered(300, false);
+    assert.equal(dropped(), 0, "not before its timeout and three silences");
+    await othersAnswered(500, false);
+    assert.equal(dropped(), 1, "past them it is");
     queued();
+    a.close();
+  });
+
+  it("renews the connections to a broker that takes none while a produce waits on it (its host gone)", async () => {
+    // A broker that takes connections, and an address that takes none (its port closed).
+    const server = createServer((s) => s.destroy()).listen(0, "127.0.0.1");
+    await new Promise((r) => server.once("listening", r));
+    const up = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const closed = createServer().listen(0, "127.0.0.1");
+    await new Promise((r) => closed.once("listening", r));
+    const gone = `127.0.0.1:${(closed.address() as AddressInfo).port}`;
+    await new Promise((r) => closed.close(r));
+    const dropped: string[] = [];
+    let onGone = () => {};
+    const a = new Availability([up, gone], () => 2, () => new Promise(() => {}), {
+      ms: 100,
+      drop: () => dropped.push("all"),
+      // Its produce fails then (and is tried again on the leader named then).
+      dropBroker: (b) => (dropped.push(b), b === gone && onGone()),
+    });
+    const onUp = a.waiting(0, { boundMs: 5000, brokers: () => [up] });
+    onGone = a.waiting(0, { boundMs: 5000, brokers: () => [gone] });
+    for (let i = 0; i < 10; i++) {
+      await sleep(50);
+      a.up();
+    }
+    assert.deepEqual(dropped, [gone], "only the connections to the broker that takes none");
+    assert.equal(a.failing(gone), true);
+    assert.equal(a.available, true, "the other broker answers: Kafka is not gone");
+    onUp();
+    onGone();
+    a.close();
+    server.close();
+  });
+
+  it("does not ask the single broker of a cluster whether it takes connections", async () => {
+    const dropped: string[] = [];
+    const a = new Availability(["127.0.0.1:1"], () => 1, () => new Promise(() => {}), {
+      ms: 100,
+      drop: () => dropped.push("all"),
+      dropBroker: (b) => dropped.push(b),
+    });
+    const done = a.waiting(0, { boundMs: 5000, brokers: () => ["127.0.0.1:1"] });
+    for (let i = 0; i < 10; i++) {
+      await sleep(50);
+      a.up();
+    }
+    assert.deepEqual(dropped, [], "no other broker could lead its partitions");
+    done();
     a.close();
   });
 
@@ -158,7 +212,7 @@ describe("Availability: a silent broker", () => {
     const { a, dropped } = silentAfter(100);
     // Requests answered after 300 ms each, one after another: the usual time.
     for (let i = 0; i < 4; i++) {
-      const done = a.waiting(0, 100);
+      const done = a.waiting(0, { boundMs: 100 });
       for (let j = 0; j < 6; j++) {
         await sleep(50);
         a.up();
@@ -166,7 +220,7 @@ describe("Availability: a silent broker", () => {
       done();
     }
     // One at 600 ms: past its timeout and three silences (400 ms), within four usual times.
-    const slow = a.waiting(0, 100);
+    const slow = a.waiting(0, { boundMs: 100 });
     for (let i = 0; i < 12; i++) {
       await sleep(50);
       a.up();

@@ -31,7 +31,7 @@ import { ConsumerStopped } from "../client.ts";
 import type { KafkaLinkOptions } from "../client.ts";
 import { SendQueue } from "../_send_queue.ts";
 import { PRODUCE_TIMEOUT_MS, produceDirect } from "../wire/mod.ts";
-import type { ProduceRecord } from "../wire/mod.ts";
+import type { ConnectionProgress, ProduceRecord } from "../wire/mod.ts";
 import { asBuffer, bytesOf, HEADER_NAMES, HeaderValues } from "../_bytes.ts";
 import { PartitionReader } from "./reader.ts";
 import type { ReaderLink } from "./reader.ts";
@@ -43,6 +43,17 @@ import type { TopicMode } from "../properties.ts";
 
 const log = logger("kafka");
 registerLibrary("@platformatic/kafka", packageVersion("@platformatic/kafka", import.meta.url));
+
+/**
+ * Within how long of `since` a produce sent then on connections `on` is answered by brokers that
+ * work: a timeout after each connection last answered (see {@link ConnectionProgress}).
+ */
+function produceBound(on: readonly ConnectionProgress[], since: number): number {
+  if (on.length === 0) return PRODUCE_TIMEOUT_MS;
+  let last = Infinity;
+  for (const c of on) last = Math.min(last, c.progressAt);
+  return Math.max(1, last - since + PRODUCE_TIMEOUT_MS);
+}
 
 /** How long a produce is tried again while its partition has no reachable leader. */
 const PRODUCE_RETRY_MS = 35_000;
@@ -131,7 +142,11 @@ export class PlatformaticLink implements KafkaClient {
       this.brokers,
       () => this.#brokerCount,
       () => this.topicPartitions(),
-      { ms: options.silenceMs || Infinity, drop: () => this.#dropConnections() },
+      {
+        ms: options.silenceMs || Infinity,
+        drop: () => this.#dropConnections(),
+        dropBroker: (broker) => this.#dropConnections(broker),
+      },
     );
     this.#acks = options.acks ?? 1;
     this.#retryBackoffMs = options.retryBackoffMs ?? 200;
@@ -194,11 +209,15 @@ export class PlatformaticLink implements KafkaClient {
     return client;
   }
 
-  // Kafka went silent: the connections waiting on it are ended, so that their requests fail now
-  // (not at request.timeout.ms) and new connections are made once it answers again.
-  #dropConnections(): void {
-    for (const c of this.#connections) c.socket?.destroy();
-    this.#connections.clear();
+  // Kafka (or `broker`, `host:port`) went silent: the connections waiting on it are ended, so
+  // that their requests fail now (not at request.timeout.ms) and new connections are made once
+  // it answers again.
+  #dropConnections(broker?: string): void {
+    for (const c of this.#connections) {
+      if (broker !== undefined && `${c.host}:${c.port}` !== broker) continue;
+      c.socket?.destroy();
+      this.#connections.delete(c);
+    }
   }
 
   // A leader that takes no TCP connection within a second counts as failing (see `leaderAnswers`).
@@ -339,16 +358,21 @@ export class PlatformaticLink implements KafkaClient {
     // a silent broker after broker.session.timeout.ms, 9 s by default), as the kafkajs client.
     const deadline = Date.now() + PRODUCE_RETRY_MS;
     for (let attempt = 1;; attempt++) {
-      // A produce behind others on its connection is answered after them: each may take the
-      // whole timeout while the cluster waits for replicas (not a dead connection).
-      let ahead = 0;
-      const answered = this.#health.waiting(0, () => PRODUCE_TIMEOUT_MS * (1 + ahead));
-      const queued = (n: number) => void (ahead = Math.max(ahead, n));
+      // A produce behind others on its connection is answered after them, each of which may
+      // take the whole timeout while the cluster waits for replicas: a connection that works
+      // answers one each timeout, however many wait on it.
+      const since = Date.now();
+      const on: ConnectionProgress[] = [];
+      const answered = this.#health.waiting(0, {
+        boundMs: () => produceBound(on, since),
+        brokers: () => on.map((c) => c.broker),
+      });
+      const sentOn = (c: ConnectionProgress) => void on.push(c);
       try {
         if (attempt > 1) await this.#leadersAnswer(producer, messages);
         // Written by our encoder unless acks=0 or the cluster speaks another produce version.
         const direct = this.#acks !== 0 && !this.#libraryWire &&
-          await produceDirect(producer, messages, this.#acks as 1 | -1, queued);
+          await produceDirect(producer, messages, this.#acks as 1 | -1, sentOn);
         if (!direct) await producer.send({ messages: messages.map(forLibrary), acks: this.#acks });
         break;
       } catch (e) {

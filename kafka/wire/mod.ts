@@ -26,7 +26,7 @@
 export { FETCH_VERSION, fetchPartition, fromLibrary, topicIdBytes } from "./fetch.ts";
 export type { FetchedBatch, FetchedPartition, FetchedRecord, FetchOptions } from "./fetch.ts";
 export { PRODUCE_TIMEOUT_MS, PRODUCE_VERSION, produceDirect } from "./produce.ts";
-export type { ProduceRecord } from "./produce.ts";
+export type { ConnectionProgress, ProduceRecord } from "./produce.ts";
 
 /** The `@platformatic/kafka` version these fast paths were verified with. */
 export const VERIFIED_VERSION = "2.12.1";

@@ -216,23 +216,38 @@ function unknownPartition(topic: string, partition: number): Error {
   });
 }
 
-// Produce requests sent on each connection and not answered yet. A broker handles a
-// connection's requests one at a time, in order: one that waits for replicas up to its timeout
-// holds those behind it as long.
-const unanswered = new WeakMap<object, number>();
+/**
+ * A connection's produce requests on their way: a broker handles a connection's requests one at
+ * a time, in order, so one that waits for replicas up to its timeout holds those behind it as
+ * long; but a connection that works answers one at least each timeout.
+ */
+export interface ConnectionProgress {
+  /** The broker it goes to (`host:port`). */
+  readonly broker: string;
+  /** When it last answered one, or when it got one to answer while it had none (ms). */
+  readonly progressAt: number;
+}
+
+interface Progress extends ConnectionProgress {
+  /** Produce requests sent on it and not answered yet. */
+  unanswered: number;
+  progressAt: number;
+}
+
+const progress = new WeakMap<object, Progress>();
 
 /**
  * Writes `records` with `producer`'s metadata and connections: one request per partition leader,
  * resolving when every leader has its records (acks 1 or -1). Resolves `false`, writing nothing,
  * when the cluster does not speak produce v11 (the caller then lets the library encode).
- * Errors are the library's (`ResponseError`, `NetworkError`). `queued` hears, for each request
- * sent, how many produce requests were unanswered on its connection before it.
+ * Errors are the library's (`ResponseError`, `NetworkError`). `sentOn` hears, for each request
+ * sent, its connection's progress (read it later: it changes as answers come).
  */
 export function produceDirect(
   producer: Producer,
   records: ProduceRecord[],
   acks: 1 | -1,
-  queued?: (ahead: number) => void,
+  sentOn?: (connection: ConnectionProgress) => void,
 ): Promise<boolean> {
   return new Promise((resolve, reject) => {
     producer[kGetApi]("Produce", (error, api) => {
@@ -266,11 +281,17 @@ export function produceDirect(
           if (broker === undefined) return done(unknownPartition(list[0].topic, list[0].partition));
           producer[kGetConnection](broker, (error, connection) => {
             if (error) return done(error);
-            const ahead = unanswered.get(connection!) ?? 0;
-            unanswered.set(connection!, ahead + 1);
-            queued?.(ahead);
+            let p = progress.get(connection!);
+            if (p === undefined) {
+              p = { broker: `${broker.host}:${broker.port}`, unanswered: 0, progressAt: 0 };
+              progress.set(connection!, p);
+            }
+            if (p.unanswered++ === 0) p.progressAt = Date.now();
+            sentOn?.(p);
+            const sent = p;
             produceApi(connection!, produceRequest(list, acks, PRODUCE_TIMEOUT_MS), (error) => {
-              unanswered.set(connection!, unanswered.get(connection!)! - 1);
+              sent.unanswered--;
+              sent.progressAt = Date.now();
               done(error);
             });
           });

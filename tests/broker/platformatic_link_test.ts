@@ -15,6 +15,7 @@ import { PartitionReader } from "../../kafka/platformatic/reader.ts";
 import type { ReaderLink } from "../../kafka/platformatic/reader.ts";
 import type { OutRecord } from "../../kafka/mod.ts";
 import { produceDirect } from "../../kafka/wire/mod.ts";
+import type { ConnectionProgress } from "../../kafka/wire/mod.ts";
 import { BROKERS, eventually } from "../_presence.ts";
 import { freePort, sleep } from "../_helpers.ts";
 import { netFaultsUnavailable, silence } from "../_netfault.ts";
@@ -43,7 +44,7 @@ describe("the @platformatic/kafka link (real broker)", () => {
     }
   });
 
-  it("tells how many produce requests wait before each on its connection (produceDirect)", async () => {
+  it("tells each produce request's connection, and when that connection last answered (produceDirect)", async () => {
     const link = new PlatformaticLink({ brokers, clientId: "queued-test" });
     const producer = new Producer({ clientId: "queued-test", bootstrapBrokers: brokers });
     const topic = `minimesh.queued.${crypto.randomUUID()}`;
@@ -57,17 +58,24 @@ describe("the @platformatic/kafka link (real broker)", () => {
     try {
       await link.ensureTopic(topic, 1);
       assert.equal(await produceDirect(producer, [record("warm")], 1), true);
-      // Sent in one turn, so none is answered before the last leaves: each waits behind those
-      // before it (the broker answers a connection's requests in order).
-      const aheads: number[] = [];
-      const sent = ["a", "b", "c"].map((v) =>
-        produceDirect(producer, [record(v)], 1, (n) => void aheads.push(n))
-      );
+      // Sent in one turn, so none is answered before the last leaves: they wait on one
+      // connection, whose progress counts from the first (it had nothing to answer before).
+      const seen: { on: ConnectionProgress; progressAt: number }[] = [];
+      const sentOn = (on: ConnectionProgress) => void seen.push({ on, progressAt: on.progressAt });
+      const before = Date.now();
+      const sent = ["a", "b", "c"].map((v) => produceDirect(producer, [record(v)], 1, sentOn));
       assert.deepEqual(await Promise.all(sent), [true, true, true]);
-      assert.deepEqual(aheads.sort(), [0, 1, 2]);
-      // Answered, they no longer count.
-      await produceDirect(producer, [record("d")], 1, (n) => void aheads.push(n));
-      assert.equal(aheads.at(-1), 0);
+      const answeredAt = Date.now();
+      assert.equal(new Set(seen.map((s) => s.on)).size, 1, "one connection");
+      const [{ on, progressAt }] = seen;
+      assert.ok(seen.every((s) => s.progressAt === progressAt) && progressAt >= before);
+      assert.match(on.broker, /^.+:\d+$/);
+      assert.ok(on.progressAt >= progressAt && on.progressAt <= answeredAt, "moved by answers");
+      // Idle again, its progress counts from the next request.
+      await sleep(20);
+      await produceDirect(producer, [record("d")], 1, sentOn);
+      assert.equal(seen.at(-1)!.on, on);
+      assert.ok(seen.at(-1)!.progressAt >= answeredAt + 20);
     } finally {
       await producer.close();
       await link.close();
