@@ -60,11 +60,13 @@ const PEER_QUERY_INTERVAL_MS = 200;
 /**
  * Every this long, a minimesh monitor silent for half of it is asked a question (about this
  * instance), whose answer shows it is there; silent for {@link MONITOR_SILENT_MS}, its connection
- * counts as lost (5-7 s after its last frame). A link cut without a close (a partition, a host
- * gone) would otherwise hold the instance on a monitor that cannot hear it until TCP gives up,
- * while that monitor drops it.
+ * counts as lost (5-8 s after its last frame; 6 s for one that stops answering). A link cut without
+ * a close (a partition, a host gone) would otherwise hold the instance on a monitor that cannot
+ * hear it until TCP gives up, while that monitor drops it. An idle member's question and answer
+ * are most of its wake-ups (every 2 s, they were 1.5 of its 2.8 a second: bench/idle_long.ts); a
+ * monitor pings only sessions silent for 4 s, so these keep it from pinging.
  */
-const MONITOR_PROBE_MS = 2000;
+const MONITOR_PROBE_MS = 3000;
 const MONITOR_SILENT_MS = 5000;
 /** A check of the monitor's silence this late counts it again (see #watchMonitor). */
 const LATE_TICK_MS = 500;
@@ -358,8 +360,8 @@ export class PresenceClient {
   // Asks a minimesh monitor that went quiet whether it holds this instance (any answer will
   // do), and gives the connection up when nothing at all came for MONITOR_SILENT_MS. A Java
   // monitor has no such question, and is not watched. Idle, the question and its answer are the
-  // connection's only frames (the monitor pings no one it hears from): one wake-up each way per
-  // MONITOR_PROBE_MS.
+  // connection's only frames (the monitor pings no one it heard from within 4 s): one wake-up
+  // each way per MONITOR_PROBE_MS.
   // `tick` runs on each check that came on time (as the keep-alive and the report do).
   #watchMonitor(
     ws: WebSocket,

@@ -126,6 +126,7 @@ export class Availability {
     return () => {
       if (this.#waiting.delete(w)) this.#usual.add(Date.now() - w.since);
       if (this.#waiting.size === 0) {
+        // (Under Deno a cleared timer still wakes the process at its time, without running.)
         clearTimeout(this.#watch);
         this.#watch = undefined;
         this.#dueAt = Infinity;

@@ -235,6 +235,21 @@ describe("Availability: a silent broker", () => {
     a.close();
   });
 
+  it("still notices the silence of a later request after the one its check was due for ended", async () => {
+    const { a } = silentAfter(100);
+    const early = a.waiting(200);
+    const late = a.waiting(400);
+    await sleep(150);
+    a.up();
+    early(); // answered: the check moves to the later one's time (500 ms)
+    await sleep(300);
+    assert.equal(a.available, true, "not before the later one is overdue");
+    await sleep(400);
+    assert.equal(a.available, false, "overdue with nothing heard: gone");
+    late();
+    a.close();
+  });
+
   it("does not take its own pause (a blocked event loop) for Kafka's silence", async () => {
     const { a, dropped } = silentAfter(150);
     const done = a.waiting(0);

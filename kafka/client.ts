@@ -93,8 +93,9 @@ export interface ConsumeOptions {
    * ms when unset, as every other fetch). An idle partition costs a fetch per wait at both ends;
    * a longer wait costs nothing in latency (the broker answers as soon as a record comes) but
    * delays the notice of a broker that went silent under this reader alone (the client's other
-   * readers still notice a silent cluster). A function is asked before each such fetch.
-   * Clients without their own fetch loop (kafkajs) ignore it.
+   * readers still notice a silent cluster). A function is asked before each fetch; a wait of 5 s
+   * or more (a quiet member's) holds after a fetch with records too. Clients without their own
+   * fetch loop (kafkajs) ignore it.
    */
   maxWaitMs?: number | (() => number);
 }

@@ -243,10 +243,10 @@ export function serve(options: ServeOptions): Promise<RunningServer> {
   const timeout = options.pingTimeoutMs ?? 0;
   const pinged = timeout > 0 ? new Map<WebSocket, number>() : undefined;
   const hung = new WeakSet<WebSocket>();
-  // Every fifth of the timeout, a ping to each socket silent since the last look (one that sends
-  // shows it is there: an idle mesh member asks its monitor something every two seconds, and a
-  // ping beside it would wake both ends once more); a socket silent for three fifths of it
-  // (three pings unanswered) is dropped, so that one that froze just after its last frame is
+  // Every fifth of the timeout, a look at each socket: one silent for two fifths is pinged (one
+  // that sends shows it is there: an idle mesh member asks its monitor something every 3 s, and
+  // a ping beside it would wake both ends once more); one silent for three fifths (a ping
+  // unanswered for a fifth) is dropped, so that one that froze just after its last frame is
   // dropped within the timeout with a fifth to spare for the leave to reach its peers.
   const every = Math.max(50, timeout / 5);
   const pinger = pinged === undefined ? undefined : setInterval(() => {
@@ -256,7 +256,7 @@ export function serve(options: ServeOptions): Promise<RunningServer> {
         pinged.delete(ws);
         hung.add(ws);
         ws.terminate();
-      } else if (now - at >= every && ws.readyState === ws.OPEN) ws.ping();
+      } else if (now - at >= 2 * every && ws.readyState === ws.OPEN) ws.ping();
     }
   }, every);
   // Per connection: the deadline for the next request's headers (armed on connect and after

@@ -22,7 +22,7 @@ describe("the runtime's server: websocket pings", () => {
       port: 0,
       hostname: "127.0.0.1",
       wsPrefix: "/ws/",
-      pingTimeoutMs: 1000, // a look every 200 ms; silent for 600 ms: dropped
+      pingTimeoutMs: 1000, // a look every 200 ms; silent for 400 ms: pinged; 600 ms: dropped
       handlers: { open() {}, message() {}, close() {} },
       fetch: () => new Response("no"),
     });
@@ -30,7 +30,9 @@ describe("the runtime's server: websocket pings", () => {
       const silent = await client(server.port);
       const talker = await client(server.port);
       const talking = setInterval(() => talker.ws.send("here"), 50);
-      await sleep(450);
+      await sleep(250);
+      assert.equal(silent.pings(), 0, "not before it was silent for two fifths of the timeout");
+      await sleep(400);
       assert.ok(silent.pings() >= 1, `the silent socket was pinged (${silent.pings()})`);
       await silent.closed; // it answers no pings
       await sleep(600);

@@ -236,8 +236,12 @@ export class PartitionReader {
       this.#link.answered();
       if (signal.aborted) return;
       const batches = response.batches;
-      // Busy, the fetches are as they always were; idle, they wait longer (maxWaitMs).
-      this.#waitMs = batches.length ? FETCH_WAIT_MS : this.#idleWaitMs();
+      // Busy, the fetches are as they always were; idle, they wait longer (maxWaitMs). Told to
+      // wait long (a quiet member), a reader keeps it after records too: they are not its own
+      // traffic (a keep-alive, a peer's join), and a record ends a wait at once anyway (a
+      // 500-ms fetch after each keep-alive woke an idle member twice more: bench/idle_long.ts).
+      const idleMs = this.#idleWaitMs();
+      this.#waitMs = batches.length && idleMs < LONG_WAIT_MS ? FETCH_WAIT_MS : idleMs;
       if (resync && from < log_.next) {
         const verdict = log_.judge(placed(batches[0]), { asked: from });
         // Nothing came back yet (the broker is still loading the log): ask again.

@@ -111,8 +111,8 @@ describe("the @platformatic/kafka link (real broker)", () => {
     const topic = `minimesh.wait.${crypto.randomUUID()}`;
     const stop = new AbortController();
     const consumers: Consumer[] = [];
-    // Two readers of one idle partition, counting their fetches' answers: one at the usual wait
-    // (500 ms), one told 2 s.
+    // Three readers of one idle partition, counting their fetches' answers: one at the usual wait
+    // (500 ms), one told 2 s, one told 6 s (a quiet member's wait: 5 s or more).
     const reader = (maxWaitMs: number | undefined, got: Map<string, number>) => {
       const counted = { answers: 0 };
       const readerLink: ReaderLink = {
@@ -145,8 +145,10 @@ describe("the @platformatic/kafka link (real broker)", () => {
     try {
       await link.ensureTopic(topic, 1);
       const gotUsual = new Map<string, number>(), gotLong = new Map<string, number>();
+      const gotQuiet = new Map<string, number>();
       const usual = reader(undefined, gotUsual), long = reader(2000, gotLong);
-      await Promise.all([usual.ready, long.ready]);
+      const quiet = reader(6000, gotQuiet);
+      await Promise.all([usual.ready, long.ready, quiet.ready]);
       const [u0, l0] = [usual.counted.answers, long.counted.answers];
       await sleep(3000);
       const u = usual.counted.answers - u0, l = long.counted.answers - l0;
@@ -154,13 +156,20 @@ describe("the @platformatic/kafka link (real broker)", () => {
       assert.ok(l <= 2, `the long-waiting reader's fetches answered in 3 s: ${l}`);
       const t0 = Date.now();
       await link.send([{ topic, partition: 0, value: "now" }]);
-      await eventually(() => gotLong.has("now") && gotUsual.has("now"), 10_000, "the record");
+      const all = () => gotLong.has("now") && gotUsual.has("now") && gotQuiet.has("now");
+      await eventually(all, 10_000, "the record");
       assert.ok(gotLong.get("now")! - t0 < 400, `taken after ${gotLong.get("now")! - t0} ms`);
+      assert.ok(gotQuiet.get("now")! - t0 < 400, `taken after ${gotQuiet.get("now")! - t0} ms`);
       // After a fetch that brought records, the next waits the usual 500 ms: a busy partition's
-      // fetches are as they always were.
-      const l1 = long.counted.answers;
+      // fetches are as they always were. A reader told to wait 5 s or more keeps its wait.
+      const [l1, q1] = [long.counted.answers, quiet.counted.answers];
       await sleep(1200);
       assert.ok(long.counted.answers - l1 >= 1, "the fetch after the record waited 500 ms");
+      assert.equal(quiet.counted.answers - q1, 0, "the quiet reader's fetch after it waits on");
+      const t1 = Date.now();
+      await link.send([{ topic, partition: 0, value: "next" }]);
+      await eventually(() => gotQuiet.has("next"), 10_000, "the next record");
+      assert.ok(gotQuiet.get("next")! - t1 < 400, "a record still ends its wait at once");
     } finally {
       stop.abort();
       await Promise.all(consumers.map((c) => c.close(true).catch(() => {})));
