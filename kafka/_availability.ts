@@ -120,7 +120,12 @@ export class Availability {
    */
   waiting(expectMs: number, options: WaitingOptions = {}): () => void {
     if (this.#silenceMs === Infinity || this.#closed) return () => {};
-    const w: Waiting = { since: Date.now(), expectMs, ...options };
+    const w: Waiting = {
+      since: Date.now(),
+      expectMs,
+      boundMs: options.boundMs,
+      brokers: options.brokers,
+    };
     this.#waiting.add(w);
     this.#arm(w.since + expectMs + this.#silenceMs, w.since);
     return () => {
