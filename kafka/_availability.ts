@@ -36,9 +36,11 @@ const SILENCE_CHECK_MS = 100;
 const IDLE_GAP = 2.5;
 
 /** A request on its way, answered within `expectMs` by a broker that works. */
-interface Waiting extends WaitingOptions {
+interface Waiting {
   since: number;
   expectMs: number;
+  boundMs: number | (() => number);
+  brokers?: () => readonly string[];
 }
 
 /** What is known of a request on its way (see {@link Availability.waiting}). */
@@ -123,7 +125,7 @@ export class Availability {
     const w: Waiting = {
       since: Date.now(),
       expectMs,
-      boundMs: options.boundMs,
+      boundMs: options.boundMs ?? expectMs,
       brokers: options.brokers,
     };
     this.#waiting.add(w);
@@ -177,11 +179,7 @@ export class Availability {
       const usual = SLOW_FACTOR * this.#usual.ms;
       for (const w of this.#waiting) {
         // (Read only here, when a request is late: known by then.)
-        const bound = w.boundMs === undefined
-          ? w.expectMs
-          : typeof w.boundMs === "number"
-          ? w.boundMs
-          : w.boundMs();
+        const bound = typeof w.boundMs === "number" ? w.boundMs : w.boundMs();
         const stuck = Math.max(bound + STUCK_FACTOR * this.#silenceMs, usual);
         if (w.expectMs === 0 && w.brokers && now - w.since >= this.#silenceMs) {
           this.#askBrokers(w.brokers(), now);

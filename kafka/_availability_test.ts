@@ -241,7 +241,7 @@ describe("Availability: a silent broker", () => {
     const late = a.waiting(400);
     await sleep(150);
     a.up();
-    early(); // answered: the check moves to the later one's time (500 ms)
+    early(); // answered; the later one still waits (due at 500 ms)
     await sleep(300);
     assert.equal(a.available, true, "not before the later one is overdue");
     await sleep(400);

@@ -3,7 +3,7 @@
  * presence/app_stats.ts): its public routes, how many events its functions handled and
  * failed, what its own requests saw per route since the last report (the dashboard's route
  * view), whether its Kafka client reaches the broker, and its HTTP port. Sent as a `stats`
- * frame at the first look at its monitor (every 2 s) {@link STATS_INTERVAL_MS} after the last
+ * frame at the first look at its monitor (every 3 s) {@link STATS_INTERVAL_MS} after the last
  * (so every 6 s), only to a monitor that selected the `minimesh.v1`
  * subprotocol.
  *

@@ -236,6 +236,15 @@ interface Progress extends ConnectionProgress {
 
 const progress = new WeakMap<object, Progress>();
 
+function progressOf(connection: object, broker: { host: string; port: number }): Progress {
+  let p = progress.get(connection);
+  if (p === undefined) {
+    p = { broker: `${broker.host}:${broker.port}`, unanswered: 0, progressAt: 0 };
+    progress.set(connection, p);
+  }
+  return p;
+}
+
 /**
  * Writes `records` with `producer`'s metadata and connections: one request per partition leader,
  * resolving when every leader has its records (acks 1 or -1). Resolves `false`, writing nothing,
@@ -281,17 +290,12 @@ export function produceDirect(
           if (broker === undefined) return done(unknownPartition(list[0].topic, list[0].partition));
           producer[kGetConnection](broker, (error, connection) => {
             if (error) return done(error);
-            let p = progress.get(connection!);
-            if (p === undefined) {
-              p = { broker: `${broker.host}:${broker.port}`, unanswered: 0, progressAt: 0 };
-              progress.set(connection!, p);
-            }
+            const p = progressOf(connection!, broker);
             if (p.unanswered++ === 0) p.progressAt = Date.now();
             sentOn?.(p);
-            const sent = p;
             produceApi(connection!, produceRequest(list, acks, PRODUCE_TIMEOUT_MS), (error) => {
-              sent.unanswered--;
-              sent.progressAt = Date.now();
+              p.unanswered--;
+              p.progressAt = Date.now();
               done(error);
             });
           });
