@@ -12,6 +12,7 @@
 // reading the payload). Errors from clients or from accept() are logged, never thrown.
 import { createServer } from "node:http";
 import { createServer as createTlsServer } from "node:https";
+import { createServer as createTcpServer } from "node:net";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import { Buffer } from "node:buffer";
@@ -278,7 +279,8 @@ export function serve(options: ServeOptions): Promise<RunningServer> {
   };
 
   const serverOptions = {
-    // Node enforces these itself; Deno's compatibility layer ignores them, hence `arm`.
+    // Both runtimes' own checks of these are not relied on (Deno's layer ignores them, and Node
+    // runs its header check only on a server that listens itself), hence `arm`.
     headersTimeout: limits.headerTimeoutMs,
     requestTimeout: limits.headerTimeoutMs + limits.bodyTimeoutMs,
     keepAliveTimeout: limits.keepAliveMs,
@@ -398,17 +400,26 @@ export function serve(options: ServeOptions): Promise<RunningServer> {
       handshakeTimeout: limits.headerTimeoutMs,
     }, onRequest)
     : createServer(serverOptions, onRequest);
-  // Counted here, and logged, in both runtimes (Deno emits no "drop" event). Every TCP
+  // Every TCP connection is taken by a plain TCP server first, counted, and refused or given
+  // room there, before the HTTP or TLS server sets anything up for it: a refused connection
+  // costs an accept and a close. (Handed to the TLS server first, each one cost a TLS context,
+  // about 0.5 ms of CPU under Deno: strangers who reconnected at once from a process of their
+  // own kept the server busy refusing them, and genuine handshakes waited seconds.) Every TCP
   // connection counts, a TLS one from before its handshake, so that handshakes that never end
-  // cannot hold the server either. The server's own limit is a safety net only: the connection
-  // closed to make room for a new one is still counted there until its close event.
+  // cannot hold the server either. Counted and logged here in both runtimes (Deno emits no
+  // "drop" event); the TCP server's own limit is a safety net only: the connection closed to
+  // make room for a new one is still counted there until its close event.
+  const tcp = createTcpServer();
   const open = new Set<Socket>();
   const over = `over server.max.connections (${limits.maxConnections})`;
   const overAddress =
     `over server.max.connections.per.address (${limits.maxConnectionsPerAddress})`;
-  server.maxConnections = 2 * limits.maxConnections + 1;
-  server.on("drop", () => refused(over));
-  server.on("connection", (socket: Socket) => {
+  tcp.maxConnections = 2 * limits.maxConnections + 1;
+  // The HTTP server never listens itself; it is listening while the TCP server is (Deno's layer
+  // closes every kept-alive connection after its response while its server does not listen).
+  Object.defineProperty(server, "listening", { get: () => tcp.listening });
+  tcp.on("drop", () => refused(over));
+  tcp.on("connection", (socket: Socket) => {
     socket.on("error", () => {}); // a close follows
     const address = socket.remoteAddress ?? "";
     const n = perAddress.get(address) ?? 0;
@@ -429,6 +440,7 @@ export function serve(options: ServeOptions): Promise<RunningServer> {
       connections.delete(key);
       uncount(c);
     });
+    server.emit("connection", socket);
   });
   server.on(options.tls ? "secureConnection" : "connection", (socket: Socket) => {
     if (socket.destroyed) return;
@@ -508,15 +520,15 @@ export function serve(options: ServeOptions): Promise<RunningServer> {
   });
   return new Promise((resolve, reject) => {
     const failed = (e: Error) => reject(listenError(e, options.port, options.hostname));
-    server.once("error", failed);
-    server.listen(options.port, options.hostname ?? "0.0.0.0", () => {
-      server.off("error", failed);
+    tcp.once("error", failed);
+    tcp.listen(options.port, options.hostname ?? "0.0.0.0", () => {
+      tcp.off("error", failed);
       // From now on: accept() failures such as EMFILE. The server keeps listening.
-      server.on(
+      tcp.on(
         "error",
         (e: Error) => log.error("Server error: {message}", { message: e.message }),
       );
-      const address = server.address();
+      const address = tcp.address();
       const port = typeof address === "object" && address ? address.port : options.port;
       const close = () =>
         new Promise<void>((done) => {
@@ -525,13 +537,13 @@ export function serve(options: ServeOptions): Promise<RunningServer> {
           wss.close();
           for (const t of deadlines.values()) clearTimeout(t);
           deadlines.clear();
-          server.close(() => done());
-          server.closeAllConnections?.();
+          tcp.close(() => done());
+          for (const c of connections.values()) c.socket.destroy();
         });
       const drain = () => {
         if (draining) return;
         draining = true;
-        server.close(); // stops listening; the connections end as below
+        tcp.close(); // stops listening; the connections end as below
         server.closeIdleConnections?.();
         // Kept-alive connections between requests (which Deno's layer may not count as idle).
         for (const socket of open) if (!inUse.has(socket)) socket.end();
