@@ -41,6 +41,7 @@ interface Waiting {
   expectMs: number;
   boundMs: number | (() => number);
   brokers?: () => readonly string[];
+  timeoutMs?: number;
 }
 
 /** What is known of a request on its way (see {@link Availability.waiting}). */
@@ -54,6 +55,14 @@ export interface WaitingOptions {
   boundMs?: number | (() => number);
   /** The brokers (`host:port`) a produce went to, once known. */
   brokers?: () => readonly string[];
+  /**
+   * The request's own timeout, when the caller tells whether it failed (the function `waiting`
+   * returns, called with `true`): no timer of ours watches it, and a failure at that timeout or
+   * later is judged as the request overdue. For a long poll, whose own timeout comes a few
+   * seconds after the silence would: its timer wakes the process then anyway, and one of ours
+   * would wake it once more each fetch (under Deno even when cleared at the answer).
+   */
+  timeoutMs?: number;
 }
 
 /** The availability of one client's cluster (see {@link KafkaClient.available}). */
@@ -118,20 +127,28 @@ export class Availability {
   /**
    * A request leaves that a working broker answers within `expectMs` (a fetch's wait; 0 for a
    * produce), and at the latest within `options.boundMs`. Call what it returns when it ends,
-   * answered or not.
+   * answered or not (with `failed`, for {@link WaitingOptions.timeoutMs}).
    */
-  waiting(expectMs: number, options: WaitingOptions = {}): () => void {
+  waiting(expectMs: number, options: WaitingOptions = {}): (failed?: boolean) => void {
     if (this.#silenceMs === Infinity || this.#closed) return () => {};
     const w: Waiting = {
       since: Date.now(),
       expectMs,
       boundMs: options.boundMs ?? expectMs,
       brokers: options.brokers,
+      timeoutMs: options.timeoutMs,
     };
     this.#waiting.add(w);
-    this.#arm(w.since + expectMs + this.#silenceMs, w.since);
-    return () => {
-      if (this.#waiting.delete(w)) this.#usual.add(Date.now() - w.since);
+    if (w.timeoutMs === undefined) this.#arm(w.since + expectMs + this.#silenceMs, w.since);
+    return (failed = false) => {
+      // Failed at its own timeout: judged as our check would have judged it overdue. (Earlier,
+      // a connection failed, which the client's own events tell.) A process that stood still
+      // past the timeout is judged so too: one false outage, asked again within a second.
+      const now = Date.now();
+      if (failed && w.timeoutMs !== undefined && now - w.since >= w.timeoutMs) {
+        if (this.#waiting.has(w)) this.#check(now);
+      }
+      if (this.#waiting.delete(w)) this.#usual.add(now - w.since);
       if (this.#waiting.size === 0) {
         // (Under Deno a cleared timer still wakes the process at its time, without running.)
         clearTimeout(this.#watch);
@@ -164,7 +181,9 @@ export class Availability {
       for (const w of this.#waiting) w.since += late;
     } else this.#check(now);
     let next = Infinity;
-    for (const w of this.#waiting) next = Math.min(next, w.since + w.expectMs + this.#silenceMs);
+    for (const w of this.#waiting) {
+      if (w.timeoutMs === undefined) next = Math.min(next, w.since + w.expectMs + this.#silenceMs);
+    }
     if (next < Infinity) this.#arm(next, now);
   }
 

@@ -264,6 +264,44 @@ describe("Availability: a silent broker", () => {
     a.close();
   });
 
+  it("leaves a long poll with a timeout of its own to it, and judges its failure there as overdue", async () => {
+    // No timer of ours: past its wait and the silence, nothing is judged until the poll ends.
+    const quiet = silentAfter(100);
+    const poll = quiet.a.waiting(300, { timeoutMs: 500 });
+    await sleep(450);
+    assert.equal(quiet.a.available, true, "no check of ours before the poll's own timeout");
+    await sleep(60);
+    poll(true); // failed at its own timeout, with nothing heard: Kafka is gone
+    assert.equal(quiet.a.available, false);
+    assert.equal(quiet.dropped(), 1);
+    quiet.a.close();
+    // With others answered meanwhile: a dead connection, renewed; Kafka stays available.
+    // (Its wait and three silences, 600 ms, have passed: the rule for a dead connection.)
+    const busy = silentAfter(100);
+    const stuck = busy.a.waiting(300, { timeoutMs: 600 });
+    for (let t = 0; t < 13; t++) {
+      await sleep(50);
+      busy.a.up();
+    }
+    stuck(true);
+    assert.equal(busy.a.available, true);
+    assert.equal(busy.dropped(), 1, "the connections were renewed");
+    busy.a.close();
+  });
+
+  it("does not judge a long poll that failed before its timeout (a connection error) or was answered", async () => {
+    const { a, dropped } = silentAfter(100);
+    const refused = a.waiting(300, { timeoutMs: 500 });
+    await sleep(50);
+    refused(true);
+    const answered = a.waiting(300, { timeoutMs: 500 });
+    await sleep(600);
+    answered(false);
+    assert.equal(a.available, true);
+    assert.equal(dropped(), 0);
+    a.close();
+  });
+
   it("never counts silence when none is set", async () => {
     const a = new Availability(["b:9092"], () => 1, () => Promise.resolve());
     const done = a.waiting(0);

@@ -124,7 +124,12 @@ export class PlatformaticLink implements KafkaClient {
     counters: this.counters,
     libraryWire: false,
     answered: () => this.#health.up(),
-    waiting: (expectMs) => this.#health.waiting(expectMs),
+    // A long poll (a quiet member's) is watched by its own request timeout (see
+    // `WaitingOptions.timeoutMs`): a busy one's by the silence, 1 s after its wait.
+    waiting: (expectMs) => {
+      const timeoutMs = this.#base.requestTimeout!;
+      return this.#health.waiting(expectMs, 2 * expectMs >= timeoutMs ? { timeoutMs } : {});
+    },
     loopedBack: (nonce) => this.#loopbacks.get(nonce)?.(),
     backoff: (attempt) => this.#backoff(attempt),
     leaderAnswers: (leader) => this.#leaderAnswers(leader),

@@ -41,8 +41,11 @@ export interface ReaderLink {
   libraryWire: boolean;
   /** A fetch was answered. */
   answered(): void;
-  /** A fetch leaves, to be answered within `expectMs`: call the result when it ends. */
-  waiting(expectMs: number): () => void;
+  /**
+   * A fetch leaves, to be answered within `expectMs`: call the result when it ends, with whether
+   * it failed.
+   */
+  waiting(expectMs: number): (failed: boolean) => void;
   /** A loopback record came back. */
   loopedBack(nonce: string): void;
   /** The wait before try `attempt`. */
@@ -272,11 +275,14 @@ export class PartitionReader {
   // Our fetch (views of one buffer per response); the library's when the cluster does not speak
   // fetch v17.
   async #fetch(from: number): Promise<FetchedPartition> {
-    const answered = this.#link.waiting(this.#waitMs);
+    const ended = this.#link.waiting(this.#waitMs);
+    let failed = true;
     try {
-      return await this.#fetchOnce(from);
+      const fetched = await this.#fetchOnce(from);
+      failed = false;
+      return fetched;
     } finally {
-      answered();
+      ended(failed);
     }
   }
 

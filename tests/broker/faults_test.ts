@@ -496,6 +496,44 @@ describe("the delivery suite (real processes, a broker of its own)", () => {
     },
   );
 
+  it(
+    "a quiet member (no record for 10 s) notices a silent broker by its poll's own timeout, and its return",
+    {
+      skip: netFaultsUnavailable() ||
+        (CLIENT === "kafkajs" && "a quiet member's 10-s polls are the default client's"),
+    },
+    async () => {
+      const mesh = await Mesh.create(1);
+      const receiver = await mesh.startReceiver("receiver");
+      // Quiet after 10 s without a record in or out; its polls then wait 10 s at the broker,
+      // and are judged by their own request timeout (15 s), not by a timer of the silence.
+      await sleep(14_000);
+      const silentAt = Date.now();
+      const heal = silence(b.port);
+      let noticedMs = Infinity, said = "";
+      try {
+        said = await receiver.waitFor(/Kafka is unreachable/, OUTAGE_MS);
+        noticedMs = Date.now() - silentAt;
+      } finally {
+        heal();
+      }
+      const healedAt = Date.now();
+      const seen = receiver.logs.length;
+      await eventually(
+        () => receiver.logs.slice(seen).some((l) => /Kafka answers again/.test(l)),
+        30_000,
+        "Kafka answers again",
+      );
+      console.log(
+        `quiet member: the silence noticed after ${noticedMs} ms (${
+          said.replace(/^.*Kafka/, "Kafka")
+        }), its end after ${Date.now() - healedAt} ms`,
+      );
+      // A poll sent just before the silence times out 15 s after it left.
+      assert.ok(noticedMs <= 16_500, `noticed ${noticedMs} ms into the silence`);
+    },
+  );
+
   it("a frozen receiver (SIGSTOP 20 s, then SIGCONT) runs no request its caller gave up", {
     skip: ABOVE_THE_CLIENT,
   }, async () => {
