@@ -36,12 +36,10 @@ const SILENCE_CHECK_MS = 100;
 const IDLE_GAP = 2.5;
 
 /** A request on its way, answered within `expectMs` by a broker that works. */
-interface Waiting {
+interface Waiting extends WaitingOptions {
   since: number;
   expectMs: number;
   boundMs: number | (() => number);
-  brokers?: () => readonly string[];
-  timeoutMs?: number;
 }
 
 /** What is known of a request on its way (see {@link Availability.waiting}). */
@@ -145,9 +143,8 @@ export class Availability {
       // a connection failed, which the client's own events tell.) A process that stood still
       // past the timeout is judged so too: one false outage, asked again within a second.
       const now = Date.now();
-      if (failed && w.timeoutMs !== undefined && now - w.since >= w.timeoutMs) {
-        if (this.#waiting.has(w)) this.#check(now);
-      }
+      const timedOut = failed && now - w.since >= (w.timeoutMs ?? Infinity);
+      if (timedOut && this.#waiting.has(w)) this.#check(now);
       if (this.#waiting.delete(w)) this.#usual.add(now - w.since);
       if (this.#waiting.size === 0) {
         // (Under Deno a cleared timer still wakes the process at its time, without running.)

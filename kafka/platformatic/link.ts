@@ -100,6 +100,8 @@ export class PlatformaticLink implements KafkaClient {
     recordsRead: 0,
   };
   readonly #base: BaseOptions;
+  /** What a long poll's watch is told: the request timeout every request of the library has. */
+  readonly #longPoll: { timeoutMs: number };
   readonly #acks: -1 | 0 | 1;
   readonly #retryBackoffMs: number;
   readonly #replicationFactor: number;
@@ -126,10 +128,11 @@ export class PlatformaticLink implements KafkaClient {
     answered: () => this.#health.up(),
     // A long poll (a quiet member's) is watched by its own request timeout (see
     // `WaitingOptions.timeoutMs`): a busy one's by the silence, 1 s after its wait.
-    waiting: (expectMs) => {
-      const timeoutMs = this.#base.requestTimeout!;
-      return this.#health.waiting(expectMs, 2 * expectMs >= timeoutMs ? { timeoutMs } : {});
-    },
+    waiting: (expectMs) =>
+      this.#health.waiting(
+        expectMs,
+        2 * expectMs >= this.#longPoll.timeoutMs ? this.#longPoll : {},
+      ),
     loopedBack: (nonce) => this.#loopbacks.get(nonce)?.(),
     backoff: (attempt) => this.#backoff(attempt),
     leaderAnswers: (leader) => this.#leaderAnswers(leader),
@@ -172,6 +175,7 @@ export class PlatformaticLink implements KafkaClient {
         refusedCredentials(error) ? 0 : this.#backoff(attempt),
       ...security(options),
     };
+    this.#longPoll = { timeoutMs: this.#base.requestTimeout! };
     this.#sends = new SendQueue((records) => this.#write(records), () => Promise.resolve());
   }
 
