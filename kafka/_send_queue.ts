@@ -28,6 +28,8 @@ interface Pending {
   /** The requests holding its records, unanswered. */
   requests: number;
   failed: boolean;
+  /** The last request it was counted in (see `SendQueue.#request`). */
+  request: number;
 }
 
 /** A record queued, with the call that sent it. */
@@ -44,6 +46,10 @@ export class SendQueue {
   #flushing = false;
   /** Requests unanswered per partition (`topic:partition`). */
   readonly #inFlight = new Map<string, number>();
+  /** The `topic:partition` keys, made once per partition instead of once per record. */
+  readonly #keys = new Map<string, string[]>();
+  /** Numbers the requests, so that a caller is counted once in each (no set per request). */
+  #request = 0;
   readonly #write: (records: OutRecord[]) => Promise<void>;
   readonly #ready: () => Promise<unknown>;
 
@@ -67,12 +73,20 @@ export class SendQueue {
         unsent: records.length,
         requests: 0,
         failed: false,
+        request: 0,
       };
       for (const record of records) {
-        this.#queue.push({ record, key: `${record.topic}:${record.partition}`, owner });
+        this.#queue.push({ record, key: this.#keyOf(record), owner });
       }
       this.#schedule();
     });
+  }
+
+  #keyOf(record: OutRecord): string {
+    const partition = record.partition ?? 0;
+    let keys = this.#keys.get(record.topic);
+    if (keys === undefined) this.#keys.set(record.topic, keys = []);
+    return keys[partition] ??= `${record.topic}:${partition}`;
   }
 
   #schedule(): void {
@@ -97,9 +111,11 @@ export class SendQueue {
     // Partitions whose records wait from here on (at their bound, or an earlier record waits).
     const held = new Set<string>();
     let chunk: OutRecord[] = [];
-    let owners = new Set<Pending>();
+    let owners: Pending[] = [];
     let keys = new Set<string>();
+    let lastKey = "";
     let size = 0;
+    let request = ++this.#request;
     for (const q of queue) {
       if (q.owner.failed) continue; // its caller heard already: the rest is not written
       const n = typeof q.record.value === "string"
@@ -108,11 +124,14 @@ export class SendQueue {
       if (chunk.length > 0 && size + n > REQUEST_BYTES) {
         this.#send(chunk, owners, keys);
         chunk = [];
-        owners = new Set();
+        owners = [];
         keys = new Set();
+        lastKey = "";
         size = 0;
+        request = ++this.#request;
       }
-      if (!keys.has(q.key)) {
+      // (A turn's records mostly go to one partition: the set is asked when the key changes.)
+      if (q.key !== lastKey && !keys.has(q.key)) {
         // The partition's first record in this request: it goes if the partition has room.
         const inFlight = this.#inFlight.get(q.key) ?? 0;
         if (held.has(q.key) || inFlight >= REQUESTS_IN_FLIGHT) {
@@ -123,8 +142,12 @@ export class SendQueue {
         keys.add(q.key);
         this.#inFlight.set(q.key, inFlight + 1);
       }
+      lastKey = q.key;
       chunk.push(q.record);
-      owners.add(q.owner);
+      if (q.owner.request !== request) {
+        q.owner.request = request;
+        owners.push(q.owner);
+      }
       q.owner.unsent--;
       size += n;
     }
@@ -132,7 +155,7 @@ export class SendQueue {
   }
 
   // Writes one request; its callers hear when it ends, and waiting records of its partitions go.
-  #send(records: OutRecord[], owners: Set<Pending>, keys: Set<string>): void {
+  #send(records: OutRecord[], owners: Pending[], keys: Set<string>): void {
     for (const o of owners) o.requests++;
     this.#write(records).then(() => {
       for (const o of owners) {
