@@ -11,7 +11,22 @@
 // Each caller resolves when all the requests that hold its records are answered. Order within a
 // partition is kept, except where a request is tried again after a failure: it then lands after
 // those behind it.
+//
+// A request whose partitions have several leaders is written as one request per leader, and one
+// leader may be away (its broker cut off) while the others answer: the writer then says which
+// partitions are written (`written`), and those are free at once. Else a partition whose leader
+// answers in a millisecond would wait, with its callers, behind the one tried again for up to
+// 35 s, as soon as four such requests held it (a monitor's or a busy caller's every turn).
 import type { OutRecord } from "./client.ts";
+
+/** The partitions of `records` whose leader has their records, while the rest are still tried. */
+export type Written = (records: readonly { topic: string; partition?: number }[]) => void;
+
+/**
+ * Writes one request's records (any topics), resolving when the broker has them all; it may call
+ * `written` earlier for some of them (see {@link Written}).
+ */
+export type Write = (records: OutRecord[], written: Written) => Promise<void>;
 
 /** The most a produce request carries. */
 export const REQUEST_BYTES = 512 * 1024;
@@ -50,7 +65,7 @@ export class SendQueue {
   readonly #keys = new Map<string, string[]>();
   /** Numbers the requests, so that a caller is counted once in each (no set per request). */
   #request = 0;
-  readonly #write: (records: OutRecord[]) => Promise<void>;
+  readonly #write: Write;
   readonly #ready: () => Promise<unknown>;
 
   /**
@@ -58,7 +73,7 @@ export class SendQueue {
    * @param ready Resolves when writing can start (the producer connected); a rejection fails
    * the waiting callers with it.
    */
-  constructor(write: (records: OutRecord[]) => Promise<void>, ready: () => Promise<unknown>) {
+  constructor(write: Write, ready: () => Promise<unknown>) {
     this.#write = write;
     this.#ready = ready;
   }
@@ -76,17 +91,16 @@ export class SendQueue {
         request: 0,
       };
       for (const record of records) {
-        this.#queue.push({ record, key: this.#keyOf(record), owner });
+        this.#queue.push({ record, key: this.#keyOf(record.topic, record.partition), owner });
       }
       this.#schedule();
     });
   }
 
-  #keyOf(record: OutRecord): string {
-    const partition = record.partition ?? 0;
-    let keys = this.#keys.get(record.topic);
-    if (keys === undefined) this.#keys.set(record.topic, keys = []);
-    return keys[partition] ??= `${record.topic}:${partition}`;
+  #keyOf(topic: string, partition = 0): string {
+    let keys = this.#keys.get(topic);
+    if (keys === undefined) this.#keys.set(topic, keys = []);
+    return keys[partition] ??= `${topic}:${partition}`;
   }
 
   #schedule(): void {
@@ -111,6 +125,7 @@ export class SendQueue {
     // Partitions whose records wait from here on (at their bound, or an earlier record waits).
     const held = new Set<string>();
     let chunk: OutRecord[] = [];
+    let entries: Queued[] = [];
     let owners: Pending[] = [];
     let keys = new Set<string>();
     let lastKey = "";
@@ -122,8 +137,9 @@ export class SendQueue {
         ? q.record.value.length * 3
         : q.record.value.byteLength;
       if (chunk.length > 0 && size + n > REQUEST_BYTES) {
-        this.#send(chunk, owners, keys);
+        this.#send(chunk, entries, owners, keys);
         chunk = [];
+        entries = [];
         owners = [];
         keys = new Set();
         lastKey = "";
@@ -144,6 +160,7 @@ export class SendQueue {
       }
       lastKey = q.key;
       chunk.push(q.record);
+      entries.push(q);
       if (q.owner.request !== request) {
         q.owner.request = request;
         owners.push(q.owner);
@@ -151,29 +168,68 @@ export class SendQueue {
       q.owner.unsent--;
       size += n;
     }
-    if (chunk.length > 0) this.#send(chunk, owners, keys);
+    if (chunk.length > 0) this.#send(chunk, entries, owners, keys);
   }
 
-  // Writes one request; its callers hear when it ends, and waiting records of its partitions go.
-  #send(records: OutRecord[], owners: Pending[], keys: Set<string>): void {
+  // Writes one request; its callers hear when it ends (or when their partitions are written, see
+  // `Written`), and waiting records of its partitions go.
+  #send(records: OutRecord[], entries: Queued[], owners: Pending[], keys: Set<string>): void {
     for (const o of owners) o.requests++;
-    this.#write(records).then(() => {
-      for (const o of owners) {
-        if (--o.requests === 0 && o.unsent === 0 && !o.failed) o.resolve();
+    // Only once some partitions are written before the rest: those, and per caller its records
+    // here not written yet (a caller at 0 has heard).
+    let released: Set<string> | undefined;
+    let left: Map<Pending, number> | undefined;
+    let settled = false;
+    const written: Written = (done) => {
+      if (settled) return;
+      const now = new Set<string>();
+      for (const r of done) {
+        const key = this.#keyOf(r.topic, r.partition);
+        if (keys.has(key) && !released?.has(key)) now.add(key);
       }
+      if (now.size === 0) return;
+      if (left === undefined) {
+        left = new Map();
+        for (const q of entries) left.set(q.owner, (left.get(q.owner) ?? 0) + 1);
+      }
+      released ??= new Set();
+      for (const key of now) {
+        released.add(key);
+        this.#release(key);
+      }
+      for (const q of entries) {
+        if (!now.has(q.key)) continue;
+        const n = left.get(q.owner)! - 1;
+        left.set(q.owner, n);
+        if (n === 0) this.#answered(q.owner);
+      }
+      if (this.#queue.length > 0) this.#schedule();
+    };
+    this.#write(records, written).then(() => {
+      for (const o of owners) if (left?.get(o) !== 0) this.#answered(o);
     }, (e) => {
       for (const o of owners) {
+        if (left?.get(o) === 0) continue; // all of its records here were written
         o.requests--;
         this.#fail(o, e as Error);
       }
     }).finally(() => {
-      for (const k of keys) {
-        const n = this.#inFlight.get(k)! - 1;
-        if (n === 0) this.#inFlight.delete(k);
-        else this.#inFlight.set(k, n);
-      }
+      settled = true;
+      for (const k of keys) if (!released?.has(k)) this.#release(k);
       if (this.#queue.length > 0) this.#schedule();
     });
+  }
+
+  // One request holding records of `owner` is answered.
+  #answered(owner: Pending): void {
+    if (--owner.requests === 0 && owner.unsent === 0 && !owner.failed) owner.resolve();
+  }
+
+  // A request no longer holds `key`'s partition.
+  #release(key: string): void {
+    const n = this.#inFlight.get(key)! - 1;
+    if (n === 0) this.#inFlight.delete(key);
+    else this.#inFlight.set(key, n);
   }
 
   #fail(owner: Pending, e: Error): void {

@@ -121,6 +121,70 @@ describe("SendQueue", () => {
     await Promise.all(sent);
   });
 
+  it("frees a partition as soon as the writer says its records are written, while the rest of the request is tried", async () => {
+    // Partition 0's leader is away: a request holding its records ends only when told to;
+    // partition 1's leader answers at once.
+    const writes: string[][] = [];
+    const ends: ((ok: boolean) => void)[] = [];
+    const q = new SendQueue((records, written) => {
+      writes.push(records.map((r) => `${r.partition}${r.value}`));
+      written?.(records.filter((r) => r.partition === 1));
+      if (records.every((r) => r.partition === 1)) return Promise.resolve();
+      return new Promise<void>((ok, no) => ends.push((y) => y ? ok() : no(new Error("away"))));
+    }, () => Promise.resolve());
+    const on = (partition: number, value: string) => q.send([{ topic: "t", partition, value }]);
+    const inTime = (p: Promise<void>, what: string) =>
+      Promise.race([
+        p,
+        new Promise<never>((_, no) => setTimeout(() => no(new Error(`${what} still waits`)), 500)),
+      ]);
+    const zeros: Promise<void>[] = [];
+    for (let turn = 0; turn < 10; turn++) {
+      zeros.push(on(0, `a${turn}`));
+      zeros.at(-1)!.catch(() => {});
+      // In the same request as partition 0's record, and answered without it.
+      await inTime(on(1, `b${turn}`), `b${turn}`);
+    }
+    // Partition 1 went every turn; partition 0 is held at its bound.
+    assert.equal(writes.filter((w) => w.some((r) => r.startsWith("1"))).length, 10);
+    assert.equal(writes.filter((w) => w.some((r) => r.startsWith("0"))).length, REQUESTS_IN_FLIGHT);
+    // A caller with records on both partitions waits for both.
+    let both = false;
+    const spanning = q.send([
+      { topic: "t", partition: 1, value: "c" },
+      { topic: "t", partition: 0, value: "d" },
+    ]).then(() => void (both = true));
+    spanning.catch(() => {});
+    await new Promise((r) => setTimeout(r, 10));
+    assert.equal(both, false);
+    // One of partition 0's requests ends: the six that waited (and the spanning caller's) go.
+    ends.shift()!(true);
+    await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(writes.at(-1), ["0a4", "0a5", "0a6", "0a7", "0a8", "0a9", "0d"]);
+    // The three older ones fail: their partition 0 callers hear it (their partition 1 callers
+    // heard long ago); the last one is answered.
+    for (const end of ends.splice(0, 3)) end(false);
+    ends.shift()!(true);
+    const outcomes = await Promise.allSettled(zeros);
+    assert.deepEqual(
+      outcomes.map((o) => o.status),
+      [
+        "fulfilled",
+        "rejected",
+        "rejected",
+        "rejected",
+        "fulfilled",
+        "fulfilled",
+        "fulfilled",
+        "fulfilled",
+        "fulfilled",
+        "fulfilled",
+      ],
+    );
+    await spanning;
+    assert.equal(both, true);
+  });
+
   it("keeps each partition's order and bound over turns, under failures (generated)", async () => {
     // Turns of sends of 1-3 records to partitions 0-2; requests answer after 0-12 ms, or fail.
     const turns = fc.array(
@@ -130,44 +194,66 @@ describe("SendQueue", () => {
       { minLength: 1, maxLength: 12 },
     );
     await fc.assert(
-      fc.asyncProperty(turns, fc.array(fc.boolean(), { maxLength: 60 }), async (plan, fails) => {
-        const inFlight = [0, 0, 0];
-        const most = [0, 0, 0];
-        const written: string[] = [];
-        let n = 0;
-        const q = new SendQueue(async (records) => {
-          const ok = !(fails[n++] ?? false);
-          const parts = [...new Set(records.map((r) => r.partition))];
-          for (const p of parts) most[p] = Math.max(most[p], ++inFlight[p]);
-          written.push(...records.map((r) => String(r.key)));
-          await new Promise((r) => setTimeout(r, (n % 5) * 3));
-          for (const p of parts) inFlight[p]--;
-          if (!ok) throw new Error("broker says no");
-        }, () => Promise.resolve());
-        const sends: { keys: string[]; done: Promise<void> }[] = [];
-        let id = 0;
-        for (const turn of plan) {
-          for (const parts of turn) {
-            const records = parts.map((p) => ({ topic: "t", partition: p, key: `${p}.${id++}` }));
-            const done = q.send(records.map((r) => ({ ...r, value: "x" })));
-            done.catch(() => {});
-            sends.push({ keys: records.map((r) => r.key), done });
+      fc.asyncProperty(
+        turns,
+        fc.array(fc.boolean(), { maxLength: 60 }),
+        fc.array(fc.boolean(), {
+          maxLength: 60,
+        }),
+        async (plan, fails, partial) => {
+          const inFlight = [0, 0, 0];
+          const most = [0, 0, 0];
+          const written: string[] = [];
+          let n = 0;
+          // Some requests say early that one of their partitions is written (its leader answered).
+          const early = new Set<string>(); // keys of records written early
+          const q = new SendQueue(async (records, done) => {
+            const i = n++;
+            const ok = !(fails[i] ?? false);
+            const parts = [...new Set(records.map((r) => r.partition!))];
+            for (const p of parts) most[p] = Math.max(most[p], ++inFlight[p]);
+            written.push(...records.map((r) => String(r.key)));
+            const first = partial[i] ? parts[0] : undefined;
+            if (first !== undefined) {
+              await new Promise((r) => setTimeout(r, i % 2));
+              inFlight[first]--;
+              const mine = records.filter((r) => r.partition === first);
+              for (const r of mine) early.add(String(r.key));
+              done?.(mine);
+            }
+            await new Promise((r) => setTimeout(r, (i % 5) * 3));
+            for (const p of parts) if (p !== first) inFlight[p]--;
+            if (!ok) throw new Error("broker says no");
+          }, () => Promise.resolve());
+          const sends: { keys: string[]; done: Promise<void> }[] = [];
+          let id = 0;
+          for (const turn of plan) {
+            for (const parts of turn) {
+              const records = parts.map((p) => ({ topic: "t", partition: p, key: `${p}.${id++}` }));
+              const done = q.send(records.map((r) => ({ ...r, value: "x" })));
+              done.catch(() => {});
+              sends.push({ keys: records.map((r) => r.key), done });
+            }
+            await new Promise((r) => setImmediate(r)); // the next turn
           }
-          await new Promise((r) => setImmediate(r)); // the next turn
-        }
-        const outcomes = await Promise.allSettled(sends.map((s) => s.done));
-        for (const p of [0, 1, 2]) {
-          assert.ok(most[p] <= REQUESTS_IN_FLIGHT, `partition ${p}: ${most[p]} in flight`);
-          const mine = written.filter((k) => k.startsWith(`${p}.`)).map((k) => Number(k.slice(2)));
-          assert.deepEqual(mine, [...mine].sort((a, b) => a - b), `partition ${p} in order`);
-          assert.equal(new Set(mine).size, mine.length, `partition ${p}: each once`);
-        }
-        sends.forEach((s, i) => {
-          if (outcomes[i].status === "fulfilled") {
-            for (const k of s.keys) assert.ok(written.includes(k), `${k} written`);
+          const outcomes = await Promise.allSettled(sends.map((s) => s.done));
+          for (const p of [0, 1, 2]) {
+            assert.ok(most[p] <= REQUESTS_IN_FLIGHT, `partition ${p}: ${most[p]} in flight`);
+            const mine = written.filter((k) => k.startsWith(`${p}.`)).map((k) =>
+              Number(k.slice(2))
+            );
+            assert.deepEqual(mine, [...mine].sort((a, b) => a - b), `partition ${p} in order`);
+            assert.equal(new Set(mine).size, mine.length, `partition ${p}: each once`);
           }
-        });
-      }),
+          sends.forEach((s, i) => {
+            if (outcomes[i].status === "fulfilled") {
+              for (const k of s.keys) assert.ok(written.includes(k), `${k} written`);
+            }
+            // Written early, its request's failure afterwards is not this caller's.
+            if (s.keys.every((k) => early.has(k))) assert.equal(outcomes[i].status, "fulfilled");
+          });
+        },
+      ),
       { numRuns: 80 },
     );
   });

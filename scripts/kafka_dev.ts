@@ -486,7 +486,8 @@ export function runningPids(b: DevBroker): number[] {
   return b.nodes.flatMap((n) => nodePid(n) ?? []);
 }
 
-function nodePid(n: DevNode): number | undefined {
+/** The pid of node `n`, if it runs. */
+export function nodePid(n: DevNode): number | undefined {
   if (!existsSync(n.pidFile)) return undefined;
   const pid = Number(readFileSync(n.pidFile, "utf8").trim());
   return Number.isInteger(pid) && isBrokerProcess(pid) ? pid : undefined;

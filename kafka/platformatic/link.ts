@@ -30,6 +30,7 @@ import type {
 import { ConsumerStopped } from "../client.ts";
 import type { KafkaLinkOptions } from "../client.ts";
 import { SendQueue } from "../_send_queue.ts";
+import type { Written } from "../_send_queue.ts";
 import { PRODUCE_TIMEOUT_MS, produceDirect } from "../wire/mod.ts";
 import type { ConnectionProgress, ProduceRecord } from "../wire/mod.ts";
 import { asBuffer, bytesOf, HEADER_NAMES, HeaderValues } from "../_bytes.ts";
@@ -176,7 +177,10 @@ export class PlatformaticLink implements KafkaClient {
       ...security(options),
     };
     this.#longPoll = { timeoutMs: this.#base.requestTimeout! };
-    this.#sends = new SendQueue((records) => this.#write(records), () => Promise.resolve());
+    this.#sends = new SendQueue(
+      (records, written) => this.#write(records, written),
+      () => Promise.resolve(),
+    );
   }
 
   // Waits between tries: from retry.backoff.ms, doubling, at most 2 s.
@@ -342,13 +346,14 @@ export class PlatformaticLink implements KafkaClient {
     }
   }
 
-  async #write(records: OutRecord[]): Promise<void> {
+  async #write(records: OutRecord[], written: Written): Promise<void> {
     // Retried here, not by the library: with the metadata asked again before each try, and
-    // only for what may succeed (see `retriable`).
+    // only for what may succeed (see `retriable`), and only what is not written yet (a request
+    // goes as one per partition leader, and some may have answered).
     const producer = this.#producer_();
     this.counters.produceRequests++;
     this.counters.recordsSent += records.length;
-    const messages: ProduceRecord[] = records.map((r) => {
+    let messages: ProduceRecord[] = records.map((r) => {
       const headers: Uint8Array[] = [];
       if (r.headers) {
         for (const k in r.headers) {
@@ -366,6 +371,12 @@ export class PlatformaticLink implements KafkaClient {
     // Long enough to outlast a partition leader's election after its broker died (Kafka fences
     // a silent broker after broker.session.timeout.ms, 9 s by default), as the kafkajs client.
     const deadline = Date.now() + PRODUCE_RETRY_MS;
+    let done: Set<ProduceRecord> | undefined;
+    const leaderHas = (list: ProduceRecord[]) => {
+      done ??= new Set();
+      for (const m of list) done.add(m);
+      written(list);
+    };
     for (let attempt = 1;; attempt++) {
       // A produce behind others on its connection is answered after them, each of which may
       // take the whole timeout while the cluster waits for replicas: a connection that works
@@ -378,10 +389,14 @@ export class PlatformaticLink implements KafkaClient {
       });
       const sentOn = (c: ConnectionProgress) => void on.push(c);
       try {
-        if (attempt > 1) await this.#leadersAnswer(producer, messages);
+        if (attempt > 1) {
+          if (done !== undefined) messages = messages.filter((m) => !done!.has(m));
+          if (messages.length === 0) break;
+          await this.#leadersAnswer(producer, messages);
+        }
         // Written by our encoder unless acks=0 or the cluster speaks another produce version.
         const direct = this.#acks !== 0 && !this.#libraryWire &&
-          await produceDirect(producer, messages, this.#acks as 1 | -1, sentOn);
+          await produceDirect(producer, messages, this.#acks as 1 | -1, sentOn, leaderHas);
         if (!direct) await producer.send({ messages: messages.map(forLibrary), acks: this.#acks });
         break;
       } catch (e) {

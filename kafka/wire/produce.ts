@@ -249,14 +249,17 @@ function progressOf(connection: object, broker: { host: string; port: number }):
  * Writes `records` with `producer`'s metadata and connections: one request per partition leader,
  * resolving when every leader has its records (acks 1 or -1). Resolves `false`, writing nothing,
  * when the cluster does not speak produce v11 (the caller then lets the library encode).
- * Errors are the library's (`ResponseError`, `NetworkError`). `sentOn` hears, for each request
- * sent, its connection's progress (read it later: it changes as answers come).
+ * Errors are the library's (`ResponseError`, `NetworkError`); with several leaders, the first,
+ * once every leader has answered (so that a retry never holds records still on their way).
+ * `sentOn` hears, for each request sent, its connection's progress (read it later: it changes as
+ * answers come); `written`, with several leaders, each leader's records once it has them.
  */
 export function produceDirect(
   producer: Producer,
   records: ProduceRecord[],
   acks: 1 | -1,
   sentOn?: (connection: ConnectionProgress) => void,
+  written?: (records: ProduceRecord[]) => void,
 ): Promise<boolean> {
   return new Promise((resolve, reject) => {
     producer[kGetApi]("Produce", (error, api) => {
@@ -276,27 +279,30 @@ export function produceDirect(
           else list.push(r);
         }
         let pending = byLeader.size;
-        let failed = false;
-        const done = (error: Error | null | undefined) => {
-          if (failed) return;
-          if (error) {
-            failed = true;
-            return reject(error);
-          }
-          if (--pending === 0) resolve(true);
+        let failure: Error | undefined;
+        const several = byLeader.size > 1;
+        const done = (list: ProduceRecord[], error: Error | null | undefined) => {
+          if (error) failure ??= error;
+          else if (several) written?.(list);
+          if (--pending > 0) return;
+          if (failure === undefined) resolve(true);
+          else reject(failure);
         };
         for (const [leader, list] of byLeader) {
           const broker = metadata!.brokers.get(leader);
-          if (broker === undefined) return done(unknownPartition(list[0].topic, list[0].partition));
+          if (broker === undefined) {
+            done(list, unknownPartition(list[0].topic, list[0].partition));
+            continue;
+          }
           producer[kGetConnection](broker, (error, connection) => {
-            if (error) return done(error);
+            if (error) return done(list, error);
             const p = progressOf(connection!, broker);
             if (p.unanswered++ === 0) p.progressAt = Date.now();
             sentOn?.(p);
             produceApi(connection!, produceRequest(list, acks, PRODUCE_TIMEOUT_MS), (error) => {
               p.unanswered--;
               p.progressAt = Date.now();
-              done(error);
+              done(list, error);
             });
           });
         }

@@ -1,16 +1,19 @@
 // The mesh on a 3-node Kafka cluster of its own (replication factor 3): kill -9 the broker that
-// leads the serving application's partition while requests flow, and count what fails.
+// leads the serving application's partition while requests flow, and count what fails; before
+// that, a client writing to a partition on each node while one node is stopped.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Kafka, logLevel } from "kafkajs";
 import { PostOffice } from "../../mod.ts";
 import type { Platform } from "../../mod.ts";
 import type { KafkaConnector } from "../../connector/mod.ts";
-import { devBroker, endNode, startKafka, stopKafka } from "../../scripts/kafka_dev.ts";
+import process from "node:process";
+import { devBroker, endNode, nodePid, startKafka, stopKafka } from "../../scripts/kafka_dev.ts";
 import { splitVirtualTopic } from "../../internal.ts";
 import { eventually, meshArgs, meshMember, startMonitor, topicsFor } from "../_presence.ts";
 import type { MonitorProcess } from "../_presence.ts";
 import { spawnDeno, stopAll } from "../_processes.ts";
+import { CLIENT, testKafka } from "../_kafka.ts";
 import type { DenoProcess } from "../_processes.ts";
 
 const cluster = devBroker(undefined, 19_330, { nodes: 3 });
@@ -72,6 +75,83 @@ describe("a 3-broker cluster, replication factor 3", () => {
     }
     await monitor.waitFor(/replication factor 3 \(kafka.replication.factor=3, 3 broker\(s\)\)/);
   });
+
+  it(
+    "a produce whose partitions have several leaders, one stopped: the others' records are written at once, each once",
+    {
+      skip: CLIENT === "kafkajs"
+        ? "kafkajs writes a turn's records as one batch and answers once: the per-leader answer is the default client's"
+        : false,
+    },
+    async () => {
+      // One partition on each node (replication factor 1), so a stopped node's partition has no
+      // other leader; a caller sends to all three in each turn, as a monitor or a busy caller does.
+      const ids = (await admin.describeCluster()).brokers.map((b) => b.nodeId).sort();
+      const topic = `several.${crypto.randomUUID().slice(0, 8)}`;
+      await admin.createTopics({
+        topics: [{
+          topic,
+          replicaAssignment: ids.map((id, partition) => ({ partition, replicas: [id] })),
+        }],
+        waitForLeaders: true,
+      });
+      const link = testKafka("several-leaders", cluster.brokers.split(","));
+      try {
+        const send = (partition: number, value: string) =>
+          link.send([{ topic, partition, key: crypto.randomUUID().replaceAll("-", ""), value }]);
+        await Promise.all(ids.map((_, p) => send(p, "warm"))); // a connection to every leader
+        const pid = nodePid(cluster.nodes.find((n) => n.id === ids[0])!)!;
+        // Stopped for less than the dev cluster's broker.session.timeout.ms (3 s): not fenced.
+        process.kill(pid, "SIGSTOP");
+        const stoppedAt = Date.now();
+        const waits: number[] = []; // partitions 1 and 2: from the send until the broker has it
+        const zeros: Promise<void>[] = [];
+        const others: Promise<void>[] = [];
+        try {
+          for (let turn = 0; turn < 20; turn++) { // more turns than REQUESTS_IN_FLIGHT
+            zeros.push(send(0, `a${turn}`));
+            for (const p of [1, 2]) {
+              const t0 = Date.now();
+              others.push(send(p, `${p}.${turn}`).then(() => void waits.push(Date.now() - t0)));
+            }
+            await new Promise((r) => setTimeout(r, 50));
+          }
+          await new Promise((r) => setTimeout(r, Math.max(0, 2200 - (Date.now() - stoppedAt))));
+        } finally {
+          process.kill(pid, "SIGCONT");
+        }
+        const heard = waits.length;
+        const slowest = Math.max(...waits);
+        const outcomes = await Promise.allSettled([...zeros, ...others]);
+        console.log(
+          `SEVERAL LEADERS: ${heard} of 40 writes to the leaders that answer confirmed while the ` +
+            `third was stopped (2.2 s), the slowest in ${slowest} ms; after SIGCONT: ` +
+            `${outcomes.filter((o) => o.status === "fulfilled").length} of 60 written`,
+        );
+        assert.equal(
+          heard,
+          40,
+          "every write to a leader that answers, while the other was stopped",
+        );
+        assert.ok(slowest < 500, `the slowest took ${slowest} ms`);
+        assert.deepEqual(outcomes.filter((o) => o.status === "rejected"), []);
+        // Each record once: nothing written was sent again.
+        for (const p of [1, 2]) {
+          const seen: string[] = [];
+          const reader = link.consumePartition(topic, p, (r) => {
+            seen.push(new TextDecoder().decode(r.value));
+          }, { since: stoppedAt - 60_000 });
+          await reader.ready;
+          await eventually(() => seen.length >= 21, 10_000, `partition ${p} read back`);
+          await reader.stop();
+          const expected = ["warm", ...Array.from({ length: 20 }, (_, t) => `${p}.${t}`)];
+          assert.deepEqual(seen, expected, `partition ${p}: each record once, in order`);
+        }
+      } finally {
+        await link.close();
+      }
+    },
+  );
 
   it("kill -9 of the leader of the app's partition: the mesh keeps serving", async () => {
     const po = new PostOffice({}, tester);
