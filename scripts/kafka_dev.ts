@@ -646,9 +646,19 @@ export async function startKafka(
     security: probeSecurity(b),
   });
   if (!ok) {
+    // A node that exited says why in its own log; else the first node's tells what it waits for.
+    const gone = b.nodes.findIndex((_, i) => !isBrokerProcess(pids[i]));
     await stopKafka(b);
-    const tail = readFileSync(b.logFile, "utf8").split("\n").slice(-30).join("\n");
-    throw new Error(`Kafka ${b.version} did not become ready on ${b.brokers}; log tail:\n${tail}`);
+    const n = b.nodes[Math.max(0, gone)];
+    const tail = existsSync(n.logFile)
+      ? readFileSync(n.logFile, "utf8").split("\n").slice(-30).join("\n")
+      : "(no log)";
+    const why = gone >= 0
+      ? `node ${n.id} (pid ${pids[gone]}) exited while starting`
+      : "not every node answered within 90 s";
+    throw new Error(
+      `Kafka ${b.version} did not become ready on ${b.brokers}: ${why}; its log's tail:\n${tail}`,
+    );
   }
   say(`Ready after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   return pids[0];
