@@ -124,7 +124,6 @@ export class SendQueue {
     this.#queue = [];
     // Partitions whose records wait from here on (at their bound, or an earlier record waits).
     const held = new Set<string>();
-    let chunk: OutRecord[] = [];
     let entries: Queued[] = [];
     let owners: Pending[] = [];
     let keys = new Set<string>();
@@ -136,9 +135,8 @@ export class SendQueue {
       const n = typeof q.record.value === "string"
         ? q.record.value.length * 3
         : q.record.value.byteLength;
-      if (chunk.length > 0 && size + n > REQUEST_BYTES) {
-        this.#send(chunk, entries, owners, keys);
-        chunk = [];
+      if (entries.length > 0 && size + n > REQUEST_BYTES) {
+        this.#send(entries, owners, keys);
         entries = [];
         owners = [];
         keys = new Set();
@@ -159,7 +157,6 @@ export class SendQueue {
         this.#inFlight.set(q.key, inFlight + 1);
       }
       lastKey = q.key;
-      chunk.push(q.record);
       entries.push(q);
       if (q.owner.request !== request) {
         q.owner.request = request;
@@ -168,12 +165,12 @@ export class SendQueue {
       q.owner.unsent--;
       size += n;
     }
-    if (chunk.length > 0) this.#send(chunk, entries, owners, keys);
+    if (entries.length > 0) this.#send(entries, owners, keys);
   }
 
   // Writes one request; its callers hear when it ends (or when their partitions are written, see
   // `Written`), and waiting records of its partitions go.
-  #send(records: OutRecord[], entries: Queued[], owners: Pending[], keys: Set<string>): void {
+  #send(entries: Queued[], owners: Pending[], keys: Set<string>): void {
     for (const o of owners) o.requests++;
     // Only once some partitions are written before the rest: those, and per caller its records
     // here not written yet (a caller at 0 has heard).
@@ -205,7 +202,7 @@ export class SendQueue {
       }
       if (this.#queue.length > 0) this.#schedule();
     };
-    this.#write(records, written).then(() => {
+    this.#write(entries.map((q) => q.record), written).then(() => {
       for (const o of owners) if (left?.get(o) !== 0) this.#answered(o);
     }, (e) => {
       for (const o of owners) {

@@ -391,7 +391,6 @@ export class PlatformaticLink implements KafkaClient {
       try {
         if (attempt > 1) {
           if (done !== undefined) messages = messages.filter((m) => !done!.has(m));
-          if (messages.length === 0) break;
           await this.#leadersAnswer(producer, messages);
         }
         // Written by our encoder unless acks=0 or the cluster speaks another produce version.

@@ -279,6 +279,7 @@ export function produceDirect(
           else list.push(r);
         }
         let pending = byLeader.size;
+        if (pending === 0) return resolve(true); // nothing to write
         let failure: Error | undefined;
         const several = byLeader.size > 1;
         const done = (list: ProduceRecord[], error: Error | null | undefined) => {

@@ -156,6 +156,7 @@ function stream(po: PostOffice, mode: "rpc" | "send", everyMs = 5) {
   let n = 0;
   let running = true;
   let paused = false;
+  const allEnded = (what: string) => eventually(() => outcomes.length === n, 10_000, what);
   const loop = (async () => {
     while (running) {
       if (paused) {
@@ -179,7 +180,7 @@ function stream(po: PostOffice, mode: "rpc" | "send", everyMs = 5) {
     /** Sends no more, and resolves once every request sent has its outcome. */
     async pause(): Promise<void> {
       paused = true;
-      await eventually(() => outcomes.length === n, 10_000, "every outcome before the pause");
+      await allEnded("every outcome before the pause");
     },
     resume(): void {
       paused = false;
@@ -187,7 +188,7 @@ function stream(po: PostOffice, mode: "rpc" | "send", everyMs = 5) {
     async stop(): Promise<Outcome[]> {
       running = false;
       await loop;
-      await eventually(() => outcomes.length === n, 10_000, "every outcome");
+      await allEnded("every outcome");
       return outcomes.sort((x, y) => x.n - y.n);
     },
   };
