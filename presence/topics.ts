@@ -184,10 +184,15 @@ export class MeshTopics {
         ).join("; ");
       if (problem !== this.#problem) log.warn("{problem}: repairing", { problem });
       this.#problem = problem;
-      for (const [topic, n] of wrong) {
-        if (have.has(topic)) await this.#kafka.createPartitions(topic, n);
-        else await this.#kafka.ensureTopic(topic, n);
-      }
+      // All at once: after a re-formatted broker every topic is missing, and the mesh serves
+      // again only once the last one is back.
+      await Promise.all(
+        wrong.map(([topic, n]) =>
+          have.has(topic)
+            ? this.#kafka.createPartitions(topic, n)
+            : this.#kafka.ensureTopic(topic, n)
+        ),
+      );
     } catch (e) {
       // Kafka away: the health check says so already.
       log.debug("Cannot check the mesh's topics: {message}", { message: (e as Error).message });

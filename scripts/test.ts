@@ -8,7 +8,8 @@
  * 127.0.0.1:9092 unless one already answers there, and stops only what it started. Extra
  * arguments go to `deno test` (for example a single test file). Ends with a plain
  * `N passed, N failed, N skipped` line counting every test case (Deno's own summary counts
- * only top-level tests).
+ * only top-level tests). A test file still running after `TEST_FILE_TIMEOUT` seconds (900 by
+ * default) is killed with what it started, counted as failed, and its output so far printed.
  *
  * @module
  */
@@ -109,6 +110,18 @@ const jobs: Job[] = args.length ? [{ files: args, key: "args" }] : [
 ];
 if (!args.length && !jobs.includes(unit)) jobs.push(unit);
 const width = Math.max(1, Number(process.env.TEST_JOBS) || 2);
+// The slowest file takes about 5 minutes on a slow machine; a hang must not take the whole CI
+// time limit, and its output so far says where it stopped.
+const fileTimeoutMs = 1000 * (Number(process.env.TEST_FILE_TIMEOUT) || 900);
+// Each job is a process group of its own (so that a timeout ends what it started): an
+// interrupt of the suite ends them too.
+const groups = new Set<number>();
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, () => {
+    for (const pid of groups) killGroup(pid);
+    process.exit(130);
+  });
+}
 
 let passed = 0, failed = 0, skipped = 0, code = 0;
 const suiteStart = Date.now();
@@ -177,14 +190,73 @@ async function run(files: string[], client: string | undefined, buffer: boolean)
     const child = spawn(process.execPath, ["test", "-A", `--junit-path=${junit}`, ...files], {
       stdio: buffer ? ["ignore", "pipe", "pipe"] : "inherit",
       env,
+      detached: true,
     });
+    const pid = child.pid!;
+    groups.add(pid);
+    const timer = setTimeout(() => {
+      const message = `\n${files.join(" ")}: still running after ${fileTimeoutMs / 1000} s ` +
+        "(TEST_FILE_TIMEOUT): killed with the processes it started\n";
+      if (buffer) output += message;
+      else console.error(message);
+      killGroup(pid);
+    }, fileTimeoutMs);
     child.stdout?.on("data", (d) => output += d);
     child.stderr?.on("data", (d) => output += d);
-    child.on("exit", (c, signal) => resolve(c ?? (signal ? 1 : 0)));
+    child.on("exit", (c, signal) => {
+      clearTimeout(timer);
+      groups.delete(pid);
+      resolve(c ?? (signal ? 1 : 0));
+    });
   });
   const counts = countCases(junit, code);
   rmSync(reportDir, { recursive: true, force: true });
   return { code, output, ...counts };
+}
+
+// Ends a job: its process group, and every process it started in a group of its own (a test's
+// Kafka nodes are detached, and would keep their ports from the next file that starts them).
+function killGroup(pid: number) {
+  const all = [-pid, ...descendants(pid)];
+  for (const p of all) {
+    try {
+      process.kill(p, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+}
+
+// The processes below `root`, from /proc (Linux; elsewhere none are found and only the group
+// ends).
+function descendants(root: number): number[] {
+  const parent = new Map<number, number>();
+  try {
+    for (const entry of readdirSync("/proc")) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+        const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+        parent.set(Number(entry), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]));
+      } catch {
+        // exited meanwhile
+      }
+    }
+  } catch {
+    return [];
+  }
+  const found: number[] = [];
+  const queue = [root];
+  while (queue.length) {
+    const p = queue.pop()!;
+    for (const [child, ppid] of parent) {
+      if (ppid === p) {
+        found.push(child);
+        queue.push(child);
+      }
+    }
+  }
+  return found;
 }
 
 // Counts leaf test cases from the JUnit report: a `describe` appears there as a test case too,

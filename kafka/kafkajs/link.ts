@@ -22,7 +22,7 @@ import type {
 } from "../client.ts";
 import type { KafkaLinkOptions } from "../client.ts";
 import { patchKafkajs } from "./_patch.ts";
-import { GroupReader } from "./reader.ts";
+import { disconnectWithin, GroupReader } from "./reader.ts";
 import type { GroupReaderLink } from "./reader.ts";
 import { SendQueue } from "../_send_queue.ts";
 import { asBuffer } from "../_bytes.ts";
@@ -345,9 +345,10 @@ export class KafkaLink implements KafkaClient {
     this.#closed = true;
     this.#health.close();
     await Promise.all([...this.#consumers].map((c) => c.stop()));
-    await this.#producer?.disconnect().catch(() => {});
-    const admin = await this.#admin?.catch(() => undefined);
-    await admin?.disconnect().catch(() => {});
+    const producer = this.#producer;
+    if (producer) await disconnectWithin("The producer", () => producer.disconnect());
+    const admin = this.#admin;
+    if (admin) await disconnectWithin("The admin client", async () => (await admin).disconnect());
   }
 }
 

@@ -23,6 +23,34 @@ const log = logger("kafka");
 /** Batches whose last record's key a reader remembers (about 10 s of a busy partition). */
 const SEEN_BATCHES = 4096;
 
+/** How long a stop waits for kafkajs to disconnect. */
+export const DISCONNECT_MS = 10_000;
+
+/**
+ * Waits for a kafkajs `disconnect()` for up to `ms`, then goes on with a warning: kafkajs's can
+ * wait for good (a consumer that retries a connection, or waits for a fetch, when the broker
+ * went away), and a stop must end.
+ */
+export async function disconnectWithin(
+  what: string,
+  disconnect: () => Promise<void>,
+  ms: number = DISCONNECT_MS,
+): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<"late">((r) => timer = setTimeout(r, ms, "late"));
+  try {
+    const done = await Promise.race([disconnect().catch(() => {}), late]);
+    if (done === "late") {
+      log.warn("{what} did not disconnect within {s} s: going on without it", {
+        what,
+        s: ms / 1000,
+      });
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** What a {@link GroupReader} needs of its link. */
 export interface GroupReaderLink {
   readonly counters: TrafficCounters;
@@ -68,6 +96,7 @@ export class GroupReader implements PartitionConsumer {
   #rewindTo: string | undefined;
   /** A run (or kafkajs's restart of one) is joining the group. */
   #joining = false;
+  readonly #disconnectMs: number;
 
   /**
    * Creates the reader; {@link GroupReader.start} starts it.
@@ -76,6 +105,7 @@ export class GroupReader implements PartitionConsumer {
    * @param link What it reports to.
    * @param topic The topic and partition to read.
    * @param onRecord Called for each record, in order; an error is logged and the record skipped.
+   * @param disconnectMs How long {@link GroupReader.stop} waits for kafkajs to disconnect.
    */
   constructor(
     kafka: Kafka,
@@ -83,7 +113,9 @@ export class GroupReader implements PartitionConsumer {
     topic: string,
     partition: number,
     onRecord: (record: InRecord) => void | Promise<void>,
+    disconnectMs: number = DISCONNECT_MS,
   ) {
+    this.#disconnectMs = disconnectMs;
     this.topic = topic;
     this.partition = partition;
     this.#link = link;
@@ -169,7 +201,11 @@ export class GroupReader implements PartitionConsumer {
     // Its committed offsets stay until the broker expires them (`offsets.retention.minutes`
     // after the group empties, 7 days by default); deleting them would need the broker when
     // stopping, which may be when it is gone.
-    await this.#consumer.disconnect().catch(() => {});
+    await disconnectWithin(
+      `The consumer of ${this.topic}-${this.partition}`,
+      () => this.#consumer.disconnect(),
+      this.#disconnectMs,
+    );
   }
 
   // A stop while starting disconnects whatever step is in progress, but kafkajs would carry on
