@@ -17,6 +17,7 @@ import { logger } from "./_log.ts";
 import { splitAddress, validateRoute } from "./route.ts";
 import type { RequestOptions, SendOptions } from "./types.ts";
 import { newSpanId } from "./trace.ts";
+import { failSoon } from "./_fail_soon.ts";
 
 const log = logger("post-office");
 
@@ -147,7 +148,7 @@ export class PostOffice {
       if (http !== undefined) return this.#sendOverHttp(e, http, options);
       return this.platform.deliver(e) ?? Promise.resolve();
     } catch (e) {
-      return Promise.reject(e);
+      return failSoon(e);
     }
   }
 
@@ -323,7 +324,7 @@ export class PostOffice {
       }
       return this.platform.deliver(e) ?? Promise.resolve();
     } catch (e) {
-      return Promise.reject(e);
+      return failSoon(e);
     }
   }
 
@@ -444,7 +445,7 @@ export class PostOffice {
       if (signal !== undefined) abortWith(signal, inbox, w);
       return w.promise;
     } catch (e) {
-      return Promise.reject(e);
+      return failSoon(e);
     }
   }
 

@@ -41,6 +41,7 @@ import { Balancer } from "./_balancer.ts";
 import { Stalls } from "./stalls.ts";
 import { connectorSettings } from "./settings.ts";
 import type { ConnectorSettings } from "./settings.ts";
+import { failSoon } from "../bus/_fail_soon.ts";
 
 const log = logger("connector");
 const PEER_WAIT_MS = 5000;
@@ -428,11 +429,11 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
       event.replyTo === this.platform.inboxAddress,
     );
     if (dest === undefined || dest === this.platform.origin) {
-      return Promise.reject(new RouteNotFoundError(to));
+      return failSoon(new RouteNotFoundError(to));
     }
     if (!this.knows(dest)) {
       // A reply to a caller whose join is still on its way: wait for it a little.
-      if (route !== TEMPORARY_INBOX) return Promise.reject(new RouteNotFoundError(to));
+      if (route !== TEMPORARY_INBOX) return failSoon(new RouteNotFoundError(to));
       return this.#awaitPeer(dest, PEER_WAIT_MS).then(() => this.#sendTo(dest, event));
     }
     return this.#sendTo(dest, event);
@@ -462,7 +463,7 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
   broadcast(event: EventEnvelope): Promise<void> {
     const { route } = splitAddress(event.to!);
     const origins = this.table.origins(route);
-    if (origins.length === 0) return Promise.reject(new RouteNotFoundError(route));
+    if (origins.length === 0) return failSoon(new RouteNotFoundError(route));
     event.to = route;
     event.tags.broadcast = "3";
     return Promise.all(origins.map((o) => this.#sendTo(o, event))).then(() => {});
@@ -495,9 +496,9 @@ export class KafkaConnector implements MeshTransport, AsyncDisposable {
 
   #sendTo(origin: string, event: EventEnvelope): Promise<void> {
     // While the broker is away, fail at once rather than after the producer's retries.
-    if (!this.#kafka.available) return Promise.reject(new AppError(503, "Mesh unavailable"));
+    if (!this.#kafka.available) return failSoon(new AppError(503, "Mesh unavailable"));
     const topic = origin === this.platform.origin ? this.#topic : this.table.peer(origin)?.topic;
-    if (!topic) return Promise.reject(new AppError(503, `Peer ${origin} has no topic yet`));
+    if (!topic) return failSoon(new AppError(503, `Peer ${origin} has no topic yet`));
     const sent = this.#delivery.send(origin, topic, event);
     if (origin !== this.platform.origin) this.#stalls.watch(origin, sent);
     return sent;

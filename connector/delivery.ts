@@ -19,6 +19,7 @@ import type { InRecord, KafkaClient, OutRecord } from "../kafka/client.ts";
 import { eventRecord, splitVirtualTopic } from "../kafka/records.ts";
 import { BlockAssembler, isBlock, MAX_BLOCK, toBlocks } from "./blocks.ts";
 import type { BlockLimits } from "./blocks.ts";
+import { failSoon } from "../bus/_fail_soon.ts";
 
 const log = logger("connector");
 // Whoever can write to a partition chooses how often these happen.
@@ -119,7 +120,7 @@ export class Delivery {
       endSpan(hop, "Mesh unavailable", 503);
       // The client hears that the mesh is unavailable; broker addresses stay in the log.
       log.error("Cannot send to {origin}: {message}", { origin, message: (e as Error).message });
-      throw new AppError(503, "Mesh unavailable", { cause: e });
+      return failSoon(new AppError(503, "Mesh unavailable", { cause: e }));
     });
   }
 

@@ -34,6 +34,33 @@ export const REQUEST_BYTES = 512 * 1024;
 /** Produce requests holding one partition's records unanswered at once (a 5 MB event is ten). */
 export const REQUESTS_IN_FLIGHT = 4;
 
+/**
+ * Bytes that may wait for one partition while it is at its bound (its leader slow or away): a
+ * send beyond it fails at once. Kafka's own producer bounds what it buffers too
+ * (`buffer.memory`); without it, a partition whose leader never comes back (replication factor
+ * 1, its broker gone) would keep every record sent to it.
+ */
+export const WAITING_BYTES_PER_PARTITION = 128 * 1024 * 1024;
+
+/** Records that may wait for one partition (each is looked at again at every turn). */
+export const WAITING_RECORDS_PER_PARTITION = 100_000;
+
+/** Bytes that may wait across partitions: past it, no partition that has records waiting takes more. */
+export const WAITING_BYTES = 256 * 1024 * 1024;
+
+/** One partition, as the queue keeps it. */
+interface Slot {
+  /** `topic:partition`, for messages. */
+  readonly key: string;
+  /** Requests holding its records, unanswered. */
+  inFlight: number;
+  /** Records waiting for it to be below its bound, and their bytes. */
+  waiting: number;
+  waitingBytes: number;
+  /** The last flush that found it at its bound. */
+  heldAt: number;
+}
+
 /** One `send` call: resolved once each of its records is in an answered request. */
 interface Pending {
   resolve: () => void;
@@ -50,8 +77,12 @@ interface Pending {
 /** A record queued, with the call that sent it. */
 interface Queued {
   record: OutRecord;
-  key: string;
+  slot: Slot;
   owner: Pending;
+  /** Its bytes (a string's at most). */
+  size: number;
+  /** Counted in its slot's `waiting`. */
+  waits: boolean;
 }
 
 /** Queues records and writes them with `write`, coalesced per turn and per busy partition. */
@@ -59,12 +90,14 @@ export class SendQueue {
   /** Records waiting, oldest first: a turn's, and those of partitions at their bound. */
   #queue: Queued[] = [];
   #flushing = false;
-  /** Requests unanswered per partition (`topic:partition`). */
-  readonly #inFlight = new Map<string, number>();
-  /** The `topic:partition` keys, made once per partition instead of once per record. */
-  readonly #keys = new Map<string, string[]>();
+  /** Each partition written to, by topic. */
+  readonly #slots = new Map<string, Slot[]>();
+  /** Bytes waiting across partitions. */
+  #waitingBytes = 0;
   /** Numbers the requests, so that a caller is counted once in each (no set per request). */
   #request = 0;
+  /** Numbers the flushes (see `Slot.heldAt`). */
+  #flushes = 0;
   readonly #write: Write;
   readonly #ready: () => Promise<unknown>;
 
@@ -78,7 +111,15 @@ export class SendQueue {
     this.#ready = ready;
   }
 
-  /** Queues `records`; resolves when the broker has them all. */
+  /** Bytes of records waiting for partitions at their bound. */
+  get waiting(): number {
+    return this.#waitingBytes;
+  }
+
+  /**
+   * Queues `records`; resolves when the broker has them all. Fails at once, queuing none, when a
+   * partition of theirs has as much waiting as it may (see {@link WAITING_BYTES_PER_PARTITION}).
+   */
   send(records: OutRecord[]): Promise<void> {
     if (records.length === 0) return Promise.resolve();
     return new Promise((resolve, reject) => {
@@ -90,17 +131,63 @@ export class SendQueue {
         failed: false,
         request: 0,
       };
+      const queue = this.#queue;
+      let queued = 0;
       for (const record of records) {
-        this.#queue.push({ record, key: this.#keyOf(record.topic, record.partition), owner });
+        const slot = this.#slotOf(record.topic, record.partition);
+        const value = record.value;
+        const size = typeof value === "string" ? value.length * 3 : value.byteLength;
+        // (Only a partition with records waiting can be full: one that has none is not checked.)
+        if (slot.waiting > 0 && this.#full(slot, size)) {
+          queue.length -= queued; // what this call queued already
+          reject(
+            new Error(
+              `Kafka ${slot.key}: ${slot.waiting} records (${mib(slot.waitingBytes)} MiB) wait ` +
+                `for it while its writes are not answered (${mib(this.#waitingBytes)} MiB in ` +
+                "all): not queued",
+            ),
+          );
+          return;
+        }
+        queue.push({ record, slot, owner, size, waits: false });
+        queued++;
       }
       this.#schedule();
     });
   }
 
-  #keyOf(topic: string, partition = 0): string {
-    let keys = this.#keys.get(topic);
-    if (keys === undefined) this.#keys.set(topic, keys = []);
-    return keys[partition] ??= `${topic}:${partition}`;
+  #full(slot: Slot, size: number): boolean {
+    return slot.waiting >= WAITING_RECORDS_PER_PARTITION ||
+      slot.waitingBytes + size > WAITING_BYTES_PER_PARTITION ||
+      this.#waitingBytes + size > WAITING_BYTES;
+  }
+
+  #slotOf(topic: string, partition = 0): Slot {
+    let slots = this.#slots.get(topic);
+    if (slots === undefined) this.#slots.set(topic, slots = []);
+    return slots[partition] ??= {
+      key: `${topic}:${partition}`,
+      inFlight: 0,
+      waiting: 0,
+      waitingBytes: 0,
+      heldAt: 0,
+    };
+  }
+
+  // `q` no longer waits (it goes, or its caller failed), or waits again.
+  #unwait(q: Queued): void {
+    if (!q.waits) return;
+    q.waits = false;
+    q.slot.waiting--;
+    q.slot.waitingBytes -= q.size;
+    this.#waitingBytes -= q.size;
+  }
+
+  #wait(q: Queued): void {
+    q.waits = true;
+    q.slot.waiting++;
+    q.slot.waitingBytes += q.size;
+    this.#waitingBytes += q.size;
   }
 
   #schedule(): void {
@@ -116,47 +203,51 @@ export class SendQueue {
       const queue = this.#queue;
       this.#queue = [];
       this.#flushing = false;
-      for (const q of queue) this.#fail(q.owner, e as Error);
+      for (const q of queue) {
+        this.#unwait(q);
+        this.#fail(q.owner, e as Error);
+      }
       return;
     }
     this.#flushing = false;
     const queue = this.#queue;
     this.#queue = [];
-    // Partitions whose records wait from here on (at their bound, or an earlier record waits).
-    const held = new Set<string>();
+    // Partitions whose records wait from here on (at their bound, or an earlier record waits)
+    // are those with `heldAt` this flush.
+    const flush = ++this.#flushes;
     let entries: Queued[] = [];
     let owners: Pending[] = [];
-    let keys = new Set<string>();
-    let lastKey = "";
+    let keys = new Set<Slot>();
+    let last: Slot | undefined;
     let size = 0;
     let request = ++this.#request;
     for (const q of queue) {
+      this.#unwait(q);
       if (q.owner.failed) continue; // its caller heard already: the rest is not written
-      const n = typeof q.record.value === "string"
-        ? q.record.value.length * 3
-        : q.record.value.byteLength;
+      const n = q.size;
       if (entries.length > 0 && size + n > REQUEST_BYTES) {
         this.#send(entries, owners, keys);
         entries = [];
         owners = [];
         keys = new Set();
-        lastKey = "";
+        last = undefined;
         size = 0;
         request = ++this.#request;
       }
-      // (A turn's records mostly go to one partition: the set is asked when the key changes.)
-      if (q.key !== lastKey && !keys.has(q.key)) {
+      // (A turn's records mostly go to one partition: the set is asked when it changes.)
+      const slot = q.slot;
+      if (slot !== last && !keys.has(slot)) {
         // The partition's first record in this request: it goes if the partition has room.
-        const inFlight = this.#inFlight.get(q.key) ?? 0;
-        if (held.has(q.key) || inFlight >= REQUESTS_IN_FLIGHT) {
-          held.add(q.key);
+        if (slot.heldAt === flush || slot.inFlight >= REQUESTS_IN_FLIGHT) {
+          slot.heldAt = flush;
+          this.#wait(q);
           this.#queue.push(q);
           continue;
         }
-        keys.add(q.key);
-        this.#inFlight.set(q.key, inFlight + 1);
+        keys.add(slot);
+        slot.inFlight++;
       }
-      lastKey = q.key;
+      last = slot;
       entries.push(q);
       if (q.owner.request !== request) {
         q.owner.request = request;
@@ -170,19 +261,19 @@ export class SendQueue {
 
   // Writes one request; its callers hear when it ends (or when their partitions are written, see
   // `Written`), and waiting records of its partitions go.
-  #send(entries: Queued[], owners: Pending[], keys: Set<string>): void {
+  #send(entries: Queued[], owners: Pending[], keys: Set<Slot>): void {
     for (const o of owners) o.requests++;
     // Only once some partitions are written before the rest: those, and per caller its records
     // here not written yet (a caller at 0 has heard).
-    let released: Set<string> | undefined;
+    let released: Set<Slot> | undefined;
     let left: Map<Pending, number> | undefined;
     let settled = false;
     const written: Written = (done) => {
       if (settled) return;
-      const now = new Set<string>();
+      const now = new Set<Slot>();
       for (const r of done) {
-        const key = this.#keyOf(r.topic, r.partition);
-        if (keys.has(key) && !released?.has(key)) now.add(key);
+        const slot = this.#slotOf(r.topic, r.partition);
+        if (keys.has(slot) && !released?.has(slot)) now.add(slot);
       }
       if (now.size === 0) return;
       if (left === undefined) {
@@ -190,12 +281,12 @@ export class SendQueue {
         for (const q of entries) left.set(q.owner, (left.get(q.owner) ?? 0) + 1);
       }
       released ??= new Set();
-      for (const key of now) {
-        released.add(key);
-        this.#release(key);
+      for (const slot of now) {
+        released.add(slot);
+        this.#release(slot);
       }
       for (const q of entries) {
-        if (!now.has(q.key)) continue;
+        if (!now.has(q.slot)) continue;
         const n = left.get(q.owner)! - 1;
         left.set(q.owner, n);
         if (n === 0) this.#answered(q.owner);
@@ -212,7 +303,7 @@ export class SendQueue {
       }
     }).finally(() => {
       settled = true;
-      for (const k of keys) if (!released?.has(k)) this.#release(k);
+      for (const slot of keys) if (!released?.has(slot)) this.#release(slot);
       if (this.#queue.length > 0) this.#schedule();
     });
   }
@@ -222,11 +313,9 @@ export class SendQueue {
     if (--owner.requests === 0 && owner.unsent === 0 && !owner.failed) owner.resolve();
   }
 
-  // A request no longer holds `key`'s partition.
-  #release(key: string): void {
-    const n = this.#inFlight.get(key)! - 1;
-    if (n === 0) this.#inFlight.delete(key);
-    else this.#inFlight.set(key, n);
+  // A request no longer holds the partition.
+  #release(slot: Slot): void {
+    slot.inFlight--;
   }
 
   #fail(owner: Pending, e: Error): void {
@@ -234,4 +323,8 @@ export class SendQueue {
     owner.failed = true;
     owner.reject(e);
   }
+}
+
+function mib(bytes: number): string {
+  return (bytes / (1024 * 1024)).toFixed(1);
 }

@@ -2,10 +2,21 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { setImmediate } from "node:timers";
-import { REQUEST_BYTES, REQUESTS_IN_FLIGHT, SendQueue } from "./_send_queue.ts";
+import {
+  REQUEST_BYTES,
+  REQUESTS_IN_FLIGHT,
+  SendQueue,
+  WAITING_BYTES,
+  WAITING_BYTES_PER_PARTITION,
+  WAITING_RECORDS_PER_PARTITION,
+} from "./_send_queue.ts";
 import type { OutRecord } from "./client.ts";
 
 const record = (value: string | Uint8Array): OutRecord => ({ topic: "t", partition: 0, value });
+
+// `p`, or resolved after a second (a send queued rather than refused): assert.rejects then fails.
+const soon = (p: Promise<void>) =>
+  Promise.race([p, new Promise<void>((r) => setTimeout(r, 1000).unref?.())]);
 
 describe("SendQueue", () => {
   it("writes what one turn queued as one request, in order", async () => {
@@ -119,6 +130,77 @@ describe("SendQueue", () => {
     assert.deepEqual(writes.at(-1), ["0a4", "0a5", "0a6", "0a7", "0a8", "0a9"]);
     for (const a of answers) a();
     await Promise.all(sent);
+  });
+
+  it("bounds what waits for a partition whose writes are not answered: more fails at once, other partitions go, and it takes records again once answered", async () => {
+    const MiB = 1024 * 1024;
+    const block = new Uint8Array(MiB); // one buffer, sent many times: the bytes are counted, not held
+    const hanging = new Map<number, PromiseWithResolvers<void>[]>();
+    const q = new SendQueue((records) => {
+      const p = records[0].partition!;
+      if (p >= 3) return Promise.resolve();
+      const w = Promise.withResolvers<void>();
+      hanging.set(p, [...hanging.get(p) ?? [], w]);
+      return w.promise;
+    }, () => Promise.resolve());
+    const on = (partition: number, n: number) =>
+      Array.from({ length: n }, () => q.send([{ topic: "t", partition, value: block }]));
+    const turn = () => new Promise((r) => setTimeout(r, 0));
+    // Partition 0: four requests in flight, and as many bytes waiting as it may hold.
+    const perPartition = WAITING_BYTES_PER_PARTITION / MiB;
+    const first = on(0, REQUESTS_IN_FLIGHT + perPartition);
+    await turn();
+    assert.equal(hanging.get(0)!.length, REQUESTS_IN_FLIGHT);
+    const [refused] = on(0, 1);
+    await assert.rejects(soon(refused), /Kafka t:0: 128 records \(128.0 MiB\) wait for it/);
+    await Promise.all(on(3, 5)); // a partition with nothing waiting goes
+    // Answered: what waited goes (one record a request, 1 MiB each), and it takes records again.
+    for (let i = 0; i < REQUESTS_IN_FLIGHT + perPartition; i++) {
+      hanging.get(0)!.shift()!.resolve();
+      await turn();
+    }
+    await Promise.all(first);
+    const again = on(0, 1);
+    await turn();
+    hanging.get(0)!.shift()!.resolve();
+    await Promise.all(again);
+    // Across partitions: 0, 1 and 2 each below their own bound, together over WAITING_BYTES.
+    const each = Math.ceil(WAITING_BYTES / MiB / 3) + 1;
+    assert.ok(each < perPartition);
+    const held = [0, 1, 2].flatMap((p) => on(p, REQUESTS_IN_FLIGHT + each));
+    await turn();
+    await assert.rejects(soon(on(1, 1)[0]), /MiB in all\): not queued/);
+    await Promise.all(on(4, 1)); // nothing waits for 4: it goes
+    // Answered: everything that waited is written, and nothing refused was.
+    let requests = 0;
+    for (let i = 0; i < each + 10; i++) {
+      for (const p of [0, 1, 2]) {
+        for (const w of hanging.get(p)!.splice(0)) {
+          requests++;
+          w.resolve();
+        }
+      }
+      await turn();
+    }
+    await Promise.all(held);
+    assert.equal(requests, 3 * (REQUESTS_IN_FLIGHT + each));
+  });
+
+  it("bounds the records waiting for a partition by count too", async () => {
+    let write = 0;
+    const q = new SendQueue(
+      () => write++ < REQUESTS_IN_FLIGHT ? new Promise(() => {}) : Promise.resolve(),
+      () => Promise.resolve(),
+    );
+    const records = Array.from({
+      length: WAITING_RECORDS_PER_PARTITION + REQUEST_BYTES / 1000 * REQUESTS_IN_FLIGHT,
+    }, (_, i) => ({ topic: "t", partition: 0, value: String(i).padEnd(333) }));
+    void q.send(records).catch(() => {});
+    await new Promise((r) => setTimeout(r, 0));
+    await assert.rejects(
+      soon(q.send([{ topic: "t", partition: 0, value: "x" }])),
+      /records .* wait for it/,
+    );
   });
 
   it("frees a partition as soon as the writer says its records are written, while the rest of the request is tried", async () => {
@@ -252,6 +334,7 @@ describe("SendQueue", () => {
             // Written early, its request's failure afterwards is not this caller's.
             if (s.keys.every((k) => early.has(k))) assert.equal(outcomes[i].status, "fulfilled");
           });
+          assert.equal(q.waiting, 0, "nothing counted as waiting once all is answered");
         },
       ),
       { numRuns: 80 },

@@ -45,6 +45,23 @@ async function takenBack(b: App, origin: string, bodies: string[], ms: number): 
   assert.deepEqual([...by].sort(), bodies.sort());
 }
 
+// Calls `call` again as soon as it fails, up to 20,000 times or until a 1-ms timer has fired 5
+// times: whether the loop leaves the event loop its turns.
+async function tryInALoop(call: () => Promise<unknown>) {
+  let ticks = 0;
+  const ticker = setInterval(() => ticks++, 1);
+  const reasons = new Set<string>();
+  let tries = 0;
+  try {
+    for (; tries < 20_000 && ticks < 5; tries++) {
+      await call().catch((e: Error) => reasons.add(e.message));
+    }
+  } finally {
+    clearInterval(ticker);
+  }
+  return { ticks, tries, reasons };
+}
+
 describe("the mesh over Kafka in memory", () => {
   it("leases distinct partitions and carries typed requests both ways", async () => {
     const kafka = new MemoryKafka();
@@ -660,6 +677,29 @@ describe("the mesh over Kafka in memory", () => {
     const r = await b.po.request({ to: "ping.pong" }, 2000);
     assert.equal(r.body, "pong");
     assert.equal(b.connector.table.isDraining(a.platform.origin), false);
+  });
+
+  it("a caller that tries again at once in a loop while Kafka is away leaves the event loop its turns", async () => {
+    const kafka = new MemoryKafka();
+    await using mesh = await pingPong(kafka);
+    const po = mesh.b.po;
+    kafka.available = false;
+    // Failed at once, these would run in microtasks only: no timer would fire, nor any socket
+    // be read, until the loop ends (the mesh's own recovery included).
+    const request = await tryInALoop(() => po.request({ to: "ping.pong" }, 1000));
+    const send = await tryInALoop(() => po.send({ to: "ping.pong" }));
+    kafka.available = true;
+    assert.equal((await po.request({ to: "ping.pong" }, 2000)).body, "pong");
+    // A route that nobody serves (the mesh's table refills by messages that need the loop too).
+    const missing = await tryInALoop(() => po.request({ to: "no.such.route" }, 1000));
+    for (const [call, r] of Object.entries({ request, send, missing })) {
+      assert.ok(r.ticks >= 5, `${call}: the timer ran ${r.ticks} times in ${r.tries} tries`);
+    }
+    assert.deepEqual([...request.reasons, ...send.reasons], [
+      "Mesh unavailable",
+      "Mesh unavailable",
+    ]);
+    assert.deepEqual([...missing.reasons], ["Route no.such.route not found"]);
   });
 
   it("answers 503 busy to mesh requests beyond the route's queue limit", async () => {
