@@ -5,9 +5,15 @@ import {
   patchConsumerGroup,
   patchRequestQueue,
   patchRequestTimeouts,
+  patchRunner,
   REFUSED_FETCH_PAUSE_MS,
 } from "./_patch.ts";
-import type { ConsumerGroupClass, RequestQueueClass, TimeoutQueueClass } from "./_patch.ts";
+import type {
+  ConsumerGroupClass,
+  RequestQueueClass,
+  RunnerClass,
+  TimeoutQueueClass,
+} from "./_patch.ts";
 
 // The shape of kafkajs 2.2.4's request queue, reduced to what the patch reads.
 function fakeQueue() {
@@ -245,5 +251,63 @@ describe("the kafkajs refused-fetch patch", () => {
     }
     assert.equal(patchConsumerGroup(Other as ConsumerGroupClass), "skipped");
     assert.equal(patchConsumerGroup(undefined), "skipped");
+  });
+});
+
+describe("the kafkajs stopped-fetch patch", () => {
+  it("ends a fetcher that kafkajs's fetch manager starts after its runner stopped, instead of spinning", async () => {
+    // The shape of kafkajs 2.2.4's runner, reduced to its fetch; unpatched, a stopped runner
+    // answers nothing at once (bounded here, so that the test ends).
+    class Runner {
+      running = true;
+      stoppedAsks = 0;
+      pending: PromiseWithResolvers<unknown[]>[] = [];
+      async fetch(_nodeId: number): Promise<unknown[]> {
+        if (!this.running) {
+          if (++this.stoppedAsks > 10_000) throw new Error("spun");
+          return [];
+        }
+        const w = Promise.withResolvers<unknown[]>();
+        this.pending.push(w);
+        return await w.promise;
+      }
+    }
+    assert.equal(patchRunner(Runner as RunnerClass), "applied");
+    const runner = new Runner();
+    const mod = await import("kafkajs/src/consumer/fetchManager.js");
+    const createFetchManager = (mod.default ?? mod) as (o: unknown) => {
+      start(): Promise<void>;
+      stop(): Promise<void>;
+    };
+    const logger = {
+      namespace: () => logger,
+      debug() {},
+      info() {},
+      warn() {},
+      error() {},
+    };
+    let nodeIds = [1, 2];
+    const manager = createFetchManager({
+      logger,
+      getNodeIds: () => nodeIds,
+      fetch: (nodeId: number) => runner.fetch(nodeId),
+      handler: async () => {},
+      concurrency: 1,
+    });
+    const started = manager.start();
+    started.catch(() => {});
+    const turn = () => new Promise((r) => setTimeout(r, 0));
+    await turn();
+    assert.equal(runner.pending.length, 2, "a fetcher per broker, each fetching");
+    // Broker 2 leaves the metadata (its kill -9): fetcher 2's next fetch starts a rebalance.
+    nodeIds = [1];
+    runner.pending[1].resolve([]);
+    await turn();
+    // The consumer stops meanwhile, then fetcher 1's fetch answers: the rebalance goes on.
+    runner.running = false;
+    await manager.stop();
+    runner.pending[0].resolve([]);
+    await assert.rejects(started, /The consumer stopped: this fetcher ends/);
+    assert.equal(runner.stoppedAsks, 0);
   });
 });
