@@ -12,3 +12,9 @@ declare module "kafkajs/src/consumer/consumerGroup.js" {
     recoverFromFetch(e: Error): Promise<void>;
   }
 }
+declare module "kafkajs/src/consumer/runner.js" {
+  export default class Runner {
+    running: boolean;
+    fetch(nodeId: number): Promise<unknown[]>;
+  }
+}

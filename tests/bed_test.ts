@@ -120,20 +120,31 @@ describe("the multi-host test bed", { skip }, () => {
 
   it("a slow link delays and drops between one host and the named services only", async () => {
     const [h1, h2, h3] = bed.hosts;
+    // The quickest of three: one exchange alone can be slow on a busy machine (a CI run's
+    // first sample took long enough to hide the 200 ms). The delay is the relay's timer, 200 ms
+    // on the reply (half of the 400) whatever the load: a timer never fires early.
     const timed = async (to: BedHost) => {
-      const [text, ms] = await readTimed(h1, to.addr, 7000);
-      assert.equal(text, to.name);
-      return ms;
+      const times: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const [text, ms] = await readTimed(h1, to.addr, 7000);
+        assert.equal(text, to.name);
+        times.push(ms);
+      }
+      return Math.min(...times);
     };
     const fast = await timed(h3);
+    assert.ok(fast < 180, `${fast} ms without a delay`);
     const heal = await bed.slow(h1, [{ addr: h2.addr, port: 7000 }], 400, 0);
     try {
-      assert.ok(await timed(h2) >= fast + 180, "delayed to h2 (the reply, 200 ms)");
-      assert.ok(await timed(h3) < fast + 180, "not delayed to h3");
+      const slow = await timed(h2);
+      assert.ok(slow >= 190, `delayed to h2 (the reply, 200 ms): ${slow} ms`);
+      const other = await timed(h3);
+      assert.ok(other < 180, `not delayed to h3: ${other} ms`);
     } finally {
       heal();
     }
-    assert.ok(await timed(h2) < fast + 180, "healed");
+    const healed = await timed(h2);
+    assert.ok(healed < 180, `healed: ${healed} ms`);
     // All lost: nothing gets through, and the heal brings it back.
     const cut = await bed.slow(h1, [{ addr: h2.addr, port: 7000 }], 0, 100);
     try {
