@@ -2,6 +2,7 @@
 // work in progress finishes for up to the grace period, then the participants stop, last added
 // first.
 import { logger } from "./_log.ts";
+import { within } from "./_within.ts";
 
 const log = logger("platform");
 
@@ -39,13 +40,8 @@ async function eachStep(
   deadline: number,
 ): Promise<void> {
   for (const p of participants) {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<"late">((r) =>
-      timer = setTimeout(r, Math.max(0, deadline - Date.now()), "late")
-    );
     try {
-      const done = await Promise.race([Promise.resolve().then(() => run(p)), late]);
-      if (done === "late") {
+      if (!(await within(Promise.resolve().then(() => run(p)), deadline - Date.now()))) {
         log.warn("{name} did not {step} in time: going on without it", { name: p.name, step });
       }
     } catch (e) {
@@ -54,8 +50,6 @@ async function eachStep(
         step,
         message: (e as Error).message,
       });
-    } finally {
-      clearTimeout(timer);
     }
   }
 }

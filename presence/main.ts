@@ -15,6 +15,7 @@ import { Platform } from "../bus/platform.ts";
 import { logger } from "../bus/_log.ts";
 import { setupLogging } from "../bus/log.ts";
 import { VERSION } from "../bus/libraries.ts";
+import { within } from "../bus/_within.ts";
 import { runtimeProblem } from "../runtime/node_version.ts";
 import { PresenceMonitor } from "./monitor.ts";
 
@@ -88,6 +89,6 @@ try {
 } catch (e) {
   log.fatal("Presence monitor cannot start: {message}", { message: (e as Error).message });
   // Within a second: a monitor that never started has nothing to hand over.
-  await Promise.race([monitor.stop().catch(() => {}), new Promise((r) => setTimeout(r, 1000))]);
+  await within(monitor.stop().catch(() => {}), 1000);
   process.exit(1);
 }

@@ -230,32 +230,25 @@ function killGroup(pid: number) {
 // The processes below `root`, from /proc (Linux; elsewhere none are found and only the group
 // ends).
 function descendants(root: number): number[] {
-  const parent = new Map<number, number>();
+  const children = new Map<number, number[]>();
+  let entries: string[] = [];
   try {
-    for (const entry of readdirSync("/proc")) {
-      if (!/^\d+$/.test(entry)) continue;
-      try {
-        // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-        const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-        parent.set(Number(entry), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]));
-      } catch {
-        // exited meanwhile
-      }
-    }
+    entries = readdirSync("/proc").filter((e) => /^\d+$/.test(e));
   } catch {
-    return [];
+    // no /proc
   }
-  const found: number[] = [];
-  const queue = [root];
-  while (queue.length) {
-    const p = queue.pop()!;
-    for (const [child, ppid] of parent) {
-      if (ppid === p) {
-        found.push(child);
-        queue.push(child);
-      }
+  for (const entry of entries) {
+    try {
+      // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      children.set(ppid, [...children.get(ppid) ?? [], Number(entry)]);
+    } catch {
+      // exited meanwhile
     }
   }
+  const found = [...children.get(root) ?? []];
+  for (let i = 0; i < found.length; i++) found.push(...children.get(found[i]) ?? []);
   return found;
 }
 

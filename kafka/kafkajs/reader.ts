@@ -14,6 +14,7 @@ import { AssignerProtocol } from "kafkajs";
 import type { Consumer, EachBatchPayload, IHeaders, Kafka, PartitionAssigner } from "kafkajs";
 import { logger } from "../../bus/_log.ts";
 import { randomHex32 } from "../../bus/_ids.ts";
+import { within } from "../../bus/_within.ts";
 import { ConsumerStopped, INIT_HEADER, LOOPBACK_HEADER } from "../client.ts";
 import type { InRecord, OutRecord, PartitionConsumer, TrafficCounters } from "../client.ts";
 import { kindOf, PartitionLog } from "../_reading.ts";
@@ -36,18 +37,11 @@ export async function disconnectWithin(
   disconnect: () => Promise<void>,
   ms: number = DISCONNECT_MS,
 ): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<"late">((r) => timer = setTimeout(r, ms, "late"));
-  try {
-    const done = await Promise.race([disconnect().catch(() => {}), late]);
-    if (done === "late") {
-      log.warn("{what} did not disconnect within {s} s: going on without it", {
-        what,
-        s: ms / 1000,
-      });
-    }
-  } finally {
-    clearTimeout(timer);
+  if (!(await within(disconnect().catch(() => {}), ms))) {
+    log.warn("{what} did not disconnect within {s} s: going on without it", {
+      what,
+      s: ms / 1000,
+    });
   }
 }
 
