@@ -240,19 +240,10 @@ describe("HTTP server with TLS: handshakes count as connections", () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it(">= 99 % served while 30 addresses hold 3,000 idle TLS connections", async () => {
-    const attack = holdIdle(server.port, 30, 100, { ca });
-    try {
-      await sleep(1500);
-      let served = 0;
-      for (let i = 0; i < 100; i++) served += await httpsStatus(server.port, ca) === 200 ? 1 : 0;
-      assert.ok(served >= 99, `${served} of 100 served`);
-    } finally {
-      attack.stop();
-    }
-  });
-
   it(">= 99 % served within 2 s while strangers in another process reconnect at once (a refused connection costs no handshake)", async () => {
+    // The strangers run in a process of their own, as real ones do: in the server's process,
+    // their own TLS client work (about 0.5 ms a reconnect) was charged to the server's event
+    // loop, and under a busy CI machine a genuine handshake waited seconds for it.
     // Refused before anything of TLS is set up for it; set up first, each cost the server about
     // 0.5 ms of CPU under Deno, and this flood kept genuine handshakes waiting for seconds.
     // Strangers who complete their handshakes, and strangers who never start one (held until
