@@ -2,9 +2,14 @@
 // median of a series.
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
+import { appendFileSync } from "node:fs";
 import process from "node:process";
 
-/** Runs `deno run -A <args>`; resolves with the process once it printed a line `readyLine` matches. */
+/**
+ * Runs `deno run -A <args>`; resolves with the process once it printed a line `readyLine` matches.
+ * With `CHILD_LOG=<dir>` set, each child's output also goes to `<dir>/<pid>.log` (for example
+ * V8's `--trace-gc` lines, with `DENO_V8_FLAGS=--trace-gc`).
+ */
 export function child(
   args: string[],
   readyLine: RegExp,
@@ -15,10 +20,17 @@ export function child(
   });
   return new Promise((resolve, reject) => {
     let out = "";
+    let ready = false;
+    const log = process.env.CHILD_LOG && `${process.env.CHILD_LOG}/${proc.pid}.log`;
     const onData = (d: Uint8Array) => {
+      if (log) appendFileSync(log, d);
+      if (ready) return; // what follows is not kept: a long run's output would only grow
       out += new TextDecoder().decode(d);
       const m = out.split("\n").find((l) => readyLine.test(l));
-      if (m) resolve({ proc, line: m });
+      if (m) {
+        ready = true;
+        resolve({ proc, line: m });
+      }
     };
     proc.stdout!.on("data", onData);
     proc.stderr!.on("data", onData);
