@@ -15,6 +15,7 @@ import { Platform } from "../bus/platform.ts";
 import { PostOffice } from "../bus/post_office.ts";
 import { setupLogging } from "../bus/log.ts";
 import { VERSION } from "../bus/libraries.ts";
+import { within } from "../bus/_within.ts";
 import { runtimeProblem } from "../runtime/node_version.ts";
 import { connectToCloud } from "../connector/connector.ts";
 import type { KafkaConnector } from "../connector/connector.ts";
@@ -114,13 +115,10 @@ async function withMesh(job: (p: Platform, c: KafkaConnector) => Promise<void>):
   await setupLogging(platform.config.getString("log.level", "warning"), "minimesh-cli");
   const connector = connectToCloud(platform)!;
   try {
-    const timeout = new Promise<never>((_, reject) =>
-      setTimeout(() => {
-        const why = connector.kafkaProblem ?? "no presence monitor answered (presence.url)";
-        reject(new Error(`Could not join the mesh in 15 s: ${why}`));
-      }, 15_000)
-    );
-    await Promise.race([connector.joined, timeout]);
+    if (!(await within(connector.joined, 15_000))) {
+      const why = connector.kafkaProblem ?? "no presence monitor answered (presence.url)";
+      throw new Error(`Could not join the mesh in 15 s: ${why}`);
+    }
     await job(platform, connector);
   } finally {
     await connector.stop();

@@ -242,7 +242,9 @@ function descendants(root: number): number[] {
       // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
       const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
       const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      children.set(ppid, [...children.get(ppid) ?? [], Number(entry)]);
+      const siblings = children.get(ppid);
+      if (siblings === undefined) children.set(ppid, [Number(entry)]);
+      else siblings.push(Number(entry));
     } catch {
       // exited meanwhile
     }

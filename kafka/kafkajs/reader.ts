@@ -245,7 +245,7 @@ export class GroupReader implements PartitionConsumer {
         headers: { [INIT_HEADER]: this.#token },
         value: "init",
       }]);
-      await Promise.race([this.ready, new Promise((r) => setTimeout(r, 250))]);
+      await within(this.ready, 250);
     }
   }
 

@@ -6,6 +6,7 @@ import { eventually, meshArgs, startMonitor, topicsFor } from "../_presence.ts";
 import type { MonitorProcess } from "../_presence.ts";
 import { spawnDeno, spawnProcess, stopAll } from "../_processes.ts";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import net from "node:net";
 import process from "node:process";
 import { VERSION } from "../../mod.ts";
 import type { DenoProcess } from "../_processes.ts";
@@ -295,6 +296,22 @@ describe("the minimesh CLI against the guide's mesh", () => {
     } finally {
       await stopAll([lambda2]);
     }
+  });
+
+  it("says why it cannot join, and ends, when no monitor answers", async () => {
+    const closed = net.createServer();
+    await new Promise<void>((r) => closed.listen(0, "127.0.0.1", r));
+    const port = (closed.address() as net.AddressInfo).port;
+    await new Promise((r) => closed.close(r));
+    const away = mesh.map((a) =>
+      a.startsWith("-Dpresence.url=") ? `-Dpresence.url=ws://127.0.0.1:${port}/ws/presence` : a
+    );
+    const t0 = performance.now();
+    const routes = await cli("routes", ...away);
+    const s = (performance.now() - t0) / 1000;
+    assert.equal(routes.code, 1, routes.out);
+    assert.match(routes.out, /Could not join the mesh in 15 s: no presence monitor answered/);
+    assert.ok(s >= 15 && s < 30, `ended after ${s.toFixed(1)} s`);
   });
 
   it("watches joins, leaves and the rates of the applications under load", async () => {
