@@ -4,6 +4,7 @@ import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { appendFileSync } from "node:fs";
 import process from "node:process";
+import { endWithMe } from "../tests/_reap.ts";
 
 /**
  * Runs `deno run -A <args>`; resolves with the process once it printed a line `readyLine` matches.
@@ -18,6 +19,7 @@ export function child(
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, NO_COLOR: "1" },
   });
+  endWithMe(proc); // not left running, busy, when the bench is killed alone
   return new Promise((resolve, reject) => {
     let out = "";
     let ready = false;

@@ -3,6 +3,7 @@ import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { endWithMe } from "./_reap.ts";
 
 /** A running child Deno program. */
 export interface DenoProcess {
@@ -51,6 +52,7 @@ export function spawnProcess(
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, NO_COLOR: "1" },
   });
+  endWithMe(proc);
   const logs: string[] = [];
   const waiters: { re: RegExp; resolve: (line: string) => void; reject: (e: Error) => void }[] = [];
   let done = false;
