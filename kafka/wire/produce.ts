@@ -252,7 +252,10 @@ function progressOf(connection: object, broker: { host: string; port: number }):
  * Errors are the library's (`ResponseError`, `NetworkError`); with several leaders, the first,
  * once every leader has answered (so that a retry never holds records still on their way).
  * `sentOn` hears, for each request sent, its connection's progress (read it later: it changes as
- * answers come); `written`, with several leaders, each leader's records once it has them.
+ * answers come); `written`, with several leaders, each leader's records once it has them; and
+ * `failed`, with several leaders, each leader's records and error once it fails: when it returns
+ * true, the caller has taken them over (to try them again at once, not after the slowest leader),
+ * and they no longer count here.
  */
 export function produceDirect(
   producer: Producer,
@@ -260,6 +263,7 @@ export function produceDirect(
   acks: 1 | -1,
   sentOn?: (connection: ConnectionProgress) => void,
   written?: (records: ProduceRecord[]) => void,
+  failed?: (records: ProduceRecord[], error: Error) => boolean,
 ): Promise<boolean> {
   return new Promise((resolve, reject) => {
     producer[kGetApi]("Produce", (error, api) => {
@@ -283,8 +287,9 @@ export function produceDirect(
         let failure: Error | undefined;
         const several = byLeader.size > 1;
         const done = (list: ProduceRecord[], error: Error | null | undefined) => {
-          if (error) failure ??= error;
-          else if (several) written?.(list);
+          if (error) {
+            if (!several || failed?.(list, error) !== true) failure ??= error;
+          } else if (several) written?.(list);
           if (--pending > 0) return;
           if (failure === undefined) resolve(true);
           else reject(failure);
