@@ -39,6 +39,7 @@ import type { ReaderLink } from "./reader.ts";
 import { apiError, explained, LeaderAway, retriable } from "./_errors.ts";
 import { Availability, LEADER_AWAY_WAIT_MS, leaderAnswers } from "../_availability.ts";
 import { growTopic, TopicCreations } from "../_topics.ts";
+import { writeAll } from "../_tries.ts";
 import type { TopicAdmin } from "../_topics.ts";
 import type { TopicMode } from "../properties.ts";
 
@@ -59,13 +60,6 @@ function produceBound(on: readonly ConnectionProgress[], since: number): number 
 /** How long a produce is tried again while its partition has no reachable leader. */
 const PRODUCE_RETRY_MS = 35_000;
 type Client = Admin | Producer | Consumer;
-
-/** One write's tries: until when, who hears of records written early, the attempt to start at. */
-interface Trying {
-  readonly deadline: number;
-  readonly written: Written;
-  readonly attempt: number;
-}
 
 const HEADER_VALUES = new HeaderValues();
 
@@ -378,98 +372,52 @@ export class PlatformaticLink implements KafkaClient {
     // Long enough to outlast a partition leader's election after its broker died (Kafka fences
     // a silent broker after broker.session.timeout.ms, 9 s by default), as the kafkajs client.
     const deadline = Date.now() + PRODUCE_RETRY_MS;
-    await this.#produce(producer, messages, { deadline, written, attempt: 1 });
+    try {
+      await writeAll<ProduceRecord>(messages, {
+        send: (list, attempt, has, failed) => this.#produce(producer, list, attempt, has, failed),
+        // Kafka unreachable: the sender hears it now, not after the retries.
+        mayRetry: (e) => !this.#closed && retriable(e) && this.available && Date.now() <= deadline,
+        pause: (e, attempt) => {
+          producer.clearMetadata(); // a new leader, a new partition: ask again
+          // (The leaders' check took its time already: the cluster is asked again soon.)
+          const wait = e instanceof LeaderAway ? LEADER_AWAY_WAIT_MS : this.#backoff(attempt);
+          return new Promise((r) => setTimeout(r, wait));
+        },
+        written,
+      });
+    } catch (e) {
+      throw explained(e);
+    }
     this.#health.up();
   }
 
-  // Writes `messages`, trying again what may succeed until `deadline`. With several leaders, a
-  // leader's records that it failed while others are on their way are tried again apart, at
-  // once (a #produce of their own): else they would wait for the slowest leader, which may be
-  // one that waits on its replicas up to the produce timeout. Ends when every part has.
+  // One try of `messages` (see `Tries.send` in kafka/_tries.ts).
   async #produce(
     producer: Producer,
     messages: ProduceRecord[],
-    trying: Trying,
+    attempt: number,
+    written: (list: ProduceRecord[]) => void,
+    failed: (list: ProduceRecord[], error: Error) => boolean,
   ): Promise<void> {
-    const deadline = trying.deadline;
-    // What no longer belongs to this try: written, or taken over by a part of its own.
-    let gone: Set<ProduceRecord> | undefined;
-    const has = (list: ProduceRecord[]) => {
-      gone ??= new Set();
-      for (const m of list) gone.add(m);
-      trying.written(list);
-    };
-    const apart: Promise<void>[] = [];
-    let attempt = trying.attempt;
-    const tryApart = (list: ProduceRecord[], e: Error) => {
-      if (!this.#mayRetry(e, deadline)) return false;
-      gone ??= new Set();
-      for (const m of list) gone.add(m);
-      apart.push(this.#retry(producer, list, { ...trying, attempt: attempt + 1 }, e));
-      return true;
-    };
-    let failure: unknown;
-    for (;; attempt++) {
-      // A produce behind others on its connection is answered after them, each of which may
-      // take the whole timeout while the cluster waits for replicas: a connection that works
-      // answers one each timeout, however many wait on it.
-      const since = Date.now();
-      const on: ConnectionProgress[] = [];
-      const answered = this.#health.waiting(0, {
-        boundMs: () => produceBound(on, since),
-        brokers: () => on.map((c) => c.broker),
-      });
-      const sentOn = (c: ConnectionProgress) => void on.push(c);
-      try {
-        if (attempt > 1) {
-          if (gone !== undefined) messages = messages.filter((m) => !gone!.has(m));
-          await this.#leadersAnswer(producer, messages);
-        }
-        // Written by our encoder unless acks=0 or the cluster speaks another produce version.
-        const direct = this.#acks !== 0 && !this.#libraryWire &&
-          await produceDirect(producer, messages, this.#acks as 1 | -1, sentOn, has, tryApart);
-        if (!direct) await producer.send({ messages: messages.map(forLibrary), acks: this.#acks });
-        break;
-      } catch (e) {
-        if (!this.#mayRetry(e, deadline)) {
-          failure = e;
-          break;
-        }
-        await this.#pause(producer, e, attempt);
-      } finally {
-        answered();
-      }
+    // A produce behind others on its connection is answered after them, each of which may take
+    // the whole timeout while the cluster waits for replicas: a connection that works answers
+    // one each timeout, however many wait on it.
+    const since = Date.now();
+    const on: ConnectionProgress[] = [];
+    const answered = this.#health.waiting(0, {
+      boundMs: () => produceBound(on, since),
+      brokers: () => on.map((c) => c.broker),
+    });
+    const sentOn = (c: ConnectionProgress) => void on.push(c);
+    try {
+      if (attempt > 1) await this.#leadersAnswer(producer, messages);
+      // Written by our encoder unless acks=0 or the cluster speaks another produce version.
+      const direct = this.#acks !== 0 && !this.#libraryWire &&
+        await produceDirect(producer, messages, this.#acks as 1 | -1, sentOn, written, failed);
+      if (!direct) await producer.send({ messages: messages.map(forLibrary), acks: this.#acks });
+    } finally {
+      answered();
     }
-    // The parts tried apart end first: the callers hear once, when all is written or has failed.
-    const parts = await Promise.allSettled(apart);
-    if (failure !== undefined) throw explained(failure);
-    for (const p of parts) if (p.status === "rejected") throw p.reason;
-  }
-
-  // A part that failed, tried again after the pause its failure asks for.
-  async #retry(
-    producer: Producer,
-    messages: ProduceRecord[],
-    trying: Trying,
-    failure: Error,
-  ): Promise<void> {
-    await this.#pause(producer, failure, trying.attempt - 1);
-    await this.#produce(producer, messages, trying);
-    trying.written(messages); // its callers hear now, not when the slowest leader answers
-  }
-
-  // Whether a failed produce is tried again: Kafka unreachable, the sender hears it now, not
-  // after the retries.
-  #mayRetry(e: unknown, deadline: number): boolean {
-    return !this.#closed && retriable(e) && this.available && Date.now() <= deadline;
-  }
-
-  // Before a produce is tried again: a new leader, a new partition are asked for, soon (the
-  // leaders' check took its time already).
-  #pause(producer: Producer, e: unknown, attempt: number): Promise<void> {
-    producer.clearMetadata();
-    const wait = e instanceof LeaderAway ? LEADER_AWAY_WAIT_MS : this.#backoff(attempt);
-    return new Promise((r) => setTimeout(r, wait));
   }
 
   /**
