@@ -25,7 +25,6 @@ function cluster(
   const log: string[] = [];
   const onTheirWay = new Set<string>();
   const problems: string[] = [];
-  const heard: string[] = []; // what `Tries.written` was told, each time
   let next = 0;
   let asked = 0;
   const tries: Tries<string> = {
@@ -70,11 +69,10 @@ function cluster(
     written(list) {
       for (const r of list) {
         if (!log.includes(r)) problems.push(`${r} heard as written before it was`);
-        heard.push(r);
       }
     },
   };
-  return { tries, log, onTheirWay, problems, heard };
+  return { tries, log, onTheirWay, problems };
 }
 
 describe("writeAll", () => {

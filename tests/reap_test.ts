@@ -4,6 +4,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import process from "node:process";
 import { spawnDeno } from "./_processes.ts";
+import { eventually } from "./_presence.ts";
 
 function alive(pid: number): boolean {
   try {
@@ -12,14 +13,6 @@ function alive(pid: number): boolean {
   } catch {
     return false;
   }
-}
-
-async function gone(pid: number, ms: number): Promise<boolean> {
-  for (const end = Date.now() + ms; Date.now() < end;) {
-    if (!alive(pid)) return true;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return !alive(pid);
 }
 
 describe("child processes end with their parent", () => {
@@ -31,10 +24,7 @@ describe("child processes end with their parent", () => {
         assert.ok(alive(pid), "the child runs");
         parent.proc.kill(signal); // the parent only, as `kill <pid>` does
         await parent.exited;
-        assert.ok(
-          await gone(pid, 5000),
-          `the child ${pid} still runs after the parent's ${signal}`,
-        );
+        await eventually(() => !alive(pid), 5000, `the child ${pid} to end after the ${signal}`);
       } finally {
         if (alive(pid)) process.kill(pid, "SIGKILL");
       }
@@ -46,7 +36,7 @@ describe("child processes end with their parent", () => {
     const pid = Number(/CHILD (\d+)/.exec(await parent.waitFor(/^CHILD \d+/))![1]);
     try {
       await parent.exited;
-      assert.ok(await gone(pid, 5000), `the child ${pid} still runs after the parent's exit`);
+      await eventually(() => !alive(pid), 5000, `the child ${pid} to end after the parent's exit`);
     } finally {
       if (alive(pid)) process.kill(pid, "SIGKILL");
     }
