@@ -1,10 +1,31 @@
-import { describe, it } from "node:test";
+import { afterEach, describe, it, mock } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:net";
 import type { AddressInfo } from "node:net";
 import { Availability, LEADER_CHECK_MS, leaderAnswers } from "./_availability.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Fake time for a test of the checks alone, which run on timers and `Date.now()`: a real sleep
+ * stretches by hundreds of ms on a loaded machine (the unit tests run four files on two cores),
+ * more than the silences under test. Returns the test's `sleep`: time passes in steps of
+ * {@link STEP_MS}, each step's timers run, then the promises they settled.
+ */
+function fakeTime(): (ms: number) => Promise<void> {
+  mock.timers.enable({
+    apis: ["setTimeout", "setInterval", "setImmediate", "Date"],
+    now: Date.now(),
+  });
+  return async (ms) => {
+    for (let left = ms; left > 0; left -= STEP_MS) {
+      mock.timers.tick(Math.min(STEP_MS, left));
+      for (let i = 0; i < 10; i++) await Promise.resolve();
+    }
+  };
+}
+const STEP_MS = 5;
+afterEach(() => mock.timers.reset());
 
 // A client of one broker whose silence counts after `ms`; the question asked of Kafka while it
 // is down (or to check a late produce) is answered when `answers`, else never.
@@ -18,11 +39,12 @@ function silentAfter(ms: number, answers = false) {
 
 describe("Availability: a silent broker", () => {
   it("counts Kafka gone when a request waits past the silence with nothing heard", async () => {
+    const sleep = fakeTime();
     const { a, dropped } = silentAfter(150);
     const done = a.waiting(0);
     await sleep(100);
     assert.equal(a.available, true, "not before the silence");
-    await sleep(250);
+    await sleep(100); // 50 ms past it: the first check, at 150 ms, finds it
     assert.equal(a.available, false);
     assert.equal(dropped(), 1, "the waiting connections were ended");
     assert.equal(a.signal.aborted, true);
@@ -31,6 +53,7 @@ describe("Availability: a silent broker", () => {
   });
 
   it("gives a fetch its wait before the silence counts", async () => {
+    const sleep = fakeTime();
     const { a } = silentAfter(100);
     const done = a.waiting(300);
     await sleep(250);
@@ -42,6 +65,7 @@ describe("Availability: a silent broker", () => {
   });
 
   it("still finds the silence of an idle client's later fetch once its earlier one is answered", async () => {
+    const sleep = fakeTime();
     const { a, dropped } = silentAfter(100);
     const early = a.waiting(50);
     const late = a.waiting(300);
@@ -57,6 +81,7 @@ describe("Availability: a silent broker", () => {
   });
 
   it("asks Kafka before it counts one late answer of an idle client as silence", async () => {
+    const sleep = fakeTime();
     const { a, dropped, asked } = silentAfter(100, true);
     await sleep(300); // idle: nothing was due, nothing heard
     const done = a.waiting(0); // a produce waiting for replicas
@@ -71,6 +96,7 @@ describe("Availability: a silent broker", () => {
   });
 
   it("counts an idle client's late answer as silence when Kafka answers no question either", async () => {
+    const sleep = fakeTime();
     const { a, dropped } = silentAfter(100);
     await sleep(300);
     const done = a.waiting(0);
@@ -84,6 +110,7 @@ describe("Availability: a silent broker", () => {
   });
 
   it("is not silence while other answers arrive (a slow partition, not a silent broker)", async () => {
+    const sleep = fakeTime();
     const { a, dropped } = silentAfter(100);
     const done = a.waiting(0);
     for (let i = 0; i < 8; i++) {
@@ -97,6 +124,7 @@ describe("Availability: a silent broker", () => {
   });
 
   it("renews the connections for a request far past its bound while others are answered (a dead connection)", async () => {
+    const sleep = fakeTime();
     const { a, dropped } = silentAfter(100);
     const produce = a.waiting(0, { boundMs: 2000 }); // a produce may wait for replicas up to its timeout
     const fetch = a.waiting(100);
@@ -133,6 +161,7 @@ describe("Availability: a silent broker", () => {
   });
 
   it("gives a produce queued behind others on its connection a timeout from its connection's last answer", async () => {
+    const sleep = fakeTime();
     const { a, dropped } = silentAfter(100);
     // Its bound is 200 ms from when its connection last answered (here: as it left); the
     // connection answers the requests before it one by one, each within 200 ms.
@@ -192,6 +221,7 @@ describe("Availability: a silent broker", () => {
   });
 
   it("does not ask the single broker of a cluster whether it takes connections", async () => {
+    const sleep = fakeTime();
     const dropped: string[] = [];
     const a = new Availability(["127.0.0.1:1"], () => 1, () => new Promise(() => {}), {
       ms: 100,
@@ -209,6 +239,7 @@ describe("Availability: a silent broker", () => {
   });
 
   it("does not renew the connections when every request is as slow (an overloaded cluster)", async () => {
+    const sleep = fakeTime();
     const { a, dropped } = silentAfter(100);
     // Requests answered after 300 ms each, one after another: the usual time.
     for (let i = 0; i < 4; i++) {
@@ -236,6 +267,7 @@ describe("Availability: a silent broker", () => {
   });
 
   it("still notices the silence of a later request after the one its check was due for ended", async () => {
+    const sleep = fakeTime();
     const { a } = silentAfter(100);
     const early = a.waiting(200);
     const late = a.waiting(400);
@@ -250,8 +282,9 @@ describe("Availability: a silent broker", () => {
     a.close();
   });
 
+  // In real time: fake timers (Deno's) run each at its own time, not late as after a pause.
   it("does not take its own pause (a blocked event loop) for Kafka's silence", async () => {
-    const { a, dropped } = silentAfter(150);
+    const { a, dropped, asked } = silentAfter(150);
     const done = a.waiting(0);
     const until = Date.now() + 600;
     while (Date.now() < until) { /* blocked, as after SIGSTOP */ }
@@ -261,10 +294,12 @@ describe("Availability: a silent broker", () => {
     await sleep(200);
     assert.equal(a.available, true);
     assert.equal(dropped(), 0);
+    assert.equal(asked(), 0, "nor was Kafka asked whether it answers");
     a.close();
   });
 
   it("leaves a long poll with a timeout of its own to it, and judges its failure there as overdue", async () => {
+    const sleep = fakeTime();
     // No timer of ours: past its wait and the silence, nothing is judged until the poll ends.
     const quiet = silentAfter(100);
     const poll = quiet.a.waiting(300, { timeoutMs: 500 });
@@ -290,6 +325,7 @@ describe("Availability: a silent broker", () => {
   });
 
   it("does not judge a long poll that failed before its timeout (a connection error) or was answered", async () => {
+    const sleep = fakeTime();
     const { a, dropped } = silentAfter(100);
     const refused = a.waiting(300, { timeoutMs: 500 });
     await sleep(50);
@@ -303,6 +339,7 @@ describe("Availability: a silent broker", () => {
   });
 
   it("never counts silence when none is set", async () => {
+    const sleep = fakeTime();
     const a = new Availability(["b:9092"], () => 1, () => Promise.resolve());
     const done = a.waiting(0);
     await sleep(150);
@@ -353,6 +390,7 @@ describe("Availability: one silent broker of several", () => {
 
 describe("Availability: a failing broker", () => {
   it("tells its listeners each time it turns unavailable or available, and only then", async () => {
+    const sleep = fakeTime();
     const a = new Availability(["b1:9092", "b2:9092"], () => 2, () => new Promise(() => {}));
     const seen: boolean[] = [];
     const off = a.onChange(() => seen.push(a.available));
