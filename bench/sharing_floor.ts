@@ -4,8 +4,10 @@
  * one topic, each read by its own echo process (`_pingpong_peer.ts`, as a consumer group of N
  * gives each member one partition), which writes every record back to partition 0 for this
  * process. N = 1, 2, 4; the partition chosen per record in turn (what a producer's round-robin
- * partitioner does) or per turn of the event loop (one partition a turn, the next turn the next).
- * Rounds rotate the order; each rate is compared with N = 1 of the same round.
+ * partitioner does), per turn of the event loop (one partition a turn, the next turn the next),
+ * or per chunk of 64 / N records in turn (N batches on their way side by side, each to its own
+ * process: the most N processes could overlap). Rounds rotate the order; each rate is compared
+ * with N = 1 of the same round.
  *
  * `deno run -A bench/sharing_floor.ts [rounds, default 8] [records a round, default 6000]` with a
  * broker on KAFKA_BROKERS (default 127.0.0.1:9092).
@@ -23,6 +25,8 @@ const counts = process.argv.slice(2).filter((a) => /^\d+$/.test(a)).map(Number);
 const ROUNDS = counts[0] ?? 8;
 const PER_ROUND = counts[1] ?? 6000;
 const IN_FLIGHT = 64;
+/** How the partition (the echo process) of each record is chosen. */
+type By = "record" | "turn" | "chunk";
 const topic = `share.${crypto.randomUUID().slice(0, 8)}`;
 const link = testKafka("sharing-floor", BROKERS.split(","));
 await link.ensureTopic(topic, 5);
@@ -45,10 +49,12 @@ try {
     link.send([{ topic, partition: p, key, headers: { _event_: "1", _rx_: "x" + key }, value }]);
     return back.then(() => void waiting.delete(key));
   };
-  // The partition of the next record among `parts`: in turn per record, or per turn.
-  const chooser = (parts: number, perTurn: boolean) => {
+  // The partition of the next record among `parts`: in turn per record, per turn, or per chunk.
+  const chooser = (parts: number, by: By) => {
     let i = 0;
     let seen = -1;
+    const chunk = IN_FLIGHT / parts;
+    if (by === "chunk") return () => 1 + (Math.floor(i++ / chunk) % parts);
     return () => {
       if (!turnEnds) {
         turnEnds = true;
@@ -57,7 +63,7 @@ try {
           turnEnds = false;
         });
       }
-      if (!perTurn) return 1 + (i++ % parts);
+      if (by === "record") return 1 + (i++ % parts);
       if (seen !== turn) {
         seen = turn;
         i++;
@@ -65,18 +71,26 @@ try {
       return 1 + (i % parts);
     };
   };
-  const run = async (parts: number, perTurn: boolean, total: number) => {
-    const next = chooser(parts, perTurn);
+  const run = async (parts: number, by: By, total: number) => {
+    const next = chooser(parts, by);
     const t0 = performance.now();
     await Promise.all(Array.from({ length: IN_FLIGHT }, async () => {
       for (let k = 0; k < total / IN_FLIGHT; k++) await ping(next());
     }));
     return total / ((performance.now() - t0) / 1000);
   };
-  const CASES = [[1, false], [2, false], [4, false], [2, true], [4, true]] as const;
+  const CASES: [number, By][] = [
+    [1, "record"],
+    [2, "record"],
+    [4, "record"],
+    [2, "turn"],
+    [4, "turn"],
+    [2, "chunk"],
+    [4, "chunk"],
+  ];
   // Warm-up: each echo process serves 20,000 records first (as each instance in sharing_bench.ts).
-  await run(4, false, 4 * 20_000);
-  for (const [parts, perTurn] of CASES) await run(parts, perTurn, 3000);
+  await run(4, "record", 4 * 20_000);
+  for (const [parts, by] of CASES) await run(parts, by, 3000);
   const rates = CASES.map(() => [] as number[]);
   for (let r = 0; r < ROUNDS; r++) {
     for (let k = 0; k < CASES.length; k++) {
@@ -92,12 +106,11 @@ try {
     "| partitions (echo processes) | chosen | rate, median of rounds (/s) | / 1 (median of rounds) |",
   );
   console.log("| ---: | --- | ---: | ---: |");
-  CASES.forEach(([parts, perTurn], i) => {
+  const chosen = { record: "per record", turn: "per turn", chunk: `per ${IN_FLIGHT} / N records` };
+  CASES.forEach(([parts, by], i) => {
     const ratio = median(rates[i].map((x, r) => x / rates[0][r]));
     console.log(
-      `| ${parts} | ${perTurn ? "per turn" : "per record"} | ${Math.round(median(rates[i]))} | ${
-        ratio.toFixed(2)
-      } |`,
+      `| ${parts} | ${chosen[by]} | ${Math.round(median(rates[i]))} | ${ratio.toFixed(2)} |`,
     );
   });
 } finally {
