@@ -67,7 +67,8 @@ export async function writeAll<R>(records: R[], tries: Tries<R>, attempt = 1): P
       await tries.pause(error, attempt);
     }
   }
-  const parts = await Promise.allSettled(apart);
+  // (Awaited only when parts went apart: the usual write ends without a turn more.)
+  const parts = apart.length === 0 ? [] : await Promise.allSettled(apart);
   if (failure !== undefined) throw failure.error;
   for (const p of parts) if (p.status === "rejected") throw p.reason;
 }
