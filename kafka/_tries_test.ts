@@ -77,10 +77,10 @@ function cluster(
 
 describe("writeAll", () => {
   it("tries a part that failed at once again without waiting for the slow part", async () => {
-    // Record "a0" to leader 1, slow (300 ms); "b1" to leader 0, which refuses at once, then
-    // writes it on the next try.
+    // Record "a0" to leader 1, slow (1 s: a loaded machine's stalls stay far below it); "b1" to
+    // leader 0, which refuses at once, then writes it on the next try.
     const c = cluster(
-      [{ kind: "ok", ms: 300 }, { kind: "refused", ms: 0 }, {
+      [{ kind: "ok", ms: 1000 }, { kind: "refused", ms: 0 }, {
         kind: "ok",
         ms: 0,
       }],
@@ -98,8 +98,8 @@ describe("writeAll", () => {
     const done = Date.now() - t0;
     assert.deepEqual(c.problems, []);
     assert.deepEqual([...c.log].sort(), ["a0", "b1"]);
-    assert.ok(heardAt.get("b1")! < 150, `b1 heard after ${heardAt.get("b1")} ms`);
-    assert.ok(done >= 290, `the write ended after ${done} ms, before its slow part`);
+    assert.ok(heardAt.get("b1")! < 500, `b1 heard after ${heardAt.get("b1")} ms`);
+    assert.ok(done >= 990, `the write ended after ${done} ms, before its slow part`);
   });
 
   it("writes each record once, or fails having nothing on its way (generated clusters)", async () => {
